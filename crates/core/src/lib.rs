@@ -1,0 +1,15 @@
+//! netoproc-core: the model every other crate speaks — sockets identified by
+//! their cookie, the process that owns them, the counters they moved — and the
+//! [`ledger::SocketLedger`] that merges what a capture backend observes into
+//! per-process and per-connection [`report::Report`]s. Pure: no I/O, no clock
+//! reads, no formatting; backends and views live in their own crates.
+
+pub mod backend;
+pub mod clock;
+pub mod ledger;
+pub mod model;
+pub mod report;
+
+pub use model::{
+    Counters, Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie, SocketRecord, Tuple,
+};

@@ -1,0 +1,268 @@
+//! The observed facts: a socket (by cookie) with its owner, tuple and
+//! cumulative counters; the per-remote split of an unconnected UDP socket;
+//! and what is known of a process. Backends produce these; the ledger merges
+//! them. Counters are cumulative since netoproc first saw the socket, so any
+//! two observations of one socket merge by taking each field's maximum.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use serde::Serialize;
+
+/// The kernel's socket cookie: unique per socket for the life of the boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct SocketCookie(pub u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Address family as the socket was created (an IPv6 socket talking to an
+/// IPv4-mapped address is still `Ipv6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
+}
+
+/// A socket's endpoints. `remote` is `None` while the socket is not
+/// connected (unconnected UDP; its remotes are [`PeerRecord`]s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tuple {
+    pub protocol: Protocol,
+    pub family: Family,
+    pub local: SocketAddr,
+    pub remote: Option<SocketAddr>,
+}
+
+/// The process that used a socket, as the kernel saw it at the socket's
+/// first send or receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub pid: u32,
+    pub uid: u32,
+    pub comm: String,
+    pub cgroup_id: u64,
+    pub netns: u32,
+}
+
+/// Cumulative counters of one socket, connection or process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// L4 payload bytes moved by send calls.
+    pub tx_bytes: u64,
+    /// L4 payload bytes moved by receive calls (peeks excluded).
+    pub rx_bytes: u64,
+    /// IP-layer packets (GSO/GRO super-packets count once).
+    pub tx_packets: u64,
+    pub rx_packets: u64,
+    /// IP-layer bytes, headers included.
+    pub tx_wire_bytes: u64,
+    pub rx_wire_bytes: u64,
+    /// Successful send / receive calls.
+    pub tx_calls: u64,
+    pub rx_calls: u64,
+}
+
+impl Counters {
+    /// Field-wise maximum: merges two observations of the same socket.
+    pub fn max_merge(&mut self, o: &Counters) {
+        self.tx_bytes = self.tx_bytes.max(o.tx_bytes);
+        self.rx_bytes = self.rx_bytes.max(o.rx_bytes);
+        self.tx_packets = self.tx_packets.max(o.tx_packets);
+        self.rx_packets = self.rx_packets.max(o.rx_packets);
+        self.tx_wire_bytes = self.tx_wire_bytes.max(o.tx_wire_bytes);
+        self.rx_wire_bytes = self.rx_wire_bytes.max(o.rx_wire_bytes);
+        self.tx_calls = self.tx_calls.max(o.tx_calls);
+        self.rx_calls = self.rx_calls.max(o.rx_calls);
+    }
+
+    /// Field-wise sum: totals over several sockets.
+    pub fn add(&mut self, o: &Counters) {
+        self.tx_bytes += o.tx_bytes;
+        self.rx_bytes += o.rx_bytes;
+        self.tx_packets += o.tx_packets;
+        self.rx_packets += o.rx_packets;
+        self.tx_wire_bytes += o.tx_wire_bytes;
+        self.rx_wire_bytes += o.rx_wire_bytes;
+        self.tx_calls += o.tx_calls;
+        self.rx_calls += o.rx_calls;
+    }
+
+    /// Field-wise difference, saturating at zero.
+    pub fn saturating_sub(&self, o: &Counters) -> Counters {
+        Counters {
+            tx_bytes: self.tx_bytes.saturating_sub(o.tx_bytes),
+            rx_bytes: self.rx_bytes.saturating_sub(o.rx_bytes),
+            tx_packets: self.tx_packets.saturating_sub(o.tx_packets),
+            rx_packets: self.rx_packets.saturating_sub(o.rx_packets),
+            tx_wire_bytes: self.tx_wire_bytes.saturating_sub(o.tx_wire_bytes),
+            rx_wire_bytes: self.rx_wire_bytes.saturating_sub(o.rx_wire_bytes),
+            tx_calls: self.tx_calls.saturating_sub(o.tx_calls),
+            rx_calls: self.rx_calls.saturating_sub(o.rx_calls),
+        }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Counters::default()
+    }
+}
+
+/// One observation of a socket: from a periodic map read or a close event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketRecord {
+    pub cookie: SocketCookie,
+    /// `None` when only packets were seen, never a send/receive call.
+    pub owner: Option<Owner>,
+    pub tuple: Option<Tuple>,
+    pub counters: Counters,
+    /// The owner released the socket (closed its last descriptor).
+    pub closed: bool,
+}
+
+impl SocketRecord {
+    /// Merges a later (or earlier) observation of the same socket.
+    pub fn merge(&mut self, o: &SocketRecord) {
+        debug_assert_eq!(self.cookie, o.cookie);
+        self.counters.max_merge(&o.counters);
+        if self.owner.is_none() {
+            self.owner.clone_from(&o.owner);
+        }
+        // A connected tuple beats an unconnected one.
+        match (&self.tuple, &o.tuple) {
+            (None, Some(_)) => self.tuple = o.tuple,
+            (Some(a), Some(b)) if a.remote.is_none() && b.remote.is_some() => self.tuple = o.tuple,
+            _ => {}
+        }
+        self.closed |= o.closed;
+    }
+}
+
+/// Traffic of an unconnected UDP socket to or from one remote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerRecord {
+    pub cookie: SocketCookie,
+    pub remote: SocketAddr,
+    pub tx_bytes: u64,
+    pub rx_bytes: u64,
+    pub tx_calls: u64,
+    pub rx_calls: u64,
+}
+
+/// What is known about a process. Captured by the kernel at its first
+/// socket, so it survives the process's exit.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub comm: String,
+    /// Arguments, joined by spaces; empty when unreadable.
+    pub cmdline: String,
+    /// Task start time (ns since boot), tells reused pids apart.
+    pub start_time_ns: u64,
+}
+
+/// Shows an IPv4-mapped IPv6 address as the IPv4 address it carries.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(tx: u64, rx_wire: u64, owner: bool) -> SocketRecord {
+        SocketRecord {
+            cookie: SocketCookie(7),
+            owner: owner.then(|| Owner {
+                pid: 10,
+                uid: 0,
+                comm: "curl".into(),
+                cgroup_id: 1,
+                netns: 2,
+            }),
+            tuple: None,
+            counters: Counters {
+                tx_bytes: tx,
+                rx_wire_bytes: rx_wire,
+                ..Default::default()
+            },
+            closed: false,
+        }
+    }
+
+    #[test]
+    fn merge_takes_fieldwise_max_and_keeps_owner() {
+        let mut a = rec(100, 0, false);
+        let b = rec(40, 900, true);
+        a.merge(&b);
+        assert_eq!(a.counters.tx_bytes, 100);
+        assert_eq!(a.counters.rx_wire_bytes, 900);
+        assert_eq!(a.owner.as_ref().map(|o| o.pid), Some(10));
+    }
+
+    #[test]
+    fn merge_prefers_connected_tuple() {
+        let unconnected = Tuple {
+            protocol: Protocol::Udp,
+            family: Family::Ipv4,
+            local: "0.0.0.0:5000".parse().unwrap(),
+            remote: None,
+        };
+        let connected = Tuple {
+            remote: Some("10.0.0.1:53".parse().unwrap()),
+            ..unconnected
+        };
+        let mut a = rec(0, 0, true);
+        a.tuple = Some(unconnected);
+        let mut b = a.clone();
+        b.tuple = Some(connected);
+        a.merge(&b);
+        assert_eq!(a.tuple, Some(connected));
+        b.merge(&rec(0, 0, false));
+        assert_eq!(b.tuple, Some(connected));
+    }
+
+    #[test]
+    fn mapped_ipv6_shows_as_ipv4() {
+        let ip: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+        assert_eq!(canonical_ip(ip), "10.1.2.3".parse::<IpAddr>().unwrap());
+        let ip6: IpAddr = "fd00::1".parse().unwrap();
+        assert_eq!(canonical_ip(ip6), ip6);
+    }
+}

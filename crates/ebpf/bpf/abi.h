@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * abi.h — the one contract between netoproc's BPF programs and its Rust
+ * userspace. Every map key, map value and ring-buffer event is defined here
+ * and only here; the Rust side is generated from this file by bindgen
+ * (crates/ebpf/src/generated/abi.rs, regenerate with scripts/regen-bpf.sh).
+ *
+ * Layout rules: fixed-size integer types only, explicit padding, no
+ * bitfields, every struct a multiple of 8 bytes. The Rust bindings carry
+ * size/offset asserts, so a change here that is not regenerated fails the
+ * build.
+ */
+#ifndef NETOPROC_ABI_H
+#define NETOPROC_ABI_H
+
+#ifdef __VMLINUX_H__
+/* BPF side: integer types come from vmlinux.h. */
+#else
+#include <linux/types.h>
+#endif
+
+#define NP_COMM_LEN 16
+#define NP_CMDLINE_LEN 256
+
+/* np_sock_stats.flags */
+#define NP_F_OWNER 0x1  /* owner fields were filled in process context */
+#define NP_F_TUPLE 0x2  /* tuple was read from the socket */
+#define NP_F_CLOSED 0x4 /* the owning process released the socket */
+
+/* Directions, as used internally by the programs. */
+#define NP_DIR_TX 0
+#define NP_DIR_RX 1
+
+/* The five-tuple of a socket, cached the first time the socket is seen.
+ * Addresses are in network order (IPv4 in the first 4 bytes), ports in host
+ * order. dport == 0 means "not connected" (unconnected UDP). */
+struct np_tuple {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u16 family;  /* AF_INET or AF_INET6 */
+	__u8 protocol; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 _pad0;
+};
+
+/* Who used the socket: recorded in process context at first sight. */
+struct np_owner {
+	__u32 tgid;
+	__u32 uid;
+	__u64 cgroup_id; /* cgroup v2 id of the task */
+	__u32 netns;     /* inode number of the socket's network namespace */
+	__u32 _pad0;
+	char comm[NP_COMM_LEN];
+};
+
+/* Cumulative counters of one socket since netoproc first saw it. Userspace
+ * merges records of the same cookie by taking each field's maximum, so
+ * events and map reads can arrive in any order. */
+struct np_counters {
+	__u64 tx_bytes;        /* L4 payload moved by send calls */
+	__u64 rx_bytes;        /* L4 payload moved by recv calls (MSG_PEEK excluded) */
+	__u64 tx_calls;
+	__u64 rx_calls;
+	__u64 tx_wire_bytes;   /* IP-layer bytes, headers included (cgroup_skb) */
+	__u64 rx_wire_bytes;
+	__u64 tx_wire_packets; /* skbs at the IP layer (GSO super-packets once) */
+	__u64 rx_wire_packets;
+};
+
+/* The per-socket record: value of the socket-local storage map `np_socks`
+ * (tracing rungs and cgroup programs) and of the hash map `np_sock_hash`
+ * (kprobe rung, keyed by the kernel address of the socket). */
+struct np_sock_stats {
+	struct np_owner owner;
+	struct np_tuple tuple;
+	struct np_counters counters;
+	__u64 cookie; /* socket cookie, the join key across programs */
+	__u32 flags;  /* NP_F_* */
+	__u32 state;  /* last TCP state seen (TCP_* numbering), 0 if none */
+};
+
+/* Key of `np_peers`: traffic of an unconnected UDP socket to or from one
+ * remote, learnt from cgroup/sendmsg{4,6} and cgroup/recvmsg{4,6}. */
+struct np_peer_key {
+	__u64 cookie;
+	__u8 addr[16];
+	__u16 port;   /* host order */
+	__u16 family; /* AF_INET or AF_INET6 */
+	__u32 _pad0;
+};
+
+struct np_peer_counters {
+	__u64 tx_bytes;
+	__u64 rx_bytes;
+	__u64 tx_calls;
+	__u64 rx_calls;
+};
+
+/* Value of `np_pending_peer`, keyed by pid_tgid: the remote a UDP send or
+ * receive in progress on this thread is addressed to / came from. */
+struct np_pending_peer {
+	__u64 cookie; /* the socket the address belongs to */
+	__u8 addr[16];
+	__u16 port;
+	__u16 family;
+	__u32 dir; /* NP_DIR_* */
+};
+
+/* Value of `np_inflight_*` (kprobe rung): the arguments saved at function
+ * entry, read back by the kretprobe. */
+struct np_inflight {
+	__u64 sk;
+	__u32 flags;
+	__u32 _pad0;
+};
+
+/* Indices of the per-CPU array `np_stats`: counts of everything that was
+ * lost or could not be attributed, so nothing is lost silently. */
+enum np_stat {
+	NP_STAT_RINGBUF_LOST = 0,      /* events dropped: ring buffer full */
+	NP_STAT_SK_STORAGE_FAIL = 1,   /* socket storage could not be created */
+	NP_STAT_SOCK_HASH_FULL = 2,    /* kprobe-rung socket map full */
+	NP_STAT_PEER_MAP_FULL = 3,     /* per-remote UDP map full */
+	NP_STAT_INFLIGHT_MISS = 4,     /* kretprobe without its entry record */
+	NP_STAT_WIRE_NO_SOCK_TX = 5,   /* egress skbs without a full socket */
+	NP_STAT_WIRE_NO_SOCK_RX = 6,   /* ingress skbs without a full socket */
+	NP_STAT_WIRE_NO_SOCK_TX_BYTES = 7,
+	NP_STAT_WIRE_NO_SOCK_RX_BYTES = 8,
+	NP_STAT_PROC_EVENTS = 9,       /* process records emitted */
+	NP_STAT_SOCK_EVENTS = 10,      /* socket close records emitted */
+	NP_STAT_MAX = 16,
+};
+
+/* Ring buffer events. Every event starts with np_event_hdr. */
+enum np_event_kind {
+	NP_EV_SOCK_CLOSE = 1, /* final counters of a socket (release or TCP close) */
+	NP_EV_PROC = 2,       /* first socket of a process: its identity */
+};
+
+struct np_event_hdr {
+	__u32 kind;
+	__u32 _pad0;
+	__u64 ktime_ns; /* bpf_ktime_get_ns() when emitted */
+};
+
+struct np_sock_event {
+	struct np_event_hdr hdr;
+	struct np_sock_stats stats;
+};
+
+struct np_proc_event {
+	struct np_event_hdr hdr;
+	__u32 tgid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 cmdline_len; /* bytes valid in cmdline, 0 if unreadable */
+	__u64 start_time_ns; /* task start (boot-based), tells reused pids apart */
+	char comm[NP_COMM_LEN];
+	char cmdline[NP_CMDLINE_LEN]; /* NUL-separated argv, truncated */
+};
+
+#endif /* NETOPROC_ABI_H */

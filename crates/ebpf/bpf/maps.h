@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * maps.h — every map netoproc's programs share, and the loss counters.
+ * Sizes are upper bounds: when one is reached the update fails and the
+ * matching NP_STAT_* counter says so; nothing is evicted silently.
+ */
+#ifndef NETOPROC_MAPS_H
+#define NETOPROC_MAPS_H
+
+/* Per-socket record for the tracing rungs and the cgroup programs. It lives
+ * and dies with the socket; the close events carry its final state. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct np_sock_stats);
+} np_socks SEC(".maps");
+
+/* Per-socket record for the kprobe rung (kprobes cannot use socket storage),
+ * keyed by the kernel address of struct sock. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct np_sock_stats);
+} np_sock_hash SEC(".maps");
+
+/* Unconnected UDP: bytes per (socket, remote). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct np_peer_key);
+	__type(value, struct np_peer_counters);
+} np_peers SEC(".maps");
+
+/* The remote of the UDP send/receive in progress, per thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct np_pending_peer);
+} np_pending_peer SEC(".maps");
+
+/* kprobe rung: arguments saved at entry for the kretprobe. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct np_inflight);
+} np_inflight_tx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct np_inflight);
+} np_inflight_rx SEC(".maps");
+
+/* Processes already described to userspace: tgid -> task start time. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, __u64);
+} np_procs_seen SEC(".maps");
+
+/* Close and process events. Userspace sizes it (default 4 MiB). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} np_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NP_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} np_stats SEC(".maps");
+
+static __always_inline void stat_add(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&np_stats, &idx);
+	if (v)
+		*v += n; /* per-CPU slot: no atomic needed */
+}
+
+#endif /* NETOPROC_MAPS_H */

@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * netoproc.bpf.c — every BPF program netoproc loads. Userspace picks one rung
+ * of byte hooks (tracepoint, fentry or kprobe: the first that loads and
+ * attaches) and adds the cgroup programs around it:
+ *
+ *   bytes      tp_btf/sock_{send,recv}_length  (Linux 6.3+)
+ *              fexit/inet{,6}_{send,recv}msg, fexit/inet_sendpage (BTF kernels)
+ *              kprobe+kretprobe on the same functions (anything else)
+ *   UDP remote cgroup/sendmsg{4,6}, cgroup/recvmsg{4,6}
+ *   close      cgroup/sock_release, tp_btf/inet_sock_set_state (TCP_CLOSE),
+ *              kprobe/inet_release (kprobe rung)
+ *   wire bytes cgroup_skb/{egress,ingress}
+ *   reading    iter/bpf_sk_storage_map dumps every live socket record
+ *
+ * Only headers and socket metadata are read; payload never is.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#include "abi.h"
+#include "maps.h"
+#include "sock_record.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* ---- tracing rungs: records in socket-local storage ---------------------- */
+
+static __always_inline void np_on_io_traced(struct sock *sk, long bytes, int dir)
+{
+	if (!sk)
+		return;
+	if (!np_tracked(sk->__sk_common.skc_family, sk->sk_protocol))
+		return;
+
+	struct np_sock_stats *st =
+		bpf_sk_storage_get(&np_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st) {
+		stat_add(NP_STAT_SK_STORAGE_FAIL, 1);
+		return;
+	}
+	if (!st->cookie)
+		st->cookie = bpf_get_socket_cookie(sk);
+	np_count_io(st, sk, bytes, dir);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(np_tp_send, struct sock *sk, int ret, int flags)
+{
+	if (ret > 0)
+		np_on_io_traced(sk, ret, NP_DIR_TX);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(np_tp_recv, struct sock *sk, int ret, int flags)
+{
+	if (ret > 0 && !(flags & MSG_PEEK))
+		np_on_io_traced(sk, ret, NP_DIR_RX);
+	return 0;
+}
+
+SEC("fexit/inet_sendmsg")
+int BPF_PROG(np_fexit_inet_sendmsg, struct socket *sock, struct msghdr *msg, size_t size, int ret)
+{
+	if (ret > 0)
+		np_on_io_traced(sock->sk, ret, NP_DIR_TX);
+	return 0;
+}
+
+SEC("fexit/inet6_sendmsg")
+int BPF_PROG(np_fexit_inet6_sendmsg, struct socket *sock, struct msghdr *msg, size_t size, int ret)
+{
+	if (ret > 0)
+		np_on_io_traced(sock->sk, ret, NP_DIR_TX);
+	return 0;
+}
+
+SEC("fexit/inet_recvmsg")
+int BPF_PROG(np_fexit_inet_recvmsg, struct socket *sock, struct msghdr *msg, size_t size,
+	     int flags, int ret)
+{
+	if (ret > 0 && !(flags & MSG_PEEK))
+		np_on_io_traced(sock->sk, ret, NP_DIR_RX);
+	return 0;
+}
+
+SEC("fexit/inet6_recvmsg")
+int BPF_PROG(np_fexit_inet6_recvmsg, struct socket *sock, struct msghdr *msg, size_t size,
+	     int flags, int ret)
+{
+	if (ret > 0 && !(flags & MSG_PEEK))
+		np_on_io_traced(sock->sk, ret, NP_DIR_RX);
+	return 0;
+}
+
+/* sendfile/splice before Linux 6.5 bypass sendmsg and go through sendpage. */
+SEC("fexit/inet_sendpage")
+int BPF_PROG(np_fexit_inet_sendpage, struct socket *sock, struct page *page, int offset,
+	     size_t size, int flags, long ret)
+{
+	if (ret > 0)
+		np_on_io_traced(sock->sk, ret, NP_DIR_TX);
+	return 0;
+}
+
+/* ---- kprobe rung: records in a hash keyed by the socket's address -------- */
+
+static __always_inline struct np_sock_stats *np_sock_hash_get(struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct np_sock_stats *st = bpf_map_lookup_elem(&np_sock_hash, &key);
+
+	if (st)
+		return st;
+
+	struct np_sock_stats zero = {};
+
+	bpf_map_update_elem(&np_sock_hash, &key, &zero, BPF_NOEXIST);
+	st = bpf_map_lookup_elem(&np_sock_hash, &key);
+	if (!st)
+		stat_add(NP_STAT_SOCK_HASH_FULL, 1);
+	return st;
+}
+
+static __always_inline int np_kprobe_enter(void *inflight, struct socket *sock, int flags)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct np_inflight in = {};
+
+	in.sk = (__u64)BPF_CORE_READ(sock, sk);
+	in.flags = flags;
+	bpf_map_update_elem(inflight, &id, &in, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int np_kprobe_exit(void *inflight, long ret, int dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct np_inflight *in = bpf_map_lookup_elem(inflight, &id);
+
+	if (!in) {
+		stat_add(NP_STAT_INFLIGHT_MISS, 1);
+		return 0;
+	}
+	struct sock *sk = (struct sock *)in->sk;
+	__u32 flags = in->flags;
+
+	bpf_map_delete_elem(inflight, &id);
+	if (ret <= 0 || !sk || (dir == NP_DIR_RX && (flags & MSG_PEEK)))
+		return 0;
+	if (!np_tracked(BPF_CORE_READ(sk, __sk_common.skc_family), BPF_CORE_READ(sk, sk_protocol)))
+		return 0;
+
+	struct np_sock_stats *st = np_sock_hash_get(sk);
+	if (!st)
+		return 0;
+	if (!st->cookie)
+		st->cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	np_count_io(st, sk, ret, dir);
+	return 0;
+}
+
+SEC("kprobe/inet_sendmsg")
+int BPF_KPROBE(np_kp_inet_sendmsg, struct socket *sock)
+{
+	return np_kprobe_enter(&np_inflight_tx, sock, 0);
+}
+
+SEC("kretprobe/inet_sendmsg")
+int BPF_KRETPROBE(np_krp_inet_sendmsg, int ret)
+{
+	return np_kprobe_exit(&np_inflight_tx, ret, NP_DIR_TX);
+}
+
+SEC("kprobe/inet6_sendmsg")
+int BPF_KPROBE(np_kp_inet6_sendmsg, struct socket *sock)
+{
+	return np_kprobe_enter(&np_inflight_tx, sock, 0);
+}
+
+SEC("kretprobe/inet6_sendmsg")
+int BPF_KRETPROBE(np_krp_inet6_sendmsg, int ret)
+{
+	return np_kprobe_exit(&np_inflight_tx, ret, NP_DIR_TX);
+}
+
+SEC("kprobe/inet_sendpage")
+int BPF_KPROBE(np_kp_inet_sendpage, struct socket *sock)
+{
+	return np_kprobe_enter(&np_inflight_tx, sock, 0);
+}
+
+SEC("kretprobe/inet_sendpage")
+int BPF_KRETPROBE(np_krp_inet_sendpage, long ret)
+{
+	return np_kprobe_exit(&np_inflight_tx, ret, NP_DIR_TX);
+}
+
+SEC("kprobe/inet_recvmsg")
+int BPF_KPROBE(np_kp_inet_recvmsg, struct socket *sock, struct msghdr *msg, size_t size, int flags)
+{
+	return np_kprobe_enter(&np_inflight_rx, sock, flags);
+}
+
+SEC("kretprobe/inet_recvmsg")
+int BPF_KRETPROBE(np_krp_inet_recvmsg, int ret)
+{
+	return np_kprobe_exit(&np_inflight_rx, ret, NP_DIR_RX);
+}
+
+SEC("kprobe/inet6_recvmsg")
+int BPF_KPROBE(np_kp_inet6_recvmsg, struct socket *sock, struct msghdr *msg, size_t size, int flags)
+{
+	return np_kprobe_enter(&np_inflight_rx, sock, flags);
+}
+
+SEC("kretprobe/inet6_recvmsg")
+int BPF_KRETPROBE(np_krp_inet6_recvmsg, int ret)
+{
+	return np_kprobe_exit(&np_inflight_rx, ret, NP_DIR_RX);
+}
+
+/* inet6_release calls inet_release, so this sees both families. */
+SEC("kprobe/inet_release")
+int BPF_KPROBE(np_kp_inet_release, struct socket *sock)
+{
+	__u64 key = (__u64)BPF_CORE_READ(sock, sk);
+	struct np_sock_stats *st = bpf_map_lookup_elem(&np_sock_hash, &key);
+
+	if (!st)
+		return 0;
+	st->flags |= NP_F_CLOSED;
+	np_emit_close(st);
+	bpf_map_delete_elem(&np_sock_hash, &key);
+	return 0;
+}
+
+/* ---- every rung: UDP remotes, close, wire bytes, reading ----------------- */
+
+static __always_inline int np_remember_peer(struct bpf_sock_addr *ctx, int dir)
+{
+	if (ctx->protocol != IPPROTO_UDP)
+		return 1;
+
+	__u64 id = bpf_get_current_pid_tgid();
+	struct np_pending_peer p = {};
+
+	p.cookie = bpf_get_socket_cookie(ctx);
+	p.port = bpf_ntohs((__u16)ctx->user_port);
+	p.family = ctx->user_family;
+	p.dir = dir;
+	if (ctx->user_family == AF_INET) {
+		__u32 a = ctx->user_ip4;
+
+		__builtin_memcpy(p.addr, &a, 4);
+	} else {
+		__u32 a[4];
+
+		a[0] = ctx->user_ip6[0];
+		a[1] = ctx->user_ip6[1];
+		a[2] = ctx->user_ip6[2];
+		a[3] = ctx->user_ip6[3];
+		__builtin_memcpy(p.addr, a, 16);
+	}
+	bpf_map_update_elem(&np_pending_peer, &id, &p, BPF_ANY);
+	return 1;
+}
+
+SEC("cgroup/sendmsg4")
+int np_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return np_remember_peer(ctx, NP_DIR_TX);
+}
+
+SEC("cgroup/sendmsg6")
+int np_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return np_remember_peer(ctx, NP_DIR_TX);
+}
+
+SEC("cgroup/recvmsg4")
+int np_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	return np_remember_peer(ctx, NP_DIR_RX);
+}
+
+SEC("cgroup/recvmsg6")
+int np_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	return np_remember_peer(ctx, NP_DIR_RX);
+}
+
+SEC("cgroup/sock_release")
+int np_sock_release(struct bpf_sock *ctx)
+{
+	if (!np_tracked(ctx->family, ctx->protocol))
+		return 1;
+
+	struct np_sock_stats *st = bpf_sk_storage_get(&np_socks, ctx, 0, 0);
+
+	if (st) {
+		st->flags |= NP_F_CLOSED;
+		np_emit_close(st);
+	}
+	return 1;
+}
+
+/* A TCP socket reaching CLOSE after its owner released it has sent its last
+ * FIN/ACK: emit its final wire counters too. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(np_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	if (newstate != TCP_CLOSE || sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+
+	struct np_sock_stats *st = bpf_sk_storage_get(&np_socks, (struct sock *)sk, 0, 0);
+
+	if (st) {
+		st->state = TCP_CLOSE;
+		np_emit_close(st);
+	}
+	return 0;
+}
+
+static __always_inline void np_tuple_from_bpf_sock(struct np_tuple *t, struct bpf_sock *sk)
+{
+	t->family = sk->family;
+	t->protocol = sk->protocol;
+	t->sport = sk->src_port;
+	t->dport = bpf_ntohs(sk->dst_port);
+	if (sk->family == AF_INET) {
+		__u32 s = sk->src_ip4, d = sk->dst_ip4;
+
+		__builtin_memcpy(t->saddr, &s, 4);
+		__builtin_memcpy(t->daddr, &d, 4);
+	} else {
+		__u32 s[4], d[4];
+
+		s[0] = sk->src_ip6[0];
+		s[1] = sk->src_ip6[1];
+		s[2] = sk->src_ip6[2];
+		s[3] = sk->src_ip6[3];
+		d[0] = sk->dst_ip6[0];
+		d[1] = sk->dst_ip6[1];
+		d[2] = sk->dst_ip6[2];
+		d[3] = sk->dst_ip6[3];
+		__builtin_memcpy(t->saddr, s, 16);
+		__builtin_memcpy(t->daddr, d, 16);
+	}
+}
+
+static __always_inline void np_count_wire(struct __sk_buff *skb, int dir)
+{
+	struct bpf_sock *sk = skb->sk;
+
+	if (sk)
+		sk = bpf_sk_fullsock(sk);
+	if (!sk) {
+		stat_add(dir == NP_DIR_TX ? NP_STAT_WIRE_NO_SOCK_TX : NP_STAT_WIRE_NO_SOCK_RX, 1);
+		stat_add(dir == NP_DIR_TX ? NP_STAT_WIRE_NO_SOCK_TX_BYTES
+					  : NP_STAT_WIRE_NO_SOCK_RX_BYTES,
+			 skb->len);
+		return;
+	}
+	if (!np_tracked(sk->family, sk->protocol))
+		return;
+
+	struct np_sock_stats *st = bpf_sk_storage_get(&np_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (!st) {
+		stat_add(NP_STAT_SK_STORAGE_FAIL, 1);
+		return;
+	}
+	if (!st->cookie)
+		st->cookie = bpf_get_socket_cookie(skb);
+	if (!(st->flags & NP_F_TUPLE)) {
+		np_tuple_from_bpf_sock(&st->tuple, sk);
+		st->flags |= NP_F_TUPLE;
+	}
+	if (dir == NP_DIR_TX) {
+		__sync_fetch_and_add(&st->counters.tx_wire_bytes, skb->len);
+		__sync_fetch_and_add(&st->counters.tx_wire_packets, 1);
+	} else {
+		__sync_fetch_and_add(&st->counters.rx_wire_bytes, skb->len);
+		__sync_fetch_and_add(&st->counters.rx_wire_packets, 1);
+	}
+}
+
+SEC("cgroup_skb/egress")
+int np_skb_egress(struct __sk_buff *skb)
+{
+	np_count_wire(skb, NP_DIR_TX);
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int np_skb_ingress(struct __sk_buff *skb)
+{
+	np_count_wire(skb, NP_DIR_RX);
+	return 1;
+}
+
+SEC("iter/bpf_sk_storage_map")
+int np_dump_socks(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct np_sock_stats *st = ctx->value;
+
+	if (!ctx->sk || !st)
+		return 0;
+	bpf_seq_write(ctx->meta->seq, st, sizeof(*st));
+	return 0;
+}

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * sock_record.h — filling and counting one socket's np_sock_stats, shared by
+ * every rung. Owner and tuple are read once, in process context, the first
+ * time a send or receive is seen; counters are added atomically so two
+ * threads on one socket never lose an update. Nothing here reads payload.
+ */
+#ifndef NETOPROC_SOCK_RECORD_H
+#define NETOPROC_SOCK_RECORD_H
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define MSG_PEEK 2
+#define TCP_CLOSE 7
+
+static __always_inline bool np_tracked(__u16 family, __u16 protocol)
+{
+	return (family == AF_INET || family == AF_INET6) &&
+	       (protocol == IPPROTO_TCP || protocol == IPPROTO_UDP);
+}
+
+/* The socket's tuple as the kernel holds it now (CO-RE reads). */
+static __always_inline void np_read_tuple(struct np_tuple *t, struct sock *sk)
+{
+	struct np_tuple n = {};
+
+	n.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	n.protocol = BPF_CORE_READ(sk, sk_protocol);
+	n.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	n.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (n.family == AF_INET) {
+		__u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(n.saddr, &s, 4);
+		__builtin_memcpy(n.daddr, &d, 4);
+	} else {
+		bpf_core_read(&n.saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(&n.daddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	__builtin_memcpy(t, &n, sizeof(n));
+}
+
+/* Tell userspace who a process is, once per process (and again if its pid
+ * is reused), so a process that lives for a millisecond keeps its name and
+ * command line after it exits. */
+static __always_inline void np_describe_process(void)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 start = BPF_CORE_READ(task, group_leader, start_time);
+	__u64 *seen = bpf_map_lookup_elem(&np_procs_seen, &tgid);
+
+	if (seen && *seen == start)
+		return;
+	bpf_map_update_elem(&np_procs_seen, &tgid, &start, BPF_ANY);
+
+	struct np_proc_event *ev = bpf_ringbuf_reserve(&np_events, sizeof(*ev), 0);
+	if (!ev) {
+		stat_add(NP_STAT_RINGBUF_LOST, 1);
+		bpf_map_delete_elem(&np_procs_seen, &tgid);
+		return;
+	}
+	ev->hdr.kind = NP_EV_PROC;
+	ev->hdr._pad0 = 0;
+	ev->hdr.ktime_ns = bpf_ktime_get_ns();
+	ev->tgid = tgid;
+	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	ev->uid = (__u32)bpf_get_current_uid_gid();
+	ev->start_time_ns = start;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+
+	unsigned long arg_start = BPF_CORE_READ(task, mm, arg_start);
+	unsigned long arg_end = BPF_CORE_READ(task, mm, arg_end);
+	__u64 len = arg_end - arg_start;
+
+	if (len > NP_CMDLINE_LEN)
+		len = NP_CMDLINE_LEN;
+	if (len && bpf_probe_read_user(ev->cmdline, len, (void *)arg_start))
+		len = 0;
+	ev->cmdline_len = len;
+	bpf_ringbuf_submit(ev, 0);
+	stat_add(NP_STAT_PROC_EVENTS, 1);
+}
+
+/* Count traffic of an unconnected UDP socket against the remote that the
+ * cgroup sendmsg/recvmsg hook saw for this very call. */
+static __always_inline void np_count_peer(struct np_sock_stats *st, long bytes, int dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct np_pending_peer *p = bpf_map_lookup_elem(&np_pending_peer, &id);
+
+	if (!p)
+		return;
+	if (p->dir != dir || p->cookie != st->cookie) {
+		bpf_map_delete_elem(&np_pending_peer, &id);
+		return;
+	}
+
+	struct np_peer_key key = {};
+
+	key.cookie = st->cookie;
+	__builtin_memcpy(key.addr, p->addr, 16);
+	key.port = p->port;
+	key.family = p->family;
+	bpf_map_delete_elem(&np_pending_peer, &id);
+
+	struct np_peer_counters *c = bpf_map_lookup_elem(&np_peers, &key);
+	if (!c) {
+		struct np_peer_counters zero = {};
+
+		bpf_map_update_elem(&np_peers, &key, &zero, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&np_peers, &key);
+		if (!c) {
+			stat_add(NP_STAT_PEER_MAP_FULL, 1);
+			return;
+		}
+	}
+	if (dir == NP_DIR_TX) {
+		__sync_fetch_and_add(&c->tx_bytes, bytes);
+		__sync_fetch_and_add(&c->tx_calls, 1);
+	} else {
+		__sync_fetch_and_add(&c->rx_bytes, bytes);
+		__sync_fetch_and_add(&c->rx_calls, 1);
+	}
+}
+
+/* One successful send or receive of `bytes` payload bytes on `sk`, called
+ * in the caller's process context. `st` is the socket's record. */
+static __always_inline void np_count_io(struct np_sock_stats *st, struct sock *sk, long bytes,
+					int dir)
+{
+	if (!(st->flags & NP_F_OWNER)) {
+		struct np_owner *o = &st->owner;
+
+		o->tgid = bpf_get_current_pid_tgid() >> 32;
+		o->uid = (__u32)bpf_get_current_uid_gid();
+		o->cgroup_id = bpf_get_current_cgroup_id();
+		o->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+		bpf_get_current_comm(o->comm, sizeof(o->comm));
+		np_read_tuple(&st->tuple, sk);
+		st->flags |= NP_F_OWNER | NP_F_TUPLE;
+		np_describe_process();
+	} else if (st->tuple.dport == 0) {
+		/* Unconnected so far: it may have been connected since. */
+		np_read_tuple(&st->tuple, sk);
+	}
+
+	if (dir == NP_DIR_TX) {
+		__sync_fetch_and_add(&st->counters.tx_bytes, bytes);
+		__sync_fetch_and_add(&st->counters.tx_calls, 1);
+	} else {
+		__sync_fetch_and_add(&st->counters.rx_bytes, bytes);
+		__sync_fetch_and_add(&st->counters.rx_calls, 1);
+	}
+
+	if (st->tuple.protocol == IPPROTO_UDP && st->tuple.dport == 0)
+		np_count_peer(st, bytes, dir);
+}
+
+static __always_inline void np_emit_close(struct np_sock_stats *st)
+{
+	struct np_sock_event *ev = bpf_ringbuf_reserve(&np_events, sizeof(*ev), 0);
+
+	if (!ev) {
+		stat_add(NP_STAT_RINGBUF_LOST, 1);
+		return;
+	}
+	ev->hdr.kind = NP_EV_SOCK_CLOSE;
+	ev->hdr._pad0 = 0;
+	ev->hdr.ktime_ns = bpf_ktime_get_ns();
+	__builtin_memcpy(&ev->stats, st, sizeof(*st));
+	bpf_ringbuf_submit(ev, 0);
+	stat_add(NP_STAT_SOCK_EVENTS, 1);
+}
+
+#endif /* NETOPROC_SOCK_RECORD_H */
