@@ -233,6 +233,10 @@ int BPF_KPROBE(np_kp_inet_release, struct socket *sock)
 
 	if (!st)
 		return 0;
+	/* No cookie was ever assigned: name it by address, as userspace does
+	 * for map entries (records.rs, socket_record). */
+	if (!st->cookie)
+		st->cookie = key | (1ULL << 63);
 	st->flags |= NP_F_CLOSED;
 	np_emit_close(st);
 	bpf_map_delete_elem(&np_sock_hash, &key);
@@ -241,7 +245,10 @@ int BPF_KPROBE(np_kp_inet_release, struct socket *sock)
 
 /* ---- every rung: UDP remotes, close, wire bytes, reading ----------------- */
 
-static __always_inline int np_remember_peer(struct bpf_sock_addr *ctx, int dir)
+/* `v6` is a constant at every call site: a sendmsg4/recvmsg4 program may not
+ * even read user_ip6 (the verifier rejects it), so each program only
+ * contains its own family's branch. */
+static __always_inline int np_remember_peer(struct bpf_sock_addr *ctx, int dir, const bool v6)
 {
 	if (ctx->protocol != IPPROTO_UDP)
 		return 1;
@@ -251,15 +258,16 @@ static __always_inline int np_remember_peer(struct bpf_sock_addr *ctx, int dir)
 
 	p.cookie = bpf_get_socket_cookie(ctx);
 	p.port = bpf_ntohs((__u16)ctx->user_port);
-	p.family = ctx->user_family;
 	p.dir = dir;
-	if (ctx->user_family == AF_INET) {
+	if (!v6) {
 		__u32 a = ctx->user_ip4;
 
+		p.family = AF_INET;
 		__builtin_memcpy(p.addr, &a, 4);
 	} else {
 		__u32 a[4];
 
+		p.family = AF_INET6;
 		a[0] = ctx->user_ip6[0];
 		a[1] = ctx->user_ip6[1];
 		a[2] = ctx->user_ip6[2];
@@ -273,25 +281,25 @@ static __always_inline int np_remember_peer(struct bpf_sock_addr *ctx, int dir)
 SEC("cgroup/sendmsg4")
 int np_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return np_remember_peer(ctx, NP_DIR_TX);
+	return np_remember_peer(ctx, NP_DIR_TX, false);
 }
 
 SEC("cgroup/sendmsg6")
 int np_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	return np_remember_peer(ctx, NP_DIR_TX);
+	return np_remember_peer(ctx, NP_DIR_TX, true);
 }
 
 SEC("cgroup/recvmsg4")
 int np_recvmsg4(struct bpf_sock_addr *ctx)
 {
-	return np_remember_peer(ctx, NP_DIR_RX);
+	return np_remember_peer(ctx, NP_DIR_RX, false);
 }
 
 SEC("cgroup/recvmsg6")
 int np_recvmsg6(struct bpf_sock_addr *ctx)
 {
-	return np_remember_peer(ctx, NP_DIR_RX);
+	return np_remember_peer(ctx, NP_DIR_RX, true);
 }
 
 SEC("cgroup/sock_release")
@@ -302,10 +310,21 @@ int np_sock_release(struct bpf_sock *ctx)
 
 	struct np_sock_stats *st = bpf_sk_storage_get(&np_socks, ctx, 0, 0);
 
-	if (st) {
-		st->flags |= NP_F_CLOSED;
-		np_emit_close(st);
+	if (!st)
+		return 1;
+	/* Never used for a send or receive (a listener that only saw SYNs):
+	 * the process closing it is its owner. */
+	if (!(st->flags & NP_F_OWNER)) {
+		struct np_owner *o = &st->owner;
+
+		o->tgid = bpf_get_current_pid_tgid() >> 32;
+		o->uid = (__u32)bpf_get_current_uid_gid();
+		o->cgroup_id = bpf_get_current_cgroup_id();
+		bpf_get_current_comm(o->comm, sizeof(o->comm));
+		st->flags |= NP_F_OWNER;
 	}
+	st->flags |= NP_F_CLOSED;
+	np_emit_close(st);
 	return 1;
 }
 

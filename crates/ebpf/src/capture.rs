@@ -1,0 +1,321 @@
+//! The eBPF capture backend: loads the committed object, climbs the hook
+//! ladder, attaches the cgroup and lifecycle programs around the chosen
+//! rung, and feeds the ledger from three sources — the storage iterator
+//! (live sockets), the ring buffer (closed sockets, new processes) and the
+//! per-remote UDP map. Degraded features are listed, never hidden.
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aya::maps::{HashMap, Map, MapData, PerCpuArray, RingBuf};
+use aya::programs::Iter;
+use aya::{Btf, Ebpf, EbpfLoader};
+use netoproc_core::backend::{CaptureBackend, CaptureError, CaptureInfo, HookStatus};
+use netoproc_core::ledger::SocketLedger;
+use netoproc_core::report::Losses;
+
+use crate::abi::{self, np_peer_counters, np_peer_key, np_sock_stats};
+use crate::cgroup::cgroup2_mount;
+use crate::ladder::{error_chain, os_error, status, Attacher, HookChoice, Rung, COMMON};
+use crate::records::{decode_event, decode_socket_dump, peer_record, socket_record, Event};
+use crate::sk_iter::SkStorageIter;
+
+/// The compiled programs (see `scripts/regen-bpf.sh`).
+static OBJECT: &[u8] = aya::include_bytes_aligned!("generated/netoproc.bpf.o");
+
+#[derive(Debug, Clone)]
+pub struct EbpfOptions {
+    pub hooks: HookChoice,
+    /// Ring buffer size in bytes: a power of two, at least one page.
+    pub ringbuf_bytes: u32,
+    /// Where to find the cgroup2 mount (normally `/proc/self/mountinfo`).
+    pub mountinfo: PathBuf,
+}
+
+impl Default for EbpfOptions {
+    fn default() -> Self {
+        EbpfOptions {
+            hooks: HookChoice::Auto,
+            ringbuf_bytes: 4 << 20,
+            mountinfo: PathBuf::from("/proc/self/mountinfo"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("not permitted to load BPF programs ({0}); run as root or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN")]
+    Privileges(String),
+    #[error("eBPF capture is unavailable here: {0}")]
+    Unavailable(String),
+}
+
+pub struct EbpfCapture {
+    ebpf: Ebpf,
+    info: CaptureInfo,
+    rung: Rung,
+    events: RingBuf<MapData>,
+    sockets: Option<SkStorageIter>,
+    _cgroup: Option<File>,
+}
+
+impl EbpfCapture {
+    pub fn start(opts: &EbpfOptions) -> Result<Self, StartError> {
+        let btf = Btf::from_sys_fs().map_err(|e| {
+            StartError::Unavailable(format!(
+                "kernel BTF is missing at /sys/kernel/btf/vmlinux ({}); a kernel built with CONFIG_DEBUG_INFO_BTF=y is needed",
+                error_chain(&e)
+            ))
+        })?;
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
+            .map_max_entries("np_events", opts.ringbuf_bytes)
+            .load(OBJECT)
+            .map_err(|e| match os_error(&e) {
+                Some(libc::EPERM) | Some(libc::EACCES) => StartError::Privileges(error_chain(&e)),
+                _ => StartError::Unavailable(format!(
+                    "loading the BPF object failed: {}",
+                    error_chain(&e)
+                )),
+            })?;
+
+        let mut degraded = Vec::new();
+        let cgroup = match std::fs::read_to_string(&opts.mountinfo)
+            .ok()
+            .as_deref()
+            .and_then(cgroup2_mount)
+        {
+            Some(path) => match File::open(&path) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    degraded.push(format!(
+                        "cgroup programs: cannot open {}: {e}",
+                        path.display()
+                    ));
+                    None
+                }
+            },
+            None => {
+                degraded.push(
+                    "cgroup programs: no cgroup v2 hierarchy is mounted (mount -t cgroup2 none /sys/fs/cgroup); \
+                     wire bytes, UDP remotes and close events are missing"
+                        .into(),
+                );
+                None
+            }
+        };
+
+        let mut programs: Vec<HookStatus> = Vec::new();
+        let mut attacher = Attacher {
+            ebpf: &mut ebpf,
+            btf: &btf,
+            cgroup: cgroup.as_ref(),
+        };
+        let mut failures = Vec::new();
+        let mut chosen = None;
+        for &rung in opts.hooks.rungs() {
+            match attacher.try_rung(rung) {
+                Ok(statuses) => {
+                    programs.extend(statuses);
+                    chosen = Some(rung);
+                    break;
+                }
+                Err((why, _)) => failures.push(format!("{rung}: {why}")),
+            }
+        }
+        let Some(rung) = chosen else {
+            let eperm = failures
+                .iter()
+                .all(|f| f.contains("Operation not permitted"));
+            let msg = format!(
+                "no byte-counting hook could attach ({})",
+                failures.join("; ")
+            );
+            return Err(if eperm {
+                StartError::Privileges(msg)
+            } else {
+                StartError::Unavailable(msg)
+            });
+        };
+        for f in &failures {
+            degraded.push(format!("rung skipped, {f}"));
+        }
+        for h in COMMON {
+            let r = attacher.attach(h);
+            if let Err(e) = &r {
+                degraded.push(format!("{}: {} not attached: {e}", h.feeds, h.program));
+            }
+            programs.push(status(h, &r));
+        }
+        drop(attacher);
+
+        let sockets = match attach_socket_iter(&mut ebpf, &btf) {
+            Ok(it) => Some(it),
+            Err(e) if rung.uses_socket_storage() => {
+                return Err(StartError::Unavailable(format!(
+                    "the socket storage iterator did not attach: {e}"
+                )))
+            }
+            Err(e) => {
+                degraded.push(format!("wire: socket storage iterator not attached ({e}); wire bytes of open sockets are read only at close"));
+                None
+            }
+        };
+        programs.push(HookStatus {
+            program: "np_dump_socks".into(),
+            attach_point: "iter/bpf_sk_storage_map".into(),
+            feeds: "read",
+            attached: sockets.is_some(),
+            error: None,
+        });
+
+        let events = ebpf
+            .take_map("np_events")
+            .ok_or_else(|| {
+                StartError::Unavailable("ring buffer map missing from the object".into())
+            })
+            .and_then(|m| {
+                RingBuf::try_from(m).map_err(|e| StartError::Unavailable(error_chain(&e)))
+            })?;
+
+        Ok(EbpfCapture {
+            ebpf,
+            info: CaptureInfo {
+                mode: "ebpf",
+                hooks: rung.name(),
+                programs,
+                degraded,
+            },
+            rung,
+            events,
+            sockets,
+            _cgroup: cgroup,
+        })
+    }
+
+    fn read_peers(&mut self, ledger: &mut SocketLedger) -> Result<(), CaptureError> {
+        let map = self
+            .ebpf
+            .map_mut("np_peers")
+            .ok_or("np_peers map missing")?;
+        let mut peers: HashMap<&mut MapData, np_peer_key, np_peer_counters> =
+            HashMap::try_from(map)?;
+        let mut finished = Vec::new();
+        for (k, v) in peers.iter().flatten() {
+            if let Some(p) = peer_record(&k, &v) {
+                let closed = ledger.socket(p.cookie).is_some_and(|s| s.closed);
+                ledger.observe_peer(p);
+                if closed {
+                    finished.push(k);
+                }
+            }
+        }
+        // A released socket sends no more: its final per-remote counts are
+        // in the ledger now, so free the entries.
+        for k in finished {
+            let _ = peers.remove(&k);
+        }
+        Ok(())
+    }
+}
+
+fn attach_socket_iter(ebpf: &mut Ebpf, btf: &Btf) -> Result<SkStorageIter, String> {
+    let prog: &mut Iter = ebpf
+        .program_mut("np_dump_socks")
+        .ok_or("program np_dump_socks missing")?
+        .try_into()
+        .map_err(|e| error_chain(&e))?;
+    prog.load("bpf_sk_storage_map", btf)
+        .map_err(|e| error_chain(&e))?;
+    let prog_fd = prog
+        .fd()
+        .map_err(|e| error_chain(&e))?
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| e.to_string())?;
+    let map_fd = match ebpf.map("np_socks") {
+        Some(Map::SkStorage(data)) => data
+            .fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| e.to_string())?,
+        _ => return Err("np_socks is not a socket storage map".into()),
+    };
+    SkStorageIter::attach(prog_fd.as_fd(), map_fd.as_fd())
+        .map_err(|e| format!("BPF_LINK_CREATE: {e}"))
+}
+
+impl CaptureBackend for EbpfCapture {
+    fn info(&self) -> &CaptureInfo {
+        &self.info
+    }
+
+    fn drain_events(
+        &mut self,
+        ledger: &mut SocketLedger,
+        timeout: Duration,
+    ) -> Result<(), CaptureError> {
+        let mut pfd = libc::pollfd {
+            fd: self.events.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd for the duration of the call.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e.into());
+            }
+        }
+        while let Some(item) = self.events.next() {
+            match decode_event(&item) {
+                Ok(Event::SocketClosed(rec)) => ledger.observe_socket(rec),
+                Ok(Event::Process(p)) => ledger.observe_process(p),
+                Err(e) => return Err(format!("undecodable ring buffer event: {e}").into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn read_sockets(&mut self, ledger: &mut SocketLedger) -> Result<(), CaptureError> {
+        if let Some(it) = self.sockets.as_mut() {
+            for rec in decode_socket_dump(it.read_all()?) {
+                ledger.observe_socket(rec);
+            }
+        }
+        if self.rung == Rung::Kprobe {
+            let map = self
+                .ebpf
+                .map("np_sock_hash")
+                .ok_or("np_sock_hash map missing")?;
+            let socks: HashMap<&MapData, u64, np_sock_stats> = HashMap::try_from(map)?;
+            for (addr, s) in socks.iter().flatten() {
+                ledger.observe_socket(socket_record(&s, addr));
+            }
+        }
+        self.read_peers(ledger)
+    }
+
+    fn losses(&self) -> Result<Losses, CaptureError> {
+        let map = self.ebpf.map("np_stats").ok_or("np_stats map missing")?;
+        let stats: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(map)?;
+        let get = |i: u32| -> Result<u64, CaptureError> { Ok(stats.get(&i, 0)?.iter().sum()) };
+        Ok(Losses {
+            ringbuf_events: get(abi::NP_STAT_RINGBUF_LOST)?,
+            socket_storage_failures: get(abi::NP_STAT_SK_STORAGE_FAIL)?,
+            socket_map_full: get(abi::NP_STAT_SOCK_HASH_FULL)?,
+            peer_map_full: get(abi::NP_STAT_PEER_MAP_FULL)?,
+            kretprobe_misses: get(abi::NP_STAT_INFLIGHT_MISS)?,
+            unattributed_tx_packets: get(abi::NP_STAT_WIRE_NO_SOCK_TX)?,
+            unattributed_rx_packets: get(abi::NP_STAT_WIRE_NO_SOCK_RX)?,
+            unattributed_tx_wire_bytes: get(abi::NP_STAT_WIRE_NO_SOCK_TX_BYTES)?,
+            unattributed_rx_wire_bytes: get(abi::NP_STAT_WIRE_NO_SOCK_RX_BYTES)?,
+            no_owner_bytes: 0,
+            no_owner_wire_bytes: 0,
+        })
+    }
+}

@@ -1,0 +1,425 @@
+//! The hook ladder: which programs count bytes on this kernel. Three rungs,
+//! tried in order (or one forced with `--hooks`): tracepoints (6.3+),
+//! fentry/fexit (BTF kernels), kprobes (anything else). The first rung whose
+//! required programs all load and attach wins; a rung that fails half-way is
+//! unloaded again so two rungs never count the same bytes. Each attempt is
+//! recorded as a [`HookStatus`] for `meta` and `doctor`.
+
+use std::fmt;
+use std::fs::File;
+use std::str::FromStr;
+
+use aya::programs::{
+    BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr,
+    FExit, KProbe,
+};
+use aya::{Btf, Ebpf};
+use netoproc_core::backend::HookStatus;
+
+/// The byte-counting rung the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HookChoice {
+    #[default]
+    Auto,
+    Tracepoint,
+    Fentry,
+    Kprobe,
+}
+
+impl FromStr for HookChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(HookChoice::Auto),
+            "tracepoint" => Ok(HookChoice::Tracepoint),
+            "fentry" => Ok(HookChoice::Fentry),
+            "kprobe" => Ok(HookChoice::Kprobe),
+            other => Err(format!(
+                "unknown hook rung {other:?} (expected auto, tracepoint, fentry or kprobe)"
+            )),
+        }
+    }
+}
+
+/// A rung of the ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rung {
+    Tracepoint,
+    Fentry,
+    Kprobe,
+}
+
+impl Rung {
+    pub const ALL: [Rung; 3] = [Rung::Tracepoint, Rung::Fentry, Rung::Kprobe];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Rung::Tracepoint => "tracepoint",
+            Rung::Fentry => "fentry",
+            Rung::Kprobe => "kprobe",
+        }
+    }
+
+    /// Whether socket records live in socket storage (tracing rungs) or in
+    /// the hash keyed by socket address (kprobe rung).
+    pub fn uses_socket_storage(self) -> bool {
+        self != Rung::Kprobe
+    }
+
+    pub fn hooks(self) -> &'static [Hook] {
+        match self {
+            Rung::Tracepoint => TRACEPOINT_RUNG,
+            Rung::Fentry => FENTRY_RUNG,
+            Rung::Kprobe => KPROBE_RUNG,
+        }
+    }
+}
+
+impl fmt::Display for Rung {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl HookChoice {
+    pub fn rungs(self) -> &'static [Rung] {
+        match self {
+            HookChoice::Auto => &Rung::ALL,
+            HookChoice::Tracepoint => &[Rung::Tracepoint],
+            HookChoice::Fentry => &[Rung::Fentry],
+            HookChoice::Kprobe => &[Rung::Kprobe],
+        }
+    }
+}
+
+/// How a program attaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookKind {
+    TpBtf,
+    FExit,
+    /// kprobe or kretprobe (the ELF section decides which).
+    KProbe,
+    CgroupSockAddr,
+    CgroupSock,
+    CgroupSkb(SkbDirection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkbDirection {
+    Egress,
+    Ingress,
+}
+
+/// One program of the object and where it goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Hook {
+    pub program: &'static str,
+    pub kind: HookKind,
+    /// Tracepoint or kernel function name; empty for cgroup programs.
+    pub target: &'static str,
+    pub feeds: &'static str,
+    /// A rung whose required hook fails is not used.
+    pub required: bool,
+}
+
+const fn hook(
+    program: &'static str,
+    kind: HookKind,
+    target: &'static str,
+    feeds: &'static str,
+    required: bool,
+) -> Hook {
+    Hook {
+        program,
+        kind,
+        target,
+        feeds,
+        required,
+    }
+}
+
+use HookKind::*;
+
+const TRACEPOINT_RUNG: &[Hook] = &[
+    hook("np_tp_send", TpBtf, "sock_send_length", "bytes", true),
+    hook("np_tp_recv", TpBtf, "sock_recv_length", "bytes", true),
+    // 6.3 and 6.4 have the tracepoints but still route sendfile via sendpage.
+    hook(
+        "np_fexit_inet_sendpage",
+        FExit,
+        "inet_sendpage",
+        "bytes",
+        false,
+    ),
+];
+
+const FENTRY_RUNG: &[Hook] = &[
+    hook(
+        "np_fexit_inet_sendmsg",
+        FExit,
+        "inet_sendmsg",
+        "bytes",
+        true,
+    ),
+    hook(
+        "np_fexit_inet6_sendmsg",
+        FExit,
+        "inet6_sendmsg",
+        "bytes",
+        true,
+    ),
+    hook(
+        "np_fexit_inet_recvmsg",
+        FExit,
+        "inet_recvmsg",
+        "bytes",
+        true,
+    ),
+    hook(
+        "np_fexit_inet6_recvmsg",
+        FExit,
+        "inet6_recvmsg",
+        "bytes",
+        true,
+    ),
+    hook(
+        "np_fexit_inet_sendpage",
+        FExit,
+        "inet_sendpage",
+        "bytes",
+        false,
+    ),
+];
+
+const KPROBE_RUNG: &[Hook] = &[
+    hook("np_kp_inet_sendmsg", KProbe, "inet_sendmsg", "bytes", true),
+    hook("np_krp_inet_sendmsg", KProbe, "inet_sendmsg", "bytes", true),
+    hook(
+        "np_kp_inet6_sendmsg",
+        KProbe,
+        "inet6_sendmsg",
+        "bytes",
+        true,
+    ),
+    hook(
+        "np_krp_inet6_sendmsg",
+        KProbe,
+        "inet6_sendmsg",
+        "bytes",
+        true,
+    ),
+    hook("np_kp_inet_recvmsg", KProbe, "inet_recvmsg", "bytes", true),
+    hook("np_krp_inet_recvmsg", KProbe, "inet_recvmsg", "bytes", true),
+    hook(
+        "np_kp_inet6_recvmsg",
+        KProbe,
+        "inet6_recvmsg",
+        "bytes",
+        true,
+    ),
+    hook(
+        "np_krp_inet6_recvmsg",
+        KProbe,
+        "inet6_recvmsg",
+        "bytes",
+        true,
+    ),
+    hook("np_kp_inet_release", KProbe, "inet_release", "close", true),
+    hook(
+        "np_kp_inet_sendpage",
+        KProbe,
+        "inet_sendpage",
+        "bytes",
+        false,
+    ),
+    hook(
+        "np_krp_inet_sendpage",
+        KProbe,
+        "inet_sendpage",
+        "bytes",
+        false,
+    ),
+];
+
+/// Programs every rung runs beside its byte hooks. None is required: each
+/// failure degrades only what it feeds.
+pub const COMMON: &[Hook] = &[
+    hook("np_sendmsg4", CgroupSockAddr, "", "udp-remote", false),
+    hook("np_sendmsg6", CgroupSockAddr, "", "udp-remote", false),
+    hook("np_recvmsg4", CgroupSockAddr, "", "udp-remote", false),
+    hook("np_recvmsg6", CgroupSockAddr, "", "udp-remote", false),
+    hook("np_sock_release", CgroupSock, "", "close", false),
+    hook("np_tcp_state", TpBtf, "inet_sock_set_state", "close", false),
+    hook(
+        "np_skb_egress",
+        CgroupSkb(SkbDirection::Egress),
+        "",
+        "wire",
+        false,
+    ),
+    hook(
+        "np_skb_ingress",
+        CgroupSkb(SkbDirection::Ingress),
+        "",
+        "wire",
+        false,
+    ),
+];
+
+/// Everything needed to attach: the object, kernel BTF, the cgroup v2 root.
+pub struct Attacher<'a> {
+    pub ebpf: &'a mut Ebpf,
+    pub btf: &'a Btf,
+    pub cgroup: Option<&'a File>,
+}
+
+impl Attacher<'_> {
+    /// Loads and attaches one hook.
+    pub fn attach(&mut self, h: &Hook) -> Result<(), String> {
+        let btf = self.btf;
+        let cgroup = || {
+            self.cgroup
+                .ok_or_else(|| "no cgroup v2 hierarchy is mounted".to_string())
+        };
+        let cg = match h.kind {
+            CgroupSockAddr | CgroupSock | CgroupSkb(_) => Some(cgroup()?),
+            _ => None,
+        };
+        let prog = self
+            .ebpf
+            .program_mut(h.program)
+            .ok_or_else(|| format!("program {} missing from the BPF object", h.program))?;
+        match (h.kind, cg) {
+            (TpBtf, _) => {
+                let p: &mut BtfTracePoint = prog.try_into().map_err(chain)?;
+                p.load(h.target, btf).map_err(chain)?;
+                p.attach().map_err(chain)?;
+            }
+            (FExit, _) => {
+                let p: &mut FExit = prog.try_into().map_err(chain)?;
+                p.load(h.target, btf).map_err(chain)?;
+                p.attach().map_err(chain)?;
+            }
+            (KProbe, _) => {
+                let p: &mut KProbe = prog.try_into().map_err(chain)?;
+                p.load().map_err(chain)?;
+                p.attach(h.target, 0).map_err(chain)?;
+            }
+            (CgroupSockAddr, Some(cg)) => {
+                let p: &mut CgroupSockAddr = prog.try_into().map_err(chain)?;
+                p.load().map_err(chain)?;
+                p.attach(cg, CgroupAttachMode::Single).map_err(chain)?;
+            }
+            (CgroupSock, Some(cg)) => {
+                let p: &mut CgroupSock = prog.try_into().map_err(chain)?;
+                p.load().map_err(chain)?;
+                p.attach(cg, CgroupAttachMode::Single).map_err(chain)?;
+            }
+            (CgroupSkb(dir), Some(cg)) => {
+                let p: &mut CgroupSkb = prog.try_into().map_err(chain)?;
+                p.load().map_err(chain)?;
+                let t = match dir {
+                    SkbDirection::Egress => CgroupSkbAttachType::Egress,
+                    SkbDirection::Ingress => CgroupSkbAttachType::Ingress,
+                };
+                p.attach(cg, t, CgroupAttachMode::Single).map_err(chain)?;
+            }
+            (_, None) => unreachable!("cgroup hooks always have a cgroup here"),
+        }
+        Ok(())
+    }
+
+    /// Detaches and unloads one hook (after a rung failed half-way).
+    pub fn unload(&mut self, h: &Hook) {
+        let Some(prog) = self.ebpf.program_mut(h.program) else {
+            return;
+        };
+        let _ = match h.kind {
+            TpBtf => <&mut BtfTracePoint>::try_from(prog).map(|p| p.unload()),
+            FExit => <&mut FExit>::try_from(prog).map(|p| p.unload()),
+            KProbe => <&mut KProbe>::try_from(prog).map(|p| p.unload()),
+            _ => return,
+        };
+    }
+
+    /// Tries one rung. On success returns the statuses of all its hooks; on
+    /// failure unloads what it attached and returns why.
+    pub fn try_rung(&mut self, rung: Rung) -> Result<Vec<HookStatus>, (String, Vec<HookStatus>)> {
+        let mut statuses = Vec::new();
+        for h in rung.hooks() {
+            let result = self.attach(h);
+            statuses.push(status(h, &result));
+            if let Err(e) = result {
+                if h.required {
+                    for done in rung.hooks() {
+                        self.unload(done);
+                    }
+                    return Err((
+                        format!("{} on {}: {e}", h.program, attach_point(h)),
+                        statuses,
+                    ));
+                }
+            }
+        }
+        Ok(statuses)
+    }
+}
+
+pub fn attach_point(h: &Hook) -> String {
+    match h.kind {
+        TpBtf => format!("tp_btf/{}", h.target),
+        FExit => format!("fexit/{}", h.target),
+        KProbe if h.program.starts_with("np_krp_") => format!("kretprobe/{}", h.target),
+        KProbe => format!("kprobe/{}", h.target),
+        CgroupSockAddr => format!("cgroup/{}", h.program.trim_start_matches("np_")),
+        CgroupSock => "cgroup/sock_release".into(),
+        CgroupSkb(SkbDirection::Egress) => "cgroup_skb/egress".into(),
+        CgroupSkb(SkbDirection::Ingress) => "cgroup_skb/ingress".into(),
+    }
+}
+
+pub fn status(h: &Hook, result: &Result<(), String>) -> HookStatus {
+    HookStatus {
+        program: h.program.to_string(),
+        attach_point: attach_point(h),
+        feeds: h.feeds,
+        attached: result.is_ok(),
+        error: result.as_ref().err().cloned(),
+    }
+}
+
+fn chain<E: std::error::Error>(e: E) -> String {
+    error_chain(&e)
+}
+
+/// An error and its sources on one line. A verifier log is cut to its
+/// first line and its last lines, where the reason is.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if lines.len() <= 3 {
+        return lines.join(" ");
+    }
+    let tail: Vec<&str> = lines[lines.len() - 3..].to_vec();
+    format!("{} … {}", lines[0], tail.join(" | "))
+}
+
+/// The OS error code behind an error, if any (EPERM tells "no privileges").
+pub fn os_error(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(code) = io.raw_os_error() {
+                return Some(code);
+            }
+        }
+        cur = err.source();
+    }
+    None
+}

@@ -1,0 +1,15 @@
+//! netoproc-ebpf: per-socket byte accounting in the kernel. The C programs in
+//! `bpf/` count every send and receive at the socket, attributed in the
+//! caller's context; this crate loads their committed CO-RE object with aya,
+//! picks the hook rung the kernel supports ([`ladder`]), and turns what the
+//! kernel hands over into core records ([`records`]). It never formats output.
+
+pub mod abi;
+pub mod capture;
+pub mod cgroup;
+pub mod ladder;
+pub mod records;
+pub mod sk_iter;
+
+pub use capture::{EbpfCapture, EbpfOptions, StartError};
+pub use ladder::HookChoice;

@@ -1,0 +1,342 @@
+//! Decoding what the kernel hands over — socket records from the storage
+//! iterator, the kprobe-rung hash and close events; per-remote UDP counters;
+//! process events — into the core model. Pure functions over bytes and
+//! ABI structs: every length is checked, so a short or odd buffer is an
+//! error value, never a panic.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use netoproc_core::{
+    Counters, Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie, SocketRecord, Tuple,
+};
+
+use crate::abi::{
+    np_peer_counters, np_peer_key, np_proc_event, np_sock_event, np_sock_stats, np_tuple,
+    NP_EV_PROC, NP_EV_SOCK_CLOSE, NP_F_CLOSED, NP_F_OWNER, NP_F_TUPLE,
+};
+
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+
+/// One decoded ring-buffer event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    SocketClosed(SocketRecord),
+    Process(ProcessInfo),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("event of {0} bytes is too short")]
+    Short(usize),
+    #[error("unknown event kind {0}")]
+    UnknownKind(u32),
+}
+
+/// Reads a `T` from the start of `bytes`, if long enough.
+fn read_struct<T: Copy>(bytes: &[u8]) -> Option<T> {
+    if bytes.len() < std::mem::size_of::<T>() {
+        return None;
+    }
+    // SAFETY: length checked above; T is a plain-old-data ABI struct for
+    // which every bit pattern is valid; read_unaligned needs no alignment.
+    Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+/// Decodes one ring-buffer event.
+pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
+    let kind = read_struct::<u32>(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+    match kind {
+        NP_EV_SOCK_CLOSE => {
+            let ev: np_sock_event = read_struct(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+            Ok(Event::SocketClosed(socket_record(&ev.stats, 0)))
+        }
+        NP_EV_PROC => {
+            let ev: np_proc_event = read_struct(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+            Ok(Event::Process(process_info(&ev)))
+        }
+        other => Err(DecodeError::UnknownKind(other)),
+    }
+}
+
+/// Splits the socket-storage iterator's output into records. A trailing
+/// partial record (which the kernel never produces) is ignored.
+pub fn decode_socket_dump(bytes: &[u8]) -> impl Iterator<Item = SocketRecord> + '_ {
+    bytes
+        .chunks_exact(std::mem::size_of::<np_sock_stats>())
+        .filter_map(|c| read_struct::<np_sock_stats>(c))
+        .map(|s| socket_record(&s, 0))
+}
+
+/// Converts one socket record. `fallback_key` names the socket when the
+/// kernel had not assigned it a cookie yet (kprobe rung: its address).
+pub fn socket_record(s: &np_sock_stats, fallback_key: u64) -> SocketRecord {
+    let cookie = if s.cookie != 0 {
+        s.cookie
+    } else {
+        fallback_key | (1 << 63)
+    };
+    let owner = (s.flags & NP_F_OWNER != 0).then(|| Owner {
+        pid: s.owner.tgid,
+        uid: s.owner.uid,
+        comm: c_string(&s.owner.comm),
+        cgroup_id: s.owner.cgroup_id,
+        netns: s.owner.netns,
+    });
+    let tuple = if s.flags & NP_F_TUPLE != 0 {
+        tuple(&s.tuple)
+    } else {
+        None
+    };
+    let c = &s.counters;
+    SocketRecord {
+        cookie: SocketCookie(cookie),
+        owner,
+        tuple,
+        counters: Counters {
+            tx_bytes: c.tx_bytes,
+            rx_bytes: c.rx_bytes,
+            tx_packets: c.tx_wire_packets,
+            rx_packets: c.rx_wire_packets,
+            tx_wire_bytes: c.tx_wire_bytes,
+            rx_wire_bytes: c.rx_wire_bytes,
+            tx_calls: c.tx_calls,
+            rx_calls: c.rx_calls,
+        },
+        closed: s.flags & NP_F_CLOSED != 0,
+    }
+}
+
+fn tuple(t: &np_tuple) -> Option<Tuple> {
+    let protocol = match t.protocol {
+        IPPROTO_TCP => Protocol::Tcp,
+        IPPROTO_UDP => Protocol::Udp,
+        _ => return None,
+    };
+    let family = match t.family {
+        AF_INET => Family::Ipv4,
+        AF_INET6 => Family::Ipv6,
+        _ => return None,
+    };
+    let local = SocketAddr::new(ip(t.family, &t.saddr)?, t.sport);
+    let remote =
+        (t.dport != 0).then(|| ip(t.family, &t.daddr).map(|a| SocketAddr::new(a, t.dport)));
+    Some(Tuple {
+        protocol,
+        family,
+        local,
+        remote: remote.flatten(),
+    })
+}
+
+fn ip(family: u16, raw: &[u8; 16]) -> Option<IpAddr> {
+    match family {
+        AF_INET => Some(IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))),
+        AF_INET6 => Some(IpAddr::V6(Ipv6Addr::from(*raw))),
+        _ => None,
+    }
+}
+
+/// Converts one per-remote UDP entry.
+pub fn peer_record(k: &np_peer_key, v: &np_peer_counters) -> Option<PeerRecord> {
+    Some(PeerRecord {
+        cookie: SocketCookie(k.cookie),
+        remote: SocketAddr::new(ip(k.family, &k.addr)?, k.port),
+        tx_bytes: v.tx_bytes,
+        rx_bytes: v.rx_bytes,
+        tx_calls: v.tx_calls,
+        rx_calls: v.rx_calls,
+    })
+}
+
+fn process_info(ev: &np_proc_event) -> ProcessInfo {
+    let len = (ev.cmdline_len as usize).min(ev.cmdline.len());
+    ProcessInfo {
+        pid: ev.tgid,
+        ppid: ev.ppid,
+        uid: ev.uid,
+        comm: c_string(&ev.comm),
+        cmdline: join_argv(
+            &ev.cmdline[..len]
+                .iter()
+                .map(|&c| c as u8)
+                .collect::<Vec<u8>>(),
+        ),
+        start_time_ns: ev.start_time_ns,
+    }
+}
+
+/// NUL-separated argv (as in /proc/PID/cmdline) to one space-separated line.
+pub fn join_argv(raw: &[u8]) -> String {
+    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    raw.split(|&b| b == 0)
+        .map(String::from_utf8_lossy)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A NUL-terminated C `char` array (signed on x86) to a string.
+fn c_string(raw: &[std::os::raw::c_char]) -> String {
+    let bytes: Vec<u8> = raw
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::{np_event_hdr, np_owner};
+
+    fn stats_v4() -> np_sock_stats {
+        let mut comm = [0i8; 16];
+        for (d, s) in comm.iter_mut().zip(b"curl") {
+            *d = *s as i8;
+        }
+        let mut t = np_tuple {
+            sport: 40000,
+            dport: 443,
+            family: AF_INET,
+            protocol: IPPROTO_TCP,
+            ..Default::default()
+        };
+        t.saddr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        t.daddr[..4].copy_from_slice(&[10, 0, 0, 2]);
+        let mut s = np_sock_stats {
+            owner: np_owner {
+                tgid: 77,
+                uid: 1000,
+                cgroup_id: 5,
+                netns: 4026531840,
+                _pad0: 0,
+                comm,
+            },
+            tuple: t,
+            cookie: 99,
+            flags: NP_F_OWNER | NP_F_TUPLE,
+            ..Default::default()
+        };
+        s.counters.tx_bytes = 1000;
+        s.counters.rx_wire_packets = 3;
+        s
+    }
+
+    fn as_bytes<T>(v: &T) -> &[u8] {
+        // SAFETY: reading the bytes of a plain ABI struct.
+        unsafe {
+            std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>())
+        }
+    }
+
+    #[test]
+    fn socket_record_decodes_owner_tuple_and_counters() {
+        let r = socket_record(&stats_v4(), 0);
+        assert_eq!(r.cookie, SocketCookie(99));
+        let o = r.owner.unwrap();
+        assert_eq!((o.pid, o.uid, o.comm.as_str()), (77, 1000, "curl"));
+        let t = r.tuple.unwrap();
+        assert_eq!(t.local, "10.0.0.1:40000".parse().unwrap());
+        assert_eq!(t.remote, Some("10.0.0.2:443".parse().unwrap()));
+        assert_eq!(r.counters.tx_bytes, 1000);
+        assert_eq!(r.counters.rx_packets, 3);
+        assert!(!r.closed);
+    }
+
+    #[test]
+    fn unconnected_and_ownerless_records() {
+        let mut s = stats_v4();
+        s.tuple.dport = 0;
+        s.flags = NP_F_TUPLE;
+        s.cookie = 0;
+        let r = socket_record(&s, 0xffff_8880_0000_1000);
+        assert!(r.owner.is_none());
+        assert_eq!(r.tuple.unwrap().remote, None);
+        assert_eq!(r.cookie.0, 0xffff_8880_0000_1000 | (1 << 63));
+    }
+
+    #[test]
+    fn ipv6_tuple() {
+        let mut s = stats_v4();
+        s.tuple.family = AF_INET6;
+        s.tuple.saddr = "fd00::1".parse::<Ipv6Addr>().unwrap().octets();
+        s.tuple.daddr = "fd00::2".parse::<Ipv6Addr>().unwrap().octets();
+        let t = socket_record(&s, 0).tuple.unwrap();
+        assert_eq!(t.family, Family::Ipv6);
+        assert_eq!(t.remote, Some("[fd00::2]:443".parse().unwrap()));
+    }
+
+    #[test]
+    fn events_decode_and_reject_garbage() {
+        let ev = np_sock_event {
+            hdr: np_event_hdr {
+                kind: NP_EV_SOCK_CLOSE,
+                ..Default::default()
+            },
+            stats: np_sock_stats {
+                flags: NP_F_OWNER | NP_F_CLOSED,
+                ..stats_v4()
+            },
+        };
+        match decode_event(as_bytes(&ev)).unwrap() {
+            Event::SocketClosed(r) => assert!(r.closed),
+            other => panic!("wrong event {other:?}"),
+        }
+        assert_eq!(
+            decode_event(&as_bytes(&ev)[..20]),
+            Err(DecodeError::Short(20))
+        );
+        assert_eq!(decode_event(&[1, 2]), Err(DecodeError::Short(2)));
+        assert_eq!(
+            decode_event(&[9, 0, 0, 0, 0, 0, 0, 0]),
+            Err(DecodeError::UnknownKind(9))
+        );
+    }
+
+    #[test]
+    fn process_event_keeps_argv() {
+        let mut ev = np_proc_event {
+            hdr: np_event_hdr {
+                kind: NP_EV_PROC,
+                ..Default::default()
+            },
+            tgid: 5,
+            ppid: 1,
+            uid: 0,
+            cmdline_len: 0,
+            start_time_ns: 12,
+            comm: [0; 16],
+            cmdline: [0; 256],
+        };
+        let argv = b"python3\0-c\0print(1)\0";
+        for (d, s) in ev.cmdline.iter_mut().zip(argv) {
+            *d = *s as i8;
+        }
+        ev.cmdline_len = argv.len() as u32;
+        for (d, s) in ev.comm.iter_mut().zip(b"python3") {
+            *d = *s as i8;
+        }
+        match decode_event(as_bytes(&ev)).unwrap() {
+            Event::Process(p) => {
+                assert_eq!(p.cmdline, "python3 -c print(1)");
+                assert_eq!(p.comm, "python3");
+                assert_eq!(p.pid, 5);
+            }
+            other => panic!("wrong event {other:?}"),
+        }
+        ev.cmdline_len = 9999; // longer than the buffer: clamped, no panic
+        assert!(decode_event(as_bytes(&ev)).is_ok());
+    }
+
+    #[test]
+    fn socket_dump_splits_records() {
+        let a = stats_v4();
+        let mut buf = as_bytes(&a).to_vec();
+        buf.extend_from_slice(as_bytes(&a));
+        buf.extend_from_slice(&[0; 10]);
+        assert_eq!(decode_socket_dump(&buf).count(), 2);
+    }
+}

@@ -1,0 +1,84 @@
+//! The JSON format: exactly one compact object per snapshot, ended by a
+//! newline — `{"meta":{..},"processes":[..],"connections":[..],"total":{..}}`.
+//! `connections` is always present (empty unless asked for). Addresses are
+//! strings as Rust prints them (`10.0.0.1:80`, `[fd00::1]:80`) or `null`
+//! when unknown. Counters are raw integers.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use netoproc_core::model::{Counters, Family, Protocol};
+use netoproc_core::report::{ConnectionRow, ProcessRow};
+use serde::{Serialize, Serializer};
+
+use crate::{ExportError, Meta, Snapshot};
+
+#[derive(Serialize)]
+struct Document<'a> {
+    meta: &'a Meta,
+    processes: &'a [ProcessRow],
+    connections: Vec<Connection<'a>>,
+    total: &'a Counters,
+}
+
+/// A [`ConnectionRow`] with its addresses as strings, in the documented
+/// key order.
+#[derive(Serialize)]
+struct Connection<'a> {
+    protocol: Protocol,
+    family: Family,
+    #[serde(serialize_with = "addr_or_null")]
+    local: Option<SocketAddr>,
+    #[serde(serialize_with = "addr_or_null")]
+    remote: Option<SocketAddr>,
+    state: &'a str,
+    pid: u32,
+    process: &'a str,
+    cookie: u64,
+    #[serde(flatten)]
+    counters: &'a Counters,
+}
+
+impl<'a> From<&'a ConnectionRow> for Connection<'a> {
+    fn from(c: &'a ConnectionRow) -> Self {
+        Connection {
+            protocol: c.protocol,
+            family: c.family,
+            local: c.local,
+            remote: c.remote,
+            state: c.state,
+            pid: c.pid,
+            process: &c.process,
+            cookie: c.cookie,
+            counters: &c.counters,
+        }
+    }
+}
+
+fn addr_or_null<S: Serializer>(a: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+    match a {
+        Some(a) => s.collect_str(a),
+        None => s.serialize_none(),
+    }
+}
+
+pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> Result<(), ExportError> {
+    let connections = if snap.connections {
+        snap.report
+            .connections
+            .iter()
+            .map(Connection::from)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let doc = Document {
+        meta: snap.meta,
+        processes: &snap.report.processes,
+        connections,
+        total: &snap.report.total,
+    };
+    serde_json::to_writer(&mut *out, &doc)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}

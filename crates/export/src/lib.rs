@@ -1,0 +1,176 @@
+//! netoproc-export: writes one capture snapshot — the run's [`Meta`] and the
+//! core [`Report`] — to any [`std::io::Write`] as a human table
+//! ([`Format::Pretty`]), tab-separated rows ([`Format::Tsv`]) or one JSON
+//! object ([`Format::Json`]). It owns every byte netoproc prints as a
+//! result; it never captures, aggregates or decides when to print.
+//!
+//! Errors are values: an [`ExportError`] keeps the underlying
+//! [`io::ErrorKind`], so the binary can treat a closed pipe (`| head`) as a
+//! quiet exit.
+
+use std::fmt;
+use std::io::{self, BufWriter, Write};
+use std::str::FromStr;
+
+use netoproc_core::report::Report;
+
+mod cell;
+mod json;
+mod meta;
+mod pretty;
+mod table;
+mod tsv;
+mod units;
+
+pub use meta::Meta;
+pub use units::human_bytes;
+
+/// An output format, named on the command line as `pretty`, `tsv` or `json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Aligned columns with human units, for a terminal.
+    #[default]
+    Pretty,
+    /// Tab-separated raw integers under one header line; `#` lines are comments.
+    Tsv,
+    /// One JSON object: `meta`, `processes`, `connections`, `total`.
+    Json,
+}
+
+impl Format {
+    /// Every format, in the order the CLI should list them.
+    pub const ALL: [Format; 3] = [Format::Pretty, Format::Tsv, Format::Json];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Pretty => "pretty",
+            Format::Tsv => "tsv",
+            Format::Json => "json",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownFormat(s.to_string()))
+    }
+}
+
+/// A format name that is not `pretty`, `tsv` or `json`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown output format `{0}`: use one of pretty, tsv, json")]
+pub struct UnknownFormat(pub String);
+
+/// Why a snapshot could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The writer failed (closed pipe, full disk, ...).
+    #[error("cannot write the output: {0}")]
+    Io(#[from] io::Error),
+    /// The JSON encoder failed for a reason other than the writer.
+    #[error("cannot encode the snapshot as JSON: {0}")]
+    Json(serde_json::Error),
+}
+
+impl ExportError {
+    /// The I/O error kind, when the writer is what failed.
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            ExportError::Io(e) => Some(e.kind()),
+            ExportError::Json(_) => None,
+        }
+    }
+
+    /// The reader went away (`netoproc ... | head`): not a failure to report.
+    pub fn is_broken_pipe(&self) -> bool {
+        self.io_kind() == Some(io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl From<serde_json::Error> for ExportError {
+    fn from(e: serde_json::Error) -> Self {
+        // serde_json wraps writer failures; unwrap them so their kind stays visible.
+        if e.is_io() {
+            ExportError::Io(io::Error::from(e))
+        } else {
+            ExportError::Json(e)
+        }
+    }
+}
+
+/// One capture window, ready to print.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot<'a> {
+    pub meta: &'a Meta,
+    pub report: &'a Report,
+    /// Print the per-connection table too.
+    pub connections: bool,
+}
+
+/// Writes `snap` to `out` in `fmt`. Output is buffered here and flushed
+/// before returning, so an unbuffered `out` costs no extra system calls.
+pub fn write_snapshot(
+    out: &mut dyn Write,
+    fmt: Format,
+    snap: &Snapshot,
+) -> Result<(), ExportError> {
+    let mut out = BufWriter::new(out);
+    match fmt {
+        Format::Pretty => pretty::write(&mut out, snap)?,
+        Format::Tsv => tsv::write(&mut out, snap)?,
+        Format::Json => json::write(&mut out, snap)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_names_round_trip() {
+        for f in Format::ALL {
+            assert_eq!(f.name().parse::<Format>(), Ok(f));
+        }
+        assert_eq!("JSON".parse::<Format>(), Ok(Format::Json));
+        let err = "csv".parse::<Format>().unwrap_err();
+        assert!(err.to_string().contains("pretty, tsv, json"));
+    }
+
+    #[test]
+    fn writer_errors_keep_their_kind() {
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+        }
+        let meta = Meta::default();
+        let report = Report::default();
+        let snap = Snapshot {
+            meta: &meta,
+            report: &report,
+            connections: true,
+        };
+        for f in Format::ALL {
+            let err = write_snapshot(&mut Closed, f, &snap).unwrap_err();
+            assert!(err.is_broken_pipe(), "{f}: {err:?}");
+        }
+    }
+}

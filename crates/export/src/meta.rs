@@ -1,0 +1,154 @@
+//! The run's metadata printed next to every report — version, capture mode,
+//! hooks, kernel, window, losses, degraded features, program status — and
+//! how it is named in each format (the JSON `meta` object, the
+//! `name=value` listing of losses). It describes the run; it does not
+//! measure anything itself.
+
+use std::time::SystemTime;
+
+use netoproc_core::backend::HookStatus;
+use netoproc_core::report::Losses;
+use serde::{Serialize, Serializer};
+
+/// How the snapshot was captured. Serialized as the JSON `meta` object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Meta {
+    /// netoproc's version.
+    pub version: String,
+    /// `ebpf` (or `afpacket`).
+    pub capture_mode: String,
+    /// The byte-hook rung: `tracepoint`, `fentry` or `kprobe`.
+    pub hooks: String,
+    /// `uname -r` of the capturing host.
+    pub kernel: String,
+    /// The capture window actually covered, in seconds.
+    pub duration_s: f64,
+    /// Start of the window, serialized as RFC 3339 UTC with seconds.
+    #[serde(serialize_with = "rfc3339_seconds")]
+    pub started_at: SystemTime,
+    /// Ctrl-C ended the window before its planned end.
+    pub interrupted: bool,
+    pub lost: Losses,
+    /// Features running degraded, each with its reason.
+    pub degraded: Vec<String>,
+    pub programs: Vec<HookStatus>,
+}
+
+impl Default for Meta {
+    /// An empty run starting at the Unix epoch: a base for struct update
+    /// syntax and tests.
+    fn default() -> Self {
+        Meta {
+            version: String::new(),
+            capture_mode: String::new(),
+            hooks: String::new(),
+            kernel: String::new(),
+            duration_s: 0.0,
+            started_at: SystemTime::UNIX_EPOCH,
+            interrupted: false,
+            lost: Losses::default(),
+            degraded: Vec::new(),
+            programs: Vec::new(),
+        }
+    }
+}
+
+impl Meta {
+    /// `started_at` as RFC 3339 UTC with seconds, e.g. `2026-11-23T04:12:59Z`.
+    pub fn started_at_rfc3339(&self) -> String {
+        humantime::format_rfc3339_seconds(self.started_at).to_string()
+    }
+
+    /// The window length as printed in text formats: milliseconds precision.
+    pub(crate) fn duration_text(&self) -> String {
+        format!("{:.3}", self.duration_s)
+    }
+}
+
+fn rfc3339_seconds<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_rfc3339_seconds(*t))
+}
+
+/// Whether a loss counter counts bytes (shown in human units) or events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LossUnit {
+    Events,
+    Bytes,
+}
+
+/// Every [`Losses`] field by its serialized name, in declaration order.
+/// The destructuring is exhaustive, so a field added in core fails to
+/// compile here until it is listed.
+pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 11] {
+    use LossUnit::{Bytes, Events};
+    let Losses {
+        ringbuf_events,
+        socket_storage_failures,
+        socket_map_full,
+        peer_map_full,
+        kretprobe_misses,
+        unattributed_tx_packets,
+        unattributed_rx_packets,
+        unattributed_tx_wire_bytes,
+        unattributed_rx_wire_bytes,
+        no_owner_bytes,
+        no_owner_wire_bytes,
+    } = *l;
+    [
+        ("ringbuf_events", ringbuf_events, Events),
+        ("socket_storage_failures", socket_storage_failures, Events),
+        ("socket_map_full", socket_map_full, Events),
+        ("peer_map_full", peer_map_full, Events),
+        ("kretprobe_misses", kretprobe_misses, Events),
+        ("unattributed_tx_packets", unattributed_tx_packets, Events),
+        ("unattributed_rx_packets", unattributed_rx_packets, Events),
+        (
+            "unattributed_tx_wire_bytes",
+            unattributed_tx_wire_bytes,
+            Bytes,
+        ),
+        (
+            "unattributed_rx_wire_bytes",
+            unattributed_rx_wire_bytes,
+            Bytes,
+        ),
+        ("no_owner_bytes", no_owner_bytes, Bytes),
+        ("no_owner_wire_bytes", no_owner_wire_bytes, Bytes),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn loss_names_match_the_serialized_names() {
+        let json = serde_json::to_value(Losses::default()).unwrap();
+        let names: Vec<&str> = loss_fields(&Losses::default())
+            .iter()
+            .map(|f| f.0)
+            .collect();
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(sorted, keys);
+    }
+
+    #[test]
+    fn started_at_is_rfc3339_utc_seconds() {
+        let meta = Meta {
+            started_at: SystemTime::UNIX_EPOCH + Duration::new(1_795_407_179, 999_000_000),
+            ..Meta::default()
+        };
+        assert_eq!(meta.started_at_rfc3339(), "2026-11-23T04:12:59Z");
+        let v = serde_json::to_value(&meta).unwrap();
+        assert_eq!(v["started_at"], "2026-11-23T04:12:59Z");
+    }
+}

@@ -1,0 +1,152 @@
+//! The pretty format, for a person at a terminal: a line naming the run
+//! (mode, hooks, kernel, window), the process table in human units, the
+//! connection table when asked for, then what was lost or unattributed and
+//! what ran degraded. Nothing here is meant to be parsed; scripts use TSV or
+//! JSON.
+
+use std::io::{self, Write};
+
+use netoproc_core::report::Report;
+
+use crate::cell::{addr, one_line};
+use crate::meta::{loss_fields, LossUnit};
+use crate::table::{Align, Table};
+use crate::units::human_bytes;
+use crate::{Meta, Snapshot};
+
+/// Lines of the process table stay within this many characters; the
+/// command line is cut to fit.
+const MAX_WIDTH: usize = 160;
+
+pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
+    let (meta, report) = (snap.meta, snap.report);
+    write_title(out, meta)?;
+    writeln!(out)?;
+
+    let show_connections = snap.connections && !report.connections.is_empty();
+    if report.processes.is_empty() {
+        if show_connections {
+            writeln!(
+                out,
+                "no process could be named for the traffic captured in {:.1} s",
+                meta.duration_s
+            )?;
+        } else {
+            writeln!(out, "no traffic captured in {:.1} s", meta.duration_s)?;
+        }
+    } else {
+        process_table(report).write(out, MAX_WIDTH)?;
+    }
+
+    if show_connections {
+        writeln!(out)?;
+        connection_table(report).write(out, MAX_WIDTH)?;
+    } else if snap.connections && !report.processes.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "no connection has a known address")?;
+    }
+
+    writeln!(out)?;
+    write_footer(out, meta)
+}
+
+fn write_title(out: &mut dyn Write, m: &Meta) -> io::Result<()> {
+    write!(
+        out,
+        "netoproc {}: {} capture, {} hooks, kernel {}, {:.1} s from {}",
+        one_line(&m.version),
+        one_line(&m.capture_mode),
+        one_line(&m.hooks),
+        one_line(&m.kernel),
+        m.duration_s,
+        m.started_at_rfc3339(),
+    )?;
+    if m.interrupted {
+        write!(out, " (interrupted)")?;
+    }
+    writeln!(out)
+}
+
+fn process_table(report: &Report) -> Table {
+    use Align::{Left, Right};
+    let mut t = Table::new(&[
+        ("PID", Right),
+        ("PROCESS", Left),
+        ("UID", Right),
+        ("TX", Right),
+        ("RX", Right),
+        ("TX PKTS", Right),
+        ("RX PKTS", Right),
+        ("TX WIRE", Right),
+        ("RX WIRE", Right),
+        ("CMDLINE", Left),
+    ]);
+    for p in &report.processes {
+        let c = &p.counters;
+        t.push(vec![
+            p.pid.to_string(),
+            one_line(&p.process).into_owned(),
+            p.uid.to_string(),
+            human_bytes(c.tx_bytes),
+            human_bytes(c.rx_bytes),
+            c.tx_packets.to_string(),
+            c.rx_packets.to_string(),
+            human_bytes(c.tx_wire_bytes),
+            human_bytes(c.rx_wire_bytes),
+            one_line(&p.cmdline).into_owned(),
+        ]);
+    }
+    t
+}
+
+fn connection_table(report: &Report) -> Table {
+    use Align::{Left, Right};
+    let mut t = Table::new(&[
+        ("PROTO", Left),
+        ("LOCAL", Left),
+        ("REMOTE", Left),
+        ("STATE", Left),
+        ("PID", Right),
+        ("PROCESS", Left),
+        ("TX", Right),
+        ("RX", Right),
+    ]);
+    for c in &report.connections {
+        let (pid, process) = if c.pid == 0 {
+            ("-".to_string(), "-".to_string())
+        } else {
+            (c.pid.to_string(), one_line(&c.process).into_owned())
+        };
+        t.push(vec![
+            c.protocol.as_str().to_string(),
+            addr(c.local),
+            addr(c.remote),
+            c.state.to_string(),
+            pid,
+            process,
+            human_bytes(c.counters.tx_bytes),
+            human_bytes(c.counters.rx_bytes),
+        ]);
+    }
+    t
+}
+
+fn write_footer(out: &mut dyn Write, m: &Meta) -> io::Result<()> {
+    let lost: Vec<String> = loss_fields(&m.lost)
+        .into_iter()
+        .filter(|(_, value, _)| *value != 0)
+        .map(|(name, value, unit)| match unit {
+            LossUnit::Events => format!("{name}={value}"),
+            LossUnit::Bytes => format!("{name}={}", human_bytes(value)),
+        })
+        .collect();
+    if lost.is_empty() {
+        writeln!(out, "lost/unattributed: nothing lost")?;
+    } else {
+        writeln!(out, "lost/unattributed: {}", lost.join(", "))?;
+    }
+    for reason in &m.degraded {
+        writeln!(out, "degraded: {}", one_line(reason))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! The command line: flags, their defaults and their help text. Parsing
+//! only; what the flags do lives in `run.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use netoproc_export::Format;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success (also when the output pipe is closed early, e.g. `| head`)
+  1  runtime error while capturing or writing
+  2  usage error (bad flag or value)
+  3  capture unavailable (kernel lacks what the chosen mode needs)
+  4  insufficient privileges (run as root, or see README: capabilities)
+
+Examples:
+  sudo netoproc --duration 10                    per-process table after 10 s
+  sudo netoproc -d 5 --connections --format json one JSON object with connections
+  sudo netoproc -d 60 --format tsv | sort -t$'\\t' -k4 -n
+  sudo netoproc                                  capture until Ctrl-C, then print";
+
+/// Per-process network traffic, counted exactly in the kernel.
+///
+/// netoproc attributes every TCP and UDP byte that processes send and receive
+/// (IPv4 and IPv6, loopback included) to the process that moved it, using
+/// eBPF programs at the socket layer. Short-lived connections and processes
+/// are kept: a socket's final counters are saved when it closes.
+#[derive(Debug, Parser)]
+#[command(name = "netoproc", version, about, long_about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Capture for SECS seconds, print one snapshot and exit. Without it,
+    /// capture until Ctrl-C (or SIGTERM), then print.
+    #[arg(short, long, value_name = "SECS", value_parser = parse_duration)]
+    pub duration: Option<f64>,
+
+    /// Output format.
+    #[arg(short, long, value_name = "FORMAT", default_value = "pretty", value_parser = parse_format)]
+    pub format: Format,
+
+    /// Also list every connection (for unconnected UDP: every remote).
+    #[arg(short, long)]
+    pub connections: bool,
+
+    /// How packets are captured. `auto` uses eBPF where it loads; `afpacket`
+    /// is the packet-capture fallback.
+    #[arg(long, value_enum, default_value_t = CaptureMode::Auto, value_name = "MODE")]
+    pub capture_mode: CaptureMode,
+
+    /// eBPF byte hooks: `auto` takes the first that attaches of tracepoint
+    /// (Linux 6.3+), fentry (BTF kernels) and kprobe.
+    #[arg(long, value_enum, default_value_t = Hooks::Auto, value_name = "RUNG")]
+    pub hooks: Hooks,
+
+    /// Size of the kernel-to-userspace event ring buffer, in KiB (a power of
+    /// two, at least 4). Raise it if `ringbuf_events` losses are reported.
+    #[arg(long, value_name = "KIB", default_value_t = 4096, value_parser = parse_ringbuf_kib)]
+    pub ringbuf_kib: u32,
+
+    /// How often live socket counters are read, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub read_interval_ms: u64,
+
+    /// Print progress to stderr: the hooks chosen, what runs degraded and
+    /// how long start-up took.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Root of the proc filesystem (for containers and tests).
+    #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]
+    pub proc_root: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CaptureMode {
+    Auto,
+    Ebpf,
+    Afpacket,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Hooks {
+    Auto,
+    Tracepoint,
+    Fentry,
+    Kprobe,
+}
+
+fn parse_duration(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(v.is_finite() && v > 0.0 && v <= 366.0 * 86400.0) {
+        return Err(format!(
+            "duration must be more than 0 and at most a year, got {s}"
+        ));
+    }
+    Ok(v)
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse()
+        .map_err(|e: netoproc_export::UnknownFormat| e.to_string())
+}
+
+fn parse_ringbuf_kib(s: &str) -> Result<u32, String> {
+    let v: u32 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number of KiB"))?;
+    if v < 4 || !v.is_power_of_two() || v > 1 << 20 {
+        return Err(format!(
+            "ring buffer size must be a power of two between 4 and 1048576 KiB, got {s}"
+        ));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn values_are_checked() {
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("nan").is_err());
+        assert_eq!(parse_duration("0.5"), Ok(0.5));
+        assert!(parse_ringbuf_kib("3").is_err());
+        assert!(parse_ringbuf_kib("100").is_err());
+        assert_eq!(parse_ringbuf_kib("64"), Ok(64));
+        assert!(parse_format("xml").is_err());
+    }
+}

@@ -1,0 +1,42 @@
+//! Why netoproc stopped, and the documented exit code for each reason
+//! (see `--help`). Every failure carries a message that says what to do.
+
+use std::fmt;
+
+#[derive(Debug)]
+pub enum Failure {
+    /// Capturing or writing failed at run time (exit 1).
+    Runtime(anyhow::Error),
+    /// Bad flags or values (exit 2).
+    Usage(String),
+    /// The kernel lacks what the capture mode needs (exit 3).
+    Unavailable(String),
+    /// Not allowed to load BPF programs or open capture sockets (exit 4).
+    Privileges(String),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Failure::Runtime(_) => 1,
+            Failure::Usage(_) => 2,
+            Failure::Unavailable(_) => 3,
+            Failure::Privileges(_) => 4,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Runtime(e) => write!(f, "{e:#}"),
+            Failure::Usage(m) | Failure::Unavailable(m) | Failure::Privileges(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Runtime(e)
+    }
+}

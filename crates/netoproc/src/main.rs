@@ -1,0 +1,57 @@
+//! netoproc: the binary. Parses the command line, starts the capture backend
+//! the flags ask for, runs snapshot mode and turns every failure into a
+//! message on stderr and a documented exit code. Capabilities live in the
+//! library crates; this file only wires them together.
+
+mod backend;
+mod cli;
+mod failure;
+mod snapshot;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::Parser;
+use netoproc_core::clock::SystemClock;
+
+use crate::cli::Cli;
+use crate::failure::Failure;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // --help and --version print to stdout and exit 0; a closed
+            // pipe there is not an error either.
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    if let Err(f) = run(&cli) {
+        eprintln!("netoproc: {f}");
+        std::process::exit(f.exit_code());
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second Ctrl-C exits at once; the first ends the capture window.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
+            .map_err(|e| Failure::Runtime(anyhow::anyhow!("installing the signal handler: {e}")))?;
+    }
+    let mut capture = backend::open(cli)?;
+    if cli.verbose {
+        let info = capture.info();
+        eprintln!(
+            "netoproc: capture mode {}, byte hooks: {}",
+            info.mode, info.hooks
+        );
+        for d in &info.degraded {
+            eprintln!("netoproc: degraded: {d}");
+        }
+    }
+    snapshot::run(cli, capture.as_mut(), &SystemClock, &stop)
+}

@@ -1,0 +1,134 @@
+//! Snapshot mode: capture for `--duration` (or until Ctrl-C), then print one
+//! report. Live counters are read every `--read-interval-ms`; close events
+//! are drained continuously, so sockets and processes that come and go
+//! between two reads keep their bytes. At the end everything is read once
+//! more, so the report includes traffic up to the last moment.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use netoproc_core::backend::CaptureBackend;
+use netoproc_core::clock::Clock;
+use netoproc_core::ledger::SocketLedger;
+use netoproc_core::report::Losses;
+use netoproc_export::{write_snapshot, Meta, Snapshot};
+use netoproc_procfs::ProcRoot;
+
+use crate::cli::Cli;
+use crate::failure::Failure;
+
+const POLL_SLICE: Duration = Duration::from_millis(100);
+
+pub fn run(
+    cli: &Cli,
+    backend: &mut dyn CaptureBackend,
+    clock: &dyn Clock,
+    stop: &AtomicBool,
+) -> Result<(), Failure> {
+    let procfs = ProcRoot::new(&cli.proc_root);
+    let started_at = clock.wall();
+    let t0 = clock.now();
+    let interval = Duration::from_millis(cli.read_interval_ms);
+    let deadline = cli.duration.map(|d| t0 + Duration::from_secs_f64(d));
+    let mut ledger = SocketLedger::new();
+
+    backend
+        .read_sockets(&mut ledger)
+        .map_err(|e| anyhow::anyhow!("reading socket counters: {e}"))?;
+    if cli.verbose {
+        eprintln!(
+            "netoproc: first complete read after {:.1} ms",
+            t0.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    let mut next_read = clock.now() + interval;
+    let mut interrupted = false;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+        let now = clock.now();
+        if deadline.is_some_and(|d| now >= d) {
+            break;
+        }
+        if now >= next_read {
+            backend
+                .read_sockets(&mut ledger)
+                .map_err(|e| anyhow::anyhow!("reading socket counters: {e}"))?;
+            next_read += interval;
+            continue;
+        }
+        let mut wait = (next_read - now).min(POLL_SLICE);
+        if let Some(d) = deadline {
+            wait = wait.min(d.saturating_duration_since(now));
+        }
+        backend
+            .drain_events(&mut ledger, wait)
+            .map_err(|e| anyhow::anyhow!("reading kernel events: {e}"))?;
+    }
+    let duration = clock.now().duration_since(t0);
+
+    // Final pass: events first, then every live socket, then the events of
+    // sockets that closed during the read.
+    let final_pass =
+        |ledger: &mut SocketLedger, backend: &mut dyn CaptureBackend| -> anyhow::Result<()> {
+            backend
+                .drain_events(ledger, Duration::ZERO)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            backend
+                .read_sockets(ledger)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            backend
+                .drain_events(ledger, Duration::ZERO)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        };
+    final_pass(&mut ledger, backend).context("final read of the kernel counters")?;
+
+    // Processes whose kernel record was lost (or that predate their first
+    // socket's record) are looked up while they still exist.
+    for pid in ledger.pids_without_info() {
+        if let Some(info) = procfs.process_info(pid) {
+            ledger.observe_process(info);
+        }
+    }
+
+    let mut lost: Losses = backend
+        .losses()
+        .map_err(|e| anyhow::anyhow!("reading loss counters: {e}"))?;
+    let unowned = ledger.unowned();
+    lost.no_owner_bytes = unowned.bytes;
+    lost.no_owner_wire_bytes = unowned.wire_bytes;
+
+    let info = backend.info();
+    let meta = Meta {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        capture_mode: info.mode.to_string(),
+        hooks: info.hooks.to_string(),
+        kernel: procfs.kernel_release().unwrap_or_else(|_| "unknown".into()),
+        duration_s: duration.as_secs_f64(),
+        started_at,
+        interrupted,
+        lost,
+        degraded: info.degraded.clone(),
+        programs: info.programs.clone(),
+    };
+    let report = ledger.report();
+    let snap = Snapshot {
+        meta: &meta,
+        report: &report,
+        connections: cli.connections,
+    };
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match write_snapshot(&mut out, cli.format, &snap).and_then(|()| out.flush().map_err(Into::into))
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_broken_pipe() => Ok(()),
+        Err(e) => Err(Failure::Runtime(
+            anyhow::Error::new(e).context("writing the snapshot"),
+        )),
+    }
+}

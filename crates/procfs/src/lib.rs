@@ -1,0 +1,159 @@
+//! netoproc-procfs: what netoproc reads from `/proc` — a process's identity
+//! (comm, cmdline, uid, ppid) when the kernel's own record of it is missing,
+//! the kernel release, and netoproc's own CPU time and memory. Every path is
+//! under an injected root, so tests run on fixtures under `testdata/`.
+//!
+//! Hand-written rather than the `procfs` crate: three small, stable files
+//! are read, and this keeps the root injectable and the dependency tree small.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use netoproc_core::ProcessInfo;
+
+/// A `/proc` tree (normally `/proc`).
+#[derive(Debug, Clone)]
+pub struct ProcRoot {
+    root: PathBuf,
+}
+
+/// CPU time and memory of one process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// User + system CPU time, in clock ticks.
+    pub cpu_ticks: u64,
+    /// Resident set size now, in KiB.
+    pub rss_kib: u64,
+    /// Peak resident set size, in KiB.
+    pub peak_rss_kib: u64,
+}
+
+impl Default for ProcRoot {
+    fn default() -> Self {
+        ProcRoot::new("/proc")
+    }
+}
+
+impl ProcRoot {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        ProcRoot { root: root.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// The running kernel's release, e.g. `6.1.0-26-amd64`.
+    pub fn kernel_release(&self) -> io::Result<String> {
+        Ok(fs::read_to_string(self.root.join("sys/kernel/osrelease"))?
+            .trim()
+            .to_string())
+    }
+
+    /// Identity of a live process; `None` once it has exited.
+    pub fn process_info(&self, pid: u32) -> Option<ProcessInfo> {
+        let dir = self.root.join(pid.to_string());
+        let status = fs::read_to_string(dir.join("status")).ok()?;
+        let comm = fs::read_to_string(dir.join("comm"))
+            .map(|c| c.trim_end().to_string())
+            .unwrap_or_default();
+        let cmdline = fs::read(dir.join("cmdline"))
+            .map(|b| join_argv(&b))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status_field(&status, name).and_then(|v| v.split_whitespace().next()?.parse().ok())
+        };
+        Some(ProcessInfo {
+            pid,
+            ppid: field("PPid").unwrap_or(0),
+            uid: field("Uid").unwrap_or(0),
+            comm,
+            cmdline,
+            start_time_ns: 0,
+        })
+    }
+
+    /// CPU and memory use of a process (`self` for netoproc itself).
+    pub fn usage(&self, pid: &str) -> io::Result<Usage> {
+        let dir = self.root.join(pid);
+        let stat = fs::read_to_string(dir.join("stat"))?;
+        let status = fs::read_to_string(dir.join("status"))?;
+        let kib = |name: &str| {
+            status_field(&status, name)
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(Usage {
+            cpu_ticks: stat_cpu_ticks(&stat).unwrap_or(0),
+            rss_kib: kib("VmRSS"),
+            peak_rss_kib: kib("VmHWM"),
+        })
+    }
+}
+
+fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(str::trim))
+}
+
+/// utime + stime from `/proc/PID/stat`. The command name (field 2) may hold
+/// spaces and parentheses, so fields are counted after the last `)`.
+pub fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace();
+    // After ')' come field 3 (state) onwards; utime is field 14, stime 15.
+    let utime: u64 = f.nth(11)?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// NUL-separated argv to one space-separated line.
+pub fn join_argv(raw: &[u8]) -> String {
+    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    raw.split(|&b| b == 0)
+        .map(String::from_utf8_lossy)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> ProcRoot {
+        ProcRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/proc"))
+    }
+
+    #[test]
+    fn reads_a_process_from_fixture() {
+        let p = fixture().process_info(4242).unwrap();
+        assert_eq!(p.comm, "sleep");
+        assert_eq!(p.cmdline, "sleep 10");
+        assert_eq!(p.ppid, 13637);
+        assert_eq!(p.uid, 0);
+        assert!(fixture().process_info(1).is_none());
+    }
+
+    #[test]
+    fn kernel_release_and_usage() {
+        assert!(!fixture().kernel_release().unwrap().is_empty());
+        let u = fixture().usage("4242").unwrap();
+        assert!(u.rss_kib > 0 && u.peak_rss_kib >= u.rss_kib);
+    }
+
+    #[test]
+    fn stat_with_odd_command_names() {
+        let s = "1 (a) b)) R 0 1 1 0 -1 0 0 0 0 0 7 5 0 0 20 0 1 0 1 1 1";
+        assert_eq!(stat_cpu_ticks(s), Some(12));
+        assert_eq!(stat_cpu_ticks("garbage"), None);
+        assert_eq!(stat_cpu_ticks("1 (x) R 1"), None);
+    }
+
+    #[test]
+    fn argv_joining() {
+        assert_eq!(join_argv(b"a\0b c\0"), "a b c");
+        assert_eq!(join_argv(b""), "");
+    }
+}
