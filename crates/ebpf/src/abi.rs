@@ -6,6 +6,7 @@
 #[allow(
     non_camel_case_types,
     non_upper_case_globals,
+    non_snake_case,
     dead_code,
     clippy::all,
     clippy::pedantic,

@@ -149,7 +149,6 @@ impl EbpfCapture {
             }
             programs.push(status(h, &r));
         }
-        drop(attacher);
 
         let sockets = match attach_socket_iter(&mut ebpf, &btf) {
             Ok(it) => Some(it),

@@ -66,7 +66,7 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
 pub fn decode_socket_dump(bytes: &[u8]) -> impl Iterator<Item = SocketRecord> + '_ {
     bytes
         .chunks_exact(std::mem::size_of::<np_sock_stats>())
-        .filter_map(|c| read_struct::<np_sock_stats>(c))
+        .filter_map(read_struct::<np_sock_stats>)
         .map(|s| socket_record(&s, 0))
 }
 

@@ -11,6 +11,9 @@ const AFPACKET_MISSING: &str = "the AF_PACKET capture mode is not part of this b
 
 pub fn open(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
     match cli.capture_mode {
+        CaptureMode::Afpacket if cli.hooks != crate::cli::Hooks::Auto => Err(Failure::Usage(
+            "--hooks chooses eBPF hooks; it cannot be used with --capture-mode=afpacket".into(),
+        )),
         CaptureMode::Afpacket => Err(Failure::Unavailable(AFPACKET_MISSING.into())),
         CaptureMode::Auto | CaptureMode::Ebpf => open_ebpf(cli),
     }

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The whole test suite, as run by CI (.ci/run) and documented in the README:
+#   1. installs what the tests need (clang, bindgen, libbpf-dev, qemu, virtme-ng, ...),
+#   2. mounts bpffs and tracefs if missing,
+#   3. checks the committed BPF object and bindings match their sources,
+#   4. builds the workspace (also without the `ebpf` feature) and runs every test on
+#      this host: unit tests, and end-to-end capture tests with real traffic in network
+#      namespaces (the tracepoint rung on Linux 6.3+),
+#   5. runs the end-to-end capture suite again inside a VM booted with Debian 12's stock
+#      6.1 kernel, once on the fentry rung and once forced to kprobes.
+# Must run as root (BPF, network namespaces, the VM). Options:
+#   --no-vm      skip step 5 (quick local runs; CI never passes it)
+#   --vm-only    only step 5 (after a previous full run built everything)
+# Environment: NETOPROC_VM_SCALE (default 0.1) scales traffic sizes inside the slow,
+# emulated VM; CI=true makes tests that lack privileges fail instead of skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+run_host=1
+run_vm=1
+for a in "$@"; do
+  case "$a" in
+    --no-vm) run_vm=0 ;;
+    --vm-only) run_host=0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test.sh: unknown option $a (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$(id -u)" != 0 ]; then
+  echo "test.sh: must run as root (BPF programs, network namespaces, the VM): sudo scripts/test.sh" >&2
+  exit 4
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test dependencies"
+need=()
+command -v clang >/dev/null || need+=(clang)
+command -v llvm-strip >/dev/null || command -v llvm-strip-14 >/dev/null || need+=(llvm)
+command -v bindgen >/dev/null || need+=(bindgen)
+[ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+command -v ip >/dev/null || need+=(iproute2)
+command -v bpftool >/dev/null || need+=(bpftool)
+if [ "${#need[@]}" -gt 0 ]; then
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+fi
+
+step "mounting bpffs and tracefs"
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing || true
+
+step "checking committed BPF object and bindings"
+scripts/regen-bpf.sh --check
+
+if [ "$run_host" = 1 ]; then
+  step "building (default features, and without eBPF)"
+  cargo build --workspace --bins --tests
+  cargo build -p netoproc --no-default-features
+
+  step "tests on this host ($(uname -r))"
+  cargo test --workspace -- --test-threads=2
+fi
+
+if [ "$run_vm" = 1 ]; then
+  step "end-to-end tests in a VM with Debian 12's 6.1 kernel"
+  kernel=$(scripts/vm/fetch-kernel.sh | tail -n 1)
+  cargo build -p netoproc
+  e2e=$(cargo test -p netoproc-e2e --no-run --message-format=json 2>/dev/null \
+    | python3 -c 'import json,sys
+for l in sys.stdin:
+    m=json.loads(l)
+    if m.get("reason")=="compiler-artifact" and m.get("executable") and "test" in m.get("profile",{}) and m["profile"]["test"] and m["target"]["name"]=="capture":
+        print(m["executable"])')
+  [ -n "$e2e" ] || { echo "test.sh: could not find the end-to-end test executable" >&2; exit 1; }
+  for hooks in fentry kprobe; do
+    step "VM: $hooks rung"
+    NETOPROC_VM_TIMEOUT="${NETOPROC_VM_TIMEOUT:-1800}" scripts/vm/run.sh --kernel "$kernel" -- \
+      env CI="${CI:-}" NETOPROC_HOOKS="$hooks" NETOPROC_E2E_SCALE="${NETOPROC_VM_SCALE:-0.1}" \
+      "$e2e" --test-threads=1
+  done
+fi
+step "all tests passed"
