@@ -131,7 +131,7 @@ mod tests {
         let p = fixture().process_info(4242).unwrap();
         assert_eq!(p.comm, "sleep");
         assert_eq!(p.cmdline, "sleep 10");
-        assert_eq!(p.ppid, 13637);
+        assert_eq!(p.ppid, 21862);
         assert_eq!(p.uid, 0);
         assert!(fixture().process_info(1).is_none());
     }
