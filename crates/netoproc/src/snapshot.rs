@@ -21,6 +21,10 @@ use crate::failure::Failure;
 
 const POLL_SLICE: Duration = Duration::from_millis(100);
 
+/// When the process started (set first thing in `main`), for the start-up
+/// time reported with `--verbose`.
+pub static PROCESS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 pub fn run(
     cli: &Cli,
     backend: &mut dyn CaptureBackend,
@@ -38,9 +42,10 @@ pub fn run(
         .read_sockets(&mut ledger)
         .map_err(|e| anyhow::anyhow!("reading socket counters: {e}"))?;
     if cli.verbose {
+        let since = PROCESS_START.get().copied().unwrap_or(t0);
         eprintln!(
             "netoproc: first complete read after {:.1} ms",
-            t0.elapsed().as_secs_f64() * 1000.0
+            since.elapsed().as_secs_f64() * 1000.0
         );
     }
     let mut next_read = clock.now() + interval;
