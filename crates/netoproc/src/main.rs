@@ -18,6 +18,7 @@ use crate::cli::Cli;
 use crate::failure::Failure;
 
 fn main() {
+    snapshot::PROCESS_START.get_or_init(std::time::Instant::now);
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
