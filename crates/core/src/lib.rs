@@ -8,6 +8,7 @@ pub mod backend;
 pub mod clock;
 pub mod ledger;
 pub mod model;
+pub mod rates;
 pub mod report;
 
 pub use model::{
