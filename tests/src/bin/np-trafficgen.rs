@@ -1,0 +1,186 @@
+//! `np-trafficgen`: bounded TCP/UDP traffic for netoproc's end-to-end
+//! tests. Each subcommand is one process role; it records exactly what its
+//! own send/receive/sendfile calls returned and prints one JSON line with
+//! its pid and totals at the end (servers first print `ready` once they
+//! listen). Exit status 1 with a message on stderr if a call fails.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+use clap::{Parser, Subcommand};
+use netoproc_e2e::tally::{print_report, GenReport};
+use netoproc_e2e::{afpacket, procs, tcp, udp};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "np-trafficgen",
+    about = "Traffic generator for netoproc's end-to-end tests"
+)]
+struct Cli {
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(Debug, Subcommand)]
+enum Role {
+    /// Accept CONNECTIONS connections in turn; read each to EOF, reply
+    /// REPLY bytes, close.
+    TcpServer {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        connections: u32,
+        #[arg(long)]
+        reply: u64,
+    },
+    /// Make CONNECTIONS sequential connections; on each send SEND bytes,
+    /// half-close, read the reply to EOF.
+    TcpClient {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        connections: u32,
+        #[arg(long)]
+        send: u64,
+    },
+    /// Send a temporary file of FILE_BYTES bytes with sendfile(2).
+    TcpSendfile {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long)]
+        file_bytes: u64,
+    },
+    /// Answer every datagram on every --bind address with REPLY bytes;
+    /// exit after EXPECT datagrams (or when idle).
+    UdpEcho {
+        #[arg(long, required = true)]
+        bind: Vec<SocketAddr>,
+        #[arg(long)]
+        expect: u64,
+        #[arg(long)]
+        reply: usize,
+    },
+    /// A connected UDP socket: COUNT datagrams of SIZE bytes, each answered.
+    UdpConnected {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long)]
+        count: u32,
+        #[arg(long)]
+        size: usize,
+    },
+    /// One unconnected UDP socket: ROUNDS datagrams to each --to address,
+    /// replies read with recv_from; bytes split by remote.
+    UdpSendto {
+        #[arg(long, required = true)]
+        to: Vec<SocketAddr>,
+        #[arg(long)]
+        rounds: u32,
+        #[arg(long)]
+        size: usize,
+    },
+    /// QUERIES DNS-style exchanges, each on a fresh UDP socket.
+    DnsClient {
+        #[arg(long)]
+        server: SocketAddr,
+        #[arg(long)]
+        queries: u32,
+        #[arg(long, default_value_t = 40)]
+        size: usize,
+    },
+    /// Spawn COUNT short-lived children that each make one TCP exchange.
+    ShortProcs {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long)]
+        count: u32,
+        #[arg(long)]
+        send: u64,
+    },
+    /// One child of `short-procs` (one connection, then exit).
+    #[command(hide = true)]
+    ShortChild {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long)]
+        send: u64,
+    },
+    /// Count IP-layer bytes of TCP packets to/from PORT on IFACE with an
+    /// AF_PACKET socket, until stdin is closed.
+    PacketCount {
+        #[arg(long)]
+        iface: String,
+        #[arg(long)]
+        port: u16,
+    },
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+fn run(role: Role) -> std::io::Result<GenReport> {
+    Ok(match role {
+        Role::TcpServer {
+            listen,
+            connections,
+            reply,
+        } => tcp::server(listen, connections, reply)?.into_report("tcp-server"),
+        Role::TcpClient {
+            connect,
+            connections,
+            send,
+        } => tcp::client(connect, connections, send)?.into_report("tcp-client"),
+        Role::TcpSendfile {
+            connect,
+            file_bytes,
+        } => tcp::sendfile_client(connect, file_bytes)?.into_report("tcp-sendfile"),
+        Role::UdpEcho {
+            bind,
+            expect,
+            reply,
+        } => udp::echo_server(&bind, expect, reply)?.into_report("udp-echo"),
+        Role::UdpConnected {
+            connect,
+            count,
+            size,
+        } => udp::connected_client(connect, count, size)?.into_report("udp-connected"),
+        Role::UdpSendto { to, rounds, size } => {
+            udp::sendto_client(&to, rounds, size)?.into_report("udp-sendto")
+        }
+        Role::DnsClient {
+            server,
+            queries,
+            size,
+        } => udp::dns_client(server, queries, size)?.into_report("dns-client"),
+        Role::ShortProcs {
+            connect,
+            count,
+            send,
+        } => procs::parent(connect, count, send)?,
+        Role::ShortChild { connect, send } => procs::child(connect, send)?,
+        Role::PacketCount { iface, port } => {
+            afpacket::stop_on_stdin_eof(&STOP);
+            let wire = afpacket::count(&iface, port, &STOP)?;
+            GenReport {
+                pid: std::process::id(),
+                role: "packet-count".into(),
+                wire: Some(wire),
+                ..GenReport::default()
+            }
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.role) {
+        Ok(report) => {
+            print_report(&report);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("np-trafficgen: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! End-to-end: netoproc's per-process byte counts against what generator
+//! processes know they moved. Needs root (eBPF, network namespaces); skips
+//! otherwise, except under `CI=true` where it fails. Each test runs in its
+//! own namespaces and checks only its own generators' pids, so tests can
+//! run in parallel. Run as root:
+//! `cargo build -p netoproc && cargo test -p netoproc-e2e -- --test-threads=2`
+//! (`NETOPROC_HOOKS`, `NETOPROC_E2E_SCALE`, `NETOPROC_BIN`: see `common`).
+
+mod common;
+
+use common::run_test;
+use common::scenarios as sc;
+
+#[test]
+fn tcp_ipv4_bulk_over_veth_with_wire_bytes() {
+    run_test("tcp_ipv4_bulk_over_veth", || vec![sc::tcp_bulk_v4()]);
+}
+
+#[test]
+fn tcp_over_loopback_in_one_namespace() {
+    run_test("tcp_over_loopback", || vec![sc::tcp_loopback()]);
+}
+
+#[test]
+fn tcp_300_short_connections_from_one_process() {
+    run_test("tcp_300_short_connections", || {
+        vec![sc::tcp_short_connections()]
+    });
+}
+
+#[test]
+fn udp_connected_and_unconnected_sendto_four_ports() {
+    run_test("udp_connected_and_sendto", || vec![sc::udp()]);
+}
+
+#[test]
+fn tcp_ipv6_over_veth() {
+    run_test("tcp_ipv6_over_veth", || vec![sc::tcp_bulk_v6()]);
+}
+
+#[test]
+fn tcp_sendfile() {
+    run_test("tcp_sendfile", || vec![sc::sendfile()]);
+}
+
+#[test]
+fn dns_style_queries_each_on_a_fresh_socket() {
+    run_test("dns_style_queries", || vec![sc::dns()]);
+}
+
+#[test]
+fn twenty_short_lived_processes() {
+    run_test("twenty_short_lived_processes", || {
+        vec![sc::short_processes()]
+    });
+}
+
+#[test]
+fn traffic_from_a_second_namespace() {
+    run_test("traffic_from_a_second_namespace", || {
+        vec![sc::second_namespace()]
+    });
+}
+
+#[test]
+fn everything_at_once() {
+    run_test("everything_at_once", sc::all);
+}

@@ -1,0 +1,88 @@
+//! Shared machinery of the end-to-end tests: the root check, where the
+//! binaries are, the knobs read from the environment (`NETOPROC_BIN`,
+//! `NETOPROC_HOOKS`, `NETOPROC_E2E_SCALE`, `CI`), and the entry point every
+//! test calls. The parts live in submodules by concept.
+
+pub mod expect;
+pub mod generator;
+pub mod netns;
+pub mod netoproc_run;
+pub mod scenario;
+pub mod scenarios;
+
+use std::path::PathBuf;
+
+use scenario::Scenario;
+
+/// Runs the scenarios `build` makes under one netoproc, if we are root.
+pub fn run_test(test: &str, build: impl FnOnce() -> Vec<Scenario>) {
+    if !root_or_skip(test) {
+        return;
+    }
+    netoproc_bin(); // fails early, before any namespace exists, if missing
+    scenario::run(build());
+}
+
+/// True if root. Otherwise fails under `CI=true`, or prints a skip notice.
+fn root_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "{test}: the end-to-end tests need root (eBPF, network namespaces) and CI=true \
+             forbids skipping them; run them with sudo"
+        );
+    }
+    eprintln!("skipping {test}: needs root (eBPF and network namespaces); run with sudo");
+    false
+}
+
+/// `np-trafficgen`, built by cargo with this test.
+pub fn trafficgen() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_np-trafficgen"))
+}
+
+/// `$NETOPROC_BIN`, or `netoproc` in this test's target profile directory.
+pub fn netoproc_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("NETOPROC_BIN") {
+        return PathBuf::from(p);
+    }
+    // The test runs from <target>/<profile>/deps/capture-<hash>.
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("netoproc"))
+        .expect("test executable in <target>/<profile>/deps");
+    assert!(
+        bin.exists(),
+        "{} not found; build it first: cargo build -p netoproc (or set NETOPROC_BIN)",
+        bin.display()
+    );
+    bin
+}
+
+/// `$NETOPROC_HOOKS` (passed as `--hooks` and checked in meta.hooks).
+pub fn hooks() -> Option<String> {
+    std::env::var("NETOPROC_HOOKS")
+        .ok()
+        .filter(|h| !h.is_empty())
+}
+
+/// `$NETOPROC_E2E_SCALE` (default 1.0): multiplies every byte size.
+fn scale() -> f64 {
+    match std::env::var("NETOPROC_E2E_SCALE") {
+        Ok(v) => match v.parse::<f64>() {
+            Ok(s) if s.is_finite() && s > 0.0 => s,
+            _ => panic!("NETOPROC_E2E_SCALE must be a positive number, got {v:?}"),
+        },
+        Err(_) => 1.0,
+    }
+}
+
+/// `bytes` × scale, but at least `min`.
+pub fn scaled(bytes: u64, min: u64) -> u64 {
+    ((bytes as f64 * scale()) as u64).max(min)
+}

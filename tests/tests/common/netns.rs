@@ -1,0 +1,109 @@
+//! Network namespaces the tests make and always delete: [`Netns`] is one
+//! named namespace with `lo` up, deleted on Drop (so also when a test
+//! panics); [`VethPair`] is two of them joined by a veth pair with
+//! 10.203.N.1/24 ↔ 10.203.N.2/24 and fd00:203:N::1/64 ↔ fd00:203:N::2/64
+//! (`nodad`). Only `ip` from iproute2 is used; no traffic leaves them.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+
+/// The veth end inside namespace `a` / `b` of a [`VethPair`].
+pub const IFACE_A: &str = "np-veth-a";
+pub const IFACE_B: &str = "np-veth-b";
+
+/// Runs `ip ARGS`, panicking with its stderr if it fails.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `ip` (install iproute2): {e}"));
+    assert!(
+        out.status.success(),
+        "`ip {}` failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+/// Makes namespace names unique among the tests of one process.
+static NEXT_NETNS: AtomicU32 = AtomicU32::new(0);
+
+/// One named network namespace, deleted on Drop.
+#[derive(Debug)]
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    /// Makes `npe2e-<pid>-<seq>-<suffix>` with `lo` up. A stale namespace
+    /// of the same name (left by a killed run with the same pid) is replaced.
+    pub fn new(suffix: &str) -> Netns {
+        let seq = NEXT_NETNS.fetch_add(1, Ordering::Relaxed);
+        let name = format!("npe2e-{}-{seq}-{suffix}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        ip(&["netns", "add", &name]);
+        let ns = Netns { name };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        match Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output()
+        {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!(
+                "warning: could not delete netns {}: {}",
+                self.name,
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            Err(e) => eprintln!("warning: could not delete netns {}: {e}", self.name),
+        }
+    }
+}
+
+/// Distinct subnet numbers for the pairs of one test process.
+static NEXT_SUBNET: AtomicU8 = AtomicU8::new(1);
+
+/// Two namespaces joined by a veth pair (`a` is .1, `b` is .2).
+#[derive(Debug)]
+pub struct VethPair {
+    pub a: Netns,
+    pub b: Netns,
+    pub subnet: u8,
+}
+
+impl VethPair {
+    pub fn new(suffix: &str) -> VethPair {
+        let subnet = NEXT_SUBNET.fetch_add(1, Ordering::Relaxed) % 250 + 1;
+        let a = Netns::new(&format!("{suffix}-a"));
+        let b = Netns::new(&format!("{suffix}-b"));
+        let pair = VethPair { a, b, subnet };
+        let (na, nb) = (pair.a.name.as_str(), pair.b.name.as_str());
+        ip(&[
+            "-n", na, "link", "add", IFACE_A, "type", "veth", "peer", "name", IFACE_B, "netns", nb,
+        ]);
+        for (ns, iface, host) in [(na, IFACE_A, 1u8), (nb, IFACE_B, 2u8)] {
+            let v4 = format!("{}/24", pair.v4(host));
+            let v6 = format!("{}/64", pair.v6(host));
+            ip(&["-n", ns, "addr", "add", &v4, "dev", iface]);
+            ip(&["-n", ns, "addr", "add", &v6, "dev", iface, "nodad"]);
+            ip(&["-n", ns, "link", "set", iface, "up"]);
+        }
+        pair
+    }
+
+    /// 10.203.N.host
+    pub fn v4(&self, host: u8) -> IpAddr {
+        Ipv4Addr::new(10, 203, self.subnet, host).into()
+    }
+
+    /// fd00:203:N::host
+    pub fn v6(&self, host: u8) -> IpAddr {
+        Ipv6Addr::new(0xfd00, 0x203, self.subnet.into(), 0, 0, 0, 0, host.into()).into()
+    }
+}

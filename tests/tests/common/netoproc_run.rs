@@ -1,0 +1,135 @@
+//! One netoproc capture: started with `-v --format json --connections`
+//! (plus `--hooks $NETOPROC_HOOKS` when set), its stderr forwarded to the
+//! test's stderr, ready once it prints `first complete read`, stopped with
+//! SIGINT, and its single JSON object parsed into [`NpReport`]. Killed on
+//! Drop if a test panics while it runs.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+const READY_WITHIN: Duration = Duration::from_secs(30);
+const EXIT_WITHIN: Duration = Duration::from_secs(60);
+
+/// The parts of netoproc's JSON output the tests compare.
+#[derive(Debug, Deserialize)]
+pub struct NpReport {
+    pub meta: Meta,
+    pub processes: Vec<Row>,
+    pub connections: Vec<Row>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Meta {
+    pub hooks: String,
+    pub capture_mode: String,
+    pub interrupted: bool,
+    pub lost: BTreeMap<String, u64>,
+    pub degraded: Vec<serde_json::Value>,
+}
+
+/// A process or connection row (connection-only fields are optional).
+#[derive(Debug, Deserialize)]
+pub struct Row {
+    pub pid: u32,
+    #[serde(default)]
+    pub remote: Option<String>,
+    pub tx_bytes: u64,
+    pub rx_bytes: u64,
+    pub tx_wire_bytes: u64,
+    pub rx_wire_bytes: u64,
+}
+
+pub struct NetoprocRun {
+    child: Child,
+    stdout: Option<JoinHandle<String>>,
+}
+
+impl NetoprocRun {
+    /// Starts netoproc and waits until it counts.
+    pub fn start() -> NetoprocRun {
+        let bin = super::netoproc_bin();
+        let mut cmd = Command::new(&bin);
+        cmd.args(["-v", "--format", "json", "--connections"]);
+        if let Some(h) = super::hooks() {
+            cmd.args(["--hooks", &h]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let mut out = child.stdout.take().expect("stdout is piped");
+        let stdout = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        let err = child.stderr.take().expect("stderr is piped");
+        let (ready_tx, ready_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("[netoproc] {line}");
+                if line.contains("first complete read") {
+                    let _ = ready_tx.send(());
+                }
+            }
+        });
+        let mut run = NetoprocRun {
+            child,
+            stdout: Some(stdout),
+        };
+        match ready_rx.recv_timeout(READY_WITHIN) {
+            Ok(()) => run,
+            Err(_) => {
+                // Give a failed start a moment to be reaped, for its status.
+                std::thread::sleep(Duration::from_millis(200));
+                let status = match run.child.try_wait() {
+                    Ok(Some(s)) => format!("it exited with {s}"),
+                    _ => format!("it is still running after {READY_WITHIN:?}"),
+                };
+                panic!(
+                    "netoproc did not print `first complete read` ({status}); see its stderr above"
+                )
+            }
+        }
+    }
+
+    /// Sends SIGINT, waits for the exit and parses the report.
+    pub fn stop(mut self) -> NpReport {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: signalling our own child, which has not been reaped yet.
+        let r = unsafe { libc::kill(pid, libc::SIGINT) };
+        assert_eq!(r, 0, "kill(SIGINT) failed");
+        let deadline = Instant::now() + EXIT_WITHIN;
+        let status = loop {
+            match self.child.try_wait().expect("wait for netoproc") {
+                Some(s) => break s,
+                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                None => panic!("netoproc did not exit within {EXIT_WITHIN:?} of SIGINT"),
+            }
+        };
+        let out = self.stdout.take().expect("once").join().expect("reader");
+        assert!(
+            status.success(),
+            "netoproc exited with {status}; stdout: {out}"
+        );
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("netoproc printed no valid JSON ({e}): {out}"))
+    }
+}
+
+impl Drop for NetoprocRun {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
