@@ -74,7 +74,14 @@ impl EbpfCapture {
             .map_max_entries("np_events", opts.ringbuf_bytes)
             .load(OBJECT)
             .map_err(|e| match os_error(&e) {
-                Some(libc::EPERM) | Some(libc::EACCES) => StartError::Privileges(error_chain(&e)),
+                Some(libc::EPERM) | Some(libc::EACCES) if !is_root() => {
+                    StartError::Privileges(error_chain(&e))
+                }
+                Some(libc::EPERM) | Some(libc::EACCES) => StartError::Unavailable(format!(
+                    "loading the BPF object failed: {}; {}",
+                    error_chain(&e),
+                    refused_as_root()
+                )),
                 _ => StartError::Unavailable(format!(
                     "loading the BPF object failed: {}",
                     error_chain(&e)
@@ -133,8 +140,11 @@ impl EbpfCapture {
                 "no byte-counting hook could attach ({})",
                 failures.join("; ")
             );
-            return Err(if eperm {
+            // Root refused is the kernel's policy (lockdown), not privileges.
+            return Err(if eperm && !is_root() {
                 StartError::Privileges(msg)
+            } else if eperm {
+                StartError::Unavailable(format!("{msg}; {}", refused_as_root()))
             } else {
                 StartError::Unavailable(msg)
             });
@@ -218,6 +228,29 @@ impl EbpfCapture {
         }
         Ok(())
     }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Why root can be refused: kernel lockdown forbids fentry/fexit and some
+/// helpers even to root; say which mode is active when securityfs shows it.
+fn refused_as_root() -> String {
+    let text = std::fs::read_to_string("/sys/kernel/security/lockdown").unwrap_or_default();
+    let mode = text
+        .split_whitespace()
+        .find(|w| w.starts_with('['))
+        .map(|w| w.trim_matches(|c| c == '[' || c == ']').to_string());
+    let why = match mode.as_deref() {
+        Some("none") => "a security module (SELinux, AppArmor, ...) refused it".to_string(),
+        Some(m) => format!("kernel lockdown is `{m}`"),
+        None => "kernel lockdown or a security module refused it".to_string(),
+    };
+    format!(
+        "the kernel refused even root: {why}; try another rung (--hooks tracepoint on Linux 6.3+, or --hooks kprobe)"
+    )
 }
 
 fn attach_socket_iter(ebpf: &mut Ebpf, btf: &Btf) -> Result<SkStorageIter, String> {

@@ -406,12 +406,27 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         }
         src = inner.source();
     }
+    let s = explain(s);
     let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     if lines.len() <= 3 {
         return lines.join(" ");
     }
     let tail: Vec<&str> = lines[lines.len() - 3..].to_vec();
     format!("{} … {}", lines[0], tail.join(" | "))
+}
+
+/// Drops an empty verifier log and names what well-known failures mean.
+fn explain(mut s: String) -> String {
+    let trimmed = s
+        .trim_end()
+        .trim_end_matches("Verifier output:")
+        .trim_end()
+        .trim_end_matches('.');
+    s.truncate(trimmed.len());
+    if s.contains("/sys/bus/event_source/devices/kprobe/type") {
+        s.push_str(" (this kernel has no kprobe support: CONFIG_KPROBES is not set)");
+    }
+    s
 }
 
 /// The OS error code behind an error, if any (EPERM tells "no privileges").
