@@ -14,7 +14,7 @@
 # linux-image-6.1.0-<n>-amd64 (needs root the first time).
 #
 # Before CMD the guest mounts bpffs (/sys/fs/bpf), tracefs, debugfs and cgroup2
-# (/sys/fs/cgroup) if missing, creates /run/netns and brings lo up.
+# (/sys/fs/cgroup) if missing, loads the veth module, creates /run/netns and brings lo up.
 # The guest writes CMD's status to <host tmp dir>/status (a --rwdir shared with the
 # host); run.sh reads it, so the exit status does not depend on vng propagating it.
 # Exit codes: CMD's status; 124 if the VM timed out; 125 if the VM died without
@@ -82,6 +82,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'printf "vm/run.sh: interrupted, stopping the VM\n" >&2; exit 130' INT TERM HUP
 
+# Modules the guest needs but vng's module tree may lack (Debian builds veth as a
+# module): copy them from the kernel package into the share, insmod'ed if modprobe fails.
+kver="$(basename "$kernel")"; kver="${kver#vmlinuz-}"
+for mod in kernel/drivers/net/veth.ko; do
+    for base in "$(dirname "$(dirname "$kernel")")/lib/modules/$kver" "/lib/modules/$kver"; do
+        if [ -f "$base/$mod" ]; then cp "$base/$mod" "$share/"; break; fi
+    done
+done
+
 # --- the script the guest runs ------------------------------------------------
 {
     printf '#!/bin/bash\n'
@@ -100,6 +109,9 @@ if ! awk '$3 == "cgroup2" { f = 1 } END { exit !f }' /proc/mounts; then
     mount -t cgroup2 cgroup2 /sys/fs/cgroup || warn "cannot mount cgroup2 on /sys/fs/cgroup"
 fi
 mkdir -p /run/netns || warn "/run/netns is not writable: ip netns add will fail"
+# Debian builds veth as a module; the network-namespace tests need it.
+modprobe veth 2>/dev/null || insmod "$(dirname "$STATUS")/veth.ko" 2>/dev/null \
+    || grep -qw veth /proc/modules || warn "cannot load the veth module: veth pairs will fail"
 ip link set lo up 2>/dev/null || warn "cannot bring lo up"
 ulimit -l unlimited 2>/dev/null || true
 cd "$CWD" || { warn "cannot cd to $CWD"; echo 126 > "$STATUS"; exit 126; }
