@@ -63,30 +63,35 @@ pub struct EbpfCapture {
 
 impl EbpfCapture {
     pub fn start(opts: &EbpfOptions) -> Result<Self, StartError> {
+        // EbpfLoader::new() parses the kernel BTF itself (~15 MiB in memory);
+        // drop that copy before parsing the one we keep, so two never coexist.
+        let mut loader = EbpfLoader::new();
+        loader.btf(None);
         let btf = Btf::from_sys_fs().map_err(|e| {
             StartError::Unavailable(format!(
                 "kernel BTF is missing at /sys/kernel/btf/vmlinux ({}); a kernel built with CONFIG_DEBUG_INFO_BTF=y is needed",
                 error_chain(&e)
             ))
         })?;
-        let mut ebpf = EbpfLoader::new()
+        let loaded = loader
             .btf(Some(&btf))
             .map_max_entries("np_events", opts.ringbuf_bytes)
-            .load(OBJECT)
-            .map_err(|e| match os_error(&e) {
-                Some(libc::EPERM) | Some(libc::EACCES) if !is_root() => {
-                    StartError::Privileges(error_chain(&e))
-                }
-                Some(libc::EPERM) | Some(libc::EACCES) => StartError::Unavailable(format!(
-                    "loading the BPF object failed: {}; {}",
-                    error_chain(&e),
-                    refused_as_root()
-                )),
-                _ => StartError::Unavailable(format!(
-                    "loading the BPF object failed: {}",
-                    error_chain(&e)
-                )),
-            })?;
+            .load(OBJECT);
+        drop(loader);
+        let mut ebpf = loaded.map_err(|e| match os_error(&e) {
+            Some(libc::EPERM) | Some(libc::EACCES) if !is_root() => {
+                StartError::Privileges(error_chain(&e))
+            }
+            Some(libc::EPERM) | Some(libc::EACCES) => StartError::Unavailable(format!(
+                "loading the BPF object failed: {}; {}",
+                error_chain(&e),
+                refused_as_root()
+            )),
+            _ => StartError::Unavailable(format!(
+                "loading the BPF object failed: {}",
+                error_chain(&e)
+            )),
+        })?;
 
         let mut degraded = Vec::new();
         let cgroup = match std::fs::read_to_string(&opts.mountinfo)
@@ -180,6 +185,10 @@ impl EbpfCapture {
             error: None,
         });
 
+        // The kernel BTF is no longer needed: free it (and give the memory
+        // back) before mapping the ring buffer, so the two never add up.
+        drop(btf);
+        release_freed_memory();
         let events = ebpf
             .take_map("np_events")
             .ok_or_else(|| {
@@ -227,6 +236,15 @@ impl EbpfCapture {
             let _ = peers.remove(&k);
         }
         Ok(())
+    }
+}
+
+/// Hands freed heap pages back to the system (glibc keeps them otherwise).
+fn release_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free heap pages; no pointers change.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

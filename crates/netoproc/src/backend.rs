@@ -35,10 +35,7 @@ fn open_ebpf(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
         mountinfo: cli.proc_root.join("self/mountinfo"),
     };
     match EbpfCapture::start(&opts) {
-        Ok(c) => {
-            release_freed_memory();
-            Ok(Box::new(c))
-        }
+        Ok(c) => Ok(Box::new(c)),
         Err(e @ StartError::Privileges(_)) => Err(Failure::Privileges(e.to_string())),
         Err(e @ StartError::Unavailable(_)) => Err(Failure::Unavailable(e.to_string())),
     }
@@ -49,16 +46,4 @@ fn open_ebpf(_cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
     Err(Failure::Unavailable(
         "this netoproc was built without eBPF support (cargo feature `ebpf`); rebuild with default features".into(),
     ))
-}
-
-/// Loading parses the kernel's whole BTF (tens of MiB, freed afterwards);
-/// hand that memory back to the system so the steady-state footprint stays
-/// small.
-#[cfg(feature = "ebpf")]
-fn release_freed_memory() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: malloc_trim only releases free heap pages; no pointers change.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
