@@ -12,6 +12,7 @@ pub enum Failure {
     /// The kernel lacks what the capture mode needs (exit 3).
     Unavailable(String),
     /// Not allowed to load BPF programs or open capture sockets (exit 4).
+    #[cfg_attr(not(feature = "ebpf"), allow(dead_code))]
     Privileges(String),
 }
 
