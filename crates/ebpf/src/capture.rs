@@ -63,61 +63,9 @@ pub struct EbpfCapture {
 
 impl EbpfCapture {
     pub fn start(opts: &EbpfOptions) -> Result<Self, StartError> {
-        // EbpfLoader::new() parses the kernel BTF itself (~15 MiB in memory);
-        // drop that copy before parsing the one we keep, so two never coexist.
-        let mut loader = EbpfLoader::new();
-        loader.btf(None);
-        let btf = Btf::from_sys_fs().map_err(|e| {
-            StartError::Unavailable(format!(
-                "kernel BTF is missing at /sys/kernel/btf/vmlinux ({}); a kernel built with CONFIG_DEBUG_INFO_BTF=y is needed",
-                error_chain(&e)
-            ))
-        })?;
-        let loaded = loader
-            .btf(Some(&btf))
-            .map_max_entries("np_events", opts.ringbuf_bytes)
-            .load(OBJECT);
-        drop(loader);
-        let mut ebpf = loaded.map_err(|e| match os_error(&e) {
-            Some(libc::EPERM) | Some(libc::EACCES) if !is_root() => {
-                StartError::Privileges(error_chain(&e))
-            }
-            Some(libc::EPERM) | Some(libc::EACCES) => StartError::Unavailable(format!(
-                "loading the BPF object failed: {}; {}",
-                error_chain(&e),
-                refused_as_root()
-            )),
-            _ => StartError::Unavailable(format!(
-                "loading the BPF object failed: {}",
-                error_chain(&e)
-            )),
-        })?;
-
+        let (mut ebpf, btf) = load_object(opts)?;
         let mut degraded = Vec::new();
-        let cgroup = match std::fs::read_to_string(&opts.mountinfo)
-            .ok()
-            .as_deref()
-            .and_then(cgroup2_mount)
-        {
-            Some(path) => match File::open(&path) {
-                Ok(f) => Some(f),
-                Err(e) => {
-                    degraded.push(format!(
-                        "cgroup programs: cannot open {}: {e}",
-                        path.display()
-                    ));
-                    None
-                }
-            },
-            None => {
-                degraded.push(
-                    "cgroup programs: no cgroup v2 hierarchy is mounted (mount -t cgroup2 none /sys/fs/cgroup); \
-                     wire bytes, UDP remotes and close events are missing"
-                        .into(),
-                );
-                None
-            }
-        };
+        let cgroup = open_cgroup2(opts, &mut degraded);
 
         let mut programs: Vec<HookStatus> = Vec::new();
         let mut attacher = Attacher {
@@ -239,6 +187,68 @@ impl EbpfCapture {
     }
 }
 
+/// Loads the committed object (maps created, nothing attached) and returns
+/// it with the kernel BTF the programs are loaded against.
+pub(crate) fn load_object(opts: &EbpfOptions) -> Result<(Ebpf, Btf), StartError> {
+    // EbpfLoader::new() parses the kernel BTF itself (~15 MiB in memory);
+    // drop that copy before parsing the one we keep, so two never coexist.
+    let mut loader = EbpfLoader::new();
+    loader.btf(None);
+    let btf = Btf::from_sys_fs().map_err(|e| {
+        StartError::Unavailable(format!(
+            "kernel BTF is missing at /sys/kernel/btf/vmlinux ({}); a kernel built with \
+             CONFIG_DEBUG_INFO_BTF=y is needed",
+            error_chain(&e)
+        ))
+    })?;
+    let loaded = loader
+        .btf(Some(&btf))
+        .map_max_entries("np_events", opts.ringbuf_bytes)
+        .load(OBJECT);
+    drop(loader);
+    let ebpf = loaded.map_err(|e| match os_error(&e) {
+        Some(libc::EPERM) | Some(libc::EACCES) if !is_root() => {
+            StartError::Privileges(error_chain(&e))
+        }
+        Some(libc::EPERM) | Some(libc::EACCES) => StartError::Unavailable(format!(
+            "loading the BPF object failed: {}; {}",
+            error_chain(&e),
+            refused_as_root()
+        )),
+        _ => StartError::Unavailable(format!(
+            "loading the BPF object failed: {}",
+            error_chain(&e)
+        )),
+    })?;
+    Ok((ebpf, btf))
+}
+
+/// Opens the cgroup v2 root the cgroup programs attach to; says in
+/// `degraded` what is missing without it.
+pub(crate) fn open_cgroup2(opts: &EbpfOptions, degraded: &mut Vec<String>) -> Option<File> {
+    let mountinfo = std::fs::read_to_string(&opts.mountinfo).ok();
+    match mountinfo.as_deref().and_then(cgroup2_mount) {
+        Some(path) => match File::open(&path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                degraded.push(format!(
+                    "cgroup programs: cannot open {}: {e}",
+                    path.display()
+                ));
+                None
+            }
+        },
+        None => {
+            degraded.push(
+                "cgroup programs: no cgroup v2 hierarchy is mounted (mount -t cgroup2 none \
+                 /sys/fs/cgroup); wire bytes, UDP remotes and close events are missing"
+                    .into(),
+            );
+            None
+        }
+    }
+}
+
 /// Hands freed heap pages back to the system (glibc keeps them otherwise).
 fn release_freed_memory() {
     #[cfg(target_env = "gnu")]
@@ -248,7 +258,7 @@ fn release_freed_memory() {
     }
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
@@ -271,7 +281,7 @@ fn refused_as_root() -> String {
     )
 }
 
-fn attach_socket_iter(ebpf: &mut Ebpf, btf: &Btf) -> Result<SkStorageIter, String> {
+pub(crate) fn attach_socket_iter(ebpf: &mut Ebpf, btf: &Btf) -> Result<SkStorageIter, String> {
     let prog: &mut Iter = ebpf
         .program_mut("np_dump_socks")
         .ok_or("program np_dump_socks missing")?

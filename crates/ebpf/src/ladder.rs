@@ -423,6 +423,9 @@ fn explain(mut s: String) -> String {
         .trim_end()
         .trim_end_matches('.');
     s.truncate(trimmed.len());
+    if s.contains("unknown BTF type `inet_sendpage`") {
+        s.push_str(" (gone since Linux 6.5: sendfile goes through sendmsg there)");
+    }
     if s.contains("/sys/bus/event_source/devices/kprobe/type") {
         s.push_str(" (this kernel has no kprobe support: CONFIG_KPROBES is not set)");
     }

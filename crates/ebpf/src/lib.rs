@@ -8,6 +8,7 @@ pub mod abi;
 pub mod capture;
 pub mod cgroup;
 pub mod ladder;
+pub mod probe;
 pub mod records;
 pub mod sk_iter;
 

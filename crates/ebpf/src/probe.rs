@@ -1,0 +1,78 @@
+//! Trying every hook for real, for `netoproc doctor`: loads the object, then
+//! attaches each program of each rung and of the common set one by one and
+//! detaches it again, recording what the kernel said. Nothing stays attached
+//! when the probe returns.
+
+use netoproc_core::backend::HookStatus;
+use serde::Serialize;
+
+use crate::capture::{attach_socket_iter, load_object, open_cgroup2, EbpfOptions, StartError};
+use crate::ladder::{status, Attacher, Rung, COMMON};
+
+/// One rung's programs and whether the rung as a whole would work.
+#[derive(Debug, Clone, Serialize)]
+pub struct RungProbe {
+    pub rung: &'static str,
+    /// Every required hook attached.
+    pub usable: bool,
+    pub hooks: Vec<HookStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HookProbe {
+    pub rungs: Vec<RungProbe>,
+    pub common: Vec<HookStatus>,
+    /// The socket storage iterator (reads live counters).
+    pub iterator: Result<(), String>,
+    /// Why cgroup programs cannot run, if they cannot.
+    pub cgroup: Vec<String>,
+}
+
+impl HookProbe {
+    /// The rung `--hooks auto` would take.
+    pub fn chosen_rung(&self) -> Option<&'static str> {
+        self.rungs.iter().find(|r| r.usable).map(|r| r.rung)
+    }
+}
+
+/// Attaches and detaches every hook. Fails only when the object itself
+/// cannot be loaded (no BTF, no privileges).
+pub fn probe_hooks(opts: &EbpfOptions) -> Result<HookProbe, StartError> {
+    let (mut ebpf, btf) = load_object(opts)?;
+    let mut cgroup_notes = Vec::new();
+    let cgroup = open_cgroup2(opts, &mut cgroup_notes);
+    let mut attacher = Attacher {
+        ebpf: &mut ebpf,
+        btf: &btf,
+        cgroup: cgroup.as_ref(),
+    };
+    let mut rungs = Vec::new();
+    for rung in Rung::ALL {
+        let mut hooks = Vec::new();
+        let mut usable = true;
+        for h in rung.hooks() {
+            let r = attacher.attach(h);
+            usable &= r.is_ok() || !h.required;
+            hooks.push(status(h, &r));
+        }
+        for h in rung.hooks() {
+            attacher.unload(h);
+        }
+        rungs.push(RungProbe {
+            rung: rung.name(),
+            usable,
+            hooks,
+        });
+    }
+    let common = COMMON
+        .iter()
+        .map(|h| status(h, &attacher.attach(h)))
+        .collect();
+    let iterator = attach_socket_iter(&mut ebpf, &btf).map(|_| ());
+    Ok(HookProbe {
+        rungs,
+        common,
+        iterator,
+        cgroup: cgroup_notes,
+    })
+}
