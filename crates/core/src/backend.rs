@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::ledger::SocketLedger;
+use crate::model::DnsPacket;
 use crate::report::Losses;
 
 pub type CaptureError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -54,4 +55,11 @@ pub trait CaptureBackend {
 
     /// Everything lost or unattributable so far, as counted by the backend.
     fn losses(&self) -> Result<Losses, CaptureError>;
+
+    /// DNS packets captured since the last call (oldest first). The backend
+    /// holds a bounded number between calls and counts what it had to drop
+    /// in [`Losses::dns_packets_dropped`].
+    fn take_dns(&mut self) -> Vec<DnsPacket> {
+        Vec::new()
+    }
 }

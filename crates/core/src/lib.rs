@@ -1,8 +1,10 @@
 //! netoproc-core: the model every other crate speaks — sockets identified by
 //! their cookie, the process that owns them, the counters they moved — and the
 //! [`ledger::SocketLedger`] that merges what a capture backend observes into
-//! per-process and per-connection [`report::Report`]s. Pure: no I/O, no clock
-//! reads, no formatting; backends and views live in their own crates.
+//! per-process and per-connection [`report::Report`]s, and the
+//! [`rates::RateTracker`] that turns successive reports into rates over 1 s,
+//! 10 s and 60 s. Pure: no I/O, no clock reads (instants are passed in), no
+//! formatting; backends and views live in their own crates.
 
 pub mod backend;
 pub mod clock;
@@ -12,5 +14,5 @@ pub mod rates;
 pub mod report;
 
 pub use model::{
-    Counters, Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie, SocketRecord, Tuple,
+    Counters, DnsPacket, Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie, SocketRecord, Tuple,
 };

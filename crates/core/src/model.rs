@@ -191,6 +191,31 @@ pub struct ProcessInfo {
     pub start_time_ns: u64,
 }
 
+/// One DNS packet seen at a socket: the kernel parsed its headers and
+/// copied only the DNS payload. Parsed by the DNS observatory, then dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsPacket {
+    pub cookie: SocketCookie,
+    /// The socket's owner when the kernel already knew it; otherwise join by
+    /// cookie (the first query of a fresh socket leaves before its owner is
+    /// recorded).
+    pub pid: Option<u32>,
+    /// Sent by the local socket (`true`) or received by it.
+    pub outgoing: bool,
+    pub protocol: Protocol,
+    /// Packet source and destination.
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    /// Kernel monotonic time (ns) the packet passed the socket layer.
+    pub ktime_ns: u64,
+    /// L4 payload bytes of the packet (TCP: may hold part of, or several,
+    /// length-prefixed messages).
+    pub payload_len: u32,
+    /// The payload as copied, at most the kernel's limit: shorter than
+    /// `payload_len` when truncated.
+    pub payload: Vec<u8>,
+}
+
 /// Shows an IPv4-mapped IPv6 address as the IPv4 address it carries.
 pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {

@@ -65,6 +65,10 @@ pub struct Losses {
     /// Bytes of sockets never seen in a send/receive call (no owner known).
     pub no_owner_bytes: u64,
     pub no_owner_wire_bytes: u64,
+    /// DNS packets longer than the kernel copies (parsed as far as copied).
+    pub dns_truncated: u64,
+    /// DNS packets dropped in userspace: nobody took them in time.
+    pub dns_packets_dropped: u64,
 }
 
 /// The result of one capture window.

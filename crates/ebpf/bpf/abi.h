@@ -20,6 +20,8 @@
 #endif
 
 #define NP_COMM_LEN 16
+#define NP_DNS_MAX 1024      /* DNS bytes copied per packet, at most */
+#define NP_DNS_PORTS_MAX 8   /* ports recognised as DNS (default: 53) */
 #define NP_CMDLINE_LEN 256
 
 /* np_sock_stats.flags */
@@ -129,6 +131,9 @@ enum np_stat {
 	NP_STAT_WIRE_NO_SOCK_RX_BYTES = 8,
 	NP_STAT_PROC_EVENTS = 9,       /* process records emitted */
 	NP_STAT_SOCK_EVENTS = 10,      /* socket close records emitted */
+	NP_STAT_DNS_EVENTS = 11,       /* DNS packets copied to userspace */
+	NP_STAT_DNS_TRUNCATED = 12,    /* DNS packets longer than NP_DNS_MAX */
+	NP_STAT_DNS_UNPARSED = 13,     /* DNS-port packets whose headers could not be read */
 	NP_STAT_MAX = 16,
 };
 
@@ -136,6 +141,7 @@ enum np_stat {
 enum np_event_kind {
 	NP_EV_SOCK_CLOSE = 1, /* final counters of a socket (release or TCP close) */
 	NP_EV_PROC = 2,       /* first socket of a process: its identity */
+	NP_EV_DNS = 3,        /* one DNS packet's payload, with its socket */
 };
 
 struct np_event_hdr {
@@ -158,6 +164,19 @@ struct np_proc_event {
 	__u64 start_time_ns; /* task start (boot-based), tells reused pids apart */
 	char comm[NP_COMM_LEN];
 	char cmdline[NP_CMDLINE_LEN]; /* NUL-separated argv, truncated */
+};
+
+/* A packet to or from a DNS port: headers parsed in the kernel, only the
+ * DNS payload copied. Sent with its real length (header + `captured`). */
+struct np_dns_event {
+	struct np_event_hdr hdr;
+	__u64 cookie;         /* the socket, joins the owner */
+	struct np_tuple tuple; /* from the packet: saddr:sport is its source */
+	__u32 dir;            /* NP_DIR_* seen from the socket */
+	__u32 owner_tgid;     /* 0 when not known yet (first packet of a socket) */
+	__u32 payload_len;    /* L4 payload bytes in the packet */
+	__u32 captured;       /* bytes valid in data */
+	__u8 data[NP_DNS_MAX];
 };
 
 #endif /* NETOPROC_ABI_H */

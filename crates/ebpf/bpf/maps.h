@@ -77,6 +77,14 @@ struct {
 	__type(value, __u64);
 } np_stats SEC(".maps");
 
+/* Scratch space to build a DNS event before copying only its used part. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct np_dns_event);
+} np_dns_scratch SEC(".maps");
+
 static __always_inline void stat_add(__u32 idx, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&np_stats, &idx);

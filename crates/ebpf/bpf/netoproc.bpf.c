@@ -10,7 +10,7 @@
  *   UDP remote cgroup/sendmsg{4,6}, cgroup/recvmsg{4,6}
  *   close      cgroup/sock_release, tp_btf/inet_sock_set_state (TCP_CLOSE),
  *              kprobe/inet_release (kprobe rung)
- *   wire bytes cgroup_skb/{egress,ingress}
+ *   wire bytes cgroup_skb/{egress,ingress}, which also copy DNS payloads
  *   reading    iter/bpf_sk_storage_map dumps every live socket record
  *
  * Only headers and socket metadata are read; payload never is.
@@ -24,6 +24,7 @@
 #include "abi.h"
 #include "maps.h"
 #include "sock_record.h"
+#include "dns.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -407,6 +408,7 @@ static __always_inline void np_count_wire(struct __sk_buff *skb, int dir)
 		__sync_fetch_and_add(&st->counters.rx_wire_bytes, skb->len);
 		__sync_fetch_and_add(&st->counters.rx_wire_packets, 1);
 	}
+	np_maybe_dns(skb, sk, st, dir);
 }
 
 SEC("cgroup_skb/egress")

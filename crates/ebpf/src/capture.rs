@@ -14,6 +14,7 @@ use aya::programs::Iter;
 use aya::{Btf, Ebpf, EbpfLoader};
 use netoproc_core::backend::{CaptureBackend, CaptureError, CaptureInfo, HookStatus};
 use netoproc_core::ledger::SocketLedger;
+use netoproc_core::DnsPacket;
 use netoproc_core::report::Losses;
 
 use crate::abi::{self, np_peer_counters, np_peer_key, np_sock_stats};
@@ -32,6 +33,9 @@ pub struct EbpfOptions {
     pub ringbuf_bytes: u32,
     /// Where to find the cgroup2 mount (normally `/proc/self/mountinfo`).
     pub mountinfo: PathBuf,
+    /// Ports whose packets are DNS (at most 8); empty switches DNS capture
+    /// off.
+    pub dns_ports: Vec<u16>,
 }
 
 impl Default for EbpfOptions {
@@ -40,6 +44,7 @@ impl Default for EbpfOptions {
             hooks: HookChoice::Auto,
             ringbuf_bytes: 4 << 20,
             mountinfo: PathBuf::from("/proc/self/mountinfo"),
+            dns_ports: vec![53],
         }
     }
 }
@@ -59,7 +64,14 @@ pub struct EbpfCapture {
     events: RingBuf<MapData>,
     sockets: Option<SkStorageIter>,
     _cgroup: Option<File>,
+    /// DNS packets decoded but not yet taken.
+    dns: Vec<DnsPacket>,
+    dns_dropped: u64,
 }
+
+/// DNS packets held between two `take_dns` calls before new ones are
+/// dropped (and counted).
+const DNS_BACKLOG: usize = 65_536;
 
 impl EbpfCapture {
     pub fn start(opts: &EbpfOptions) -> Result<Self, StartError> {
@@ -158,6 +170,8 @@ impl EbpfCapture {
             events,
             sockets,
             _cgroup: cgroup,
+            dns: Vec::new(),
+            dns_dropped: 0,
         })
     }
 
@@ -201,8 +215,18 @@ pub(crate) fn load_object(opts: &EbpfOptions) -> Result<(Ebpf, Btf), StartError>
             error_chain(&e)
         ))
     })?;
+    let mut ports = [0u16; abi::NP_DNS_PORTS_MAX as usize];
+    if opts.dns_ports.len() > ports.len() {
+        return Err(StartError::Unavailable(format!(
+            "at most {} DNS ports can be watched, {} given",
+            ports.len(),
+            opts.dns_ports.len()
+        )));
+    }
+    ports[..opts.dns_ports.len()].copy_from_slice(&opts.dns_ports);
     let loaded = loader
         .btf(Some(&btf))
+        .override_global("np_dns_ports", &ports, true)
         .map_max_entries("np_events", opts.ringbuf_bytes)
         .load(OBJECT);
     drop(loader);
@@ -335,6 +359,13 @@ impl CaptureBackend for EbpfCapture {
             match decode_event(&item) {
                 Ok(Event::SocketClosed(rec)) => ledger.observe_socket(rec),
                 Ok(Event::Process(p)) => ledger.observe_process(p),
+                Ok(Event::Dns(p)) => {
+                    if self.dns.len() < DNS_BACKLOG {
+                        self.dns.push(p);
+                    } else {
+                        self.dns_dropped += 1;
+                    }
+                }
                 Err(e) => return Err(format!("undecodable ring buffer event: {e}").into()),
             }
         }
@@ -360,6 +391,10 @@ impl CaptureBackend for EbpfCapture {
         self.read_peers(ledger)
     }
 
+    fn take_dns(&mut self) -> Vec<DnsPacket> {
+        std::mem::take(&mut self.dns)
+    }
+
     fn losses(&self) -> Result<Losses, CaptureError> {
         let map = self.ebpf.map("np_stats").ok_or("np_stats map missing")?;
         let stats: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(map)?;
@@ -376,6 +411,8 @@ impl CaptureBackend for EbpfCapture {
             unattributed_rx_wire_bytes: get(abi::NP_STAT_WIRE_NO_SOCK_RX_BYTES)?,
             no_owner_bytes: 0,
             no_owner_wire_bytes: 0,
+            dns_truncated: get(abi::NP_STAT_DNS_TRUNCATED)?,
+            dns_packets_dropped: self.dns_dropped,
         })
     }
 }

@@ -411,7 +411,19 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     if lines.len() <= 3 {
         return lines.join(" ");
     }
-    let tail: Vec<&str> = lines[lines.len() - 3..].to_vec();
+    // The verifier ends with statistics; the reason is the line before them.
+    let is_stat = |l: &&str| {
+        l.starts_with("verification time")
+            || l.starts_with("stack depth")
+            || l.starts_with("processed ")
+            || l.starts_with(": ")
+    };
+    let reason_end = lines.iter().rposition(|l| !is_stat(l)).unwrap_or(lines.len() - 1);
+    let start = reason_end.saturating_sub(2).max(1);
+    let mut tail: Vec<&str> = lines[start..=reason_end].to_vec();
+    if let Some(last) = lines.last().filter(|l| l.starts_with(": ")) {
+        tail.push(last);
+    }
     format!("{} … {}", lines[0], tail.join(" | "))
 }
 

@@ -7,12 +7,12 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use netoproc_core::{
-    Counters, Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie, SocketRecord, Tuple,
+    Counters, DnsPacket, Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie, SocketRecord, Tuple,
 };
 
 use crate::abi::{
-    np_peer_counters, np_peer_key, np_proc_event, np_sock_event, np_sock_stats, np_tuple,
-    NP_EV_PROC, NP_EV_SOCK_CLOSE, NP_F_CLOSED, NP_F_OWNER, NP_F_TUPLE,
+    np_dns_event, np_peer_counters, np_peer_key, np_proc_event, np_sock_event, np_sock_stats,
+    np_tuple, NP_DIR_TX, NP_EV_DNS, NP_EV_PROC, NP_EV_SOCK_CLOSE, NP_F_CLOSED, NP_F_OWNER, NP_F_TUPLE,
 };
 
 const AF_INET: u16 = 2;
@@ -25,6 +25,7 @@ const IPPROTO_UDP: u8 = 17;
 pub enum Event {
     SocketClosed(SocketRecord),
     Process(ProcessInfo),
+    Dns(DnsPacket),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub enum DecodeError {
     Short(usize),
     #[error("unknown event kind {0}")]
     UnknownKind(u32),
+    #[error("event with an unknown protocol or address family")]
+    BadTuple,
 }
 
 /// Reads a `T` from the start of `bytes`, if long enough.
@@ -57,7 +60,49 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
             let ev: np_proc_event = read_struct(bytes).ok_or(DecodeError::Short(bytes.len()))?;
             Ok(Event::Process(process_info(&ev)))
         }
+        NP_EV_DNS => decode_dns(bytes),
         other => Err(DecodeError::UnknownKind(other)),
+    }
+}
+
+/// A DNS event is sent with only its used length: header fields, then
+/// `captured` payload bytes.
+fn decode_dns(bytes: &[u8]) -> Result<Event, DecodeError> {
+    let head = std::mem::offset_of!(np_dns_event, data);
+    if bytes.len() < head {
+        return Err(DecodeError::Short(bytes.len()));
+    }
+    let mut full = [0u8; std::mem::size_of::<np_dns_event>()];
+    let n = bytes.len().min(full.len());
+    full[..n].copy_from_slice(&bytes[..n]);
+    let ev: np_dns_event = read_struct(&full).ok_or(DecodeError::Short(bytes.len()))?;
+    let captured = (ev.captured as usize).min(n - head);
+    let t = &ev.tuple;
+    let (Some(protocol), Some(src_ip), Some(dst_ip)) = (
+        protocol_of(t.protocol),
+        ip(t.family, &t.saddr),
+        ip(t.family, &t.daddr),
+    ) else {
+        return Err(DecodeError::BadTuple);
+    };
+    Ok(Event::Dns(DnsPacket {
+        cookie: SocketCookie(ev.cookie),
+        pid: (ev.owner_tgid != 0).then_some(ev.owner_tgid),
+        outgoing: ev.dir == NP_DIR_TX,
+        protocol,
+        src: SocketAddr::new(src_ip, t.sport),
+        dst: SocketAddr::new(dst_ip, t.dport),
+        ktime_ns: ev.hdr.ktime_ns,
+        payload_len: ev.payload_len,
+        payload: ev.data[..captured].to_vec(),
+    }))
+}
+
+fn protocol_of(p: u8) -> Option<Protocol> {
+    match p {
+        IPPROTO_TCP => Some(Protocol::Tcp),
+        IPPROTO_UDP => Some(Protocol::Udp),
+        _ => None,
     }
 }
 
@@ -110,11 +155,7 @@ pub fn socket_record(s: &np_sock_stats, fallback_key: u64) -> SocketRecord {
 }
 
 fn tuple(t: &np_tuple) -> Option<Tuple> {
-    let protocol = match t.protocol {
-        IPPROTO_TCP => Protocol::Tcp,
-        IPPROTO_UDP => Protocol::Udp,
-        _ => return None,
-    };
+    let protocol = protocol_of(t.protocol)?;
     let family = match t.family {
         AF_INET => Family::Ipv4,
         AF_INET6 => Family::Ipv6,
@@ -329,6 +370,40 @@ mod tests {
         }
         ev.cmdline_len = 9999; // longer than the buffer: clamped, no panic
         assert!(decode_event(as_bytes(&ev)).is_ok());
+    }
+
+    #[test]
+    fn dns_event_carries_only_its_payload() {
+        let mut ev = np_dns_event {
+            hdr: np_event_hdr { kind: NP_EV_DNS, ..Default::default() },
+            cookie: 5,
+            tuple: np_tuple { sport: 40000, dport: 53, family: AF_INET, protocol: IPPROTO_UDP, ..Default::default() },
+            dir: NP_DIR_TX,
+            owner_tgid: 0,
+            payload_len: 29,
+            captured: 29,
+            data: [0; 1024],
+        };
+        ev.tuple.saddr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        ev.tuple.daddr[..4].copy_from_slice(&[10, 0, 0, 53]);
+        ev.data[..3].copy_from_slice(&[0xab, 0xcd, 0x01]);
+        let head = std::mem::offset_of!(np_dns_event, data);
+        let bytes = &as_bytes(&ev)[..head + 29];
+        match decode_event(bytes).unwrap() {
+            Event::Dns(p) => {
+                assert_eq!(p.payload.len(), 29);
+                assert_eq!(&p.payload[..3], &[0xab, 0xcd, 0x01]);
+                assert_eq!(p.pid, None);
+                assert!(p.outgoing);
+                assert_eq!(p.dst, "10.0.0.53:53".parse().unwrap());
+            }
+            other => panic!("wrong event {other:?}"),
+        }
+        // A lying `captured` never reads past what arrived.
+        ev.captured = 1000;
+        let Event::Dns(p) = decode_event(&as_bytes(&ev)[..head + 10]).unwrap() else { panic!() };
+        assert_eq!(p.payload.len(), 10);
+        assert_eq!(decode_event(&as_bytes(&ev)[..head - 1]), Err(DecodeError::Short(head - 1)));
     }
 
     #[test]

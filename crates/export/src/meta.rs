@@ -79,7 +79,7 @@ pub(crate) enum LossUnit {
 /// Every [`Losses`] field by its serialized name, in declaration order.
 /// The destructuring is exhaustive, so a field added in core fails to
 /// compile here until it is listed.
-pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 11] {
+pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 13] {
     use LossUnit::{Bytes, Events};
     let Losses {
         ringbuf_events,
@@ -93,6 +93,8 @@ pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 11] {
         unattributed_rx_wire_bytes,
         no_owner_bytes,
         no_owner_wire_bytes,
+        dns_truncated,
+        dns_packets_dropped,
     } = *l;
     [
         ("ringbuf_events", ringbuf_events, Events),
@@ -114,6 +116,8 @@ pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 11] {
         ),
         ("no_owner_bytes", no_owner_bytes, Bytes),
         ("no_owner_wire_bytes", no_owner_wire_bytes, Bytes),
+        ("dns_truncated", dns_truncated, Events),
+        ("dns_packets_dropped", dns_packets_dropped, Events),
     ]
 }
 

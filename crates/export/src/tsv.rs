@@ -161,7 +161,7 @@ mod tests {
              started_at=1970-01-01T00:00:00Z interrupted=false"
         );
         assert!(lines[1].starts_with("# lost ringbuf_events=0 socket_storage_failures=0 "));
-        assert!(lines[1].ends_with(" no_owner_wire_bytes=0"));
+        assert!(lines[1].ends_with(" dns_packets_dropped=0"));
         assert_eq!(
             lines[2],
             "pid\tprocess\tuid\ttx_bytes\trx_bytes\ttx_packets\trx_packets\t\

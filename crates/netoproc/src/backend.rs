@@ -33,6 +33,7 @@ fn open_ebpf(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
         },
         ringbuf_bytes: cli.ringbuf_kib * 1024,
         mountinfo: cli.proc_root.join("self/mountinfo"),
+        dns_ports: vec![53],
     };
     match EbpfCapture::start(&opts) {
         Ok(c) => Ok(Box::new(c)),

@@ -50,6 +50,7 @@ pub fn run(
     }
     let mut next_read = clock.now() + interval;
     let mut interrupted = false;
+    let mut dns_packets = 0usize;
     loop {
         if stop.load(Ordering::Relaxed) {
             interrupted = true;
@@ -73,6 +74,9 @@ pub fn run(
         backend
             .drain_events(&mut ledger, wait)
             .map_err(|e| anyhow::anyhow!("reading kernel events: {e}"))?;
+        // Until the DNS view lands, DNS messages are only counted (and
+        // dropped, as they always are once parsed).
+        dns_packets += backend.take_dns().len();
     }
     let duration = clock.now().duration_since(t0);
 
@@ -91,6 +95,10 @@ pub fn run(
                 .map_err(|e| anyhow::anyhow!("{e}"))
         };
     final_pass(&mut ledger, backend).context("final read of the kernel counters")?;
+    dns_packets += backend.take_dns().len();
+    if cli.verbose {
+        eprintln!("netoproc: {dns_packets} DNS packets seen");
+    }
 
     // Processes whose kernel record was lost (or that predate their first
     // socket's record) are looked up while they still exist.
