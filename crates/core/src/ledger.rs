@@ -148,8 +148,8 @@ impl SocketLedger {
 
         for s in self.sockets.values().filter(|s| !s.counters.is_zero()) {
             let (pid, process) = match &s.owner {
-                Some(o) => (o.pid, o.comm.clone()),
-                None => (0, String::new()),
+                Some(o) => (o.pid, o.comm.as_str()),
+                None => (0, ""),
             };
             if let Some(o) = &s.owner {
                 let row = procs
@@ -159,7 +159,7 @@ impl SocketLedger {
                 row.counters.add(&s.counters);
                 total.add(&s.counters);
             }
-            self.connection_rows(s, pid, &process, &mut connections);
+            self.connection_rows(s, pid, process, &mut connections);
         }
         for (&pid, r) in self.retired.iter().filter(|(_, r)| !r.counters.is_zero()) {
             let row = procs

@@ -457,3 +457,56 @@ pub fn os_error(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Msg(String, Option<Box<Msg>>);
+    impl std::fmt::Display for Msg {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+    impl std::error::Error for Msg {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|m| m as _)
+        }
+    }
+
+    #[test]
+    fn verifier_log_keeps_its_reason() {
+        let log = "the BPF_PROG_LOAD syscall returned Permission denied (os error 13). Verifier output: 0: R1=ctx()\n\
+                   1: (61) r1 = *(u32 *)(r6 +36)\n\
+                   21: (61) r1 = *(u32 *)(r6 +8)\n\
+                   invalid bpf_context access off=8 size=4\n\
+                   verification time 295 usec\n\
+                   stack depth 40\n\
+                   processed 32 insns (limit 1000000) max_states_per_insn 0";
+        let s = error_chain(&Msg(log.into(), None));
+        assert!(s.contains("invalid bpf_context access off=8 size=4"), "{s}");
+        assert!(s.starts_with("the BPF_PROG_LOAD syscall returned Permission denied"), "{s}");
+        assert!(!s.contains("verification time"), "{s}");
+    }
+
+    #[test]
+    fn repeated_causes_are_said_once_and_known_failures_explained() {
+        let inner = Msg("failed to create map `np_peers`".into(), None);
+        let outer = Msg("map error: failed to create map `np_peers`".into(), Some(Box::new(inner)));
+        assert_eq!(error_chain(&outer), "map error: failed to create map `np_peers`");
+        let kp = Msg("`/sys/bus/event_source/devices/kprobe/type`: No such file or directory".into(), None);
+        assert!(error_chain(&kp).contains("CONFIG_KPROBES is not set"));
+        let empty = Msg("returned Operation not permitted (os error 1). Verifier output:".into(), None);
+        assert_eq!(error_chain(&empty), "returned Operation not permitted (os error 1)");
+    }
+
+    #[test]
+    fn hook_choice_parses_and_orders_rungs() {
+        assert_eq!("auto".parse::<HookChoice>().unwrap().rungs(), &Rung::ALL);
+        assert_eq!("kprobe".parse::<HookChoice>().unwrap().rungs(), &[Rung::Kprobe]);
+        assert!("uprobe".parse::<HookChoice>().is_err());
+        assert_eq!(attach_point(&KPROBE_RUNG[1]), "kretprobe/inet_sendmsg");
+        assert!(TRACEPOINT_RUNG.iter().filter(|h| h.required).count() == 2);
+    }
+}

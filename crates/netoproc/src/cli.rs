@@ -1,5 +1,5 @@
 //! The command line: flags, their defaults and their help text. Parsing
-//! only; what the flags do lives in `run.rs`.
+//! only; what the flags do lives in `snapshot.rs` and `live.rs`.
 
 use std::path::PathBuf;
 
@@ -18,7 +18,8 @@ Examples:
   sudo netoproc --duration 10                    per-process table after 10 s
   sudo netoproc -d 5 --connections --format json one JSON object with connections
   sudo netoproc -d 60 --format tsv | sort -t$'\\t' -k4 -n
-  sudo netoproc                                  capture until Ctrl-C, then print";
+  sudo netoproc                                  live view in the terminal (q quits)
+  sudo netoproc > report.txt                     not a terminal: capture until Ctrl-C, then print";
 
 /// Per-process network traffic, counted exactly in the kernel.
 ///
@@ -29,10 +30,20 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "netoproc", version, about, long_about, after_help = AFTER_HELP)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Capture for SECS seconds, print one snapshot and exit. Without it,
-    /// capture until Ctrl-C (or SIGTERM), then print.
+    /// netoproc opens the live view when stdout is a terminal; when stdout
+    /// is not a terminal (a pipe or a file), it captures until Ctrl-C (or
+    /// SIGTERM), then prints one snapshot.
     #[arg(short, long, value_name = "SECS", value_parser = parse_duration)]
     pub duration: Option<f64>,
+
+    /// Live view: seconds between screen refreshes, which is also how often
+    /// the kernel's socket counters are read. Keys act at once either way.
+    #[arg(short, long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
+    pub interval: f64,
 
     /// Output format.
     #[arg(short, long, value_name = "FORMAT", default_value = "pretty", value_parser = parse_format)]
@@ -57,7 +68,8 @@ pub struct Cli {
     #[arg(long, value_name = "KIB", default_value_t = 4096, value_parser = parse_ringbuf_kib)]
     pub ringbuf_kib: u32,
 
-    /// How often live socket counters are read, in milliseconds.
+    /// How often live socket counters are read in snapshot mode, in
+    /// milliseconds (the live view reads them every `--interval`).
     #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub read_interval_ms: u64,
 
@@ -69,6 +81,18 @@ pub struct Cli {
     /// Root of the proc filesystem (for containers and tests).
     #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]
     pub proc_root: PathBuf,
+
+    /// Root of the sys filesystem, for interface counters (for tests).
+    #[arg(long, value_name = "DIR", default_value = "/sys", hide = true)]
+    pub sys_root: PathBuf,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Check what this host allows: kernel, BTF, lockdown, capabilities, each
+    /// BPF hook (attached for real and detached again), AF_PACKET, and which
+    /// capture mode `auto` would choose. Exit 0 when some mode works.
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -93,6 +117,18 @@ fn parse_duration(s: &str) -> Result<f64, String> {
     if !(v.is_finite() && v > 0.0 && v <= 366.0 * 86400.0) {
         return Err(format!(
             "duration must be more than 0 and at most a year, got {s}"
+        ));
+    }
+    Ok(v)
+}
+
+fn parse_interval(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(v.is_finite() && (0.1..=3600.0).contains(&v)) {
+        return Err(format!(
+            "interval must be between 0.1 and 3600 seconds, got {s}"
         ));
     }
     Ok(v)
@@ -131,6 +167,10 @@ mod tests {
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("nan").is_err());
         assert_eq!(parse_duration("0.5"), Ok(0.5));
+        assert!(parse_interval("0").is_err());
+        assert!(parse_interval("0.05").is_err());
+        assert!(parse_interval("inf").is_err());
+        assert_eq!(parse_interval("2.5"), Ok(2.5));
         assert!(parse_ringbuf_kib("3").is_err());
         assert!(parse_ringbuf_kib("100").is_err());
         assert_eq!(parse_ringbuf_kib("64"), Ok(64));

@@ -1,13 +1,17 @@
 //! netoproc: the binary. Parses the command line, starts the capture backend
-//! the flags ask for, runs snapshot mode and turns every failure into a
-//! message on stderr and a documented exit code. Capabilities live in the
-//! library crates; this file only wires them together.
+//! the flags ask for, runs the live view or snapshot mode and turns every
+//! failure into a message on stderr and a documented exit code.
+//! Capabilities live in the library crates; this file only wires them
+//! together.
 
 mod backend;
 mod cli;
+mod doctor;
 mod failure;
+mod live;
 mod snapshot;
 
+use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -36,11 +40,23 @@ fn main() {
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
+    if let Some(cli::Command::Doctor(args)) = &cli.command {
+        return doctor::run(args, &cli.proc_root);
+    }
+    // Without --duration: the live view on a terminal, else capture until
+    // Ctrl-C and print.
+    let live = cli.duration.is_none() && std::io::stdout().is_terminal();
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second Ctrl-C exits at once; the first ends the capture window.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
-            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
+        // Not in the live view: exiting there would skip restoring the
+        // terminal, and the loop notices the first signal within 100 ms.
+        let hard = if live {
+            Ok(())
+        } else {
+            signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop)).map(drop)
+        };
+        hard.and_then(|()| signal_hook::flag::register(sig, Arc::clone(&stop)).map(drop))
             .map_err(|e| Failure::Runtime(anyhow::anyhow!("installing the signal handler: {e}")))?;
     }
     let mut capture = backend::open(cli)?;
@@ -54,5 +70,9 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             eprintln!("netoproc: degraded: {d}");
         }
     }
-    snapshot::run(cli, capture.as_mut(), &SystemClock, &stop)
+    if live {
+        live::run(cli, capture.as_mut(), &SystemClock, &stop)
+    } else {
+        snapshot::run(cli, capture.as_mut(), &SystemClock, &stop)
+    }
 }

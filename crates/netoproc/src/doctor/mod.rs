@@ -1,0 +1,292 @@
+//! `netoproc doctor`: every check that decides whether and how netoproc can
+//! capture here — kernel, BTF, lockdown, capabilities, filesystems, each BPF
+//! hook attached for real and detached again, AF_PACKET — which mode `auto`
+//! would choose and why, and for each failing check the command or setting
+//! that fixes it. Exit 0 when some capture mode works, 3 otherwise.
+
+mod checks;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::failure::Failure;
+use checks::{Check, Verdict};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DoctorArgs {
+    /// Output format: `pretty` (default) or `json`.
+    #[arg(long, value_name = "FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
+    pub format: String,
+
+    /// Root of the sys filesystem (for tests).
+    #[arg(long, value_name = "DIR", default_value = "/sys", hide = true)]
+    pub sys_root: PathBuf,
+}
+
+/// What `auto` would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct AutoChoice {
+    /// `ebpf`, `afpacket` or `none`.
+    pub mode: &'static str,
+    pub hooks: Option<&'static str>,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DoctorReport {
+    pub checks: Vec<Check>,
+    #[cfg(feature = "ebpf")]
+    pub hooks: Option<netoproc_ebpf::probe::HookProbe>,
+    /// Why the hooks could not be probed at all (object did not load).
+    pub hooks_error: Option<String>,
+    pub auto: AutoChoice,
+}
+
+pub fn run(args: &DoctorArgs, proc_root: &std::path::Path) -> Result<(), Failure> {
+    let report = diagnose(args, proc_root);
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let written = if args.format == "json" {
+        serde_json::to_writer(&mut out, &report)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        write_pretty(&mut out, &report)
+    };
+    match written.and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            return Err(Failure::Runtime(
+                anyhow::Error::new(e).context("writing the doctor report"),
+            ))
+        }
+        _ => {}
+    }
+    if report.auto.mode == "none" {
+        return Err(Failure::Unavailable(format!(
+            "no capture mode works here: {}",
+            report.auto.reason
+        )));
+    }
+    Ok(())
+}
+
+fn diagnose(args: &DoctorArgs, proc_root: &std::path::Path) -> DoctorReport {
+    let sys = args.sys_root.as_path();
+    let mountinfo = std::fs::read_to_string(proc_root.join("self/mountinfo")).unwrap_or_default();
+    let caps = checks::effective_caps(proc_root);
+    let (kernel, _version) = checks::kernel(proc_root);
+    let mut list = vec![
+        kernel,
+        checks::btf(sys),
+        checks::lockdown(sys),
+        checks::sysctl(
+            proc_root,
+            "perf_event_paranoid",
+            "sys/kernel/perf_event_paranoid",
+        ),
+        checks::sysctl(
+            proc_root,
+            "unprivileged_bpf_disabled",
+            "sys/kernel/unprivileged_bpf_disabled",
+        ),
+        checks::capabilities(
+            caps,
+            "capabilities (ebpf)",
+            &[checks::CAP_BPF, checks::CAP_PERFMON, checks::CAP_NET_ADMIN],
+            Some(&[checks::CAP_SYS_ADMIN]),
+        ),
+        checks::capabilities(
+            caps,
+            "capabilities (afpacket)",
+            &[
+                checks::CAP_NET_RAW,
+                checks::CAP_NET_ADMIN,
+                checks::CAP_SYS_PTRACE,
+            ],
+            None,
+        ),
+        checks::filesystem(
+            &mountinfo,
+            "cgroup2",
+            "cgroup2",
+            "wire bytes, UDP remotes and close events need it",
+            "mount -t cgroup2 none /sys/fs/cgroup",
+        ),
+        checks::filesystem(
+            &mountinfo,
+            "tracefs",
+            "tracefs",
+            "not needed by netoproc; useful for debugging",
+            "mount -t tracefs nodev /sys/kernel/tracing",
+        ),
+        checks::filesystem(
+            &mountinfo,
+            "bpffs",
+            "bpf",
+            "not needed by netoproc; bpftool pins need it",
+            "mount -t bpf bpf /sys/fs/bpf",
+        ),
+        checks::kprobes(sys),
+        afpacket_socket(),
+    ];
+    let afpacket_ok = list.last().is_some_and(|c| c.verdict == Verdict::Ok);
+    let (hooks, hooks_error, ebpf_choice) = probe_ebpf(proc_root);
+    if let Some(e) = &hooks_error {
+        list.push(Check {
+            name: "ebpf",
+            verdict: Verdict::Fail,
+            found: e.clone(),
+            fix: Some("see the checks above (BTF, capabilities, lockdown)".into()),
+        });
+    }
+    let auto = match ebpf_choice {
+        Some(rung) => AutoChoice {
+            mode: "ebpf",
+            hooks: Some(rung),
+            reason: format!("the {rung} rung attaches"),
+        },
+        None if afpacket_ok => AutoChoice {
+            mode: "none",
+            hooks: None,
+            reason: "eBPF is unavailable and the AF_PACKET backend is not part of this build yet"
+                .into(),
+        },
+        None => AutoChoice {
+            mode: "none",
+            hooks: None,
+            reason: "neither eBPF nor AF_PACKET is available".into(),
+        },
+    };
+    DoctorReport {
+        checks: list,
+        #[cfg(feature = "ebpf")]
+        hooks,
+        hooks_error,
+        auto,
+    }
+}
+
+#[cfg(feature = "ebpf")]
+type Probe = Option<netoproc_ebpf::probe::HookProbe>;
+#[cfg(not(feature = "ebpf"))]
+type Probe = Option<()>;
+
+#[cfg(feature = "ebpf")]
+fn probe_ebpf(proc_root: &std::path::Path) -> (Probe, Option<String>, Option<&'static str>) {
+    let opts = netoproc_ebpf::EbpfOptions {
+        mountinfo: proc_root.join("self/mountinfo"),
+        ..Default::default()
+    };
+    match netoproc_ebpf::probe::probe_hooks(&opts) {
+        Ok(p) => {
+            let rung = if p.iterator.is_ok() || p.chosen_rung() == Some("kprobe") {
+                p.chosen_rung()
+            } else {
+                None
+            };
+            (Some(p), None, rung)
+        }
+        Err(e) => (None, Some(e.to_string()), None),
+    }
+}
+
+#[cfg(not(feature = "ebpf"))]
+fn probe_ebpf(_: &std::path::Path) -> (Probe, Option<String>, Option<&'static str>) {
+    (
+        None,
+        Some("this netoproc was built without the `ebpf` feature".into()),
+        None,
+    )
+}
+
+fn afpacket_socket() -> Check {
+    // SAFETY: plain socket(2) call; the descriptor is closed right away.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW,
+            (libc::ETH_P_ALL as u16).to_be() as i32,
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: fd was just returned by socket(2) and is owned here.
+        unsafe { libc::close(fd) };
+        Check {
+            name: "af_packet",
+            verdict: Verdict::Ok,
+            found: "raw packet sockets can be opened".into(),
+            fix: None,
+        }
+    } else {
+        let e = io::Error::last_os_error();
+        Check {
+            name: "af_packet",
+            verdict: Verdict::Fail,
+            found: format!("socket(AF_PACKET) failed: {e}"),
+            fix: Some("needs cap_net_raw (run as root or setcap cap_net_raw+ep)".into()),
+        }
+    }
+}
+
+fn mark(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Ok => "ok  ",
+        Verdict::Warn => "warn",
+        Verdict::Fail => "FAIL",
+        Verdict::Info => "info",
+    }
+}
+
+fn write_pretty(out: &mut dyn Write, r: &DoctorReport) -> io::Result<()> {
+    writeln!(out, "netoproc {} doctor", env!("CARGO_PKG_VERSION"))?;
+    writeln!(out)?;
+    for c in &r.checks {
+        writeln!(out, "[{}] {:<28} {}", mark(c.verdict), c.name, c.found)?;
+        if let Some(fix) = &c.fix {
+            writeln!(out, "       {:<28} fix: {fix}", "")?;
+        }
+    }
+    #[cfg(feature = "ebpf")]
+    if let Some(h) = &r.hooks {
+        writeln!(out, "\nBPF hooks (each attached for real, then detached):")?;
+        for rung in &h.rungs {
+            let verdict = if rung.usable { "usable" } else { "unusable" };
+            writeln!(out, "  rung {:<11} {verdict}", rung.rung)?;
+            for s in &rung.hooks {
+                write_hook(out, s)?;
+            }
+        }
+        writeln!(out, "  around every rung:")?;
+        for s in &h.common {
+            write_hook(out, s)?;
+        }
+        match &h.iterator {
+            Ok(()) => writeln!(out, "    ok    {:<34} read", "iter/bpf_sk_storage_map")?,
+            Err(e) => writeln!(out, "    FAIL  {:<34} read: {e}", "iter/bpf_sk_storage_map")?,
+        }
+        for note in &h.cgroup {
+            writeln!(out, "  note: {note}")?;
+        }
+    }
+    writeln!(out)?;
+    match r.auto.hooks {
+        Some(h) => writeln!(
+            out,
+            "auto would use: {} with {h} hooks ({})",
+            r.auto.mode, r.auto.reason
+        )?,
+        None => writeln!(out, "auto would use: {} ({})", r.auto.mode, r.auto.reason)?,
+    }
+    Ok(())
+}
+
+#[cfg(feature = "ebpf")]
+fn write_hook(out: &mut dyn Write, s: &netoproc_core::backend::HookStatus) -> io::Result<()> {
+    let mark = if s.attached { "ok  " } else { "no  " };
+    match &s.error {
+        Some(e) => writeln!(out, "    {mark}  {:<34} {}: {e}", s.attach_point, s.feeds),
+        None => writeln!(out, "    {mark}  {:<34} {}", s.attach_point, s.feeds),
+    }
+}

@@ -1,0 +1,385 @@
+//! From one tick's facts to a [`ViewModel`]: the ledger's report, the
+//! kernel's interface counters and the run's metadata go in, rows with
+//! rates, sparkline history and presence come out. [`LiveModel`] keeps what
+//! must survive between ticks — the rate trackers, the interface baseline,
+//! and the rows that just disappeared (kept greyed for [`FADE`] so the
+//! table does not jump; connections disappear when the ledger retires
+//! their closed socket). Time comes in with each tick; no clock is read.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use netoproc_core::rates::RateTracker;
+use netoproc_core::report::{Losses, Report};
+
+use crate::model::{
+    Attribution, ConnectionView, Header, InterfaceView, OwnUsage, Presence, ProcessView, ViewModel,
+};
+use crate::sysnet::InterfaceCounters;
+
+/// How long a row that disappeared stays on screen, greyed.
+pub const FADE: Duration = Duration::from_secs(3);
+
+/// Keys here are pids and already-mixed row keys: a fast hasher is enough.
+type Fast = foldhash::fast::RandomState;
+
+/// Per-tick rates kept per process for the sparkline.
+pub const HISTORY_LEN: usize = 60;
+
+/// What one tick observed.
+#[derive(Debug)]
+pub struct Tick<'a> {
+    /// From the run's clock.
+    pub now: Instant,
+    pub uptime: Duration,
+    pub report: &'a Report,
+    pub losses: Losses,
+    /// The interface counters, or why they could not be read.
+    pub interfaces: Result<&'a [InterfaceCounters], String>,
+    pub own: Option<OwnUsage>,
+}
+
+/// Facts about the run that do not change per tick.
+#[derive(Debug, Clone, Default)]
+pub struct RunInfo {
+    pub capture_mode: String,
+    pub hooks: String,
+    pub degraded: Vec<String>,
+    pub interval: Duration,
+}
+
+#[derive(Debug)]
+pub struct LiveModel {
+    run: RunInfo,
+    process_rates: RateTracker<u32, Fast>,
+    connection_rates: RateTracker<u64, Fast>,
+    interface_rates: RateTracker<String>,
+    total_rates: RateTracker<()>,
+    /// When each process stopped being active (no socket, no traffic).
+    idle_since: HashMap<u32, Instant, Fast>,
+    /// Last tick's closed connection rows: the ones that disappear next
+    /// (retired by the ledger), to be shown fading.
+    last_closed: Vec<ConnectionView>,
+    /// Rows gone since, with the instant they went.
+    fading: HashMap<u64, (ConnectionView, Instant), Fast>,
+    interface_baseline: HashMap<String, InterfaceCounters>,
+}
+
+impl LiveModel {
+    pub fn new(run: RunInfo) -> Self {
+        LiveModel {
+            run,
+            process_rates: RateTracker::with_hasher(HISTORY_LEN),
+            connection_rates: RateTracker::with_hasher(0),
+            interface_rates: RateTracker::new(0),
+            total_rates: RateTracker::new(0),
+            idle_since: HashMap::default(),
+            last_closed: Vec::new(),
+            fading: HashMap::default(),
+            interface_baseline: HashMap::new(),
+        }
+    }
+
+    /// Folds in one tick and returns what to show.
+    pub fn update(&mut self, tick: &Tick<'_>) -> ViewModel {
+        let r = tick.report;
+        let now = tick.now;
+        self.total_rates
+            .update(now, [((), r.total.rx_bytes, r.total.tx_bytes)]);
+
+        let mut owners: HashMap<u32, (Arc<str>, u64), Fast> =
+            HashMap::with_capacity_and_hasher(r.processes.len(), Fast::default());
+        for p in &r.processes {
+            owners.insert(p.pid, (Arc::from(p.process.as_str()), p.cgroup_id));
+        }
+
+        let connections = self.connections(tick, &owners);
+        let mut conns_of: HashMap<u32, u32, Fast> = HashMap::default();
+        for c in connections.iter().filter(|c| c.presence == Presence::Live) {
+            *conns_of.entry(c.pid).or_default() += 1;
+        }
+
+        self.process_rates.update(
+            now,
+            r.processes
+                .iter()
+                .map(|p| (p.pid, p.counters.rx_bytes, p.counters.tx_bytes)),
+        );
+        let mut active_processes = 0;
+        let processes: Vec<ProcessView> = r
+            .processes
+            .iter()
+            .map(|p| {
+                let rates = self.process_rates.rates(&p.pid);
+                let connections = conns_of.get(&p.pid).copied().unwrap_or(0);
+                let presence = if connections > 0 || rates.last_60s.total() > 0.0 {
+                    self.idle_since.remove(&p.pid);
+                    active_processes += 1;
+                    Presence::Live
+                } else {
+                    let since = *self.idle_since.entry(p.pid).or_insert(now);
+                    fade(now, since)
+                };
+                ProcessView {
+                    pid: p.pid,
+                    name: owners[&p.pid].0.clone(),
+                    cmdline: p.cmdline.clone(),
+                    cgroup_id: p.cgroup_id,
+                    rates,
+                    rx_bytes: p.counters.rx_bytes,
+                    tx_bytes: p.counters.tx_bytes,
+                    connections,
+                    history: self
+                        .process_rates
+                        .history(&p.pid)
+                        .map(|(rx, tx)| rx + tx)
+                        .collect(),
+                    presence,
+                }
+            })
+            .collect();
+
+        let (interfaces, interfaces_error) = match &tick.interfaces {
+            Ok(ifs) => (self.interfaces(now, ifs), None),
+            Err(e) => (Vec::new(), Some(e.clone())),
+        };
+        let attribution = Attribution {
+            interface_rx_bytes: interfaces.iter().map(|i| i.since_start.rx_bytes).sum(),
+            interface_tx_bytes: interfaces.iter().map(|i| i.since_start.tx_bytes).sum(),
+            process_rx_wire_bytes: r.total.rx_wire_bytes,
+            process_tx_wire_bytes: r.total.tx_wire_bytes,
+        };
+        let header = Header {
+            capture_mode: self.run.capture_mode.clone(),
+            hooks: self.run.hooks.clone(),
+            degraded: self.run.degraded.clone(),
+            uptime: tick.uptime,
+            interval: self.run.interval,
+            total: r.total,
+            total_rates: self.total_rates.rates(&()),
+            active_processes,
+            connections: connections
+                .iter()
+                .filter(|c| c.presence == Presence::Live)
+                .count(),
+            losses: tick.losses,
+            own: tick.own,
+        };
+        ViewModel {
+            header,
+            processes,
+            connections,
+            interfaces,
+            interfaces_error,
+            attribution,
+            ..ViewModel::default()
+        }
+    }
+
+    fn connections(
+        &mut self,
+        tick: &Tick<'_>,
+        owners: &HashMap<u32, (Arc<str>, u64), Fast>,
+    ) -> Vec<ConnectionView> {
+        let r = tick.report;
+        let keyed: Vec<u64> = r
+            .connections
+            .iter()
+            .map(|c| connection_key(c.cookie, c.remote))
+            .collect();
+        self.connection_rates.update(
+            tick.now,
+            r.connections
+                .iter()
+                .zip(&keyed)
+                .map(|(c, &k)| (k, c.counters.rx_bytes, c.counters.tx_bytes)),
+        );
+        let mut rows: Vec<ConnectionView> =
+            Vec::with_capacity(keyed.len() + self.fading.len() + 16);
+        rows.extend(r.connections.iter().zip(&keyed).map(|(c, &key)| {
+            let (process, cgroup_id) = match owners.get(&c.pid) {
+                Some((name, cgroup)) => (name.clone(), *cgroup),
+                None => (Arc::from(c.process.as_str()), 0),
+            };
+            ConnectionView {
+                key,
+                protocol: c.protocol,
+                local: c.local,
+                remote: c.remote,
+                state: c.state,
+                pid: c.pid,
+                process,
+                cgroup_id,
+                rates: self.connection_rates.rates(&key),
+                rx_bytes: c.counters.rx_bytes,
+                tx_bytes: c.counters.tx_bytes,
+                presence: Presence::Live,
+            }
+        }));
+
+        // Only closed sockets are retired, so only closed rows can vanish
+        // (an unconnected UDP remainder row that drops to zero just goes).
+        let closed_now: Vec<ConnectionView> = rows
+            .iter()
+            .filter(|c| c.state == "closed")
+            .cloned()
+            .collect();
+        let current = &self.connection_rates;
+        for row in std::mem::replace(&mut self.last_closed, closed_now) {
+            if !current.contains(&row.key) {
+                self.fading.insert(row.key, (row, tick.now));
+            }
+        }
+        self.fading
+            .retain(|k, (_, since)| !current.contains(k) && tick.now - *since < FADE);
+        for (row, _) in self.fading.values() {
+            rows.push(ConnectionView {
+                state: "closed",
+                rates: Default::default(),
+                presence: Presence::Fading,
+                ..row.clone()
+            });
+        }
+        rows
+    }
+
+    fn interfaces(&mut self, now: Instant, ifs: &[InterfaceCounters]) -> Vec<InterfaceView> {
+        self.interface_rates.update(
+            now,
+            ifs.iter().map(|i| (i.name.clone(), i.rx_bytes, i.tx_bytes)),
+        );
+        ifs.iter()
+            .map(|i| {
+                let base = self
+                    .interface_baseline
+                    .entry(i.name.clone())
+                    .or_insert_with(|| i.clone());
+                InterfaceView {
+                    since_start: i.since(base),
+                    rates: self.interface_rates.rates(&i.name),
+                }
+            })
+            .collect()
+    }
+}
+
+fn fade(now: Instant, since: Instant) -> Presence {
+    if now.saturating_duration_since(since) < FADE {
+        Presence::Fading
+    } else {
+        Presence::Idle
+    }
+}
+
+/// A row's identity: its socket cookie and (for unconnected UDP) remote.
+pub fn connection_key(cookie: u64, remote: Option<SocketAddr>) -> u64 {
+    let mix = |h: u64, v: u64| (h ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+    let mut h = mix(0x243f_6a88_85a3_08d3, cookie);
+    if let Some(a) = remote {
+        let ip = match a.ip() {
+            IpAddr::V4(v4) => u128::from(u32::from(v4)),
+            IpAddr::V6(v6) => u128::from(v6),
+        };
+        h = mix(h, ip as u64);
+        h = mix(h, (ip >> 64) as u64);
+        h = mix(h, u64::from(a.port()) | 1 << 32);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netoproc_core::report::{ConnectionRow, ProcessRow};
+    use netoproc_core::{Counters, Family, Protocol};
+
+    fn report(tx: u64, open: bool) -> Report {
+        let counters = Counters {
+            tx_bytes: tx,
+            ..Counters::default()
+        };
+        Report {
+            processes: vec![ProcessRow {
+                pid: 7,
+                process: "curl".into(),
+                cmdline: String::new(),
+                uid: 0,
+                cgroup_id: 0,
+                sockets: 1,
+                counters,
+            }],
+            connections: open
+                .then(|| ConnectionRow {
+                    protocol: Protocol::Tcp,
+                    family: Family::Ipv4,
+                    local: None,
+                    remote: None,
+                    state: "closed",
+                    pid: 7,
+                    process: "curl".into(),
+                    cookie: 1,
+                    counters,
+                })
+                .into_iter()
+                .collect(),
+            total: counters,
+        }
+    }
+
+    #[test]
+    fn rows_fade_then_go() {
+        let t0 = Instant::now();
+        let mut m = LiveModel::new(RunInfo::default());
+        let mut at = |secs: u64, r: &Report| {
+            m.update(&Tick {
+                now: t0 + Duration::from_secs(secs),
+                uptime: Duration::from_secs(secs),
+                report: r,
+                losses: Losses::default(),
+                interfaces: Ok(&[]),
+                own: None,
+            })
+        };
+        at(0, &report(0, true));
+        let vm = at(1, &report(100, true));
+        assert_eq!(vm.processes[0].presence, Presence::Live);
+        assert_eq!(vm.processes[0].rates.last_1s.tx, 100.0);
+        // The closed socket was retired: its row fades for FADE, then goes.
+        let vm = at(2, &report(100, false));
+        assert_eq!(vm.connections.len(), 1);
+        assert_eq!(vm.connections[0].presence, Presence::Fading);
+        assert_eq!(at(4, &report(100, false)).connections.len(), 1);
+        assert!(at(5, &report(100, false)).connections.is_empty());
+        // The process stays live while it moved bytes in the last minute,
+        // fades when it has not, and is idle (totals only) after that.
+        assert_eq!(
+            at(60, &report(100, false)).processes[0].presence,
+            Presence::Live
+        );
+        assert_eq!(
+            at(62, &report(100, false)).processes[0].presence,
+            Presence::Fading
+        );
+        assert_eq!(
+            at(66, &report(100, false)).processes[0].presence,
+            Presence::Idle
+        );
+        assert_eq!(
+            at(67, &report(200, false)).processes[0].presence,
+            Presence::Live
+        );
+    }
+
+    #[test]
+    fn connection_keys_tell_remotes_apart() {
+        let a: SocketAddr = "10.0.0.1:53".parse().unwrap();
+        let b: SocketAddr = "10.0.0.1:54".parse().unwrap();
+        let k = |r| connection_key(9, r);
+        assert_ne!(k(Some(a)), k(Some(b)));
+        assert_ne!(k(Some(a)), k(None));
+        assert_ne!(connection_key(9, None), connection_key(10, None));
+        assert_eq!(k(Some(a)), k(Some(a)));
+    }
+}

@@ -1,0 +1,367 @@
+//! The live view's state as the person at the keyboard set it — which view,
+//! sorted how, filtered by what, frozen or not, bytes or bits, rates or
+//! totals, which row is selected, which process is drilled into — and
+//! [`App::on_key`], the pure function that moves it on a key press. It holds
+//! no traffic data and does no I/O; the rows it selects among are passed in.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::format::Unit;
+
+/// The four views, in tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum View {
+    Processes,
+    Connections,
+    Interfaces,
+    Dns,
+}
+
+impl View {
+    pub const ALL: [View; 4] = [
+        View::Processes,
+        View::Connections,
+        View::Interfaces,
+        View::Dns,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Processes => "Processes",
+            View::Connections => "Connections",
+            View::Interfaces => "Interfaces",
+            View::Dns => "DNS",
+        }
+    }
+
+    fn index(self) -> usize {
+        View::ALL.iter().position(|v| *v == self).unwrap_or(0)
+    }
+
+    /// The columns `s` and ←/→ cycle through, in screen order.
+    pub fn sort_columns(self) -> &'static [SortColumn] {
+        use SortColumn::*;
+        match self {
+            View::Processes => &[Pid, Process, Container, Rx, Tx, Traffic, Connections],
+            View::Connections => &[Protocol, Local, Remote, State, Owner, Rx, Tx, Traffic],
+            View::Interfaces => &[Interface, Rx, Tx, Traffic, Errors, Drops],
+            View::Dns => &[],
+        }
+    }
+
+    fn default_sort(self) -> Sort {
+        let column = match self {
+            View::Interfaces => SortColumn::Interface,
+            _ => SortColumn::Traffic,
+        };
+        Sort {
+            column,
+            descending: column.numeric(),
+        }
+    }
+}
+
+/// What a view can be sorted by. `Traffic` is rx + tx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortColumn {
+    Pid,
+    Process,
+    Container,
+    Rx,
+    Tx,
+    Traffic,
+    Connections,
+    Protocol,
+    Local,
+    Remote,
+    State,
+    Owner,
+    Interface,
+    Errors,
+    Drops,
+}
+
+impl SortColumn {
+    /// Numbers sort largest first when chosen; names alphabetically.
+    pub fn numeric(self) -> bool {
+        use SortColumn::*;
+        matches!(
+            self,
+            Pid | Container | Rx | Tx | Traffic | Connections | Errors | Drops
+        )
+    }
+
+    pub fn label(self) -> &'static str {
+        use SortColumn::*;
+        match self {
+            Pid => "PID",
+            Process => "PROCESS",
+            Container => "CONTAINER",
+            Rx => "RX",
+            Tx => "TX",
+            Traffic => "RX+TX",
+            Connections => "CONNS",
+            Protocol => "PROTO",
+            Local => "LOCAL",
+            Remote => "REMOTE",
+            State => "STATE",
+            Owner => "OWNER",
+            Interface => "INTERFACE",
+            Errors => "ERRORS",
+            Drops => "DROPS",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sort {
+    pub column: SortColumn,
+    pub descending: bool,
+}
+
+/// What the caller should do after a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing changed.
+    None,
+    /// Draw again (selection, toggles, help).
+    Redraw,
+    /// Sort, filter, view or drill-down changed: arrange rows again, then draw.
+    Rearrange,
+    Quit,
+}
+
+/// How far PageUp/PageDown move.
+const PAGE: usize = 10;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct App {
+    pub view: View,
+    sorts: [Sort; 4],
+    /// Filter text, matched against names, pids, ports, addresses and
+    /// container ids of the current view.
+    pub filter: String,
+    /// `/` was pressed: keys go to the filter until Enter or Esc.
+    pub editing_filter: bool,
+    /// Space: the display keeps its rows while capture goes on.
+    pub frozen: bool,
+    pub unit: Unit,
+    /// `t`: totals since start instead of rates.
+    pub totals: bool,
+    /// Index into [`netoproc_core::rates::WINDOWS`] of the rate shown.
+    pub window: usize,
+    /// Selected row, as a position in the arranged rows.
+    pub selected: usize,
+    /// The selected row's key, so the selection follows it when rows move.
+    pub selected_key: Option<u64>,
+    /// Enter on a process: the connections view shows only this pid.
+    pub drill_pid: Option<u32>,
+    pub help: bool,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App::new()
+    }
+}
+
+impl App {
+    pub fn new() -> Self {
+        App {
+            view: View::Processes,
+            sorts: View::ALL.map(View::default_sort),
+            filter: String::new(),
+            editing_filter: false,
+            frozen: false,
+            unit: Unit::Bytes,
+            totals: false,
+            window: 0,
+            selected: 0,
+            selected_key: None,
+            drill_pid: None,
+            help: false,
+        }
+    }
+
+    /// The sort of the current view.
+    pub fn sort(&self) -> Sort {
+        self.sorts[self.view.index()]
+    }
+
+    /// Moves the state on one key press. `rows` are the keys of the current
+    /// view's arranged rows, in screen order (for selection and Enter).
+    pub fn on_key(&mut self, key: KeyEvent, rows: &[u64]) -> Action {
+        if key.kind == KeyEventKind::Release {
+            return Action::None;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('C')) {
+            return Action::Quit;
+        }
+        if self.editing_filter {
+            return self.on_filter_key(key);
+        }
+        if self.help {
+            return match key.code {
+                KeyCode::Char('q') => Action::Quit,
+                _ => {
+                    self.help = false;
+                    Action::Redraw
+                }
+            };
+        }
+        match key.code {
+            KeyCode::Char('q') => Action::Quit,
+            KeyCode::Char('?') => {
+                self.help = true;
+                Action::Redraw
+            }
+            KeyCode::Char(c @ '1'..='4') => self.switch_view(View::ALL[c as usize - '1' as usize]),
+            KeyCode::Tab => self.switch_view(View::ALL[(self.view.index() + 1) % 4]),
+            KeyCode::BackTab => self.switch_view(View::ALL[(self.view.index() + 3) % 4]),
+            KeyCode::Char('s') | KeyCode::Right => self.cycle_sort(1),
+            KeyCode::Left => self.cycle_sort(-1),
+            KeyCode::Char('r') => {
+                let i = self.view.index();
+                self.sorts[i].descending = !self.sorts[i].descending;
+                Action::Rearrange
+            }
+            KeyCode::Char('/') => {
+                self.editing_filter = true;
+                Action::Redraw
+            }
+            KeyCode::Char(' ') => {
+                self.frozen = !self.frozen;
+                Action::Redraw
+            }
+            KeyCode::Char('b') => {
+                self.unit = match self.unit {
+                    Unit::Bytes => Unit::Bits,
+                    Unit::Bits => Unit::Bytes,
+                };
+                Action::Redraw
+            }
+            KeyCode::Char('t') => {
+                self.totals = !self.totals;
+                Action::Rearrange
+            }
+            KeyCode::Char('w') => {
+                self.window = (self.window + 1) % netoproc_core::rates::WINDOWS.len();
+                Action::Rearrange
+            }
+            KeyCode::Up | KeyCode::Char('k') => self.select(rows, |s| s.saturating_sub(1)),
+            KeyCode::Down | KeyCode::Char('j') => self.select(rows, |s| s + 1),
+            KeyCode::PageUp => self.select(rows, |s| s.saturating_sub(PAGE)),
+            KeyCode::PageDown => self.select(rows, |s| s + PAGE),
+            KeyCode::Home | KeyCode::Char('g') => self.select(rows, |_| 0),
+            KeyCode::End | KeyCode::Char('G') => self.select(rows, |_| usize::MAX),
+            KeyCode::Enter if self.view == View::Processes => match rows.get(self.selected) {
+                Some(&pid) => {
+                    self.drill_pid = Some(pid as u32);
+                    self.view = View::Connections;
+                    self.selected = 0;
+                    self.selected_key = None;
+                    Action::Rearrange
+                }
+                None => Action::None,
+            },
+            KeyCode::Esc => self.back(),
+            _ => Action::None,
+        }
+    }
+
+    fn on_filter_key(&mut self, key: KeyEvent) -> Action {
+        match key.code {
+            KeyCode::Esc => {
+                self.editing_filter = false;
+                self.filter.clear();
+            }
+            KeyCode::Enter => self.editing_filter = false,
+            KeyCode::Backspace => {
+                self.filter.pop();
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.filter.push(c)
+            }
+            _ => return Action::None,
+        }
+        self.selected = 0;
+        self.selected_key = None;
+        Action::Rearrange
+    }
+
+    /// Esc outside the filter: leave the drill-down, else clear the filter.
+    fn back(&mut self) -> Action {
+        if let Some(pid) = self.drill_pid.take() {
+            self.view = View::Processes;
+            self.selected_key = Some(u64::from(pid));
+            return Action::Rearrange;
+        }
+        if !self.filter.is_empty() {
+            self.filter.clear();
+            return Action::Rearrange;
+        }
+        Action::None
+    }
+
+    fn switch_view(&mut self, v: View) -> Action {
+        if v == self.view && self.drill_pid.is_none() {
+            return Action::None;
+        }
+        self.view = v;
+        self.drill_pid = None;
+        self.selected = 0;
+        self.selected_key = None;
+        Action::Rearrange
+    }
+
+    fn cycle_sort(&mut self, step: isize) -> Action {
+        let cols = self.view.sort_columns();
+        if cols.is_empty() {
+            return Action::None;
+        }
+        let i = self.view.index();
+        let at = cols
+            .iter()
+            .position(|c| *c == self.sorts[i].column)
+            .unwrap_or(0) as isize;
+        let column = cols[(at + step).rem_euclid(cols.len() as isize) as usize];
+        self.sorts[i] = Sort {
+            column,
+            descending: column.numeric(),
+        };
+        Action::Rearrange
+    }
+
+    fn select(&mut self, rows: &[u64], to: impl Fn(usize) -> usize) -> Action {
+        if rows.is_empty() {
+            return Action::None;
+        }
+        let new = to(self.selected).min(rows.len() - 1);
+        self.selected = new;
+        self.selected_key = Some(rows[new]);
+        Action::Redraw
+    }
+
+    /// After the rows were arranged again: keep the selection on the same
+    /// row if it is still there, else keep the position within bounds.
+    pub fn follow(&mut self, rows: &[u64]) {
+        let Some(k) = self.selected_key else {
+            // Nothing chosen yet: the selection stays on its line.
+            self.selected = self.selected.min(rows.len().saturating_sub(1));
+            return;
+        };
+        match rows.iter().position(|r| *r == k) {
+            Some(p) => self.selected = p,
+            None => {
+                // The row is gone: its neighbour takes over.
+                self.selected = self.selected.min(rows.len().saturating_sub(1));
+                self.selected_key = rows.get(self.selected).copied();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "app_tests.rs"]
+mod tests;

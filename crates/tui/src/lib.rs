@@ -1,0 +1,19 @@
+//! netoproc-tui: the live terminal view. [`App`] is the state the keys move
+//! ([`App::on_key`] is pure), [`aggregate::LiveModel`] turns each tick's
+//! report into a [`ViewModel`] with rates, history and fading rows, and
+//! [`render()`] draws an arranged model into any ratatui frame — a real
+//! terminal through [`terminal::TerminalSession`], or `TestBackend` in tests.
+//! It never captures and never reads the clock: the binary's loop feeds it.
+
+pub mod aggregate;
+pub mod app;
+pub mod format;
+pub mod model;
+mod render;
+pub mod sysnet;
+pub mod terminal;
+
+pub use aggregate::{LiveModel, RunInfo, Tick};
+pub use app::{Action, App, View};
+pub use model::ViewModel;
+pub use render::render;

@@ -1,0 +1,365 @@
+//! What one frame shows: the header facts and the rows of every view, built
+//! once per tick by [`crate::aggregate::LiveModel`], and their arrangement
+//! (filtered and sorted for the current [`App`]) computed by
+//! [`ViewModel::arrange`] only when the rows or the app's choices change —
+//! never per frame. Rendering reads this; it never computes rates or
+//! sorts.
+
+use std::cmp::Ordering;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use netoproc_core::rates::{Rate, Rates};
+use netoproc_core::report::Losses;
+use netoproc_core::{Counters, Protocol};
+
+use crate::app::{App, Sort, SortColumn, View};
+use crate::sysnet::InterfaceCounters;
+
+/// Whether a row is current, just disappeared (shown greyed for a few
+/// seconds), or long gone (processes only: listed in totals mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Live,
+    Fading,
+    Idle,
+}
+
+/// netoproc's own resource use.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OwnUsage {
+    /// Share of one core over the last tick, in percent.
+    pub cpu_percent: f64,
+    pub rss_kib: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Header {
+    /// `ebpf` or `afpacket`.
+    pub capture_mode: String,
+    /// Byte hooks in use, e.g. `tracepoint`.
+    pub hooks: String,
+    /// Features running degraded.
+    pub degraded: Vec<String>,
+    pub uptime: Duration,
+    pub interval: Duration,
+    /// All processes since start (payload bytes).
+    pub total: Counters,
+    pub total_rates: Rates,
+    /// Processes with an open socket or traffic in the last minute.
+    pub active_processes: usize,
+    pub connections: usize,
+    pub losses: Losses,
+    pub own: Option<OwnUsage>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessView {
+    pub pid: u32,
+    pub name: Arc<str>,
+    pub cmdline: String,
+    /// cgroup v2 id (0 if unknown), shown as the container for now.
+    pub cgroup_id: u64,
+    pub rates: Rates,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    /// Connection rows the process has now.
+    pub connections: u32,
+    /// rx + tx bytes per second of each of the last ticks, oldest first.
+    pub history: Vec<u64>,
+    pub presence: Presence,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionView {
+    /// Stable identity of the row across ticks (socket and remote).
+    pub key: u64,
+    pub protocol: Protocol,
+    pub local: Option<SocketAddr>,
+    pub remote: Option<SocketAddr>,
+    pub state: &'static str,
+    pub pid: u32,
+    pub process: Arc<str>,
+    pub cgroup_id: u64,
+    pub rates: Rates,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub presence: Presence,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterfaceView {
+    /// Counters moved since netoproc started.
+    pub since_start: InterfaceCounters,
+    pub rates: Rates,
+}
+
+/// Interface traffic against what was attributed to processes, since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attribution {
+    pub interface_rx_bytes: u64,
+    pub interface_tx_bytes: u64,
+    /// IP-layer bytes of process sockets.
+    pub process_rx_wire_bytes: u64,
+    pub process_tx_wire_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ViewModel {
+    pub header: Header,
+    pub processes: Vec<ProcessView>,
+    pub connections: Vec<ConnectionView>,
+    pub interfaces: Vec<InterfaceView>,
+    /// Why the interface counters could not be read, if they could not.
+    pub interfaces_error: Option<String>,
+    pub attribution: Attribution,
+    pub(crate) arranged: Arranged,
+}
+
+/// The current view's rows, filtered and sorted.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Arranged {
+    for_key: Option<ArrangeKey>,
+    order: Vec<u32>,
+    keys: Vec<u64>,
+}
+
+/// Everything in [`App`] that changes which rows show, in which order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ArrangeKey {
+    view: View,
+    sort: Sort,
+    filter: String,
+    drill_pid: Option<u32>,
+    totals: bool,
+    window: usize,
+}
+
+impl ViewModel {
+    /// Filters and sorts the current view's rows for `app`; does nothing
+    /// when neither the rows nor the relevant choices changed.
+    pub fn arrange(&mut self, app: &App) {
+        let key = ArrangeKey {
+            view: app.view,
+            sort: app.sort(),
+            filter: app.filter.to_lowercase(),
+            drill_pid: app.drill_pid,
+            totals: app.totals,
+            window: app.window,
+        };
+        if self.arranged.for_key.as_ref() == Some(&key) {
+            return;
+        }
+        let order = match key.view {
+            View::Processes => self.arrange_processes(&key),
+            View::Connections => self.arrange_connections(&key),
+            View::Interfaces => self.arrange_interfaces(&key),
+            View::Dns => Vec::new(),
+        };
+        let keys = order.iter().map(|&i| self.row_key(key.view, i)).collect();
+        self.arranged = Arranged {
+            for_key: Some(key),
+            order,
+            keys,
+        };
+    }
+
+    /// Indices of the current view's rows in screen order (into
+    /// `processes`, `connections` or `interfaces`).
+    pub fn order(&self) -> &[u32] {
+        &self.arranged.order
+    }
+
+    /// Keys of the arranged rows, for [`App::on_key`] and [`App::follow`].
+    pub fn row_keys(&self) -> &[u64] {
+        &self.arranged.keys
+    }
+
+    fn row_key(&self, view: View, i: u32) -> u64 {
+        let i = i as usize;
+        match view {
+            View::Processes => u64::from(self.processes[i].pid),
+            View::Connections => self.connections[i].key,
+            View::Interfaces => name_key(&self.interfaces[i].since_start.name),
+            View::Dns => 0,
+        }
+    }
+
+    fn arrange_processes(&self, k: &ArrangeKey) -> Vec<u32> {
+        let with_matching_connection: std::collections::HashSet<u32> = if k.filter.is_empty() {
+            Default::default()
+        } else {
+            self.connections
+                .iter()
+                .filter(|c| addresses_match(c, &k.filter))
+                .map(|c| c.pid)
+                .collect()
+        };
+        let mut order: Vec<u32> = (0..self.processes.len() as u32)
+            .filter(|&i| {
+                let p = &self.processes[i as usize];
+                (k.totals || p.presence != Presence::Idle)
+                    && (k.filter.is_empty()
+                        || with_matching_connection.contains(&p.pid)
+                        || process_matches(p, &k.filter))
+            })
+            .collect();
+        let v = |p: &ProcessView| Volume::new(p.rates, p.rx_bytes, p.tx_bytes, k);
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&self.processes[a as usize], &self.processes[b as usize]);
+            let o = match k.sort.column {
+                SortColumn::Pid => a.pid.cmp(&b.pid),
+                SortColumn::Process => a.name.cmp(&b.name),
+                SortColumn::Container => a.cgroup_id.cmp(&b.cgroup_id),
+                SortColumn::Connections => a.connections.cmp(&b.connections),
+                c => v(a).by(c, &v(b)),
+            };
+            directed(o, k.sort.descending).then(a.pid.cmp(&b.pid))
+        });
+        order
+    }
+
+    fn arrange_connections(&self, k: &ArrangeKey) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.connections.len() as u32)
+            .filter(|&i| {
+                let c = &self.connections[i as usize];
+                (k.drill_pid.is_none() || k.drill_pid == Some(c.pid))
+                    && (k.filter.is_empty() || connection_matches(c, &k.filter))
+            })
+            .collect();
+        let v = |c: &ConnectionView| Volume::new(c.rates, c.rx_bytes, c.tx_bytes, k);
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&self.connections[a as usize], &self.connections[b as usize]);
+            let o = match k.sort.column {
+                SortColumn::Protocol => a.protocol.cmp(&b.protocol),
+                SortColumn::Local => a.local.cmp(&b.local),
+                SortColumn::Remote => a.remote.cmp(&b.remote),
+                SortColumn::State => a.state.cmp(b.state),
+                SortColumn::Owner => a.process.cmp(&b.process).then(a.pid.cmp(&b.pid)),
+                c => v(a).by(c, &v(b)),
+            };
+            directed(o, k.sort.descending).then(a.key.cmp(&b.key))
+        });
+        order
+    }
+
+    fn arrange_interfaces(&self, k: &ArrangeKey) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.interfaces.len() as u32)
+            .filter(|&i| {
+                k.filter.is_empty()
+                    || self.interfaces[i as usize]
+                        .since_start
+                        .name
+                        .to_lowercase()
+                        .contains(&k.filter)
+            })
+            .collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&self.interfaces[a as usize], &self.interfaces[b as usize]);
+            let (sa, sb) = (&a.since_start, &b.since_start);
+            let va = Volume::new(a.rates, sa.rx_bytes, sa.tx_bytes, k);
+            let vb = Volume::new(b.rates, sb.rx_bytes, sb.tx_bytes, k);
+            let o = match k.sort.column {
+                SortColumn::Errors => sa.errors().cmp(&sb.errors()),
+                SortColumn::Drops => sa.drops().cmp(&sb.drops()),
+                SortColumn::Interface => sa.name.cmp(&sb.name),
+                c => va.by(c, &vb),
+            };
+            directed(o, k.sort.descending).then(sa.name.cmp(&sb.name))
+        });
+        order
+    }
+}
+
+/// The rx/tx figure a row shows: a rate over the chosen window, or totals.
+struct Volume {
+    rx: f64,
+    tx: f64,
+}
+
+impl Volume {
+    fn new(rates: Rates, rx_bytes: u64, tx_bytes: u64, k: &ArrangeKey) -> Self {
+        if k.totals {
+            Volume {
+                rx: rx_bytes as f64,
+                tx: tx_bytes as f64,
+            }
+        } else {
+            let Rate { rx, tx } = rates.window(k.window);
+            Volume { rx, tx }
+        }
+    }
+
+    fn by(&self, c: SortColumn, o: &Volume) -> Ordering {
+        let (a, b) = match c {
+            SortColumn::Rx => (self.rx, o.rx),
+            SortColumn::Tx => (self.tx, o.tx),
+            _ => (self.rx + self.tx, o.rx + o.tx),
+        };
+        a.total_cmp(&b)
+    }
+}
+
+fn directed(o: Ordering, descending: bool) -> Ordering {
+    if descending {
+        o.reverse()
+    } else {
+        o
+    }
+}
+
+fn process_matches(p: &ProcessView, f: &str) -> bool {
+    contains_lower(&p.name, f)
+        || contains_lower(&p.cmdline, f)
+        || p.pid.to_string().contains(f)
+        || p.cgroup_id.to_string().contains(f)
+}
+
+fn connection_matches(c: &ConnectionView, f: &str) -> bool {
+    contains_lower(&c.process, f)
+        || c.pid.to_string().contains(f)
+        || c.protocol.as_str().contains(f)
+        || c.state.contains(f)
+        || c.cgroup_id.to_string().contains(f)
+        || addresses_match(c, f)
+}
+
+fn addresses_match(c: &ConnectionView, f: &str) -> bool {
+    [c.local, c.remote]
+        .iter()
+        .flatten()
+        .any(|a| a.to_string().to_lowercase().contains(f))
+}
+
+fn contains_lower(s: &str, f: &str) -> bool {
+    if s.is_ascii() {
+        // No allocation on the common path.
+        s.as_bytes()
+            .windows(f.len().max(1))
+            .any(|w| w.eq_ignore_ascii_case(f.as_bytes()))
+            || f.is_empty()
+    } else {
+        s.to_lowercase().contains(f)
+    }
+}
+
+/// A stable key for a name (FNV-1a).
+pub(crate) fn name_key(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_matching_ignores_case() {
+        assert!(contains_lower("Firefox", "fire"));
+        assert!(contains_lower("firefox", "fox"));
+        assert!(!contains_lower("fire", "firefox"));
+        assert!(contains_lower("Ünïcode", "ünï"));
+    }
+}

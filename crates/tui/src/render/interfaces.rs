@@ -1,0 +1,159 @@
+//! The interfaces view — the kernel's own counters per interface since
+//! netoproc started, and under them how much of that traffic netoproc could
+//! attribute to processes (the rest shown as unattributed, never hidden) —
+//! and the DNS view, which only says that DNS capture is not there yet.
+
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::tables::{draw, row_style, visible, volume_titles, volumes, Col};
+use super::{column_widths, BOLD, DIM, WARN};
+use crate::app::{App, SortColumn as S};
+use crate::format::{amount, count};
+use crate::model::{Presence, ViewModel};
+
+pub(super) fn interfaces(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
+    let [table_area, summary_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(4)]).areas(area);
+    let (rx, tx) = volume_titles(app);
+    let c = |title, sort, width, right| Col {
+        title,
+        sort,
+        width,
+        right,
+    };
+    let cols = [
+        c(
+            "INTERFACE",
+            Some(S::Interface),
+            Constraint::Length(16),
+            false,
+        ),
+        c(rx, Some(S::Rx), Constraint::Length(12), true),
+        c(tx, Some(S::Tx), Constraint::Length(12), true),
+        c("RX PKTS", None, Constraint::Length(10), true),
+        c("TX PKTS", None, Constraint::Length(10), true),
+        c("ERRORS", Some(S::Errors), Constraint::Length(7), true),
+        c("DROPS", Some(S::Drops), Constraint::Length(7), true),
+    ];
+    let widths = column_widths(
+        table_area.width,
+        &cols.iter().map(|c| c.width).collect::<Vec<_>>(),
+    );
+    let rows = visible(table_area, app, vm.order()).map(|(pos, &i)| {
+        let v = &vm.interfaces[i as usize];
+        let s = &v.since_start;
+        let (rx, tx) = volumes(app, v.rates, s.rx_bytes, s.tx_bytes);
+        let cells = vec![
+            s.name.clone(),
+            rx,
+            tx,
+            count(s.rx_packets),
+            count(s.tx_packets),
+            count(s.errors()),
+            count(s.drops()),
+        ];
+        (cells, row_style(Presence::Live, pos == app.selected))
+    });
+    let empty = match &vm.interfaces_error {
+        Some(_) => "Interface counters could not be read.",
+        None if !app.filter.is_empty() => "No interface matches the filter.",
+        None => "No network interface found.",
+    };
+    draw(
+        frame,
+        table_area,
+        app,
+        &cols,
+        &widths,
+        rows,
+        vm.order().is_empty(),
+        empty,
+    );
+    frame.render_widget(Paragraph::new(summary(app, vm)), summary_area);
+}
+
+/// Interface bytes against process-socket bytes since start.
+fn summary(app: &App, vm: &ViewModel) -> Vec<Line<'static>> {
+    if let Some(e) = &vm.interfaces_error {
+        return vec![Line::styled(
+            format!(" interface counters unavailable: {e}"),
+            WARN,
+        )];
+    }
+    let a = vm.attribution;
+    let u = app.unit;
+    let total = &vm.header.total;
+    if a.process_rx_wire_bytes + a.process_tx_wire_bytes == 0 && total.rx_bytes + total.tx_bytes > 0
+    {
+        return vec![Line::styled(
+            " IP-layer bytes are not captured (wire hook not attached), so the share \
+             attributed to processes is unknown.",
+            WARN,
+        )];
+    }
+    let share = |part: u64, whole: u64| match whole {
+        0 => "-".to_string(),
+        w => format!("{:.0}%", 100.0 * part.min(w) as f64 / w as f64),
+    };
+    let un_rx = a.interface_rx_bytes.saturating_sub(a.process_rx_wire_bytes);
+    let un_tx = a.interface_tx_bytes.saturating_sub(a.process_tx_wire_bytes);
+    let amt = |n: u64| amount(n as f64, u);
+    let row = |label: &str, rx: u64, rx_share: String, tx: u64, tx_share: String| {
+        format!(
+            " {label:<13}{:>11} {rx_share:>4}   {:>11} {tx_share:>4}",
+            amt(rx),
+            amt(tx)
+        )
+    };
+    let (irx, itx) = (a.interface_rx_bytes, a.interface_tx_bytes);
+    let (prx, ptx) = (a.process_rx_wire_bytes, a.process_tx_wire_bytes);
+    vec![
+        Line::styled(
+            format!(
+                " {:<13}{:>11} {:>4}   {:>11}",
+                "since start", "RX", "", "TX"
+            ),
+            DIM,
+        ),
+        Line::raw(row("interfaces", irx, String::new(), itx, String::new())),
+        Line::raw(row("processes", prx, share(prx, irx), ptx, share(ptx, itx))),
+        Line::from(vec![
+            Span::styled(
+                row(
+                    "unattributed",
+                    un_rx,
+                    share(un_rx, irx),
+                    un_tx,
+                    share(un_tx, itx),
+                ),
+                BOLD,
+            ),
+            Span::styled(
+                "  no local socket: ARP, ICMP, forwarded, other netns, link headers",
+                DIM,
+            ),
+        ]),
+    ]
+}
+
+pub(super) fn dns(frame: &mut Frame, area: Rect) {
+    let lines = vec![
+        Line::raw(""),
+        Line::styled("DNS capture is not available yet.", BOLD),
+        Line::raw(""),
+        Line::styled(
+            "Recent queries by process and resolver statistics will show here",
+            DIM,
+        ),
+        Line::styled("once netoproc captures DNS messages.", DIM),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines)
+            .alignment(Alignment::Center)
+            .wrap(Wrap { trim: true }),
+        area,
+    );
+}

@@ -1,0 +1,171 @@
+//! Drawing one frame from an [`App`] and an arranged [`ViewModel`]: the
+//! header, the tab line, the current view and the footer, plus the help
+//! overlay. Only the rows that fit are turned into widgets, so a frame
+//! costs the same at 100 or 10,000 connections. Nothing here sorts, filters
+//! or computes rates; that happened when the model was arranged.
+
+mod header;
+mod help;
+mod interfaces;
+mod tables;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::app::{App, SortColumn, View};
+use crate::format::Unit;
+use crate::model::ViewModel;
+
+pub(crate) const DIM: Style = Style::new().fg(Color::DarkGray);
+pub(crate) const BOLD: Style = Style::new().add_modifier(Modifier::BOLD);
+pub(crate) const KEY: Style = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
+pub(crate) const WARN: Style = Style::new().fg(Color::Yellow);
+
+/// Draws the whole screen.
+pub fn render(frame: &mut Frame, app: &App, vm: &ViewModel) {
+    let [header, tabs, body, footer] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    header::render(frame, header, app, vm);
+    render_tabs(frame, tabs, app, vm);
+    match app.view {
+        View::Processes => tables::processes(frame, body, app, vm),
+        View::Connections => tables::connections(frame, body, app, vm),
+        View::Interfaces => interfaces::interfaces(frame, body, app, vm),
+        View::Dns => interfaces::dns(frame, body),
+    }
+    render_footer(frame, footer, app);
+    if app.help {
+        help::render(frame, frame.area());
+    }
+}
+
+fn render_tabs(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
+    let mut spans = Vec::new();
+    for (i, v) in View::ALL.iter().enumerate() {
+        let style = if *v == app.view {
+            BOLD.add_modifier(Modifier::REVERSED)
+        } else {
+            Style::new()
+        };
+        spans.push(Span::styled(format!(" {} {} ", i + 1, v.title()), style));
+    }
+    // Most telling first; whatever does not fit is left out.
+    let mut status = Vec::new();
+    if let Some(pid) = app.drill_pid {
+        let name = vm
+            .processes
+            .iter()
+            .find(|p| p.pid == pid)
+            .map_or("", |p| &p.name);
+        status.push(format!("pid {pid} {name}"));
+    }
+    if !app.filter.is_empty() && !app.editing_filter {
+        status.push(format!("filter \"{}\"", app.filter));
+    }
+    if app.view != View::Dns {
+        status.push(if app.totals {
+            "totals".to_string()
+        } else {
+            format!("rates {}", window_label(app.window))
+        });
+        status.push(format!("{} rows", vm.order().len()));
+    }
+    let room = (area.width as usize).saturating_sub(spans.iter().map(|s| s.width()).sum());
+    while !status.is_empty() && status.join(" · ").chars().count() + 2 > room {
+        status.pop();
+    }
+    let right = format!("{} ", status.join(" · "));
+    let pad = room.saturating_sub(right.chars().count());
+    spans.push(Span::raw(" ".repeat(pad)));
+    spans.push(Span::styled(right, DIM));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn render_footer(frame: &mut Frame, area: Rect, app: &App) {
+    let line = if app.editing_filter {
+        Line::from(vec![
+            Span::styled(" filter: ", KEY),
+            Span::raw(app.filter.clone()),
+            Span::styled("█", DIM),
+            Span::styled("   Enter keep · Esc clear", DIM),
+        ])
+    } else {
+        let mut hints: Vec<(&str, &str)> = vec![("q", "quit"), ("?", "help")];
+        if app.drill_pid.is_some() {
+            hints.push(("Esc", "back"));
+        } else if app.view == View::Processes {
+            hints.push(("Enter", "connections"));
+        }
+        hints.extend([
+            ("1-4", "view"),
+            ("s", "sort"),
+            ("r", "reverse"),
+            ("/", "filter"),
+            ("space", if app.frozen { "resume" } else { "freeze" }),
+            (
+                "b",
+                if app.unit == Unit::Bytes {
+                    "bits"
+                } else {
+                    "bytes"
+                },
+            ),
+            ("t", if app.totals { "rates" } else { "totals" }),
+            ("w", "window"),
+        ]);
+        let mut spans = vec![Span::raw(" ")];
+        for (k, what) in hints {
+            spans.push(Span::styled(k, KEY));
+            spans.push(Span::raw(format!(" {what}  ")));
+        }
+        Line::from(spans)
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+pub(crate) fn window_label(i: usize) -> &'static str {
+    ["1 s", "10 s", "60 s"][i.min(2)]
+}
+
+/// A column header with the sort arrow when the view is sorted by it (both
+/// RX and TX carry it when sorted by RX+TX).
+pub(crate) fn column_title(app: &App, title: &str, col: Option<SortColumn>) -> String {
+    let sort = app.sort();
+    let marked = match (col, sort.column) {
+        (Some(c), s) if c == s => true,
+        (Some(SortColumn::Rx | SortColumn::Tx), SortColumn::Traffic) => true,
+        _ => false,
+    };
+    if marked {
+        format!("{title}{}", if sort.descending { "▼" } else { "▲" })
+    } else {
+        title.to_string()
+    }
+}
+
+/// First row to show so that `selected` is visible in `height` rows.
+pub(crate) fn scroll_offset(selected: usize, height: usize) -> usize {
+    if height == 0 || selected < height {
+        0
+    } else {
+        selected + 1 - height
+    }
+}
+
+/// Column widths as the table will lay them out (one space between).
+pub(crate) fn column_widths(width: u16, constraints: &[Constraint]) -> Vec<u16> {
+    Layout::horizontal(constraints.iter().copied())
+        .spacing(1)
+        .split(Rect::new(0, 0, width, 1))
+        .iter()
+        .map(|r| r.width)
+        .collect()
+}

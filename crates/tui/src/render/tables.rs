@@ -1,0 +1,307 @@
+//! The processes and connections tables. Columns adapt to the width: at 80
+//! columns a connection shows its local port only and a process its
+//! sparkline in what room is left; from 120 columns on, full local
+//! addresses and command lines appear. Only the visible window of rows is
+//! formatted.
+
+use ratatui::layout::{Alignment, Constraint, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::Frame;
+
+use super::{column_title, column_widths, scroll_offset, DIM};
+use crate::app::{App, SortColumn};
+use crate::format::{amount, count, fit_end, fit_start, rate};
+use crate::model::{Presence, ViewModel};
+
+/// From this width on, tables show their optional columns.
+const WIDE: u16 = 120;
+
+/// A column: title, what it sorts by, width, numbers right-aligned.
+pub(super) struct Col {
+    pub title: &'static str,
+    pub sort: Option<SortColumn>,
+    pub width: Constraint,
+    pub right: bool,
+}
+
+const fn col(title: &'static str, sort: Option<SortColumn>, width: Constraint, right: bool) -> Col {
+    Col {
+        title,
+        sort,
+        width,
+        right,
+    }
+}
+
+use Constraint::{Fill, Length};
+use SortColumn as S;
+
+pub(super) fn processes(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
+    let wide = area.width >= WIDE;
+    let (rx, tx) = volume_titles(app);
+    let mut cols = vec![
+        col("PID", Some(S::Pid), Length(7), true),
+        col("PROCESS", Some(S::Process), Length(15), false),
+        col("CONTAINER", Some(S::Container), Length(9), true),
+        col(rx, Some(S::Rx), Length(12), true),
+        col(tx, Some(S::Tx), Length(12), true),
+        col("CONNS", Some(S::Connections), Length(5), true),
+    ];
+    if wide {
+        // Up to one cell per sample, leaving the command line 20 columns.
+        let fixed: u16 = 7 + 15 + 9 + 12 + 12 + 5 + 7;
+        let spark = area.width.saturating_sub(fixed + 20).min(60);
+        cols.push(col("HISTORY 60 s", None, Length(spark), false));
+        cols.push(col("COMMAND", None, Fill(1), false));
+    } else {
+        cols.push(col("HISTORY", None, Fill(1), false));
+    }
+    let widths = column_widths(
+        area.width,
+        &cols.iter().map(|c| c.width).collect::<Vec<_>>(),
+    );
+    let spark_w = widths[6] as usize;
+    let cmd_w = widths.get(7).copied().unwrap_or(0) as usize;
+
+    let rows = visible(area, app, vm.order()).map(|(pos, &i)| {
+        let p = &vm.processes[i as usize];
+        let (rx, tx) = volumes(app, p.rates, p.rx_bytes, p.tx_bytes);
+        let mut cells = vec![
+            p.pid.to_string(),
+            fit_end(&p.name, 15),
+            container(p.cgroup_id),
+            rx,
+            tx,
+            count(u64::from(p.connections)),
+            sparkline(&p.history, spark_w),
+        ];
+        if wide {
+            cells.push(fit_end(&p.cmdline, cmd_w));
+        }
+        (cells, row_style(p.presence, pos == app.selected))
+    });
+    let empty = if app.filter.is_empty() {
+        "No traffic seen yet: processes appear here as they send or receive."
+    } else {
+        "No process matches the filter."
+    };
+    draw(
+        frame,
+        area,
+        app,
+        &cols,
+        &widths,
+        rows,
+        vm.order().is_empty(),
+        empty,
+    );
+}
+
+pub(super) fn connections(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
+    let wide = area.width >= WIDE;
+    let (rx, tx) = volume_titles(app);
+    let cols = if wide {
+        vec![
+            col("PROTO", Some(S::Protocol), Length(5), false),
+            col("LOCAL", Some(S::Local), Fill(1), false),
+            col("REMOTE", Some(S::Remote), Fill(1), false),
+            col("STATE", Some(S::State), Length(6), false),
+            col("OWNER", Some(S::Owner), Length(23), false),
+            col(rx, Some(S::Rx), Length(12), true),
+            col(tx, Some(S::Tx), Length(12), true),
+        ]
+    } else {
+        vec![
+            col("PROTO", Some(S::Protocol), Length(5), false),
+            col("LPORT", Some(S::Local), Length(5), true),
+            col("REMOTE", Some(S::Remote), Fill(1), false),
+            col("STATE", Some(S::State), Length(6), false),
+            col("OWNER", Some(S::Owner), Length(13), false),
+            col(rx, Some(S::Rx), Length(12), true),
+            col(tx, Some(S::Tx), Length(12), true),
+        ]
+    };
+    let widths = column_widths(
+        area.width,
+        &cols.iter().map(|c| c.width).collect::<Vec<_>>(),
+    );
+    let rows = visible(area, app, vm.order()).map(|(pos, &i)| {
+        let c = &vm.connections[i as usize];
+        let (rx, tx) = volumes(app, c.rates, c.rx_bytes, c.tx_bytes);
+        let local = match (c.local, wide) {
+            (None, _) => "?".to_string(),
+            (Some(a), true) => fit_start(&a.to_string(), widths[1] as usize),
+            (Some(a), false) => a.port().to_string(),
+        };
+        let remote = c.remote.map_or_else(|| "*".to_string(), |a| a.to_string());
+        let owner = if c.pid == 0 {
+            "unknown".to_string()
+        } else {
+            format!("{} {}", c.pid, c.process)
+        };
+        let cells = vec![
+            c.protocol.as_str().to_string(),
+            local,
+            fit_start(&remote, widths[2] as usize),
+            c.state.to_string(),
+            fit_end(&owner, widths[4] as usize),
+            rx,
+            tx,
+        ];
+        (cells, row_style(c.presence, pos == app.selected))
+    });
+    let empty = match (app.drill_pid, app.filter.is_empty()) {
+        (Some(_), _) => "This process has no connection now. Esc goes back.",
+        (None, true) => "No connection seen yet.",
+        (None, false) => "No connection matches the filter.",
+    };
+    draw(
+        frame,
+        area,
+        app,
+        &cols,
+        &widths,
+        rows,
+        vm.order().is_empty(),
+        empty,
+    );
+}
+
+/// Draws a table of pre-formatted cells, or `empty` when there is no row.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    cols: &[Col],
+    widths: &[u16],
+    rows: impl Iterator<Item = (Vec<String>, Style)>,
+    is_empty: bool,
+    empty: &str,
+) {
+    let header = Row::new(cols.iter().map(|c| {
+        let t = column_title(app, c.title, c.sort);
+        aligned(t, c.right)
+    }))
+    .style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
+    let rows: Vec<Row> = rows
+        .map(|(cells, style)| {
+            Row::new(
+                cells
+                    .into_iter()
+                    .zip(cols)
+                    .map(|(text, c)| aligned(text, c.right)),
+            )
+            .style(style)
+        })
+        .collect();
+    let table = Table::new(rows, widths.iter().map(|w| Length(*w))).header(header);
+    frame.render_widget(table, area);
+    if is_empty && area.height > 2 {
+        let hint = Rect::new(area.x, area.y + 2, area.width, 1);
+        frame.render_widget(
+            Paragraph::new(empty)
+                .style(DIM)
+                .alignment(Alignment::Center),
+            hint,
+        );
+    }
+}
+
+fn aligned(text: String, right: bool) -> Cell<'static> {
+    let line = Line::from(text);
+    Cell::from(if right { line.right_aligned() } else { line })
+}
+
+/// The rows that fit below the table header, with their screen positions.
+pub(super) fn visible<'v>(
+    area: Rect,
+    app: &App,
+    order: &'v [u32],
+) -> impl Iterator<Item = (usize, &'v u32)> {
+    let height = area.height.saturating_sub(1) as usize;
+    let offset = scroll_offset(app.selected, height);
+    order.iter().enumerate().skip(offset).take(height)
+}
+
+pub(super) fn row_style(presence: Presence, selected: bool) -> Style {
+    let base = match presence {
+        Presence::Live => Style::new(),
+        Presence::Fading | Presence::Idle => DIM,
+    };
+    if selected {
+        base.add_modifier(Modifier::REVERSED)
+    } else {
+        base
+    }
+}
+
+pub(super) fn volume_titles(app: &App) -> (&'static str, &'static str) {
+    if app.totals {
+        ("RX", "TX")
+    } else {
+        ("RX/s", "TX/s")
+    }
+}
+
+/// The rx and tx cells: rates over the chosen window, or totals.
+pub(super) fn volumes(
+    app: &App,
+    rates: netoproc_core::rates::Rates,
+    rx_bytes: u64,
+    tx_bytes: u64,
+) -> (String, String) {
+    if app.totals {
+        (
+            amount(rx_bytes as f64, app.unit),
+            amount(tx_bytes as f64, app.unit),
+        )
+    } else {
+        let r = rates.window(app.window);
+        (rate(r.rx, app.unit), rate(r.tx, app.unit))
+    }
+}
+
+fn container(cgroup_id: u64) -> String {
+    if cgroup_id == 0 {
+        "-".to_string()
+    } else {
+        cgroup_id.to_string()
+    }
+}
+
+/// The last `width` samples as block characters, scaled to their own peak;
+/// a quiet tick is a blank. Hand-written: ratatui's `Sparkline` is a
+/// widget of its own and cannot sit in a table cell.
+pub(crate) fn sparkline(samples: &[u64], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let tail = &samples[samples.len().saturating_sub(width)..];
+    let peak = tail.iter().copied().max().unwrap_or(0);
+    let mut out = String::with_capacity(width * 3);
+    for _ in tail.len()..width {
+        out.push(' ');
+    }
+    for &v in tail {
+        if v == 0 || peak == 0 {
+            out.push(' ');
+        } else {
+            let level = (v as u128 * 8).div_ceil(peak as u128) as usize - 1;
+            out.push(BARS[level.min(7)]);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_scales_to_its_peak_and_right_aligns() {
+        assert_eq!(sparkline(&[0, 1, 7, 14], 6), "   ▁▄█");
+        assert_eq!(sparkline(&[5, 5, 5], 2), "██");
+        assert_eq!(sparkline(&[], 3), "   ");
+    }
+}

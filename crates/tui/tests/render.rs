@@ -1,0 +1,113 @@
+//! Screens of every view at 80×24 and 160×40, drawn on ratatui's
+//! `TestBackend` from the fixed scenario and compared with insta snapshots.
+
+mod common;
+
+use crossterm::event::{KeyCode, KeyEvent};
+use netoproc_tui::{App, View};
+
+use common::{scenario, screen};
+
+fn app_on(view: View) -> App {
+    let mut app = App::new();
+    app.view = view;
+    app
+}
+
+fn press(app: &mut App, vm: &mut netoproc_tui::ViewModel, code: KeyCode) {
+    vm.arrange(app);
+    let keys = vm.row_keys().to_vec();
+    app.on_key(KeyEvent::from(code), &keys);
+    vm.arrange(app);
+    app.follow(vm.row_keys());
+}
+
+#[test]
+fn every_view_at_both_sizes() {
+    for view in View::ALL {
+        for (w, h) in [(80, 24), (160, 40)] {
+            let mut vm = scenario();
+            let out = screen(&mut app_on(view), &mut vm, w, h);
+            let name = format!("{}_{w}x{h}", view.title().to_lowercase());
+            insta::assert_snapshot!(name, out);
+        }
+    }
+}
+
+#[test]
+fn totals_in_bits_sorted_by_pid() {
+    let mut vm = scenario();
+    let mut app = App::new();
+    for k in ['t', 'b', 's'] {
+        press(&mut app, &mut vm, KeyCode::Char(k));
+    }
+    // `s` from RX+TX goes to CONNS; back to PID with ←.
+    for _ in 0..6 {
+        press(&mut app, &mut vm, KeyCode::Left);
+    }
+    insta::assert_snapshot!(screen(&mut app, &mut vm, 80, 24));
+}
+
+#[test]
+fn drill_down_into_a_process() {
+    let mut vm = scenario();
+    let mut app = App::new();
+    // Select firefox (second by traffic after curl) and press Enter.
+    press(&mut app, &mut vm, KeyCode::Down);
+    press(&mut app, &mut vm, KeyCode::Enter);
+    assert_eq!(app.drill_pid, Some(1717));
+    insta::assert_snapshot!(screen(&mut app, &mut vm, 80, 24));
+}
+
+#[test]
+fn filtering_while_typing() {
+    let mut vm = scenario();
+    let mut app = app_on(View::Connections);
+    press(&mut app, &mut vm, KeyCode::Char('/'));
+    for c in "127.0".chars() {
+        press(&mut app, &mut vm, KeyCode::Char(c));
+    }
+    insta::assert_snapshot!(screen(&mut app, &mut vm, 80, 24));
+}
+
+#[test]
+fn help_overlay_and_frozen() {
+    let mut vm = scenario();
+    let mut app = App::new();
+    press(&mut app, &mut vm, KeyCode::Char(' '));
+    press(&mut app, &mut vm, KeyCode::Char('?'));
+    insta::assert_snapshot!(screen(&mut app, &mut vm, 80, 24));
+}
+
+#[test]
+fn tiny_terminal_does_not_panic() {
+    for (w, h) in [(1, 1), (20, 5), (80, 3)] {
+        for view in View::ALL {
+            let mut vm = scenario();
+            let mut app = app_on(view);
+            app.help = true;
+            screen(&mut app, &mut vm, w, h);
+        }
+    }
+}
+
+#[test]
+fn fading_rows_are_grey() {
+    use ratatui::backend::TestBackend;
+    use ratatui::style::Color;
+    use ratatui::Terminal;
+
+    let mut vm = scenario();
+    let app = app_on(View::Connections);
+    vm.arrange(&app);
+    let mut t = Terminal::new(TestBackend::new(160, 40)).unwrap();
+    t.draw(|f| netoproc_tui::render(f, &app, &vm)).unwrap();
+    let buf = t.backend().buffer();
+    let row = (0..40)
+        .find(|&y| {
+            let line: String = (0..160).map(|x| buf[(x, y)].symbol()).collect();
+            line.contains("140.82.112.25:443")
+        })
+        .expect("the closed connection is still listed");
+    assert_eq!(buf[(2, row)].fg, Color::DarkGray);
+}
