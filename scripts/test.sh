@@ -42,6 +42,7 @@ command -v bindgen >/dev/null || need+=(bindgen)
 [ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
 command -v ip >/dev/null || need+=(iproute2)
 command -v bpftool >/dev/null || need+=(bpftool)
+command -v tmux >/dev/null || need+=(tmux)
 if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
