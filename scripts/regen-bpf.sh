@@ -26,6 +26,7 @@ strip=$(command -v llvm-strip || command -v llvm-strip-14 || true)
 [ -f /usr/include/bpf/bpf_helpers.h ] || { echo "regen-bpf: libbpf headers not found (apt-get install libbpf-dev)" >&2; exit 1; }
 
 clang -target bpf -D__TARGET_ARCH_x86 -g -O2 -Wall -Werror -I"$bpf" \
+  -ffile-prefix-map="$PWD"=. -fdebug-prefix-map="$PWD"=. \
   -c "$bpf/netoproc.bpf.c" -o "$out/netoproc.bpf.o"
 "$strip" -g "$out/netoproc.bpf.o"
 
