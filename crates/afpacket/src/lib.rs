@@ -1,0 +1,52 @@
+//! AF_PACKET capture: a TPACKET_V3 memory-mapped receive ring that hands
+//! each packet's headers (link type, direction, interface, original length,
+//! the first `snap_len` bytes) to a callback. It owns the socket, the ring
+//! memory, the snap-length filter, fanout groups, network-namespace entry
+//! and the kernel's drop counters. It does not parse packets beyond the
+//! ring's own metadata (that is `netoproc-wire`) nor attribute them to
+//! processes (that is `netoproc-procfs`).
+//!
+//! Truncation uses a one-instruction classic BPF filter, `ret #snap_len`:
+//! in TPACKET_V3 frames are variable-length and the frame size does not
+//! bound them, so the filter is what keeps payload out of the ring.
+
+mod block;
+mod config;
+mod netns;
+mod ring;
+mod sys;
+
+use std::io;
+use std::path::PathBuf;
+
+pub use block::{Direction, Packet};
+pub use config::RingConfig;
+pub use netoproc_wire::LinkType;
+pub use ring::{Ring, RingStats};
+
+/// Why a ring could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum RingError {
+    #[error("invalid ring options: {0}")]
+    Config(String),
+    #[error("no network interface named {name:?}; `ip link` lists them")]
+    UnknownInterface { name: String },
+    #[error(
+        "opening an AF_PACKET socket needs CAP_NET_RAW: run as root or grant the \
+         binary cap_net_raw (setcap cap_net_raw+ep)"
+    )]
+    Permission,
+    #[error("cannot enter network namespace {path}: {error}")]
+    Netns { path: PathBuf, error: io::Error },
+    #[error("{op} failed: {error}")]
+    Sys { op: &'static str, error: io::Error },
+}
+
+impl RingError {
+    fn sys(op: &'static str) -> impl FnOnce(io::Error) -> RingError {
+        move |error| match error.raw_os_error() {
+            Some(libc::EPERM) | Some(libc::EACCES) => RingError::Permission,
+            _ => RingError::Sys { op, error },
+        }
+    }
+}
