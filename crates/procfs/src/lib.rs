@@ -5,6 +5,30 @@
 //!
 //! Hand-written rather than the `procfs` crate: three small, stable files
 //! are read, and this keeps the root injectable and the dependency tree small.
+//!
+//! It also attributes sockets to processes without eBPF (the AF_PACKET
+//! backend's path): [`sock_diag`] lists the kernel's TCP/UDP sockets with
+//! their cookies, [`fd_index`] maps socket inodes to pids, [`proc_events`]
+//! says which pids changed, [`netns`] finds the network namespaces, and
+//! [`attribution::SocketResolver`] joins them, with the matching rules in
+//! the pure [`socket_table`].
+
+pub mod attribution;
+pub mod fd_index;
+mod netlink;
+pub mod netns;
+pub mod proc_events;
+pub mod sock_diag;
+pub mod socket_source;
+pub mod socket_table;
+
+pub use attribution::{RefreshReport, Resolution, ResolverConfig, ResolverStats, SocketResolver};
+pub use fd_index::FdIndex;
+pub use netns::{Netns, NetnsId};
+pub use proc_events::{ProcEvent, ProcEvents, ProcEventsError};
+pub use sock_diag::{InetSocket, SockDiag, SockDiagError, TcpState};
+pub use socket_source::{SockDiagSource, SocketSource};
+pub use socket_table::{MatchKind, SocketTable};
 
 use std::fs;
 use std::io;

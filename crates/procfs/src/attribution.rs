@@ -1,0 +1,393 @@
+//! Packet → socket → process without eBPF: [`SocketResolver`] answers
+//! "which socket, held by which pids, does this (protocol, local, remote)
+//! belong to" by joining sock_diag socket tables (one per watched network
+//! namespace, matched by the rules of `socket_table`) with the `/proc` fd
+//! index. Answers are cached per tuple; `refresh` re-dumps the sockets and
+//! updates the fd index from proc events (or by full scans where those are
+//! refused); an unknown tuple triggers an immediate re-dump, rate limited so
+//! a flood of unknown tuples costs at most one dump per interval. Time is a
+//! parameter (`now`), sockets come through [`SocketSource`], so all of this
+//! is tested on fixtures. It attributes; it never counts traffic.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use netoproc_core::Protocol;
+
+use crate::fd_index::FdIndex;
+use crate::netns::NetnsId;
+use crate::proc_events::{ProcEvent, ProcEvents, ProcEventsError};
+use crate::sock_diag::{InetSocket, SockDiagError};
+use crate::socket_source::{SockDiagSource, SocketSource};
+use crate::socket_table::{canonical, MatchKind, SocketTable};
+use crate::ProcRoot;
+
+/// The socket a tuple belongs to and who holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    pub socket: InetSocket,
+    pub netns: NetnsId,
+    /// Processes holding the socket, ascending; empty when none is known
+    /// (TIME_WAIT, kernel sockets, a process outside this `/proc`).
+    pub pids: Vec<u32>,
+    pub matched: MatchKind,
+}
+
+/// What one refresh did.
+#[derive(Debug, Default)]
+pub struct RefreshReport {
+    pub namespaces: usize,
+    pub sockets: usize,
+    pub full_scan: bool,
+    pub pids_rescanned: usize,
+    /// Namespaces whose dump failed (their previous table is kept).
+    pub errors: Vec<(NetnsId, SockDiagError)>,
+}
+
+#[derive(Debug)]
+struct Namespace {
+    path: Option<PathBuf>,
+    table: SocketTable,
+    generation: u64,
+    /// Watched on request (kept even when no process lives in it).
+    pinned: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct CacheKey {
+    netns: Option<NetnsId>,
+    protocol: Protocol,
+    local: SocketAddr,
+    remote: SocketAddr,
+}
+
+#[derive(Debug)]
+struct CacheEntry {
+    resolution: Resolution,
+    generation: u64,
+    /// The fd index as of the answer: an ownerless answer is retried once
+    /// the index changed.
+    fd_epoch: u64,
+    last_used: Instant,
+}
+
+/// Resolves packet tuples to sockets and processes; see the module docs.
+pub struct SocketResolver<S: SocketSource = SockDiagSource> {
+    proc: ProcRoot,
+    source: S,
+    config: ResolverConfig,
+    current: NetnsId,
+    namespaces: HashMap<NetnsId, Namespace>,
+    next_generation: u64,
+    fds: FdIndex,
+    /// Bumped whenever the fd index changes.
+    fd_epoch: u64,
+    events: Option<ProcEvents>,
+    event_driven: bool,
+    need_full_scan: bool,
+    dirty: BTreeSet<u32>,
+    hot: HashMap<u32, Instant>,
+    /// Inodes a full scan could not place: no new full scan for them.
+    unowned: HashSet<u64>,
+    last_full_scan: Option<Instant>,
+    last_on_demand: Option<Instant>,
+    cache: HashMap<CacheKey, CacheEntry>,
+    stats: ResolverStats,
+}
+
+impl SocketResolver<SockDiagSource> {
+    /// A resolver over the real sock_diag, for the namespace `proc` says
+    /// is ours (and all others, per `config`). Call [`Self::refresh`] before
+    /// the first lookup, and [`Self::start_proc_events`] to go incremental.
+    pub fn new(proc: ProcRoot, config: ResolverConfig) -> std::io::Result<Self> {
+        let current = proc.current_netns()?;
+        Ok(SocketResolver::with_source(
+            proc,
+            SockDiagSource::new(),
+            current,
+            config,
+        ))
+    }
+}
+
+impl<S: SocketSource> SocketResolver<S> {
+    pub fn with_source(
+        proc: ProcRoot,
+        source: S,
+        current: NetnsId,
+        config: ResolverConfig,
+    ) -> Self {
+        let mut namespaces = HashMap::new();
+        namespaces.insert(current, Namespace::new(None, true));
+        SocketResolver {
+            proc,
+            source,
+            config,
+            current,
+            namespaces,
+            next_generation: 1,
+            fds: FdIndex::new(),
+            fd_epoch: 0,
+            events: None,
+            event_driven: false,
+            need_full_scan: true,
+            dirty: BTreeSet::new(),
+            hot: HashMap::new(),
+            unowned: HashSet::new(),
+            last_full_scan: None,
+            last_on_demand: None,
+            cache: HashMap::new(),
+            stats: ResolverStats::default(),
+        }
+    }
+
+    /// Subscribes to proc events so the fd index is updated per process.
+    /// On error the resolver keeps using full scans; the error says why.
+    pub fn start_proc_events(&mut self) -> Result<(), ProcEventsError> {
+        self.events = Some(ProcEvents::start()?);
+        self.event_driven = true;
+        Ok(())
+    }
+
+    /// Feeds process events (from [`ProcEvents`] or a test); the fd index
+    /// becomes event driven from now on.
+    pub fn note_proc_events(&mut self, events: impl IntoIterator<Item = ProcEvent>, now: Instant) {
+        self.event_driven = true;
+        for ev in events {
+            self.stats.proc_events += 1;
+            if ev == ProcEvent::Lost {
+                self.stats.proc_events_lost += 1;
+                self.need_full_scan = true;
+            }
+            match ev.changed_process() {
+                Some((tgid, true)) => {
+                    self.fd_epoch += u64::from(self.fds.remove_pid(tgid));
+                    self.dirty.remove(&tgid);
+                    self.hot.remove(&tgid);
+                }
+                Some((tgid, false)) => {
+                    self.dirty.insert(tgid);
+                    self.hot.insert(tgid, now);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Also watch the namespace at `path` (kept until [`Self::unwatch_netns`]).
+    pub fn watch_netns(&mut self, id: NetnsId, path: PathBuf) {
+        let ns = self
+            .namespaces
+            .entry(id)
+            .or_insert_with(|| Namespace::new(Some(path.clone()), true));
+        ns.pinned = true;
+        if id != self.current {
+            ns.path = Some(path);
+        }
+    }
+
+    pub fn unwatch_netns(&mut self, id: NetnsId) {
+        if id != self.current && self.namespaces.remove(&id).is_some() {
+            self.source.forget(id);
+        }
+    }
+
+    /// Re-dumps every watched namespace and brings the fd index up to date.
+    /// Fails only when the caller's own namespace cannot be dumped.
+    pub fn refresh(&mut self, now: Instant) -> Result<RefreshReport, SockDiagError> {
+        if let Some(dir) = self.config.all_namespaces.clone() {
+            self.discover_namespaces(&dir);
+        }
+        let ids: Vec<NetnsId> = self.namespaces.keys().copied().collect();
+        let mut report = self.reload(&ids, now);
+        if let Some(at) = report.errors.iter().position(|(id, _)| *id == self.current) {
+            return Err(report.errors.swap_remove(at).1);
+        }
+        self.cache
+            .retain(|_, e| now.saturating_duration_since(e.last_used) < self.config.cache_ttl);
+        self.hot
+            .retain(|_, t| now.saturating_duration_since(*t) < self.config.hot_window);
+        Ok(report)
+    }
+
+    /// The socket `local`↔`remote` belongs to, in namespace `netns` (`None`:
+    /// the caller's first, then every watched one). For a packet, ask with
+    /// (src, dst) for the sender's socket and (dst, src) for the receiver's.
+    pub fn resolve(
+        &mut self,
+        protocol: Protocol,
+        local: SocketAddr,
+        remote: SocketAddr,
+        netns: Option<NetnsId>,
+        now: Instant,
+    ) -> Option<&Resolution> {
+        self.stats.lookups += 1;
+        let key = CacheKey {
+            netns,
+            protocol,
+            local: canonical(local),
+            remote: canonical(remote),
+        };
+        let fresh = self.cache.get(&key).is_some_and(|e| {
+            self.namespaces
+                .get(&e.resolution.netns)
+                .map(|n| n.generation)
+                == Some(e.generation)
+                && (!e.resolution.pids.is_empty() || e.fd_epoch == self.fd_epoch)
+        });
+        if fresh {
+            self.stats.cache_hits += 1;
+            return self.answer(key, now);
+        }
+        let mut found = self.find(&key);
+        if found.is_none() && !self.cache.contains_key(&key) {
+            found = self.on_demand(&key, now);
+        }
+        match found {
+            Some((resolution, generation)) => {
+                let keep_old = resolution.socket.inode == 0
+                    && self.cache.get(&key).is_some_and(|old| {
+                        old.resolution.socket.cookie == resolution.socket.cookie
+                            && old.resolution.socket.inode != 0
+                    });
+                let e = self.cache.entry(key).or_insert(CacheEntry {
+                    resolution: resolution.clone(),
+                    generation,
+                    fd_epoch: self.fd_epoch,
+                    last_used: now,
+                });
+                if !keep_old {
+                    e.resolution = resolution;
+                }
+                e.generation = generation;
+                e.fd_epoch = self.fd_epoch;
+                self.answer(key, now)
+            }
+            // The socket is gone from the latest dump (a FIN after close):
+            // the last answer still names the right owner.
+            None if self.cache.contains_key(&key) => {
+                self.stats.from_closed += 1;
+                self.answer(key, now)
+            }
+            None => {
+                self.stats.unresolved += 1;
+                None
+            }
+        }
+    }
+
+    pub fn stats(&self) -> ResolverStats {
+        self.stats
+    }
+
+    /// Proc events are delivered (live or fed): the fd index is updated
+    /// per process rather than by full scans.
+    pub fn is_event_driven(&self) -> bool {
+        self.event_driven
+    }
+
+    pub fn fd_index(&self) -> &FdIndex {
+        &self.fds
+    }
+
+    pub fn current_netns(&self) -> NetnsId {
+        self.current
+    }
+
+    /// The latest socket table of a watched namespace.
+    pub fn table(&self, netns: NetnsId) -> Option<&SocketTable> {
+        self.namespaces.get(&netns).map(|n| &n.table)
+    }
+
+    pub fn watched_netns(&self) -> Vec<NetnsId> {
+        let mut v: Vec<NetnsId> = self.namespaces.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    fn answer(&mut self, key: CacheKey, now: Instant) -> Option<&Resolution> {
+        let e = self.cache.get_mut(&key)?;
+        e.last_used = now;
+        self.stats.resolved += 1;
+        if e.resolution.pids.is_empty() {
+            self.stats.ownerless += 1;
+        }
+        Some(&e.resolution)
+    }
+
+    fn find(&self, key: &CacheKey) -> Option<(Resolution, u64)> {
+        let mut order: Vec<NetnsId> = match key.netns {
+            Some(id) => vec![id],
+            None => self.watched_netns(),
+        };
+        if key.netns.is_none() {
+            order.sort_by_key(|id| *id != self.current);
+        }
+        // Across namespaces an exact match beats a listener fallback.
+        let mut hits = order.into_iter().filter_map(|id| {
+            let ns = self.namespaces.get(&id)?;
+            let (socket, matched) = ns.table.lookup(key.protocol, key.local, key.remote)?;
+            Some((id, ns.generation, socket, matched))
+        });
+        let first = hits.next()?;
+        let (id, generation, socket, matched) = if first.3 == MatchKind::Exact {
+            first
+        } else {
+            hits.find(|h| h.3 == MatchKind::Exact).unwrap_or(first)
+        };
+        let pids = if socket.inode == 0 {
+            Vec::new()
+        } else {
+            self.fds.owners(socket.inode).to_vec()
+        };
+        let resolution = Resolution {
+            socket: *socket,
+            netns: id,
+            pids,
+            matched,
+        };
+        Some((resolution, generation))
+    }
+
+    fn on_demand(&mut self, key: &CacheKey, now: Instant) -> Option<(Resolution, u64)> {
+        let allowed = self
+            .last_on_demand
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.config.min_on_demand_interval);
+        if !allowed {
+            self.stats.rate_limited += 1;
+            return None;
+        }
+        self.last_on_demand = Some(now);
+        let ids: Vec<NetnsId> = match key.netns {
+            Some(id) if self.namespaces.contains_key(&id) => vec![id],
+            Some(_) => return None,
+            None => self.namespaces.keys().copied().collect(),
+        };
+        let before = self.stats.dumps;
+        self.reload(&ids, now);
+        self.stats.on_demand_dumps += self.stats.dumps - before;
+        self.find(key)
+    }
+}
+
+mod config;
+mod refresh;
+
+pub use config::{ResolverConfig, ResolverStats};
+
+impl Namespace {
+    fn new(path: Option<PathBuf>, pinned: bool) -> Namespace {
+        Namespace {
+            path,
+            table: SocketTable::default(),
+            generation: 0,
+            pinned,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "attribution_tests.rs"]
+mod tests;

@@ -1,0 +1,152 @@
+//! How the resolver brings its state up to date: which namespaces to watch,
+//! re-dumping their sockets, and keeping the fd index just fresh enough. The
+//! fd index is updated per process from proc events (fork/exec rescan,
+//! exit drops); socket inodes no process is known to hold are looked for
+//! first in recently started processes ("hot"), then by a full `/proc` scan
+//! at most once per `min_full_scan_interval`. Without events, full scans
+//! alone keep it fresh. Inodes a full scan could not place (kernel sockets,
+//! processes outside this `/proc`) trigger no further full scans.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Instant;
+
+use super::{Namespace, RefreshReport, SocketResolver};
+use crate::netns::NetnsId;
+use crate::socket_source::SocketSource;
+use crate::socket_table::SocketTable;
+
+impl<S: SocketSource> SocketResolver<S> {
+    /// Watches every namespace a process lives in or that is named in
+    /// `run_netns`; forgets unpinned ones that disappeared.
+    pub(super) fn discover_namespaces(&mut self, run_netns: &Path) {
+        let listed = self.proc.list_netns(run_netns);
+        let seen: HashSet<NetnsId> = listed.iter().map(|n| n.id).collect();
+        for n in listed {
+            if n.id == self.current {
+                continue;
+            }
+            let ns = self
+                .namespaces
+                .entry(n.id)
+                .or_insert_with(|| Namespace::new(None, false));
+            if !ns.pinned || ns.path.is_none() {
+                ns.path = Some(n.path);
+            }
+        }
+        let gone: Vec<NetnsId> = self
+            .namespaces
+            .iter()
+            .filter(|(id, ns)| **id != self.current && !ns.pinned && !seen.contains(id))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            self.namespaces.remove(&id);
+            self.source.forget(id);
+        }
+    }
+
+    /// Dumps the given namespaces, then updates the fd index.
+    pub(super) fn reload(&mut self, ids: &[NetnsId], now: Instant) -> RefreshReport {
+        let mut report = RefreshReport::default();
+        for &id in ids {
+            let Some(ns) = self.namespaces.get(&id) else {
+                continue;
+            };
+            let path = if id == self.current {
+                None
+            } else {
+                ns.path.clone()
+            };
+            match self.source.dump(id, path.as_deref()) {
+                Ok(sockets) => {
+                    self.stats.dumps += 1;
+                    let generation = self.next_generation;
+                    self.next_generation += 1;
+                    if let Some(ns) = self.namespaces.get_mut(&id) {
+                        ns.table = SocketTable::new(sockets);
+                        ns.generation = generation;
+                    }
+                    report.namespaces += 1;
+                }
+                Err(e) => {
+                    self.stats.dump_errors += 1;
+                    report.errors.push((id, e));
+                }
+            }
+        }
+        report.sockets = self.namespaces.values().map(|n| n.table.len()).sum();
+        let (full_scan, pids) = self.update_fd_index(now);
+        report.full_scan = full_scan;
+        report.pids_rescanned = pids;
+        report
+    }
+
+    /// Returns (did a full scan, pids rescanned one by one).
+    fn update_fd_index(&mut self, now: Instant) -> (bool, usize) {
+        if let Some(events) = &self.events {
+            let drained: Vec<_> = events.drain().collect();
+            self.note_proc_events(drained, now);
+        }
+        self.fd_epoch += 1;
+        let stale = self
+            .last_full_scan
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.config.max_full_scan_age);
+        if self.need_full_scan || stale {
+            self.full_scan(now);
+            return (true, 0);
+        }
+        let mut rescanned = 0;
+        if !self.dirty.is_empty() {
+            let dirty = std::mem::take(&mut self.dirty);
+            rescanned += dirty.len();
+            self.fds.update_pids(&self.proc, dirty);
+        }
+        if self.has_unplaced() && self.event_driven {
+            let hot: Vec<u32> = self
+                .hot
+                .iter()
+                .filter(|(_, t)| now.saturating_duration_since(**t) < self.config.hot_window)
+                .map(|(pid, _)| *pid)
+                .collect();
+            rescanned += hot.len();
+            self.fds.update_pids(&self.proc, hot);
+        }
+        self.stats.pid_rescans += rescanned as u64;
+        let may_scan = self
+            .last_full_scan
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.config.min_full_scan_interval);
+        if may_scan && self.has_unplaced() {
+            self.full_scan(now);
+            return (true, rescanned);
+        }
+        (false, rescanned)
+    }
+
+    fn full_scan(&mut self, now: Instant) {
+        self.fds.rescan_all(&self.proc);
+        self.stats.full_scans += 1;
+        self.last_full_scan = Some(now);
+        self.need_full_scan = false;
+        self.dirty.clear();
+        self.unowned = self.unplaced_inodes(false).collect();
+    }
+
+    /// Some socket's inode is held by no known process (and was not already
+    /// looked for by a full scan).
+    fn has_unplaced(&self) -> bool {
+        self.unplaced_inodes(true).next().is_some()
+    }
+
+    fn unplaced_inodes(&self, skip_unowned: bool) -> impl Iterator<Item = u64> + '_ {
+        self.namespaces
+            .values()
+            .flat_map(|ns| ns.table.sockets())
+            .map(|s| s.inode)
+            .filter(move |&i| {
+                i != 0
+                    && self.fds.owners(i).is_empty()
+                    && !(skip_unowned && self.unowned.contains(&i))
+            })
+    }
+}

@@ -1,0 +1,396 @@
+//! The resolver on the fixture proc tree (`testdata/fdscan`) with a fake
+//! socket source: caching, fallbacks, on-demand dumps and their rate limit,
+//! proc events and full-scan decisions, with a hand-driven clock.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use netoproc_core::{Family, SocketCookie};
+
+use super::*;
+use crate::sock_diag::TcpState;
+
+const HOST: NetnsId = NetnsId(4026531833);
+const OTHER: NetnsId = NetnsId(4026532177);
+
+#[derive(Default)]
+struct Fake {
+    tables: HashMap<NetnsId, Vec<InetSocket>>,
+    dumps: usize,
+}
+
+#[derive(Clone, Default)]
+struct FakeSource(Rc<RefCell<Fake>>);
+
+impl SocketSource for FakeSource {
+    fn dump(
+        &mut self,
+        netns: NetnsId,
+        _path: Option<&std::path::Path>,
+    ) -> Result<Vec<InetSocket>, SockDiagError> {
+        let mut f = self.0.borrow_mut();
+        f.dumps += 1;
+        Ok(f.tables.get(&netns).cloned().unwrap_or_default())
+    }
+}
+
+fn sock(protocol: Protocol, local: &str, remote: Option<&str>, inode: u64) -> InetSocket {
+    let local: SocketAddr = local.parse().unwrap();
+    InetSocket {
+        protocol,
+        family: if local.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        },
+        local,
+        remote: remote.map(|r| r.parse().unwrap()),
+        state: match (protocol, remote) {
+            (Protocol::Tcp, None) => TcpState::Listen,
+            (Protocol::Udp, None) => TcpState::Close,
+            _ => TcpState::Established,
+        },
+        uid: 0,
+        inode,
+        cookie: SocketCookie(inode * 10),
+    }
+}
+
+fn a(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// The fixture's sockets (inodes from testdata/fdscan/README.md).
+fn setup() -> (SocketResolver<FakeSource>, FakeSource, Instant) {
+    let src = FakeSource::default();
+    {
+        let mut f = src.0.borrow_mut();
+        f.tables.insert(
+            HOST,
+            vec![
+                sock(Protocol::Tcp, "127.0.0.1:41000", None, 140124),
+                sock(Protocol::Udp, "[::1]:5300", None, 140125),
+                sock(
+                    Protocol::Udp,
+                    "127.0.0.1:45000",
+                    Some("127.0.0.1:9"),
+                    141074,
+                ),
+            ],
+        );
+        f.tables.insert(
+            OTHER,
+            vec![sock(Protocol::Tcp, "127.0.0.1:41000", None, 141069)],
+        );
+    }
+    let proc = ProcRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/fdscan/proc"));
+    let config = ResolverConfig {
+        all_namespaces: Some(PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/fdscan/no-run-netns"
+        ))),
+        ..ResolverConfig::default()
+    };
+    let mut r = SocketResolver::with_source(proc, src.clone(), HOST, config);
+    let now = Instant::now();
+    r.refresh(now).unwrap();
+    (r, src, now)
+}
+
+fn pids(
+    r: &mut SocketResolver<FakeSource>,
+    p: Protocol,
+    l: &str,
+    rem: &str,
+    ns: Option<NetnsId>,
+    now: Instant,
+) -> Option<Vec<u32>> {
+    r.resolve(p, a(l), a(rem), ns, now).map(|x| x.pids.clone())
+}
+
+#[test]
+fn first_refresh_watches_both_namespaces_and_scans_fully() {
+    let (r, src, _) = setup();
+    assert_eq!(r.watched_netns(), vec![HOST, OTHER]);
+    assert_eq!(src.0.borrow().dumps, 2);
+    assert_eq!(r.stats().full_scans, 1);
+    assert_eq!(r.fd_index().owners(140124), &[100, 200]);
+}
+
+#[test]
+fn exact_then_listener_with_cache_hits() {
+    let (mut r, _, now) = setup();
+    let udp = Protocol::Udp;
+    assert_eq!(
+        pids(&mut r, udp, "127.0.0.1:45000", "127.0.0.1:9", None, now),
+        Some(vec![200])
+    );
+    assert_eq!(
+        pids(&mut r, udp, "127.0.0.1:45000", "127.0.0.1:9", None, now),
+        Some(vec![200])
+    );
+    // IPv6 unconnected listener bound to ::1
+    let res = r
+        .resolve(udp, a("[::1]:5300"), a("[::1]:777"), None, now)
+        .unwrap();
+    assert_eq!(
+        (res.pids.clone(), res.matched),
+        (vec![100, 200], MatchKind::BoundAddress)
+    );
+    // The namespace decides between two listeners on one address.
+    let tcp = Protocol::Tcp;
+    assert_eq!(
+        pids(
+            &mut r,
+            tcp,
+            "127.0.0.1:41000",
+            "127.0.0.1:5",
+            Some(OTHER),
+            now
+        ),
+        Some(vec![300])
+    );
+    assert_eq!(
+        pids(&mut r, tcp, "127.0.0.1:41000", "127.0.0.1:5", None, now),
+        Some(vec![100, 200])
+    );
+    let s = r.stats();
+    assert_eq!(
+        (s.lookups, s.cache_hits, s.resolved, s.unresolved),
+        (5, 1, 5, 0)
+    );
+}
+
+#[test]
+fn a_refresh_revalidates_cached_answers() {
+    let (mut r, src, now) = setup();
+    let udp = Protocol::Udp;
+    assert!(r
+        .resolve(udp, a("127.0.0.1:45000"), a("127.0.0.1:9"), None, now)
+        .is_some());
+    // The socket closes; the next dump lacks it.
+    src.0
+        .borrow_mut()
+        .tables
+        .get_mut(&HOST)
+        .unwrap()
+        .retain(|s| s.inode != 141074);
+    r.refresh(now + Duration::from_secs(1)).unwrap();
+    let later = now + Duration::from_secs(1);
+    // A late packet of the closed socket keeps its owner.
+    assert_eq!(
+        pids(&mut r, udp, "127.0.0.1:45000", "127.0.0.1:9", None, later),
+        Some(vec![200])
+    );
+    assert_eq!(r.stats().from_closed, 1);
+    assert_eq!(
+        r.stats().on_demand_dumps,
+        0,
+        "a known tuple never causes a dump"
+    );
+    // Unused for cache_ttl: forgotten.
+    r.refresh(later + Duration::from_secs(120)).unwrap();
+    assert_eq!(
+        pids(
+            &mut r,
+            udp,
+            "127.0.0.1:45000",
+            "127.0.0.1:9",
+            None,
+            later + Duration::from_secs(120)
+        ),
+        None
+    );
+}
+
+#[test]
+fn unknown_tuples_dump_on_demand_at_most_once_per_interval() {
+    let (mut r, src, now) = setup();
+    let before = src.0.borrow().dumps;
+    // A new client connection appears after the last dump (its fd is in
+    // the fixture as 200's connected socket).
+    src.0.borrow_mut().tables.get_mut(&HOST).unwrap().push(sock(
+        Protocol::Tcp,
+        "127.0.0.1:50000",
+        Some("127.0.0.1:41000"),
+        141074,
+    ));
+    let t = now + Duration::from_millis(500);
+    let res = r
+        .resolve(
+            Protocol::Tcp,
+            a("127.0.0.1:50000"),
+            a("127.0.0.1:41000"),
+            Some(HOST),
+            t,
+        )
+        .unwrap();
+    assert_eq!(
+        (res.matched, res.pids.as_slice()),
+        (MatchKind::Exact, &[200][..])
+    );
+    assert_eq!(src.0.borrow().dumps, before + 1);
+    // A flood of unknown tuples inside one interval: no further dump.
+    for port in 1..=1000u16 {
+        let remote = SocketAddr::new("10.9.9.9".parse().unwrap(), port);
+        assert!(r
+            .resolve(
+                Protocol::Udp,
+                a("10.0.0.1:1"),
+                remote,
+                None,
+                t + Duration::from_millis(50)
+            )
+            .is_none());
+    }
+    assert_eq!(src.0.borrow().dumps, before + 1);
+    let s = r.stats();
+    assert_eq!(
+        (s.on_demand_dumps, s.rate_limited, s.unresolved),
+        (1, 1000, 1000)
+    );
+    // After the interval, one more dump (of all namespaces for netns None).
+    r.resolve(
+        Protocol::Udp,
+        a("10.0.0.1:1"),
+        a("10.9.9.9:1"),
+        None,
+        t + Duration::from_millis(200),
+    );
+    assert_eq!(src.0.borrow().dumps, before + 3);
+}
+
+#[test]
+fn proc_events_drive_incremental_rescans() {
+    let (mut r, src, now) = setup();
+    assert!(!r.is_event_driven());
+    let later = now + Duration::from_secs(2);
+    // 200 exits: its own socket closes with it.
+    src.0
+        .borrow_mut()
+        .tables
+        .get_mut(&HOST)
+        .unwrap()
+        .retain(|s| s.inode != 141074);
+    r.note_proc_events(
+        [
+            ProcEvent::Exit {
+                pid: 200,
+                tgid: 200,
+                exit_code: 0,
+            },
+            ProcEvent::Exit {
+                pid: 101,
+                tgid: 100,
+                exit_code: 0,
+            }, // a thread: ignored
+            ProcEvent::Fork {
+                parent_pid: 1,
+                parent_tgid: 1,
+                child_pid: 300,
+                child_tgid: 300,
+            },
+        ],
+        later,
+    );
+    assert!(r.is_event_driven());
+    let rep = r.refresh(later).unwrap();
+    assert!(!rep.full_scan);
+    assert_eq!(rep.pids_rescanned, 1);
+    assert_eq!(r.fd_index().owners(140124), &[100]);
+    assert_eq!(r.fd_index().owners(141069), &[300]);
+    assert_eq!(r.stats().proc_events, 3);
+    // Lost events force a full scan, which brings 200 back (it is in the fixture).
+    r.note_proc_events([ProcEvent::Lost], later);
+    assert!(r.refresh(later).unwrap().full_scan);
+    assert_eq!(r.fd_index().owners(140124), &[100, 200]);
+    assert_eq!(r.stats().proc_events_lost, 1);
+}
+
+#[test]
+fn unplaced_inodes_cause_rate_limited_full_scans_once() {
+    let (mut r, src, now) = setup();
+    // A socket no fixture process holds (a kernel socket, say).
+    src.0.borrow_mut().tables.get_mut(&HOST).unwrap().push(sock(
+        Protocol::Udp,
+        "0.0.0.0:4789",
+        None,
+        999,
+    ));
+    let t1 = now + Duration::from_millis(300);
+    assert!(
+        !r.refresh(t1).unwrap().full_scan,
+        "inside min_full_scan_interval"
+    );
+    let t2 = now + Duration::from_secs(2);
+    assert!(r.refresh(t2).unwrap().full_scan);
+    assert!(
+        !r.refresh(t2 + Duration::from_secs(2)).unwrap().full_scan,
+        "already looked for"
+    );
+    let res = r
+        .resolve(Protocol::Udp, a("10.0.0.1:4789"), a("10.0.0.2:1"), None, t2)
+        .unwrap();
+    assert!(res.pids.is_empty());
+    assert_eq!(r.stats().ownerless, 1);
+    // The drift guard still scans every max_full_scan_age.
+    assert!(r.refresh(now + Duration::from_secs(40)).unwrap().full_scan);
+    assert_eq!(r.stats().full_scans, 3);
+}
+
+#[test]
+fn pinned_namespaces_stay_and_can_be_dropped() {
+    let (mut r, _, now) = setup();
+    let extra = NetnsId(42);
+    r.watch_netns(extra, PathBuf::from("/nonexistent"));
+    r.refresh(now).unwrap();
+    assert!(r.watched_netns().contains(&extra));
+    r.unwatch_netns(extra);
+    r.unwatch_netns(HOST); // never the caller's own
+    assert_eq!(r.watched_netns(), vec![HOST, OTHER]);
+    assert!(r.table(OTHER).is_some_and(|t| t.len() == 1));
+    assert_eq!(r.current_netns(), HOST);
+}
+
+#[test]
+fn across_namespaces_an_exact_match_beats_a_listener() {
+    let (mut r, src, now) = setup();
+    let conn = sock(
+        Protocol::Tcp,
+        "127.0.0.1:41000",
+        Some("127.0.0.1:60000"),
+        141069,
+    );
+    src.0
+        .borrow_mut()
+        .tables
+        .get_mut(&OTHER)
+        .unwrap()
+        .push(conn);
+    r.refresh(now).unwrap();
+    let res = r
+        .resolve(
+            Protocol::Tcp,
+            a("127.0.0.1:41000"),
+            a("127.0.0.1:60000"),
+            None,
+            now,
+        )
+        .unwrap();
+    assert_eq!(
+        (res.netns, res.matched, res.pids.as_slice()),
+        (OTHER, MatchKind::Exact, &[300][..])
+    );
+    // Asked for the host namespace only, the host's listener answers.
+    let res = r
+        .resolve(
+            Protocol::Tcp,
+            a("127.0.0.1:41000"),
+            a("127.0.0.1:60000"),
+            Some(HOST),
+            now,
+        )
+        .unwrap();
+    assert_eq!((res.netns, res.matched), (HOST, MatchKind::BoundAddress));
+}

@@ -1,0 +1,359 @@
+//! The kernel's own table of TCP and UDP sockets, read through
+//! `NETLINK_SOCK_DIAG` (what `ss` uses): for every IPv4 and IPv6 socket its
+//! tuple, TCP state, uid, inode and socket cookie. The cookie is
+//! `inet_diag_sockid.idiag_cookie`, the same number eBPF's
+//! `bpf_get_socket_cookie` returns, so both capture backends name a socket
+//! alike. A netlink socket answers for the network namespace it was created
+//! in; [`SockDiag::open_in`] creates one inside another namespace from a
+//! short-lived thread. This module only reads: it never owns a cache, never
+//! maps sockets to processes (see `fd_index`) and never destroys sockets.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP};
+use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+use netlink_packet_sock_diag::SockDiagMessage;
+use netlink_sys::protocols::NETLINK_SOCK_DIAG;
+use netlink_sys::Socket;
+use netoproc_core::{Family, Protocol, SocketCookie};
+
+use crate::netlink::{self, NetlinkFrame};
+
+/// A socket's state as `inet_diag` reports it. UDP sockets use only
+/// `Established` (connected) and `Close` (not connected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TcpState {
+    Established,
+    SynSent,
+    SynRecv,
+    FinWait1,
+    FinWait2,
+    TimeWait,
+    Close,
+    CloseWait,
+    LastAck,
+    Listen,
+    Closing,
+    NewSynRecv,
+    /// A state this code does not know (newer kernels add some).
+    Other(u8),
+}
+
+impl TcpState {
+    pub fn from_raw(raw: u8) -> TcpState {
+        use TcpState::*;
+        match raw {
+            1 => Established,
+            2 => SynSent,
+            3 => SynRecv,
+            4 => FinWait1,
+            5 => FinWait2,
+            6 => TimeWait,
+            7 => Close,
+            8 => CloseWait,
+            9 => LastAck,
+            10 => Listen,
+            11 => Closing,
+            12 => NewSynRecv,
+            other => Other(other),
+        }
+    }
+}
+
+/// One TCP or UDP socket as the kernel lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InetSocket {
+    pub protocol: Protocol,
+    pub family: Family,
+    pub local: SocketAddr,
+    /// `None` when the socket has no peer (listening, unconnected UDP).
+    pub remote: Option<SocketAddr>,
+    pub state: TcpState,
+    pub uid: u32,
+    /// The socket's inode, as in `/proc/PID/fd/N -> socket:[inode]`; 0 for
+    /// TIME_WAIT and request sockets, which belong to no file.
+    pub inode: u64,
+    pub cookie: SocketCookie,
+}
+
+/// Why a dump failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SockDiagError {
+    #[error("cannot open a NETLINK_SOCK_DIAG socket: {0}")]
+    Open(#[source] io::Error),
+    #[error("sock_diag request failed: {0}")]
+    Io(#[source] io::Error),
+    #[error(
+        "the kernel refused the {protocol}/{family} sock_diag dump: {source}{hint}",
+        family = family.as_str(),
+        hint = if *protocol == Protocol::Udp && source.raw_os_error() == Some(2) {
+            " (load the udp_diag module: modprobe udp_diag)"
+        } else {
+            ""
+        }
+    )]
+    Refused {
+        protocol: Protocol,
+        family: Family,
+        #[source]
+        source: io::Error,
+    },
+    #[error("malformed sock_diag reply: {0}")]
+    Malformed(String),
+    #[error("cannot enter network namespace {}: {source} (needs CAP_SYS_ADMIN)", path.display())]
+    Netns {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// An open `NETLINK_SOCK_DIAG` socket, bound to one network namespace.
+pub struct SockDiag {
+    socket: Socket,
+    buf: Vec<u8>,
+    seq: u32,
+    undecodable: u64,
+}
+
+impl fmt::Debug for SockDiag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SockDiag").field("seq", &self.seq).finish()
+    }
+}
+
+/// Large enough for the biggest dump datagram the kernel builds (32 KiB).
+const RECV_BUF: usize = 64 * 1024;
+
+impl SockDiag {
+    /// A sock_diag socket in the calling thread's network namespace.
+    pub fn open() -> Result<SockDiag, SockDiagError> {
+        let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(SockDiagError::Open)?;
+        socket.bind_auto().map_err(SockDiagError::Open)?;
+        socket
+            .connect(&netlink_sys::SocketAddr::new(0, 0))
+            .map_err(SockDiagError::Open)?;
+        // A dump must never block forever on a kernel that stops answering.
+        set_recv_timeout(&socket, Duration::from_secs(5)).map_err(SockDiagError::Open)?;
+        Ok(SockDiag {
+            socket,
+            buf: vec![0; RECV_BUF],
+            seq: 0,
+            undecodable: 0,
+        })
+    }
+
+    /// A sock_diag socket inside the network namespace at `netns` (e.g.
+    /// `/run/netns/NAME` or `/proc/PID/ns/net`). A short-lived thread enters
+    /// the namespace and creates the socket; the socket stays bound to that
+    /// namespace, so later dumps need no thread.
+    pub fn open_in(netns: &Path) -> Result<SockDiag, SockDiagError> {
+        let path = netns.to_path_buf();
+        std::thread::Builder::new()
+            .name("netoproc-setns".into())
+            .spawn(move || {
+                crate::netns::enter(&path)
+                    .map_err(|source| SockDiagError::Netns { path, source })?;
+                SockDiag::open()
+            })
+            .map_err(SockDiagError::Open)?
+            .join()
+            .unwrap_or_else(|_| {
+                Err(SockDiagError::Open(io::Error::other(
+                    "namespace thread panicked",
+                )))
+            })
+    }
+
+    /// Socket messages skipped because they could not be decoded, so far.
+    pub fn undecodable(&self) -> u64 {
+        self.undecodable
+    }
+
+    /// Every TCP and UDP socket, IPv4 and IPv6.
+    pub fn dump_all(&mut self) -> Result<Vec<InetSocket>, SockDiagError> {
+        let mut out = Vec::new();
+        for protocol in [Protocol::Tcp, Protocol::Udp] {
+            for family in [Family::Ipv4, Family::Ipv6] {
+                self.dump_into(protocol, family, &mut out)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Appends the sockets of one protocol and family to `out`.
+    pub fn dump_into(
+        &mut self,
+        protocol: Protocol,
+        family: Family,
+        out: &mut Vec<InetSocket>,
+    ) -> Result<(), SockDiagError> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        self.send_request(protocol, family, seq)?;
+        loop {
+            let n = self
+                .socket
+                .recv(&mut &mut self.buf[..], 0)
+                .map_err(SockDiagError::Io)?;
+            let data = &self.buf[..n.min(self.buf.len())];
+            for frame in netlink::frames(data) {
+                let frame = frame.map_err(SockDiagError::Malformed)?;
+                if frame.seq != seq {
+                    continue; // a late answer to an earlier, abandoned request
+                }
+                match frame.kind {
+                    netlink::NLMSG_DONE => return Ok(()),
+                    netlink::NLMSG_ERROR => {
+                        let code = frame.error_code().unwrap_or(0);
+                        if code != 0 {
+                            return Err(SockDiagError::Refused {
+                                protocol,
+                                family,
+                                source: io::Error::from_raw_os_error(-code),
+                            });
+                        }
+                    }
+                    _ => match decode_socket(frame, protocol) {
+                        Ok(Some(s)) => out.push(s),
+                        Ok(None) => {}
+                        // One undecodable socket must not hide all others.
+                        Err(_) => self.undecodable += 1,
+                    },
+                }
+            }
+        }
+    }
+
+    fn send_request(
+        &mut self,
+        protocol: Protocol,
+        family: Family,
+        seq: u32,
+    ) -> Result<(), SockDiagError> {
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        header.sequence_number = seq;
+        let (af, socket_id) = match family {
+            Family::Ipv4 => (AF_INET, SocketId::new_v4()),
+            Family::Ipv6 => (AF_INET6, SocketId::new_v6()),
+        };
+        let mut packet = NetlinkMessage::new(
+            header,
+            SockDiagMessage::InetRequest(InetRequest {
+                family: af,
+                protocol: match protocol {
+                    Protocol::Tcp => IPPROTO_TCP,
+                    Protocol::Udp => IPPROTO_UDP,
+                },
+                extensions: ExtensionFlags::empty(),
+                states: StateFlags::all(),
+                socket_id,
+            })
+            .into(),
+        );
+        packet.finalize();
+        let mut buf = vec![0; packet.buffer_len()];
+        packet.serialize(&mut buf);
+        self.socket.send(&buf, 0).map_err(SockDiagError::Io)?;
+        Ok(())
+    }
+}
+
+/// Every TCP and UDP socket of the calling thread's network namespace.
+pub fn dump_sockets() -> Result<Vec<InetSocket>, SockDiagError> {
+    SockDiag::open()?.dump_all()
+}
+
+/// Every TCP and UDP socket of the network namespace at `netns`.
+pub fn dump_sockets_in(netns: &Path) -> Result<Vec<InetSocket>, SockDiagError> {
+    SockDiag::open_in(netns)?.dump_all()
+}
+
+fn decode_socket(
+    frame: NetlinkFrame<'_>,
+    protocol: Protocol,
+) -> Result<Option<InetSocket>, SockDiagError> {
+    let msg = NetlinkMessage::<SockDiagMessage>::deserialize(frame.bytes)
+        .map_err(|e| SockDiagError::Malformed(e.to_string()))?;
+    let NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(resp)) = msg.payload else {
+        return Ok(None);
+    };
+    let h = &resp.header;
+    let family = match h.family {
+        AF_INET => Family::Ipv4,
+        AF_INET6 => Family::Ipv6,
+        _ => return Ok(None),
+    };
+    let id = &h.socket_id;
+    let local = SocketAddr::new(id.source_address, id.source_port);
+    let remote = SocketAddr::new(id.destination_address, id.destination_port);
+    Ok(Some(InetSocket {
+        protocol,
+        family,
+        local,
+        remote: (!is_unspecified(&remote)).then_some(remote),
+        state: TcpState::from_raw(h.state),
+        uid: h.uid,
+        inode: u64::from(h.inode),
+        cookie: SocketCookie(cookie_from_raw(id.cookie)),
+    }))
+}
+
+/// `idiag_cookie` is `__u32[2]` in host order, low word first.
+pub fn cookie_from_raw(raw: [u8; 8]) -> u64 {
+    let lo = u32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]);
+    let hi = u32::from_ne_bytes([raw[4], raw[5], raw[6], raw[7]]);
+    u64::from(hi) << 32 | u64::from(lo)
+}
+
+fn is_unspecified(a: &SocketAddr) -> bool {
+    a.port() == 0
+        && match a.ip() {
+            IpAddr::V4(ip) => ip == Ipv4Addr::UNSPECIFIED,
+            IpAddr::V6(ip) => ip == Ipv6Addr::UNSPECIFIED,
+        }
+}
+
+fn set_recv_timeout(socket: &Socket, timeout: Duration) -> io::Result<()> {
+    rustix::net::sockopt::set_socket_timeout(
+        socket,
+        rustix::net::sockopt::Timeout::Recv,
+        Some(timeout),
+    )
+    .map_err(io::Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_words_are_low_then_high() {
+        let mut raw = [0u8; 8];
+        raw[..4].copy_from_slice(&0x89ab_cdefu32.to_ne_bytes());
+        raw[4..].copy_from_slice(&0x0123_4567u32.to_ne_bytes());
+        assert_eq!(cookie_from_raw(raw), 0x0123_4567_89ab_cdef);
+    }
+
+    #[test]
+    fn states_map_from_kernel_numbers() {
+        assert_eq!(TcpState::from_raw(1), TcpState::Established);
+        assert_eq!(TcpState::from_raw(10), TcpState::Listen);
+        assert_eq!(TcpState::from_raw(99), TcpState::Other(99));
+    }
+
+    #[test]
+    fn zero_peer_is_no_peer() {
+        assert!(is_unspecified(&"0.0.0.0:0".parse().unwrap()));
+        assert!(is_unspecified(&"[::]:0".parse().unwrap()));
+        assert!(!is_unspecified(&"127.0.0.1:0".parse().unwrap()));
+    }
+}
