@@ -14,8 +14,8 @@ use aya::programs::Iter;
 use aya::{Btf, Ebpf, EbpfLoader};
 use netoproc_core::backend::{CaptureBackend, CaptureError, CaptureInfo, HookStatus};
 use netoproc_core::ledger::SocketLedger;
-use netoproc_core::DnsPacket;
 use netoproc_core::report::Losses;
+use netoproc_core::DnsPacket;
 
 use crate::abi::{self, np_peer_counters, np_peer_key, np_sock_stats};
 use crate::cgroup::cgroup2_mount;
@@ -106,7 +106,7 @@ impl EbpfCapture {
                 failures.join("; ")
             );
             // Root refused is the kernel's policy (lockdown), not privileges.
-            return Err(if eperm && !is_root() {
+            return Err(if eperm && !is_privileged() {
                 StartError::Privileges(msg)
             } else if eperm {
                 StartError::Unavailable(format!("{msg}; {}", refused_as_root()))
@@ -231,7 +231,7 @@ pub(crate) fn load_object(opts: &EbpfOptions) -> Result<(Ebpf, Btf), StartError>
         .load(OBJECT);
     drop(loader);
     let ebpf = loaded.map_err(|e| match os_error(&e) {
-        Some(libc::EPERM) | Some(libc::EACCES) if !is_root() => {
+        Some(libc::EPERM) | Some(libc::EACCES) if !is_privileged() => {
             StartError::Privileges(error_chain(&e))
         }
         Some(libc::EPERM) | Some(libc::EACCES) => StartError::Unavailable(format!(
@@ -282,9 +282,23 @@ fn release_freed_memory() {
     }
 }
 
-pub(crate) fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+/// Whether we hold what loading BPF needs (CAP_SYS_ADMIN, or CAP_BPF with
+/// CAP_PERFMON), so a refusal is the kernel's policy rather than missing
+/// privileges. Root with those capabilities dropped counts as unprivileged.
+pub(crate) fn is_privileged() -> bool {
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_PERFMON: u32 = 38;
+    const CAP_BPF: u32 = 39;
+    let caps = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0);
+    let has = |c: u32| caps & (1 << c) != 0;
+    has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))
 }
 
 /// Why root can be refused: kernel lockdown forbids fentry/fexit and some
