@@ -216,6 +216,16 @@ pub struct DnsPacket {
     pub payload: Vec<u8>,
 }
 
+/// NUL-separated argv (as in `/proc/PID/cmdline` or a kernel copy of the
+/// argument area) to one space-separated line.
+pub fn join_argv(raw: &[u8]) -> String {
+    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    raw.split(|&b| b == 0)
+        .map(String::from_utf8_lossy)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Shows an IPv4-mapped IPv6 address as the IPv4 address it carries.
 pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {

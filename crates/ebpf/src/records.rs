@@ -6,13 +6,16 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use netoproc_core::model::join_argv;
 use netoproc_core::{
-    Counters, DnsPacket, Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie, SocketRecord, Tuple,
+    Counters, DnsPacket, Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie,
+    SocketRecord, Tuple,
 };
 
 use crate::abi::{
     np_dns_event, np_peer_counters, np_peer_key, np_proc_event, np_sock_event, np_sock_stats,
-    np_tuple, NP_DIR_TX, NP_EV_DNS, NP_EV_PROC, NP_EV_SOCK_CLOSE, NP_F_CLOSED, NP_F_OWNER, NP_F_TUPLE,
+    np_tuple, NP_DIR_TX, NP_EV_DNS, NP_EV_PROC, NP_EV_SOCK_CLOSE, NP_F_CLOSED, NP_F_OWNER,
+    NP_F_TUPLE,
 };
 
 const AF_INET: u16 = 2;
@@ -209,15 +212,6 @@ fn process_info(ev: &np_proc_event) -> ProcessInfo {
     }
 }
 
-/// NUL-separated argv (as in /proc/PID/cmdline) to one space-separated line.
-pub fn join_argv(raw: &[u8]) -> String {
-    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
-    raw.split(|&b| b == 0)
-        .map(String::from_utf8_lossy)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// A NUL-terminated C `char` array (signed on x86) to a string.
 fn c_string(raw: &[std::os::raw::c_char]) -> String {
     let bytes: Vec<u8> = raw
@@ -375,9 +369,18 @@ mod tests {
     #[test]
     fn dns_event_carries_only_its_payload() {
         let mut ev = np_dns_event {
-            hdr: np_event_hdr { kind: NP_EV_DNS, ..Default::default() },
+            hdr: np_event_hdr {
+                kind: NP_EV_DNS,
+                ..Default::default()
+            },
             cookie: 5,
-            tuple: np_tuple { sport: 40000, dport: 53, family: AF_INET, protocol: IPPROTO_UDP, ..Default::default() },
+            tuple: np_tuple {
+                sport: 40000,
+                dport: 53,
+                family: AF_INET,
+                protocol: IPPROTO_UDP,
+                ..Default::default()
+            },
             dir: NP_DIR_TX,
             owner_tgid: 0,
             payload_len: 29,
@@ -401,9 +404,14 @@ mod tests {
         }
         // A lying `captured` never reads past what arrived.
         ev.captured = 1000;
-        let Event::Dns(p) = decode_event(&as_bytes(&ev)[..head + 10]).unwrap() else { panic!() };
+        let Event::Dns(p) = decode_event(&as_bytes(&ev)[..head + 10]).unwrap() else {
+            panic!()
+        };
         assert_eq!(p.payload.len(), 10);
-        assert_eq!(decode_event(&as_bytes(&ev)[..head - 1]), Err(DecodeError::Short(head - 1)));
+        assert_eq!(
+            decode_event(&as_bytes(&ev)[..head - 1]),
+            Err(DecodeError::Short(head - 1))
+        );
     }
 
     #[test]

@@ -133,14 +133,7 @@ pub fn stat_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// NUL-separated argv to one space-separated line.
-pub fn join_argv(raw: &[u8]) -> String {
-    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
-    raw.split(|&b| b == 0)
-        .map(String::from_utf8_lossy)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use netoproc_core::model::join_argv;
 
 #[cfg(test)]
 mod tests {

@@ -207,7 +207,9 @@ fn resolver_names_both_ends_of_loopback_connections() {
             (want, kind),
             "{p} {local} -> {remote}"
         );
-        assert_eq!(res.pids, vec![me]);
+        // Other tests of this binary fork children that hold our
+        // descriptors until they exec: our pid must be there, maybe not alone.
+        assert!(res.pids.contains(&me), "{:?} lacks {me}", res.pids);
     };
     // A packet client -> server is tx of the client socket and rx of the server's.
     check(Protocol::Tcp, ca, la, cookie(&l.client), MatchKind::Exact);
@@ -239,7 +241,7 @@ fn resolver_names_both_ends_of_loopback_connections() {
         .resolve(Protocol::Udp, late.local_addr().unwrap(), us, None, t)
         .unwrap();
     assert_eq!(res.socket.cookie, cookie(&late));
-    assert_eq!(res.pids, vec![me]);
+    assert!(res.pids.contains(&me), "{:?} lacks {me}", res.pids);
     let s = r.stats();
     assert_eq!(s.on_demand_dumps, 1);
     assert!(r.is_event_driven());
@@ -346,7 +348,7 @@ fn dumps_and_resolves_inside_another_network_namespace() {
     let res = r.resolve(Protocol::Tcp, la, ca, Some(id), now).unwrap();
     assert_eq!(res.socket.cookie, cookie(&l.server));
     assert_eq!(res.netns, id);
-    assert_eq!(res.pids, vec![std::process::id()]);
+    assert!(res.pids.contains(&std::process::id()), "{:?}", res.pids);
     let res = r.resolve(Protocol::Tcp, ca, la, None, now).unwrap();
     assert_eq!((res.socket.cookie, res.netns), (cookie(&l.client), id));
 }
