@@ -3,7 +3,8 @@
 // same tracepoints as netoproc's byte hooks. Attaching it costs what any
 // tp_btf program on sock_send_length/sock_recv_length costs (trampoline-less
 // raw tracepoint dispatch + a call); netoproc's excess over this is its own.
-// Build: clang -target bpf -D__TARGET_ARCH_x86 -O2 -g -c floor.bpf.c -o floor.bpf.o
+// Build (scripts/bench.sh does it): clang -target bpf -D__TARGET_ARCH_x86
+//   -I/usr/include/$(gcc -dumpmachine) -O2 -g -c floor.bpf.c -o floor.bpf.o
 #include <linux/types.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>

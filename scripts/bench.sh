@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# netoproc overhead benchmark: loopback iperf3 throughput with nothing / netoproc /
+# an empty tp_btf program pair attached, in interleaved rounds; netoproc's CPU,
+# peak RSS and start-up time; ns per BPF program run. See BENCHMARKS.md.
+#
+#   sudo scripts/bench.sh [--rounds N] [--seconds S] [--quick] [--pin same|split|none]
+#                         [--cost-rounds N] [--sizes 128K,1K] [--seed N] [--binary PATH]
+#
+# Defaults: 10 rounds × 10 s × 2 write sizes × 3 arms (+ a 2-round cost phase),
+# about 15 minutes. --quick = 3 rounds × 3 s. Results: Markdown on stdout and in
+# bench/results/<date>-<kernel>.md, raw numbers in .csv / -programs.csv beside it.
+# Installs iperf3, clang, llvm, libbpf-dev, bpftool with apt-get when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ "$(id -u)" -eq 0 ] || { echo "bench: run as root (sudo scripts/bench.sh)" >&2; exit 1; }
+
+# ---- tools
+missing=()
+command -v iperf3 >/dev/null || missing+=(iperf3)
+command -v clang >/dev/null || missing+=(clang)
+command -v llvm-strip >/dev/null || command -v llvm-strip-14 >/dev/null || missing+=(llvm)
+[ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
+command -v bpftool >/dev/null || missing+=(bpftool)
+command -v python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bench: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >&2
+fi
+if ! printf '%s\n' "$@" | grep -q -- '^--binary'; then
+  command -v cargo >/dev/null || { echo "bench: cargo not found (needed to build netoproc; or pass --binary PATH)" >&2; exit 1; }
+fi
+
+# ---- filesystems
+if ! mountpoint -q /sys/fs/bpf; then
+  mount -t bpf bpf /sys/fs/bpf
+fi
+if [ -z "$(ls -A /sys/kernel/tracing 2>/dev/null)" ]; then
+  mount -t tracefs nodev /sys/kernel/tracing || true
+fi
+
+# ---- cleanup, whatever happens
+stats_prev=$(cat /proc/sys/kernel/bpf_stats_enabled)
+snapdir=$(mktemp -d /tmp/netoproc-bench.XXXXXX)
+pidfile=$snapdir/pids
+: >"$pidfile"
+py=""
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  if [ -n "$py" ] && kill -0 "$py" 2>/dev/null; then
+    kill -TERM "$py" 2>/dev/null || true
+    wait "$py" 2>/dev/null || true
+  fi
+  # children bench.py started, if it could not stop them itself (checked by name:
+  # never signal a recycled pid)
+  while read -r pid; do
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
+    case "$comm" in iperf3|netoproc) kill -KILL "$pid" 2>/dev/null || true ;; esac
+  done <"$pidfile"
+  rm -rf "$snapdir"
+  rm -rf /sys/fs/bpf/np_floor
+  echo "$stats_prev" >/proc/sys/kernel/bpf_stats_enabled
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# ---- netoproc binary: built from this tree, or --binary PATH; run from a copy so
+# that a rebuild during the run cannot swap it
+binary="" args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --binary) binary=$2; shift 2 ;;
+    --binary=*) binary=${1#--binary=}; shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+if [ -z "$binary" ]; then
+  echo "bench: building netoproc (release)" >&2
+  cargo build --release -q -p netoproc >&2
+  binary=target/release/netoproc
+  desc="built from this tree at $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  [ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ] && desc="$desc + uncommitted changes"
+else
+  desc="given binary $binary"
+fi
+cp "$binary" "$snapdir/netoproc"
+desc="$desc, sha256 $(sha256sum "$binary" | cut -c1-12)"
+arch=$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
+clang -target bpf -D__TARGET_ARCH_x86 -I"/usr/include/$arch" -O2 -g \
+  -c bench/floor.bpf.c -o bench/floor.bpf.o
+
+# ---- run (in the background so that the traps above run promptly)
+BENCH_PIDFILE=$pidfile python3 bench/bench.py --netoproc "$snapdir/netoproc" \
+  --netoproc-desc "$desc" --floor-obj bench/floor.bpf.o ${args[@]+"${args[@]}"} &
+py=$!
+wait "$py"
