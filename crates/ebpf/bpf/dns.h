@@ -9,6 +9,8 @@
 #ifndef NETOPROC_DNS_H
 #define NETOPROC_DNS_H
 
+_Static_assert((NP_DNS_MAX & (NP_DNS_MAX - 1)) == 0, "NP_DNS_MAX must be a power of two");
+
 /* Ports treated as DNS; set by userspace before load (0 = unused slot). */
 const volatile __u16 np_dns_ports[NP_DNS_PORTS_MAX] = { 53 };
 
@@ -106,11 +108,10 @@ static __always_inline void np_maybe_dns(struct __sk_buff *skb, struct bpf_sock 
 		cap = NP_DNS_MAX;
 		stat_add(NP_STAT_DNS_TRUNCATED, 1);
 	}
-	/* clang knows cap <= NP_DNS_MAX and drops checks the verifier needs on
-	 * the 64-bit register: hide the value, then bound it again. */
-	asm volatile("%0 &= 0x7ff" : "+r"(cap));
-	if (cap < 1 || cap > NP_DNS_MAX)
-		return;
+	/* cap is 1..NP_DNS_MAX here, but clang drops checks it can prove and
+	 * older verifiers (6.1) cannot narrow `!= 0`: compute the same value in
+	 * a way every verifier bounds to [1, NP_DNS_MAX] by arithmetic alone. */
+	asm volatile("%0 -= 1; %0 &= %1; %0 += 1" : "+r"(cap) : "i"(NP_DNS_MAX - 1));
 	if (bpf_skb_load_bytes(skb, payload_off, ev->data, cap))
 		goto unparsed;
 
