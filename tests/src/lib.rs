@@ -6,6 +6,7 @@
 //! or decides pass/fail; it only moves bytes and tells the truth about them.
 
 pub mod afpacket;
+pub mod dns;
 pub mod procs;
 pub mod tally;
 pub mod tcp;

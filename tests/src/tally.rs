@@ -43,6 +43,9 @@ pub struct GenReport {
     /// Link-layer counters (only the `packet-count` role).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wire: Option<WireCount>,
+    /// Every lookup and its own timing (only the `dns-lookups` role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<crate::dns::DnsLog>,
 }
 
 /// IP-layer bytes a packet socket saw on one interface.

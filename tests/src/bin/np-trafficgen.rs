@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 
 use clap::{Parser, Subcommand};
 use netoproc_e2e::tally::{print_report, GenReport};
-use netoproc_e2e::{afpacket, procs, tcp, udp};
+use netoproc_e2e::{afpacket, dns, procs, tcp, udp};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -89,6 +89,24 @@ enum Role {
         #[arg(long, default_value_t = 40)]
         size: usize,
     },
+    /// Real DNS lookups, each on a fresh socket, timed by the client: one
+    /// to SILENT (nothing answers), QUERIES of a fixed mix (A, AAAA, CNAME
+    /// chain, NXDOMAIN, MX; UDP and TCP; SERVER4 and SERVER6), then
+    /// CONNECT_NAME resolved and connected to on CONNECT_PORT.
+    DnsLookups {
+        #[arg(long)]
+        server4: SocketAddr,
+        #[arg(long)]
+        server6: SocketAddr,
+        #[arg(long)]
+        silent: SocketAddr,
+        #[arg(long)]
+        queries: u32,
+        #[arg(long)]
+        connect_name: String,
+        #[arg(long)]
+        connect_port: u16,
+    },
     /// Spawn COUNT short-lived children that each make one TCP exchange.
     ShortProcs {
         #[arg(long)]
@@ -152,6 +170,21 @@ fn run(role: Role) -> std::io::Result<GenReport> {
             queries,
             size,
         } => udp::dns_client(server, queries, size)?.into_report("dns-client"),
+        Role::DnsLookups {
+            server4,
+            server6,
+            silent,
+            queries,
+            connect_name,
+            connect_port,
+        } => dns::client(&dns::Plan {
+            server4,
+            server6,
+            silent,
+            queries,
+            connect_name,
+            connect_port,
+        })?,
         Role::ShortProcs {
             connect,
             count,

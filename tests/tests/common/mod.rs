@@ -24,7 +24,7 @@ pub fn run_test(test: &str, build: impl FnOnce() -> Vec<Scenario>) {
 }
 
 /// True if root. Otherwise fails under `CI=true`, or prints a skip notice.
-fn root_or_skip(test: &str) -> bool {
+pub fn root_or_skip(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         return true;

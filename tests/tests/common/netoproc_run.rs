@@ -22,6 +22,10 @@ pub struct NpReport {
     pub meta: Meta,
     pub processes: Vec<Row>,
     pub connections: Vec<Row>,
+    /// The DNS observatory's section, when DNS was captured (read by `dns.rs`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub dns: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,6 +43,10 @@ pub struct Row {
     pub pid: u32,
     #[serde(default)]
     pub remote: Option<String>,
+    /// The name a DNS answer gave the remote address (read by `dns.rs`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub remote_host: Option<String>,
     pub tx_bytes: u64,
     pub rx_bytes: u64,
     pub tx_wire_bytes: u64,

@@ -1,0 +1,160 @@
+//! What the observatory reports, ready to serialize: one row per query,
+//! one per resolver, one per process, and the counts of what could not be
+//! used. Built by [`crate::Observatory::report`]; formatted by
+//! `netoproc-export` (the JSON `dns` section and `--view dns`).
+
+use std::net::SocketAddr;
+
+use netoproc_core::Protocol;
+use serde::{Serialize, Serializer};
+
+/// How a query ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryStatus {
+    /// A response came within the timeout.
+    Answered,
+    /// No response within the timeout (5 s).
+    Timeout,
+    /// Sent less than the timeout ago, no response yet.
+    Pending,
+}
+
+impl QueryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryStatus::Answered => "answered",
+            QueryStatus::Timeout => "timeout",
+            QueryStatus::Pending => "pending",
+        }
+    }
+}
+
+/// One query a process sent, and its response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueryRow {
+    /// 0 when the owner could not be named.
+    pub pid: u32,
+    pub process: String,
+    /// Lower case, without the final dot.
+    pub name: String,
+    /// `A`, `AAAA`, `HTTPS`, ... or `TYPE<n>`.
+    #[serde(rename = "type")]
+    pub qtype: String,
+    /// `NOERROR`, `NXDOMAIN`, ...; `null` without a response.
+    pub rcode: Option<String>,
+    pub status: QueryStatus,
+    /// Addresses alone, other records as `TYPE data` (`CNAME www.np.test`).
+    pub answers: Vec<String>,
+    /// Query to response, in the kernel's clock, µs precision.
+    pub latency_ms: Option<f64>,
+    #[serde(serialize_with = "as_text")]
+    pub resolver: SocketAddr,
+    pub transport: Protocol,
+    /// DNS transaction id.
+    pub id: u16,
+    /// The response had the TC flag (the client should retry over TCP).
+    pub truncated: bool,
+    /// Times the same query (id, socket, resolver) was sent again.
+    pub retries: u32,
+    /// When the query left, in ns of the kernel's monotonic clock.
+    pub sent_ns: u64,
+}
+
+/// Responses by kind of failure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Failures {
+    pub nxdomain: u64,
+    pub servfail: u64,
+    pub refused: u64,
+    pub timeout: u64,
+    /// Any other non-zero rcode (FORMERR, NOTIMP, ...).
+    pub other: u64,
+}
+
+impl Failures {
+    /// Failures of the resolver, not of the name: all but NXDOMAIN.
+    pub fn resolver_failures(&self) -> u64 {
+        self.servfail + self.refused + self.timeout + self.other
+    }
+}
+
+/// One resolver (the address queries were sent to).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResolverRow {
+    #[serde(serialize_with = "as_text")]
+    pub resolver: SocketAddr,
+    /// Queries answered or timed out.
+    pub queries: u64,
+    pub answered: u64,
+    pub pending: u64,
+    pub failures: Failures,
+    /// Share of `queries` the resolver failed (SERVFAIL, REFUSED, timeout,
+    /// other errors; NXDOMAIN is an answer).
+    pub failure_rate: f64,
+    /// Latency percentiles of answered queries (±1%).
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+/// DNS as one process used it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProcessRow {
+    pub pid: u32,
+    pub process: String,
+    /// Queries answered or timed out.
+    pub queries: u64,
+    pub answered: u64,
+    pub pending: u64,
+    /// Distinct names asked (counted up to a cap per process).
+    pub names: u64,
+    pub failures: Failures,
+    /// Connections to encrypted DNS: DoT/DoQ (port 853) and DoH.
+    pub dot_connections: u64,
+    pub doh_connections: u64,
+}
+
+/// What the observatory could not use, and what it dropped to stay bounded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DnsStats {
+    /// Packets handed in.
+    pub packets: u64,
+    /// Messages decoded (a TCP packet may hold several, or part of one).
+    pub messages: u64,
+    /// Messages that did not decode; skipped.
+    pub malformed: u64,
+    /// Messages the kernel copied only in part; their start was used.
+    pub cut: u64,
+    /// Times a TCP stream lost its framing, and streams dropped mid-message.
+    pub tcp_desyncs: u64,
+    pub tcp_streams_evicted: u64,
+    /// Responses with no query seen (sent before the capture began, or
+    /// whose query was lost).
+    pub unmatched_responses: u64,
+    /// Responses after the timeout (their query counts as timed out).
+    pub late_responses: u64,
+    /// Messages at a server's socket: queries received, responses sent.
+    pub served_messages: u64,
+    /// Query records and pending queries dropped to stay within bounds
+    /// (summaries still count them).
+    pub queries_evicted: u64,
+    pub pending_evicted: u64,
+    /// Addresses the name cache holds now.
+    pub names_cached: u64,
+}
+
+/// The observatory's report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DnsReport {
+    /// Oldest first; pending queries included.
+    pub queries: Vec<QueryRow>,
+    /// Most queries first.
+    pub resolvers: Vec<ResolverRow>,
+    /// Most queries first.
+    pub processes: Vec<ProcessRow>,
+    pub stats: DnsStats,
+}
+
+fn as_text<S: Serializer>(a: &SocketAddr, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(a)
+}

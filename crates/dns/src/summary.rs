@@ -1,0 +1,156 @@
+//! Running totals per process and per resolver, updated as each query
+//! ends (answered or timed out), so they stay exact however many query
+//! records are evicted. Latency percentiles come from an HDR histogram
+//! (2 significant digits, 1 µs to 1 h), a fixed ~10 KiB per resolver.
+
+use std::collections::HashSet;
+
+use hdrhistogram::Histogram;
+
+use crate::message::Rcode;
+use crate::report::Failures;
+
+/// Distinct names remembered per process (beyond, they are not counted).
+const MAX_NAMES_PER_PROCESS: usize = 4096;
+/// Encrypted-DNS connections remembered per process and kind.
+const MAX_CONNECTIONS_PER_PROCESS: usize = 4096;
+const HIST_MAX_US: u64 = 3_600_000_000;
+
+impl Failures {
+    /// Counts one ended query: `None` is a timeout.
+    pub(crate) fn add(&mut self, rcode: Option<Rcode>) {
+        match rcode {
+            None => self.timeout += 1,
+            Some(Rcode::NOERROR) => {}
+            Some(Rcode::NXDOMAIN) => self.nxdomain += 1,
+            Some(Rcode::SERVFAIL) => self.servfail += 1,
+            Some(Rcode::REFUSED) => self.refused += 1,
+            Some(_) => self.other += 1,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ProcessStats {
+    pub comm: String,
+    pub queries: u64,
+    pub answered: u64,
+    pub failures: Failures,
+    names: HashSet<String>,
+    dot: HashSet<u64>,
+    doh: HashSet<u64>,
+}
+
+impl ProcessStats {
+    pub fn ended(&mut self, name: &str, rcode: Option<Rcode>) {
+        self.queries += 1;
+        if rcode.is_some() {
+            self.answered += 1;
+        }
+        self.failures.add(rcode);
+        if self.names.len() < MAX_NAMES_PER_PROCESS && !self.names.contains(name) {
+            self.names.insert(name.to_string());
+        }
+    }
+
+    pub fn names(&self) -> u64 {
+        self.names.len() as u64
+    }
+
+    /// Remembers an encrypted-DNS connection by its socket cookie.
+    pub fn encrypted(&mut self, doh: bool, cookie: u64) {
+        let set = if doh { &mut self.doh } else { &mut self.dot };
+        if set.len() < MAX_CONNECTIONS_PER_PROCESS {
+            set.insert(cookie);
+        }
+    }
+
+    pub fn dot_connections(&self) -> u64 {
+        self.dot.len() as u64
+    }
+
+    pub fn doh_connections(&self) -> u64 {
+        self.doh.len() as u64
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct ResolverStats {
+    pub queries: u64,
+    pub answered: u64,
+    pub failures: Failures,
+    latency_us: Histogram<u32>,
+}
+
+impl Default for ResolverStats {
+    fn default() -> Self {
+        ResolverStats {
+            queries: 0,
+            answered: 0,
+            failures: Failures::default(),
+            latency_us: Histogram::new_with_bounds(1, HIST_MAX_US, 2)
+                .expect("constant histogram bounds are valid"),
+        }
+    }
+}
+
+impl ResolverStats {
+    /// Counts one ended query: answered with `rcode` after `latency_ns`, or
+    /// timed out (`None`).
+    pub fn ended(&mut self, outcome: Option<(Rcode, u64)>) {
+        self.queries += 1;
+        self.failures.add(outcome.map(|(r, _)| r));
+        if let Some((_, ns)) = outcome {
+            self.answered += 1;
+            self.latency_us
+                .saturating_record((ns / 1000).clamp(1, HIST_MAX_US));
+        }
+    }
+
+    /// Latency at quantile `q` (0..=1) in ms; `None` before any answer.
+    pub fn latency_ms(&self, q: f64) -> Option<f64> {
+        (self.answered > 0).then(|| self.latency_us.value_at_quantile(q) as f64 / 1000.0)
+    }
+
+    pub fn failure_rate(&self) -> f64 {
+        if self.queries == 0 {
+            0.0
+        } else {
+            self.failures.resolver_failures() as f64 / self.queries as f64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolver_percentiles_and_failure_rate() {
+        let mut r = ResolverStats::default();
+        assert_eq!(r.latency_ms(0.5), None);
+        for ms in 1..=100u64 {
+            r.ended(Some((Rcode::NOERROR, ms * 1_000_000)));
+        }
+        r.ended(Some((Rcode::NXDOMAIN, 1_000_000)));
+        r.ended(None);
+        r.ended(Some((Rcode::SERVFAIL, 1_000_000)));
+        let p50 = r.latency_ms(0.5).unwrap();
+        let p99 = r.latency_ms(0.99).unwrap();
+        assert!((49.0..=52.0).contains(&p50), "{p50}");
+        assert!((98.0..=101.0).contains(&p99), "{p99}");
+        assert_eq!(r.queries, 103);
+        assert_eq!(r.failures.nxdomain, 1);
+        assert!((r.failure_rate() - 2.0 / 103.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn process_names_are_distinct() {
+        let mut p = ProcessStats::default();
+        p.ended("a.test", Some(Rcode::NOERROR));
+        p.ended("a.test", Some(Rcode::REFUSED));
+        p.ended("b.test", None);
+        assert_eq!((p.queries, p.answered, p.names()), (3, 2, 2));
+        assert_eq!(p.failures.refused + p.failures.timeout, 2);
+    }
+}

@@ -1,0 +1,284 @@
+//! End-to-end: the DNS observatory against a real DNS server. dnsmasq
+//! serves local zones in one namespace; `np-trafficgen dns-lookups` in
+//! another sends 122 lookups (A, AAAA, a CNAME chain, NXDOMAIN, MX; UDP and
+//! TCP; to an IPv4 and an IPv6 server; one to a port where nothing
+//! answers), each on a fresh socket, timing each itself, then connects over
+//! TCP to an answered address. Every lookup must be in netoproc's `dns`
+//! section under the client's pid with its name, type, rcode and answers,
+//! its latency within 1 ms of the client's own, the silent one timed out,
+//! and the TCP connection labelled with the name it was resolved from.
+//!
+//! Needs root and dnsmasq (Debian: dnsmasq-base); skips otherwise, except
+//! under `CI=true` where it fails. Run as root:
+//! `cargo build -p netoproc && cargo test -p netoproc-e2e --test dns`.
+
+// The shared harness; this test uses only part of it.
+#[allow(dead_code)]
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::generator::Generator;
+use common::netns::VethPair;
+use common::netoproc_run::NetoprocRun;
+use netoproc_e2e::dns::{Lookup, A, AAAA, MX};
+use serde_json::Value;
+
+const QUERIES: u32 = 120;
+const WEB_PORT: u16 = 8080;
+/// The observatory's timeout, plus a margin, after the silent lookup.
+const TIMEOUT_WAIT: Duration = Duration::from_millis(5_800);
+const LATENCY_TOLERANCE_MS: f64 = 1.0;
+
+/// dnsmasq in the foreground, killed on Drop.
+struct Dnsmasq(Child);
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// True if dnsmasq can be run; otherwise fails under `CI=true`, or skips.
+fn dnsmasq_or_skip() -> bool {
+    let found = Command::new("dnsmasq")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return true;
+    }
+    assert!(
+        !std::env::var("CI").is_ok_and(|v| v == "true"),
+        "dnsmasq is not installed and CI=true forbids skipping: apt-get install dnsmasq-base"
+    );
+    eprintln!("skipping the DNS end-to-end test: dnsmasq not found (apt-get install dnsmasq-base)");
+    false
+}
+
+/// Starts dnsmasq in `netns` on `v4` and `v6` port 53 with the test zones;
+/// returns once it answers on port 53.
+fn start_dnsmasq(netns: &str, pair: &VethPair) -> Dnsmasq {
+    let (v4, v6) = (pair.v4(2), pair.v6(2));
+    let (www4, www6) = (pair.v4(10), pair.v6(10));
+    let child = Command::new("ip")
+        .args(["netns", "exec", netns, "dnsmasq", "--keep-in-foreground"])
+        .args([
+            "--conf-file=/dev/null",
+            "--user=root",
+            "--pid-file",
+            "--port=53",
+        ])
+        .arg(format!("--listen-address={v4},{v6}"))
+        .args([
+            "--bind-interfaces",
+            "--no-resolv",
+            "--no-hosts",
+            "--local=/np.test/",
+        ])
+        .args(["--local-ttl=300", "--log-facility=-"])
+        .arg(format!("--host-record=www.np.test,{www4},{www6}"))
+        .args([
+            "--cname=alias.np.test,www.np.test",
+            "--cname=chain.np.test,alias.np.test",
+        ])
+        .arg(format!("--host-record=web.np.test,{v4}"))
+        .args(["--mx-host=np.test,mail.np.test,10"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start dnsmasq: {e}"));
+    let d = Dnsmasq(child);
+    // Listening once it runs (`ip` has exec'd it, in the namespace) and its
+    // namespace's UDP table has port 53 (0x0035).
+    let proc_dir = format!("/proc/{}", d.0.id());
+    let listening = || {
+        std::fs::read_to_string(format!("{proc_dir}/comm")).is_ok_and(|c| c.trim() == "dnsmasq")
+            && std::fs::read_to_string(format!("{proc_dir}/net/udp6"))
+                .is_ok_and(|t| t.contains(":0035 "))
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !listening() {
+        assert!(
+            Instant::now() < deadline,
+            "dnsmasq did not listen within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d
+}
+
+/// What the zones say `name`/`qtype` resolves to, as netoproc shows answers.
+fn expected_answers(pair: &VethPair, name: &str, qtype: u16) -> (u8, Vec<String>) {
+    let (www4, www6) = (pair.v4(10).to_string(), pair.v6(10).to_string());
+    match (name, qtype) {
+        ("www.np.test", A) => (0, vec![www4]),
+        ("www.np.test", AAAA) => (0, vec![www6]),
+        ("chain.np.test", A) => (
+            0,
+            vec![
+                "CNAME alias.np.test".into(),
+                "CNAME www.np.test".into(),
+                www4,
+            ],
+        ),
+        ("nx.np.test", _) => (3, vec![]),
+        ("np.test", MX) => (0, vec!["MX 10 mail.np.test".into()]),
+        ("web.np.test", A) => (0, vec![pair.v4(2).to_string()]),
+        other => panic!("no expectation for {other:?}"),
+    }
+}
+
+fn rcode_name(r: u8) -> &'static str {
+    match r {
+        0 => "NOERROR",
+        3 => "NXDOMAIN",
+        _ => "other",
+    }
+}
+
+fn type_name(t: u16) -> &'static str {
+    match t {
+        A => "A",
+        AAAA => "AAAA",
+        MX => "MX",
+        _ => "other",
+    }
+}
+
+#[test]
+fn every_lookup_is_attributed_timed_and_names_its_connection() {
+    if !common::root_or_skip("dns_observatory") || !dnsmasq_or_skip() {
+        return;
+    }
+    common::netoproc_bin();
+    let pair = VethPair::new("dns");
+    let _dnsmasq = start_dnsmasq(&pair.b.name, &pair);
+    let web = format!("{}", std::net::SocketAddr::new(pair.v4(2), WEB_PORT));
+    let mut server = Generator::spawn(
+        "web-server",
+        &pair.b.name,
+        &[
+            "tcp-server",
+            "--listen",
+            &web,
+            "--connections",
+            "1",
+            "--reply",
+            "100",
+        ]
+        .map(String::from),
+    );
+    server.wait_ready();
+
+    let run = NetoprocRun::start();
+    let started = Instant::now();
+    let args = [
+        "dns-lookups".to_string(),
+        format!("--server4={}:53", pair.v4(2)),
+        format!("--server6=[{}]:53", pair.v6(2)),
+        "--silent=127.0.0.1:53".into(),
+        format!("--queries={QUERIES}"),
+        "--connect-name=web.np.test".into(),
+        format!("--connect-port={WEB_PORT}"),
+    ];
+    let client = Generator::spawn("dns-client", &pair.a.name, &args).finish();
+    server.finish();
+    // The silent lookup went first: wait until netoproc has timed it out.
+    std::thread::sleep(TIMEOUT_WAIT.saturating_sub(started.elapsed()));
+    let report = run.stop();
+
+    let log = client.dns.as_ref().expect("the client's lookup log");
+    assert_eq!(log.lookups.len(), QUERIES as usize + 2);
+    let dns = report
+        .dns
+        .as_ref()
+        .expect("netoproc's JSON has a dns section");
+    let rows: Vec<&Value> = dns["queries"]
+        .as_array()
+        .expect("dns.queries")
+        .iter()
+        .filter(|q| q["pid"] == client.pid)
+        .collect();
+    assert_eq!(
+        rows.len(),
+        log.lookups.len(),
+        "one row per lookup of pid {}",
+        client.pid
+    );
+    let mut worst = 0.0f64;
+    for l in &log.lookups {
+        let row = find(&rows, l);
+        assert_eq!(row["process"], "np-trafficgen");
+        assert_eq!(row["resolver"], l.server.as_str());
+        match l.rcode {
+            None => {
+                assert_eq!(row["status"], "timeout", "{row}");
+                assert!(row["latency_ms"].is_null() && row["rcode"].is_null());
+            }
+            Some(rcode) => {
+                let (want_rcode, want_answers) = expected_answers(&pair, &l.name, l.qtype);
+                assert_eq!(rcode, want_rcode, "the server's own answer for {}", l.name);
+                assert_eq!(row["status"], "answered", "{row}");
+                assert_eq!(row["rcode"], rcode_name(rcode), "{row}");
+                let answers: Vec<&str> = row["answers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap())
+                    .collect();
+                assert_eq!(answers, want_answers, "{row}");
+                assert_eq!(usize::from(l.answers), want_answers.len());
+                let theirs = row["latency_ms"].as_f64().expect("latency");
+                let ours = l.latency_us.unwrap() as f64 / 1000.0;
+                worst = worst.max((theirs - ours).abs());
+                assert!(
+                    (theirs - ours).abs() <= LATENCY_TOLERANCE_MS,
+                    "{} {}: netoproc {theirs} ms, client {ours} ms",
+                    l.name,
+                    l.transport
+                );
+            }
+        }
+    }
+    eprintln!(
+        "DNS latencies: worst difference {worst:.3} ms over {} lookups",
+        log.lookups.len()
+    );
+
+    let client_resolvers: Vec<&Value> = dns["resolvers"].as_array().unwrap().iter().collect();
+    assert!(client_resolvers
+        .iter()
+        .any(|r| r["resolver"] == format!("{}:53", pair.v4(2))));
+    let proc_row = dns["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"] == client.pid)
+        .expect("the client's process row");
+    assert_eq!(proc_row["failures"]["timeout"], 1);
+    assert_eq!(proc_row["failures"]["nxdomain"], (QUERIES / 8) as u64);
+
+    let connected = log.connected.as_deref().expect("the client connected");
+    let conn = report
+        .connections
+        .iter()
+        .find(|c| c.pid == client.pid && c.remote.as_deref() == Some(connected))
+        .unwrap_or_else(|| panic!("no connection row to {connected}"));
+    assert_eq!(conn.remote_host.as_deref(), Some("web.np.test"));
+}
+
+/// netoproc's row for lookup `l`: same id, name, type, transport.
+fn find<'a>(rows: &[&'a Value], l: &Lookup) -> &'a Value {
+    rows.iter()
+        .copied()
+        .find(|q| {
+            q["id"] == l.id
+                && q["name"] == l.name.as_str()
+                && q["type"] == type_name(l.qtype)
+                && q["transport"] == l.transport.as_str()
+        })
+        .unwrap_or_else(|| panic!("no row for lookup {l:?}"))
+}
