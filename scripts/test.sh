@@ -43,6 +43,9 @@ command -v bindgen >/dev/null || need+=(bindgen)
 command -v ip >/dev/null || need+=(iproute2)
 command -v bpftool >/dev/null || need+=(bpftool)
 command -v tmux >/dev/null || need+=(tmux)
+command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
+command -v setcap >/dev/null || need+=(libcap2-bin)
+command -v capsh >/dev/null || need+=(libcap2-bin)
 if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
