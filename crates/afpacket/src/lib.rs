@@ -4,13 +4,15 @@
 //! memory, the snap-length filter, fanout groups, network-namespace entry
 //! and the kernel's drop counters. It does not parse packets beyond the
 //! ring's own metadata (that is `netoproc-wire`) nor attribute them to
-//! processes (that is `netoproc-procfs`).
+//! processes (that is `netoproc-procfs`): [`capture`] builds the capture
+//! backend from all three.
 //!
 //! Truncation uses a one-instruction classic BPF filter, `ret #snap_len`:
 //! in TPACKET_V3 frames are variable-length and the frame size does not
 //! bound them, so the filter is what keeps payload out of the ring.
 
 mod block;
+pub mod capture;
 mod config;
 mod netns;
 mod ring;

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::ledger::SocketLedger;
 use crate::model::DnsPacket;
-use crate::report::Losses;
+use crate::report::{AttributionStats, Losses};
 
 pub type CaptureError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -61,5 +61,11 @@ pub trait CaptureBackend {
     /// in [`Losses::dns_packets_dropped`].
     fn take_dns(&mut self) -> Vec<DnsPacket> {
         Vec::new()
+    }
+
+    /// How owners were found, for backends that infer them from packets
+    /// (AF_PACKET); `None` where the kernel names them (eBPF).
+    fn attribution(&self) -> Option<AttributionStats> {
+        None
     }
 }

@@ -14,5 +14,6 @@ pub mod rates;
 pub mod report;
 
 pub use model::{
-    Counters, DnsPacket, Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie, SocketRecord, Tuple,
+    Counters, DnsPacket, Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie,
+    SocketRecord, Tuple,
 };

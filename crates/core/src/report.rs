@@ -57,6 +57,13 @@ pub struct Losses {
     pub peer_map_full: u64,
     /// Return probes whose entry was not seen (calls in flight at start).
     pub kretprobe_misses: u64,
+    /// Packets the kernel dropped because a capture ring was full
+    /// (AF_PACKET `PACKET_STATISTICS`, summed over every ring).
+    pub capture_drops: u64,
+    /// Captured packets not counted: not IP, neither TCP nor UDP, non-first
+    /// fragments, cut or malformed headers (AF_PACKET; kinds in
+    /// [`AttributionStats::unparsed`]).
+    pub unparsed_packets: u64,
     /// IP packets without a full socket (handshake replies, TIME_WAIT ACKs).
     pub unattributed_tx_packets: u64,
     pub unattributed_rx_packets: u64,
@@ -78,4 +85,78 @@ pub struct Report {
     pub connections: Vec<ConnectionRow>,
     /// Sum over all processes.
     pub total: Counters,
+}
+
+/// How a capture without socket hooks (AF_PACKET) named the owners of what
+/// it counted, and what that cost: flows and payload bytes by how their
+/// owner was found, and the resolver's work (sock_diag dumps, `/proc`
+/// scans, proc connector events). `None` for eBPF, which sees owners
+/// directly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct AttributionStats {
+    /// Flows (network namespace, protocol, local, remote) seen.
+    pub flows: u64,
+    /// Of `flows`: owner named by a socket the kernel still listed.
+    pub flows_resolved: u64,
+    /// Of `flows`: socket already gone (or ownerless, as in TIME_WAIT); the
+    /// owner was inferred (the namespace's only process, or the one process
+    /// that recently talked from that address to that remote).
+    pub flows_inferred: u64,
+    /// Of `flows`: no owner could be named; shown with pid 0.
+    pub flows_unresolved: u64,
+    /// L4 payload bytes counted, both directions.
+    pub bytes: u64,
+    /// Of `bytes`: of flows with an owner (resolved or inferred).
+    pub bytes_attributed: u64,
+    /// Of `bytes_attributed`: of flows whose owner was inferred.
+    pub bytes_inferred: u64,
+    /// `bytes_attributed / bytes` (1 when nothing was counted).
+    pub attributed_share: f64,
+    /// Tuple lookups, and those answered from the resolver's cache.
+    pub lookups: u64,
+    pub cache_hits: u64,
+    /// sock_diag dumps (one per namespace), and those a new tuple caused.
+    pub dumps: u64,
+    pub on_demand_dumps: u64,
+    /// New tuples that waited for the next dump (rate limit).
+    pub rate_limited: u64,
+    /// Full `/proc/*/fd` scans, and processes rescanned one by one.
+    pub full_scans: u64,
+    pub pid_rescans: u64,
+    /// Whether the proc connector delivers fork/exec/exit events (else
+    /// the fd index is kept fresh by scans alone).
+    pub proc_connector: bool,
+    pub proc_events: u64,
+    pub proc_events_lost: u64,
+    /// Network namespaces captured in, and rings open.
+    pub namespaces: u64,
+    pub rings: u64,
+    pub unparsed: UnparsedPackets,
+}
+
+/// Captured packets not counted, by why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UnparsedPackets {
+    /// ARP, LLDP, ...: not IPv4 or IPv6.
+    pub not_ip: u64,
+    /// ICMP, IGMP, SCTP, ...
+    pub not_tcp_udp: u64,
+    /// Non-first IP fragments (no ports to attribute them by).
+    pub fragments: u64,
+    /// Headers cut short by the snap length.
+    pub truncated: u64,
+    pub malformed: u64,
+    /// Link layers netoproc does not parse (e.g. GRE, InfiniBand).
+    pub unknown_link: u64,
+}
+
+impl UnparsedPackets {
+    pub fn total(&self) -> u64 {
+        self.not_ip
+            + self.not_tcp_udp
+            + self.fragments
+            + self.truncated
+            + self.malformed
+            + self.unknown_link
+    }
 }

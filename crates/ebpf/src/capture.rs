@@ -419,6 +419,8 @@ impl CaptureBackend for EbpfCapture {
             socket_map_full: get(abi::NP_STAT_SOCK_HASH_FULL)?,
             peer_map_full: get(abi::NP_STAT_PEER_MAP_FULL)?,
             kretprobe_misses: get(abi::NP_STAT_INFLIGHT_MISS)?,
+            capture_drops: 0,
+            unparsed_packets: 0,
             unattributed_tx_packets: get(abi::NP_STAT_WIRE_NO_SOCK_TX)?,
             unattributed_rx_packets: get(abi::NP_STAT_WIRE_NO_SOCK_RX)?,
             unattributed_tx_wire_bytes: get(abi::NP_STAT_WIRE_NO_SOCK_TX_BYTES)?,

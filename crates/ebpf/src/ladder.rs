@@ -418,7 +418,10 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
             || l.starts_with("processed ")
             || l.starts_with(": ")
     };
-    let reason_end = lines.iter().rposition(|l| !is_stat(l)).unwrap_or(lines.len() - 1);
+    let reason_end = lines
+        .iter()
+        .rposition(|l| !is_stat(l))
+        .unwrap_or(lines.len() - 1);
     let start = reason_end.saturating_sub(2).max(1);
     let mut tail: Vec<&str> = lines[start..=reason_end].to_vec();
     if let Some(last) = lines.last().filter(|l| l.starts_with(": ")) {
@@ -486,25 +489,46 @@ mod tests {
                    processed 32 insns (limit 1000000) max_states_per_insn 0";
         let s = error_chain(&Msg(log.into(), None));
         assert!(s.contains("invalid bpf_context access off=8 size=4"), "{s}");
-        assert!(s.starts_with("the BPF_PROG_LOAD syscall returned Permission denied"), "{s}");
+        assert!(
+            s.starts_with("the BPF_PROG_LOAD syscall returned Permission denied"),
+            "{s}"
+        );
         assert!(!s.contains("verification time"), "{s}");
     }
 
     #[test]
     fn repeated_causes_are_said_once_and_known_failures_explained() {
         let inner = Msg("failed to create map `np_peers`".into(), None);
-        let outer = Msg("map error: failed to create map `np_peers`".into(), Some(Box::new(inner)));
-        assert_eq!(error_chain(&outer), "map error: failed to create map `np_peers`");
-        let kp = Msg("`/sys/bus/event_source/devices/kprobe/type`: No such file or directory".into(), None);
+        let outer = Msg(
+            "map error: failed to create map `np_peers`".into(),
+            Some(Box::new(inner)),
+        );
+        assert_eq!(
+            error_chain(&outer),
+            "map error: failed to create map `np_peers`"
+        );
+        let kp = Msg(
+            "`/sys/bus/event_source/devices/kprobe/type`: No such file or directory".into(),
+            None,
+        );
         assert!(error_chain(&kp).contains("CONFIG_KPROBES is not set"));
-        let empty = Msg("returned Operation not permitted (os error 1). Verifier output:".into(), None);
-        assert_eq!(error_chain(&empty), "returned Operation not permitted (os error 1)");
+        let empty = Msg(
+            "returned Operation not permitted (os error 1). Verifier output:".into(),
+            None,
+        );
+        assert_eq!(
+            error_chain(&empty),
+            "returned Operation not permitted (os error 1)"
+        );
     }
 
     #[test]
     fn hook_choice_parses_and_orders_rungs() {
         assert_eq!("auto".parse::<HookChoice>().unwrap().rungs(), &Rung::ALL);
-        assert_eq!("kprobe".parse::<HookChoice>().unwrap().rungs(), &[Rung::Kprobe]);
+        assert_eq!(
+            "kprobe".parse::<HookChoice>().unwrap().rungs(),
+            &[Rung::Kprobe]
+        );
         assert!("uprobe".parse::<HookChoice>().is_err());
         assert_eq!(attach_point(&KPROBE_RUNG[1]), "kretprobe/inet_sendmsg");
         assert!(TRACEPOINT_RUNG.iter().filter(|h| h.required).count() == 2);

@@ -1,14 +1,18 @@
 //! The JSON format: exactly one compact object per snapshot, ended by a
-//! newline — `{"meta":{..},"processes":[..],"connections":[..],"total":{..}}`.
-//! `connections` is always present (empty unless asked for). Addresses are
-//! strings as Rust prints them (`10.0.0.1:80`, `[fd00::1]:80`) or `null`
-//! when unknown. Counters are raw integers.
+//! newline — `{"meta":{..},"processes":[..],"connections":[..],"total":{..}}`,
+//! plus `"dns":{"queries":[..],"resolvers":[..],"processes":[..],"stats":{..}}`
+//! when DNS was captured. `connections` is always present (empty unless
+//! asked for); a connection has `remote_host` when a DNS answer named its
+//! remote address. Addresses are strings as Rust prints them
+//! (`10.0.0.1:80`, `[fd00::1]:80`) or `null` when unknown. Counters are raw
+//! integers.
 
 use std::io::Write;
 use std::net::SocketAddr;
 
 use netoproc_core::model::{Counters, Family, Protocol};
 use netoproc_core::report::{ConnectionRow, ProcessRow};
+use netoproc_dns::DnsReport;
 use serde::{Serialize, Serializer};
 
 use crate::{ExportError, Meta, Snapshot};
@@ -19,6 +23,8 @@ struct Document<'a> {
     processes: &'a [ProcessRow],
     connections: Vec<Connection<'a>>,
     total: &'a Counters,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns: Option<&'a DnsReport>,
 }
 
 /// A [`ConnectionRow`] with its addresses as strings, in the documented
@@ -31,6 +37,8 @@ struct Connection<'a> {
     local: Option<SocketAddr>,
     #[serde(serialize_with = "addr_or_null")]
     remote: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote_host: Option<&'a str>,
     state: &'a str,
     pid: u32,
     process: &'a str,
@@ -39,13 +47,14 @@ struct Connection<'a> {
     counters: &'a Counters,
 }
 
-impl<'a> From<&'a ConnectionRow> for Connection<'a> {
-    fn from(c: &'a ConnectionRow) -> Self {
+impl<'a> Connection<'a> {
+    fn new(c: &'a ConnectionRow, remote_host: Option<&'a str>) -> Self {
         Connection {
             protocol: c.protocol,
             family: c.family,
             local: c.local,
             remote: c.remote,
+            remote_host,
             state: c.state,
             pid: c.pid,
             process: &c.process,
@@ -67,7 +76,7 @@ pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> Result<(), ExportEr
         snap.report
             .connections
             .iter()
-            .map(Connection::from)
+            .map(|c| Connection::new(c, snap.remote_host(c.remote)))
             .collect()
     } else {
         Vec::new()
@@ -77,6 +86,7 @@ pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> Result<(), ExportEr
         processes: &snap.report.processes,
         connections,
         total: &snap.report.total,
+        dns: snap.dns,
     };
     serde_json::to_writer(&mut *out, &doc)?;
     out.write_all(b"\n")?;

@@ -1,5 +1,6 @@
-//! netoproc-export: writes one capture snapshot — the run's [`Meta`] and the
-//! core [`Report`] — to any [`std::io::Write`] as a human table
+//! netoproc-export: writes one capture snapshot — the run's [`Meta`], the
+//! core [`Report`] and the DNS observatory's [`DnsReport`] — to any
+//! [`std::io::Write`] as a human table
 //! ([`Format::Pretty`]), tab-separated rows ([`Format::Tsv`]) or one JSON
 //! object ([`Format::Json`]). It owns every byte netoproc prints as a
 //! result; it never captures, aggregates or decides when to print.
@@ -8,13 +9,17 @@
 //! [`io::ErrorKind`], so the binary can treat a closed pipe (`| head`) as a
 //! quiet exit.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, BufWriter, Write};
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use netoproc_core::report::Report;
+use netoproc_dns::DnsReport;
 
 mod cell;
+mod dns;
 mod json;
 mod meta;
 mod pretty;
@@ -33,7 +38,8 @@ pub enum Format {
     Pretty,
     /// Tab-separated raw integers under one header line; `#` lines are comments.
     Tsv,
-    /// One JSON object: `meta`, `processes`, `connections`, `total`.
+    /// One JSON object: `meta`, `processes`, `connections`, `total`, and
+    /// `dns` when DNS was captured.
     Json,
 }
 
@@ -67,6 +73,43 @@ impl FromStr for Format {
             .ok_or_else(|| UnknownFormat(s.to_string()))
     }
 }
+
+/// What the text formats (pretty, TSV) show; JSON always holds everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// Per-process traffic (and connections when asked for).
+    #[default]
+    Processes,
+    /// DNS: every query, then resolvers, then processes' DNS use.
+    Dns,
+}
+
+impl View {
+    pub const ALL: [View; 2] = [View::Processes, View::Dns];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Processes => "processes",
+            View::Dns => "dns",
+        }
+    }
+}
+
+impl FromStr for View {
+    type Err = UnknownView;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        View::ALL
+            .into_iter()
+            .find(|v| v.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownView(s.to_string()))
+    }
+}
+
+/// A view name that is not `processes` or `dns`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown view `{0}`: use one of processes, dns")]
+pub struct UnknownView(pub String);
 
 /// A format name that is not `pretty`, `tsv` or `json`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,6 +160,21 @@ pub struct Snapshot<'a> {
     pub report: &'a Report,
     /// Print the per-connection table too.
     pub connections: bool,
+    /// The DNS observatory's report; `None` when DNS capture was off.
+    pub dns: Option<&'a DnsReport>,
+    /// Names for remote addresses (from DNS answers), shown as
+    /// `remote_host` on connection rows.
+    pub remote_hosts: Option<&'a HashMap<IpAddr, String>>,
+    /// What the text formats show.
+    pub view: View,
+}
+
+impl Snapshot<'_> {
+    /// The name known for a connection's remote address.
+    pub(crate) fn remote_host(&self, remote: Option<std::net::SocketAddr>) -> Option<&str> {
+        let hosts = self.remote_hosts?;
+        hosts.get(&remote?.ip()).map(String::as_str)
+    }
 }
 
 /// Writes `snap` to `out` in `fmt`. Output is buffered here and flushed
@@ -127,10 +185,12 @@ pub fn write_snapshot(
     snap: &Snapshot,
 ) -> Result<(), ExportError> {
     let mut out = BufWriter::new(out);
-    match fmt {
-        Format::Pretty => pretty::write(&mut out, snap)?,
-        Format::Tsv => tsv::write(&mut out, snap)?,
-        Format::Json => json::write(&mut out, snap)?,
+    match (fmt, snap.view) {
+        (Format::Pretty, View::Processes) => pretty::write(&mut out, snap)?,
+        (Format::Pretty, View::Dns) => dns::write_pretty(&mut out, snap)?,
+        (Format::Tsv, View::Processes) => tsv::write(&mut out, snap)?,
+        (Format::Tsv, View::Dns) => dns::write_tsv(&mut out, snap)?,
+        (Format::Json, _) => json::write(&mut out, snap)?,
     }
     out.flush()?;
     Ok(())
@@ -148,6 +208,10 @@ mod tests {
         assert_eq!("JSON".parse::<Format>(), Ok(Format::Json));
         let err = "csv".parse::<Format>().unwrap_err();
         assert!(err.to_string().contains("pretty, tsv, json"));
+        for v in View::ALL {
+            assert_eq!(v.name().parse::<View>(), Ok(v));
+        }
+        assert!("flows".parse::<View>().is_err());
     }
 
     #[test]
@@ -163,14 +227,20 @@ mod tests {
         }
         let meta = Meta::default();
         let report = Report::default();
-        let snap = Snapshot {
-            meta: &meta,
-            report: &report,
-            connections: true,
-        };
-        for f in Format::ALL {
-            let err = write_snapshot(&mut Closed, f, &snap).unwrap_err();
-            assert!(err.is_broken_pipe(), "{f}: {err:?}");
+        let dns = DnsReport::default();
+        for view in View::ALL {
+            let snap = Snapshot {
+                meta: &meta,
+                report: &report,
+                connections: true,
+                dns: Some(&dns),
+                remote_hosts: None,
+                view,
+            };
+            for f in Format::ALL {
+                let err = write_snapshot(&mut Closed, f, &snap).unwrap_err();
+                assert!(err.is_broken_pipe(), "{f}: {err:?}");
+            }
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::time::SystemTime;
 
 use netoproc_core::backend::HookStatus;
-use netoproc_core::report::Losses;
+use netoproc_core::report::{AttributionStats, Losses};
 use serde::{Serialize, Serializer};
 
 /// How the snapshot was captured. Serialized as the JSON `meta` object.
@@ -32,6 +32,9 @@ pub struct Meta {
     /// Features running degraded, each with its reason.
     pub degraded: Vec<String>,
     pub programs: Vec<HookStatus>,
+    /// How owners were found (AF_PACKET capture only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<AttributionStats>,
 }
 
 impl Default for Meta {
@@ -49,6 +52,7 @@ impl Default for Meta {
             lost: Losses::default(),
             degraded: Vec::new(),
             programs: Vec::new(),
+            attribution: None,
         }
     }
 }
@@ -79,7 +83,7 @@ pub(crate) enum LossUnit {
 /// Every [`Losses`] field by its serialized name, in declaration order.
 /// The destructuring is exhaustive, so a field added in core fails to
 /// compile here until it is listed.
-pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 13] {
+pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 15] {
     use LossUnit::{Bytes, Events};
     let Losses {
         ringbuf_events,
@@ -87,6 +91,8 @@ pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 13] {
         socket_map_full,
         peer_map_full,
         kretprobe_misses,
+        capture_drops,
+        unparsed_packets,
         unattributed_tx_packets,
         unattributed_rx_packets,
         unattributed_tx_wire_bytes,
@@ -102,6 +108,8 @@ pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 13] {
         ("socket_map_full", socket_map_full, Events),
         ("peer_map_full", peer_map_full, Events),
         ("kretprobe_misses", kretprobe_misses, Events),
+        ("capture_drops", capture_drops, Events),
+        ("unparsed_packets", unparsed_packets, Events),
         ("unattributed_tx_packets", unattributed_tx_packets, Events),
         ("unattributed_rx_packets", unattributed_rx_packets, Events),
         (
@@ -119,6 +127,46 @@ pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 13] {
         ("dns_truncated", dns_truncated, Events),
         ("dns_packets_dropped", dns_packets_dropped, Events),
     ]
+}
+
+/// The attribution statistics as one line of `name=value` pairs, for the
+/// TSV `# attribution` comment and the pretty footer.
+pub(crate) fn attribution_text(a: &AttributionStats) -> String {
+    let u = &a.unparsed;
+    format!(
+        "attributed_share={:.4} bytes={} bytes_attributed={} bytes_inferred={} flows={} \
+         flows_resolved={} flows_inferred={} flows_unresolved={} lookups={} cache_hits={} \
+         dumps={} on_demand_dumps={} rate_limited={} full_scans={} pid_rescans={} \
+         proc_connector={} proc_events={} proc_events_lost={} namespaces={} rings={} \
+         unparsed_not_ip={} unparsed_not_tcp_udp={} unparsed_fragments={} \
+         unparsed_truncated={} unparsed_malformed={} unparsed_unknown_link={}",
+        a.attributed_share,
+        a.bytes,
+        a.bytes_attributed,
+        a.bytes_inferred,
+        a.flows,
+        a.flows_resolved,
+        a.flows_inferred,
+        a.flows_unresolved,
+        a.lookups,
+        a.cache_hits,
+        a.dumps,
+        a.on_demand_dumps,
+        a.rate_limited,
+        a.full_scans,
+        a.pid_rescans,
+        a.proc_connector,
+        a.proc_events,
+        a.proc_events_lost,
+        a.namespaces,
+        a.rings,
+        u.not_ip,
+        u.not_tcp_udp,
+        u.fragments,
+        u.truncated,
+        u.malformed,
+        u.unknown_link,
+    )
 }
 
 #[cfg(test)]

@@ -1,22 +1,23 @@
 //! The pretty format, for a person at a terminal: a line naming the run
 //! (mode, hooks, kernel, window), the process table in human units, the
-//! connection table when asked for, then what was lost or unattributed and
+//! connection table when asked for (a remote named by a DNS answer shows
+//! the name after the address), then what was lost or unattributed and
 //! what ran degraded. Nothing here is meant to be parsed; scripts use TSV or
-//! JSON.
+//! JSON. `--view dns` is written by `dns.rs`.
 
 use std::io::{self, Write};
 
 use netoproc_core::report::Report;
 
 use crate::cell::{addr, one_line};
-use crate::meta::{loss_fields, LossUnit};
+use crate::meta::{attribution_text, loss_fields, LossUnit};
 use crate::table::{Align, Table};
 use crate::units::human_bytes;
 use crate::{Meta, Snapshot};
 
 /// Lines of the process table stay within this many characters; the
 /// command line is cut to fit.
-const MAX_WIDTH: usize = 160;
+pub(crate) const MAX_WIDTH: usize = 160;
 
 pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
     let (meta, report) = (snap.meta, snap.report);
@@ -40,7 +41,7 @@ pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
 
     if show_connections {
         writeln!(out)?;
-        connection_table(report).write(out, MAX_WIDTH)?;
+        connection_table(snap).write(out, MAX_WIDTH)?;
     } else if snap.connections && !report.processes.is_empty() {
         writeln!(out)?;
         writeln!(out, "no connection has a known address")?;
@@ -50,7 +51,7 @@ pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
     write_footer(out, meta)
 }
 
-fn write_title(out: &mut dyn Write, m: &Meta) -> io::Result<()> {
+pub(crate) fn write_title(out: &mut dyn Write, m: &Meta) -> io::Result<()> {
     write!(
         out,
         "netoproc {}: {} capture, {} hooks, kernel {}, {:.1} s from {}",
@@ -99,7 +100,7 @@ fn process_table(report: &Report) -> Table {
     t
 }
 
-fn connection_table(report: &Report) -> Table {
+fn connection_table(snap: &Snapshot) -> Table {
     use Align::{Left, Right};
     let mut t = Table::new(&[
         ("PROTO", Left),
@@ -111,7 +112,11 @@ fn connection_table(report: &Report) -> Table {
         ("TX", Right),
         ("RX", Right),
     ]);
-    for c in &report.connections {
+    for c in &snap.report.connections {
+        let remote = match snap.remote_host(c.remote) {
+            Some(host) => format!("{} ({})", addr(c.remote), one_line(host)),
+            None => addr(c.remote),
+        };
         let (pid, process) = if c.pid == 0 {
             ("-".to_string(), "-".to_string())
         } else {
@@ -120,7 +125,7 @@ fn connection_table(report: &Report) -> Table {
         t.push(vec![
             c.protocol.as_str().to_string(),
             addr(c.local),
-            addr(c.remote),
+            remote,
             c.state.to_string(),
             pid,
             process,
@@ -131,7 +136,7 @@ fn connection_table(report: &Report) -> Table {
     t
 }
 
-fn write_footer(out: &mut dyn Write, m: &Meta) -> io::Result<()> {
+pub(crate) fn write_footer(out: &mut dyn Write, m: &Meta) -> io::Result<()> {
     let lost: Vec<String> = loss_fields(&m.lost)
         .into_iter()
         .filter(|(_, value, _)| *value != 0)
@@ -144,6 +149,9 @@ fn write_footer(out: &mut dyn Write, m: &Meta) -> io::Result<()> {
         writeln!(out, "lost/unattributed: nothing lost")?;
     } else {
         writeln!(out, "lost/unattributed: {}", lost.join(", "))?;
+    }
+    if let Some(a) = &m.attribution {
+        writeln!(out, "attribution: {}", attribution_text(a))?;
     }
     for reason in &m.degraded {
         writeln!(out, "degraded: {}", one_line(reason))?;

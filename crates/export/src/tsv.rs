@@ -3,12 +3,15 @@
 //! - Lines starting with `#` are comments. They come only before the first
 //!   header and carry the run's metadata: `# netoproc <version>
 //!   capture=<mode> hooks=<hooks> kernel=<release> duration_s=<s> ...`,
-//!   `# lost <name>=<count> ...` (every loss counter) and one
-//!   `# degraded <reason>` per degraded feature.
+//!   `# lost <name>=<count> ...` (every loss counter), with AF_PACKET
+//!   capture `# attribution <name>=<value> ...` (how owners were found),
+//!   and one `# degraded <reason>` per degraded feature.
 //! - Then the process table: one header line, one tab-separated line per
 //!   process, raw integers without units, `cmdline` last.
 //! - With connections: a blank line, then the connection table the same way
-//!   (unknown addresses are `*`).
+//!   (unknown addresses are `*`), `remote_host` last (the name a DNS answer
+//!   gave the remote address, `*` when none did).
+//! - `--view dns` prints DNS tables instead of these (see `dns.rs`).
 //!
 //! Control characters inside strings (tabs, newlines) become spaces, so a
 //! row is always one line with a fixed number of fields.
@@ -18,7 +21,7 @@ use std::io::{self, Write};
 use netoproc_core::model::Counters;
 
 use crate::cell::{addr, one_line};
-use crate::meta::loss_fields;
+use crate::meta::{attribution_text, loss_fields};
 use crate::Snapshot;
 
 const COUNTER_COLUMNS: &str = "tx_bytes\trx_bytes\ttx_packets\trx_packets\t\
@@ -44,12 +47,12 @@ pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
         writeln!(out)?;
         writeln!(
             out,
-            "protocol\tfamily\tlocal\tremote\tstate\tpid\tprocess\t{COUNTER_COLUMNS}\tcookie"
+            "protocol\tfamily\tlocal\tremote\tstate\tpid\tprocess\t{COUNTER_COLUMNS}\tcookie\tremote_host"
         )?;
         for c in &snap.report.connections {
             writeln!(
                 out,
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                 c.protocol.as_str(),
                 c.family.as_str(),
                 addr(c.local),
@@ -59,13 +62,14 @@ pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
                 one_line(&c.process),
                 Fields(&c.counters),
                 c.cookie,
+                snap.remote_host(c.remote).map_or("*".into(), one_line),
             )?;
         }
     }
     Ok(())
 }
 
-fn write_comments(out: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
+pub(crate) fn write_comments(out: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
     let m = snap.meta;
     writeln!(
         out,
@@ -83,6 +87,9 @@ fn write_comments(out: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
         write!(out, " {name}={value}")?;
     }
     writeln!(out)?;
+    if let Some(a) = &m.attribution {
+        writeln!(out, "# attribution {}", attribution_text(a))?;
+    }
     for reason in &m.degraded {
         writeln!(out, "# degraded {}", one_line(reason))?;
     }
@@ -129,6 +136,9 @@ mod tests {
             meta: &meta,
             report,
             connections,
+            dns: None,
+            remote_hosts: None,
+            view: crate::View::Processes,
         };
         let mut buf = Vec::new();
         write(&mut buf, &snap).unwrap();
@@ -197,10 +207,10 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[3], "");
         assert!(lines[4].starts_with("protocol\tfamily\tlocal\tremote\tstate\tpid\tprocess\t"));
-        assert!(lines[4].ends_with("\trx_calls\tcookie"));
+        assert!(lines[4].ends_with("\trx_calls\tcookie\tremote_host"));
         assert_eq!(
             lines[5],
-            "udp\tipv6\t[fd00::1]:5353\t*\topen\t0\t\t0\t0\t0\t0\t0\t0\t0\t0\t99"
+            "udp\tipv6\t[fd00::1]:5353\t*\topen\t0\t\t0\t0\t0\t0\t0\t0\t0\t0\t99\t*"
         );
         assert_eq!(lines[5].split('\t').count(), lines[4].split('\t').count());
         // Without the flag there is no connection table at all.

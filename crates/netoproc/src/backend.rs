@@ -3,25 +3,77 @@
 
 use netoproc_core::backend::CaptureBackend;
 
-use crate::cli::{CaptureMode, Cli};
+use crate::cli::{CaptureMode, Cli, Hooks};
 use crate::failure::Failure;
 
-const AFPACKET_MISSING: &str = "the AF_PACKET capture mode is not part of this build yet; \
-     use --capture-mode=ebpf (or auto) on a kernel with BTF (Linux 5.8+)";
-
 pub fn open(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
+    let afpacket_flags = cli.interface.is_some() || cli.rings.is_some() || cli.ring_mib.is_some();
     match cli.capture_mode {
-        CaptureMode::Afpacket if cli.hooks != crate::cli::Hooks::Auto => Err(Failure::Usage(
+        CaptureMode::Afpacket if cli.hooks != Hooks::Auto => Err(Failure::Usage(
             "--hooks chooses eBPF hooks; it cannot be used with --capture-mode=afpacket".into(),
         )),
-        CaptureMode::Afpacket => Err(Failure::Unavailable(AFPACKET_MISSING.into())),
-        CaptureMode::Auto | CaptureMode::Ebpf => open_ebpf(cli),
+        CaptureMode::Afpacket => open_afpacket(cli),
+        CaptureMode::Ebpf if afpacket_flags => Err(Failure::Usage(
+            "--interface, --rings and --ring-mib set up AF_PACKET capture; they cannot be used \
+             with --capture-mode=ebpf"
+                .into(),
+        )),
+        CaptureMode::Ebpf => open_ebpf(cli),
+        // Hooks asked for by name mean eBPF or nothing.
+        CaptureMode::Auto if cli.hooks != Hooks::Auto => open_ebpf(cli),
+        CaptureMode::Auto => match open_ebpf(cli) {
+            Ok(b) => Ok(b),
+            Err(ebpf @ (Failure::Unavailable(_) | Failure::Privileges(_))) => {
+                fall_back(cli, ebpf)
+            }
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// `auto` when eBPF cannot start: AF_PACKET, with one line saying why.
+fn fall_back(cli: &Cli, ebpf: Failure) -> Result<Box<dyn CaptureBackend>, Failure> {
+    match open_afpacket(cli) {
+        Ok(b) => {
+            eprintln!("netoproc: eBPF unavailable ({ebpf}); capturing with AF_PACKET");
+            Ok(b)
+        }
+        Err(Failure::Privileges(af)) => Err(if matches!(ebpf, Failure::Privileges(_)) {
+            Failure::Privileges(format!("{ebpf}; AF_PACKET fallback: {af}"))
+        } else {
+            Failure::Privileges(format!("eBPF: {ebpf}; AF_PACKET fallback: {af}"))
+        }),
+        Err(Failure::Unavailable(af)) => Err(Failure::Unavailable(format!(
+            "{ebpf}; AF_PACKET fallback: {af}"
+        ))),
+        Err(other) => Err(other),
+    }
+}
+
+fn open_afpacket(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
+    use netoproc_afpacket::capture::{AfPacketCapture, AfPacketOptions, StartError};
+
+    let defaults = AfPacketOptions::default();
+    let opts = AfPacketOptions {
+        interface: cli.interface.clone(),
+        rings: cli.rings.map_or(defaults.rings, usize::from),
+        ring_mib: cli.ring_mib.unwrap_or(defaults.ring_mib),
+        proc_root: cli.proc_root.clone(),
+        cgroup_root: cli.sys_root.join("fs/cgroup"),
+        ..defaults
+    };
+    match AfPacketCapture::start(&opts) {
+        Ok(c) => Ok(Box::new(c)),
+        Err(e @ StartError::Privileges(_)) => Err(Failure::Privileges(e.to_string())),
+        Err(e @ (StartError::UnknownInterface(_) | StartError::Invalid(_))) => {
+            Err(Failure::Usage(e.to_string()))
+        }
+        Err(e @ StartError::Unavailable(_)) => Err(Failure::Unavailable(e.to_string())),
     }
 }
 
 #[cfg(feature = "ebpf")]
 fn open_ebpf(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
-    use crate::cli::Hooks;
     use netoproc_ebpf::{EbpfCapture, EbpfOptions, HookChoice, StartError};
 
     let opts = EbpfOptions {
@@ -33,7 +85,7 @@ fn open_ebpf(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
         },
         ringbuf_bytes: cli.ringbuf_kib * 1024,
         mountinfo: cli.proc_root.join("self/mountinfo"),
-        dns_ports: vec![53],
+        dns_ports: cli.dns_ports.0.clone(),
     };
     match EbpfCapture::start(&opts) {
         Ok(c) => Ok(Box::new(c)),

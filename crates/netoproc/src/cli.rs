@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use netoproc_export::Format;
+use netoproc_export::{Format, View};
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -18,6 +18,7 @@ Examples:
   sudo netoproc --duration 10                    per-process table after 10 s
   sudo netoproc -d 5 --connections --format json one JSON object with connections
   sudo netoproc -d 60 --format tsv | sort -t$'\\t' -k4 -n
+  sudo netoproc -d 30 --view dns                 every DNS query, by process, with resolver health
   sudo netoproc                                  live view in the terminal (q quits)
   sudo netoproc > report.txt                     not a terminal: capture until Ctrl-C, then print";
 
@@ -26,7 +27,9 @@ Examples:
 /// netoproc attributes every TCP and UDP byte that processes send and receive
 /// (IPv4 and IPv6, loopback included) to the process that moved it, using
 /// eBPF programs at the socket layer. Short-lived connections and processes
-/// are kept: a socket's final counters are saved when it closes.
+/// are kept: a socket's final counters are saved when it closes. Where eBPF
+/// is refused, netoproc captures packets instead (AF_PACKET) and names their
+/// owners through the kernel's socket table and /proc.
 #[derive(Debug, Parser)]
 #[command(name = "netoproc", version, about, long_about, after_help = AFTER_HELP)]
 pub struct Cli {
@@ -53,8 +56,21 @@ pub struct Cli {
     #[arg(short, long)]
     pub connections: bool,
 
-    /// How packets are captured. `auto` uses eBPF where it loads; `afpacket`
-    /// is the packet-capture fallback.
+    /// What the pretty and TSV formats show: `processes` (traffic per
+    /// process) or `dns` (every DNS query with its process, answers and
+    /// latency, then each resolver's health). JSON always holds both.
+    #[arg(long, value_name = "VIEW", default_value = "processes", value_parser = parse_view)]
+    pub view: View,
+
+    /// Ports whose traffic is parsed as DNS, comma-separated (at most 8);
+    /// `none` (or an empty value) turns DNS capture off.
+    #[arg(long, value_name = "PORTS", default_value = "53", value_parser = parse_dns_ports)]
+    pub dns_ports: DnsPorts,
+
+    /// How traffic is counted. `auto` uses eBPF where it loads and otherwise
+    /// falls back to AF_PACKET, saying why on stderr; `afpacket` always
+    /// captures packets (counts from headers, owners from sock_diag and
+    /// /proc).
     #[arg(long, value_enum, default_value_t = CaptureMode::Auto, value_name = "MODE")]
     pub capture_mode: CaptureMode,
 
@@ -67,6 +83,22 @@ pub struct Cli {
     /// two, at least 4). Raise it if `ringbuf_events` losses are reported.
     #[arg(long, value_name = "KIB", default_value_t = 4096, value_parser = parse_ringbuf_kib)]
     pub ringbuf_kib: u32,
+
+    /// AF_PACKET: capture on this interface only, in every network namespace
+    /// that has one by that name. Default: every interface.
+    #[arg(long, value_name = "NAME")]
+    pub interface: Option<String>,
+
+    /// AF_PACKET: rings per network namespace (1 to 16, default 1), each
+    /// read by its own thread in one PACKET_FANOUT group; for more packets
+    /// than one core parses.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub rings: Option<u16>,
+
+    /// AF_PACKET: memory of each ring in MiB (default 8). Raise it if
+    /// `capture_drops` are reported.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub ring_mib: Option<u32>,
 
     /// How often live socket counters are read in snapshot mode, in
     /// milliseconds (the live view reads them every `--interval`).
@@ -94,6 +126,13 @@ pub enum Command {
     /// capture mode `auto` would choose. Exit 0 when some mode works.
     Doctor(crate::doctor::DoctorArgs),
 }
+
+/// The `--dns-ports` list; empty when DNS capture is off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsPorts(pub Vec<u16>);
+
+/// As many ports as the kernel side has slots for.
+const MAX_DNS_PORTS: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CaptureMode {
@@ -139,6 +178,36 @@ fn parse_format(s: &str) -> Result<Format, String> {
         .map_err(|e: netoproc_export::UnknownFormat| e.to_string())
 }
 
+fn parse_view(s: &str) -> Result<View, String> {
+    s.parse()
+        .map_err(|e: netoproc_export::UnknownView| e.to_string())
+}
+
+fn parse_dns_ports(s: &str) -> Result<DnsPorts, String> {
+    let s = s.trim();
+    if s.is_empty() || s.eq_ignore_ascii_case("none") {
+        return Ok(DnsPorts(Vec::new()));
+    }
+    let mut ports = Vec::new();
+    for p in s.split(',').map(str::trim) {
+        let port: u16 = p
+            .parse()
+            .ok()
+            .filter(|&n| n != 0)
+            .ok_or_else(|| format!("`{p}` is not a port number (1-65535)"))?;
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    if ports.len() > MAX_DNS_PORTS {
+        return Err(format!(
+            "at most {MAX_DNS_PORTS} DNS ports can be watched, {} given",
+            ports.len()
+        ));
+    }
+    Ok(DnsPorts(ports))
+}
+
 fn parse_ringbuf_kib(s: &str) -> Result<u32, String> {
     let v: u32 = s
         .parse()
@@ -175,5 +244,14 @@ mod tests {
         assert!(parse_ringbuf_kib("100").is_err());
         assert_eq!(parse_ringbuf_kib("64"), Ok(64));
         assert!(parse_format("xml").is_err());
+        assert_eq!(parse_view("dns"), Ok(View::Dns));
+        assert!(parse_view("flows").is_err());
+        assert_eq!(parse_dns_ports("53"), Ok(DnsPorts(vec![53])));
+        assert_eq!(parse_dns_ports("53, 5353,53"), Ok(DnsPorts(vec![53, 5353])));
+        assert_eq!(parse_dns_ports("none"), Ok(DnsPorts(vec![])));
+        assert_eq!(parse_dns_ports(""), Ok(DnsPorts(vec![])));
+        assert!(parse_dns_ports("0").is_err());
+        assert!(parse_dns_ports("53,x").is_err());
+        assert!(parse_dns_ports("1,2,3,4,5,6,7,8,9").is_err());
     }
 }

@@ -3,11 +3,13 @@
 //! live socket, builds the report, updates rates, retires closed sockets
 //! (so memory stays bounded in long runs) and redraws. Between ticks it
 //! waits for keys with a timeout, so input stays responsive, and drains the
-//! event ring so short-lived sockets are not lost. `q`, Ctrl-C (a key in raw
-//! mode) and SIGINT/SIGTERM all end it, and the terminal is restored on
-//! every path out, errors and panics included.
+//! event ring (and the DNS packets, into the DNS observatory) so
+//! short-lived sockets are not lost. Each process's container is read from
+//! `/proc/PID/cgroup` once. `q`, Ctrl-C (a key in raw mode) and
+//! SIGINT/SIGTERM all end it, and the terminal is restored on every path
+//! out, errors and panics included.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -16,12 +18,14 @@ use crossterm::event::{self, Event};
 use netoproc_core::backend::CaptureBackend;
 use netoproc_core::clock::Clock;
 use netoproc_core::ledger::SocketLedger;
-use netoproc_core::report::Losses;
+use netoproc_core::report::{Losses, Report};
+use netoproc_dns::{DnsReport, Observatory, ObservatoryConfig};
 use netoproc_procfs::ProcRoot;
+use netoproc_tui::dns::RECENT_QUERIES;
 use netoproc_tui::model::OwnUsage;
 use netoproc_tui::sysnet::SysClassNet;
 use netoproc_tui::terminal::TerminalSession;
-use netoproc_tui::{Action, App, LiveModel, RunInfo, Tick, ViewModel};
+use netoproc_tui::{Action, App, Containers, DnsTick, LiveModel, RunInfo, Tick, ViewModel};
 
 use crate::cli::Cli;
 use crate::failure::Failure;
@@ -51,6 +55,16 @@ pub fn run(
         sys: SysClassNet::new(&cli.sys_root),
         own: OwnMeter::default(),
         looked_up: HashSet::new(),
+        containers: Containers::new(),
+        container_checked: HashSet::new(),
+        // The view lists the latest queries; resolver and process figures
+        // count every query regardless.
+        dns: (!cli.dns_ports.0.is_empty()).then(|| {
+            Observatory::new(ObservatoryConfig {
+                max_queries: RECENT_QUERIES,
+                ..ObservatoryConfig::default()
+            })
+        }),
         started: clock.now(),
     };
     // One tick before the terminal is taken, so a failing backend reports
@@ -62,6 +76,7 @@ pub fn run(
     let mut session = TerminalSession::enter().context("opening the terminal")?;
     let mut next_tick = clock.now() + interval;
     let mut dirty = true;
+    let mut last_drain = clock.now();
     while !stop.load(Ordering::Relaxed) {
         if !app.frozen {
             if let Some(fresh) = pending.take() {
@@ -93,11 +108,25 @@ pub fn run(
                     Action::None => {}
                     Action::Redraw | Action::Rearrange => dirty = true,
                 },
+                Event::Mouse(m) => {
+                    let screen = session.screen().context("reading the screen size")?;
+                    match app.on_mouse(m, screen, vm.row_keys()) {
+                        Action::Quit => break,
+                        Action::None => {}
+                        Action::Redraw | Action::Rearrange => dirty = true,
+                    }
+                }
                 Event::Resize(..) => dirty = true,
                 _ => {}
             }
+            // A stream of input (the mouse moving) must not starve the ring.
+            if clock.now().saturating_duration_since(last_drain) >= POLL_SLICE {
+                capture.drain()?;
+                last_drain = clock.now();
+            }
         } else {
             capture.drain()?;
+            last_drain = clock.now();
         }
     }
     drop(session);
@@ -115,6 +144,11 @@ struct Capture<'a> {
     /// Pids already looked up in /proc (found or not), so a process that
     /// exited before it could be named is not looked up every tick.
     looked_up: HashSet<u32>,
+    /// Container labels by pid, read once per pid (found or not).
+    containers: Containers,
+    container_checked: HashSet<u32>,
+    /// `None` with `--dns-ports none`.
+    dns: Option<Observatory>,
     started: Instant,
 }
 
@@ -122,7 +156,24 @@ impl Capture<'_> {
     fn drain(&mut self) -> anyhow::Result<()> {
         self.backend
             .drain_events(&mut self.ledger, Duration::ZERO)
-            .map_err(|e| anyhow::anyhow!("reading kernel events: {e}"))
+            .map_err(|e| anyhow::anyhow!("reading kernel events: {e}"))?;
+        let packets = self.backend.take_dns();
+        if let Some(obs) = &mut self.dns {
+            obs.ingest(packets, &self.ledger);
+            obs.sweep(monotonic_ns(), &self.ledger);
+        }
+        Ok(())
+    }
+
+    /// Reads the containers of processes not seen before.
+    fn look_up_containers(&mut self, report: &Report) {
+        for p in &report.processes {
+            if self.container_checked.insert(p.pid) {
+                if let Some(label) = self.procfs.container(p.pid) {
+                    self.containers.insert(p.pid, label.into());
+                }
+            }
+        }
     }
 
     fn tick(&mut self, now: Instant) -> anyhow::Result<ViewModel> {
@@ -139,7 +190,16 @@ impl Capture<'_> {
                 }
             }
         }
-        let report = self.ledger.report();
+        // The view sorts the rows itself.
+        let report = self.ledger.report_unordered();
+        self.look_up_containers(&report);
+        let now_ns = monotonic_ns();
+        let mut remote_hosts = HashMap::new();
+        let dns_report: Option<DnsReport> = self.dns.as_mut().map(|obs| {
+            obs.observe_connections(&report.connections, now_ns);
+            remote_hosts = obs.remote_hosts(&report.connections, now_ns);
+            obs.report(&self.ledger)
+        });
         let mut losses: Losses = self
             .backend
             .losses()
@@ -158,6 +218,12 @@ impl Capture<'_> {
             losses,
             interfaces: interfaces.as_deref().map_err(Clone::clone),
             own: self.own.sample(&self.procfs, now),
+            containers: &self.containers,
+            dns: dns_report.as_ref().map(|report| DnsTick {
+                report,
+                now_ns,
+                remote_hosts: &remote_hosts,
+            }),
         });
         // Closed sockets were counted in this report; from now on only
         // their process totals are kept.
@@ -190,4 +256,19 @@ impl OwnMeter {
             rss_kib: usage.rss_kib,
         })
     }
+}
+
+/// CLOCK_MONOTONIC in ns: the clock of the kernel's `bpf_ktime_get_ns`,
+/// which stamps every DNS packet.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    debug_assert_eq!(r, 0);
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
 }

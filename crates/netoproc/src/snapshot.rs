@@ -2,7 +2,9 @@
 //! report. Live counters are read every `--read-interval-ms`; close events
 //! are drained continuously, so sockets and processes that come and go
 //! between two reads keep their bytes. At the end everything is read once
-//! more, so the report includes traffic up to the last moment.
+//! more, so the report includes traffic up to the last moment. DNS packets
+//! go to the DNS observatory as they arrive (its owners looked up in the
+//! ledger), so queries are matched and timed out while the capture runs.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +15,7 @@ use netoproc_core::backend::CaptureBackend;
 use netoproc_core::clock::Clock;
 use netoproc_core::ledger::SocketLedger;
 use netoproc_core::report::Losses;
+use netoproc_dns::{Observatory, ObservatoryConfig};
 use netoproc_export::{write_snapshot, Meta, Snapshot};
 use netoproc_procfs::ProcRoot;
 
@@ -50,7 +53,8 @@ pub fn run(
     }
     let mut next_read = clock.now() + interval;
     let mut interrupted = false;
-    let mut dns_packets = 0usize;
+    let mut dns =
+        (!cli.dns_ports.0.is_empty()).then(|| Observatory::new(ObservatoryConfig::default()));
     loop {
         if stop.load(Ordering::Relaxed) {
             interrupted = true;
@@ -74,9 +78,7 @@ pub fn run(
         backend
             .drain_events(&mut ledger, wait)
             .map_err(|e| anyhow::anyhow!("reading kernel events: {e}"))?;
-        // Until the DNS view lands, DNS messages are only counted (and
-        // dropped, as they always are once parsed).
-        dns_packets += backend.take_dns().len();
+        feed_dns(dns.as_mut(), backend, &ledger);
     }
     let duration = clock.now().duration_since(t0);
 
@@ -95,10 +97,7 @@ pub fn run(
                 .map_err(|e| anyhow::anyhow!("{e}"))
         };
     final_pass(&mut ledger, backend).context("final read of the kernel counters")?;
-    dns_packets += backend.take_dns().len();
-    if cli.verbose {
-        eprintln!("netoproc: {dns_packets} DNS packets seen");
-    }
+    feed_dns(dns.as_mut(), backend, &ledger);
 
     // Processes whose kernel record was lost (or that predate their first
     // socket's record) are looked up while they still exist.
@@ -127,12 +126,34 @@ pub fn run(
         lost,
         degraded: info.degraded.clone(),
         programs: info.programs.clone(),
+        attribution: backend.attribution(),
     };
     let report = ledger.report();
+    let now_ns = monotonic_ns();
+    let (dns_report, remote_hosts) = match dns.as_mut() {
+        Some(obs) => {
+            obs.observe_connections(&report.connections, now_ns);
+            let hosts = obs.remote_hosts(&report.connections, now_ns);
+            (Some(obs.report(&ledger)), Some(hosts))
+        }
+        None => (None, None),
+    };
+    if cli.verbose {
+        if let Some(d) = &dns_report {
+            eprintln!(
+                "netoproc: {} DNS packets seen, {} queries",
+                d.stats.packets,
+                d.queries.len()
+            );
+        }
+    }
     let snap = Snapshot {
         meta: &meta,
         report: &report,
         connections: cli.connections,
+        dns: dns_report.as_ref(),
+        remote_hosts: remote_hosts.as_ref(),
+        view: cli.view,
     };
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -144,4 +165,33 @@ pub fn run(
             anyhow::Error::new(e).context("writing the snapshot"),
         )),
     }
+}
+
+/// Hands the DNS packets captured since the last call to the observatory
+/// and ends the queries that have timed out by now.
+fn feed_dns(
+    dns: Option<&mut Observatory>,
+    backend: &mut dyn CaptureBackend,
+    ledger: &SocketLedger,
+) {
+    let packets = backend.take_dns();
+    if let Some(obs) = dns {
+        obs.ingest(packets, ledger);
+        obs.sweep(monotonic_ns(), ledger);
+    }
+}
+
+/// CLOCK_MONOTONIC in ns: the clock of the kernel's `bpf_ktime_get_ns`,
+/// which stamps every DNS packet.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    debug_assert_eq!(r, 0);
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
 }

@@ -1,17 +1,18 @@
-//! End-to-end: the real binary's live view in a tmux pane. A loopback
-//! connection inside this test moves a known number of bytes while the
-//! view runs; the test reads the screen with `capture-pane`, filters to its
-//! own pid, checks the totals, switches views, quits with `q` and checks
-//! the shell's terminal is back to normal (not raw, not on the alternate
-//! screen). A second test ends the view with SIGTERM.
+//! End-to-end: the real binary's live view in a tmux pane. A generator
+//! process in a network namespace the test creates moves a known number of
+//! bytes over loopback inside it while the view runs; the test reads the
+//! screen with `capture-pane`, filters to the generator's pid, checks its
+//! totals, sorts with a mouse click, switches views, quits with `q` and
+//! checks the shell's terminal is back to normal (not raw, not on the
+//! alternate screen, no mouse reporting). A second test ends the view with
+//! SIGTERM.
 //!
-//! Needs root (eBPF) and tmux: skips without them, except under `CI=true`
-//! where it fails.
+//! Needs root (eBPF, `ip netns`), tmux and python3: skips without them,
+//! except under `CI=true` where it fails.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,11 +25,18 @@ fn can_run() -> bool {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    let tmux = Command::new("tmux").arg("-V").output().is_ok();
-    if root && tmux {
+    let runs = |cmd: &str, arg: &str| Command::new(cmd).arg(arg).output().is_ok();
+    let why = if !root {
+        "not root"
+    } else if !runs("tmux", "-V") {
+        "tmux is missing"
+    } else if !runs("ip", "-V") {
+        "ip (iproute2) is missing"
+    } else if !runs("python3", "--version") {
+        "python3 is missing"
+    } else {
         return true;
-    }
-    let why = if root { "tmux is missing" } else { "not root" };
+    };
     assert!(
         !ci,
         "live_tmux: {why}, and CI=true requires this test to run"
@@ -130,6 +138,7 @@ fn assert_terminal_restored(pane: &Pane) {
         s.contains("BEFORE-NETOPROC"),
         "still on the alternate screen:\n{s}"
     );
+    assert_eq!(pane_flag(pane, "alternate_on"), "0", "alternate screen");
     // Prints `icanon` in cooked mode, `-icanon` in raw mode.
     pane.keys(&["stty -a | grep -o -- '-*icanon'", "Enter"]);
     let s = pane.wait_for("stty", |s| {
@@ -142,55 +151,186 @@ fn assert_terminal_restored(pane: &Pane) {
     );
 }
 
-/// Sends and receives `SENT` bytes over one loopback connection.
-fn loopback_traffic() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut got = 0;
-        while got < SENT {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0, "early end of stream");
-            got += n;
-        }
-        got
-    });
-    let mut c = TcpStream::connect(addr).unwrap();
-    let chunk = vec![7u8; MIB];
-    for _ in 0..SENT / MIB {
-        c.write_all(&chunk).unwrap();
-        thread::sleep(Duration::from_millis(100));
+/// A network namespace made for one test, with loopback up; deleted on
+/// drop, also when the test panics.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn create(tag: &str) -> Netns {
+        let name = format!("np-e2e-{tag}-{}", std::process::id());
+        let ip = |args: &[&str]| {
+            let ok = Command::new("ip").args(args).status().unwrap().success();
+            assert!(ok, "ip {}", args.join(" "));
+        };
+        ip(&["netns", "add", &name]);
+        let ns = Netns { name };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
     }
-    assert_eq!(server.join().unwrap(), SENT);
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.name])
+            .status();
+    }
+}
+
+/// The generator: one TCP connection over the namespace's loopback, both
+/// ends in this one process, `SENT` bytes in 1 MiB writes 100 ms apart.
+/// Prints its pid first and the byte counts when done, then holds its
+/// sockets open until its stdin closes.
+const GENERATOR: &str = r#"
+import os, socket, sys, threading, time
+n = int(sys.argv[1])
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+got, held = [0], []
+def serve():
+    c, _ = srv.accept()
+    held.append(c)
+    while got[0] < n:
+        b = c.recv(65536)
+        if not b:
+            break
+        got[0] += len(b)
+t = threading.Thread(target=serve)
+t.start()
+cl = socket.create_connection(srv.getsockname())
+print("PID", os.getpid(), flush=True)
+time.sleep(0.5)
+chunk = b"\x07" * (1 << 20)
+for _ in range(n >> 20):
+    cl.sendall(chunk)
+    time.sleep(0.1)
+t.join()
+print("SENT", n, "RECEIVED", got[0], flush=True)
+sys.stdin.read()
+"#;
+
+/// The generator running in a namespace; stopped (stdin closed, then
+/// killed if need be) on drop.
+struct Generator {
+    child: Child,
+    out: BufReader<ChildStdout>,
+    pid: u32,
+}
+
+impl Generator {
+    fn start(ns: &Netns, bytes: usize) -> Generator {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "python3", "-c", GENERATOR])
+            .arg(bytes.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("ip netns exec python3");
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut g = Generator { child, out, pid: 0 };
+        let line = g.line();
+        g.pid = line
+            .strip_prefix("PID ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("generator said {line:?}"));
+        g
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.out.read_line(&mut line).expect("generator output");
+        line
+    }
+
+    /// Waits for the generator to have moved everything: (sent, received).
+    fn finish(&mut self) -> (usize, usize) {
+        let line = self.line();
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f[..] {
+            ["SENT", sent, "RECEIVED", got] => (sent.parse().unwrap(), got.parse().unwrap()),
+            _ => panic!("generator said {line:?}"),
+        }
+    }
+}
+
+impl Drop for Generator {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A left click at cell (`x`, `y`), typed into the pane as the SGR mouse
+/// report a terminal sends (press, then release).
+fn click(pane: &Pane, x: u16, y: u16) {
+    let (x, y) = (x + 1, y + 1);
+    pane.keys(&["-l", &format!("\x1b[<0;{x};{y}M\x1b[<0;{x};{y}m")]);
+}
+
+/// A tmux format variable of the pane, e.g. `mouse_any_flag`.
+fn pane_flag(pane: &Pane, name: &str) -> String {
+    let out = Command::new("tmux")
+        .args(["display-message", "-p", "-t", &pane.name])
+        .arg(format!("#{{{name}}}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[test]
-fn live_view_shows_this_process_and_restores_the_terminal() {
+fn live_view_shows_a_generator_in_a_namespace_and_restores_the_terminal() {
     if !can_run() {
         return;
     }
     let pane = Pane::start("keys");
     start_netoproc(&pane);
-    loopback_traffic();
+    assert_eq!(
+        pane_flag(&pane, "mouse_any_flag"),
+        "1",
+        "mouse reporting on"
+    );
+    let ns = Netns::create("gen");
+    let mut generator = Generator::start(&ns, SENT);
+    assert_eq!(
+        generator.finish(),
+        (SENT, SENT),
+        "the generator's own count"
+    );
 
-    // Filter to this test's pid, totals instead of rates.
-    let pid = std::process::id().to_string();
+    // Filter to the generator's pid, totals instead of rates.
+    let pid = generator.pid.to_string();
     pane.keys(&["/"]);
     pane.keys(&[&pid]);
     pane.keys(&["Enter", "t"]);
     let total = format!("{:.1} MiB", SENT as f64 / MIB as f64);
-    let s = pane.wait_for("this process's totals", |s| {
+    let s = pane.wait_for("the generator's totals", |s| {
         s.lines().any(|l| {
             l.trim_start().starts_with(&format!("{pid} ")) && l.matches(total.as_str()).count() >= 2
         })
     });
     assert!(s.contains(&format!("filter \"{pid}\"")), "{s}");
 
+    // A click on the PID header sorts by pid (largest first), a second
+    // one reverses. The header row is the fifth line.
+    click(&pane, 3, 4);
+    pane.wait_for("sorted by pid", |s| s.contains("PID▼"));
+    click(&pane, 3, 4);
+    pane.wait_for("sorted by pid, reversed", |s| s.contains("PID▲"));
+
     // Drill into its connections: the loopback pair shows both ends.
     pane.keys(&["Enter"]);
-    pane.wait_for("the connections of this process", |s| {
+    pane.wait_for("the connections of the generator", |s| {
         s.contains(&format!("pid {pid}")) && s.matches("127.0.0.1:").count() >= 2
     });
     // The other views draw.
@@ -201,12 +341,19 @@ fn live_view_shows_this_process_and_restores_the_terminal() {
     });
     pane.keys(&["4"]);
     pane.wait_for("the DNS view", |s| {
-        s.contains("DNS capture is not available yet")
+        s.contains("NAME") && s.contains("RESOLVER")
     });
     pane.keys(&["?"]);
     pane.wait_for("the help", |s| s.contains("netoproc keys"));
     pane.keys(&["Escape", "q"]);
     assert_terminal_restored(&pane);
+    assert_eq!(
+        pane_flag(&pane, "mouse_any_flag"),
+        "0",
+        "mouse reporting off"
+    );
+    drop(generator);
+    drop(ns);
 }
 
 #[test]

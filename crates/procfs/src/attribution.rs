@@ -176,6 +176,22 @@ impl<S: SocketSource> SocketResolver<S> {
         }
     }
 
+    /// Marks a process as likely to open sockets soon (for example, it owned
+    /// a recent flow): while the mark is fresh (`hot_window`), a socket
+    /// inode no process is known to hold is looked for in its descriptors
+    /// first, before any full scan. Long-lived processes that open many
+    /// short connections are placed this way within one dump.
+    pub fn mark_hot(&mut self, pid: u32, now: Instant) {
+        self.hot.insert(pid, now);
+    }
+
+    /// Brings the fd index up to date now — proc events, hot processes, a
+    /// full scan when one is due — without re-dumping any namespace: for a
+    /// socket the latest dump lists but no known process holds yet.
+    pub fn rescan_owners(&mut self, now: Instant) {
+        self.update_fd_index(now);
+    }
+
     /// Also watch the namespace at `path` (kept until [`Self::unwatch_netns`]).
     pub fn watch_netns(&mut self, id: NetnsId, path: PathBuf) {
         let ns = self

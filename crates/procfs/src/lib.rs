@@ -1,6 +1,7 @@
 //! netoproc-procfs: what netoproc reads from `/proc` — a process's identity
 //! (comm, cmdline, uid, ppid) when the kernel's own record of it is missing,
-//! the kernel release, and netoproc's own CPU time and memory. Every path is
+//! the kernel release, netoproc's own CPU time and memory, and the
+//! container or service a process runs in ([`container_label`]). Every path is
 //! under an injected root, so tests run on fixtures under `testdata/`.
 //!
 //! Hand-written rather than the `procfs` crate: three small, stable files
@@ -14,6 +15,7 @@
 //! the pure [`socket_table`].
 
 pub mod attribution;
+mod cgroup;
 pub mod fd_index;
 mod netlink;
 pub mod netns;
@@ -23,6 +25,7 @@ pub mod socket_source;
 pub mod socket_table;
 
 pub use attribution::{RefreshReport, Resolution, ResolverConfig, ResolverStats, SocketResolver};
+pub use cgroup::container_label;
 pub use fd_index::FdIndex;
 pub use netns::{Netns, NetnsId};
 pub use proc_events::{ProcEvent, ProcEvents, ProcEventsError};

@@ -242,7 +242,12 @@ fn resolver_names_both_ends_of_loopback_connections() {
         .unwrap()
         .clone();
     assert_eq!(res.socket.cookie, cookie(&late));
-    assert!(res.pids.contains(&me), "{:?} lacks {me}; {:?}", res.pids, r.stats());
+    assert!(
+        res.pids.contains(&me),
+        "{:?} lacks {me}; {:?}",
+        res.pids,
+        r.stats()
+    );
     let s = r.stats();
     assert_eq!(s.on_demand_dumps, 1);
     assert!(r.is_event_driven());

@@ -1,18 +1,22 @@
 //! Frame time at scale: 100, 1,000 and 10,000 connections over 500
-//! processes. Each frame is one live tick — the ledger's report, the live
+//! processes (a container for every fifth, a DNS name for every fourth
+//! remote). Each frame is one live tick — the ledger's report, the live
 //! model's aggregation (rates, history, fading rows), arranging (sort) and
 //! rendering to a 160×40 `TestBackend` buffer — timed as a whole, with the
 //! median of N runs printed per phase, for the processes view and for the
 //! connections view (which sorts every connection). Run in release:
 //! `cargo run --release -p netoproc-tui --example frame_time [-- RUNS]`
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use netoproc_core::ledger::SocketLedger;
 use netoproc_core::report::Losses;
 use netoproc_core::{Counters, Family, Owner, Protocol, SocketCookie, SocketRecord, Tuple};
+use netoproc_dns::DnsReport;
 use netoproc_tui::sysnet::InterfaceCounters;
-use netoproc_tui::{App, LiveModel, RunInfo, Tick};
+use netoproc_tui::{App, Containers, DnsTick, LiveModel, RunInfo, Tick};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -87,6 +91,25 @@ fn run(connections: u64, runs: usize) {
         name: "eth0".into(),
         ..Default::default()
     }];
+    // Every fifth process in a container.
+    let containers: Containers = (0..PROCESSES as u32)
+        .step_by(5)
+        .map(|i| {
+            (
+                1000 + i,
+                format!("docker:{:012x}", 0x4c01_db0b_0000_u64 + u64::from(i)).into(),
+            )
+        })
+        .collect();
+    // A DNS name for every fourth remote address.
+    let dns = DnsReport::default();
+    let hosts: HashMap<IpAddr, String> = (0..connections)
+        .step_by(4)
+        .filter_map(|i| {
+            let remote = socket(i, 0).tuple?.remote?;
+            Some((remote.ip(), format!("host-{i}.example.net")))
+        })
+        .collect();
     let t0 = Instant::now();
     let mut phases = Vec::new();
     // Two warm-up ticks so rates and history exist.
@@ -96,7 +119,7 @@ fn run(connections: u64, runs: usize) {
         }
         let now = t0 + Duration::from_secs(tick);
         let a = Instant::now();
-        let report = ledger.report();
+        let report = ledger.report_unordered();
         let b = Instant::now();
         let mut vm = model.update(&Tick {
             now,
@@ -105,6 +128,12 @@ fn run(connections: u64, runs: usize) {
             losses: Losses::default(),
             interfaces: Ok(&ifs),
             own: None,
+            containers: &containers,
+            dns: Some(DnsTick {
+                report: &dns,
+                now_ns: tick * 1_000_000_000,
+                remote_hosts: &hosts,
+            }),
         });
         let c = Instant::now();
         vm.arrange(&app);

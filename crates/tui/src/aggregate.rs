@@ -4,7 +4,8 @@
 //! must survive between ticks — the rate trackers, the interface baseline,
 //! and the rows that just disappeared (kept greyed for [`FADE`] so the
 //! table does not jump; connections disappear when the ledger retires
-//! their closed socket). Time comes in with each tick; no clock is read.
+//! their closed socket). Time comes in with each tick; no clock is read,
+//! and containers come as labels the caller read (from `/proc`, cached).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use netoproc_core::rates::RateTracker;
 use netoproc_core::report::{Losses, Report};
 
+use crate::dns::{dns_view, DnsTick};
 use crate::model::{
     Attribution, ConnectionView, Header, InterfaceView, OwnUsage, Presence, ProcessView, ViewModel,
 };
@@ -25,8 +27,15 @@ pub const FADE: Duration = Duration::from_secs(3);
 /// Keys here are pids and already-mixed row keys: a fast hasher is enough.
 type Fast = foldhash::fast::RandomState;
 
+/// A process's name and container label, shared by its rows.
+type Owner = (Arc<str>, Arc<str>);
+
 /// Per-tick rates kept per process for the sparkline.
 pub const HISTORY_LEN: usize = 60;
+
+/// Container or service labels by pid (see `netoproc_procfs::container_label`);
+/// pids without one are absent.
+pub type Containers = HashMap<u32, Arc<str>>;
 
 /// What one tick observed.
 #[derive(Debug)]
@@ -39,6 +48,9 @@ pub struct Tick<'a> {
     /// The interface counters, or why they could not be read.
     pub interfaces: Result<&'a [InterfaceCounters], String>,
     pub own: Option<OwnUsage>,
+    pub containers: &'a Containers,
+    /// `None` when DNS capture is off.
+    pub dns: Option<DnsTick<'a>>,
 }
 
 /// Facts about the run that do not change per tick.
@@ -65,6 +77,8 @@ pub struct LiveModel {
     /// Rows gone since, with the instant they went.
     fading: HashMap<u64, (ConnectionView, Instant), Fast>,
     interface_baseline: HashMap<String, InterfaceCounters>,
+    /// The label of processes in no known container, shared.
+    no_container: Arc<str>,
 }
 
 impl LiveModel {
@@ -79,6 +93,7 @@ impl LiveModel {
             last_closed: Vec::new(),
             fading: HashMap::default(),
             interface_baseline: HashMap::new(),
+            no_container: Arc::from(""),
         }
     }
 
@@ -89,10 +104,12 @@ impl LiveModel {
         self.total_rates
             .update(now, [((), r.total.rx_bytes, r.total.tx_bytes)]);
 
-        let mut owners: HashMap<u32, (Arc<str>, u64), Fast> =
+        let mut owners: HashMap<u32, Owner, Fast> =
             HashMap::with_capacity_and_hasher(r.processes.len(), Fast::default());
         for p in &r.processes {
-            owners.insert(p.pid, (Arc::from(p.process.as_str()), p.cgroup_id));
+            let container = tick.containers.get(&p.pid);
+            let container = container.unwrap_or(&self.no_container).clone();
+            owners.insert(p.pid, (Arc::from(p.process.as_str()), container));
         }
 
         let connections = self.connections(tick, &owners);
@@ -125,8 +142,8 @@ impl LiveModel {
                 ProcessView {
                     pid: p.pid,
                     name: owners[&p.pid].0.clone(),
+                    container: owners[&p.pid].1.clone(),
                     cmdline: p.cmdline.clone(),
-                    cgroup_id: p.cgroup_id,
                     rates,
                     rx_bytes: p.counters.rx_bytes,
                     tx_bytes: p.counters.tx_bytes,
@@ -174,6 +191,7 @@ impl LiveModel {
             interfaces,
             interfaces_error,
             attribution,
+            dns: tick.dns.as_ref().map(|d| dns_view(d, tick.uptime)),
             ..ViewModel::default()
         }
     }
@@ -181,37 +199,48 @@ impl LiveModel {
     fn connections(
         &mut self,
         tick: &Tick<'_>,
-        owners: &HashMap<u32, (Arc<str>, u64), Fast>,
+        owners: &HashMap<u32, Owner, Fast>,
     ) -> Vec<ConnectionView> {
         let r = tick.report;
-        let keyed: Vec<u64> = r
+        // Keys and counters in one compact pass over the (large) report
+        // rows, which the tracker then reads instead of the rows again.
+        let keyed: Vec<(u64, u64, u64)> = r
             .connections
             .iter()
-            .map(|c| connection_key(c.cookie, c.remote))
+            .map(|c| {
+                let key = connection_key(c.cookie, c.remote);
+                (key, c.counters.rx_bytes, c.counters.tx_bytes)
+            })
             .collect();
-        self.connection_rates.update(
-            tick.now,
-            r.connections
-                .iter()
-                .zip(&keyed)
-                .map(|(c, &k)| (k, c.counters.rx_bytes, c.counters.tx_bytes)),
-        );
+        self.connection_rates
+            .update(tick.now, keyed.iter().copied());
+        // Names from DNS answers, shared by the rows to the same address.
+        let hosts: HashMap<IpAddr, Arc<str>, Fast> = tick
+            .dns
+            .iter()
+            .flat_map(|d| d.remote_hosts)
+            .map(|(ip, name)| (*ip, Arc::from(name.as_str())))
+            .collect();
         let mut rows: Vec<ConnectionView> =
             Vec::with_capacity(keyed.len() + self.fading.len() + 16);
-        rows.extend(r.connections.iter().zip(&keyed).map(|(c, &key)| {
-            let (process, cgroup_id) = match owners.get(&c.pid) {
-                Some((name, cgroup)) => (name.clone(), *cgroup),
-                None => (Arc::from(c.process.as_str()), 0),
+        rows.extend(r.connections.iter().zip(&keyed).map(|(c, &(key, _, _))| {
+            let (process, container) = match owners.get(&c.pid) {
+                Some((name, container)) => (name.clone(), container.clone()),
+                None => (Arc::from(c.process.as_str()), self.no_container.clone()),
             };
             ConnectionView {
                 key,
                 protocol: c.protocol,
                 local: c.local,
                 remote: c.remote,
+                remote_host: c
+                    .remote
+                    .filter(|_| !hosts.is_empty())
+                    .and_then(|r| hosts.get(&r.ip()).cloned()),
                 state: c.state,
                 pid: c.pid,
                 process,
-                cgroup_id,
+                container,
                 rates: self.connection_rates.rates(&key),
                 rx_bytes: c.counters.rx_bytes,
                 tx_bytes: c.counters.tx_bytes,
@@ -340,6 +369,8 @@ mod tests {
                 losses: Losses::default(),
                 interfaces: Ok(&[]),
                 own: None,
+                containers: &Containers::new(),
+                dns: None,
             })
         };
         at(0, &report(0, true));

@@ -85,10 +85,7 @@ impl SortColumn {
     /// Numbers sort largest first when chosen; names alphabetically.
     pub fn numeric(self) -> bool {
         use SortColumn::*;
-        matches!(
-            self,
-            Pid | Container | Rx | Tx | Traffic | Connections | Errors | Drops
-        )
+        matches!(self, Pid | Rx | Tx | Traffic | Connections | Errors | Drops)
     }
 
     pub fn label(self) -> &'static str {
@@ -139,7 +136,7 @@ pub struct App {
     pub view: View,
     sorts: [Sort; 4],
     /// Filter text, matched against names, pids, ports, addresses and
-    /// container ids of the current view.
+    /// containers of the current view.
     pub filter: String,
     /// `/` was pressed: keys go to the filter until Enter or Esc.
     pub editing_filter: bool,
@@ -304,7 +301,7 @@ impl App {
         Action::None
     }
 
-    fn switch_view(&mut self, v: View) -> Action {
+    pub(crate) fn switch_view(&mut self, v: View) -> Action {
         if v == self.view && self.drill_pid.is_none() {
             return Action::None;
         }
@@ -333,7 +330,25 @@ impl App {
         Action::Rearrange
     }
 
-    fn select(&mut self, rows: &[u64], to: impl Fn(usize) -> usize) -> Action {
+    /// Sorts the current view by `column`, or reverses the sort when it
+    /// already is (a click on a column header).
+    pub fn sort_by(&mut self, column: SortColumn) -> Action {
+        let i = self.view.index();
+        self.sorts[i] = if self.sorts[i].column == column {
+            Sort {
+                column,
+                descending: !self.sorts[i].descending,
+            }
+        } else {
+            Sort {
+                column,
+                descending: column.numeric(),
+            }
+        };
+        Action::Rearrange
+    }
+
+    pub(crate) fn select(&mut self, rows: &[u64], to: impl Fn(usize) -> usize) -> Action {
         if rows.is_empty() {
             return Action::None;
         }

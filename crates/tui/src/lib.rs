@@ -7,13 +7,16 @@
 
 pub mod aggregate;
 pub mod app;
+pub mod dns;
 pub mod format;
 pub mod model;
+pub mod mouse;
 mod render;
 pub mod sysnet;
 pub mod terminal;
 
-pub use aggregate::{LiveModel, RunInfo, Tick};
+pub use aggregate::{Containers, LiveModel, RunInfo, Tick};
 pub use app::{Action, App, View};
+pub use dns::DnsTick;
 pub use model::ViewModel;
 pub use render::render;

@@ -1,19 +1,23 @@
-//! Owning the real terminal for the length of the live view: raw mode and
-//! the alternate screen on [`TerminalSession::enter`], and always back to
-//! normal — when the session is dropped, on an early return, and on panic
-//! (the hook restores the terminal before the panic message is printed).
+//! Owning the real terminal for the length of the live view: raw mode, the
+//! alternate screen and mouse capture on [`TerminalSession::enter`], and
+//! always back to normal — when the session is dropped, on an early return,
+//! and on panic (the hook restores the terminal before the panic message is
+//! printed).
 //! The only module here that touches the terminal; tests use `TestBackend`.
 
 use std::io::{self, Stdout};
 use std::sync::Once;
 
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::{cursor, execute};
 use ratatui::backend::CrosstermBackend;
+use ratatui::layout::Rect;
 use ratatui::Terminal;
 
 pub type RealTerminal = Terminal<CrosstermBackend<Stdout>>;
 
-/// The terminal in raw mode on the alternate screen, until dropped.
+/// The terminal in raw mode on the alternate screen, reporting the mouse,
+/// until dropped.
 pub struct TerminalSession {
     terminal: RealTerminal,
 }
@@ -22,7 +26,7 @@ impl TerminalSession {
     pub fn enter() -> io::Result<Self> {
         static HOOK: Once = Once::new();
         // ratatui's own hook (installed by `try_init`) leaves the screen;
-        // ours, around it, also shows the cursor again.
+        // ours, around it, also stops mouse reporting and shows the cursor.
         let terminal = ratatui::try_init()?;
         HOOK.call_once(|| {
             let previous = std::panic::take_hook();
@@ -31,11 +35,20 @@ impl TerminalSession {
                 previous(info);
             }));
         });
-        Ok(TerminalSession { terminal })
+        let session = TerminalSession { terminal };
+        // On failure the session is dropped here, which restores.
+        execute!(io::stdout(), EnableMouseCapture)?;
+        Ok(session)
     }
 
     pub fn terminal(&mut self) -> &mut RealTerminal {
         &mut self.terminal
+    }
+
+    /// The whole screen, as [`crate::App::on_mouse`] wants it.
+    pub fn screen(&self) -> io::Result<Rect> {
+        let size = self.terminal.size()?;
+        Ok(Rect::new(0, 0, size.width, size.height))
     }
 }
 
@@ -45,9 +58,11 @@ impl Drop for TerminalSession {
     }
 }
 
-/// Leaves raw mode and the alternate screen and shows the cursor. Safe to
-/// call more than once.
+/// Stops mouse reporting, leaves raw mode and the alternate screen and
+/// shows the cursor. Safe to call more than once.
 pub fn restore() -> io::Result<()> {
+    let mouse = execute!(io::stdout(), DisableMouseCapture);
     ratatui::try_restore()?;
-    execute!(io::stdout(), cursor::Show)
+    execute!(io::stdout(), cursor::Show)?;
+    mouse
 }

@@ -106,8 +106,58 @@ fn fading_rows_are_grey() {
     let row = (0..40)
         .find(|&y| {
             let line: String = (0..160).map(|x| buf[(x, y)].symbol()).collect();
-            line.contains("140.82.112.25:443")
+            line.contains("alive.github.com:443")
         })
         .expect("the closed connection is still listed");
     assert_eq!(buf[(2, row)].fg, Color::DarkGray);
+}
+
+/// Types `text` into the filter and keeps it.
+fn filter(app: &mut App, vm: &mut netoproc_tui::ViewModel, text: &str) {
+    press(app, vm, KeyCode::Char('/'));
+    for c in text.chars() {
+        press(app, vm, KeyCode::Char(c));
+    }
+    press(app, vm, KeyCode::Enter);
+}
+
+#[test]
+fn filter_by_container_by_dns_name_and_in_the_dns_view() {
+    let mut vm = scenario();
+    let mut app = App::new();
+    filter(&mut app, &mut vm, "docker");
+    let s = screen(&mut app, &mut vm, 160, 40);
+    assert!(
+        s.contains("docker:4c01db0b339c") && s.contains("postgres"),
+        "{s}"
+    );
+    assert!(!s.contains("firefox"), "{s}");
+
+    // A name DNS gave the remote address finds the connection, and its
+    // process in the processes view.
+    let mut app = app_on(View::Connections);
+    filter(&mut app, &mut vm, "github");
+    let s = screen(&mut app, &mut vm, 80, 24);
+    assert!(s.contains("alive.github.com:443"), "{s}");
+    assert_eq!(s.matches("firefox").count(), 1, "{s}");
+    press(&mut app, &mut vm, KeyCode::Char('1'));
+    let s = screen(&mut app, &mut vm, 80, 24);
+    assert!(s.contains("1717 firefox") && !s.contains("curl"), "{s}");
+
+    let mut app = app_on(View::Dns);
+    filter(&mut app, &mut vm, "nxdomain");
+    let s = screen(&mut app, &mut vm, 80, 24);
+    assert!(
+        s.contains("db.internal.example") && !s.contains("reddit"),
+        "{s}"
+    );
+}
+
+#[test]
+fn dns_view_without_dns_capture_says_how_to_turn_it_on() {
+    let mut vm = scenario();
+    vm.dns = None;
+    let s = screen(&mut app_on(View::Dns), &mut vm, 80, 24);
+    assert!(s.contains("DNS capture is off."), "{s}");
+    assert!(s.contains("--dns-ports 53"), "{s}");
 }

@@ -119,11 +119,25 @@ fn parse_ip(ip: &[u8], wire_ip_len: u32) -> Result<PacketSummary, WireError> {
                 n => IPV6_HEADER_LEN + u32::from(n),
             };
             let exts = v6.extensions();
-            for ext in exts.clone() {
-                if let Ipv6ExtensionSlice::Fragment(frag) = ext {
-                    if frag.fragment_offset().value() != 0 {
-                        return Err(WireError::Fragment);
+            // etherparse 0.21's extension iterator trusts its slice to be
+            // fully validated; after an extension error it is not (reading
+            // past it is undefined behaviour), so then only a fragment
+            // header right after the fixed header is looked at, by hand.
+            if ext_err.is_none() {
+                for ext in exts.clone() {
+                    if let Ipv6ExtensionSlice::Fragment(frag) = ext {
+                        if frag.fragment_offset().value() != 0 {
+                            return Err(WireError::Fragment);
+                        }
                     }
+                }
+            } else if header.next_header() == ip_number::IPV6_FRAG {
+                let at = IPV6_HEADER_LEN as usize + 2;
+                let offset = ip
+                    .get(at..at + 2)
+                    .map(|b| u16::from_be_bytes([b[0], b[1]]) >> 3);
+                if offset.is_some_and(|o| o != 0) {
+                    return Err(WireError::Fragment);
                 }
             }
             ext_ok()?;
@@ -157,40 +171,41 @@ fn parse_l4(
         LenSource::Slice => WireError::Truncated { layer },
         _ => WireError::Malformed { layer },
     };
-    let (protocol, src_port, dst_port, header_len, tcp_flags, layer) = match ip_payload.ip_number {
-        ip_number::TCP => {
-            let tcp = TcpHeaderSlice::from_slice(l4).map_err(|e| match e {
-                etherparse::err::tcp::HeaderSliceError::Len(_) => short(Layer::Tcp),
-                etherparse::err::tcp::HeaderSliceError::Content(_) => {
-                    WireError::Malformed { layer: Layer::Tcp }
-                }
-            })?;
-            let flags = tcp.slice().get(TCP_FLAGS_OFFSET).copied().unwrap_or(0);
-            let header_len = len_u32(tcp.slice().len());
-            let ports = (tcp.source_port(), tcp.destination_port());
-            (
-                Protocol::Tcp,
-                ports.0,
-                ports.1,
-                header_len,
-                flags,
-                Layer::Tcp,
-            )
-        }
-        ip_number::UDP => {
-            let udp = UdpHeaderSlice::from_slice(l4).map_err(|_| short(Layer::Udp))?;
-            let ports = (udp.source_port(), udp.destination_port());
-            (
-                Protocol::Udp,
-                ports.0,
-                ports.1,
-                UDP_HEADER_LEN,
-                0,
-                Layer::Udp,
-            )
-        }
-        other => return Err(WireError::NotTcpUdp { protocol: other.0 }),
-    };
+    let (protocol, src_port, dst_port, header_len, (tcp_flags, tcp_seq), layer) =
+        match ip_payload.ip_number {
+            ip_number::TCP => {
+                let tcp = TcpHeaderSlice::from_slice(l4).map_err(|e| match e {
+                    etherparse::err::tcp::HeaderSliceError::Len(_) => short(Layer::Tcp),
+                    etherparse::err::tcp::HeaderSliceError::Content(_) => {
+                        WireError::Malformed { layer: Layer::Tcp }
+                    }
+                })?;
+                let flags = tcp.slice().get(TCP_FLAGS_OFFSET).copied().unwrap_or(0);
+                let header_len = len_u32(tcp.slice().len());
+                let ports = (tcp.source_port(), tcp.destination_port());
+                (
+                    Protocol::Tcp,
+                    ports.0,
+                    ports.1,
+                    header_len,
+                    (flags, tcp.sequence_number()),
+                    Layer::Tcp,
+                )
+            }
+            ip_number::UDP => {
+                let udp = UdpHeaderSlice::from_slice(l4).map_err(|_| short(Layer::Udp))?;
+                let ports = (udp.source_port(), udp.destination_port());
+                (
+                    Protocol::Udp,
+                    ports.0,
+                    ports.1,
+                    UDP_HEADER_LEN,
+                    (0, 0),
+                    Layer::Udp,
+                )
+            }
+            other => return Err(WireError::NotTcpUdp { protocol: other.0 }),
+        };
     let payload_len = l4_len
         .checked_sub(header_len)
         .ok_or(WireError::Malformed { layer })?;
@@ -201,6 +216,7 @@ fn parse_l4(
         ip_len,
         payload_len,
         tcp_flags,
+        tcp_seq,
     })
 }
 

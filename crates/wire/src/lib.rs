@@ -55,6 +55,9 @@ pub struct PacketSummary {
     pub payload_len: u32,
     /// The TCP flags byte (CWR ECE URG ACK PSH RST SYN FIN); 0 for UDP.
     pub tcp_flags: u8,
+    /// The TCP sequence number (of the first payload byte); 0 for UDP.
+    /// Tells retransmitted payload from new payload.
+    pub tcp_seq: u32,
 }
 
 /// The protocol layer a [`WireError`] refers to.

@@ -1,12 +1,14 @@
 //! Turns what the generators recorded into expectations about netoproc's
-//! report, and checks them: per pid, `tx_bytes`/`rx_bytes` exactly; per
-//! remote of an unconnected UDP socket, exactly; wire bytes against the
-//! AF_PACKET count within 1%. Also checks the run's metadata
-//! (`no_owner_bytes == 0`, the hooks asked for). Prints a table of expected
-//! vs got and panics listing every mismatch.
+//! report, and checks them with the [`Mode`]'s tolerances (eBPF: exactly):
+//! per pid, `tx_bytes`/`rx_bytes`; per remote of an unconnected UDP
+//! socket; wire bytes against the packet counter (eBPF within 1%). Also
+//! checks the run's metadata (eBPF: `no_owner_bytes == 0` and the hooks
+//! asked for; otherwise the capture mode). Prints a table of expected vs
+//! got and panics listing every mismatch.
 
 use std::fmt::Write;
 
+use super::mode::Mode;
 use super::netoproc_run::{NpReport, Row};
 use super::scenario::Outcome;
 
@@ -118,24 +120,32 @@ fn got(report: &NpReport, e: &Expectation) -> Option<(u64, u64)> {
     }
 }
 
-fn matches(kind: &Kind, want: u64, have: u64) -> bool {
+fn matches(mode: &Mode, kind: &Kind, want: u64, have: u64) -> bool {
     match kind {
-        Kind::Wire => want.abs_diff(have) * 100 <= want,
-        _ => want == have,
+        Kind::Wire => mode.wire_match(want, have),
+        _ => mode.bytes_match(want, have),
     }
 }
 
 /// Checks `report` against every expectation; panics with the mismatches.
-pub fn check(report: &NpReport, exps: &[Expectation]) {
+pub fn check_in(mode: &Mode, report: &NpReport, exps: &[Expectation]) {
     let mut problems = Vec::new();
     let meta = &report.meta;
-    if let Some(h) = super::hooks() {
+    if let Some(h) = super::hooks().filter(|_| mode.check_hooks) {
         if meta.hooks != h {
             problems.push(format!("meta.hooks: expected {h:?}, got {:?}", meta.hooks));
         }
     }
+    if let Some(m) = mode.capture_mode {
+        if meta.capture_mode != m {
+            problems.push(format!(
+                "meta.capture_mode: expected {m:?}, got {:?}",
+                meta.capture_mode
+            ));
+        }
+    }
     let no_owner = meta.lost.get("no_owner_bytes").copied();
-    if no_owner != Some(0) {
+    if mode.no_owner_is_zero && no_owner != Some(0) {
         problems.push(format!(
             "meta.lost.no_owner_bytes: expected 0, got {no_owner:?}"
         ));
@@ -149,8 +159,8 @@ pub fn check(report: &NpReport, exps: &[Expectation]) {
     );
     for e in exps {
         let what = match &e.kind {
-            Kind::Process => "bytes".to_string(),
-            Kind::Wire => "wire bytes (±1%)".to_string(),
+            Kind::Process => mode.bytes_label(),
+            Kind::Wire => format!("wire bytes (±{}%)", mode.wire * 100.0),
             Kind::Remote(r) => format!("to/from {r}"),
         };
         let g = got(report, e);
@@ -158,7 +168,9 @@ pub fn check(report: &NpReport, exps: &[Expectation]) {
             Some((t, r)) => (t.to_string(), r.to_string()),
             None => ("(no row)".into(), "(no row)".into()),
         };
-        let ok = g.is_some_and(|(t, r)| matches(&e.kind, e.tx, t) && matches(&e.kind, e.rx, r));
+        let ok = g.is_some_and(|(t, r)| {
+            matches(mode, &e.kind, e.tx, t) && matches(mode, &e.kind, e.rx, r)
+        });
         let line = format!(
             "{:<44} {:>8} {:<26} {:>12} {:>12} {:>12} {:>12}{}",
             e.label,
@@ -176,8 +188,15 @@ pub fn check(report: &NpReport, exps: &[Expectation]) {
         let _ = writeln!(table, "{line}");
     }
     eprintln!(
-        "netoproc: mode {} hooks {} interrupted {} degraded {:?}\nlost: {:?}\n{table}",
-        meta.capture_mode, meta.hooks, meta.interrupted, meta.degraded, meta.lost
+        "netoproc: mode {} hooks {} interrupted {} degraded {:?}\nlost: {:?}\nattribution: {}\n{table}",
+        meta.capture_mode,
+        meta.hooks,
+        meta.interrupted,
+        meta.degraded,
+        meta.lost,
+        meta.attribution
+            .as_ref()
+            .map_or_else(|| "-".to_string(), |a| a.to_string())
     );
     if !problems.is_empty() {
         panic!(

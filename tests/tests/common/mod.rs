@@ -3,8 +3,12 @@
 //! `NETOPROC_HOOKS`, `NETOPROC_E2E_SCALE`, `CI`), and the entry point every
 //! test calls. The parts live in submodules by concept.
 
+// Each test file uses a different part of the harness.
+#![allow(dead_code)]
+
 pub mod expect;
 pub mod generator;
+pub mod mode;
 pub mod netns;
 pub mod netoproc_run;
 pub mod scenario;
@@ -12,15 +16,22 @@ pub mod scenarios;
 
 use std::path::PathBuf;
 
+use mode::Mode;
 use scenario::Scenario;
 
 /// Runs the scenarios `build` makes under one netoproc, if we are root.
 pub fn run_test(test: &str, build: impl FnOnce() -> Vec<Scenario>) {
+    run_test_in(test, &Mode::ebpf(), build);
+}
+
+/// [`run_test`] with netoproc capturing in `mode`, checked with its
+/// tolerances.
+pub fn run_test_in(test: &str, mode: &Mode, build: impl FnOnce() -> Vec<Scenario>) {
     if !root_or_skip(test) {
         return;
     }
     netoproc_bin(); // fails early, before any namespace exists, if missing
-    scenario::run(build());
+    scenario::run_in(mode, build());
 }
 
 /// True if root. Otherwise fails under `CI=true`, or prints a skip notice.

@@ -1,17 +1,20 @@
 //! One netoproc capture: started with `-v --format json --connections`
-//! (plus `--hooks $NETOPROC_HOOKS` when set), its stderr forwarded to the
-//! test's stderr, ready once it prints `first complete read`, stopped with
-//! SIGINT, and its single JSON object parsed into [`NpReport`]. Killed on
-//! Drop if a test panics while it runs.
+//! plus the [`Mode`]'s arguments (eBPF: `--hooks $NETOPROC_HOOKS` when set),
+//! optionally through a wrapper command (`capsh`, `setpriv`), its stderr
+//! forwarded to the test's stderr and kept, ready once it prints `first
+//! complete read`, stopped with SIGINT, and its single JSON object parsed
+//! into [`NpReport`]. Killed on Drop if a test panics while it runs.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+
+use super::mode::Mode;
 
 const READY_WITHIN: Duration = Duration::from_secs(30);
 const EXIT_WITHIN: Duration = Duration::from_secs(60);
@@ -22,6 +25,9 @@ pub struct NpReport {
     pub meta: Meta,
     pub processes: Vec<Row>,
     pub connections: Vec<Row>,
+    /// What netoproc printed on stderr (not part of its JSON).
+    #[serde(skip)]
+    pub stderr: Vec<String>,
     /// The DNS observatory's section, when DNS was captured (read by `dns.rs`).
     #[serde(default)]
     #[allow(dead_code)]
@@ -35,6 +41,9 @@ pub struct Meta {
     pub interrupted: bool,
     pub lost: BTreeMap<String, u64>,
     pub degraded: Vec<serde_json::Value>,
+    /// AF_PACKET only: how owners were found.
+    #[serde(default)]
+    pub attribution: Option<serde_json::Value>,
 }
 
 /// A process or connection row (connection-only fields are optional).
@@ -56,17 +65,28 @@ pub struct Row {
 pub struct NetoprocRun {
     child: Child,
     stdout: Option<JoinHandle<String>>,
+    stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl NetoprocRun {
     /// Starts netoproc and waits until it counts.
     pub fn start() -> NetoprocRun {
-        let bin = super::netoproc_bin();
-        let mut cmd = Command::new(&bin);
+        NetoprocRun::start_in(&Mode::ebpf())
+    }
+
+    /// Starts netoproc in `mode` (through its wrapper command, if any).
+    pub fn start_in(mode: &Mode) -> NetoprocRun {
+        let bin = mode.bin.clone().unwrap_or_else(super::netoproc_bin);
+        let mut cmd = match mode.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
         cmd.args(["-v", "--format", "json", "--connections"]);
-        if let Some(h) = super::hooks() {
-            cmd.args(["--hooks", &h]);
-        }
+        cmd.args(&mode.args);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -81,9 +101,12 @@ impl NetoprocRun {
         });
         let err = child.stderr.take().expect("stderr is piped");
         let (ready_tx, ready_rx) = mpsc::channel();
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::clone(&stderr);
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
                 eprintln!("[netoproc] {line}");
+                lines.lock().unwrap().push(line.clone());
                 if line.contains("first complete read") {
                     let _ = ready_tx.send(());
                 }
@@ -92,6 +115,7 @@ impl NetoprocRun {
         let mut run = NetoprocRun {
             child,
             stdout: Some(stdout),
+            stderr,
         };
         match ready_rx.recv_timeout(READY_WITHIN) {
             Ok(()) => run,
@@ -128,8 +152,10 @@ impl NetoprocRun {
             status.success(),
             "netoproc exited with {status}; stdout: {out}"
         );
-        serde_json::from_str(&out)
-            .unwrap_or_else(|e| panic!("netoproc printed no valid JSON ({e}): {out}"))
+        let mut report: NpReport = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("netoproc printed no valid JSON ({e}): {out}"));
+        report.stderr = self.stderr.lock().unwrap().clone();
+        report
     }
 }
 

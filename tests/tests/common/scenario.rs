@@ -10,8 +10,9 @@ use netoproc_e2e::tally::{GenReport, WireCount};
 
 use super::expect::{self, Expectation};
 use super::generator::Generator;
+use super::mode::Mode;
 use super::netns::Netns;
-use super::netoproc_run::NetoprocRun;
+use super::netoproc_run::{NetoprocRun, NpReport};
 
 struct Spec {
     label: String,
@@ -126,8 +127,13 @@ impl Scenario {
 }
 
 /// Runs `scenarios` concurrently under one netoproc and checks the report.
-pub fn run(mut scenarios: Vec<Scenario>) {
-    let np = NetoprocRun::start();
+pub fn run(scenarios: Vec<Scenario>) {
+    run_in(&Mode::ebpf(), scenarios);
+}
+
+/// [`run`] with netoproc capturing in `mode`; returns the checked report.
+pub fn run_in(mode: &Mode, mut scenarios: Vec<Scenario>) -> NpReport {
+    let np = NetoprocRun::start_in(mode);
     for s in &mut scenarios {
         s.start_servers();
     }
@@ -138,6 +144,7 @@ pub fn run(mut scenarios: Vec<Scenario>) {
     std::thread::sleep(Duration::from_millis(300));
     let report = np.stop();
     let expectations: Vec<Expectation> = outcomes.iter().flat_map(expect::from_outcome).collect();
-    expect::check(&report, &expectations);
+    expect::check_in(mode, &report, &expectations);
     drop(scenarios);
+    report
 }

@@ -70,7 +70,11 @@ pub fn tcp_bulk_v6() -> Scenario {
 
 /// Client and server processes on 127.0.0.1 inside one namespace.
 pub fn tcp_loopback() -> Scenario {
-    let ns = Netns::new("lo");
+    tcp_loopback_in(Netns::new("lo"))
+}
+
+/// [`tcp_loopback`] in a namespace the caller made (and may run netoproc in).
+pub fn tcp_loopback_in(ns: Netns) -> Scenario {
     let mut s = Scenario::new("loopback");
     let send = scaled(16 * MIB, MIB).to_string();
     let reply = scaled(4 * MIB, 256 * KIB).to_string();

@@ -1,13 +1,22 @@
 //! Shared fixtures for the format tests: a fixed run (fixed start time, so
 //! snapshots are stable) with two processes and three connections, one of
-//! them the remote-unknown remainder of an unconnected UDP socket.
+//! them the remote-unknown remainder of an unconnected UDP socket, and what
+//! the DNS observatory saw meanwhile.
 
+// Each test binary uses only some of these fixtures.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use netoproc_core::backend::HookStatus;
 use netoproc_core::model::{Counters, Family, Protocol};
 use netoproc_core::report::{ConnectionRow, Losses, ProcessRow, Report};
-use netoproc_export::{write_snapshot, Format, Meta, Snapshot};
+use netoproc_dns::{
+    DnsReport, DnsStats, Failures, ProcessRow as DnsProcessRow, QueryRow, QueryStatus, ResolverRow,
+};
+use netoproc_export::{write_snapshot, Format, Meta, Snapshot, View};
 
 /// 2026-11-23T04:12:59Z
 pub const STARTED_AT_SECS: u64 = 1_795_407_179;
@@ -46,6 +55,7 @@ pub fn meta() -> Meta {
                 error: Some("EPERM".into()),
             },
         ],
+        attribution: None,
     }
 }
 
@@ -143,12 +153,145 @@ pub fn report() -> Report {
 }
 
 pub fn render(fmt: Format, meta: &Meta, report: &Report, connections: bool) -> String {
-    let snap = Snapshot {
-        meta,
-        report,
-        connections,
-    };
+    render_snapshot(
+        fmt,
+        &Snapshot {
+            meta,
+            report,
+            connections,
+            dns: None,
+            remote_hosts: None,
+            view: View::Processes,
+        },
+    )
+}
+
+pub fn render_snapshot(fmt: Format, snap: &Snapshot) -> String {
     let mut buf = Vec::new();
-    write_snapshot(&mut buf, fmt, &snap).unwrap();
+    write_snapshot(&mut buf, fmt, snap).unwrap();
     String::from_utf8(buf).unwrap()
+}
+
+/// The curl connection's remote, as a DNS answer named it.
+pub fn remote_hosts() -> HashMap<IpAddr, String> {
+    HashMap::from([(
+        "2606:2800:220:1::1946".parse().unwrap(),
+        "downloads.example.org".to_string(),
+    )])
+}
+
+/// What the DNS observatory reports for the run: curl's lookups through
+/// systemd-resolved, resolved's through the upstream resolver (one timed out).
+pub fn dns() -> DnsReport {
+    let query = |pid: u32, process: &str, name: &str, qtype: &str, resolver: &str| QueryRow {
+        pid,
+        process: process.into(),
+        name: name.into(),
+        qtype: qtype.into(),
+        rcode: Some("NOERROR".into()),
+        status: QueryStatus::Answered,
+        answers: Vec::new(),
+        latency_ms: Some(0.412),
+        resolver: resolver.parse().unwrap(),
+        transport: Protocol::Udp,
+        id: 4711,
+        truncated: false,
+        retries: 0,
+        sent_ns: 1_000,
+    };
+    let stub = "127.0.0.53:53";
+    let upstream = "192.168.1.1:53";
+    DnsReport {
+        queries: vec![
+            QueryRow {
+                answers: vec![
+                    "CNAME edge.example.net".into(),
+                    "2606:2800:220:1::1946".into(),
+                ],
+                ..query(4242, "curl", "downloads.example.org", "AAAA", stub)
+            },
+            QueryRow {
+                rcode: Some("NXDOMAIN".into()),
+                latency_ms: Some(23.9),
+                id: 4712,
+                sent_ns: 2_000,
+                ..query(812, "systemd-resolve", "wpad.lan", "A", upstream)
+            },
+            QueryRow {
+                rcode: None,
+                status: QueryStatus::Timeout,
+                latency_ms: None,
+                transport: Protocol::Tcp,
+                id: 4713,
+                sent_ns: 3_000,
+                ..query(
+                    812,
+                    "systemd-resolve",
+                    "slow.example.com",
+                    "HTTPS",
+                    upstream,
+                )
+            },
+        ],
+        resolvers: vec![
+            ResolverRow {
+                resolver: upstream.parse().unwrap(),
+                queries: 2,
+                answered: 1,
+                pending: 0,
+                failures: Failures {
+                    nxdomain: 1,
+                    timeout: 1,
+                    ..Failures::default()
+                },
+                failure_rate: 0.5,
+                p50_ms: Some(23.9),
+                p99_ms: Some(23.9),
+            },
+            ResolverRow {
+                resolver: stub.parse().unwrap(),
+                queries: 1,
+                answered: 1,
+                pending: 0,
+                failures: Failures::default(),
+                failure_rate: 0.0,
+                p50_ms: Some(0.412),
+                p99_ms: Some(0.412),
+            },
+        ],
+        processes: vec![
+            DnsProcessRow {
+                pid: 812,
+                process: "systemd-resolve".into(),
+                queries: 2,
+                answered: 1,
+                pending: 0,
+                names: 2,
+                failures: Failures {
+                    nxdomain: 1,
+                    timeout: 1,
+                    ..Failures::default()
+                },
+                dot_connections: 0,
+                doh_connections: 0,
+            },
+            DnsProcessRow {
+                pid: 4242,
+                process: "curl".into(),
+                queries: 1,
+                answered: 1,
+                pending: 0,
+                names: 1,
+                failures: Failures::default(),
+                dot_connections: 0,
+                doh_connections: 1,
+            },
+        ],
+        stats: DnsStats {
+            packets: 9,
+            messages: 9,
+            malformed: 1,
+            ..DnsStats::default()
+        },
+    }
 }

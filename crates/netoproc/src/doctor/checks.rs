@@ -41,6 +41,7 @@ fn check(
 }
 
 /// Capability bits netoproc cares about (linux/capability.h).
+pub const CAP_DAC_READ_SEARCH: u32 = 2;
 pub const CAP_NET_ADMIN: u32 = 12;
 pub const CAP_NET_RAW: u32 = 13;
 pub const CAP_SYS_PTRACE: u32 = 19;
@@ -50,6 +51,7 @@ pub const CAP_BPF: u32 = 39;
 
 pub fn cap_name(cap: u32) -> &'static str {
     match cap {
+        CAP_DAC_READ_SEARCH => "cap_dac_read_search",
         CAP_NET_ADMIN => "cap_net_admin",
         CAP_NET_RAW => "cap_net_raw",
         CAP_SYS_PTRACE => "cap_sys_ptrace",

@@ -1,8 +1,9 @@
 //! `netoproc doctor`: every check that decides whether and how netoproc can
 //! capture here — kernel, BTF, lockdown, capabilities, filesystems, each BPF
-//! hook attached for real and detached again, AF_PACKET — which mode `auto`
-//! would choose and why, and for each failing check the command or setting
-//! that fixes it. Exit 0 when some capture mode works, 3 otherwise.
+//! hook attached for real and detached again, AF_PACKET and the proc
+//! connector its attribution uses — which mode `auto` would choose and why
+//! (eBPF, else AF_PACKET), and for each failing check the command or
+//! setting that fixes it. Exit 0 when some capture mode works, 3 otherwise.
 
 mod checks;
 
@@ -104,6 +105,7 @@ fn diagnose(args: &DoctorArgs, proc_root: &std::path::Path) -> DoctorReport {
                 checks::CAP_NET_RAW,
                 checks::CAP_NET_ADMIN,
                 checks::CAP_SYS_PTRACE,
+                checks::CAP_DAC_READ_SEARCH,
             ],
             None,
         ),
@@ -129,6 +131,7 @@ fn diagnose(args: &DoctorArgs, proc_root: &std::path::Path) -> DoctorReport {
             "mount -t bpf bpf /sys/fs/bpf",
         ),
         checks::kprobes(sys),
+        proc_connector(),
         afpacket_socket(),
     ];
     let afpacket_ok = list.last().is_some_and(|c| c.verdict == Verdict::Ok);
@@ -148,10 +151,12 @@ fn diagnose(args: &DoctorArgs, proc_root: &std::path::Path) -> DoctorReport {
             reason: format!("the {rung} rung attaches"),
         },
         None if afpacket_ok => AutoChoice {
-            mode: "none",
+            mode: "afpacket",
             hooks: None,
-            reason: "eBPF is unavailable and the AF_PACKET backend is not part of this build yet"
-                .into(),
+            reason: format!(
+                "eBPF is unavailable ({}); packet capture works",
+                hooks_error.as_deref().unwrap_or("no byte-counting rung attaches")
+            ),
         },
         None => AutoChoice {
             mode: "none",
@@ -199,6 +204,29 @@ fn probe_ebpf(_: &std::path::Path) -> (Probe, Option<String>, Option<&'static st
         Some("this netoproc was built without the `ebpf` feature".into()),
         None,
     )
+}
+
+/// Whether the proc connector delivers process events: AF_PACKET
+/// attribution uses them to learn new processes' sockets at once.
+fn proc_connector() -> Check {
+    match netoproc_procfs::ProcEvents::start() {
+        Ok(_) => Check {
+            name: "proc_connector",
+            verdict: Verdict::Ok,
+            found: "process events (fork, exec, exit) are delivered".into(),
+            fix: None,
+        },
+        Err(e) => Check {
+            name: "proc_connector",
+            verdict: Verdict::Warn,
+            found: e.to_string(),
+            fix: Some(
+                "AF_PACKET attribution then rescans /proc instead; grant cap_net_admin and run \
+                 in the host's network namespace"
+                    .into(),
+            ),
+        },
+    }
 }
 
 fn afpacket_socket() -> Check {

@@ -2,7 +2,8 @@
 //! re-dumping their sockets, and keeping the fd index just fresh enough. The
 //! fd index is updated per process from proc events (fork/exec rescan,
 //! exit drops); socket inodes no process is known to hold are looked for
-//! first in recently started processes ("hot"), then by a full `/proc` scan
+//! first in recently started processes and those the caller marked
+//! ([`SocketResolver::mark_hot`]) ("hot"), then by a full `/proc` scan
 //! at most once per `min_full_scan_interval`. Without events, full scans
 //! alone keep it fresh. Inodes a full scan could not place (kernel sockets,
 //! processes outside this `/proc`) trigger no further full scans.
@@ -83,7 +84,7 @@ impl<S: SocketSource> SocketResolver<S> {
     }
 
     /// Returns (did a full scan, pids rescanned one by one).
-    fn update_fd_index(&mut self, now: Instant) -> (bool, usize) {
+    pub(super) fn update_fd_index(&mut self, now: Instant) -> (bool, usize) {
         if let Some(events) = &self.events {
             let drained: Vec<_> = events.drain().collect();
             self.note_proc_events(drained, now);
@@ -102,7 +103,7 @@ impl<S: SocketSource> SocketResolver<S> {
             rescanned += dirty.len();
             self.fds.update_pids(&self.proc, dirty);
         }
-        if self.has_unplaced() && self.event_driven {
+        if self.has_unplaced() {
             let hot: Vec<u32> = self
                 .hot
                 .iter()

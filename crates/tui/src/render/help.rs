@@ -7,7 +7,7 @@ use ratatui::Frame;
 
 use super::{BOLD, DIM, KEY};
 
-const KEYS: [(&str, &str); 17] = [
+const KEYS: [(&str, &str); 18] = [
     ("1-4, Tab", "processes, connections, interfaces, DNS"),
     ("↑ ↓ PgUp PgDn", "select a row (also j k g G)"),
     ("Enter", "connections of the selected process"),
@@ -15,7 +15,8 @@ const KEYS: [(&str, &str); 17] = [
     ("s, ← →", "sort by the next / previous column"),
     ("r", "reverse the sort"),
     ("/", "filter as you type: name, pid, port, address"),
-    ("", "container id; Enter keeps it, Esc clears it"),
+    ("", "container; Enter keeps it, Esc clears it"),
+    ("mouse", "header click sorts, row click selects, wheel"),
     ("space", "freeze the display (capture goes on)"),
     ("b", "bytes or bits"),
     ("t", "rates or totals since start"),

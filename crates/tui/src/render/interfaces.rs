@@ -1,11 +1,10 @@
 //! The interfaces view — the kernel's own counters per interface since
 //! netoproc started, and under them how much of that traffic netoproc could
-//! attribute to processes (the rest shown as unattributed, never hidden) —
-//! and the DNS view, which only says that DNS capture is not there yet.
+//! attribute to processes (the rest shown as unattributed, never hidden).
 
-use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::tables::{draw, row_style, visible, volume_titles, volumes, Col};
@@ -14,9 +13,8 @@ use crate::app::{App, SortColumn as S};
 use crate::format::{amount, count};
 use crate::model::{Presence, ViewModel};
 
-pub(super) fn interfaces(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
-    let [table_area, summary_area] =
-        Layout::vertical([Constraint::Fill(1), Constraint::Length(4)]).areas(area);
+/// The interfaces table's columns.
+pub(super) fn interface_columns(app: &App) -> Vec<Col> {
     let (rx, tx) = volume_titles(app);
     let c = |title, sort, width, right| Col {
         title,
@@ -24,7 +22,7 @@ pub(super) fn interfaces(frame: &mut Frame, area: Rect, app: &App, vm: &ViewMode
         width,
         right,
     };
-    let cols = [
+    vec![
         c(
             "INTERFACE",
             Some(S::Interface),
@@ -37,7 +35,17 @@ pub(super) fn interfaces(frame: &mut Frame, area: Rect, app: &App, vm: &ViewMode
         c("TX PKTS", None, Constraint::Length(10), true),
         c("ERRORS", Some(S::Errors), Constraint::Length(7), true),
         c("DROPS", Some(S::Drops), Constraint::Length(7), true),
-    ];
+    ]
+}
+
+/// The table's part of the view and the attribution summary's below it.
+pub(super) fn split(area: Rect) -> [Rect; 2] {
+    Layout::vertical([Constraint::Fill(1), Constraint::Length(4)]).areas(area)
+}
+
+pub(super) fn interfaces(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
+    let [table_area, summary_area] = split(area);
+    let cols = interface_columns(app);
     let widths = column_widths(
         table_area.width,
         &cols.iter().map(|c| c.width).collect::<Vec<_>>(),
@@ -137,23 +145,4 @@ fn summary(app: &App, vm: &ViewModel) -> Vec<Line<'static>> {
             ),
         ]),
     ]
-}
-
-pub(super) fn dns(frame: &mut Frame, area: Rect) {
-    let lines = vec![
-        Line::raw(""),
-        Line::styled("DNS capture is not available yet.", BOLD),
-        Line::raw(""),
-        Line::styled(
-            "Recent queries by process and resolver statistics will show here",
-            DIM,
-        ),
-        Line::styled("once netoproc captures DNS messages.", DIM),
-    ];
-    frame.render_widget(
-        Paragraph::new(lines)
-            .alignment(Alignment::Center)
-            .wrap(Wrap { trim: true }),
-        area,
-    );
 }

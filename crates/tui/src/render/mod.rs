@@ -4,6 +4,7 @@
 //! costs the same at 100 or 10,000 connections. Nothing here sorts, filters
 //! or computes rates; that happened when the model was arranged.
 
+mod dns;
 mod header;
 mod help;
 mod interfaces;
@@ -16,7 +17,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use crate::app::{App, SortColumn, View};
-use crate::format::Unit;
+use crate::format::{count, Unit};
 use crate::model::ViewModel;
 
 pub(crate) const DIM: Style = Style::new().fg(Color::DarkGray);
@@ -26,24 +27,51 @@ pub(crate) const WARN: Style = Style::new().fg(Color::Yellow);
 
 /// Draws the whole screen.
 pub fn render(frame: &mut Frame, app: &App, vm: &ViewModel) {
-    let [header, tabs, body, footer] = Layout::vertical([
-        Constraint::Length(3),
-        Constraint::Length(1),
-        Constraint::Fill(1),
-        Constraint::Length(1),
-    ])
-    .areas(frame.area());
+    let [header, tabs, body, footer] = areas(frame.area());
     header::render(frame, header, app, vm);
     render_tabs(frame, tabs, app, vm);
     match app.view {
         View::Processes => tables::processes(frame, body, app, vm),
         View::Connections => tables::connections(frame, body, app, vm),
         View::Interfaces => interfaces::interfaces(frame, body, app, vm),
-        View::Dns => interfaces::dns(frame, body),
+        View::Dns => dns::dns(frame, body, app, vm),
     }
     render_footer(frame, footer, app);
     if app.help {
         help::render(frame, frame.area());
+    }
+}
+
+/// The header, tab line, body (the current view) and footer of `screen`.
+pub(crate) fn areas(screen: Rect) -> [Rect; 4] {
+    Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(screen)
+}
+
+/// A tab's label on the tab line; the tabs sit side by side from the left.
+pub(crate) fn tab_label(i: usize, v: View) -> String {
+    format!(" {} {} ", i + 1, v.title())
+}
+
+/// The current view's table in `body`: where it is and its columns, as
+/// drawn. Shared with the mouse's hit-testing.
+pub(crate) fn table_layout(app: &App, body: Rect) -> (Rect, Vec<tables::Col>) {
+    match app.view {
+        View::Processes => (body, tables::process_columns(app, body.width)),
+        View::Connections => (body, tables::connection_columns(app, body.width)),
+        View::Interfaces => {
+            let [table, _] = interfaces::split(body);
+            (table, interfaces::interface_columns(app))
+        }
+        View::Dns => {
+            let [table, _] = dns::split(body);
+            (table, dns::query_columns(table.width))
+        }
     }
 }
 
@@ -55,7 +83,7 @@ fn render_tabs(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
         } else {
             Style::new()
         };
-        spans.push(Span::styled(format!(" {} {} ", i + 1, v.title()), style));
+        spans.push(Span::styled(tab_label(i, *v), style));
     }
     // Most telling first; whatever does not fit is left out.
     let mut status = Vec::new();
@@ -70,14 +98,18 @@ fn render_tabs(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
     if !app.filter.is_empty() && !app.editing_filter {
         status.push(format!("filter \"{}\"", app.filter));
     }
-    if app.view != View::Dns {
+    if app.view == View::Dns {
+        if let Some(d) = &vm.dns {
+            status.push(format!("{} queries", count(d.total_queries as u64)));
+        }
+    } else {
         status.push(if app.totals {
             "totals".to_string()
         } else {
             format!("rates {}", window_label(app.window))
         });
-        status.push(format!("{} rows", vm.order().len()));
     }
+    status.push(format!("{} rows", vm.order().len()));
     let room = (area.width as usize).saturating_sub(spans.iter().map(|s| s.width()).sum());
     while !status.is_empty() && status.join(" · ").chars().count() + 2 > room {
         status.pop();

@@ -17,9 +17,13 @@ use crate::model::{Presence, ViewModel};
 
 /// From this width on, tables show their optional columns.
 const WIDE: u16 = 120;
+/// The container column: 12 cells at 80 columns (longer labels are cut),
+/// 20 when wide, room for `docker:<12 hex>` and most service names.
+const CONTAINER: u16 = 12;
+const CONTAINER_WIDE: u16 = 20;
 
 /// A column: title, what it sorts by, width, numbers right-aligned.
-pub(super) struct Col {
+pub(crate) struct Col {
     pub title: &'static str,
     pub sort: Option<SortColumn>,
     pub width: Constraint,
@@ -38,26 +42,34 @@ const fn col(title: &'static str, sort: Option<SortColumn>, width: Constraint, r
 use Constraint::{Fill, Length};
 use SortColumn as S;
 
-pub(super) fn processes(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
-    let wide = area.width >= WIDE;
+/// The processes table's columns at `width`.
+pub(super) fn process_columns(app: &App, width: u16) -> Vec<Col> {
+    let wide = width >= WIDE;
     let (rx, tx) = volume_titles(app);
+    let container = if wide { CONTAINER_WIDE } else { CONTAINER };
     let mut cols = vec![
         col("PID", Some(S::Pid), Length(7), true),
         col("PROCESS", Some(S::Process), Length(15), false),
-        col("CONTAINER", Some(S::Container), Length(9), true),
+        col("CONTAINER", Some(S::Container), Length(container), false),
         col(rx, Some(S::Rx), Length(12), true),
         col(tx, Some(S::Tx), Length(12), true),
         col("CONNS", Some(S::Connections), Length(5), true),
     ];
     if wide {
         // Up to one cell per sample, leaving the command line 20 columns.
-        let fixed: u16 = 7 + 15 + 9 + 12 + 12 + 5 + 7;
-        let spark = area.width.saturating_sub(fixed + 20).min(60);
+        let fixed: u16 = 7 + 15 + container + 12 + 12 + 5 + 7;
+        let spark = width.saturating_sub(fixed + 20).min(60);
         cols.push(col("HISTORY 60 s", None, Length(spark), false));
         cols.push(col("COMMAND", None, Fill(1), false));
     } else {
         cols.push(col("HISTORY", None, Fill(1), false));
     }
+    cols
+}
+
+pub(super) fn processes(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
+    let wide = area.width >= WIDE;
+    let cols = process_columns(app, area.width);
     let widths = column_widths(
         area.width,
         &cols.iter().map(|c| c.width).collect::<Vec<_>>(),
@@ -71,7 +83,7 @@ pub(super) fn processes(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel
         let mut cells = vec![
             p.pid.to_string(),
             fit_end(&p.name, 15),
-            container(p.cgroup_id),
+            container(&p.container, widths[2] as usize),
             rx,
             tx,
             count(u64::from(p.connections)),
@@ -99,10 +111,10 @@ pub(super) fn processes(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel
     );
 }
 
-pub(super) fn connections(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
-    let wide = area.width >= WIDE;
+/// The connections table's columns at `width`.
+pub(super) fn connection_columns(app: &App, width: u16) -> Vec<Col> {
     let (rx, tx) = volume_titles(app);
-    let cols = if wide {
+    if width >= WIDE {
         vec![
             col("PROTO", Some(S::Protocol), Length(5), false),
             col("LOCAL", Some(S::Local), Fill(1), false),
@@ -122,7 +134,12 @@ pub(super) fn connections(frame: &mut Frame, area: Rect, app: &App, vm: &ViewMod
             col(rx, Some(S::Rx), Length(12), true),
             col(tx, Some(S::Tx), Length(12), true),
         ]
-    };
+    }
+}
+
+pub(super) fn connections(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
+    let wide = area.width >= WIDE;
+    let cols = connection_columns(app, area.width);
     let widths = column_widths(
         area.width,
         &cols.iter().map(|c| c.width).collect::<Vec<_>>(),
@@ -135,7 +152,11 @@ pub(super) fn connections(frame: &mut Frame, area: Rect, app: &App, vm: &ViewMod
             (Some(a), true) => fit_start(&a.to_string(), widths[1] as usize),
             (Some(a), false) => a.port().to_string(),
         };
-        let remote = c.remote.map_or_else(|| "*".to_string(), |a| a.to_string());
+        let remote = match (c.remote, &c.remote_host) {
+            (None, _) => "*".to_string(),
+            (Some(a), Some(host)) => format!("{host}:{}", a.port()),
+            (Some(a), None) => a.to_string(),
+        };
         let owner = if c.pid == 0 {
             "unknown".to_string()
         } else {
@@ -264,11 +285,15 @@ pub(super) fn volumes(
     }
 }
 
-fn container(cgroup_id: u64) -> String {
-    if cgroup_id == 0 {
-        "-".to_string()
-    } else {
-        cgroup_id.to_string()
+/// The container cell: the label, or when it does not fit, the short id
+/// alone (`4c01db0b339c` for `docker:4c01db0b339c`, as `docker ps` shows).
+fn container(label: &str, width: usize) -> String {
+    if label.is_empty() {
+        return "-".to_string();
+    }
+    match label.split_once(':') {
+        Some((_, id)) if label.len() > width => fit_end(id, width),
+        _ => fit_end(label, width),
     }
 }
 

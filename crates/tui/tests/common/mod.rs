@@ -1,8 +1,11 @@
 //! A fixed scenario for render tests: a handful of processes and sockets
 //! fed through the real core ledger and the live model over six ticks of a
 //! fixed clock, so rates, sparklines, a closing connection (shown fading)
-//! and an unowned socket all appear, the same on every run.
+//! and an unowned socket all appear, the same on every run; with the
+//! containers and the DNS observatory's report the binary would hand in.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use netoproc_core::clock::{Clock, FixedClock};
@@ -11,9 +14,10 @@ use netoproc_core::report::Losses;
 use netoproc_core::{
     Counters, Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie, SocketRecord, Tuple,
 };
+use netoproc_dns::{DnsReport, DnsStats, Failures, QueryRow, QueryStatus, ResolverRow};
 use netoproc_tui::model::OwnUsage;
 use netoproc_tui::sysnet::InterfaceCounters;
-use netoproc_tui::{App, LiveModel, RunInfo, Tick, ViewModel};
+use netoproc_tui::{App, Containers, DnsTick, LiveModel, RunInfo, Tick, ViewModel};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -152,6 +156,99 @@ const PROCS: &[(u32, &str, &str, u64)] = &[
     (955, "sshd", "sshd: admin@pts/0", 0),
 ];
 
+/// Container and service labels, as `netoproc_procfs` reads them.
+const CONTAINERS: &[(u32, &str)] = &[
+    (812, "systemd-resolved.service"),
+    (2201, "docker:4c01db0b339c"),
+    (3307, "k8s:d7dfb4a21fe1"),
+    (955, "ssh.service"),
+];
+
+/// Names DNS answers gave for remote addresses of the scenario.
+const HOSTS: &[(&str, &str)] = &[
+    (
+        "2606:2800:220:1:248:1893:25c8:1946",
+        "downloads.example.org",
+    ),
+    ("151.101.1.140", "www.reddit.com"),
+    ("140.82.112.25", "alive.github.com"),
+    ("142.250.74.110", "www.youtube.com"),
+];
+
+/// The queries of the scenario, oldest first: seconds before the last
+/// tick, pid, process, name, type, rcode (`-`: no answer), latency in ms,
+/// resolver, then the answers separated by `, `.
+const QUERIES: &str = "\
+5.9 4242 curl downloads.example.org AAAA NOERROR 23.4 127.0.0.53:53 2606:2800:220:1:248:1893:25c8:1946
+5.9 4242 curl downloads.example.org A NOERROR 22.9 127.0.0.53:53 93.184.215.14
+5.6 4242 curl mirror.example.net A - - 192.168.1.1:53
+4.1 812 systemd-resolve www.reddit.com A NOERROR 14.2 192.168.1.1:53 CNAME reddit.map.fastly.net, 151.101.1.140
+4.1 1717 firefox www.reddit.com A NOERROR 15.0 127.0.0.53:53 CNAME reddit.map.fastly.net, 151.101.1.140
+4.0 1717 firefox www.reddit.com HTTPS NOERROR 0.4 127.0.0.53:53
+2.2 3307 python3 db.internal.example A NXDOMAIN 3.1 127.0.0.53:53
+1.2 1717 firefox alive.github.com A NOERROR 187.5 127.0.0.53:53 140.82.112.25
+0.9 1717 firefox www.youtube.com A NOERROR 0.3 127.0.0.53:53 CNAME youtube-ui.l.google.com, 142.250.74.110
+0.1 1717 firefox telemetry.example.com AAAA - - 127.0.0.53:53
+";
+
+/// The DNS observatory's report at the last tick (`now_ns`).
+fn dns_report(now_ns: u64) -> DnsReport {
+    let queries = QUERIES
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let f: Vec<&str> = line.splitn(9, ' ').collect();
+            let ago_ms = (f[0].parse::<f64>().unwrap() * 1000.0) as u64;
+            let answered = f[5] != "-";
+            QueryRow {
+                pid: f[1].parse().unwrap(),
+                process: f[2].into(),
+                name: f[3].into(),
+                qtype: f[4].into(),
+                rcode: answered.then(|| f[5].into()),
+                status: match (answered, ago_ms) {
+                    (true, _) => QueryStatus::Answered,
+                    (false, 0..5_000) => QueryStatus::Pending,
+                    (false, _) => QueryStatus::Timeout,
+                },
+                answers: f
+                    .get(8)
+                    .map_or(Vec::new(), |a| a.split(", ").map(Into::into).collect()),
+                latency_ms: f[6].parse().ok(),
+                resolver: addr(f[7]),
+                transport: Protocol::Udp,
+                id: 0x3a00 + i as u16,
+                truncated: false,
+                retries: 0,
+                sent_ns: now_ns - ago_ms * 1_000_000,
+            }
+        })
+        .collect();
+    let resolver = |a: &str, queries, pending, timeout, nxdomain, p50, p99| ResolverRow {
+        resolver: addr(a),
+        queries,
+        answered: queries - timeout,
+        pending,
+        failures: Failures {
+            nxdomain,
+            timeout,
+            ..Failures::default()
+        },
+        failure_rate: timeout as f64 / queries as f64,
+        p50_ms: Some(p50),
+        p99_ms: Some(p99),
+    };
+    DnsReport {
+        queries,
+        resolvers: vec![
+            resolver("127.0.0.53:53", 7, 1, 0, 1, 15.0, 187.5),
+            resolver("192.168.1.1:53", 2, 0, 1, 0, 14.2, 14.2),
+        ],
+        processes: Vec::new(),
+        stats: DnsStats::default(),
+    }
+}
+
 /// Ticks fed to the model; the last is what is shown.
 pub const TICKS: u64 = 6;
 
@@ -253,6 +350,17 @@ pub fn scenario() -> ViewModel {
         degraded: vec![],
         interval: Duration::from_secs(1),
     });
+    let containers: Containers = CONTAINERS
+        .iter()
+        .map(|&(pid, label)| (pid, label.into()))
+        .collect();
+    const SECOND_NS: u64 = 1_000_000_000;
+    let boot_ns = 3_600 * SECOND_NS;
+    let dns = dns_report(boot_ns + TICKS * SECOND_NS);
+    let hosts: HashMap<IpAddr, String> = HOSTS
+        .iter()
+        .map(|(ip, name)| (ip.parse().unwrap(), name.to_string()))
+        .collect();
     let mut vm = ViewModel::default();
     for tick in 0..=TICKS {
         for s in SOCKS {
@@ -285,6 +393,12 @@ pub fn scenario() -> ViewModel {
             own: Some(OwnUsage {
                 cpu_percent: 0.4,
                 rss_kib: 14_336,
+            }),
+            containers: &containers,
+            dns: Some(DnsTick {
+                report: &dns,
+                now_ns: boot_ns + tick * SECOND_NS,
+                remote_hosts: &hosts,
             }),
         });
         ledger.retire_closed();

@@ -1,0 +1,511 @@
+//! The attribution rules with a fake [`Owners`] and a hand-driven clock:
+//! binding flows to socket, per-remote and synthetic records, waiting and
+//! retries, inference (recent owner, only process), closes, and the records
+//! merged into a real ledger.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+
+use netoproc_core::ledger::SocketLedger;
+use netoproc_core::model::{Counters, ProcessInfo, SocketCookie};
+use netoproc_procfs::{InetSocket, TcpState};
+
+use super::*;
+use crate::capture::flow::TCP_FIN;
+use crate::capture::owners::{Lookup, ProcessMeta};
+
+const NS: NetnsId = NetnsId(4026531840);
+
+#[derive(Default)]
+struct Fake {
+    exact: HashMap<(Protocol, SocketAddr, SocketAddr), Resolution>,
+    /// Unconnected sockets and listeners, by local port.
+    by_port: HashMap<(Protocol, u16), Resolution>,
+    rate_limited: bool,
+    alive: HashSet<SocketCookie>,
+    netns_pids: Vec<u32>,
+    dead: HashSet<u32>,
+    hot: Vec<u32>,
+}
+
+impl Owners for Fake {
+    fn resolve(&mut self, key: &FlowKey, _now: Instant) -> Lookup {
+        let found = self
+            .exact
+            .get(&(key.protocol, key.local, key.remote))
+            .or_else(|| self.by_port.get(&(key.protocol, key.local.port())))
+            .cloned();
+        Lookup {
+            rate_limited: found.is_none() && self.rate_limited,
+            found,
+        }
+    }
+    fn refresh(&mut self, _now: Instant) {}
+    fn socket_alive(&self, _netns: NetnsId, cookie: SocketCookie) -> bool {
+        self.alive.contains(&cookie)
+    }
+    fn process(&mut self, pid: u32) -> Option<ProcessMeta> {
+        Some(ProcessMeta {
+            info: ProcessInfo {
+                pid,
+                uid: 1000,
+                comm: format!("p{pid}"),
+                ..ProcessInfo::default()
+            },
+            cgroup_id: 77,
+        })
+    }
+    fn is_alive(&self, pid: u32) -> bool {
+        !self.dead.contains(&pid)
+    }
+    fn netns_pids(&mut self, _netns: NetnsId, _now: Instant) -> Vec<u32> {
+        self.netns_pids.clone()
+    }
+    fn mark_hot(&mut self, pid: u32, _now: Instant) {
+        self.hot.push(pid);
+    }
+}
+
+fn a(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn key(p: Protocol, local: &str, remote: &str) -> FlowKey {
+    FlowKey {
+        netns: NS,
+        protocol: p,
+        local: a(local),
+        remote: a(remote),
+    }
+}
+
+fn res(
+    p: Protocol,
+    local: &str,
+    remote: Option<&str>,
+    cookie: u64,
+    inode: u64,
+    pids: &[u32],
+    matched: MatchKind,
+) -> Resolution {
+    let local = a(local);
+    Resolution {
+        socket: InetSocket {
+            protocol: p,
+            family: if local.is_ipv4() {
+                Family::Ipv4
+            } else {
+                Family::Ipv6
+            },
+            local,
+            remote: remote.map(a),
+            state: TcpState::Established,
+            uid: 1000,
+            inode,
+            cookie: SocketCookie(cookie),
+        },
+        netns: NS,
+        pids: pids.to_vec(),
+        matched,
+    }
+}
+
+fn tx(bytes: u64) -> FlowDelta {
+    FlowDelta {
+        counters: Counters {
+            tx_bytes: bytes,
+            tx_wire_bytes: bytes + 52,
+            tx_packets: 1,
+            ..Counters::default()
+        },
+        tcp_flags: 0,
+    }
+}
+
+fn rx(bytes: u64) -> FlowDelta {
+    FlowDelta {
+        counters: Counters {
+            rx_bytes: bytes,
+            rx_wire_bytes: bytes + 52,
+            rx_packets: 1,
+            ..Counters::default()
+        },
+        tcp_flags: 0,
+    }
+}
+
+fn attributor(f: Fake) -> (Attributor<Fake>, Instant) {
+    (
+        Attributor::new(f, AttributionConfig::default()),
+        Instant::now(),
+    )
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn exact_socket_keeps_its_cookie_owner_and_tuple() {
+    let k = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
+    let mut f = Fake::default();
+    let r = res(
+        Protocol::Tcp,
+        "10.0.0.1:40000",
+        Some("10.0.0.2:80"),
+        9,
+        100,
+        &[42],
+        MatchKind::Exact,
+    );
+    f.exact.insert((k.protocol, k.local, k.remote), r);
+    let (mut at, t0) = attributor(f);
+    at.new_flow(k, t0);
+    at.deltas(&[(k, tx(1000)), (k, rx(200))], t0);
+    let b = at.take_batch();
+    assert_eq!(b.processes.len(), 1);
+    assert_eq!(b.sockets.len(), 1);
+    let s = &b.sockets[0];
+    assert_eq!(s.cookie, SocketCookie(9));
+    let owner = s.owner.as_ref().unwrap();
+    assert_eq!((owner.pid, owner.uid, owner.cgroup_id), (42, 1000, 77));
+    assert_eq!(owner.netns, NS.0 as u32);
+    assert_eq!(s.tuple.unwrap().remote, Some(k.remote));
+    assert_eq!((s.counters.tx_bytes, s.counters.rx_bytes), (1000, 200));
+    assert_eq!(at.owners.hot, vec![42]);
+    assert_eq!(
+        (at.tally.flows_resolved, at.tally.bytes_resolved),
+        (1, 1200)
+    );
+    // Nothing changed: an empty batch; the process is announced once.
+    assert!(at.take_batch().is_empty());
+}
+
+#[test]
+fn unconnected_udp_is_one_record_split_per_remote() {
+    let mut f = Fake::default();
+    let r = res(
+        Protocol::Udp,
+        "0.0.0.0:5353",
+        None,
+        21,
+        300,
+        &[7],
+        MatchKind::Wildcard,
+    );
+    f.by_port.insert((Protocol::Udp, 5353), r);
+    let (mut at, t0) = attributor(f);
+    let k1 = key(Protocol::Udp, "10.0.0.2:5353", "10.0.0.1:1111");
+    let k2 = key(Protocol::Udp, "10.0.0.2:5353", "10.0.0.3:2222");
+    at.new_flow(k1, t0);
+    at.new_flow(k2, t0);
+    at.deltas(&[(k1, rx(40)), (k1, tx(100)), (k2, rx(60))], t0);
+    let b = at.take_batch();
+    assert_eq!(b.sockets.len(), 1);
+    let s = &b.sockets[0];
+    assert_eq!(s.cookie, SocketCookie(21));
+    assert_eq!(s.tuple.unwrap().remote, None);
+    assert_eq!((s.counters.tx_bytes, s.counters.rx_bytes), (100, 100));
+    let mut peers: Vec<_> = b
+        .peers
+        .iter()
+        .map(|p| (p.remote, p.tx_bytes, p.rx_bytes))
+        .collect();
+    peers.sort();
+    assert_eq!(peers, vec![(k1.remote, 100, 40), (k2.remote, 0, 60)]);
+
+    let mut ledger = SocketLedger::new();
+    ledger.observe_socket(s.clone());
+    b.peers.iter().for_each(|p| ledger.observe_peer(*p));
+    // One row per remote with its bytes; the rest (packets and wire bytes,
+    // which peers do not split) in a remote-unknown row.
+    let rows = ledger.report().connections;
+    assert!(rows.iter().all(|c| c.pid == 7));
+    assert_eq!(rows.iter().filter(|c| c.remote.is_some()).count(), 2);
+    let rest = rows.iter().find(|c| c.remote.is_none()).unwrap();
+    assert_eq!((rest.counters.tx_bytes, rest.counters.rx_bytes), (0, 0));
+    assert_eq!(rest.counters.rx_packets, 2);
+}
+
+#[test]
+fn listener_match_gets_a_record_of_its_own() {
+    let mut f = Fake::default();
+    let r = res(
+        Protocol::Tcp,
+        "0.0.0.0:5401",
+        None,
+        5,
+        50,
+        &[8],
+        MatchKind::Wildcard,
+    );
+    f.by_port.insert((Protocol::Tcp, 5401), r);
+    let (mut at, t0) = attributor(f);
+    let k1 = key(Protocol::Tcp, "10.0.0.2:5401", "10.0.0.1:40001");
+    let k2 = key(Protocol::Tcp, "10.0.0.2:5401", "10.0.0.1:40002");
+    for k in [k1, k2] {
+        at.new_flow(k, t0);
+        at.deltas(&[(k, rx(2000)), (k, tx(3000))], t0);
+    }
+    let b = at.take_batch();
+    assert_eq!(b.sockets.len(), 2);
+    for s in &b.sockets {
+        assert_ne!(s.cookie.0 & SYNTHETIC_BIT, 0);
+        assert_eq!(s.owner.as_ref().unwrap().pid, 8);
+        assert_eq!(s.counters.tx_bytes, 3000);
+        assert_eq!(s.tuple.unwrap().local, a("10.0.0.2:5401"));
+    }
+}
+
+#[test]
+fn unresolved_flows_show_with_their_tuple_and_no_owner() {
+    let f = Fake {
+        netns_pids: vec![1, 2, 3],
+        ..Fake::default()
+    };
+    let (mut at, t0) = attributor(f);
+    let k = key(Protocol::Tcp, "192.168.1.5:443", "192.168.1.9:50000");
+    at.new_flow(k, t0);
+    at.deltas(&[(k, rx(500))], t0);
+    let b = at.take_batch();
+    let s = &b.sockets[0];
+    assert!(s.owner.is_none());
+    assert_ne!(s.cookie.0 & SYNTHETIC_BIT, 0);
+    let t = s.tuple.unwrap();
+    assert_eq!((t.local, t.remote), (k.local, Some(k.remote)));
+    assert_eq!(
+        (at.tally.flows_unresolved, at.tally.bytes_unresolved),
+        (1, 500)
+    );
+
+    let mut ledger = SocketLedger::new();
+    ledger.observe_socket(s.clone());
+    assert_eq!(ledger.unowned().bytes, 500);
+    let rows = ledger.report().connections;
+    assert_eq!((rows.len(), rows[0].pid), (1, 0));
+}
+
+#[test]
+fn gone_sockets_inherit_the_recent_owner_of_their_address_pair() {
+    let mut f = Fake {
+        netns_pids: vec![1, 2, 3],
+        ..Fake::default()
+    };
+    let live = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
+    let r = res(
+        Protocol::Tcp,
+        "10.0.0.1:40000",
+        Some("10.0.0.2:80"),
+        9,
+        100,
+        &[42],
+        MatchKind::Exact,
+    );
+    f.exact.insert((live.protocol, live.local, live.remote), r);
+    let (mut at, t0) = attributor(f);
+    at.new_flow(live, t0);
+    // The next connection closed before its first packet was looked up.
+    let gone = key(Protocol::Tcp, "10.0.0.1:40001", "10.0.0.2:80");
+    at.new_flow(gone, t0 + ms(1));
+    at.deltas(&[(gone, tx(10))], t0 + ms(1));
+    let b = at.take_batch();
+    let s = b
+        .sockets
+        .iter()
+        .find(|s| s.tuple.unwrap().local == gone.local)
+        .unwrap();
+    assert_eq!(s.owner.as_ref().map(|o| o.pid), Some(42));
+    assert_eq!((at.tally.flows_inferred, at.tally.bytes_inferred), (1, 10));
+
+    // Once two processes talked to that remote, nothing is inferred.
+    let other = key(Protocol::Tcp, "10.0.0.1:40002", "10.0.0.2:80");
+    let r = res(
+        Protocol::Tcp,
+        "10.0.0.1:40002",
+        Some("10.0.0.2:80"),
+        11,
+        101,
+        &[43],
+        MatchKind::Exact,
+    );
+    at.owners
+        .exact
+        .insert((other.protocol, other.local, other.remote), r);
+    at.new_flow(other, t0 + ms(2));
+    let third = key(Protocol::Tcp, "10.0.0.1:40003", "10.0.0.2:80");
+    at.new_flow(third, t0 + ms(3));
+    at.deltas(&[(third, tx(5))], t0 + ms(3));
+    let b = at.take_batch();
+    let s = b
+        .sockets
+        .iter()
+        .find(|s| s.tuple.unwrap().local == third.local)
+        .unwrap();
+    assert!(s.owner.is_none());
+}
+
+#[test]
+fn a_namespace_with_one_process_names_its_gone_sockets() {
+    let f = Fake {
+        netns_pids: vec![555],
+        ..Fake::default()
+    };
+    let (mut at, t0) = attributor(f);
+    let k = key(Protocol::Udp, "10.0.0.1:33000", "10.0.0.2:53");
+    at.new_flow(k, t0);
+    at.deltas(&[(k, tx(40)), (k, rx(100))], t0);
+    let b = at.take_batch();
+    assert_eq!(b.sockets[0].owner.as_ref().map(|o| o.pid), Some(555));
+    assert_eq!(at.tally.bytes_inferred, 140);
+}
+
+#[test]
+fn time_wait_sockets_are_closed_and_inferred() {
+    let mut f = Fake {
+        netns_pids: vec![9],
+        ..Fake::default()
+    };
+    let k = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
+    let r = res(
+        Protocol::Tcp,
+        "10.0.0.1:40000",
+        Some("10.0.0.2:80"),
+        13,
+        0,
+        &[],
+        MatchKind::Exact,
+    );
+    f.exact.insert((k.protocol, k.local, k.remote), r);
+    let (mut at, t0) = attributor(f);
+    at.new_flow(k, t0);
+    let b = at.take_batch();
+    assert!(b.sockets[0].closed);
+    assert_eq!(b.sockets[0].cookie, SocketCookie(13));
+    assert_eq!(b.sockets[0].owner.as_ref().map(|o| o.pid), Some(9));
+}
+
+#[test]
+fn an_unplaced_socket_waits_for_its_owner() {
+    let mut f = Fake::default();
+    let k = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
+    let mut r = res(
+        Protocol::Tcp,
+        "10.0.0.1:40000",
+        Some("10.0.0.2:80"),
+        9,
+        100,
+        &[],
+        MatchKind::Exact,
+    );
+    f.exact.insert((k.protocol, k.local, k.remote), r.clone());
+    let (mut at, t0) = attributor(f);
+    at.new_flow(k, t0);
+    at.deltas(&[(k, tx(100))], t0);
+    assert!(at.take_batch().is_empty(), "waits, nothing emitted yet");
+    // The fd index learns the inode: the next retry binds it.
+    r.pids = vec![42];
+    at.owners.exact.insert((k.protocol, k.local, k.remote), r);
+    at.tick(t0 + ms(5));
+    let b = at.take_batch();
+    assert_eq!(b.sockets[0].owner.as_ref().map(|o| o.pid), Some(42));
+    assert_eq!(b.sockets[0].counters.tx_bytes, 100);
+}
+
+#[test]
+fn a_rate_limited_flow_is_settled_then_named_in_the_same_record() {
+    let f = Fake {
+        rate_limited: true,
+        netns_pids: vec![1, 2],
+        ..Fake::default()
+    };
+    let (mut at, t0) = attributor(f);
+    let k = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
+    at.new_flow(k, t0);
+    at.deltas(&[(k, tx(100))], t0);
+    // A read that must be complete: bound now, owner still unknown.
+    at.settle(t0 + ms(1));
+    let first = at.take_batch();
+    assert!(first.sockets[0].owner.is_none());
+    let cookie = first.sockets[0].cookie;
+    // The next dump lists it with its owner.
+    let r = res(
+        Protocol::Tcp,
+        "10.0.0.1:40000",
+        Some("10.0.0.2:80"),
+        9,
+        100,
+        &[42],
+        MatchKind::Exact,
+    );
+    at.owners.exact.insert((k.protocol, k.local, k.remote), r);
+    at.tick(t0 + ms(10));
+    let second = at.take_batch();
+    assert_eq!(second.sockets[0].cookie, cookie);
+    assert_eq!(second.sockets[0].owner.as_ref().map(|o| o.pid), Some(42));
+    assert_eq!((at.tally.flows_resolved, at.tally.bytes_resolved), (1, 100));
+    assert_eq!(at.tally.flows_unresolved, 0);
+
+    let mut ledger = SocketLedger::new();
+    ledger.observe_socket(first.sockets[0].clone());
+    ledger.observe_socket(second.sockets[0].clone());
+    assert_eq!(ledger.report().processes[0].pid, 42);
+    assert_eq!(ledger.unowned().bytes, 0);
+}
+
+#[test]
+fn closed_sockets_keep_their_owner_for_late_packets() {
+    let mut f = Fake::default();
+    let k = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
+    let r = res(
+        Protocol::Tcp,
+        "10.0.0.1:40000",
+        Some("10.0.0.2:80"),
+        9,
+        100,
+        &[42],
+        MatchKind::Exact,
+    );
+    f.exact.insert((k.protocol, k.local, k.remote), r);
+    f.alive.insert(SocketCookie(9));
+    let (mut at, t0) = attributor(f);
+    at.new_flow(k, t0);
+    at.deltas(&[(k, tx(100))], t0);
+    at.tick(t0);
+    assert!(!at.take_batch().sockets[0].closed);
+    // Gone from the dumps and from the lookups.
+    at.owners.alive.clear();
+    at.owners.exact.clear();
+    at.tick(t0 + Duration::from_secs(2));
+    let b = at.take_batch();
+    assert!(b.sockets[0].closed);
+    // A late FIN: same record, same owner.
+    let mut fin = tx(0);
+    fin.tcp_flags = TCP_FIN;
+    at.deltas(&[(k, fin)], t0 + Duration::from_secs(2));
+    let b = at.take_batch();
+    assert_eq!(b.sockets[0].cookie, SocketCookie(9));
+    assert_eq!(b.sockets[0].owner.as_ref().map(|o| o.pid), Some(42));
+    assert_eq!(b.sockets[0].counters.tx_packets, 2);
+    // Quiet for the grace period: forgotten.
+    at.tick(t0 + Duration::from_secs(20));
+    assert_eq!(at.flows_tracked(), 0);
+}
+
+#[test]
+fn synthetic_records_close_after_fin_and_silence() {
+    let f = Fake {
+        netns_pids: vec![1, 2],
+        ..Fake::default()
+    };
+    let (mut at, t0) = attributor(f);
+    let k = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
+    at.new_flow(k, t0);
+    let mut fin = tx(10);
+    fin.tcp_flags = TCP_FIN;
+    at.deltas(&[(k, fin)], t0);
+    at.take_batch();
+    at.tick(t0 + ms(500));
+    assert!(at.take_batch().is_empty());
+    at.tick(t0 + Duration::from_secs(2));
+    assert!(at.take_batch().sockets[0].closed);
+}

@@ -1,0 +1,364 @@
+//! Packets → flows, on the reader threads. A flow is what one local socket
+//! sees of one remote: (network namespace, protocol, local, remote). The
+//! packet's direction decides which end is local: an outgoing copy
+//! (`PACKET_OUTGOING`) was sent by a local socket, so its source is local
+//! and it is that socket's tx; anything else arrived, so its destination is
+//! local and it is rx. On `lo` a packet is seen twice, once each way, which
+//! is exactly tx of the sender's socket and rx of the receiver's.
+//!
+//! [`FlowAggregator`] sums per-flow deltas between flushes (payload bytes
+//! from the headers — TCP retransmissions counted once, see `seq` —
+//! IP-layer bytes, packets, TCP flags seen), says when a flow is new so its
+//! owner can be looked up at once, and counts what it could not parse by
+//! kind. Pure: headers in, numbers out; it keeps no payload and does no
+//! I/O.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use netoproc_core::model::{Counters, Protocol};
+use netoproc_core::report::UnparsedPackets;
+use netoproc_procfs::NetnsId;
+use netoproc_wire::{parse_frame, LinkType, PacketSummary, WireError};
+
+use super::seq::SeqTracker;
+use crate::Direction;
+
+/// One local socket's view of one remote, in one network namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub netns: NetnsId,
+    pub protocol: Protocol,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+/// What a flow moved since the last flush.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowDelta {
+    /// Payload, IP-layer bytes and packets; `tx_calls`/`rx_calls` stay 0
+    /// (packets say nothing about calls).
+    pub counters: Counters,
+    /// Every TCP flag seen, OR-ed (FIN and RST end a connection).
+    pub tcp_flags: u8,
+}
+
+pub const TCP_FIN: u8 = 0x01;
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_RST: u8 = 0x04;
+
+impl FlowDelta {
+    pub fn add(&mut self, o: &FlowDelta) {
+        self.counters.add(&o.counters);
+        self.tcp_flags |= o.tcp_flags;
+    }
+
+    /// L4 payload bytes, both directions.
+    pub fn payload(&self) -> u64 {
+        self.counters.tx_bytes + self.counters.rx_bytes
+    }
+}
+
+/// The flow a parsed packet belongs to, and what it adds to it.
+pub fn classify(netns: NetnsId, p: &PacketSummary, direction: Direction) -> (FlowKey, FlowDelta) {
+    let (ip, payload) = (u64::from(p.ip_len), u64::from(p.payload_len));
+    let mut c = Counters::default();
+    let (local, remote) = match direction {
+        Direction::Outgoing => {
+            (c.tx_bytes, c.tx_wire_bytes, c.tx_packets) = (payload, ip, 1);
+            (p.src, p.dst)
+        }
+        Direction::Incoming => {
+            (c.rx_bytes, c.rx_wire_bytes, c.rx_packets) = (payload, ip, 1);
+            (p.dst, p.src)
+        }
+    };
+    let key = FlowKey {
+        netns,
+        protocol: p.protocol,
+        local,
+        remote,
+    };
+    let delta = FlowDelta {
+        counters: c,
+        tcp_flags: p.tcp_flags,
+    };
+    (key, delta)
+}
+
+/// Counts one parse failure under its kind.
+pub fn count_unparsed(u: &mut UnparsedPackets, e: &WireError) {
+    match e {
+        WireError::NotIp { .. } => u.not_ip += 1,
+        WireError::NotTcpUdp { .. } => u.not_tcp_udp += 1,
+        WireError::Fragment => u.fragments += 1,
+        WireError::Truncated { .. } => u.truncated += 1,
+        WireError::Malformed { .. } => u.malformed += 1,
+    }
+}
+
+/// Flows not seen for this many [`FlowAggregator::expire`] calls are
+/// forgotten (announced again as new if they come back).
+const SEEN_GENERATIONS: u32 = 2;
+
+/// What a reader remembers of a flow between flushes.
+#[derive(Debug, Default)]
+struct Seen {
+    generation: u32,
+    /// TCP only: sent and received sequence space.
+    tx: SeqTracker,
+    rx: SeqTracker,
+}
+
+/// Per-reader aggregation between flushes.
+#[derive(Debug)]
+pub struct FlowAggregator {
+    netns: NetnsId,
+    deltas: HashMap<FlowKey, FlowDelta>,
+    /// Flows announced, with the generation they were last seen in.
+    seen: HashMap<FlowKey, Seen>,
+    generation: u32,
+    unparsed: UnparsedPackets,
+    packets: u64,
+}
+
+impl FlowAggregator {
+    pub fn new(netns: NetnsId) -> FlowAggregator {
+        FlowAggregator {
+            netns,
+            deltas: HashMap::new(),
+            seen: HashMap::new(),
+            generation: 0,
+            unparsed: UnparsedPackets::default(),
+            packets: 0,
+        }
+    }
+
+    /// Adds one captured frame. Returns its flow when the flow is new (not
+    /// seen recently), so the caller can have its owner looked up now.
+    pub fn packet(
+        &mut self,
+        link: Option<LinkType>,
+        data: &[u8],
+        orig_len: u32,
+        direction: Direction,
+    ) -> Option<FlowKey> {
+        self.packets += 1;
+        let Some(link) = link else {
+            self.unparsed.unknown_link += 1;
+            return None;
+        };
+        let summary = match parse_frame(link, data, orig_len) {
+            Ok(s) => s,
+            Err(e) => {
+                count_unparsed(&mut self.unparsed, &e);
+                return None;
+            }
+        };
+        let (key, mut delta) = classify(self.netns, &summary, direction);
+        let generation = self.generation;
+        let mut is_new = false;
+        let seen = self.seen.entry(key).or_insert_with(|| {
+            is_new = true;
+            Seen::default()
+        });
+        seen.generation = generation;
+        if summary.protocol == Protocol::Tcp {
+            let syn = summary.tcp_flags & TCP_SYN != 0;
+            let (seq, len) = (summary.tcp_seq, summary.payload_len);
+            let c = &mut delta.counters;
+            match direction {
+                Direction::Outgoing => c.tx_bytes = seen.tx.new_bytes(seq, len, syn).into(),
+                Direction::Incoming => c.rx_bytes = seen.rx.new_bytes(seq, len, syn).into(),
+            }
+        }
+        self.deltas.entry(key).or_default().add(&delta);
+        is_new.then_some(key)
+    }
+
+    /// The deltas since the last call, and resets them.
+    pub fn take(&mut self) -> Vec<(FlowKey, FlowDelta)> {
+        self.deltas.drain().collect()
+    }
+
+    /// Parse failures since the last call, and resets them.
+    pub fn take_unparsed(&mut self) -> UnparsedPackets {
+        std::mem::take(&mut self.unparsed)
+    }
+
+    /// Frames seen since the aggregator was made.
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    /// Starts a new generation and forgets flows idle for the last ones;
+    /// call every few seconds to keep the set bounded.
+    pub fn expire(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        let now = self.generation;
+        self.seen
+            .retain(|_, s| now.wrapping_sub(s.generation) < SEEN_GENERATIONS);
+    }
+
+    pub fn flows_known(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    const NS: NetnsId = NetnsId(4026531840);
+
+    fn tcp(src: ([u8; 4], u16), dst: ([u8; 4], u16), payload: usize, flags: u8) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([0; 6], [0; 6])
+            .ipv4(src.0, dst.0, 64)
+            .tcp(src.1, dst.1, 1, 1000);
+        let b = match flags {
+            TCP_SYN => b.syn(),
+            TCP_FIN => b.fin(),
+            _ => b.ack(1),
+        };
+        let mut out = Vec::new();
+        b.write(&mut out, &vec![7; payload]).unwrap();
+        out
+    }
+
+    #[test]
+    fn direction_decides_the_local_end() {
+        let frame = tcp(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80), 100, 0);
+        let p = parse_frame(LinkType::Ethernet, &frame, frame.len() as u32).unwrap();
+        let (out_key, out) = classify(NS, &p, Direction::Outgoing);
+        assert_eq!(out_key.local, "10.0.0.1:40000".parse().unwrap());
+        assert_eq!(out_key.remote, "10.0.0.2:80".parse().unwrap());
+        assert_eq!(out.counters.tx_bytes, 100);
+        assert_eq!(out.counters.tx_wire_bytes, 140);
+        assert_eq!((out.counters.tx_packets, out.counters.rx_packets), (1, 0));
+        let (in_key, inc) = classify(NS, &p, Direction::Incoming);
+        assert_eq!(in_key.local, "10.0.0.2:80".parse().unwrap());
+        assert_eq!(in_key.remote, "10.0.0.1:40000".parse().unwrap());
+        assert_eq!(
+            (inc.counters.rx_bytes, inc.counters.rx_wire_bytes),
+            (100, 140)
+        );
+        assert_eq!(inc.counters.tx_bytes, 0);
+    }
+
+    #[test]
+    fn loopback_copies_count_once_for_each_end() {
+        // On lo one packet is seen outgoing and incoming: tx of the client's
+        // flow, rx of the server's, nothing counted twice for either.
+        let mut agg = FlowAggregator::new(NS);
+        let frame = tcp(([127, 0, 0, 1], 50000), ([127, 0, 0, 1], 5301), 1000, 0);
+        let len = frame.len() as u32;
+        let a = agg.packet(Some(LinkType::Ethernet), &frame, len, Direction::Outgoing);
+        let b = agg.packet(Some(LinkType::Ethernet), &frame, len, Direction::Incoming);
+        let (client, server) = (a.unwrap(), b.unwrap());
+        assert_ne!(client, server);
+        let deltas: HashMap<FlowKey, FlowDelta> = agg.take().into_iter().collect();
+        assert_eq!(deltas[&client].counters.tx_bytes, 1000);
+        assert_eq!(deltas[&client].counters.rx_bytes, 0);
+        assert_eq!(deltas[&server].counters.rx_bytes, 1000);
+        assert_eq!(deltas[&server].counters.tx_bytes, 0);
+        assert!(agg.take().is_empty());
+    }
+
+    #[test]
+    fn new_flows_are_announced_once_until_they_expire() {
+        let mut agg = FlowAggregator::new(NS);
+        let syn = tcp(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80), 0, TCP_SYN);
+        let data = tcp(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80), 10, 0);
+        let fin = tcp(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80), 0, TCP_FIN);
+        let mut feed = |f: &[u8]| {
+            agg.packet(
+                Some(LinkType::Ethernet),
+                f,
+                f.len() as u32,
+                Direction::Outgoing,
+            )
+        };
+        assert!(feed(&syn).is_some());
+        assert!(feed(&data).is_none());
+        assert!(feed(&fin).is_none());
+        let d = agg.take();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].1.counters.tx_packets, 3);
+        assert_eq!(d[0].1.counters.tx_bytes, 10);
+        assert_eq!(d[0].1.tcp_flags & (TCP_SYN | TCP_FIN), TCP_SYN | TCP_FIN);
+        // Seen in this generation: kept over one expiry, then forgotten.
+        agg.expire();
+        assert_eq!(agg.flows_known(), 1);
+        agg.expire();
+        assert_eq!(agg.flows_known(), 0);
+        assert!(agg
+            .packet(
+                Some(LinkType::Ethernet),
+                &data,
+                data.len() as u32,
+                Direction::Outgoing
+            )
+            .is_some());
+    }
+
+    #[test]
+    fn retransmitted_payload_counts_once() {
+        let mut agg = FlowAggregator::new(NS);
+        let seg = |seq: u32, len: usize| {
+            let mut out = Vec::new();
+            PacketBuilder::ethernet2([0; 6], [0; 6])
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                .tcp(40000, 80, seq, 1000)
+                .ack(1)
+                .write(&mut out, &vec![7; len])
+                .unwrap();
+            out
+        };
+        for (seq, len) in [(1, 1000), (1001, 1000), (1001, 1000), (2001, 500)] {
+            let f = seg(seq, len);
+            agg.packet(
+                Some(LinkType::Ethernet),
+                &f,
+                f.len() as u32,
+                Direction::Outgoing,
+            );
+        }
+        let d = agg.take();
+        let c = d[0].1.counters;
+        // The retransmission is a packet and wire bytes, not new payload.
+        assert_eq!((c.tx_bytes, c.tx_packets), (2500, 4));
+        assert_eq!(c.tx_wire_bytes, 2500 + 1000 + 4 * 40);
+    }
+
+    #[test]
+    fn parse_failures_are_counted_by_kind() {
+        let mut agg = FlowAggregator::new(NS);
+        let mut arp = [0u8; 42];
+        arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+        let mut icmp = Vec::new();
+        PacketBuilder::ethernet2([0; 6], [0; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .icmpv4_echo_request(1, 1)
+            .write(&mut icmp, &[0; 8])
+            .unwrap();
+        for (link, f) in [
+            (Some(LinkType::Ethernet), &arp[..]),
+            (Some(LinkType::Ethernet), &icmp[..]),
+            (Some(LinkType::Ethernet), &icmp[..20]),
+            (None, &icmp[..]),
+        ] {
+            assert!(agg
+                .packet(link, f, f.len() as u32, Direction::Incoming)
+                .is_none());
+        }
+        let u = agg.take_unparsed();
+        assert_eq!(
+            (u.not_ip, u.not_tcp_udp, u.truncated, u.unknown_link),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(u.total(), 4);
+        assert_eq!(agg.packets(), 4);
+        assert!(agg.take().is_empty());
+    }
+}

@@ -1,0 +1,207 @@
+//! Where the attribution thread learns who owns a flow: the [`Owners`]
+//! trait (so the attribution rules are tested with a fake, without root),
+//! and [`ProcOwners`], the real one — `netoproc-procfs`'s
+//! [`SocketResolver`] (sock_diag dumps joined with the `/proc/*/fd` index,
+//! kept fresh by proc connector events) plus what `/proc` says of a process
+//! (identity, cgroup) and which processes live in a namespace, each cached
+//! briefly. It answers questions; the rules that use the answers live in
+//! `attribute.rs`.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use netoproc_core::model::ProcessInfo;
+use netoproc_core::SocketCookie;
+use netoproc_procfs::{NetnsId, ProcRoot, Resolution, ResolverStats, SocketResolver};
+
+use super::flow::FlowKey;
+
+/// The answer to "which socket is this flow's".
+#[derive(Debug, Clone, Default)]
+pub struct Lookup {
+    pub found: Option<Resolution>,
+    /// Not found because a fresh dump had to wait (rate limit): asking
+    /// again soon may find it.
+    pub rate_limited: bool,
+}
+
+/// A process as the owner of a socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessMeta {
+    pub info: ProcessInfo,
+    /// cgroup v2 id (the cgroup directory's inode); 0 if unknown.
+    pub cgroup_id: u64,
+}
+
+/// What the attribution rules ask.
+pub trait Owners {
+    /// The socket of `key` and its holders, from the latest dump of the
+    /// key's namespace or a fresh one.
+    fn resolve(&mut self, key: &FlowKey, now: Instant) -> Lookup;
+    /// Re-dumps every watched namespace.
+    fn refresh(&mut self, now: Instant);
+    /// Whether the latest dump of `netns` still lists the socket as held
+    /// by some process.
+    fn socket_alive(&self, netns: NetnsId, cookie: SocketCookie) -> bool;
+    /// Identity of a process, cached from when it was first asked about.
+    fn process(&mut self, pid: u32) -> Option<ProcessMeta>;
+    /// Whether the process still exists.
+    fn is_alive(&self, pid: u32) -> bool;
+    /// The processes living in `netns`, as of a recent enumeration.
+    fn netns_pids(&mut self, netns: NetnsId, now: Instant) -> Vec<u32>;
+    /// The process owned a recent flow: look for new sockets there first.
+    fn mark_hot(&mut self, pid: u32, now: Instant);
+}
+
+/// Processes per namespace are re-read when older than this: the list
+/// decides "the namespace's only process", so it must be recent (a
+/// process that just started must not be missed).
+const NETNS_PIDS_MAX_AGE: Duration = Duration::from_millis(20);
+/// A namespace with at most this many processes has them all rescanned
+/// when one of its sockets is not placed yet (a container, a test).
+const FEW_PROCESSES: usize = 16;
+/// Cached process identities older than this are re-read if the process
+/// still exists (its comm may change with exec).
+const PROCESS_MAX_AGE: Duration = Duration::from_secs(10);
+
+/// The real [`Owners`]: a [`SocketResolver`] and `/proc`.
+pub struct ProcOwners {
+    pub resolver: SocketResolver,
+    proc: ProcRoot,
+    cgroup_root: PathBuf,
+    processes: HashMap<u32, (ProcessMeta, Instant)>,
+    netns_pids: HashMap<NetnsId, Vec<u32>>,
+    netns_pids_at: Option<Instant>,
+    run_netns: PathBuf,
+}
+
+impl ProcOwners {
+    pub fn new(
+        resolver: SocketResolver,
+        proc: ProcRoot,
+        cgroup_root: PathBuf,
+        run_netns: PathBuf,
+    ) -> ProcOwners {
+        ProcOwners {
+            resolver,
+            proc,
+            cgroup_root,
+            processes: HashMap::new(),
+            netns_pids: HashMap::new(),
+            netns_pids_at: None,
+            run_netns,
+        }
+    }
+
+    pub fn stats(&self) -> ResolverStats {
+        self.resolver.stats()
+    }
+
+    fn lookup(&mut self, key: &FlowKey, now: Instant) -> Option<Resolution> {
+        self.resolver
+            .resolve(key.protocol, key.local, key.remote, Some(key.netns), now)
+            .cloned()
+    }
+
+    fn cgroup_id(&self, pid: u32) -> u64 {
+        let path = self.proc.path().join(pid.to_string()).join("cgroup");
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| {
+                let rel = s.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
+                let dir = self.cgroup_root.join(rel.trim_start_matches('/'));
+                std::fs::metadata(dir).ok().map(|m| m.ino())
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Owners for ProcOwners {
+    fn resolve(&mut self, key: &FlowKey, now: Instant) -> Lookup {
+        let before = self.resolver.stats().rate_limited;
+        let mut found = self.lookup(key, now);
+        let rate_limited = found.is_none() && self.resolver.stats().rate_limited > before;
+        if found
+            .as_ref()
+            .is_some_and(|r| r.pids.is_empty() && r.socket.inode != 0)
+        {
+            // Listed but not placed: look in the namespace's processes
+            // (when few) and the hot ones right now, not at the next dump.
+            let pids = self.netns_pids(key.netns, now);
+            if pids.len() <= FEW_PROCESSES {
+                for pid in pids {
+                    self.resolver.mark_hot(pid, now);
+                }
+            }
+            self.resolver.rescan_owners(now);
+            found = self.lookup(key, now);
+        }
+        Lookup {
+            found,
+            rate_limited,
+        }
+    }
+
+    fn refresh(&mut self, now: Instant) {
+        // A namespace that fails to dump keeps its previous table; the
+        // failure is counted in the resolver's stats.
+        let _ = self.resolver.refresh(now);
+    }
+
+    fn socket_alive(&self, netns: NetnsId, cookie: SocketCookie) -> bool {
+        // A TIME_WAIT socket keeps its cookie but no process holds it any
+        // more: its owner has closed it.
+        self.resolver
+            .table(netns)
+            .and_then(|t| t.by_cookie(cookie))
+            .is_some_and(|s| s.inode != 0)
+    }
+
+    fn process(&mut self, pid: u32) -> Option<ProcessMeta> {
+        let now = Instant::now();
+        if let Some((meta, at)) = self.processes.get(&pid) {
+            if now.saturating_duration_since(*at) < PROCESS_MAX_AGE || !self.is_alive(pid) {
+                return Some(meta.clone());
+            }
+        }
+        let info = self.proc.process_info(pid)?;
+        let meta = ProcessMeta {
+            info,
+            cgroup_id: self.cgroup_id(pid),
+        };
+        self.processes.insert(pid, (meta.clone(), now));
+        Some(meta)
+    }
+
+    fn is_alive(&self, pid: u32) -> bool {
+        self.proc.path().join(pid.to_string()).exists()
+    }
+
+    fn netns_pids(&mut self, netns: NetnsId, now: Instant) -> Vec<u32> {
+        let stale = self
+            .netns_pids_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= NETNS_PIDS_MAX_AGE);
+        if stale {
+            self.netns_pids = list_pids_by_netns(&self.proc, &self.run_netns);
+            self.netns_pids_at = Some(now);
+        }
+        // netoproc itself never owns the traffic it watches.
+        let own = std::process::id();
+        let mut pids = self.netns_pids.get(&netns).cloned().unwrap_or_default();
+        pids.retain(|&p| p != own);
+        pids
+    }
+
+    fn mark_hot(&mut self, pid: u32, now: Instant) {
+        self.resolver.mark_hot(pid, now);
+    }
+}
+
+fn list_pids_by_netns(proc: &ProcRoot, run_netns: &Path) -> HashMap<NetnsId, Vec<u32>> {
+    proc.list_netns(run_netns)
+        .into_iter()
+        .map(|n| (n.id, n.pids))
+        .collect()
+}

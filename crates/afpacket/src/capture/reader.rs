@@ -1,0 +1,224 @@
+//! One thread per ring: polls its ring, parses every frame into its flow
+//! ([`FlowAggregator`]), hands a flow's first packet to the attribution
+//! thread at once (while its socket most likely still exists) and the
+//! summed deltas every [`FLUSH_EVERY`]. It also answers sync requests (a
+//! read that must include everything captured until now: it waits until
+//! the kernel has retired the block in progress, flushes, then acks) and
+//! publishes the kernel's drop counts. It never looks at payload.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use netoproc_core::report::UnparsedPackets;
+use netoproc_procfs::NetnsId;
+
+use super::flow::{FlowAggregator, FlowDelta, FlowKey};
+use crate::Ring;
+
+/// Deltas are handed over at least this often.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
+/// Longest wait in poll, so stop and sync requests are seen.
+const POLL: Duration = Duration::from_millis(20);
+const STATS_EVERY: Duration = Duration::from_millis(500);
+const EXPIRE_EVERY: Duration = Duration::from_secs(10);
+
+/// What the readers and the namespace watcher tell the attribution thread.
+#[derive(Debug)]
+pub enum ToWorker {
+    NewFlow(FlowKey),
+    Deltas(Vec<(FlowKey, FlowDelta)>),
+    /// Rings now capture in this namespace (`path` reaches it; `None` for
+    /// netoproc's own).
+    Watch(NetnsId, Option<std::path::PathBuf>),
+    Unwatch(NetnsId),
+    /// Every reader has flushed up to this sync request.
+    Sync(u64),
+}
+
+/// One reader's state, shared with the rest of the backend.
+#[derive(Debug)]
+pub struct ReaderState {
+    pub netns: NetnsId,
+    pub stop: AtomicBool,
+    /// The last sync request this reader has flushed for.
+    pub acked: AtomicU64,
+    pub done: AtomicBool,
+    pub error: Mutex<Option<String>>,
+}
+
+impl ReaderState {
+    pub fn new(netns: NetnsId) -> ReaderState {
+        ReaderState {
+            netns,
+            stop: AtomicBool::new(false),
+            acked: AtomicU64::new(0),
+            done: AtomicBool::new(false),
+            error: Mutex::new(None),
+        }
+    }
+}
+
+/// Counters and requests every reader shares.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub sync_request: AtomicU64,
+    /// Kernel ring drops, summed over every ring ever opened.
+    pub drops: AtomicU64,
+    pub packets: AtomicU64,
+    pub unparsed: Mutex<UnparsedPackets>,
+    pub readers: Mutex<Vec<Arc<ReaderState>>>,
+    /// Namespaces that could not be captured, by why.
+    pub uncaptured: Mutex<BTreeMap<String, BTreeSet<NetnsId>>>,
+}
+
+impl Shared {
+    pub fn note_uncaptured(&self, netns: NetnsId, why: String) {
+        let mut u = self.uncaptured.lock().unwrap_or_else(|e| e.into_inner());
+        u.entry(why).or_default().insert(netns);
+    }
+
+    /// One line per reason some namespaces are not captured.
+    pub fn uncaptured_lines(&self) -> Vec<String> {
+        let u = self.uncaptured.lock().unwrap_or_else(|e| e.into_inner());
+        u.iter()
+            .map(|(why, ids)| {
+                format!(
+                    "{} other network namespace(s) not captured: {why}",
+                    ids.len()
+                )
+            })
+            .collect()
+    }
+}
+
+/// Starts the reader of `ring`. `settle` is how long a sync waits for the
+/// kernel to retire the block in progress (two block timeouts, rounded up
+/// to the kernel's timer tick).
+pub fn spawn(
+    ring: Ring,
+    state: Arc<ReaderState>,
+    shared: Arc<Shared>,
+    tx: Sender<ToWorker>,
+    settle: Duration,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("netoproc-ring".into())
+        .spawn(move || {
+            let mut r = Reader {
+                agg: FlowAggregator::new(state.netns),
+                ring,
+                state,
+                shared,
+                tx,
+                settle,
+                last_drops: 0,
+                counted_packets: 0,
+            };
+            r.run();
+        })
+}
+
+struct Reader {
+    agg: FlowAggregator,
+    ring: Ring,
+    state: Arc<ReaderState>,
+    shared: Arc<Shared>,
+    tx: Sender<ToWorker>,
+    settle: Duration,
+    last_drops: u64,
+    counted_packets: u64,
+}
+
+impl Reader {
+    fn run(&mut self) {
+        let start = Instant::now();
+        let (mut last_flush, mut last_stats, mut last_expire) = (start, start, start);
+        let mut sync: Option<(u64, Instant)> = None;
+        while !self.state.stop.load(Ordering::Relaxed) {
+            let timeout = match sync {
+                Some((_, at)) => at.saturating_duration_since(Instant::now()).min(POLL),
+                None => POLL,
+            };
+            let (agg, tx) = (&mut self.agg, &self.tx);
+            let mut worker_gone = false;
+            let polled = self.ring.poll(timeout, |p| {
+                if let Some(key) = agg.packet(p.link, p.data, p.orig_len, p.direction) {
+                    worker_gone |= tx.send(ToWorker::NewFlow(key)).is_err();
+                }
+            });
+            if let Err(e) = polled {
+                *self.state.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                break;
+            }
+            if worker_gone {
+                break;
+            }
+            let now = Instant::now();
+            let requested = self.shared.sync_request.load(Ordering::Acquire);
+            let pending = sync.map_or(self.state.acked.load(Ordering::Relaxed), |(e, _)| e);
+            if requested > pending {
+                sync = Some((requested, now + self.settle));
+            }
+            let sync_due = sync.is_some_and(|(_, at)| now >= at);
+            if sync_due || now.duration_since(last_flush) >= FLUSH_EVERY {
+                if !self.flush() {
+                    break;
+                }
+                last_flush = now;
+            }
+            if sync_due || now.duration_since(last_stats) >= STATS_EVERY {
+                self.publish_stats();
+                last_stats = now;
+            }
+            if let Some((epoch, _)) = sync.filter(|_| sync_due) {
+                self.state.acked.store(epoch, Ordering::Release);
+                sync = None;
+            }
+            if now.duration_since(last_expire) >= EXPIRE_EVERY {
+                self.agg.expire();
+                last_expire = now;
+            }
+        }
+        self.flush();
+        self.publish_stats();
+        self.state.done.store(true, Ordering::Release);
+        self.state.acked.store(u64::MAX, Ordering::Release);
+    }
+
+    /// Hands the deltas over; `false` when the attribution thread is gone.
+    fn flush(&mut self) -> bool {
+        let u = self.agg.take_unparsed();
+        if u.total() > 0 {
+            let mut shared = self
+                .shared
+                .unparsed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            shared.not_ip += u.not_ip;
+            shared.not_tcp_udp += u.not_tcp_udp;
+            shared.fragments += u.fragments;
+            shared.truncated += u.truncated;
+            shared.malformed += u.malformed;
+            shared.unknown_link += u.unknown_link;
+        }
+        let packets = self.agg.packets();
+        self.shared
+            .packets
+            .fetch_add(packets - self.counted_packets, Ordering::Relaxed);
+        self.counted_packets = packets;
+        let deltas = self.agg.take();
+        deltas.is_empty() || self.tx.send(ToWorker::Deltas(deltas)).is_ok()
+    }
+
+    fn publish_stats(&mut self) {
+        if let Ok(s) = self.ring.stats() {
+            let new = s.drops.saturating_sub(self.last_drops);
+            self.shared.drops.fetch_add(new, Ordering::Relaxed);
+            self.last_drops = s.drops;
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The attribution thread: owns the [`Attributor`] (and through it the
+//! socket resolver), takes new flows and deltas from the readers and
+//! namespace changes from the watcher, retries and refreshes on its own
+//! clock, and sends the changed records to the capture's caller every
+//! [`EMIT_EVERY`] — or at once when a sync asks for a complete read. It
+//! publishes its statistics for `meta`. Owners are looked up here, off the
+//! readers' path, so a slow `/proc` never stalls packet capture.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use netoproc_procfs::ResolverStats;
+
+use super::attribute::{Attributor, Batch};
+use super::owners::ProcOwners;
+use super::reader::ToWorker;
+use super::sockets::Tally;
+
+const EMIT_EVERY: Duration = Duration::from_millis(20);
+const STATS_EVERY: Duration = Duration::from_millis(100);
+/// Longest wait for a message: retries of waiting flows need this clock.
+const IDLE_WAIT: Duration = Duration::from_millis(3);
+/// Messages handled before the clock-driven work runs again.
+const BURST: usize = 4096;
+
+/// What the attribution thread sends the capture's caller.
+#[derive(Debug)]
+pub enum ToMain {
+    Batch(Batch),
+    /// Everything captured before sync request `n` is in earlier batches.
+    Synced(u64),
+}
+
+/// The attribution thread's counters, for `meta`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkerStats {
+    pub tally: Tally,
+    pub resolver: ResolverStats,
+}
+
+pub fn spawn(
+    mut attributor: Attributor<ProcOwners>,
+    rx: Receiver<ToWorker>,
+    tx: Sender<ToMain>,
+    stats: Arc<Mutex<WorkerStats>>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("netoproc-owners".into())
+        .spawn(move || {
+            let mut last_emit = Instant::now();
+            let mut last_stats = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                let mut handled = 0;
+                let mut next = match rx.recv_timeout(IDLE_WAIT) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                };
+                while let Some(msg) = next.take() {
+                    let now = Instant::now();
+                    match msg {
+                        ToWorker::NewFlow(key) => attributor.new_flow(key, now),
+                        ToWorker::Deltas(d) => attributor.deltas(&d, now),
+                        ToWorker::Watch(id, Some(path)) => {
+                            attributor.owners.resolver.watch_netns(id, path)
+                        }
+                        ToWorker::Watch(_, None) => {}
+                        ToWorker::Unwatch(id) => attributor.owners.resolver.unwatch_netns(id),
+                        ToWorker::Sync(n) => {
+                            attributor.settle(now);
+                            if !send(&tx, attributor.take_batch()) {
+                                return;
+                            }
+                            publish(&stats, &attributor);
+                            if tx.send(ToMain::Synced(n)).is_err() {
+                                return;
+                            }
+                            last_emit = now;
+                        }
+                    }
+                    handled += 1;
+                    if handled < BURST {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                let now = Instant::now();
+                attributor.tick(now);
+                if now.duration_since(last_emit) >= EMIT_EVERY {
+                    if !send(&tx, attributor.take_batch()) {
+                        return;
+                    }
+                    last_emit = now;
+                }
+                if now.duration_since(last_stats) >= STATS_EVERY {
+                    publish(&stats, &attributor);
+                    last_stats = now;
+                }
+            }
+            publish(&stats, &attributor);
+        })
+}
+
+fn send(tx: &Sender<ToMain>, batch: Batch) -> bool {
+    batch.is_empty() || tx.send(ToMain::Batch(batch)).is_ok()
+}
+
+fn publish(stats: &Mutex<WorkerStats>, a: &Attributor<ProcOwners>) {
+    let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
+    s.tally = a.tally;
+    s.resolver = a.owners.stats();
+}

@@ -1,0 +1,225 @@
+//! `SocketLedger`: merging observations, reports, retiring closed sockets.
+
+use super::*;
+use crate::model::{Family, Owner, Protocol, Tuple};
+
+fn owner(pid: u32) -> Owner {
+    Owner {
+        pid,
+        uid: 1000,
+        comm: format!("p{pid}"),
+        cgroup_id: 9,
+        netns: 1,
+    }
+}
+
+fn sock(cookie: u64, pid: Option<u32>, tx: u64, rx: u64) -> SocketRecord {
+    SocketRecord {
+        cookie: SocketCookie(cookie),
+        owner: pid.map(owner),
+        tuple: Some(Tuple {
+            protocol: Protocol::Tcp,
+            family: Family::Ipv4,
+            local: "10.0.0.1:40000".parse().unwrap(),
+            remote: Some("10.0.0.2:80".parse().unwrap()),
+        }),
+        counters: Counters {
+            tx_bytes: tx,
+            rx_bytes: rx,
+            ..Default::default()
+        },
+        closed: false,
+    }
+}
+
+#[test]
+fn processes_sum_their_sockets_and_merge_observations() {
+    let mut l = SocketLedger::new();
+    l.observe_socket(sock(1, Some(10), 100, 5));
+    l.observe_socket(sock(2, Some(10), 50, 0));
+    l.observe_socket(sock(3, Some(11), 1, 1));
+    // A close event with later counters for socket 1.
+    let mut closed = sock(1, Some(10), 150, 5);
+    closed.closed = true;
+    l.observe_socket(closed);
+    // A stale map read must not lower anything.
+    l.observe_socket(sock(1, Some(10), 120, 5));
+
+    let r = l.report();
+    assert_eq!(r.processes.len(), 2);
+    assert_eq!(r.processes[0].pid, 10);
+    assert_eq!(r.processes[0].counters.tx_bytes, 200);
+    assert_eq!(r.processes[0].sockets, 2);
+    assert_eq!(r.total.tx_bytes, 201);
+    let c1 = r.connections.iter().find(|c| c.cookie == 1).unwrap();
+    assert_eq!(c1.state, "closed");
+}
+
+#[test]
+fn process_info_names_rows_after_exit() {
+    let mut l = SocketLedger::new();
+    l.observe_socket(sock(1, Some(42), 10, 0));
+    assert_eq!(l.pids_without_info(), vec![42]);
+    l.observe_process(ProcessInfo {
+        pid: 42,
+        comm: "short".into(),
+        cmdline: "short --once".into(),
+        ..Default::default()
+    });
+    assert!(l.pids_without_info().is_empty());
+    let r = l.report();
+    assert_eq!(r.processes[0].cmdline, "short --once");
+    assert_eq!(r.processes[0].process, "short");
+}
+
+#[test]
+fn unowned_sockets_are_counted_not_attributed() {
+    let mut l = SocketLedger::new();
+    let mut s = sock(5, None, 0, 0);
+    s.counters.rx_wire_bytes = 60;
+    l.observe_socket(s);
+    let r = l.report();
+    assert!(r.processes.is_empty());
+    assert_eq!(r.connections.len(), 1);
+    assert_eq!(r.connections[0].pid, 0);
+    assert_eq!(
+        l.unowned(),
+        Unowned {
+            sockets: 1,
+            bytes: 0,
+            wire_bytes: 60
+        }
+    );
+}
+
+#[test]
+fn unconnected_udp_splits_by_remote_and_keeps_the_remainder() {
+    let mut l = SocketLedger::new();
+    let mut s = sock(7, Some(3), 300, 40);
+    s.tuple = Some(Tuple {
+        protocol: Protocol::Udp,
+        family: Family::Ipv6,
+        local: "[::]:5353".parse().unwrap(),
+        remote: None,
+    });
+    l.observe_socket(s);
+    for (port, tx) in [(1001u16, 100u64), (1002, 150)] {
+        l.observe_peer(PeerRecord {
+            cookie: SocketCookie(7),
+            remote: SocketAddr::new("::ffff:10.0.0.9".parse().unwrap(), port),
+            tx_bytes: tx,
+            rx_bytes: 10,
+            tx_calls: 1,
+            rx_calls: 1,
+        });
+    }
+    let r = l.report();
+    let rows: Vec<_> = r.connections.iter().filter(|c| c.cookie == 7).collect();
+    assert_eq!(rows.len(), 3);
+    let sum: u64 = rows.iter().map(|c| c.counters.tx_bytes).sum();
+    assert_eq!(sum, 300);
+    assert!(rows
+        .iter()
+        .any(|c| c.remote == Some("10.0.0.9:1002".parse().unwrap())));
+    let rest = rows.iter().find(|c| c.remote.is_none()).unwrap();
+    assert_eq!((rest.counters.tx_bytes, rest.counters.rx_bytes), (50, 20));
+}
+
+#[test]
+fn retiring_keeps_process_totals_and_drops_connections() {
+    let mut l = SocketLedger::new();
+    l.observe_socket(sock(1, Some(10), 100, 5));
+    let mut closed = sock(2, Some(10), 50, 7);
+    closed.closed = true;
+    l.observe_socket(closed.clone());
+    let mut gone = sock(3, Some(11), 30, 0);
+    gone.closed = true;
+    l.observe_socket(gone);
+    let mut nobody = sock(4, None, 0, 0);
+    nobody.counters.rx_wire_bytes = 60;
+    nobody.closed = true;
+    l.observe_socket(nobody);
+    let before = l.report();
+    let unowned_before = l.unowned();
+
+    assert_eq!(l.retire_closed(), 3);
+    assert_eq!(l.socket_count(), 1);
+    assert!(l.is_closed(SocketCookie(2)) && !l.is_closed(SocketCookie(1)));
+    let after = l.report();
+    assert_eq!(after.processes, before.processes);
+    assert_eq!(after.total, before.total);
+    assert_eq!(l.unowned(), unowned_before);
+    assert_eq!(after.connections.len(), 1);
+    assert_eq!(after.connections[0].cookie, 1);
+
+    // The kernel reports socket 2 again with a few more bytes (its FIN):
+    // only the difference is added, and a stale read adds nothing.
+    closed.counters.tx_bytes = 52;
+    l.observe_socket(closed.clone());
+    closed.counters.tx_bytes = 51;
+    l.observe_socket(closed.clone());
+    let p10 = |r: &Report| r.processes.iter().find(|p| p.pid == 10).unwrap().clone();
+    assert_eq!(p10(&l.report()).counters.tx_bytes, 152);
+    assert_eq!(p10(&l.report()).sockets, 2);
+
+    // Seen since the last call: kept; then not seen again: forgotten.
+    l.retire_closed();
+    assert!(l.is_closed(SocketCookie(2)));
+    assert!(!l.is_closed(SocketCookie(3)));
+    l.retire_closed();
+    assert!(!l.is_closed(SocketCookie(2)));
+    assert_eq!(p10(&l.report()).counters.tx_bytes, 152);
+}
+
+#[test]
+fn retired_udp_peers_are_dropped_and_not_recreated() {
+    let mut l = SocketLedger::new();
+    let mut s = sock(7, Some(3), 300, 0);
+    s.tuple.as_mut().unwrap().remote = None;
+    s.closed = true;
+    l.observe_socket(s);
+    let peer = PeerRecord {
+        cookie: SocketCookie(7),
+        remote: "10.0.0.9:53".parse().unwrap(),
+        tx_bytes: 100,
+        rx_bytes: 0,
+        tx_calls: 1,
+        rx_calls: 0,
+    };
+    l.observe_peer(peer);
+    l.retire_closed();
+    l.observe_peer(peer);
+    assert!(l.peers.is_empty());
+    let r = l.report();
+    assert!(r.connections.is_empty());
+    assert_eq!(r.processes[0].counters.tx_bytes, 300);
+    assert_eq!(l.pids_without_info(), vec![3]);
+}
+
+#[test]
+fn unordered_report_has_the_same_rows() {
+    let mut l = SocketLedger::new();
+    for i in 0..20u64 {
+        l.observe_socket(sock(i + 1, Some(10 + (i % 3) as u32), i * 7 % 11, i % 5));
+    }
+    let sorted = l.report();
+    let mut unordered = l.report_unordered();
+    assert_eq!(unordered.processes, sorted.processes);
+    assert_eq!(unordered.total, sorted.total);
+    unordered.connections.sort_by_key(|c| c.cookie);
+    let mut by_cookie = sorted.connections.clone();
+    by_cookie.sort_by_key(|c| c.cookie);
+    assert_eq!(unordered.connections, by_cookie);
+    // The sorted one is largest first.
+    assert!(sorted
+        .connections
+        .windows(2)
+        .all(|w| volume(&w[0].counters) >= volume(&w[1].counters)));
+}
+
+#[test]
+fn silent_sockets_are_left_out() {
+    let mut l = SocketLedger::new();
+    l.observe_socket(sock(1, Some(10), 0, 0));
+    assert_eq!(l.report(), Report::default());
+}

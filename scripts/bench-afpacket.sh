@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# netoproc AF_PACKET benchmark: the replay rate (packets parsed and aggregated per core),
+# the highest UDP rate a sender in a namespace can push over veth with zero kernel drops
+# at netoproc's rings (and netoproc's CPU there), a TCP stream over veth, and the loopback
+# iperf3 throughput ratio with netoproc in afpacket mode vs without (interleaved rounds,
+# medians). See BENCHMARKS.md, "AF_PACKET".
+#
+#   sudo scripts/bench-afpacket.sh [--seconds S] [--rounds N] [--rates 50000,...,0]
+#                                  [--sizes 128K,1K] [--seed N] [--binary PATH]
+#
+# Defaults: 5 s windows, 6 loopback rounds; about 5 minutes. Results: Markdown on stdout
+# and in bench/results/<date>-<kernel>-afpacket.md. Installs iperf3 when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ "$(id -u)" -eq 0 ] || { echo "bench-afpacket: run as root (sudo scripts/bench-afpacket.sh)" >&2; exit 1; }
+if ! command -v iperf3 >/dev/null; then
+  echo "bench-afpacket: installing iperf3" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >&2
+fi
+
+binary="" args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --binary) binary=$2; shift 2 ;;
+    --binary=*) binary=${1#--binary=}; shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+snapdir=$(mktemp -d /tmp/netoproc-bench-afpacket.XXXXXX)
+trap 'rm -rf "$snapdir"' EXIT
+if [ -z "$binary" ]; then
+  echo "bench-afpacket: building netoproc (release)" >&2
+  cargo build --release -q -p netoproc >&2
+  binary=target/release/netoproc
+fi
+# Run from a copy, so a rebuild during the run cannot swap it.
+cp "$binary" "$snapdir/netoproc"
+
+echo "bench-afpacket: replay (one core, parse + aggregate)" >&2
+replay=$(cargo run --release -q -p netoproc-afpacket --example replay 2>/dev/null | tail -n 2)
+
+report=$(python3 bench/bench_afpacket.py --netoproc "$snapdir/netoproc" ${args[@]+"${args[@]}"})
+mkdir -p bench/results
+out="bench/results/$(date -u +%Y-%m-%d)-$(uname -r)-afpacket.md"
+{
+  echo "$report"
+  echo
+  echo "Replay (\`cargo run --release -p netoproc-afpacket --example replay\`):"
+  echo
+  echo "$replay" | sed 's/^/    /'
+} | tee "$out"
+echo "bench-afpacket: written to $out" >&2
