@@ -159,8 +159,12 @@ impl SocketLedger {
     /// view): sorting 10,000 rows is a good part of a report's cost.
     /// Process rows are still sorted (there are few).
     pub fn report_unordered(&self) -> Report {
-        let mut procs: HashMap<u32, ProcessRow> =
-            HashMap::with_capacity(self.processes.len().max(self.retired.len()) + 16);
+        // One lookup per socket: pids need no DoS-resistant hashing here.
+        let mut procs: HashMap<u32, ProcessRow, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(
+                self.processes.len().max(self.retired.len()) + 16,
+                Default::default(),
+            );
         let mut connections = Vec::with_capacity(self.sockets.len() + self.peers.len());
         let mut total = Counters::default();
 

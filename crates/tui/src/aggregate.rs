@@ -215,12 +215,15 @@ impl LiveModel {
         self.connection_rates
             .update(tick.now, keyed.iter().copied());
         // Names from DNS answers, shared by the rows to the same address.
-        let hosts: HashMap<IpAddr, Arc<str>, Fast> = tick
-            .dns
-            .iter()
-            .flat_map(|d| d.remote_hosts)
-            .map(|(ip, name)| (*ip, Arc::from(name.as_str())))
-            .collect();
+        let mut hosts: HashMap<IpAddr, Arc<str>, Fast> = HashMap::default();
+        if let Some(d) = &tick.dns {
+            hosts.reserve(d.remote_hosts.len());
+            hosts.extend(
+                d.remote_hosts
+                    .iter()
+                    .map(|(ip, name)| (*ip, Arc::from(name.as_str()))),
+            );
+        }
         let mut rows: Vec<ConnectionView> =
             Vec::with_capacity(keyed.len() + self.fading.len() + 16);
         rows.extend(r.connections.iter().zip(&keyed).map(|(c, &(key, _, _))| {

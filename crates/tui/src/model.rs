@@ -251,19 +251,20 @@ impl ViewModel {
             SortColumn::Rx | SortColumn::Tx | SortColumn::Traffic
         ) {
             // The common case, by volume: each row's figure is computed
-            // once and the sort moves small (figure, key, index) triples
-            // instead of reaching into 10,000 rows for every comparison.
-            let mut keyed: Vec<(f64, u64, u32)> = order
+            // once, as an integer that sorts like it (a non-negative
+            // float's bits do; flipped for largest first), and the sort
+            // moves small (figure, key, index) triples instead of reaching
+            // into 10,000 rows for every comparison.
+            let flip = if k.sort.descending { u64::MAX } else { 0 };
+            let mut keyed: Vec<(u64, u64, u32)> = order
                 .iter()
                 .map(|&i| {
                     let c = &self.connections[i as usize];
                     let v = Volume::new(c.rates, c.rx_bytes, c.tx_bytes, k);
-                    (v.figure(k.sort.column), c.key, i)
+                    (order_bits(v.figure(k.sort.column)) ^ flip, c.key, i)
                 })
                 .collect();
-            keyed.sort_unstable_by(|a, b| {
-                directed(a.0.total_cmp(&b.0), k.sort.descending).then(a.1.cmp(&b.1))
-            });
+            keyed.sort_unstable();
             return keyed.into_iter().map(|(_, _, i)| i).collect();
         }
         order.sort_by(|&a, &b| {
@@ -342,6 +343,12 @@ impl Volume {
     }
 }
 
+/// An integer that orders like `v` for the rates and totals shown (never
+/// negative; NaN and -0.0 count as zero).
+fn order_bits(v: f64) -> u64 {
+    (v.max(0.0) + 0.0).to_bits()
+}
+
 fn directed(o: Ordering, descending: bool) -> Ordering {
     if descending {
         o.reverse()
@@ -398,6 +405,16 @@ pub(crate) fn name_key(s: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn order_bits_order_like_the_figures() {
+        let rising = [0.0, 1e-300, 0.5, 1.0, 1e6, 3.5e9, f64::INFINITY];
+        assert!(rising
+            .windows(2)
+            .all(|w| order_bits(w[0]) < order_bits(w[1])));
+        assert_eq!(order_bits(-0.0), order_bits(0.0));
+        assert_eq!(order_bits(f64::NAN), order_bits(0.0));
+    }
 
     #[test]
     fn ascii_matching_ignores_case() {
