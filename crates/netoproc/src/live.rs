@@ -160,7 +160,7 @@ impl Capture<'_> {
         let packets = self.backend.take_dns();
         if let Some(obs) = &mut self.dns {
             obs.ingest(packets, &self.ledger);
-            obs.sweep(monotonic_ns(), &self.ledger);
+            obs.sweep(crate::ktime::monotonic_ns(), &self.ledger);
         }
         Ok(())
     }
@@ -193,7 +193,7 @@ impl Capture<'_> {
         // The view sorts the rows itself.
         let report = self.ledger.report_unordered();
         self.look_up_containers(&report);
-        let now_ns = monotonic_ns();
+        let now_ns = crate::ktime::monotonic_ns();
         let mut remote_hosts = HashMap::new();
         let dns_report: Option<DnsReport> = self.dns.as_mut().map(|obs| {
             obs.observe_connections(&report.connections, now_ns);
@@ -256,19 +256,4 @@ impl OwnMeter {
             rss_kib: usage.rss_kib,
         })
     }
-}
-
-/// CLOCK_MONOTONIC in ns: the clock of the kernel's `bpf_ktime_get_ns`,
-/// which stamps every DNS packet.
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
-    let r = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    debug_assert_eq!(r, 0);
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
 }

@@ -8,6 +8,7 @@ mod backend;
 mod cli;
 mod doctor;
 mod failure;
+mod ktime;
 mod live;
 mod snapshot;
 

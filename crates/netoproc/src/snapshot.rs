@@ -129,7 +129,7 @@ pub fn run(
         attribution: backend.attribution(),
     };
     let report = ledger.report();
-    let now_ns = monotonic_ns();
+    let now_ns = crate::ktime::monotonic_ns();
     let (dns_report, remote_hosts) = match dns.as_mut() {
         Some(obs) => {
             obs.observe_connections(&report.connections, now_ns);
@@ -177,21 +177,6 @@ fn feed_dns(
     let packets = backend.take_dns();
     if let Some(obs) = dns {
         obs.ingest(packets, ledger);
-        obs.sweep(monotonic_ns(), ledger);
+        obs.sweep(crate::ktime::monotonic_ns(), ledger);
     }
-}
-
-/// CLOCK_MONOTONIC in ns: the clock of the kernel's `bpf_ktime_get_ns`,
-/// which stamps every DNS packet.
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
-    let r = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    debug_assert_eq!(r, 0);
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
 }
