@@ -71,18 +71,23 @@ if [ "$run_vm" = 1 ]; then
   step "end-to-end tests in a VM with Debian 12's 6.1 kernel"
   kernel=$(scripts/vm/fetch-kernel.sh | tail -n 1)
   cargo build -p netoproc
+  # The eBPF end-to-end suites (capture: exact bytes; dns: the observatory).
   e2e=$(cargo test -p netoproc-e2e --no-run --message-format=json 2>/dev/null \
     | python3 -c 'import json,sys
+want={"capture","dns"}
 for l in sys.stdin:
     m=json.loads(l)
-    if m.get("reason")=="compiler-artifact" and m.get("executable") and "test" in m.get("profile",{}) and m["profile"]["test"] and m["target"]["name"]=="capture":
+    if m.get("reason")=="compiler-artifact" and m.get("executable") and m["profile"].get("test") and m["target"]["name"] in want:
         print(m["executable"])')
-  [ -n "$e2e" ] || { echo "test.sh: could not find the end-to-end test executable" >&2; exit 1; }
+  [ "$(printf '%s\n' "$e2e" | grep -c .)" = 2 ] || { echo "test.sh: could not find the end-to-end test executables" >&2; exit 1; }
+  guest_cmd=""
+  for exe in $e2e; do guest_cmd="$guest_cmd \"$exe\" --test-threads=1 &&"; done
+  guest_cmd="$guest_cmd true"
   for hooks in fentry kprobe; do
     step "VM: $hooks rung"
     NETOPROC_VM_TIMEOUT="${NETOPROC_VM_TIMEOUT:-1800}" scripts/vm/run.sh --kernel "$kernel" -- \
       env CI="${CI:-}" NETOPROC_HOOKS="$hooks" NETOPROC_E2E_SCALE="${NETOPROC_VM_SCALE:-0.1}" \
-      "$e2e" --test-threads=1
+      NETOPROC_E2E_LATENCY_MS=100 sh -c "$guest_cmd"
   done
 fi
 step "all tests passed"

@@ -31,6 +31,18 @@ const WEB_PORT: u16 = 8080;
 const TIMEOUT_WAIT: Duration = Duration::from_millis(5_800);
 const LATENCY_TOLERANCE_MS: f64 = 1.0;
 
+/// The 1 ms, unless `NETOPROC_E2E_LATENCY_MS` says otherwise: the
+/// 6.1-kernel VM is emulated (QEMU TCG, ~20× slower), so the client's own
+/// clock reads there lag the kernel's packet stamps by up to ~20 ms, so
+/// there the test checks attribution, names and answers, and latency only
+/// loosely; the 1 ms check runs on the host.
+fn latency_tolerance_ms() -> f64 {
+    std::env::var("NETOPROC_E2E_LATENCY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(LATENCY_TOLERANCE_MS)
+}
+
 /// dnsmasq in the foreground, killed on Drop.
 struct Dnsmasq(Child);
 
@@ -187,7 +199,14 @@ fn every_lookup_is_attributed_timed_and_names_its_connection() {
     let client = Generator::spawn("dns-client", &pair.a.name, &args).finish();
     server.finish();
     // The silent lookup went first: wait until netoproc has timed it out.
-    std::thread::sleep(TIMEOUT_WAIT.saturating_sub(started.elapsed()));
+    // In the emulated VM (NETOPROC_E2E_LATENCY_MS set) the generator may
+    // start seconds late, so wait the whole timeout after it finished.
+    let waited = if std::env::var_os("NETOPROC_E2E_LATENCY_MS").is_some() {
+        Duration::ZERO
+    } else {
+        started.elapsed()
+    };
+    std::thread::sleep(TIMEOUT_WAIT.saturating_sub(waited));
     let report = run.stop();
 
     let log = client.dns.as_ref().expect("the client's lookup log");
@@ -235,7 +254,7 @@ fn every_lookup_is_attributed_timed_and_names_its_connection() {
                 let ours = l.latency_us.unwrap() as f64 / 1000.0;
                 worst = worst.max((theirs - ours).abs());
                 assert!(
-                    (theirs - ours).abs() <= LATENCY_TOLERANCE_MS,
+                    (theirs - ours).abs() <= latency_tolerance_ms(),
                     "{} {}: netoproc {theirs} ms, client {ours} ms",
                     l.name,
                     l.transport
