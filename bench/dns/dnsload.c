@@ -21,8 +21,9 @@
  * connect(), send() per query, closed once answered (or expired) — what
  * glibc's stub resolver does. A query not answered within 1 s is expired
  * (counted as unanswered). After S seconds it waits up to 1 s for the last
- * answers, then prints one JSON line with its counts, its elapsed time and
- * its own CPU time (getrusage).
+ * answers, then prints one JSON line with its counts, its elapsed time,
+ * its own CPU time (getrusage) and the latency (send to answer read, µs
+ * buckets) at p50 and p99.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -47,6 +48,7 @@
 #define FIFO_CAP (1u << 17)
 #define MAX_SOCKETS 64
 #define MAX_WINDOW 65536
+#define HIST_US 1000000 /* latency histogram: 1 µs buckets up to 1 s */
 
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
@@ -234,6 +236,7 @@ struct inflight {
 	uint32_t seq; /* 0 = free */
 	int fd;       /* fresh mode */
 	uint16_t id;  /* fresh mode */
+	uint64_t t;   /* sent at, ns */
 };
 
 struct fifo_ent {
@@ -342,6 +345,9 @@ static int client(int argc, char **argv)
 	long inflight = 0;
 	unsigned rr = 0;
 	uint8_t q[MSG_MAX], r[MSG_MAX];
+	uint32_t *hist = calloc(HIST_US + 1, sizeof(*hist));
+	if (!hist)
+		die("calloc");
 	double cpu0 = cpu_seconds();
 	uint64_t t0 = now_ns();
 	uint64_t end = t0 + (uint64_t)(seconds * 1e9);
@@ -426,6 +432,7 @@ static int client(int argc, char **argv)
 				e->seq = seq;
 				e->fd = fd;
 				e->id = id;
+				e->t = ts;
 				fifo[ftail % FIFO_CAP] = (struct fifo_ent){ seq, s, id, ts };
 				ftail++;
 				if (fresh) {
@@ -485,6 +492,8 @@ static int client(int argc, char **argv)
 				}
 				e->seq = 0;
 				answered++;
+				uint64_t us = (now_ns() - e->t) / 1000;
+				hist[us < HIST_US ? us : HIST_US]++;
 				inflight--;
 				if (fresh) {
 					close(e->fd);
@@ -502,19 +511,32 @@ static int client(int argc, char **argv)
 			if (table[i].seq)
 				close(table[i].fd);
 	double elapsed = (t1 - t0) / 1e9;
+	double pct[2] = { -1, -1 };
+	const double at[2] = { 0.5, 0.99 };
+	for (int k = 0; k < 2 && answered; k++) {
+		uint64_t want = (uint64_t)(at[k] * (double)answered), acc = 0;
+		for (uint64_t us = 0; us <= HIST_US; us++) {
+			acc += hist[us];
+			if (acc > want) {
+				pct[k] = (double)us / 1000.0;
+				break;
+			}
+		}
+	}
 	double send_window = (t_last_send - t0) / 1e9;
 	printf("{\"role\":\"client\",\"pid\":%d,\"mode\":\"%s\",\"rate\":%.0f,\"seconds\":%.3f,"
 	       "\"sockets\":%ld,\"window\":%ld,\"sent\":%llu,\"answered\":%llu,"
 	       "\"unanswered\":%llu,\"expired\":%llu,\"bad_responses\":%llu,\"send_errors\":%llu,"
 	       "\"socket_errors\":%llu,\"window_full\":%llu,\"fresh_sockets\":%llu,"
-	       "\"send_window_s\":%.3f,\"elapsed_s\":%.3f,\"sent_qps\":%.1f,\"cpu_s\":%.3f}\n",
+	       "\"send_window_s\":%.3f,\"elapsed_s\":%.3f,\"sent_qps\":%.1f,\"cpu_s\":%.3f,"
+	       "\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
 	       getpid(), fresh ? "fresh" : "reuse", rate, seconds, fresh ? 0 : nsock, window,
 	       (unsigned long long)sent, (unsigned long long)answered,
 	       (unsigned long long)(sent - answered), (unsigned long long)expired,
 	       (unsigned long long)bad,
 	       (unsigned long long)send_errors, (unsigned long long)socket_errors,
 	       (unsigned long long)window_full, (unsigned long long)fresh_sockets, send_window,
-	       elapsed, send_window > 0 ? sent / send_window : 0.0, cpu);
+	       elapsed, send_window > 0 ? sent / send_window : 0.0, cpu, pct[0], pct[1]);
 	return 0;
 }
 

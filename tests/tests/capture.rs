@@ -6,6 +6,8 @@
 //! `cargo build -p netoproc && cargo test -p netoproc-e2e -- --test-threads=2`
 //! (`NETOPROC_HOOKS`, `NETOPROC_E2E_SCALE`, `NETOPROC_BIN`: see `common`).
 
+// Each test file uses a different part of the shared harness.
+#[allow(dead_code)]
 mod common;
 
 use common::run_test;

@@ -7,10 +7,14 @@
 //! `capsh`): it must say on stderr that it fell back and why, and still
 //! attribute a loopback flow; and an unprivileged user running a copy of
 //! the binary with file capabilities (`setcap`, `setpriv`) must attribute
-//! root's flows the same. Needs root; skips otherwise, except under
+//! root's flows the same. `doctor` without BPF privileges must choose
+//! AF_PACKET, and an interface that exists nowhere is a usage error (exit
+//! 2). Needs root; skips otherwise, except under
 //! `CI=true` where it fails. Run as root:
 //! `cargo build -p netoproc && cargo test -p netoproc-e2e --test capture_afpacket`.
 
+// Each test file uses a different part of the shared harness.
+#[allow(dead_code)]
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
@@ -63,9 +67,11 @@ fn traffic_from_a_second_namespace() {
 
 #[test]
 fn tcp_300_short_connections_from_one_process() {
-    run_test_in("afpacket_300_short_connections", &Mode::afpacket(0.90), || {
-        vec![sc::tcp_short_connections()]
-    });
+    run_test_in(
+        "afpacket_300_short_connections",
+        &Mode::afpacket(0.90),
+        || vec![sc::tcp_short_connections()],
+    );
 }
 
 #[test]
@@ -176,9 +182,65 @@ fn unprivileged_user_with_file_capabilities() {
     };
     // The generators run as root; netoproc as nobody must name them.
     let report = scenario::run_in(&mode, vec![sc::tcp_loopback_in(ns)]);
-    let a = report.meta.attribution.expect("AF_PACKET reports attribution");
+    let a = report
+        .meta
+        .attribution
+        .expect("AF_PACKET reports attribution");
     assert!(
         a["flows_resolved"].as_u64().unwrap_or(0) >= 2,
         "the loopback sockets were not found live: {a}"
+    );
+}
+
+#[test]
+fn doctor_chooses_afpacket_without_bpf_and_says_why() {
+    let test = "doctor_without_bpf";
+    if !root_or_skip(test) || !tool_or_skip(test, "capsh", "libcap2-bin") {
+        return;
+    }
+    let bin = common::netoproc_bin();
+    let o = Command::new("capsh")
+        .args(["--drop=cap_bpf,cap_sys_admin,cap_perfmon", "--", "-c"])
+        .arg("exec \"$0\" doctor --format json")
+        .arg(&bin)
+        .output()
+        .expect("run capsh");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "doctor failed: {err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("doctor JSON");
+    assert_eq!(v["auto"]["mode"], "afpacket", "{}", v["auto"]);
+    let reason = v["auto"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("not permitted"), "{reason}");
+    let check = |name: &str| {
+        v["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == name))
+            .map(|c| c["verdict"].clone())
+    };
+    assert_eq!(check("af_packet"), Some("ok".into()));
+    assert!(check("proc_connector").is_some());
+}
+
+#[test]
+fn an_interface_that_exists_nowhere_is_a_usage_error() {
+    if !root_or_skip("unknown_interface") {
+        return;
+    }
+    let o = Command::new(common::netoproc_bin())
+        .args([
+            "--capture-mode",
+            "afpacket",
+            "--interface",
+            "np-nosuch0",
+            "-d",
+            "1",
+        ])
+        .output()
+        .expect("run netoproc");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no network interface named \"np-nosuch0\""),
+        "{err}"
     );
 }

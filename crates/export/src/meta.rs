@@ -194,6 +194,31 @@ mod tests {
     }
 
     #[test]
+    fn attribution_is_listed_only_when_known() {
+        let v = serde_json::to_value(Meta::default()).unwrap();
+        assert!(v.get("attribution").is_none());
+        let a = AttributionStats {
+            flows: 3,
+            bytes: 100,
+            bytes_attributed: 90,
+            attributed_share: 0.9,
+            proc_connector: true,
+            ..AttributionStats::default()
+        };
+        let meta = Meta {
+            attribution: Some(a),
+            ..Meta::default()
+        };
+        let v = serde_json::to_value(&meta).unwrap();
+        assert_eq!(v["attribution"]["flows"], 3);
+        assert_eq!(v["attribution"]["attributed_share"], 0.9);
+        assert_eq!(v["attribution"]["unparsed"]["fragments"], 0);
+        let text = attribution_text(&a);
+        assert!(text.starts_with("attributed_share=0.9000 bytes=100 bytes_attributed=90 "));
+        assert!(text.contains(" proc_connector=true "));
+    }
+
+    #[test]
     fn started_at_is_rfc3339_utc_seconds() {
         let meta = Meta {
             started_at: SystemTime::UNIX_EPOCH + Duration::new(1_795_407_179, 999_000_000),

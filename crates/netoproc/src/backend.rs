@@ -23,9 +23,7 @@ pub fn open(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
         CaptureMode::Auto if cli.hooks != Hooks::Auto => open_ebpf(cli),
         CaptureMode::Auto => match open_ebpf(cli) {
             Ok(b) => Ok(b),
-            Err(ebpf @ (Failure::Unavailable(_) | Failure::Privileges(_))) => {
-                fall_back(cli, ebpf)
-            }
+            Err(ebpf @ (Failure::Unavailable(_) | Failure::Privileges(_))) => fall_back(cli, ebpf),
             Err(e) => Err(e),
         },
     }

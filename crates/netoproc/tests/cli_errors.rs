@@ -36,10 +36,27 @@ fn bad_flags_and_values_exit_2() {
         &["--ringbuf-kib", "3", "-d", "1"],
         &["--capture-mode", "pcap", "-d", "1"],
         &["--hooks", "uprobe", "-d", "1"],
+        &["--rings", "17", "-d", "1"],
+        &["--rings", "0", "-d", "1"],
+        &["--ring-mib", "0", "-d", "1"],
     ] {
         let o = run(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("error:"), "{args:?}: {}", stderr(&o));
+        assert_no_panic(&o);
+    }
+    // Flags of one capture mode with the other, refused before capturing.
+    for args in [
+        &["--capture-mode", "ebpf", "--interface", "lo", "-d", "1"][..],
+        &["--capture-mode", "afpacket", "--hooks", "kprobe", "-d", "1"],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("cannot be used"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
         assert_no_panic(&o);
     }
 }

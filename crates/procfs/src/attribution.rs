@@ -185,6 +185,25 @@ impl<S: SocketSource> SocketResolver<S> {
         self.hot.insert(pid, now);
     }
 
+    /// Re-dumps one watched namespace now, within the on-demand rate limit
+    /// (`min_on_demand_interval`, shared with lookups of unknown tuples):
+    /// for a socket listed without an inode that will get one (in its
+    /// listener's accept queue). Returns whether it dumped.
+    pub fn dump_now(&mut self, netns: NetnsId, now: Instant) -> bool {
+        let allowed = self
+            .last_on_demand
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.config.min_on_demand_interval);
+        if !allowed || !self.namespaces.contains_key(&netns) {
+            self.stats.rate_limited += u64::from(!allowed);
+            return false;
+        }
+        self.last_on_demand = Some(now);
+        let before = self.stats.dumps;
+        self.reload(&[netns], now);
+        self.stats.on_demand_dumps += self.stats.dumps - before;
+        self.stats.dumps > before
+    }
+
     /// Brings the fd index up to date now — proc events, hot processes, a
     /// full scan when one is due — without re-dumping any namespace: for a
     /// socket the latest dump lists but no known process holds yet.

@@ -3,9 +3,6 @@
 //! `NETOPROC_HOOKS`, `NETOPROC_E2E_SCALE`, `CI`), and the entry point every
 //! test calls. The parts live in submodules by concept.
 
-// Each test file uses a different part of the harness.
-#![allow(dead_code)]
-
 pub mod expect;
 pub mod generator;
 pub mod mode;

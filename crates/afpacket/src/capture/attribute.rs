@@ -20,7 +20,11 @@
 //! Time is a parameter and sockets come through [`Owners`], so all of this
 //! is tested with a fake. It never reads packets.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::VecDeque;
+
+// Keys come from packets; foldhash's per-map random seed keeps them
+// spread, at a fraction of SipHash's cost per new flow.
+use foldhash::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -30,7 +34,7 @@ use netoproc_core::model::{
 use netoproc_procfs::{MatchKind, NetnsId, Resolution};
 
 use super::flow::{FlowDelta, FlowKey};
-use super::owners::Owners;
+use super::owners::{released, Owners};
 use super::sockets::{How, Sock, Tally};
 
 /// Timing of the attribution rules.
@@ -39,15 +43,21 @@ pub struct AttributionConfig {
     /// Longest a new flow waits for its socket's owner before it is bound
     /// without one (or with an inferred one).
     pub pending_max: Duration,
-    /// Shortest time between two lookups of one waiting flow.
+    /// Shortest time between two lookups of one waiting flow; it is looked
+    /// up again only once its namespace was dumped since.
     pub retry_every: Duration,
     /// How often every namespace is re-dumped (closes, late owners).
     pub refresh_every: Duration,
     /// How long a live owner of (local address, remote) counts as the
     /// likely owner of that pair's next flows.
     pub recent_window: Duration,
-    /// Flows idle this long are forgotten (their record stays).
+    /// Flows idle this long are forgotten (their record stays)...
     pub flow_idle: Duration,
+    /// ...those of an aggregate after this long.
+    pub aggregated_idle: Duration,
+    /// A new flow whose first packet waited longer than this for
+    /// attribution joins an aggregate (see `storm`).
+    pub behind: Duration,
     /// A synthetic record closes after a FIN/RST and this much silence...
     pub fin_idle: Duration,
     /// ...or after this much silence without one.
@@ -63,10 +73,12 @@ impl Default for AttributionConfig {
             retry_every: Duration::from_millis(3),
             refresh_every: Duration::from_secs(1),
             recent_window: Duration::from_secs(10),
-            flow_idle: Duration::from_secs(60),
+            flow_idle: Duration::from_secs(10),
+            aggregated_idle: Duration::from_secs(2),
+            behind: Duration::from_millis(50),
             fin_idle: Duration::from_secs(1),
             synthetic_idle: Duration::from_secs(30),
-            closed_grace: Duration::from_secs(10),
+            closed_grace: Duration::from_secs(3),
         }
     }
 }
@@ -92,6 +104,10 @@ struct Flow {
     first_seen: Instant,
     last_seen: Instant,
     last_try: Instant,
+    /// Its namespace's last dump as of the last lookup.
+    tried_dump: Option<Instant>,
+    /// Bound to an aggregate record (attribution was behind).
+    aggregated: bool,
 }
 
 /// Who recently owned flows from one local address to one remote.
@@ -107,12 +123,27 @@ type RecentKey = (NetnsId, Protocol, IpAddr, SocketAddr);
 
 const SYNTHETIC_BIT: u64 = 1 << 62;
 
+/// Waiting flows looked up again per tick, at most.
+const RETRIES_PER_TICK: usize = 1024;
+/// How much earlier than its first sighting a flow's packets may have been
+/// sent (ring block timeout, queueing): processes gone this long before
+/// still count as candidates.
+const CANDIDATE_SLACK: Duration = Duration::from_millis(100);
+
 pub struct Attributor<O: Owners> {
     pub owners: O,
     config: AttributionConfig,
     flows: HashMap<FlowKey, Flow>,
     sockets: HashMap<SocketCookie, Sock>,
-    waiting: HashSet<FlowKey>,
+    /// Flows not bound yet, oldest first.
+    waiting: VecDeque<FlowKey>,
+    /// Records bound without an owner that are still looked up
+    /// ([`How::Waiting`]).
+    owner_waits: HashSet<SocketCookie>,
+    /// Each namespace's last dump as of the last pass over waiting flows.
+    waiting_dumps: HashMap<NetnsId, Option<Instant>>,
+    /// Aggregate records by their key (see `storm`).
+    aggregates: HashMap<FlowKey, SocketCookie>,
     recent: HashMap<RecentKey, Recent>,
     dirty: HashSet<SocketCookie>,
     announced: HashSet<u32>,
@@ -127,12 +158,15 @@ impl<O: Owners> Attributor<O> {
         Attributor {
             owners,
             config,
-            flows: HashMap::new(),
-            sockets: HashMap::new(),
-            waiting: HashSet::new(),
-            recent: HashMap::new(),
-            dirty: HashSet::new(),
-            announced: HashSet::new(),
+            flows: HashMap::default(),
+            sockets: HashMap::default(),
+            waiting: VecDeque::new(),
+            owner_waits: HashSet::default(),
+            waiting_dumps: HashMap::default(),
+            aggregates: HashMap::default(),
+            recent: HashMap::default(),
+            dirty: HashSet::default(),
+            announced: HashSet::default(),
             new_processes: Vec::new(),
             next_synthetic: 1,
             last_refresh: None,
@@ -153,11 +187,13 @@ impl<O: Owners> Attributor<O> {
                 first_seen: now,
                 last_seen: now,
                 last_try: now,
+                tried_dump: None,
+                aggregated: false,
             },
         );
         self.tally.flows += 1;
         if !self.try_bind(key, now, false) {
-            self.waiting.insert(key);
+            self.waiting.push_back(key);
         }
     }
 
@@ -221,21 +257,52 @@ impl<O: Owners> Attributor<O> {
         self.flows.len()
     }
 
+    /// Retries waiting flows, oldest first; at most [`RETRIES_PER_TICK`]
+    /// unless `force` (so a burst of new flows cannot stall the thread).
     fn retry_waiting(&mut self, now: Instant, force: bool) {
-        if self.waiting.is_empty() {
+        let n = if force {
+            self.waiting.len()
+        } else {
+            self.waiting.len().min(RETRIES_PER_TICK)
+        };
+        // One fresh dump per namespace serves all its waiting flows; until
+        // one of them is dumped again (or a flow is too old to wait), a
+        // pass would only find what the last one found.
+        let mut namespaces: Vec<NetnsId> = Vec::new();
+        for k in self.waiting.iter().take(n) {
+            if !namespaces.contains(&k.netns) {
+                namespaces.push(k.netns);
+            }
+        }
+        let mut changed = false;
+        for ns in namespaces {
+            self.owners.redump(ns, now);
+            let dumped = self.owners.dumped_at(ns);
+            changed |= self.waiting_dumps.insert(ns, dumped) != Some(dumped);
+        }
+        let oldest_is_old = self
+            .waiting
+            .front()
+            .and_then(|k| self.flows.get(k))
+            .is_some_and(|f| {
+                now.saturating_duration_since(f.first_seen) >= self.config.pending_max
+            });
+        if !(force || changed || oldest_is_old) {
             return;
         }
-        let mut keys: Vec<FlowKey> = self.waiting.iter().copied().collect();
-        keys.sort_by_key(|k| self.flows.get(k).map(|f| f.first_seen));
-        for key in keys {
-            let Some(f) = self.flows.get(&key) else {
-                self.waiting.remove(&key);
+        for _ in 0..n {
+            let Some(key) = self.waiting.pop_front() else {
+                break;
+            };
+            let Some(f) = self.flows.get(&key).filter(|f| f.cookie.is_none()) else {
                 continue;
             };
-            let due = now.saturating_duration_since(f.last_try) >= self.config.retry_every;
+            let due = now.saturating_duration_since(f.last_try) >= self.config.retry_every
+                && self.owners.dumped_at(key.netns) > f.tried_dump;
             let old = now.saturating_duration_since(f.first_seen) >= self.config.pending_max;
-            if (force || due || old) && self.try_bind(key, now, force || old) {
-                self.waiting.remove(&key);
+            let bound = (force || due || old) && self.try_bind(key, now, force || old);
+            if !bound {
+                self.waiting.push_back(key);
             }
         }
     }
@@ -247,9 +314,14 @@ impl<O: Owners> Attributor<O> {
             return true;
         };
         flow.last_try = now;
-        let young = now.saturating_duration_since(flow.first_seen) < self.config.pending_max;
-        let retry_until = flow.first_seen + self.config.pending_max;
+        let first_seen = flow.first_seen;
+        let young = now.saturating_duration_since(first_seen) < self.config.pending_max;
+        let retry_until = first_seen + self.config.pending_max;
         let lookup = self.owners.resolve(&key, now);
+        if let Some(f) = self.flows.get_mut(&key) {
+            f.tried_dump = lookup.dumped_at;
+        }
+        let unchecked = lookup.rate_limited && lookup.dumped_at.is_none_or(|t| t <= first_seen);
         let (cookie, how, owner_pid) = match lookup.found {
             Some(r) if !r.pids.is_empty() => {
                 let pid = r.pids[0];
@@ -257,30 +329,38 @@ impl<O: Owners> Attributor<O> {
                 self.owners.mark_hot(pid, now);
                 (self.record_for(&key, &r, now), How::Resolved, Some(pid))
             }
-            Some(ref r) if r.socket.inode != 0 && young && !force => return false,
+            // Not placed yet (held, or in the accept queue): ask again.
+            Some(ref r) if !released(&r.socket) && young && !force => return false,
             Some(r) => {
                 let cookie = self.record_for(&key, &r, now);
-                if r.socket.inode == 0 {
-                    // TIME_WAIT or a request socket: no process holds it.
+                if released(&r.socket) {
+                    // TIME_WAIT or closing after close(): no process holds
+                    // it any more.
                     if let Some(s) = self.sockets.get_mut(&cookie) {
                         s.closed = true;
                     }
-                    let pid = self.infer(&key, now);
+                    let pid = self.infer(&key, first_seen, now);
                     (cookie, How::inferred_if(pid), pid)
                 } else if young {
                     (cookie, How::Waiting(retry_until), None)
                 } else {
-                    let pid = self.infer(&key, now);
+                    let pid = self.infer(&key, first_seen, now);
                     (cookie, How::inferred_if(pid), pid)
                 }
             }
-            None if lookup.rate_limited && young && !force => return false,
-            None if lookup.rate_limited && young => {
+            // No dump since the flow appeared has been looked at yet.
+            None if unchecked && young && !force => return false,
+            None if unchecked && young => {
                 (self.synthetic(&key, now), How::Waiting(retry_until), None)
             }
             None => {
+                // Not in a dump taken after its first packet: gone already
+                // (or never local, as forwarded traffic).
                 let cookie = self.synthetic(&key, now);
-                let pid = self.infer(&key, now);
+                if let Some(s) = self.sockets.get_mut(&cookie) {
+                    s.closed = !unchecked;
+                }
+                let pid = self.infer(&key, first_seen, now);
                 (cookie, How::inferred_if(pid), pid)
             }
         };
@@ -318,6 +398,9 @@ impl<O: Owners> Attributor<O> {
             s.keys.insert(key);
             s.flow_count += 1;
             self.tally.add(s.how, 1, 0);
+            if matches!(s.how, How::Waiting(_)) {
+                self.owner_waits.insert(cookie);
+            }
         }
         self.dirty.insert(cookie);
         if waiting != FlowDelta::default() {
@@ -389,122 +472,16 @@ impl<O: Owners> Attributor<O> {
             netns: key.netns.0 as u32,
         })
     }
-
-    fn note_recent(&mut self, key: &FlowKey, pid: u32, now: Instant) {
-        let k = (key.netns, key.protocol, key.local.ip(), key.remote);
-        let window = self.config.recent_window;
-        let e = self.recent.entry(k).or_insert(Recent {
-            pid,
-            at: now,
-            ambiguous: false,
-        });
-        let fresh = now.saturating_duration_since(e.at) < window;
-        if e.pid != pid {
-            e.ambiguous = fresh;
-            e.pid = pid;
-        }
-        e.at = now;
-    }
-
-    /// Who probably owned a flow whose socket is gone or ownerless.
-    fn infer(&mut self, key: &FlowKey, now: Instant) -> Option<u32> {
-        let k = (key.netns, key.protocol, key.local.ip(), key.remote);
-        if let Some(r) = self.recent.get(&k) {
-            let fresh = now.saturating_duration_since(r.at) < self.config.recent_window;
-            if fresh && !r.ambiguous && self.owners.is_alive(r.pid) {
-                return Some(r.pid);
-            }
-        }
-        match self.owners.netns_pids(key.netns, now).as_slice() {
-            [only] => Some(*only),
-            _ => None,
-        }
-    }
-
-    /// Records bound while waiting for an owner: retried, then inferred.
-    fn retry_owners(&mut self, now: Instant, refreshed: bool) {
-        let mut waiting: Vec<(SocketCookie, Instant, FlowKey, bool)> = Vec::new();
-        for (c, s) in &self.sockets {
-            let due = match s.how {
-                How::Waiting(until) => Some(now >= until),
-                // Still moving without an owner: the namespace may be
-                // newly watched, or a scan may have found the process.
-                How::Unresolved => {
-                    (refreshed && s.active_since(now, self.config.refresh_every)).then_some(false)
-                }
-                _ => None,
-            };
-            if let (Some(expired), Some(k)) = (due, s.keys.iter().next()) {
-                waiting.push((*c, s.last_activity, *k, expired));
-            }
-        }
-        for (cookie, _, key, expired) in waiting {
-            let lookup = self.owners.resolve(&key, now);
-            let (how, pid) = match lookup.found.filter(|r| !r.pids.is_empty()) {
-                Some(r) => (How::Resolved, Some(r.pids[0])),
-                None if expired => {
-                    let pid = self.infer(&key, now);
-                    (How::inferred_if(pid), pid)
-                }
-                None => continue,
-            };
-            self.set_owner(cookie, &key, how, pid);
-        }
-    }
-
-    fn set_owner(&mut self, cookie: SocketCookie, key: &FlowKey, how: How, pid: Option<u32>) {
-        let owner = pid.and_then(|p| self.owner(p, key));
-        if let Some(s) = self.sockets.get_mut(&cookie) {
-            self.tally.remove(s.how, s.flow_count, s.payload());
-            s.how = how;
-            s.owner = owner;
-            self.tally.add(s.how, s.flow_count, s.payload());
-            self.dirty.insert(cookie);
-        }
-    }
-
-    fn close_and_forget(&mut self, now: Instant) {
-        let cfg = &self.config;
-        let mut gone = Vec::new();
-        for (cookie, s) in self.sockets.iter_mut() {
-            if !s.closed {
-                let close = if s.real {
-                    !self.owners.socket_alive(s.netns, *cookie)
-                } else {
-                    s.idle_for(now) >= cfg.synthetic_idle
-                        || (s.saw_fin_or_rst() && s.idle_for(now) >= cfg.fin_idle)
-                };
-                if close {
-                    s.closed = true;
-                    self.dirty.insert(*cookie);
-                }
-            } else if s.idle_for(now) >= cfg.closed_grace && !self.dirty.contains(cookie) {
-                gone.push(*cookie);
-            }
-        }
-        for cookie in gone {
-            if let Some(s) = self.sockets.remove(&cookie) {
-                for k in &s.keys {
-                    self.flows.remove(k);
-                    self.waiting.remove(k);
-                }
-            }
-        }
-        // Idle flows of live records: forget the flow, keep the record.
-        let idle = cfg.flow_idle;
-        let sockets = &mut self.sockets;
-        self.flows.retain(|k, f| {
-            let keep = now.saturating_duration_since(f.last_seen) < idle || f.cookie.is_none();
-            if !keep {
-                if let Some(s) = f.cookie.and_then(|c| sockets.get_mut(&c)) {
-                    s.keys.remove(k);
-                }
-            }
-            keep
-        });
-    }
 }
+
+mod infer;
+mod lifecycle;
+mod storm;
 
 #[cfg(test)]
 #[path = "attribute_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "attribute_infer_tests.rs"]
+mod infer_tests;

@@ -1,7 +1,6 @@
 //! The attribution rules with a fake [`Owners`] and a hand-driven clock:
-//! binding flows to socket, per-remote and synthetic records, waiting and
-//! retries, inference (recent owner, only process), closes, and the records
-//! merged into a real ledger.
+//! binding flows to socket, per-remote and synthetic records, merged into a
+//! real ledger. The fake and helpers serve `attribute_infer_tests.rs` too.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -11,21 +10,21 @@ use netoproc_core::model::{Counters, ProcessInfo, SocketCookie};
 use netoproc_procfs::{InetSocket, TcpState};
 
 use super::*;
-use crate::capture::flow::TCP_FIN;
 use crate::capture::owners::{Lookup, ProcessMeta};
 
 const NS: NetnsId = NetnsId(4026531840);
 
 #[derive(Default)]
-struct Fake {
-    exact: HashMap<(Protocol, SocketAddr, SocketAddr), Resolution>,
+pub(super) struct Fake {
+    pub(super) exact: HashMap<(Protocol, SocketAddr, SocketAddr), Resolution>,
     /// Unconnected sockets and listeners, by local port.
-    by_port: HashMap<(Protocol, u16), Resolution>,
-    rate_limited: bool,
-    alive: HashSet<SocketCookie>,
-    netns_pids: Vec<u32>,
-    dead: HashSet<u32>,
-    hot: Vec<u32>,
+    pub(super) by_port: HashMap<(Protocol, u16), Resolution>,
+    pub(super) rate_limited: bool,
+    pub(super) alive: HashSet<SocketCookie>,
+    pub(super) netns_pids: Vec<u32>,
+    pub(super) dead: HashSet<u32>,
+    pub(super) hot: Vec<u32>,
+    pub(super) dumped: Option<Instant>,
 }
 
 impl Owners for Fake {
@@ -38,9 +37,21 @@ impl Owners for Fake {
         Lookup {
             rate_limited: found.is_none() && self.rate_limited,
             found,
+            dumped_at: self.dumped,
         }
     }
-    fn refresh(&mut self, _now: Instant) {}
+    fn refresh(&mut self, now: Instant) {
+        self.dumped = Some(now);
+    }
+    fn redump(&mut self, _netns: NetnsId, now: Instant) {
+        // Rate limited like lookups are.
+        if !self.rate_limited {
+            self.dumped = Some(now);
+        }
+    }
+    fn dumped_at(&self, _netns: NetnsId) -> Option<Instant> {
+        self.dumped
+    }
     fn socket_alive(&self, _netns: NetnsId, cookie: SocketCookie) -> bool {
         self.alive.contains(&cookie)
     }
@@ -58,7 +69,7 @@ impl Owners for Fake {
     fn is_alive(&self, pid: u32) -> bool {
         !self.dead.contains(&pid)
     }
-    fn netns_pids(&mut self, _netns: NetnsId, _now: Instant) -> Vec<u32> {
+    fn candidates(&mut self, _netns: NetnsId, _since: Instant, _now: Instant) -> Vec<u32> {
         self.netns_pids.clone()
     }
     fn mark_hot(&mut self, pid: u32, _now: Instant) {
@@ -66,11 +77,11 @@ impl Owners for Fake {
     }
 }
 
-fn a(s: &str) -> SocketAddr {
+pub(super) fn a(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-fn key(p: Protocol, local: &str, remote: &str) -> FlowKey {
+pub(super) fn key(p: Protocol, local: &str, remote: &str) -> FlowKey {
     FlowKey {
         netns: NS,
         protocol: p,
@@ -79,7 +90,7 @@ fn key(p: Protocol, local: &str, remote: &str) -> FlowKey {
     }
 }
 
-fn res(
+pub(super) fn res(
     p: Protocol,
     local: &str,
     remote: Option<&str>,
@@ -110,7 +121,7 @@ fn res(
     }
 }
 
-fn tx(bytes: u64) -> FlowDelta {
+pub(super) fn tx(bytes: u64) -> FlowDelta {
     FlowDelta {
         counters: Counters {
             tx_bytes: bytes,
@@ -122,7 +133,7 @@ fn tx(bytes: u64) -> FlowDelta {
     }
 }
 
-fn rx(bytes: u64) -> FlowDelta {
+pub(super) fn rx(bytes: u64) -> FlowDelta {
     FlowDelta {
         counters: Counters {
             rx_bytes: bytes,
@@ -134,14 +145,14 @@ fn rx(bytes: u64) -> FlowDelta {
     }
 }
 
-fn attributor(f: Fake) -> (Attributor<Fake>, Instant) {
+pub(super) fn attributor(f: Fake) -> (Attributor<Fake>, Instant) {
     (
         Attributor::new(f, AttributionConfig::default()),
         Instant::now(),
     )
 }
 
-fn ms(n: u64) -> Duration {
+pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
@@ -283,229 +294,4 @@ fn unresolved_flows_show_with_their_tuple_and_no_owner() {
     assert_eq!(ledger.unowned().bytes, 500);
     let rows = ledger.report().connections;
     assert_eq!((rows.len(), rows[0].pid), (1, 0));
-}
-
-#[test]
-fn gone_sockets_inherit_the_recent_owner_of_their_address_pair() {
-    let mut f = Fake {
-        netns_pids: vec![1, 2, 3],
-        ..Fake::default()
-    };
-    let live = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
-    let r = res(
-        Protocol::Tcp,
-        "10.0.0.1:40000",
-        Some("10.0.0.2:80"),
-        9,
-        100,
-        &[42],
-        MatchKind::Exact,
-    );
-    f.exact.insert((live.protocol, live.local, live.remote), r);
-    let (mut at, t0) = attributor(f);
-    at.new_flow(live, t0);
-    // The next connection closed before its first packet was looked up.
-    let gone = key(Protocol::Tcp, "10.0.0.1:40001", "10.0.0.2:80");
-    at.new_flow(gone, t0 + ms(1));
-    at.deltas(&[(gone, tx(10))], t0 + ms(1));
-    let b = at.take_batch();
-    let s = b
-        .sockets
-        .iter()
-        .find(|s| s.tuple.unwrap().local == gone.local)
-        .unwrap();
-    assert_eq!(s.owner.as_ref().map(|o| o.pid), Some(42));
-    assert_eq!((at.tally.flows_inferred, at.tally.bytes_inferred), (1, 10));
-
-    // Once two processes talked to that remote, nothing is inferred.
-    let other = key(Protocol::Tcp, "10.0.0.1:40002", "10.0.0.2:80");
-    let r = res(
-        Protocol::Tcp,
-        "10.0.0.1:40002",
-        Some("10.0.0.2:80"),
-        11,
-        101,
-        &[43],
-        MatchKind::Exact,
-    );
-    at.owners
-        .exact
-        .insert((other.protocol, other.local, other.remote), r);
-    at.new_flow(other, t0 + ms(2));
-    let third = key(Protocol::Tcp, "10.0.0.1:40003", "10.0.0.2:80");
-    at.new_flow(third, t0 + ms(3));
-    at.deltas(&[(third, tx(5))], t0 + ms(3));
-    let b = at.take_batch();
-    let s = b
-        .sockets
-        .iter()
-        .find(|s| s.tuple.unwrap().local == third.local)
-        .unwrap();
-    assert!(s.owner.is_none());
-}
-
-#[test]
-fn a_namespace_with_one_process_names_its_gone_sockets() {
-    let f = Fake {
-        netns_pids: vec![555],
-        ..Fake::default()
-    };
-    let (mut at, t0) = attributor(f);
-    let k = key(Protocol::Udp, "10.0.0.1:33000", "10.0.0.2:53");
-    at.new_flow(k, t0);
-    at.deltas(&[(k, tx(40)), (k, rx(100))], t0);
-    let b = at.take_batch();
-    assert_eq!(b.sockets[0].owner.as_ref().map(|o| o.pid), Some(555));
-    assert_eq!(at.tally.bytes_inferred, 140);
-}
-
-#[test]
-fn time_wait_sockets_are_closed_and_inferred() {
-    let mut f = Fake {
-        netns_pids: vec![9],
-        ..Fake::default()
-    };
-    let k = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
-    let r = res(
-        Protocol::Tcp,
-        "10.0.0.1:40000",
-        Some("10.0.0.2:80"),
-        13,
-        0,
-        &[],
-        MatchKind::Exact,
-    );
-    f.exact.insert((k.protocol, k.local, k.remote), r);
-    let (mut at, t0) = attributor(f);
-    at.new_flow(k, t0);
-    let b = at.take_batch();
-    assert!(b.sockets[0].closed);
-    assert_eq!(b.sockets[0].cookie, SocketCookie(13));
-    assert_eq!(b.sockets[0].owner.as_ref().map(|o| o.pid), Some(9));
-}
-
-#[test]
-fn an_unplaced_socket_waits_for_its_owner() {
-    let mut f = Fake::default();
-    let k = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
-    let mut r = res(
-        Protocol::Tcp,
-        "10.0.0.1:40000",
-        Some("10.0.0.2:80"),
-        9,
-        100,
-        &[],
-        MatchKind::Exact,
-    );
-    f.exact.insert((k.protocol, k.local, k.remote), r.clone());
-    let (mut at, t0) = attributor(f);
-    at.new_flow(k, t0);
-    at.deltas(&[(k, tx(100))], t0);
-    assert!(at.take_batch().is_empty(), "waits, nothing emitted yet");
-    // The fd index learns the inode: the next retry binds it.
-    r.pids = vec![42];
-    at.owners.exact.insert((k.protocol, k.local, k.remote), r);
-    at.tick(t0 + ms(5));
-    let b = at.take_batch();
-    assert_eq!(b.sockets[0].owner.as_ref().map(|o| o.pid), Some(42));
-    assert_eq!(b.sockets[0].counters.tx_bytes, 100);
-}
-
-#[test]
-fn a_rate_limited_flow_is_settled_then_named_in_the_same_record() {
-    let f = Fake {
-        rate_limited: true,
-        netns_pids: vec![1, 2],
-        ..Fake::default()
-    };
-    let (mut at, t0) = attributor(f);
-    let k = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
-    at.new_flow(k, t0);
-    at.deltas(&[(k, tx(100))], t0);
-    // A read that must be complete: bound now, owner still unknown.
-    at.settle(t0 + ms(1));
-    let first = at.take_batch();
-    assert!(first.sockets[0].owner.is_none());
-    let cookie = first.sockets[0].cookie;
-    // The next dump lists it with its owner.
-    let r = res(
-        Protocol::Tcp,
-        "10.0.0.1:40000",
-        Some("10.0.0.2:80"),
-        9,
-        100,
-        &[42],
-        MatchKind::Exact,
-    );
-    at.owners.exact.insert((k.protocol, k.local, k.remote), r);
-    at.tick(t0 + ms(10));
-    let second = at.take_batch();
-    assert_eq!(second.sockets[0].cookie, cookie);
-    assert_eq!(second.sockets[0].owner.as_ref().map(|o| o.pid), Some(42));
-    assert_eq!((at.tally.flows_resolved, at.tally.bytes_resolved), (1, 100));
-    assert_eq!(at.tally.flows_unresolved, 0);
-
-    let mut ledger = SocketLedger::new();
-    ledger.observe_socket(first.sockets[0].clone());
-    ledger.observe_socket(second.sockets[0].clone());
-    assert_eq!(ledger.report().processes[0].pid, 42);
-    assert_eq!(ledger.unowned().bytes, 0);
-}
-
-#[test]
-fn closed_sockets_keep_their_owner_for_late_packets() {
-    let mut f = Fake::default();
-    let k = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
-    let r = res(
-        Protocol::Tcp,
-        "10.0.0.1:40000",
-        Some("10.0.0.2:80"),
-        9,
-        100,
-        &[42],
-        MatchKind::Exact,
-    );
-    f.exact.insert((k.protocol, k.local, k.remote), r);
-    f.alive.insert(SocketCookie(9));
-    let (mut at, t0) = attributor(f);
-    at.new_flow(k, t0);
-    at.deltas(&[(k, tx(100))], t0);
-    at.tick(t0);
-    assert!(!at.take_batch().sockets[0].closed);
-    // Gone from the dumps and from the lookups.
-    at.owners.alive.clear();
-    at.owners.exact.clear();
-    at.tick(t0 + Duration::from_secs(2));
-    let b = at.take_batch();
-    assert!(b.sockets[0].closed);
-    // A late FIN: same record, same owner.
-    let mut fin = tx(0);
-    fin.tcp_flags = TCP_FIN;
-    at.deltas(&[(k, fin)], t0 + Duration::from_secs(2));
-    let b = at.take_batch();
-    assert_eq!(b.sockets[0].cookie, SocketCookie(9));
-    assert_eq!(b.sockets[0].owner.as_ref().map(|o| o.pid), Some(42));
-    assert_eq!(b.sockets[0].counters.tx_packets, 2);
-    // Quiet for the grace period: forgotten.
-    at.tick(t0 + Duration::from_secs(20));
-    assert_eq!(at.flows_tracked(), 0);
-}
-
-#[test]
-fn synthetic_records_close_after_fin_and_silence() {
-    let f = Fake {
-        netns_pids: vec![1, 2],
-        ..Fake::default()
-    };
-    let (mut at, t0) = attributor(f);
-    let k = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
-    at.new_flow(k, t0);
-    let mut fin = tx(10);
-    fin.tcp_flags = TCP_FIN;
-    at.deltas(&[(k, fin)], t0);
-    at.take_batch();
-    at.tick(t0 + ms(500));
-    assert!(at.take_batch().is_empty());
-    at.tick(t0 + Duration::from_secs(2));
-    assert!(at.take_batch().sockets[0].closed);
 }

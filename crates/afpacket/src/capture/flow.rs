@@ -13,8 +13,10 @@
 //! kind. Pure: headers in, numbers out; it keeps no payload and does no
 //! I/O.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
+
+// Per-packet maps keyed by packet fields: foldhash, randomly seeded per map.
+use foldhash::HashMap;
 
 use netoproc_core::model::{Counters, Protocol};
 use netoproc_core::report::UnparsedPackets;
@@ -126,8 +128,8 @@ impl FlowAggregator {
     pub fn new(netns: NetnsId) -> FlowAggregator {
         FlowAggregator {
             netns,
-            deltas: HashMap::new(),
-            seen: HashMap::new(),
+            deltas: HashMap::default(),
+            seen: HashMap::default(),
             generation: 0,
             unparsed: UnparsedPackets::default(),
             packets: 0,

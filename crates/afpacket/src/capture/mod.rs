@@ -11,17 +11,19 @@
 //!   already gone, records out every 20 ms;
 //! - the namespace watcher: new namespaces get rings, gone ones lose them.
 //!
-//! The caller's thread only merges records into the ledger
-//! ([`CaptureBackend`]); `read_sockets` first syncs with every reader so a
-//! read includes everything captured until it began. Payload is never
+//! The caller's thread only merges records into the ledger (`backend`: the
+//! core's `CaptureBackend`); `read_sockets` first syncs with every reader so
+//! a read includes everything captured until it began. Payload is never
 //! kept: rings snap packets to their headers.
 
 mod attribute;
+mod backend;
 mod flow;
 mod namespaces;
 mod owners;
 mod reader;
 mod seq;
+mod sightings;
 mod sockets;
 mod worker;
 
@@ -29,17 +31,15 @@ pub use attribute::{AttributionConfig, Attributor, Batch};
 pub use flow::{classify, FlowAggregator, FlowDelta, FlowKey, TCP_FIN, TCP_RST, TCP_SYN};
 pub use owners::{Lookup, Owners, ProcOwners, ProcessMeta};
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use netoproc_core::backend::{CaptureBackend, CaptureError, CaptureInfo};
+use netoproc_core::backend::CaptureInfo;
 use netoproc_core::ledger::SocketLedger;
-use netoproc_core::report::{AttributionStats, Losses};
 use netoproc_procfs::{ProcEvents, ProcRoot, ResolverConfig, SocketResolver};
 
 use crate::{RingConfig, RingError};
@@ -111,6 +111,8 @@ pub struct AfPacketCapture {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     sync_epoch: u64,
+    /// Reads that gave up waiting for the attribution thread.
+    syncs_late: u64,
     proc_connector: bool,
 }
 
@@ -202,6 +204,7 @@ impl AfPacketCapture {
             proc,
             opts.cgroup_root.clone(),
             opts.run_netns.clone(),
+            ns.sightings(opts.cgroup_root.clone()),
         );
         let attributor = Attributor::new(owners, AttributionConfig::default());
         let stop = Arc::new(AtomicBool::new(false));
@@ -234,6 +237,7 @@ impl AfPacketCapture {
             stop,
             threads: spawned,
             sync_epoch: 0,
+            syncs_late: 0,
             proc_connector,
         })
     }
@@ -268,6 +272,13 @@ impl AfPacketCapture {
     fn refresh_degraded(&mut self) {
         let mut d = self.start_degraded.clone();
         d.extend(self.shared.uncaptured_lines());
+        if self.syncs_late > 0 {
+            d.push(format!(
+                "attribution fell behind ({} read(s) did not wait for it): more new flows per \
+                 second than it names; their traffic shows in later reads",
+                self.syncs_late
+            ));
+        }
         for r in self
             .shared
             .readers
@@ -280,130 +291,6 @@ impl AfPacketCapture {
             }
         }
         self.info.degraded = d;
-    }
-}
-
-/// Longest a read waits for the readers and the attribution thread.
-const SYNC_WITHIN: Duration = Duration::from_secs(2);
-
-impl CaptureBackend for AfPacketCapture {
-    fn info(&self) -> &CaptureInfo {
-        &self.info
-    }
-
-    fn drain_events(
-        &mut self,
-        ledger: &mut SocketLedger,
-        timeout: Duration,
-    ) -> Result<(), CaptureError> {
-        let first = match self.from_worker.recv_timeout(timeout) {
-            Ok(m) => m,
-            Err(RecvTimeoutError::Timeout) => return Ok(()),
-            Err(RecvTimeoutError::Disconnected) => {
-                return Err("the attribution thread stopped".into())
-            }
-        };
-        Self::apply(ledger, first);
-        loop {
-            match self.from_worker.try_recv() {
-                Ok(m) => {
-                    Self::apply(ledger, m);
-                }
-                Err(TryRecvError::Empty) => return Ok(()),
-                Err(TryRecvError::Disconnected) => {
-                    return Err("the attribution thread stopped".into())
-                }
-            }
-        }
-    }
-
-    fn read_sockets(&mut self, ledger: &mut SocketLedger) -> Result<(), CaptureError> {
-        self.sync_epoch += 1;
-        let n = self.sync_epoch;
-        let deadline = Instant::now() + SYNC_WITHIN;
-        self.shared.sync_request.store(n, Ordering::Release);
-        while !self.readers_acked(n) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        self.to_worker
-            .send(ToWorker::Sync(n))
-            .map_err(|_| "the attribution thread stopped")?;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.from_worker.recv_timeout(left) {
-                Ok(m) => {
-                    if Self::apply(ledger, m).is_some_and(|s| s >= n) {
-                        break;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err("the attribution thread stopped".into())
-                }
-            }
-        }
-        self.refresh_degraded();
-        Ok(())
-    }
-
-    fn losses(&self) -> Result<Losses, CaptureError> {
-        let unparsed = *self
-            .shared
-            .unparsed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        Ok(Losses {
-            capture_drops: self.shared.drops.load(Ordering::Relaxed),
-            unparsed_packets: unparsed.total(),
-            ..Losses::default()
-        })
-    }
-
-    fn attribution(&self) -> Option<AttributionStats> {
-        let s = *self.stats.lock().unwrap_or_else(|e| e.into_inner());
-        let (t, r) = (s.tally, s.resolver);
-        let bytes = t.bytes();
-        let attributed = t.bytes_resolved + t.bytes_inferred;
-        let (namespaces, rings) = {
-            let readers = self
-                .shared
-                .readers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let ns: HashSet<_> = readers.iter().map(|r| r.netns).collect();
-            (ns.len() as u64, readers.len() as u64)
-        };
-        Some(AttributionStats {
-            flows: t.flows,
-            flows_resolved: t.flows_resolved,
-            flows_inferred: t.flows_inferred,
-            flows_unresolved: t.flows_unresolved,
-            bytes,
-            bytes_attributed: attributed,
-            bytes_inferred: t.bytes_inferred,
-            attributed_share: if bytes == 0 {
-                1.0
-            } else {
-                attributed as f64 / bytes as f64
-            },
-            lookups: r.lookups,
-            cache_hits: r.cache_hits,
-            dumps: r.dumps,
-            on_demand_dumps: r.on_demand_dumps,
-            rate_limited: r.rate_limited,
-            full_scans: r.full_scans,
-            pid_rescans: r.pid_rescans,
-            proc_connector: self.proc_connector,
-            proc_events: r.proc_events,
-            proc_events_lost: r.proc_events_lost,
-            namespaces,
-            rings,
-            unparsed: *self
-                .shared
-                .unparsed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        })
     }
 }
 

@@ -6,21 +6,25 @@
 //! (proc connector, where permitted), and a full enumeration every
 //! [`FULL_EVERY`] — and namespaces that disappeared get their rings closed,
 //! since an open packet socket would keep a deleted namespace (and its
-//! devices) alive. It opens and closes rings; it never reads them.
+//! devices) alive. Processes starting outside the host's namespace are
+//! recorded in the [`Sightings`] as they start. It opens and closes rings;
+//! it never reads them.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use netoproc_procfs::netns::{netns_of_file, netns_of_link};
 use netoproc_procfs::{NetnsId, ProcEvent, ProcEvents, ProcRoot};
 
+use super::owners::process_meta;
 use super::reader::{self, ReaderState, Shared, ToWorker};
+use super::sightings::Sightings;
 use crate::{Ring, RingConfig, RingError};
 
 const NAMED_EVERY: Duration = Duration::from_millis(100);
@@ -51,6 +55,10 @@ pub struct Namespaces {
     /// events do not retry them; full enumerations do.
     skipped: HashSet<NetnsId>,
     named: HashSet<OsString>,
+    sightings: Arc<Mutex<Sightings>>,
+    /// The namespace of pid 1: its processes are too many to be sighted.
+    host: Option<NetnsId>,
+    cgroup_root: PathBuf,
 }
 
 impl Namespaces {
@@ -62,7 +70,11 @@ impl Namespaces {
         tx: Sender<ToWorker>,
     ) -> std::io::Result<Namespaces> {
         let own = proc.current_netns()?;
+        let host = proc.netns_of_pid(1);
         Ok(Namespaces {
+            sightings: Arc::default(),
+            host,
+            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
             plan,
             proc,
             run_netns,
@@ -145,12 +157,28 @@ impl Namespaces {
         self.named = current;
     }
 
+    /// The processes seen starting, shared with the attribution thread.
+    pub fn sightings(&mut self, cgroup_root: PathBuf) -> Arc<Mutex<Sightings>> {
+        self.cgroup_root = cgroup_root;
+        Arc::clone(&self.sightings)
+    }
+
     /// A process forked or exec'd: is it in a namespace we do not know?
-    fn check_pid(&mut self, tgid: u32) {
+    /// Outside the host's, remember what it is while it is there to read.
+    fn on_process(&mut self, tgid: u32) {
         let link = self.proc.path().join(tgid.to_string()).join("ns/net");
-        if let Ok(id) = netns_of_link(&link) {
-            self.try_open(id, &link);
+        let Ok(id) = netns_of_link(&link) else {
+            return;
+        };
+        self.try_open(id, &link);
+        if Some(id) != self.host {
+            let meta = process_meta(&self.proc, &self.cgroup_root, tgid);
+            self.lock_sightings().started(tgid, id, meta);
         }
+    }
+
+    fn lock_sightings(&self) -> std::sync::MutexGuard<'_, Sightings> {
+        self.sightings.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn try_open(&mut self, id: NetnsId, path: &Path) {
@@ -268,8 +296,12 @@ pub fn spawn_watcher(
                         let first = ev.recv_timeout(NAMED_EVERY);
                         let rest: Vec<ProcEvent> = ev.drain().collect();
                         for e in first.into_iter().chain(rest) {
-                            if let Some((tgid, false)) = e.changed_process() {
-                                ns.check_pid(tgid);
+                            match e.changed_process() {
+                                Some((tgid, false)) => ns.on_process(tgid),
+                                Some((tgid, true)) => {
+                                    ns.lock_sightings().exited(tgid, Instant::now())
+                                }
+                                None => {}
                             }
                         }
                     }
@@ -287,6 +319,7 @@ pub fn spawn_watcher(
                     for (id, e) in ns.sync_all() {
                         ns.note(id, &e);
                     }
+                    ns.lock_sightings().expire(now);
                     last_full = now;
                 }
             }

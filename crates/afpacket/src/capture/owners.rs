@@ -3,28 +3,37 @@
 //! and [`ProcOwners`], the real one — `netoproc-procfs`'s
 //! [`SocketResolver`] (sock_diag dumps joined with the `/proc/*/fd` index,
 //! kept fresh by proc connector events) plus what `/proc` says of a process
-//! (identity, cgroup) and which processes live in a namespace, each cached
+//! (identity, cgroup) and which processes live in a namespace (now, and
+//! recently per the [`Sightings`] of the namespace watcher), each cached
 //! briefly. It answers questions; the rules that use the answers live in
 //! `attribute.rs`.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use netoproc_core::model::ProcessInfo;
+use netoproc_core::model::Protocol;
 use netoproc_core::SocketCookie;
-use netoproc_procfs::{NetnsId, ProcRoot, Resolution, ResolverStats, SocketResolver};
+use netoproc_procfs::{
+    InetSocket, NetnsId, ProcRoot, Resolution, ResolverStats, SocketResolver, TcpState,
+};
 
 use super::flow::FlowKey;
+use super::sightings::Sightings;
 
 /// The answer to "which socket is this flow's".
 #[derive(Debug, Clone, Default)]
 pub struct Lookup {
     pub found: Option<Resolution>,
     /// Not found because a fresh dump had to wait (rate limit): asking
-    /// again soon may find it.
+    /// again soon may find it...
     pub rate_limited: bool,
+    /// ...unless the key's namespace was dumped after the flow appeared:
+    /// when it was last dumped.
+    pub dumped_at: Option<Instant>,
 }
 
 /// A process as the owner of a socket.
@@ -42,6 +51,11 @@ pub trait Owners {
     fn resolve(&mut self, key: &FlowKey, now: Instant) -> Lookup;
     /// Re-dumps every watched namespace.
     fn refresh(&mut self, now: Instant);
+    /// Re-dumps one namespace soon: now, unless it was dumped very
+    /// recently (rate limited), for flows waiting on it.
+    fn redump(&mut self, netns: NetnsId, now: Instant);
+    /// When `netns` was last dumped.
+    fn dumped_at(&self, netns: NetnsId) -> Option<Instant>;
     /// Whether the latest dump of `netns` still lists the socket as held
     /// by some process.
     fn socket_alive(&self, netns: NetnsId, cookie: SocketCookie) -> bool;
@@ -49,8 +63,9 @@ pub trait Owners {
     fn process(&mut self, pid: u32) -> Option<ProcessMeta>;
     /// Whether the process still exists.
     fn is_alive(&self, pid: u32) -> bool;
-    /// The processes living in `netns`, as of a recent enumeration.
-    fn netns_pids(&mut self, netns: NetnsId, now: Instant) -> Vec<u32>;
+    /// The processes (netoproc excepted) that lived in `netns` at some
+    /// point since `since`: those there now and those seen starting there.
+    fn candidates(&mut self, netns: NetnsId, since: Instant, now: Instant) -> Vec<u32>;
     /// The process owned a recent flow: look for new sockets there first.
     fn mark_hot(&mut self, pid: u32, now: Instant);
 }
@@ -59,6 +74,11 @@ pub trait Owners {
 /// decides "the namespace's only process", so it must be recent (a
 /// process that just started must not be missed).
 const NETNS_PIDS_MAX_AGE: Duration = Duration::from_millis(20);
+/// A namespace is re-dumped for waiting flows at most this often.
+const REDUMP_EVERY: Duration = Duration::from_millis(5);
+/// Descriptor tables are rescanned for a socket not placed yet at most
+/// this often (a dump also rescans).
+const RESCAN_EVERY: Duration = Duration::from_millis(2);
 /// A namespace with at most this many processes has them all rescanned
 /// when one of its sockets is not placed yet (a container, a test).
 const FEW_PROCESSES: usize = 16;
@@ -75,6 +95,9 @@ pub struct ProcOwners {
     netns_pids: HashMap<NetnsId, Vec<u32>>,
     netns_pids_at: Option<Instant>,
     run_netns: PathBuf,
+    sightings: Arc<Mutex<Sightings>>,
+    dumped_at: HashMap<NetnsId, Instant>,
+    last_rescan: Option<Instant>,
 }
 
 impl ProcOwners {
@@ -83,6 +106,7 @@ impl ProcOwners {
         proc: ProcRoot,
         cgroup_root: PathBuf,
         run_netns: PathBuf,
+        sightings: Arc<Mutex<Sightings>>,
     ) -> ProcOwners {
         ProcOwners {
             resolver,
@@ -92,6 +116,9 @@ impl ProcOwners {
             netns_pids: HashMap::new(),
             netns_pids_at: None,
             run_netns,
+            sightings,
+            dumped_at: HashMap::new(),
+            last_rescan: None,
         }
     }
 
@@ -100,21 +127,15 @@ impl ProcOwners {
     }
 
     fn lookup(&mut self, key: &FlowKey, now: Instant) -> Option<Resolution> {
-        self.resolver
+        let dumps = self.resolver.stats().dumps;
+        let found = self
+            .resolver
             .resolve(key.protocol, key.local, key.remote, Some(key.netns), now)
-            .cloned()
-    }
-
-    fn cgroup_id(&self, pid: u32) -> u64 {
-        let path = self.proc.path().join(pid.to_string()).join("cgroup");
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|s| {
-                let rel = s.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
-                let dir = self.cgroup_root.join(rel.trim_start_matches('/'));
-                std::fs::metadata(dir).ok().map(|m| m.ino())
-            })
-            .unwrap_or(0)
+            .cloned();
+        if self.resolver.stats().dumps > dumps {
+            self.dumped_at.insert(key.netns, now);
+        }
+        found
     }
 }
 
@@ -123,13 +144,22 @@ impl Owners for ProcOwners {
         let before = self.resolver.stats().rate_limited;
         let mut found = self.lookup(key, now);
         let rate_limited = found.is_none() && self.resolver.stats().rate_limited > before;
-        if found
+        let rescan_due = self
+            .last_rescan
+            .is_none_or(|t| now.saturating_duration_since(t) >= RESCAN_EVERY);
+        let unplaced = found
             .as_ref()
-            .is_some_and(|r| r.pids.is_empty() && r.socket.inode != 0)
-        {
-            // Listed but not placed: look in the namespace's processes
-            // (when few) and the hot ones right now, not at the next dump.
-            let pids = self.netns_pids(key.netns, now);
+            .filter(|r| r.pids.is_empty() && !released(&r.socket));
+        if let Some(r) = unplaced.filter(|_| rescan_due) {
+            self.last_rescan = Some(now);
+            // Listed but not placed. In the accept queue it has no inode
+            // yet: dump again (rate limited) to see it accepted. Then look
+            // in the namespace's processes (when few) and the hot ones
+            // right now, not at the next dump.
+            if r.socket.inode == 0 && self.resolver.dump_now(key.netns, now) {
+                self.dumped_at.insert(key.netns, now);
+            }
+            let pids = self.candidates(key.netns, now, now);
             if pids.len() <= FEW_PROCESSES {
                 for pid in pids {
                     self.resolver.mark_hot(pid, now);
@@ -141,6 +171,7 @@ impl Owners for ProcOwners {
         Lookup {
             found,
             rate_limited,
+            dumped_at: self.dumped_at.get(&key.netns).copied(),
         }
     }
 
@@ -148,6 +179,24 @@ impl Owners for ProcOwners {
         // A namespace that fails to dump keeps its previous table; the
         // failure is counted in the resolver's stats.
         let _ = self.resolver.refresh(now);
+        self.dumped_at.clear();
+        for id in self.resolver.watched_netns() {
+            self.dumped_at.insert(id, now);
+        }
+    }
+
+    fn redump(&mut self, netns: NetnsId, now: Instant) {
+        let recent = self
+            .dumped_at
+            .get(&netns)
+            .is_some_and(|t| now.saturating_duration_since(*t) < REDUMP_EVERY);
+        if !recent && self.resolver.dump_now(netns, now) {
+            self.dumped_at.insert(netns, now);
+        }
+    }
+
+    fn dumped_at(&self, netns: NetnsId) -> Option<Instant> {
+        self.dumped_at.get(&netns).copied()
     }
 
     fn socket_alive(&self, netns: NetnsId, cookie: SocketCookie) -> bool {
@@ -166,10 +215,10 @@ impl Owners for ProcOwners {
                 return Some(meta.clone());
             }
         }
-        let info = self.proc.process_info(pid)?;
-        let meta = ProcessMeta {
-            info,
-            cgroup_id: self.cgroup_id(pid),
+        let Some(meta) = process_meta(&self.proc, &self.cgroup_root, pid) else {
+            // Gone: what it was when it started, if it was seen starting.
+            let sightings = self.sightings.lock().unwrap_or_else(|e| e.into_inner());
+            return sightings.meta(pid).cloned();
         };
         self.processes.insert(pid, (meta.clone(), now));
         Some(meta)
@@ -179,7 +228,7 @@ impl Owners for ProcOwners {
         self.proc.path().join(pid.to_string()).exists()
     }
 
-    fn netns_pids(&mut self, netns: NetnsId, now: Instant) -> Vec<u32> {
+    fn candidates(&mut self, netns: NetnsId, since: Instant, now: Instant) -> Vec<u32> {
         let stale = self
             .netns_pids_at
             .is_none_or(|t| now.saturating_duration_since(t) >= NETNS_PIDS_MAX_AGE);
@@ -187,16 +236,53 @@ impl Owners for ProcOwners {
             self.netns_pids = list_pids_by_netns(&self.proc, &self.run_netns);
             self.netns_pids_at = Some(now);
         }
+        let mut pids = self.netns_pids.get(&netns).cloned().unwrap_or_default();
+        pids.extend(
+            self.sightings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .alive_since(netns, since),
+        );
         // netoproc itself never owns the traffic it watches.
         let own = std::process::id();
-        let mut pids = self.netns_pids.get(&netns).cloned().unwrap_or_default();
         pids.retain(|&p| p != own);
+        pids.sort_unstable();
+        pids.dedup();
         pids
     }
 
     fn mark_hot(&mut self, pid: u32, now: Instant) {
         self.resolver.mark_hot(pid, now);
     }
+}
+
+/// The socket's owner has let go of it: TIME_WAIT, or a TCP socket closing
+/// after close(). A socket without an inode in another state is still in
+/// its listener's accept queue: its owner is about to take it.
+pub fn released(s: &InetSocket) -> bool {
+    use TcpState::*;
+    s.inode == 0
+        && (s.protocol == Protocol::Udp
+            || matches!(
+                s.state,
+                TimeWait | FinWait1 | FinWait2 | Closing | LastAck | Close
+            ))
+}
+
+/// What `/proc` says of a live process, with its cgroup v2 id (the inode
+/// of its directory under `cgroup_root`, 0 if unknown).
+pub fn process_meta(proc: &ProcRoot, cgroup_root: &Path, pid: u32) -> Option<ProcessMeta> {
+    let info = proc.process_info(pid)?;
+    let path = proc.path().join(pid.to_string()).join("cgroup");
+    let cgroup_id = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| {
+            let rel = s.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
+            let dir = cgroup_root.join(rel.trim_start_matches('/'));
+            std::fs::metadata(dir).ok().map(|m| m.ino())
+        })
+        .unwrap_or(0);
+    Some(ProcessMeta { info, cgroup_id })
 }
 
 fn list_pids_by_netns(proc: &ProcRoot, run_netns: &Path) -> HashMap<NetnsId, Vec<u32>> {

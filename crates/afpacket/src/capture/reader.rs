@@ -24,12 +24,15 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
 /// Longest wait in poll, so stop and sync requests are seen.
 const POLL: Duration = Duration::from_millis(20);
 const STATS_EVERY: Duration = Duration::from_millis(500);
-const EXPIRE_EVERY: Duration = Duration::from_secs(10);
+/// Flows unseen for two of these are forgotten (bounded memory under
+/// floods of one-packet flows; a forgotten flow is announced again).
+const EXPIRE_EVERY: Duration = Duration::from_secs(2);
 
 /// What the readers and the namespace watcher tell the attribution thread.
 #[derive(Debug)]
 pub enum ToWorker {
-    NewFlow(FlowKey),
+    /// A flow's first packet, and when the reader saw it.
+    NewFlow(FlowKey, Instant),
     Deltas(Vec<(FlowKey, FlowDelta)>),
     /// Rings now capture in this namespace (`path` reaches it; `None` for
     /// netoproc's own).
@@ -147,7 +150,8 @@ impl Reader {
             let mut worker_gone = false;
             let polled = self.ring.poll(timeout, |p| {
                 if let Some(key) = agg.packet(p.link, p.data, p.orig_len, p.direction) {
-                    worker_gone |= tx.send(ToWorker::NewFlow(key)).is_err();
+                    let msg = ToWorker::NewFlow(key, Instant::now());
+                    worker_gone |= tx.send(msg).is_err();
                 }
             });
             if let Err(e) = polled {

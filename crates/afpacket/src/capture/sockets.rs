@@ -5,7 +5,9 @@
 //! [`Tally`] of flows and bytes by how their owner was found. Plain data
 //! and arithmetic; the rules that fill them live in `attribute.rs`.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -69,6 +71,9 @@ pub struct Sock {
     pub keys: HashSet<FlowKey>,
     /// Flows ever bound to it.
     pub flow_count: u64,
+    /// While waiting for an owner: its namespace's last dump as of the
+    /// last lookup.
+    pub tried_dump: Option<Instant>,
     pub last_activity: Instant,
 }
 
@@ -85,8 +90,9 @@ impl Sock {
             dirty_peers: BTreeSet::new(),
             real,
             closed: false,
-            keys: HashSet::new(),
+            keys: HashSet::default(),
             flow_count: 0,
+            tried_dump: None,
             last_activity: now,
         }
     }
@@ -161,6 +167,8 @@ pub struct Tally {
     pub flows_resolved: u64,
     pub flows_inferred: u64,
     pub flows_unresolved: u64,
+    /// Of `flows`: counted in an aggregate record (attribution behind).
+    pub flows_aggregated: u64,
     pub bytes_resolved: u64,
     pub bytes_inferred: u64,
     pub bytes_unresolved: u64,

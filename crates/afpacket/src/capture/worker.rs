@@ -63,7 +63,11 @@ pub fn spawn(
                 while let Some(msg) = next.take() {
                     let now = Instant::now();
                     match msg {
-                        ToWorker::NewFlow(key) => attributor.new_flow(key, now),
+                        ToWorker::NewFlow(key, seen) => attributor.new_flow_queued(
+                            key,
+                            now.saturating_duration_since(seen),
+                            now,
+                        ),
                         ToWorker::Deltas(d) => attributor.deltas(&d, now),
                         ToWorker::Watch(id, Some(path)) => {
                             attributor.owners.resolver.watch_netns(id, path)

@@ -155,7 +155,9 @@ fn diagnose(args: &DoctorArgs, proc_root: &std::path::Path) -> DoctorReport {
             hooks: None,
             reason: format!(
                 "eBPF is unavailable ({}); packet capture works",
-                hooks_error.as_deref().unwrap_or("no byte-counting rung attaches")
+                hooks_error
+                    .as_deref()
+                    .unwrap_or("no byte-counting rung attaches")
             ),
         },
         None => AutoChoice {
