@@ -128,7 +128,7 @@ static __always_inline void np_maybe_dns(struct __sk_buff *skb, struct bpf_sock 
 
 	if (size > sizeof(*ev))
 		return;
-	if (bpf_ringbuf_output(&np_events, ev, size, 0))
+	if (bpf_ringbuf_output(&np_events, ev, size, np_rb_flags()))
 		stat_add(NP_STAT_RINGBUF_LOST, 1);
 	else
 		stat_add(NP_STAT_DNS_EVENTS, 1);

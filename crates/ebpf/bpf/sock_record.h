@@ -81,7 +81,7 @@ static __always_inline void np_describe_process(void)
 	if (len && bpf_probe_read_user(ev->cmdline, len, (void *)arg_start))
 		len = 0;
 	ev->cmdline_len = len;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, np_rb_flags());
 	stat_add(NP_STAT_PROC_EVENTS, 1);
 }
 
@@ -172,7 +172,7 @@ static __always_inline void np_emit_close(struct np_sock_stats *st)
 	ev->hdr._pad0 = 0;
 	ev->hdr.ktime_ns = bpf_ktime_get_ns();
 	__builtin_memcpy(&ev->stats, st, sizeof(*st));
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, np_rb_flags());
 	stat_add(NP_STAT_SOCK_EVENTS, 1);
 }
 

@@ -42,7 +42,7 @@ impl Default for EbpfOptions {
     fn default() -> Self {
         EbpfOptions {
             hooks: HookChoice::Auto,
-            ringbuf_bytes: 4 << 20,
+            ringbuf_bytes: 8 << 20,
             mountinfo: PathBuf::from("/proc/self/mountinfo"),
             dns_ports: vec![53],
         }

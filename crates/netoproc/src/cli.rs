@@ -81,7 +81,7 @@ pub struct Cli {
 
     /// Size of the kernel-to-userspace event ring buffer, in KiB (a power of
     /// two, at least 4). Raise it if `ringbuf_events` losses are reported.
-    #[arg(long, value_name = "KIB", default_value_t = 4096, value_parser = parse_ringbuf_kib)]
+    #[arg(long, value_name = "KIB", default_value_t = 8192, value_parser = parse_ringbuf_kib)]
     pub ringbuf_kib: u32,
 
     /// AF_PACKET: capture on this interface only, in every network namespace
