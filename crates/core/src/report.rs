@@ -104,6 +104,10 @@ pub struct AttributionStats {
     pub flows_inferred: u64,
     /// Of `flows`: no owner could be named; shown with pid 0.
     pub flows_unresolved: u64,
+    /// Of `flows`: arrived while attribution was behind (a flood of new
+    /// flows) and were counted in one record per local address and remote,
+    /// the ephemeral port shown as 0.
+    pub flows_aggregated: u64,
     /// L4 payload bytes counted, both directions.
     pub bytes: u64,
     /// Of `bytes`: of flows with an owner (resolved or inferred).

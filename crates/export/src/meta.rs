@@ -135,7 +135,8 @@ pub(crate) fn attribution_text(a: &AttributionStats) -> String {
     let u = &a.unparsed;
     format!(
         "attributed_share={:.4} bytes={} bytes_attributed={} bytes_inferred={} flows={} \
-         flows_resolved={} flows_inferred={} flows_unresolved={} lookups={} cache_hits={} \
+         flows_resolved={} flows_inferred={} flows_unresolved={} flows_aggregated={} \
+         lookups={} cache_hits={} \
          dumps={} on_demand_dumps={} rate_limited={} full_scans={} pid_rescans={} \
          proc_connector={} proc_events={} proc_events_lost={} namespaces={} rings={} \
          unparsed_not_ip={} unparsed_not_tcp_udp={} unparsed_fragments={} \
@@ -148,6 +149,7 @@ pub(crate) fn attribution_text(a: &AttributionStats) -> String {
         a.flows_resolved,
         a.flows_inferred,
         a.flows_unresolved,
+        a.flows_aggregated,
         a.lookups,
         a.cache_hits,
         a.dumps,

@@ -53,6 +53,8 @@ struct Namespace {
     generation: u64,
     /// Watched on request (kept even when no process lives in it).
     pinned: bool,
+    /// Last [`SocketResolver::dump_now`] of it.
+    last_dump_now: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -185,19 +187,26 @@ impl<S: SocketSource> SocketResolver<S> {
         self.hot.insert(pid, now);
     }
 
-    /// Re-dumps one watched namespace now, within the on-demand rate limit
-    /// (`min_on_demand_interval`, shared with lookups of unknown tuples):
-    /// for a socket listed without an inode that will get one (in its
-    /// listener's accept queue). Returns whether it dumped.
+    /// Re-dumps one watched namespace now, at most once per
+    /// `min_on_demand_interval` for that namespace (so a busy namespace
+    /// does not starve a quiet one): for sockets the caller waits to see
+    /// (new flows, a socket in its listener's accept queue). Returns
+    /// whether it dumped.
     pub fn dump_now(&mut self, netns: NetnsId, now: Instant) -> bool {
-        let allowed = self
-            .last_on_demand
-            .is_none_or(|t| now.saturating_duration_since(t) >= self.config.min_on_demand_interval);
-        if !allowed || !self.namespaces.contains_key(&netns) {
-            self.stats.rate_limited += u64::from(!allowed);
+        let interval = self.config.min_on_demand_interval;
+        let Some(ns) = self.namespaces.get(&netns) else {
+            return false;
+        };
+        if ns
+            .last_dump_now
+            .is_some_and(|t| now.saturating_duration_since(t) < interval)
+        {
+            self.stats.rate_limited += 1;
             return false;
         }
-        self.last_on_demand = Some(now);
+        if let Some(ns) = self.namespaces.get_mut(&netns) {
+            ns.last_dump_now = Some(now);
+        }
         let before = self.stats.dumps;
         self.reload(&[netns], now);
         self.stats.on_demand_dumps += self.stats.dumps - before;
@@ -419,6 +428,7 @@ impl Namespace {
             table: SocketTable::default(),
             generation: 0,
             pinned,
+            last_dump_now: None,
         }
     }
 }

@@ -448,7 +448,9 @@ impl<O: Owners> Attributor<O> {
 
     fn apply(&mut self, cookie: SocketCookie, key: &FlowKey, d: &FlowDelta, now: Instant) {
         if let Some(s) = self.sockets.get_mut(&cookie) {
-            s.add(key.remote, d, now);
+            if !s.add(key.remote, d, now) {
+                self.tally.peers_untracked += 1;
+            }
             self.tally.add(s.how, 0, d.payload());
             self.dirty.insert(cookie);
         }

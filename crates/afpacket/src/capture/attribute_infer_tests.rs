@@ -294,3 +294,38 @@ fn a_socket_in_the_accept_queue_waits_to_be_accepted() {
     assert!(!b.sockets[0].closed);
     assert_eq!(b.sockets[0].owner.as_ref().map(|o| o.pid), Some(8));
 }
+
+#[test]
+fn flows_that_waited_too_long_join_an_aggregate() {
+    // A storm of one-socket queries: attribution is behind, so each flow
+    // is not looked up on its own; one record per address pair.
+    let f = Fake {
+        netns_pids: vec![77],
+        ..Fake::default()
+    };
+    let (mut at, t0) = attributor(f);
+    let behind = Duration::from_millis(80);
+    let keys: Vec<_> = (40000..40100)
+        .map(|p| key(Protocol::Udp, &format!("10.0.0.1:{p}"), "10.0.0.2:53"))
+        .collect();
+    for k in &keys {
+        at.new_flow_queued(*k, behind, t0);
+        at.deltas(&[(*k, tx(40)), (*k, rx(100))], t0);
+    }
+    let b = at.take_batch();
+    assert_eq!(b.sockets.len(), 1);
+    let s = &b.sockets[0];
+    assert_eq!(s.owner.as_ref().map(|o| o.pid), Some(77));
+    assert_eq!((s.counters.tx_bytes, s.counters.rx_bytes), (4000, 10000));
+    let t = s.tuple.unwrap();
+    assert_eq!((t.local.port(), t.remote.unwrap().port()), (0, 53));
+    assert_eq!((at.tally.flows, at.tally.flows_aggregated), (100, 100));
+    assert_eq!(at.tally.flows_inferred, 100);
+    // Fresh flows are looked up one by one again.
+    let k = key(Protocol::Udp, "10.0.0.1:50000", "10.0.0.2:53");
+    at.new_flow_queued(k, ms(1), t0);
+    assert_eq!(at.tally.flows_aggregated, 100);
+    // Aggregated flows are forgotten soon; the record stays until quiet.
+    at.tick(t0 + Duration::from_secs(3));
+    assert!(at.flows_tracked() <= 1);
+}

@@ -88,7 +88,9 @@ impl CaptureBackend for AfPacketCapture {
             .unparsed
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        let tally = self.stats.lock().unwrap_or_else(|e| e.into_inner()).tally;
         Ok(Losses {
+            peer_map_full: tally.peers_untracked,
             capture_drops: self.shared.drops.load(Ordering::Relaxed),
             unparsed_packets: unparsed.total(),
             ..Losses::default()
@@ -114,6 +116,7 @@ impl CaptureBackend for AfPacketCapture {
             flows_resolved: t.flows_resolved,
             flows_inferred: t.flows_inferred,
             flows_unresolved: t.flows_unresolved,
+            flows_aggregated: t.flows_aggregated,
             bytes,
             bytes_attributed: attributed,
             bytes_inferred: t.bytes_inferred,

@@ -149,24 +149,29 @@ impl Owners for ProcOwners {
             .is_none_or(|t| now.saturating_duration_since(t) >= RESCAN_EVERY);
         let unplaced = found
             .as_ref()
-            .filter(|r| r.pids.is_empty() && !released(&r.socket));
-        if let Some(r) = unplaced.filter(|_| rescan_due) {
-            self.last_rescan = Some(now);
-            // Listed but not placed. In the accept queue it has no inode
-            // yet: dump again (rate limited) to see it accepted. Then look
-            // in the namespace's processes (when few) and the hot ones
-            // right now, not at the next dump.
-            if r.socket.inode == 0 && self.resolver.dump_now(key.netns, now) {
-                self.dumped_at.insert(key.netns, now);
-            }
+            .filter(|r| r.pids.is_empty() && !released(&r.socket))
+            .map(|r| r.socket.inode);
+        if let Some(inode) = unplaced {
+            // Listed but not placed: its holder is most likely one of the
+            // namespace's processes (when few) — look there first, at the
+            // next rescan.
             let pids = self.candidates(key.netns, now, now);
             if pids.len() <= FEW_PROCESSES {
                 for pid in pids {
                     self.resolver.mark_hot(pid, now);
                 }
             }
-            self.resolver.rescan_owners(now);
-            found = self.lookup(key, now);
+            if rescan_due {
+                self.last_rescan = Some(now);
+                // In the accept queue it has no inode yet: dump again (rate
+                // limited) to see it accepted. Then rescan right now, not
+                // at the next dump.
+                if inode == 0 && self.resolver.dump_now(key.netns, now) {
+                    self.dumped_at.insert(key.netns, now);
+                }
+                self.resolver.rescan_owners(now);
+                found = self.lookup(key, now);
+            }
         }
         Lookup {
             found,

@@ -47,6 +47,10 @@ impl How {
     }
 }
 
+/// Remotes tracked per unconnected UDP socket (a busy DNS server talks to
+/// a new client port per query); the rest count in its remainder row.
+pub const MAX_PEERS: usize = 4096;
+
 /// Bytes to and from one remote of an unconnected UDP socket.
 #[derive(Debug, Clone, Copy, Default)]
 struct PeerBytes {
@@ -97,17 +101,25 @@ impl Sock {
         }
     }
 
-    /// Adds one flow's delta (the flow's remote is `remote`).
-    pub fn add(&mut self, remote: SocketAddr, d: &FlowDelta, now: Instant) {
+    /// Adds one flow's delta (the flow's remote is `remote`). Returns
+    /// `false` when the remote could not be tracked on its own (the socket
+    /// already has [`MAX_PEERS`]): its bytes count in the socket's total,
+    /// in the remote-unknown remainder.
+    pub fn add(&mut self, remote: SocketAddr, d: &FlowDelta, now: Instant) -> bool {
         self.counters.add(&d.counters);
         self.tcp_flags |= d.tcp_flags;
         self.last_activity = now;
-        if let Some(peers) = &mut self.peers {
-            let p = peers.entry(remote).or_default();
-            p.tx += d.counters.tx_bytes;
-            p.rx += d.counters.rx_bytes;
-            self.dirty_peers.insert(remote);
+        let Some(peers) = &mut self.peers else {
+            return true;
+        };
+        if peers.len() >= MAX_PEERS && !peers.contains_key(&remote) {
+            return false;
         }
+        let p = peers.entry(remote).or_default();
+        p.tx += d.counters.tx_bytes;
+        p.rx += d.counters.rx_bytes;
+        self.dirty_peers.insert(remote);
+        true
     }
 
     pub fn payload(&self) -> u64 {
@@ -169,6 +181,8 @@ pub struct Tally {
     pub flows_unresolved: u64,
     /// Of `flows`: counted in an aggregate record (attribution behind).
     pub flows_aggregated: u64,
+    /// Remotes of unconnected UDP sockets not tracked on their own.
+    pub peers_untracked: u64,
     pub bytes_resolved: u64,
     pub bytes_inferred: u64,
     pub bytes_unresolved: u64,
@@ -199,5 +213,38 @@ impl Tally {
 
     pub fn bytes(&self) -> u64 {
         self.bytes_resolved + self.bytes_inferred + self.bytes_unresolved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netoproc_core::model::{Family, Protocol};
+
+    #[test]
+    fn remotes_beyond_the_cap_count_in_the_total_only() {
+        let tuple = Tuple {
+            protocol: Protocol::Udp,
+            family: Family::Ipv4,
+            local: "0.0.0.0:53".parse().unwrap(),
+            remote: None,
+        };
+        let now = Instant::now();
+        let mut s = Sock::new(NetnsId(1), tuple, true, true, now);
+        let mut d = FlowDelta::default();
+        d.counters.rx_bytes = 10;
+        for port in 0..MAX_PEERS as u16 {
+            assert!(s.add(SocketAddr::from(([10, 0, 0, 1], 1024 + port)), &d, now));
+        }
+        assert!(!s.add("10.0.0.2:1".parse().unwrap(), &d, now));
+        // A tracked remote still adds up.
+        assert!(s.add("10.0.0.1:1024".parse().unwrap(), &d, now));
+        assert_eq!(s.counters.rx_bytes, 10 * (MAX_PEERS as u64 + 2));
+        let peers = s.take_dirty_peers(SocketCookie(1));
+        assert_eq!(peers.len(), MAX_PEERS);
+        assert_eq!(
+            peers.iter().map(|p| p.rx_bytes).sum::<u64>(),
+            10 * (MAX_PEERS as u64 + 1)
+        );
     }
 }

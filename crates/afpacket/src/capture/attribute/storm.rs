@@ -1,13 +1,13 @@
 //! When attribution falls behind — a flood of new flows, such as a DNS
 //! storm of one-socket queries or a port scan, faster than sockets can be
 //! looked up — a flow whose first packet waited longer than `behind` in the
-//! queue is not looked up on its own: its socket is long gone anyway. It
-//! joins an aggregate record per (namespace, protocol, local, remote) with
-//! the ephemeral port (the larger one, from 1024 up) shown as 0, named once
-//! by one lookup (a server's bound socket) or by inference. Process totals
-//! stay right and the cost per flow is a few map operations; the
-//! connection rows of the storm are summarised. Counted in
-//! `flows_aggregated`.
+//! queue gets one lookup against the latest dump; if its socket is not
+//! there (gone, most likely) it does not wait and retry: it joins an
+//! aggregate record per (namespace, protocol, local, remote) with the
+//! ephemeral port (the larger one, from 1024 up) shown as 0, named once by
+//! inference. Process totals stay right and the cost per flow is a few map
+//! operations; the connection rows of the storm are summarised. Counted in
+//! `flows_aggregated`. A flow whose socket is there is bound as usual.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -28,12 +28,17 @@ impl<O: Owners> Attributor<O> {
         if self.flows.contains_key(&key) {
             return;
         }
+        if self.owners.resolve(&key, now).found.is_some() {
+            // Still there (a long flow that came late): the usual way; the
+            // lookup is answered from the resolver's cache.
+            return self.new_flow(key, now);
+        }
         let agg = aggregate_key(&key);
         let cookie = match self
             .aggregates
             .get(&agg)
             .copied()
-            .filter(|c| self.sockets.contains_key(c))
+            .filter(|c| self.sockets.get(c).is_some_and(|s| !s.closed))
         {
             Some(c) => c,
             None => {
@@ -63,21 +68,20 @@ impl<O: Owners> Attributor<O> {
         }
     }
 
-    /// One lookup (or inference) names the whole aggregate.
+    /// Inference names the whole aggregate (its first flow's socket is
+    /// gone).
     fn new_aggregate(&mut self, key: &FlowKey, agg: &FlowKey, now: Instant) -> SocketCookie {
-        let lookup = self.owners.resolve(key, now);
-        let (how, pid) = match lookup.found.filter(|r| !r.pids.is_empty()) {
-            Some(r) => (How::Resolved, Some(r.pids[0])),
-            None => {
-                let pid = self.infer(key, now, now);
-                (How::inferred_if(pid), pid)
-            }
-        };
+        let pid = self.infer(key, now, now);
+        let how = How::inferred_if(pid);
         let cookie = self.synthetic(agg, now);
         let owner = pid.and_then(|p| self.owner(p, key));
         if let Some(s) = self.sockets.get_mut(&cookie) {
             s.owner = owner;
-            s.how = if s.owner.is_some() { how } else { How::Unresolved };
+            s.how = if s.owner.is_some() {
+                how
+            } else {
+                How::Unresolved
+            };
         }
         self.dirty.insert(cookie);
         cookie
