@@ -9,7 +9,7 @@
 #                                  [--sizes 128K,1K] [--seed N] [--binary PATH]
 #
 # Defaults: 5 s windows, 6 loopback rounds; about 5 minutes. Results: Markdown on stdout
-# and in bench/results/<date>-<kernel>-afpacket.md. Installs iperf3 when missing.
+# and in bench/results/afpacket-<date>-<time>-<kernel>.md. Installs iperf3 when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +42,7 @@ replay=$(cargo run --release -q -p netoproc-afpacket --example replay 2>/dev/nul
 
 report=$(python3 bench/bench_afpacket.py --netoproc "$snapdir/netoproc" ${args[@]+"${args[@]}"})
 mkdir -p bench/results
-out="bench/results/$(date -u +%Y-%m-%d)-$(uname -r)-afpacket.md"
+out="bench/results/afpacket-$(date -u +%Y-%m-%d-%H%M)-$(uname -r).md"
 {
   echo "$report"
   echo

@@ -178,48 +178,6 @@ impl<S: SocketSource> SocketResolver<S> {
         }
     }
 
-    /// Marks a process as likely to open sockets soon (for example, it owned
-    /// a recent flow): while the mark is fresh (`hot_window`), a socket
-    /// inode no process is known to hold is looked for in its descriptors
-    /// first, before any full scan. Long-lived processes that open many
-    /// short connections are placed this way within one dump.
-    pub fn mark_hot(&mut self, pid: u32, now: Instant) {
-        self.hot.insert(pid, now);
-    }
-
-    /// Re-dumps one watched namespace now, at most once per
-    /// `min_on_demand_interval` for that namespace (so a busy namespace
-    /// does not starve a quiet one): for sockets the caller waits to see
-    /// (new flows, a socket in its listener's accept queue). Returns
-    /// whether it dumped.
-    pub fn dump_now(&mut self, netns: NetnsId, now: Instant) -> bool {
-        let interval = self.config.min_on_demand_interval;
-        let Some(ns) = self.namespaces.get(&netns) else {
-            return false;
-        };
-        if ns
-            .last_dump_now
-            .is_some_and(|t| now.saturating_duration_since(t) < interval)
-        {
-            self.stats.rate_limited += 1;
-            return false;
-        }
-        if let Some(ns) = self.namespaces.get_mut(&netns) {
-            ns.last_dump_now = Some(now);
-        }
-        let before = self.stats.dumps;
-        self.reload(&[netns], now);
-        self.stats.on_demand_dumps += self.stats.dumps - before;
-        self.stats.dumps > before
-    }
-
-    /// Brings the fd index up to date now — proc events, hot processes, a
-    /// full scan when one is due — without re-dumping any namespace: for a
-    /// socket the latest dump lists but no known process holds yet.
-    pub fn rescan_owners(&mut self, now: Instant) {
-        self.update_fd_index(now);
-    }
-
     /// Also watch the namespace at `path` (kept until [`Self::unwatch_netns`]).
     pub fn watch_netns(&mut self, id: NetnsId, path: PathBuf) {
         let ns = self

@@ -16,9 +16,13 @@
 //! inferred: the one live process that recently owned a flow from the same
 //! local address to the same remote, else the namespace's only process.
 //! A flow whose socket exists but whose owner is not yet known, or whose
-//! lookup was rate limited, waits up to `pending_max` and is retried.
-//! Time is a parameter and sockets come through [`Owners`], so all of this
-//! is tested with a fake. It never reads packets.
+//! lookup was rate limited, waits up to `pending_max` and is looked up
+//! again after each new dump of its namespace. This file holds the flow
+//! side (new flows, deltas, waiting, batches); `records` the records,
+//! `infer` the inference rules, `lifecycle` closing and forgetting, `storm`
+//! what happens when attribution falls behind. Time is a parameter and
+//! sockets come through [`Owners`], so all of this is tested with a fake.
+//! It never reads packets.
 
 use std::collections::VecDeque;
 
@@ -28,10 +32,8 @@ use foldhash::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use netoproc_core::model::{
-    Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie, SocketRecord, Tuple,
-};
-use netoproc_procfs::{MatchKind, NetnsId, Resolution};
+use netoproc_core::model::{PeerRecord, ProcessInfo, Protocol, SocketCookie, SocketRecord};
+use netoproc_procfs::NetnsId;
 
 use super::flow::{FlowDelta, FlowKey};
 use super::owners::{released, Owners};
@@ -367,117 +369,11 @@ impl<O: Owners> Attributor<O> {
         self.bind(key, cookie, how, owner_pid, now);
         true
     }
-
-    /// Attaches the flow to record `cookie` (creating nothing) and moves
-    /// what it counted while waiting.
-    fn bind(
-        &mut self,
-        key: FlowKey,
-        cookie: SocketCookie,
-        how: How,
-        pid: Option<u32>,
-        now: Instant,
-    ) {
-        let owner = pid.and_then(|p| self.owner(p, &key));
-        let Some(flow) = self.flows.get_mut(&key) else {
-            return;
-        };
-        flow.cookie = Some(cookie);
-        let waiting = std::mem::take(&mut flow.waiting);
-        if let Some(s) = self.sockets.get_mut(&cookie) {
-            if s.owner.is_none() {
-                self.tally.remove(s.how, s.flow_count, s.payload());
-                s.owner = owner;
-                s.how = if s.owner.is_some() {
-                    how
-                } else {
-                    how.unowned()
-                };
-                self.tally.add(s.how, s.flow_count, s.payload());
-            }
-            s.keys.insert(key);
-            s.flow_count += 1;
-            self.tally.add(s.how, 1, 0);
-            if matches!(s.how, How::Waiting(_)) {
-                self.owner_waits.insert(cookie);
-            }
-        }
-        self.dirty.insert(cookie);
-        if waiting != FlowDelta::default() {
-            self.apply(cookie, &key, &waiting, now);
-        }
-    }
-
-    /// The record a found socket's flows go to (created if new).
-    fn record_for(&mut self, key: &FlowKey, r: &Resolution, now: Instant) -> SocketCookie {
-        let s = &r.socket;
-        let unconnected_udp = key.protocol == Protocol::Udp && r.matched != MatchKind::Exact;
-        if r.matched != MatchKind::Exact && !unconnected_udp {
-            // A listener: the accepted socket gets a record of its own.
-            return self.synthetic(key, now);
-        }
-        let tuple = Tuple {
-            protocol: s.protocol,
-            family: s.family,
-            local: s.local,
-            remote: if unconnected_udp { None } else { s.remote },
-        };
-        self.sockets
-            .entry(s.cookie)
-            .or_insert_with(|| Sock::new(key.netns, tuple, true, unconnected_udp, now));
-        s.cookie
-    }
-
-    fn synthetic(&mut self, key: &FlowKey, now: Instant) -> SocketCookie {
-        let cookie = SocketCookie(SYNTHETIC_BIT | self.next_synthetic);
-        self.next_synthetic += 1;
-        let family = match key.local.ip() {
-            IpAddr::V4(_) => Family::Ipv4,
-            IpAddr::V6(_) => Family::Ipv6,
-        };
-        let tuple = Tuple {
-            protocol: key.protocol,
-            family,
-            local: key.local,
-            remote: Some(key.remote),
-        };
-        self.sockets
-            .insert(cookie, Sock::new(key.netns, tuple, false, false, now));
-        cookie
-    }
-
-    fn apply(&mut self, cookie: SocketCookie, key: &FlowKey, d: &FlowDelta, now: Instant) {
-        if let Some(s) = self.sockets.get_mut(&cookie) {
-            if !s.add(key.remote, d, now) {
-                self.tally.peers_untracked += 1;
-            }
-            self.tally.add(s.how, 0, d.payload());
-            self.dirty.insert(cookie);
-        }
-    }
-
-    fn owner(&mut self, pid: u32, key: &FlowKey) -> Option<Owner> {
-        let meta = self.owners.process(pid);
-        if let Some(m) = &meta {
-            if self.announced.insert(pid) {
-                self.new_processes.push(m.info.clone());
-            }
-        }
-        Some(Owner {
-            pid,
-            uid: meta.as_ref().map_or(0, |m| m.info.uid),
-            comm: meta
-                .as_ref()
-                .map(|m| m.info.comm.clone())
-                .unwrap_or_default(),
-            cgroup_id: meta.as_ref().map_or(0, |m| m.cgroup_id),
-            netns: key.netns.0 as u32,
-        })
-    }
 }
 
 mod infer;
 mod lifecycle;
+mod records;
 mod storm;
 
 #[cfg(test)]

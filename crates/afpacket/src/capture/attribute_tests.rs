@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
 use netoproc_core::ledger::SocketLedger;
-use netoproc_core::model::{Counters, ProcessInfo, SocketCookie};
-use netoproc_procfs::{InetSocket, TcpState};
+use netoproc_core::model::{Counters, Family, ProcessInfo, SocketCookie};
+use netoproc_procfs::{InetSocket, MatchKind, NetnsId, Resolution, TcpState};
 
 use super::*;
 use crate::capture::owners::{Lookup, ProcessMeta};

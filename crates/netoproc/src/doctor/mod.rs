@@ -136,6 +136,8 @@ fn diagnose(args: &DoctorArgs, proc_root: &std::path::Path) -> DoctorReport {
     ];
     let afpacket_ok = list.last().is_some_and(|c| c.verdict == Verdict::Ok);
     let (hooks, hooks_error, ebpf_choice) = probe_ebpf(proc_root);
+    #[cfg(not(feature = "ebpf"))]
+    let _ = hooks;
     if let Some(e) = &hooks_error {
         list.push(Check {
             name: "ebpf",
