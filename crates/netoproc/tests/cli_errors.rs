@@ -137,3 +137,55 @@ fn closed_pipe_exits_0() {
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `doctor` on this host, as root: every check present, kprobe support
+/// reported as the kernel really has it, every rung's hooks tried, and the
+/// choice of `auto` agreeing with the hooks that attached.
+#[test]
+fn doctor_reports_this_host_truthfully() {
+    if !is_root() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("this test needs root under CI=true");
+        }
+        eprintln!("skipping doctor_reports_this_host_truthfully: needs root");
+        return;
+    }
+    let o = run(&["doctor", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).expect("doctor JSON");
+    let checks = d["checks"].as_array().expect("checks");
+    let check = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} check in {checks:?}"))
+    };
+    for name in [
+        "kernel",
+        "btf",
+        "lockdown",
+        "capabilities (ebpf)",
+        "cgroup2",
+        "kprobes",
+        "af_packet",
+    ] {
+        check(name);
+    }
+    let has_kprobes = std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists();
+    let kprobes = check("kprobes")["found"].as_str().unwrap().to_string();
+    assert_eq!(kprobes.contains("not available"), !has_kprobes, "{kprobes}");
+    let rungs = d["hooks"]["rungs"].as_array().expect("rungs");
+    assert_eq!(rungs.len(), 3);
+    let kprobe_rung = rungs.iter().find(|r| r["rung"] == "kprobe").unwrap();
+    if !has_kprobes {
+        assert_eq!(kprobe_rung["usable"], false);
+    }
+    let first_usable = rungs
+        .iter()
+        .find(|r| r["usable"] == true)
+        .map(|r| r["rung"].clone());
+    if let Some(rung) = first_usable {
+        assert_eq!(d["auto"]["mode"], "ebpf");
+        assert_eq!(d["auto"]["hooks"], rung);
+    }
+}
