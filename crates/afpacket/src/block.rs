@@ -31,6 +31,8 @@ pub struct Packet<'a> {
     pub ifindex: u32,
     /// The packet's length at the link layer before snapping (`tp_len`).
     pub orig_len: u32,
+    /// When the kernel saw it: CLOCK_REALTIME, in ns.
+    pub realtime_ns: u64,
     /// The captured bytes, at most the snap length.
     pub data: &'a [u8],
 }
@@ -88,6 +90,8 @@ fn packet_at(block: &[u8], at: usize) -> Option<Packet<'_>> {
     let ifindex = u32_at(hdr, SLL + offset_of!(sockaddr_ll, sll_ifindex))?;
     let hatype = u16_at(hdr, SLL + offset_of!(sockaddr_ll, sll_hatype))?;
     let pkttype = *hdr.get(SLL + offset_of!(sockaddr_ll, sll_pkttype))?;
+    let sec = u32_at(hdr, offset_of!(tpacket3_hdr, tp_sec))?;
+    let nsec = u32_at(hdr, offset_of!(tpacket3_hdr, tp_nsec))?;
     let data = hdr.get(mac..mac.checked_add(snaplen)?)?;
     Some(Packet {
         link: LinkType::from_arphrd(hatype),
@@ -99,6 +103,7 @@ fn packet_at(block: &[u8], at: usize) -> Option<Packet<'_>> {
         },
         ifindex,
         orig_len,
+        realtime_ns: u64::from(sec) * 1_000_000_000 + u64::from(nsec),
         data,
     })
 }
@@ -132,6 +137,12 @@ mod tests {
                 data.len() as u32,
             );
             put32(&mut b, offset_of!(tpacket3_hdr, tp_len), *orig_len);
+            put32(
+                &mut b,
+                offset_of!(tpacket3_hdr, tp_sec),
+                1_700_000_000 + i as u32,
+            );
+            put32(&mut b, offset_of!(tpacket3_hdr, tp_nsec), 5);
             let m = at + offset_of!(tpacket3_hdr, tp_mac);
             b[m..m + 2].copy_from_slice(&(mac as u16).to_ne_bytes());
             put32(&mut b, SLL + offset_of!(sockaddr_ll, sll_ifindex), 7);
@@ -149,11 +160,15 @@ mod tests {
         let b = block(&[(b"abc", 1500, libc::PACKET_OUTGOING), (b"defgh", 60, 0)]);
         let mut seen = Vec::new();
         let n = for_each_packet(&b, |p| {
-            seen.push((p.data.to_vec(), p.orig_len, p.direction))
+            seen.push((p.data.to_vec(), p.orig_len, p.direction));
+            assert_eq!(p.realtime_ns % 1_000_000_000, 5);
         });
         assert_eq!(n, 2);
         assert_eq!(seen[0], (b"abc".to_vec(), 1500, Direction::Outgoing));
         assert_eq!(seen[1], (b"defgh".to_vec(), 60, Direction::Incoming));
+        let mut stamps = Vec::new();
+        for_each_packet(&b, |p| stamps.push(p.realtime_ns / 1_000_000_000));
+        assert_eq!(stamps, [1_700_000_000, 1_700_000_001]);
         for_each_packet(&b, |p| {
             assert_eq!(
                 (p.ifindex, p.hatype, p.link),

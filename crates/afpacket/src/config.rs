@@ -8,6 +8,12 @@ use crate::RingError;
 
 const MIB: u64 = 1 << 20;
 const PAGE_SIZE: u32 = 4096;
+/// Headers (at most 118 bytes: Ethernet, IPv6, TCP with options) plus a
+/// 1232-byte DNS message, the EDNS size recommended since DNS Flag Day
+/// 2020, with room to spare.
+pub const DNS_SNAP_LEN: u32 = 1536;
+/// DNS ports one filter checks, at most.
+pub const MAX_DNS_PORTS: usize = 16;
 
 /// How to open a [`Ring`](crate::Ring). `Default` suits a busy host: a
 /// 16 MiB ring of 1 MiB blocks retired after 50 ms, 128-byte snaps.
@@ -30,6 +36,10 @@ pub struct RingConfig {
     /// Bytes kept of each packet from its link header on (a classic BPF
     /// `ret #snap_len`); headers only, payload is never stored.
     pub snap_len: u32,
+    /// TCP and UDP packets from or to these ports keep `dns_snap_len`
+    /// bytes, so their DNS messages can be read (see `filter`).
+    pub dns_ports: Vec<u16>,
+    pub dns_snap_len: u32,
     /// Joins this `PACKET_FANOUT` group (hash by flow, defragmenting), so
     /// several rings with the same id share the traffic.
     pub fanout: Option<u16>,
@@ -44,6 +54,8 @@ impl Default for RingConfig {
             frame_size: 2048,
             block_timeout: Duration::from_millis(50),
             snap_len: 128,
+            dns_ports: Vec::new(),
+            dns_snap_len: DNS_SNAP_LEN,
             fanout: None,
         }
     }
@@ -107,6 +119,12 @@ impl RingConfig {
         if self.snap_len == 0 {
             return bad("snap length must be at least 1".into());
         }
+        if self.dns_ports.len() > MAX_DNS_PORTS {
+            return bad(format!("at most {MAX_DNS_PORTS} DNS ports"));
+        }
+        if !self.dns_ports.is_empty() && self.dns_snap_len < self.snap_len {
+            return bad("the DNS snap length must not be below the snap length".into());
+        }
         let timeout_ms = u32::try_from(self.block_timeout.as_millis())
             .ok()
             .filter(|ms| *ms > 0)
@@ -161,6 +179,15 @@ mod tests {
             ..d()
         }));
         assert!(bad(RingConfig { snap_len: 0, ..d() }));
+        assert!(bad(RingConfig {
+            dns_ports: vec![53],
+            dns_snap_len: 64,
+            ..d()
+        }));
+        assert!(bad(RingConfig {
+            dns_ports: (1..=17).collect(),
+            ..d()
+        }));
         assert!(bad(RingConfig {
             block_timeout: Duration::ZERO,
             ..d()

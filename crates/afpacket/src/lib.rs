@@ -7,13 +7,15 @@
 //! processes (that is `netoproc-procfs`): [`capture`] builds the capture
 //! backend from all three.
 //!
-//! Truncation uses a one-instruction classic BPF filter, `ret #snap_len`:
-//! in TPACKET_V3 frames are variable-length and the frame size does not
-//! bound them, so the filter is what keeps payload out of the ring.
+//! Truncation uses a classic BPF filter (`filter`): in TPACKET_V3 frames
+//! are variable-length and the frame size does not bound them, so the
+//! filter is what keeps payload out of the ring. Only packets from or to a
+//! DNS port keep more than their headers.
 
 mod block;
 pub mod capture;
 mod config;
+mod filter;
 mod netns;
 mod ring;
 mod sys;

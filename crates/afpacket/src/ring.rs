@@ -36,16 +36,6 @@ pub struct Ring {
     totals: RingStats,
 }
 
-/// `ret #snap_len`: keep the first `snap_len` bytes of every packet.
-fn snap_filter(snap_len: u32) -> [libc::sock_filter; 1] {
-    [libc::sock_filter {
-        code: (libc::BPF_RET | libc::BPF_K) as u16,
-        jt: 0,
-        jf: 0,
-        k: snap_len,
-    }]
-}
-
 impl Ring {
     /// Opens a ring in the calling thread's network namespace.
     pub fn open(config: &RingConfig) -> Result<Ring, RingError> {
@@ -58,7 +48,7 @@ impl Ring {
             ),
         };
         let fd = sys::packet_socket().map_err(RingError::sys("socket(AF_PACKET)"))?;
-        let filter = snap_filter(config.snap_len);
+        let filter = crate::filter::build(config.snap_len, &config.dns_ports, config.dns_snap_len);
         let prog = libc::sock_fprog {
             len: filter.len() as u16,
             filter: filter.as_ptr().cast_mut(),

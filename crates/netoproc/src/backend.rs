@@ -58,6 +58,7 @@ fn open_afpacket(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
         ring_mib: cli.ring_mib.unwrap_or(defaults.ring_mib),
         proc_root: cli.proc_root.clone(),
         cgroup_root: cli.sys_root.join("fs/cgroup"),
+        dns_ports: cli.dns_ports.0.clone(),
         ..defaults
     };
     match AfPacketCapture::start(&opts) {

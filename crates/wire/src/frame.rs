@@ -39,7 +39,9 @@ pub fn parse_frame(
         LinkType::RawIp => frame,
     };
     let link_len = u32::try_from(frame.len().saturating_sub(ip.len())).unwrap_or(u32::MAX);
-    parse_ip(ip, orig_len.saturating_sub(link_len))
+    let mut summary = parse_ip(ip, orig_len.saturating_sub(link_len))?;
+    summary.payload_offset = summary.payload_offset.saturating_add(link_len);
+    Ok(summary)
 }
 
 /// Returns the bytes after the Ethernet header and any VLAN tags.
@@ -105,6 +107,7 @@ fn parse_ip(ip: &[u8], wire_ip_len: u32) -> Result<PacketSummary, WireError> {
             let l4_len = ip_len.checked_sub(headers_len).ok_or(malformed_ip)?;
             let payload = v4.payload();
             parse_l4(
+                ip,
                 payload,
                 l4_len,
                 IpAddr::V4(header.source_addr()),
@@ -145,6 +148,7 @@ fn parse_ip(ip: &[u8], wire_ip_len: u32) -> Result<PacketSummary, WireError> {
             let l4_len = ip_len.checked_sub(headers_len).ok_or(malformed_ip)?;
             let payload = v6.payload();
             parse_l4(
+                ip,
                 payload,
                 l4_len,
                 IpAddr::V6(header.source_addr()),
@@ -156,8 +160,10 @@ fn parse_ip(ip: &[u8], wire_ip_len: u32) -> Result<PacketSummary, WireError> {
 }
 
 /// Reads the TCP or UDP header from the IP payload (captured bytes, maybe
-/// truncated); `l4_len` is the L4 length the IP header claims.
+/// truncated, a part of `ip`); `l4_len` is the L4 length the IP header
+/// claims.
 fn parse_l4(
+    ip: &[u8],
     ip_payload: &LaxIpPayloadSlice<'_>,
     l4_len: u32,
     src_ip: IpAddr,
@@ -209,12 +215,15 @@ fn parse_l4(
     let payload_len = l4_len
         .checked_sub(header_len)
         .ok_or(WireError::Malformed { layer })?;
+    // `l4` is a sub-slice of `ip`, so its address tells where it begins.
+    let l4_offset = l4.as_ptr().addr().saturating_sub(ip.as_ptr().addr());
     Ok(PacketSummary {
         protocol,
         src: SocketAddr::new(src_ip, src_port),
         dst: SocketAddr::new(dst_ip, dst_port),
         ip_len,
         payload_len,
+        payload_offset: len_u32(l4_offset).saturating_add(header_len),
         tcp_flags,
         tcp_seq,
     })

@@ -53,11 +53,27 @@ pub struct PacketSummary {
     /// L4 payload bytes: `ip_len` minus the IP, extension and TCP/UDP
     /// headers.
     pub payload_len: u32,
+    /// Where the L4 payload begins in the frame (may lie past the captured
+    /// bytes when the snap length cut it); see [`PacketSummary::payload`].
+    pub payload_offset: u32,
     /// The TCP flags byte (CWR ECE URG ACK PSH RST SYN FIN); 0 for UDP.
     pub tcp_flags: u8,
     /// The TCP sequence number (of the first payload byte); 0 for UDP.
     /// Tells retransmitted payload from new payload.
     pub tcp_seq: u32,
+}
+
+impl PacketSummary {
+    /// The L4 payload bytes captured in `frame` (the frame this summary was
+    /// parsed from): at most `payload_len`, fewer when the snap length cut
+    /// them, none past the IP packet's end (Ethernet padding).
+    pub fn payload<'a>(&self, frame: &'a [u8]) -> &'a [u8] {
+        let start = (self.payload_offset as usize).min(frame.len());
+        let end = start
+            .saturating_add(self.payload_len as usize)
+            .min(frame.len());
+        &frame[start..end]
+    }
 }
 
 /// The protocol layer a [`WireError`] refers to.

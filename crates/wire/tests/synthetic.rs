@@ -39,13 +39,21 @@ fn vlan_and_qinq_tags_are_skipped() {
     assert_eq!(plain.dst, "10.0.0.2:443".parse().unwrap());
     assert_eq!((plain.ip_len, plain.payload_len), (20 + 20 + 300, 300));
     assert_eq!(plain.tcp_flags, 0x02);
+    assert_eq!(plain.payload_offset, 14 + 20 + 20);
     for tags in [&[100][..], &[200, 100][..]] {
         let frame = tcp_v4(tags, 300);
-        assert_eq!(parse_eth(&frame), Ok(plain), "tags {tags:?}");
+        // The payload starts 4 bytes later per tag.
+        let tagged = PacketSummary {
+            payload_offset: plain.payload_offset + 4 * tags.len() as u32,
+            ..plain
+        };
+        assert_eq!(parse_eth(&frame), Ok(tagged), "tags {tags:?}");
         // Truncated to 128 bytes the lengths still come from the headers.
+        let cut = parse_frame(LinkType::Ethernet, &frame[..128], frame.len() as u32);
+        assert_eq!(cut, Ok(tagged));
         assert_eq!(
-            parse_frame(LinkType::Ethernet, &frame[..128], frame.len() as u32),
-            Ok(plain)
+            cut.unwrap().payload(&frame[..128]).len(),
+            128 - 54 - 4 * tags.len()
         );
     }
 }
@@ -73,6 +81,24 @@ fn udp_v6_raw_ip() {
         (Protocol::Udp, 40 + 8 + 33, 33, 0)
     );
     assert_eq!((p.src.port(), p.dst.port()), (53, 5353));
+    assert_eq!(p.payload(&frame), &[7u8; 33][..]);
+}
+
+#[test]
+fn payload_is_what_the_ip_length_covers() {
+    let b = PacketBuilder::ethernet2(MAC_A, MAC_B)
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .udp(40000, 53);
+    let mut frame = Vec::new();
+    b.write(&mut frame, b"abc").unwrap();
+    // Ethernet pads short frames: the padding is not payload.
+    frame.extend_from_slice(&[0xee; 15]);
+    let p = parse_eth(&frame).unwrap();
+    assert_eq!((p.payload_offset, p.payload_len), (14 + 20 + 8, 3));
+    assert_eq!(p.payload(&frame), b"abc");
+    // Cut inside the payload, or before it: what was captured, or nothing.
+    assert_eq!(p.payload(&frame[..14 + 28 + 1]), b"a");
+    assert_eq!(p.payload(&frame[..20]), b"");
 }
 
 #[test]

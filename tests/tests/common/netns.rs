@@ -97,6 +97,51 @@ impl VethPair {
         pair
     }
 
+    /// Makes each end's neighbour entry for the other permanent (IPv4 and
+    /// IPv6), so no packet waits for ARP or neighbour discovery. A capture
+    /// on the device sees a packet only once that is done; a socket-level
+    /// one (and the application) sees it before, so a first packet's
+    /// timing differs between the two by the resolution (1 s when the first
+    /// IPv6 solicitation goes unanswered, as on a fresh veth).
+    pub fn pin_neighbours(&self) {
+        let mac = |ns: &str, iface: &str| -> String {
+            let out = Command::new("ip")
+                .args(["-n", ns, "-o", "link", "show", "dev", iface])
+                .output()
+                .expect("ip link show");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let mut words = text.split_whitespace();
+            words
+                .by_ref()
+                .find(|w| *w == "link/ether")
+                .and_then(|_| words.next())
+                .unwrap_or_else(|| panic!("no MAC address for {iface} in {text:?}"))
+                .to_string()
+        };
+        let (ma, mb) = (mac(&self.a.name, IFACE_A), mac(&self.b.name, IFACE_B));
+        for (ns, iface, peer, lladdr) in [
+            (&self.a.name, IFACE_A, 2u8, &mb),
+            (&self.b.name, IFACE_B, 1u8, &ma),
+        ] {
+            for addr in [self.v4(peer), self.v6(peer)] {
+                let addr = addr.to_string();
+                ip(&[
+                    "-n",
+                    ns,
+                    "neigh",
+                    "replace",
+                    &addr,
+                    "lladdr",
+                    lladdr,
+                    "dev",
+                    iface,
+                    "nud",
+                    "permanent",
+                ]);
+            }
+        }
+    }
+
     /// 10.203.N.host
     pub fn v4(&self, host: u8) -> IpAddr {
         Ipv4Addr::new(10, 203, self.subnet, host).into()

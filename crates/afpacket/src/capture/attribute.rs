@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use netoproc_core::model::{PeerRecord, ProcessInfo, Protocol, SocketCookie, SocketRecord};
 use netoproc_procfs::NetnsId;
 
+use super::dns_hold::Binding;
 use super::flow::{FlowDelta, FlowKey};
 use super::owners::{released, Owners};
 use super::sockets::{How, Sock, Tally};
@@ -253,6 +254,24 @@ impl<O: Owners> Attributor<O> {
             }
         }
         batch
+    }
+
+    /// Where flow `key` stands: which record, which owner (for the DNS
+    /// packets that wait for it).
+    pub fn binding(&self, key: &FlowKey) -> Binding {
+        let Some(flow) = self.flows.get(key) else {
+            return Binding::Unknown;
+        };
+        let Some(cookie) = flow.cookie else {
+            return Binding::Waiting(None);
+        };
+        match self.sockets.get(&cookie) {
+            Some(s) if matches!(s.how, How::Waiting(_)) => Binding::Waiting(Some(cookie)),
+            s => Binding::Bound {
+                cookie,
+                pid: s.and_then(|s| s.owner.as_ref()).map(|o| o.pid),
+            },
+        }
     }
 
     pub fn flows_tracked(&self) -> usize {

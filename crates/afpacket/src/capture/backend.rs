@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use netoproc_core::backend::{CaptureBackend, CaptureError, CaptureInfo};
 use netoproc_core::ledger::SocketLedger;
 use netoproc_core::report::{AttributionStats, Losses};
+use netoproc_core::DnsPacket;
 
 use super::reader::ToWorker;
 use super::AfPacketCapture;
@@ -36,11 +37,11 @@ impl CaptureBackend for AfPacketCapture {
                 return Err("the attribution thread stopped".into())
             }
         };
-        Self::apply(ledger, first);
+        self.apply(ledger, first);
         loop {
             match self.from_worker.try_recv() {
                 Ok(m) => {
-                    Self::apply(ledger, m);
+                    self.apply(ledger, m);
                 }
                 Err(TryRecvError::Empty) => return Ok(()),
                 Err(TryRecvError::Disconnected) => {
@@ -65,7 +66,7 @@ impl CaptureBackend for AfPacketCapture {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.from_worker.recv_timeout(left) {
                 Ok(m) => {
-                    if Self::apply(ledger, m).is_some_and(|s| s >= n) {
+                    if self.apply(ledger, m).is_some_and(|s| s >= n) {
                         break;
                     }
                 }
@@ -88,13 +89,24 @@ impl CaptureBackend for AfPacketCapture {
             .unparsed
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let tally = self.stats.lock().unwrap_or_else(|e| e.into_inner()).tally;
+        let stats = *self.stats.lock().unwrap_or_else(|e| e.into_inner());
         Ok(Losses {
-            peer_map_full: tally.peers_untracked,
+            peer_map_full: stats.tally.peers_untracked,
             capture_drops: self.shared.drops.load(Ordering::Relaxed),
             unparsed_packets: unparsed.total(),
+            dns_truncated: self.shared.dns_truncated.load(Ordering::Relaxed),
+            dns_packets_dropped: self.shared.dns_dropped.load(Ordering::Relaxed)
+                + stats.dns_dropped
+                + self.dns_dropped,
             ..Losses::default()
         })
+    }
+
+    fn take_dns(&mut self) -> Vec<DnsPacket> {
+        let mut packets = std::mem::take(&mut self.dns);
+        // Flows wait for their owners for different times: oldest first.
+        packets.sort_by_key(|p| p.ktime_ns);
+        packets
     }
 
     fn attribution(&self) -> Option<AttributionStats> {

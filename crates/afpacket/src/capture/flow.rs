@@ -10,15 +10,17 @@
 //! from the headers — TCP retransmissions counted once, see `seq` —
 //! IP-layer bytes, packets, TCP flags seen), says when a flow is new so its
 //! owner can be looked up at once, and counts what it could not parse by
-//! kind. Pure: headers in, numbers out; it keeps no payload and does no
-//! I/O.
+//! kind. Packets from or to a DNS port also give their DNS payload, kept
+//! until the next flush as [`DnsPacket`]s (the only payload it ever
+//! copies; TCP retransmissions are left out so the observatory's framing
+//! stays intact). Pure: headers in, numbers out; no I/O.
 
 use std::net::SocketAddr;
 
 // Per-packet maps keyed by packet fields: foldhash, randomly seeded per map.
 use foldhash::HashMap;
 
-use netoproc_core::model::{Counters, Protocol};
+use netoproc_core::model::{Counters, DnsPacket, Protocol, SocketCookie};
 use netoproc_core::report::UnparsedPackets;
 use netoproc_procfs::NetnsId;
 use netoproc_wire::{parse_frame, LinkType, PacketSummary, WireError};
@@ -122,7 +124,24 @@ pub struct FlowAggregator {
     generation: u32,
     unparsed: UnparsedPackets,
     packets: u64,
+    dns_ports: Vec<u16>,
+    /// DNS packets since the last [`FlowAggregator::take_dns`], with their
+    /// flows; their cookie is not known here (0), nor their owner.
+    dns: Vec<(FlowKey, DnsPacket)>,
+    dns_counts: DnsCounts,
 }
+
+/// What happened to DNS payloads on a reader.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DnsCounts {
+    /// Kept with less than their whole payload (snap length).
+    pub truncated: u64,
+    /// Not kept: more than [`MAX_DNS_HELD`] between two takes.
+    pub dropped: u64,
+}
+
+/// DNS packets held between two takes (a flush every 20 ms: 3.2 M/s).
+pub const MAX_DNS_HELD: usize = 65_536;
 
 impl FlowAggregator {
     pub fn new(netns: NetnsId) -> FlowAggregator {
@@ -133,7 +152,29 @@ impl FlowAggregator {
             generation: 0,
             unparsed: UnparsedPackets::default(),
             packets: 0,
+            dns_ports: Vec::new(),
+            dns: Vec::new(),
+            dns_counts: DnsCounts::default(),
         }
+    }
+
+    /// Keeps the DNS messages of TCP and UDP packets from or to `ports`.
+    pub fn with_dns_ports(mut self, ports: Vec<u16>) -> FlowAggregator {
+        self.dns_ports = ports;
+        self
+    }
+
+    /// [`FlowAggregator::packet`] for a packet seen at `ktime_ns`
+    /// (CLOCK_MONOTONIC), the time its DNS message, if any, is stamped with.
+    pub fn packet_at(
+        &mut self,
+        link: Option<LinkType>,
+        data: &[u8],
+        orig_len: u32,
+        direction: Direction,
+        ktime_ns: u64,
+    ) -> Option<FlowKey> {
+        self.add(link, data, orig_len, direction, ktime_ns)
     }
 
     /// Adds one captured frame. Returns its flow when the flow is new (not
@@ -144,6 +185,17 @@ impl FlowAggregator {
         data: &[u8],
         orig_len: u32,
         direction: Direction,
+    ) -> Option<FlowKey> {
+        self.add(link, data, orig_len, direction, 0)
+    }
+
+    fn add(
+        &mut self,
+        link: Option<LinkType>,
+        data: &[u8],
+        orig_len: u32,
+        direction: Direction,
+        ktime_ns: u64,
     ) -> Option<FlowKey> {
         self.packets += 1;
         let Some(link) = link else {
@@ -165,17 +217,77 @@ impl FlowAggregator {
             Seen::default()
         });
         seen.generation = generation;
+        // Payload bytes of this packet not seen before (TCP).
+        let mut fresh = summary.payload_len;
         if summary.protocol == Protocol::Tcp {
             let syn = summary.tcp_flags & TCP_SYN != 0;
             let (seq, len) = (summary.tcp_seq, summary.payload_len);
             let c = &mut delta.counters;
+            fresh = match direction {
+                Direction::Outgoing => seen.tx.new_bytes(seq, len, syn),
+                Direction::Incoming => seen.rx.new_bytes(seq, len, syn),
+            };
             match direction {
-                Direction::Outgoing => c.tx_bytes = seen.tx.new_bytes(seq, len, syn).into(),
-                Direction::Incoming => c.rx_bytes = seen.rx.new_bytes(seq, len, syn).into(),
+                Direction::Outgoing => c.tx_bytes = fresh.into(),
+                Direction::Incoming => c.rx_bytes = fresh.into(),
             }
         }
         self.deltas.entry(key).or_default().add(&delta);
+        if fresh > 0 && self.is_dns(&summary) {
+            self.keep_dns(key, &summary, data, direction, ktime_ns, fresh);
+        }
         is_new.then_some(key)
+    }
+
+    fn is_dns(&self, p: &PacketSummary) -> bool {
+        !self.dns_ports.is_empty()
+            && (self.dns_ports.contains(&p.src.port()) || self.dns_ports.contains(&p.dst.port()))
+    }
+
+    /// Keeps the last `fresh` payload bytes of a DNS packet (the rest a
+    /// TCP retransmission already gave).
+    fn keep_dns(
+        &mut self,
+        key: FlowKey,
+        p: &PacketSummary,
+        data: &[u8],
+        direction: Direction,
+        ktime_ns: u64,
+        fresh: u32,
+    ) {
+        if self.dns.len() >= MAX_DNS_HELD {
+            self.dns_counts.dropped += 1;
+            return;
+        }
+        let skip = (p.payload_len - fresh) as usize;
+        let payload = p.payload(data).get(skip..).unwrap_or_default();
+        if payload.len() < fresh as usize {
+            self.dns_counts.truncated += 1;
+        }
+        self.dns.push((
+            key,
+            DnsPacket {
+                cookie: SocketCookie(0),
+                pid: None,
+                outgoing: direction == Direction::Outgoing,
+                protocol: p.protocol,
+                src: p.src,
+                dst: p.dst,
+                ktime_ns,
+                payload_len: fresh,
+                payload: payload.to_vec(),
+            },
+        ));
+    }
+
+    /// The DNS packets since the last call, oldest first, with their flows.
+    pub fn take_dns(&mut self) -> Vec<(FlowKey, DnsPacket)> {
+        std::mem::take(&mut self.dns)
+    }
+
+    /// DNS counts since the last call, and resets them.
+    pub fn take_dns_counts(&mut self) -> DnsCounts {
+        std::mem::take(&mut self.dns_counts)
     }
 
     /// The deltas since the last call, and resets them.
@@ -331,6 +443,94 @@ mod tests {
         // The retransmission is a packet and wire bytes, not new payload.
         assert_eq!((c.tx_bytes, c.tx_packets), (2500, 4));
         assert_eq!(c.tx_wire_bytes, 2500 + 1000 + 4 * 40);
+    }
+
+    fn udp(src: ([u8; 4], u16), dst: ([u8; 4], u16), payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([0; 6], [0; 6])
+            .ipv4(src.0, dst.0, 64)
+            .udp(src.1, dst.1)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn dns_messages_are_kept_with_their_flow_and_time() {
+        let mut agg = FlowAggregator::new(NS).with_dns_ports(vec![53]);
+        let eth = Some(LinkType::Ethernet);
+        let q = udp(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 53), b"query");
+        let r = udp(([10, 0, 0, 2], 53), ([10, 0, 0, 1], 40000), b"answer");
+        let web = udp(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80), b"not dns");
+        let key = agg.packet_at(eth, &q, q.len() as u32, Direction::Outgoing, 100);
+        agg.packet_at(eth, &r, r.len() as u32, Direction::Incoming, 250);
+        agg.packet_at(eth, &web, web.len() as u32, Direction::Outgoing, 300);
+        // Cut by the snap length: kept as far as captured, and counted.
+        agg.packet_at(eth, &r[..45], r.len() as u32, Direction::Incoming, 400);
+        let dns = agg.take_dns();
+        assert_eq!(dns.len(), 3);
+        let (k, p) = &dns[0];
+        assert_eq!(Some(*k), key);
+        assert!(p.outgoing);
+        assert_eq!((p.ktime_ns, p.payload.as_slice()), (100, &b"query"[..]));
+        assert_eq!(p.dst, "10.0.0.2:53".parse().unwrap());
+        assert_eq!(dns[1].0, *k, "the response belongs to the same flow");
+        assert_eq!(
+            (dns[1].1.outgoing, &dns[1].1.payload[..]),
+            (false, &b"answer"[..])
+        );
+        assert_eq!(
+            (dns[2].1.payload_len, &dns[2].1.payload[..]),
+            (6, &b"ans"[..])
+        );
+        assert_eq!(agg.take_dns_counts().truncated, 1);
+        assert!(agg.take_dns().is_empty());
+    }
+
+    #[test]
+    fn no_dns_ports_no_payload() {
+        let mut agg = FlowAggregator::new(NS);
+        let q = udp(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 53), b"query");
+        agg.packet_at(
+            Some(LinkType::Ethernet),
+            &q,
+            q.len() as u32,
+            Direction::Outgoing,
+            1,
+        );
+        assert!(agg.take_dns().is_empty());
+    }
+
+    #[test]
+    fn dns_over_tcp_retransmissions_are_left_out() {
+        let mut agg = FlowAggregator::new(NS).with_dns_ports(vec![53]);
+        let seg = |seq: u32, payload: &[u8]| {
+            let mut out = Vec::new();
+            PacketBuilder::ethernet2([0; 6], [0; 6])
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                .tcp(40000, 53, seq, 1000)
+                .ack(1)
+                .write(&mut out, payload)
+                .unwrap();
+            out
+        };
+        for (seq, payload) in [
+            (1, &b"\x00\x05ab"[..]),
+            (1, &b"\x00\x05ab"[..]),    // the same segment again
+            (1, &b"\x00\x05abcde"[..]), // again, with more: only "cde" is new
+            (0, &b""[..]),
+        ] {
+            let f = seg(seq, payload);
+            agg.packet_at(
+                Some(LinkType::Ethernet),
+                &f,
+                f.len() as u32,
+                Direction::Outgoing,
+                5,
+            );
+        }
+        let kept: Vec<Vec<u8>> = agg.take_dns().into_iter().map(|(_, p)| p.payload).collect();
+        assert_eq!(kept, vec![b"\x00\x05ab".to_vec(), b"cde".to_vec()]);
     }
 
     #[test]

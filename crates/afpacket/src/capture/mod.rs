@@ -14,10 +14,14 @@
 //! The caller's thread only merges records into the ledger (`backend`: the
 //! core's `CaptureBackend`); `read_sockets` first syncs with every reader so
 //! a read includes everything captured until it began. Payload is never
-//! kept: rings snap packets to their headers.
+//! kept: rings snap packets to their headers, except those from or to a
+//! DNS port, whose messages go with their flow to the attribution thread,
+//! wait there for the flow's record (`dns_hold`), and reach the caller's
+//! observatory through `take_dns`.
 
 mod attribute;
 mod backend;
+mod dns_hold;
 mod flow;
 mod namespaces;
 mod owners;
@@ -65,6 +69,8 @@ pub struct AfPacketOptions {
     pub cgroup_root: PathBuf,
     /// Capture in every network namespace, not only netoproc's own.
     pub all_namespaces: bool,
+    /// Ports whose TCP and UDP messages are read as DNS; empty: none.
+    pub dns_ports: Vec<u16>,
 }
 
 impl Default for AfPacketOptions {
@@ -78,6 +84,7 @@ impl Default for AfPacketOptions {
             run_netns: PathBuf::from(netoproc_procfs::netns::RUN_NETNS),
             cgroup_root: PathBuf::from("/sys/fs/cgroup"),
             all_namespaces: true,
+            dns_ports: vec![53],
         }
     }
 }
@@ -98,6 +105,8 @@ pub enum StartError {
 }
 
 const BLOCK_SIZE: u32 = 256 << 10;
+/// DNS packets held for the caller between two `take_dns` calls.
+const MAX_DNS_UNTAKEN: usize = 262_144;
 /// The kernel retires blocks on its timer tick (10 ms at HZ=100).
 const COARSEST_TICK: Duration = Duration::from_millis(10);
 
@@ -111,6 +120,10 @@ pub struct AfPacketCapture {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     sync_epoch: u64,
+    /// DNS packets for the next `take_dns`, and those dropped because the
+    /// caller did not take them.
+    dns: Vec<netoproc_core::DnsPacket>,
+    dns_dropped: u64,
     /// Reads that gave up waiting for the attribution thread.
     syncs_late: u64,
     proc_connector: bool,
@@ -130,6 +143,7 @@ impl AfPacketCapture {
             block_size: BLOCK_SIZE,
             block_timeout: opts.block_timeout,
             fanout: (opts.rings > 1).then(|| (std::process::id() & 0xffff) as u16),
+            dns_ports: opts.dns_ports.clone(),
             ..RingConfig::default()
         };
         config
@@ -237,13 +251,21 @@ impl AfPacketCapture {
             stop,
             threads: spawned,
             sync_epoch: 0,
+            dns: Vec::new(),
+            dns_dropped: 0,
             syncs_late: 0,
             proc_connector,
         })
     }
 
-    fn apply(ledger: &mut SocketLedger, msg: ToMain) -> Option<u64> {
+    fn apply(&mut self, ledger: &mut SocketLedger, msg: ToMain) -> Option<u64> {
         match msg {
+            ToMain::Dns(packets) => {
+                let room = MAX_DNS_UNTAKEN.saturating_sub(self.dns.len());
+                self.dns_dropped += packets.len().saturating_sub(room) as u64;
+                self.dns.extend(packets.into_iter().take(room));
+                None
+            }
             ToMain::Batch(b) => {
                 for p in b.processes {
                     ledger.observe_process(p);

@@ -221,6 +221,7 @@ impl Namespaces {
                 Arc::clone(&self.shared),
                 self.tx.clone(),
                 self.plan.settle,
+                self.plan.config.dns_ports.clone(),
             )
             .map_err(|error| RingError::Sys {
                 op: "spawning a reader thread",

@@ -4,7 +4,9 @@
 //! summed deltas every [`FLUSH_EVERY`]. It also answers sync requests (a
 //! read that must include everything captured until now: it waits until
 //! the kernel has retired the block in progress, flushes, then acks) and
-//! publishes the kernel's drop counts. It never looks at payload.
+//! publishes the kernel's drop counts. It looks at no payload but DNS
+//! messages (packets from or to a DNS port), which it hands on with their
+//! flow, stamped in CLOCK_MONOTONIC (the ring stamps CLOCK_REALTIME).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,8 +18,10 @@ use std::time::{Duration, Instant};
 use netoproc_core::report::UnparsedPackets;
 use netoproc_procfs::NetnsId;
 
+use netoproc_core::DnsPacket;
+
 use super::flow::{FlowAggregator, FlowDelta, FlowKey};
-use crate::Ring;
+use crate::{sys, Ring};
 
 /// Deltas are handed over at least this often.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
@@ -34,6 +38,9 @@ pub enum ToWorker {
     /// A flow's first packet, and when the reader saw it.
     NewFlow(FlowKey, Instant),
     Deltas(Vec<(FlowKey, FlowDelta)>),
+    /// DNS packets (oldest first) and their flows; sent after the deltas
+    /// and new flows they belong to.
+    Dns(Vec<(FlowKey, DnsPacket)>),
     /// Rings now capture in this namespace (`path` reaches it; `None` for
     /// netoproc's own).
     Watch(NetnsId, Option<std::path::PathBuf>),
@@ -72,6 +79,10 @@ pub struct Shared {
     /// Kernel ring drops, summed over every ring ever opened.
     pub drops: AtomicU64,
     pub packets: AtomicU64,
+    /// DNS packets kept with less than their whole payload.
+    pub dns_truncated: AtomicU64,
+    /// DNS packets not kept (too many between two flushes).
+    pub dns_dropped: AtomicU64,
     pub unparsed: Mutex<UnparsedPackets>,
     pub readers: Mutex<Vec<Arc<ReaderState>>>,
     /// Namespaces that could not be captured, by why.
@@ -107,12 +118,13 @@ pub fn spawn(
     shared: Arc<Shared>,
     tx: Sender<ToWorker>,
     settle: Duration,
+    dns_ports: Vec<u16>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("netoproc-ring".into())
         .spawn(move || {
             let mut r = Reader {
-                agg: FlowAggregator::new(state.netns),
+                agg: FlowAggregator::new(state.netns).with_dns_ports(dns_ports),
                 ring,
                 state,
                 shared,
@@ -148,8 +160,13 @@ impl Reader {
             };
             let (agg, tx) = (&mut self.agg, &self.tx);
             let mut worker_gone = false;
+            // Realtime stamps to monotonic: the clocks' offset, read once a
+            // poll (it moves only when the realtime clock is set).
+            let offset = sys::clock_ns(libc::CLOCK_REALTIME)
+                .wrapping_sub(sys::clock_ns(libc::CLOCK_MONOTONIC));
             let polled = self.ring.poll(timeout, |p| {
-                if let Some(key) = agg.packet(p.link, p.data, p.orig_len, p.direction) {
+                let ktime = p.realtime_ns.wrapping_sub(offset);
+                if let Some(key) = agg.packet_at(p.link, p.data, p.orig_len, p.direction, ktime) {
                     let msg = ToWorker::NewFlow(key, Instant::now());
                     worker_gone |= tx.send(msg).is_err();
                 }
@@ -214,8 +231,19 @@ impl Reader {
             .packets
             .fetch_add(packets - self.counted_packets, Ordering::Relaxed);
         self.counted_packets = packets;
+        let d = self.agg.take_dns_counts();
+        self.shared
+            .dns_truncated
+            .fetch_add(d.truncated, Ordering::Relaxed);
+        self.shared
+            .dns_dropped
+            .fetch_add(d.dropped, Ordering::Relaxed);
         let deltas = self.agg.take();
-        deltas.is_empty() || self.tx.send(ToWorker::Deltas(deltas)).is_ok()
+        if !deltas.is_empty() && self.tx.send(ToWorker::Deltas(deltas)).is_err() {
+            return false;
+        }
+        let dns = self.agg.take_dns();
+        dns.is_empty() || self.tx.send(ToWorker::Dns(dns)).is_ok()
     }
 
     fn publish_stats(&mut self) {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use netoproc_procfs::ResolverStats;
 
 use super::attribute::{Attributor, Batch};
+use super::dns_hold::DnsHold;
 use super::owners::ProcOwners;
 use super::reader::ToWorker;
 use super::sockets::Tally;
@@ -30,6 +31,8 @@ const BURST: usize = 4096;
 #[derive(Debug)]
 pub enum ToMain {
     Batch(Batch),
+    /// DNS packets with their records' cookies (after those records).
+    Dns(Vec<netoproc_core::DnsPacket>),
     /// Everything captured before sync request `n` is in earlier batches.
     Synced(u64),
 }
@@ -39,6 +42,8 @@ pub enum ToMain {
 pub struct WorkerStats {
     pub tally: Tally,
     pub resolver: ResolverStats,
+    /// DNS packets dropped while waiting for their flows' records.
+    pub dns_dropped: u64,
 }
 
 pub fn spawn(
@@ -51,6 +56,8 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("netoproc-owners".into())
         .spawn(move || {
+            yield_to_applications();
+            let mut hold = DnsHold::default();
             let mut last_emit = Instant::now();
             let mut last_stats = Instant::now();
             while !stop.load(Ordering::Relaxed) {
@@ -69,6 +76,7 @@ pub fn spawn(
                             now,
                         ),
                         ToWorker::Deltas(d) => attributor.deltas(&d, now),
+                        ToWorker::Dns(d) => hold.add(d, now),
                         ToWorker::Watch(id, Some(path)) => {
                             attributor.owners.resolver.watch_netns(id, path)
                         }
@@ -76,10 +84,10 @@ pub fn spawn(
                         ToWorker::Unwatch(id) => attributor.owners.resolver.unwatch_netns(id),
                         ToWorker::Sync(n) => {
                             attributor.settle(now);
-                            if !send(&tx, attributor.take_batch()) {
+                            if !emit(&tx, &mut attributor, &mut hold, now, true) {
                                 return;
                             }
-                            publish(&stats, &attributor);
+                            publish(&stats, &attributor, &hold);
                             if tx.send(ToMain::Synced(n)).is_err() {
                                 return;
                             }
@@ -94,26 +102,56 @@ pub fn spawn(
                 let now = Instant::now();
                 attributor.tick(now);
                 if now.duration_since(last_emit) >= EMIT_EVERY {
-                    if !send(&tx, attributor.take_batch()) {
+                    if !emit(&tx, &mut attributor, &mut hold, now, false) {
                         return;
                     }
                     last_emit = now;
                 }
                 if now.duration_since(last_stats) >= STATS_EVERY {
-                    publish(&stats, &attributor);
+                    publish(&stats, &attributor, &hold);
                     last_stats = now;
                 }
             }
-            publish(&stats, &attributor);
+            publish(&stats, &attributor, &hold);
         })
 }
 
-fn send(tx: &Sender<ToMain>, batch: Batch) -> bool {
-    batch.is_empty() || tx.send(ToMain::Batch(batch)).is_ok()
+/// Lowers this thread's priority (nice 10, best effort): the processes being
+/// measured come first; a late lookup costs only more inference. Readers
+/// keep the normal priority, so the rings do not fill up.
+fn yield_to_applications() {
+    // SAFETY: gettid has no preconditions; setpriority on our own thread id
+    // only changes this thread's nice value (Linux applies it per thread).
+    // Failure (e.g. a seccomp filter) leaves the priority as it was.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
 }
 
-fn publish(stats: &Mutex<WorkerStats>, a: &Attributor<ProcOwners>) {
+/// Sends the changed records, then the DNS packets that can leave (after
+/// the records they name); `false` when the caller is gone.
+fn emit(
+    tx: &Sender<ToMain>,
+    a: &mut Attributor<ProcOwners>,
+    hold: &mut DnsHold,
+    now: Instant,
+    sync: bool,
+) -> bool {
+    let batch = a.take_batch();
+    if !batch.is_empty() && tx.send(ToMain::Batch(batch)).is_err() {
+        return false;
+    }
+    if hold.len() == 0 {
+        return true;
+    }
+    let dns = hold.release(|k| a.binding(k), now, sync);
+    dns.is_empty() || tx.send(ToMain::Dns(dns)).is_ok()
+}
+
+fn publish(stats: &Mutex<WorkerStats>, a: &Attributor<ProcOwners>, hold: &DnsHold) {
     let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
     s.tally = a.tally;
     s.resolver = a.owners.stats();
+    s.dns_dropped = hold.dropped;
 }
