@@ -77,7 +77,19 @@ fn mix(i: u32) -> (&'static str, u16, bool, bool) {
     }
 }
 
+/// Runs the lookups on a thread of its own, named like a resolver library's
+/// worker (dig's is `isc-net-0000`): netoproc must name the process
+/// (`np-trafficgen`), not the thread that sent.
 pub fn client(plan: &Plan) -> io::Result<GenReport> {
+    let plan = plan.clone();
+    std::thread::Builder::new()
+        .name("np-resolver".into())
+        .spawn(move || lookups(&plan))?
+        .join()
+        .map_err(|_| io::Error::other("the lookup thread panicked"))?
+}
+
+fn lookups(plan: &Plan) -> io::Result<GenReport> {
     let mut log = DnsLog::default();
     let mut t = Tally::new();
     let mut next_id = 0x5000u16 ^ (std::process::id() as u16);

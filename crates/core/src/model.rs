@@ -214,6 +214,9 @@ pub struct DnsPacket {
     /// The payload as copied, at most the kernel's limit: shorter than
     /// `payload_len` when truncated.
     pub payload: Vec<u8>,
+    /// TCP: the sequence number of the payload's first byte (tells a
+    /// retransmitted segment from new data); `None` for UDP.
+    pub tcp_seq: Option<u32>,
 }
 
 /// NUL-separated argv (as in `/proc/PID/cmdline` or a kernel copy of the

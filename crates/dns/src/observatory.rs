@@ -188,10 +188,14 @@ impl Observatory {
                     outgoing: p.outgoing,
                 };
                 let mut frames = Vec::new();
-                self.tcp
-                    .feed(key, p.ktime_ns, &p.payload, hole, &mut |m, cut| {
-                        frames.push((m.to_vec(), cut))
-                    });
+                self.tcp.feed(
+                    key,
+                    p.ktime_ns,
+                    p.tcp_seq,
+                    &p.payload,
+                    hole,
+                    &mut |m, cut| frames.push((m.to_vec(), cut)),
+                );
                 for (m, cut) in frames {
                     self.message(p, &m, cut, owners);
                 }

@@ -127,6 +127,8 @@ pub struct DnsStats {
     pub cut: u64,
     /// Times a TCP stream lost its framing, and streams dropped mid-message.
     pub tcp_desyncs: u64,
+    /// DNS-over-TCP segments skipped as retransmissions (not a loss).
+    pub tcp_retransmits: u64,
     pub tcp_streams_evicted: u64,
     /// Responses with no query seen (sent before the capture began, or
     /// whose query was lost).

@@ -10,8 +10,10 @@
 //! where DNS clients and servers begin their writes. Memory is bounded: at
 //! most [`MAX_FRAME_KEPT`] bytes of a message are held (the rest is counted,
 //! not kept) and at most a fixed number of streams, the least recently
-//! active evicted first. Retransmitted segments cannot be told apart (the
-//! kernel does not pass the TCP sequence number) and cost the framing.
+//! active evicted first. Segments carry their TCP sequence number where the
+//! capture knows it: a retransmitted segment (seen before, at the socket
+//! or on the wire) is skipped, the new part of an overlapping one kept, and
+//! a segment after a gap (bytes never seen) starts the framing afresh.
 
 use std::collections::HashMap;
 
@@ -34,6 +36,8 @@ pub struct TcpLosses {
     pub desyncs: u64,
     /// Streams dropped to stay within bounds while holding a partial message.
     pub evicted: u64,
+    /// Segments skipped whole as retransmissions.
+    pub retransmits: u64,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +51,8 @@ struct Stream {
     /// Framing lost: start afresh at the next segment.
     lost: bool,
     last_ns: u64,
+    /// The sequence number after the last byte seen, when known.
+    next_seq: Option<u32>,
 }
 
 impl Stream {
@@ -106,12 +112,14 @@ impl TcpFrames {
     }
 
     /// Feeds one segment: `data` as copied, followed by `hole` more bytes
-    /// the kernel did not copy. Calls `emit(message, cut)` for each message
+    /// the kernel did not copy; `seq` is the TCP sequence number of its
+    /// first byte, if known. Calls `emit(message, cut)` for each message
     /// it completes (`cut`: only a prefix of the message is given).
     pub fn feed(
         &mut self,
         key: StreamKey,
         ktime_ns: u64,
+        seq: Option<u32>,
         data: &[u8],
         hole: usize,
         emit: &mut dyn FnMut(&[u8], bool),
@@ -121,6 +129,30 @@ impl TcpFrames {
         }
         let s = self.streams.entry(key).or_default();
         s.last_ns = s.last_ns.max(ktime_ns);
+        let (mut data, mut hole) = (data, hole);
+        if let Some(seq) = seq {
+            let len = data.len() + hole;
+            let end = seq.wrapping_add(len as u32);
+            if let Some(next) = s.next_seq {
+                // > 0: this segment starts before bytes already seen.
+                let behind = next.wrapping_sub(seq) as i32;
+                if behind > 0 {
+                    let behind = behind as usize;
+                    if behind >= len {
+                        self.losses.retransmits += 1;
+                        return;
+                    }
+                    let from_data = behind.min(data.len());
+                    data = &data[from_data..];
+                    hole -= behind - from_data;
+                } else if behind < 0 && !s.lost {
+                    // Bytes between were never seen: the framing is gone.
+                    s.lost = true;
+                    self.losses.desyncs += 1;
+                }
+            }
+            s.next_seq = Some(end);
+        }
         if s.lost {
             s.reset();
             s.lost = false;
@@ -200,11 +232,54 @@ mod tests {
     fn frames(t: &mut TcpFrames, segs: &[(&[u8], usize)]) -> Vec<(Vec<u8>, bool)> {
         let mut out = Vec::new();
         for (i, (data, hole)) in segs.iter().enumerate() {
-            t.feed(K, i as u64, data, *hole, &mut |m, cut| {
+            t.feed(K, i as u64, None, data, *hole, &mut |m, cut| {
                 out.push((m.to_vec(), cut))
             });
         }
         out
+    }
+
+    fn with_seq(t: &mut TcpFrames, segs: &[(u32, &[u8])]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for (i, (seq, data)) in segs.iter().enumerate() {
+            t.feed(K, i as u64, Some(*seq), data, 0, &mut |m, _| {
+                out.push(m.to_vec())
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn retransmissions_keep_the_framing() {
+        let mut t = TcpFrames::new(4);
+        // "\0\3abc" "\0\1x": the first part twice, then again with more.
+        let got = with_seq(
+            &mut t,
+            &[
+                (100, &[0, 3, b'a']),
+                (100, &[0, 3, b'a']),
+                (100, &[0, 3, b'a', b'b', b'c', 0]),
+                (106, &[1, b'x']),
+            ],
+        );
+        assert_eq!(got, vec![b"abc".to_vec(), b"x".to_vec()]);
+        assert_eq!((t.losses().retransmits, t.losses().desyncs), (1, 0));
+    }
+
+    #[test]
+    fn a_gap_restarts_the_framing_at_the_segment_after_it() {
+        let mut t = TcpFrames::new(4);
+        // Sequence numbers wrap: 2^32 - 2 is just before 0.
+        let got = with_seq(
+            &mut t,
+            &[
+                (u32::MAX - 1, &[0, 4, b'a']),
+                // Bytes 1..3 never seen; this segment starts a message.
+                (3, &[0, 1, b'z']),
+            ],
+        );
+        assert_eq!(got, vec![b"z".to_vec()]);
+        assert_eq!(t.losses().desyncs, 1);
     }
 
     #[test]
@@ -266,13 +341,14 @@ mod tests {
     fn streams_are_bounded_and_directions_separate() {
         let mut t = TcpFrames::new(2);
         let mut sink = |_: &[u8], _: bool| {};
-        t.feed(K, 1, &[0, 9], 0, &mut sink);
+        t.feed(K, 1, None, &[0, 9], 0, &mut sink);
         t.feed(
             StreamKey {
                 outgoing: false,
                 ..K
             },
             2,
+            None,
             &[0, 9],
             0,
             &mut sink,
@@ -283,6 +359,7 @@ mod tests {
                 outgoing: true,
             },
             3,
+            None,
             &[0],
             0,
             &mut sink,

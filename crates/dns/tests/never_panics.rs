@@ -115,6 +115,7 @@ proptest! {
             ktime_ns: u64::from(t) * 1_000_000 + i as u64,
             payload_len: payload.len() as u32 + extra,
             payload,
+            tcp_seq: (tcp && t % 3 != 0).then_some(u32::from(t).wrapping_mul(7919)),
         }).collect();
         obs.ingest(pkts, &PacketPidsOnly);
         obs.sweep(u64::MAX, &PacketPidsOnly);

@@ -34,7 +34,7 @@ fn frame(chunks: &[(&[u8], usize)]) -> Vec<(Vec<u8>, bool)> {
     let mut t = TcpFrames::new(8);
     let mut out = Vec::new();
     for (i, (data, hole)) in chunks.iter().enumerate() {
-        t.feed(KEY, i as u64, data, *hole, &mut |m, cut| {
+        t.feed(KEY, i as u64, None, data, *hole, &mut |m, cut| {
             out.push((m.to_vec(), cut))
         });
     }

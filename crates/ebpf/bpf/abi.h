@@ -176,6 +176,8 @@ struct np_dns_event {
 	__u32 owner_tgid;     /* 0 when not known yet (first packet of a socket) */
 	__u32 payload_len;    /* L4 payload bytes in the packet */
 	__u32 captured;       /* bytes valid in data */
+	__u32 tcp_seq;        /* TCP: sequence number of the first payload byte */
+	__u32 _pad1;
 	__u8 data[NP_DNS_MAX];
 };
 

@@ -80,14 +80,21 @@ static __always_inline void np_maybe_dns(struct __sk_buff *skb, struct bpf_sock 
 	__u32 payload_off;
 	__be16 ports[2];
 
+	ev->tcp_seq = 0;
+	ev->_pad1 = 0;
 	if (proto == IPPROTO_UDP) {
 		payload_off = l4off + 8;
 	} else if (proto == IPPROTO_TCP) {
 		__u8 doff;
+		__be32 seq;
 
-		if (bpf_skb_load_bytes(skb, l4off + 12, &doff, 1))
+		if (bpf_skb_load_bytes(skb, l4off + 12, &doff, 1) ||
+		    bpf_skb_load_bytes(skb, l4off + 4, &seq, 4))
 			goto unparsed;
 		payload_off = l4off + (doff >> 4) * 4;
+		/* Retransmitted segments pass here again: the sequence number
+		 * lets userspace keep the stream's framing. */
+		ev->tcp_seq = bpf_ntohl(seq);
 	} else {
 		return;
 	}

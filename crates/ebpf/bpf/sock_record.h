@@ -43,6 +43,17 @@ static __always_inline void np_read_tuple(struct np_tuple *t, struct sock *sk)
 	__builtin_memcpy(t, &n, sizeof(n));
 }
 
+/* The process's name: its main thread's (what ps and /proc/PID/comm show),
+ * not the calling thread's (dig resolves on "isc-net-0000"). */
+static __always_inline void np_process_comm(char *comm)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+
+	if (!leader || bpf_probe_read_kernel_str(comm, NP_COMM_LEN, &leader->comm) < 0)
+		bpf_get_current_comm(comm, NP_COMM_LEN);
+}
+
 /* Tell userspace who a process is, once per process (and again if its pid
  * is reused), so a process that lives for a millisecond keeps its name and
  * command line after it exits. */
@@ -70,7 +81,7 @@ static __always_inline void np_describe_process(void)
 	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	ev->uid = (__u32)bpf_get_current_uid_gid();
 	ev->start_time_ns = start;
-	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	np_process_comm(ev->comm);
 
 	unsigned long arg_start = BPF_CORE_READ(task, mm, arg_start);
 	unsigned long arg_end = BPF_CORE_READ(task, mm, arg_end);
@@ -139,7 +150,7 @@ static __always_inline void np_count_io(struct np_sock_stats *st, struct sock *s
 		o->uid = (__u32)bpf_get_current_uid_gid();
 		o->cgroup_id = bpf_get_current_cgroup_id();
 		o->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-		bpf_get_current_comm(o->comm, sizeof(o->comm));
+		np_process_comm(o->comm);
 		np_read_tuple(&st->tuple, sk);
 		st->flags |= NP_F_OWNER | NP_F_TUPLE;
 		np_describe_process();

@@ -98,6 +98,7 @@ fn decode_dns(bytes: &[u8]) -> Result<Event, DecodeError> {
         ktime_ns: ev.hdr.ktime_ns,
         payload_len: ev.payload_len,
         payload: ev.data[..captured].to_vec(),
+        tcp_seq: (protocol == Protocol::Tcp).then_some(ev.tcp_seq),
     }))
 }
 
@@ -385,6 +386,8 @@ mod tests {
             owner_tgid: 0,
             payload_len: 29,
             captured: 29,
+            tcp_seq: 77,
+            _pad1: 0,
             data: [0; 1024],
         };
         ev.tuple.saddr[..4].copy_from_slice(&[10, 0, 0, 1]);
@@ -397,6 +400,7 @@ mod tests {
                 assert_eq!(p.payload.len(), 29);
                 assert_eq!(&p.payload[..3], &[0xab, 0xcd, 0x01]);
                 assert_eq!(p.pid, None);
+                assert_eq!(p.tcp_seq, None, "UDP has no sequence number");
                 assert!(p.outgoing);
                 assert_eq!(p.dst, "10.0.0.53:53".parse().unwrap());
             }

@@ -245,6 +245,7 @@ fn write_dns_stats(out: &mut dyn Write, s: &DnsStats) -> io::Result<()> {
         ("malformed", s.malformed),
         ("cut", s.cut),
         ("tcp_desyncs", s.tcp_desyncs),
+        ("tcp_retransmits", s.tcp_retransmits),
         ("tcp_streams_evicted", s.tcp_streams_evicted),
         ("unmatched_responses", s.unmatched_responses),
         ("late_responses", s.late_responses),

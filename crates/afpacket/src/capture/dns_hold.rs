@@ -121,6 +121,7 @@ mod tests {
             ktime_ns,
             payload_len: 3,
             payload: b"abc".to_vec(),
+            tcp_seq: None,
         }
     }
 

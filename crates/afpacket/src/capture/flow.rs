@@ -276,6 +276,10 @@ impl FlowAggregator {
                 ktime_ns,
                 payload_len: fresh,
                 payload: payload.to_vec(),
+                tcp_seq: (p.protocol == Protocol::Tcp).then(|| {
+                    let syn = u32::from(p.tcp_flags & TCP_SYN != 0);
+                    p.tcp_seq.wrapping_add(syn).wrapping_add(skip as u32)
+                }),
             },
         ));
     }

@@ -25,6 +25,7 @@ mod dns_hold;
 mod flow;
 mod namespaces;
 mod owners;
+mod priority;
 mod reader;
 mod seq;
 mod sightings;

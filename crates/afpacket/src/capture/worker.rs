@@ -4,7 +4,9 @@
 //! clock, and sends the changed records to the capture's caller every
 //! [`EMIT_EVERY`] — or at once when a sync asks for a complete read. It
 //! publishes its statistics for `meta`. Owners are looked up here, off the
-//! readers' path, so a slow `/proc` never stalls packet capture.
+//! readers' path, so a slow `/proc` never stalls packet capture; and at idle
+//! priority while it keeps up (`priority`), so it never delays the
+//! applications it measures.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -17,6 +19,7 @@ use netoproc_procfs::ResolverStats;
 use super::attribute::{Attributor, Batch};
 use super::dns_hold::DnsHold;
 use super::owners::ProcOwners;
+use super::priority::{self, Policy};
 use super::reader::ToWorker;
 use super::sockets::Tally;
 
@@ -56,7 +59,9 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("netoproc-owners".into())
         .spawn(move || {
-            yield_to_applications();
+            let mut policy = Policy::new();
+            // Refused: stay in the normal class (and stop trying).
+            let mut adaptive = priority::apply(policy.class());
             let mut hold = DnsHold::default();
             let mut last_emit = Instant::now();
             let mut last_stats = Instant::now();
@@ -70,11 +75,13 @@ pub fn spawn(
                 while let Some(msg) = next.take() {
                     let now = Instant::now();
                     match msg {
-                        ToWorker::NewFlow(key, seen) => attributor.new_flow_queued(
-                            key,
-                            now.saturating_duration_since(seen),
-                            now,
-                        ),
+                        ToWorker::NewFlow(key, seen) => {
+                            let late = now.saturating_duration_since(seen);
+                            if let Some(class) = policy.flow(late, now).filter(|_| adaptive) {
+                                adaptive = priority::apply(class);
+                            }
+                            attributor.new_flow_queued(key, late, now)
+                        }
                         ToWorker::Deltas(d) => attributor.deltas(&d, now),
                         ToWorker::Dns(d) => hold.add(d, now),
                         ToWorker::Watch(id, Some(path)) => {
@@ -114,19 +121,6 @@ pub fn spawn(
             }
             publish(&stats, &attributor, &hold);
         })
-}
-
-/// Lowers this thread's priority (nice 10, best effort): the processes being
-/// measured come first; a late lookup costs only more inference. Readers
-/// keep the normal priority, so the rings do not fill up.
-fn yield_to_applications() {
-    // SAFETY: gettid has no preconditions; setpriority on our own thread id
-    // only changes this thread's nice value (Linux applies it per thread).
-    // Failure (e.g. a seccomp filter) leaves the priority as it was.
-    unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
-    }
 }
 
 /// Sends the changed records, then the DNS packets that can leave (after

@@ -106,6 +106,7 @@ impl Observatory {
             processes,
             stats: DnsStats {
                 tcp_desyncs: tcp.desyncs,
+                tcp_retransmits: tcp.retransmits,
                 tcp_streams_evicted: tcp.evicted,
                 names_cached: self.names.len() as u64,
                 pending_evicted: self.pending.evicted,

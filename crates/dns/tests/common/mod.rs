@@ -27,6 +27,8 @@ pub struct Captured {
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub payload: Vec<u8>,
+    /// TCP: the segment's sequence number.
+    pub tcp_seq: Option<u32>,
 }
 
 impl Captured {
@@ -63,18 +65,21 @@ pub fn capture() -> Vec<Captured> {
             ),
             other => panic!("unexpected {other:?}"),
         };
-        let (protocol, sport, dport, payload) = match sliced.transport.expect("TCP or UDP") {
+        let (protocol, sport, dport, payload, tcp_seq) = match sliced.transport.expect("TCP or UDP")
+        {
             TransportSlice::Udp(u) => (
                 Protocol::Udp,
                 u.source_port(),
                 u.destination_port(),
                 u.payload(),
+                None,
             ),
             TransportSlice::Tcp(t) => (
                 Protocol::Tcp,
                 t.source_port(),
                 t.destination_port(),
                 t.payload(),
+                Some(t.sequence_number()),
             ),
             other => panic!("unexpected {other:?}"),
         };
@@ -87,6 +92,7 @@ pub fn capture() -> Vec<Captured> {
             src: SocketAddr::new(sip, sport),
             dst: SocketAddr::new(dip, dport),
             payload: payload.to_vec(),
+            tcp_seq,
         });
     }
     out
@@ -150,6 +156,7 @@ fn packet(c: &Captured, cookie: SocketCookie, outgoing: bool, pid: Option<u32>) 
         ktime_ns: c.ts_ns,
         payload_len: c.payload.len() as u32,
         payload: c.payload[..copied].to_vec(),
+        tcp_seq: c.tcp_seq,
     }
 }
 
@@ -205,5 +212,6 @@ pub fn udp(
         ktime_ns: t_ns,
         payload_len: payload.len() as u32,
         payload,
+        tcp_seq: None,
     }
 }

@@ -1266,13 +1266,15 @@ pub struct np_dns_event {
     pub owner_tgid: __u32,
     pub payload_len: __u32,
     pub captured: __u32,
+    pub tcp_seq: __u32,
+    pub _pad1: __u32,
     pub data: [__u8; 1024usize],
 }
 #[test]
 fn bindgen_test_layout_np_dns_event() {
     assert_eq!(
         ::core::mem::size_of::<np_dns_event>(),
-        1104usize,
+        1112usize,
         concat!("Size of: ", stringify!(np_dns_event))
     );
     assert_eq!(
@@ -1399,6 +1401,40 @@ fn bindgen_test_layout_np_dns_event() {
         );
     }
     test_field_captured();
+    fn test_field_tcp_seq() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_dns_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).tcp_seq) as usize - ptr as usize
+            },
+            80usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_dns_event),
+                "::",
+                stringify!(tcp_seq)
+            )
+        );
+    }
+    test_field_tcp_seq();
+    fn test_field__pad1() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_dns_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr)._pad1) as usize - ptr as usize
+            },
+            84usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_dns_event),
+                "::",
+                stringify!(_pad1)
+            )
+        );
+    }
+    test_field__pad1();
     fn test_field_data() {
         assert_eq!(
             unsafe {
@@ -1406,7 +1442,7 @@ fn bindgen_test_layout_np_dns_event() {
                 let ptr = uninit.as_ptr();
                 ::core::ptr::addr_of!((*ptr).data) as usize - ptr as usize
             },
-            80usize,
+            88usize,
             concat!(
                 "Offset of field: ",
                 stringify!(np_dns_event),
