@@ -28,6 +28,7 @@
 #define NP_F_OWNER 0x1  /* owner fields were filled in process context */
 #define NP_F_TUPLE 0x2  /* tuple was read from the socket */
 #define NP_F_CLOSED 0x4 /* the owning process released the socket */
+#define NP_F_EARLY_OWNER 0x8 /* owner.tgid alone, from connect()/sendto() */
 
 /* Directions, as used internally by the programs. */
 #define NP_DIR_TX 0

@@ -127,7 +127,7 @@ static __always_inline void np_maybe_dns(struct __sk_buff *skb, struct bpf_sock 
 	ev->hdr.ktime_ns = bpf_ktime_get_ns();
 	ev->cookie = st->cookie;
 	ev->dir = dir;
-	ev->owner_tgid = (st->flags & NP_F_OWNER) ? st->owner.tgid : 0;
+	ev->owner_tgid = (st->flags & (NP_F_OWNER | NP_F_EARLY_OWNER)) ? st->owner.tgid : 0;
 	ev->payload_len = len;
 	ev->captured = cap;
 

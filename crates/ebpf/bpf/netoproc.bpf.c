@@ -279,6 +279,46 @@ static __always_inline int np_remember_peer(struct bpf_sock_addr *ctx, int dir, 
 	return 1;
 }
 
+/* The pid of the process connecting a socket, recorded before the first
+ * packet leaves (resolvers connect their UDP sockets): the first query of a
+ * one-shot DNS socket then carries its owner (the counting hooks run after
+ * the packet has passed cgroup_skb). np_count_io fills in the whole owner
+ * at the first counted send or receive. */
+static __always_inline void np_early_owner(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+
+	if (!sk || !np_tracked(sk->family, sk->protocol))
+		return;
+
+	struct np_sock_stats *st = bpf_sk_storage_get(&np_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (!st) {
+		stat_add(NP_STAT_SK_STORAGE_FAIL, 1);
+		return;
+	}
+	if (!st->cookie)
+		st->cookie = bpf_get_socket_cookie(ctx);
+	if (!(st->flags & (NP_F_OWNER | NP_F_EARLY_OWNER))) {
+		st->owner.tgid = bpf_get_current_pid_tgid() >> 32;
+		st->flags |= NP_F_EARLY_OWNER;
+	}
+}
+
+SEC("cgroup/connect4")
+int np_connect4(struct bpf_sock_addr *ctx)
+{
+	np_early_owner(ctx);
+	return 1;
+}
+
+SEC("cgroup/connect6")
+int np_connect6(struct bpf_sock_addr *ctx)
+{
+	np_early_owner(ctx);
+	return 1;
+}
+
 SEC("cgroup/sendmsg4")
 int np_sendmsg4(struct bpf_sock_addr *ctx)
 {

@@ -244,6 +244,8 @@ const KPROBE_RUNG: &[Hook] = &[
 /// Programs every rung runs beside its byte hooks. None is required: each
 /// failure degrades only what it feeds.
 pub const COMMON: &[Hook] = &[
+    hook("np_connect4", CgroupSockAddr, "", "early-owner", false),
+    hook("np_connect6", CgroupSockAddr, "", "early-owner", false),
     hook("np_sendmsg4", CgroupSockAddr, "", "udp-remote", false),
     hook("np_sendmsg6", CgroupSockAddr, "", "udp-remote", false),
     hook("np_recvmsg4", CgroupSockAddr, "", "udp-remote", false),
