@@ -209,6 +209,7 @@ def measure(a, mode, rate, arm, tmp):
                 and row["served_messages"] == row["served_expected"]
                 and row["unmatched_responses"] == 0
                 and row["ringbuf_events"] == 0
+                and row["capture_drops"] == 0
                 and row["dns_packets_dropped"] == 0
                 and row["malformed"] == 0)
         return row
@@ -235,6 +236,8 @@ def netoproc_side(snap, client):
         "np_p50_ms": res[0]["p50_ms"] if res else None,
         "np_p99_ms": res[0]["p99_ms"] if res else None,
         "ringbuf_events": lost.get("ringbuf_events", 0),
+        # AF_PACKET mode: packets the capture rings dropped.
+        "capture_drops": lost.get("capture_drops", 0),
         "dns_packets_dropped": lost.get("dns_packets_dropped", 0),
         "dns_truncated": lost.get("dns_truncated", 0),
         "packets": st.get("packets", 0),
@@ -427,6 +430,7 @@ def main():
                 if arm == "netoproc":
                     extra = (f" recorded {row['np_queries']}/{row['sent']} matched {row['np_answered']}"
                              f" pid0 {row['np_pid0']} ringbuf {row['ringbuf_events']}"
+                             f" ring_drops {row['capture_drops']}"
                              f" dropped {row['dns_packets_dropped']} cpu {row['np_cpu_pct']}%"
                              f" zero_loss={row['zero_loss']}")
                 log(f"[{i}/{n}] round {rnd} {mode} rate {rate} {arm}: "

@@ -234,6 +234,14 @@ fn lookups_in(name: &str, mode: &Mode) {
     if let Some(m) = mode.capture_mode {
         assert_eq!(report.meta.capture_mode, m);
     }
+    if mode.check_hooks {
+        // eBPF: every program loaded, the early-owner hooks included.
+        assert!(
+            report.meta.degraded.is_empty(),
+            "degraded: {:?}",
+            report.meta.degraded
+        );
+    }
 
     let log = client.dns.as_ref().expect("the client's lookup log");
     assert_eq!(log.lookups.len(), QUERIES as usize + 2);
