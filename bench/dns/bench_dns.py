@@ -26,6 +26,7 @@ import argparse
 import csv
 import datetime
 import json
+import shutil
 import os
 import platform
 import random
@@ -194,6 +195,9 @@ def measure(a, mode, rate, arm, tmp):
                 raise RuntimeError(f"netoproc exited {np_proc.returncode}: {np_proc.stderr.read()}")
             with open(out_path) as f:
                 snap = json.load(f)
+            if os.environ.get("BENCH_KEEP_JSON"):
+                # For a closer look: netoproc's report of the last run.
+                shutil.copy(out_path, os.environ["BENCH_KEEP_JSON"])
             if arm == "netoproc":
                 row.update(netoproc_side(snap, client))
         stop(srv)

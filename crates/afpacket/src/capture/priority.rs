@@ -2,8 +2,8 @@
 //! while it keeps up, so an application woken by a packet never waits for
 //! netoproc's sock_diag dumps and `/proc` scans (the applications being
 //! measured come first, and their timing is not disturbed by measuring
-//! it). When the flows it is handed wait too long for it (the host is busy
-//! and it is starved), it returns to the normal class until it has kept up
+//! it). When the flows it is handed wait too long for it, or messages pile
+//! up (the host is busy and it is starved), it returns to the normal class until it has kept up
 //! for a while: a starved attribution thread would find sockets gone and
 //! fall back to inference. The kernel applies the class per thread; a
 //! refused change (seccomp, rlimits) leaves it as it was.
@@ -55,6 +55,12 @@ impl Policy {
         None
     }
 
+    /// The thread saw itself fall behind (a backlog of messages): as a
+    /// starved flow.
+    pub fn behind(&mut self, now: Instant) -> Option<Class> {
+        self.flow(STARVED, now)
+    }
+
     fn set(&mut self, class: Class) -> Option<Class> {
         (self.class != class).then(|| {
             self.class = class;
@@ -86,6 +92,7 @@ mod tests {
         assert_eq!(p.flow(Duration::from_millis(1), t0), None);
         let late = STARVED + Duration::from_millis(1);
         assert_eq!(p.flow(late, t0), Some(Class::Normal));
+        assert_eq!(p.behind(t0), None);
         assert_eq!(p.flow(late, t0), None);
         let ms = Duration::from_millis;
         assert_eq!(p.flow(ms(1), t0 + ms(10)), None);

@@ -27,6 +27,9 @@ const EMIT_EVERY: Duration = Duration::from_millis(20);
 const STATS_EVERY: Duration = Duration::from_millis(100);
 /// Longest wait for a message: retries of waiting flows need this clock.
 const IDLE_WAIT: Duration = Duration::from_millis(3);
+/// DNS packets waiting for their flows' records that mean the thread is
+/// behind (a quarter of what it holds at most).
+const HOLD_BEHIND: usize = super::dns_hold::MAX_HELD / 4;
 /// Messages handled before the clock-driven work runs again.
 const BURST: usize = 4096;
 
@@ -107,6 +110,13 @@ pub fn spawn(
                     }
                 }
                 let now = Instant::now();
+                // A full burst, or DNS piling up: behind, whatever the
+                // flows say.
+                if adaptive && (handled >= BURST || hold.len() >= HOLD_BEHIND) {
+                    if let Some(class) = policy.behind(now) {
+                        adaptive = priority::apply(class);
+                    }
+                }
                 attributor.tick(now);
                 if now.duration_since(last_emit) >= EMIT_EVERY {
                     if !emit(&tx, &mut attributor, &mut hold, now, false) {
