@@ -5,8 +5,11 @@
 //! answers), each on a fresh socket, timing each itself, then connects over
 //! TCP to an answered address. Every lookup must be in netoproc's `dns`
 //! section under the client's pid with its name, type, rcode and answers,
-//! its latency within 1 ms of the client's own, the silent one timed out,
-//! and the TCP connection labelled with the name it was resolved from.
+//! its latency within 1 ms of the client's own (never longer; at most one
+//! lookup may be shorter by more, the client's wake-up having been
+//! delayed), the silent one timed out, and the TCP connection labelled with
+//! the name it was resolved from. `NETOPROC_E2E_DNS_TRACE=1` prints every
+//! lookup's two latencies.
 //!
 //! Both capture modes: eBPF, and AF_PACKET (`afpacket_…`).
 //!
@@ -33,6 +36,8 @@ const WEB_PORT: u16 = 8080;
 /// The observatory's timeout, plus a margin, after the silent lookup.
 const TIMEOUT_WAIT: Duration = Duration::from_millis(5_800);
 const LATENCY_TOLERANCE_MS: f64 = 1.0;
+/// Lookups whose client measured over 1 ms more than netoproc, allowed.
+const MAX_DELAYED_CLIENTS: usize = 1;
 
 /// The 1 ms, unless `NETOPROC_E2E_LATENCY_MS` says otherwise: the
 /// 6.1-kernel VM is emulated (QEMU TCG, ~20× slower), so the client's own
@@ -262,7 +267,7 @@ fn lookups_in(name: &str, mode: &Mode) {
         client.pid
     );
     let mut worst = 0.0f64;
-    let mut late = Vec::new();
+    let (mut too_long, mut descheduled) = (Vec::new(), Vec::new());
     for (i, l) in log.lookups.iter().enumerate() {
         let row = find(&rows, l);
         assert_eq!(row["process"], "np-trafficgen");
@@ -291,21 +296,44 @@ fn lookups_in(name: &str, mode: &Mode) {
                 if std::env::var_os("NETOPROC_E2E_DNS_TRACE").is_some() {
                     eprintln!("trace {i} {} {} {theirs:.3} {ours:.3}", l.name, l.transport);
                 }
-                if (theirs - ours).abs() > latency_tolerance_ms() {
-                    late.push(format!(
+                let line = || {
+                    format!(
                         "lookup {i} ({} {} {} id {}): netoproc {theirs} ms, client {ours} ms",
                         l.name, l.transport, l.server, l.id
-                    ));
+                    )
+                };
+                // netoproc's packets lie inside the client's send-to-receive
+                // window: its latency may never exceed the client's.
+                if theirs > ours + latency_tolerance_ms() {
+                    too_long.push(line());
+                } else if ours - theirs > latency_tolerance_ms() {
+                    descheduled.push(line());
                 }
             }
         }
     }
     assert!(
-        late.is_empty(),
-        "latencies off by more than {} ms:\n{}",
+        too_long.is_empty(),
+        "netoproc's latency exceeds the client's by more than {} ms:\n{}",
         latency_tolerance_ms(),
-        late.join("\n")
+        too_long.join("\n")
     );
+    // The client's own measurement also holds its wake-up after the answer
+    // arrived: on this 2-vCPU VM the hypervisor or another thread delays it
+    // by over a millisecond now and then. One such lookup in 122 is noise;
+    // more is netoproc mis-timing (or delaying) them.
+    assert!(
+        descheduled.len() <= MAX_DELAYED_CLIENTS,
+        "latencies short of the client's by more than {} ms:\n{}",
+        latency_tolerance_ms(),
+        descheduled.join("\n")
+    );
+    if !descheduled.is_empty() {
+        eprintln!(
+            "client wake-up delayed (allowed): {}",
+            descheduled.join("; ")
+        );
+    }
     let slowest = log.lookups.iter().filter_map(|l| l.latency_us).max();
     eprintln!(
         "DNS latencies: worst difference {worst:.3} ms over {} lookups; slowest {:?} µs",

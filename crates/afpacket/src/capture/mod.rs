@@ -25,7 +25,6 @@ mod dns_hold;
 mod flow;
 mod namespaces;
 mod owners;
-mod priority;
 mod reader;
 mod seq;
 mod sightings;

@@ -4,9 +4,11 @@
 //! clock, and sends the changed records to the capture's caller every
 //! [`EMIT_EVERY`] — or at once when a sync asks for a complete read. It
 //! publishes its statistics for `meta`. Owners are looked up here, off the
-//! readers' path, so a slow `/proc` never stalls packet capture; and at idle
-//! priority while it keeps up (`priority`), so it never delays the
-//! applications it measures.
+//! readers' path, so a slow `/proc` never stalls packet capture. It runs
+//! at normal priority: a lower one (nice 5 or 10, `SCHED_IDLE`) left flows
+//! unattributed on a saturated 2-core machine, their sockets gone before
+//! the thread got to them, and `SCHED_IDLE` cannot be left again without
+//! `CAP_SYS_NICE`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -19,7 +21,6 @@ use netoproc_procfs::ResolverStats;
 use super::attribute::{Attributor, Batch};
 use super::dns_hold::DnsHold;
 use super::owners::ProcOwners;
-use super::priority::{self, Policy};
 use super::reader::ToWorker;
 use super::sockets::Tally;
 
@@ -27,9 +28,6 @@ const EMIT_EVERY: Duration = Duration::from_millis(20);
 const STATS_EVERY: Duration = Duration::from_millis(100);
 /// Longest wait for a message: retries of waiting flows need this clock.
 const IDLE_WAIT: Duration = Duration::from_millis(3);
-/// DNS packets waiting for their flows' records that mean the thread is
-/// behind (a quarter of what it holds at most).
-const HOLD_BEHIND: usize = super::dns_hold::MAX_HELD / 4;
 /// Messages handled before the clock-driven work runs again.
 const BURST: usize = 4096;
 
@@ -62,9 +60,6 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("netoproc-owners".into())
         .spawn(move || {
-            let mut policy = Policy::new();
-            // Refused: stay in the normal class (and stop trying).
-            let mut adaptive = priority::apply(policy.class());
             let mut hold = DnsHold::default();
             let mut last_emit = Instant::now();
             let mut last_stats = Instant::now();
@@ -78,13 +73,11 @@ pub fn spawn(
                 while let Some(msg) = next.take() {
                     let now = Instant::now();
                     match msg {
-                        ToWorker::NewFlow(key, seen) => {
-                            let late = now.saturating_duration_since(seen);
-                            if let Some(class) = policy.flow(late, now).filter(|_| adaptive) {
-                                adaptive = priority::apply(class);
-                            }
-                            attributor.new_flow_queued(key, late, now)
-                        }
+                        ToWorker::NewFlow(key, seen) => attributor.new_flow_queued(
+                            key,
+                            now.saturating_duration_since(seen),
+                            now,
+                        ),
                         ToWorker::Deltas(d) => attributor.deltas(&d, now),
                         ToWorker::Dns(d) => hold.add(d, now),
                         ToWorker::Watch(id, Some(path)) => {
@@ -110,13 +103,6 @@ pub fn spawn(
                     }
                 }
                 let now = Instant::now();
-                // A full burst, or DNS piling up: behind, whatever the
-                // flows say.
-                if adaptive && (handled >= BURST || hold.len() >= HOLD_BEHIND) {
-                    if let Some(class) = policy.behind(now) {
-                        adaptive = priority::apply(class);
-                    }
-                }
                 attributor.tick(now);
                 if now.duration_since(last_emit) >= EMIT_EVERY {
                     if !emit(&tx, &mut attributor, &mut hold, now, false) {
