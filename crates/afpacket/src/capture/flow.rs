@@ -164,32 +164,11 @@ impl FlowAggregator {
         self
     }
 
-    /// [`FlowAggregator::packet`] for a packet seen at `ktime_ns`
-    /// (CLOCK_MONOTONIC), the time its DNS message, if any, is stamped with.
+    /// Adds one captured frame, seen at `ktime_ns` (CLOCK_MONOTONIC: the
+    /// time its DNS message, if any, is stamped with). Returns its flow when
+    /// the flow is new (not seen recently), so the caller can have its owner
+    /// looked up now.
     pub fn packet_at(
-        &mut self,
-        link: Option<LinkType>,
-        data: &[u8],
-        orig_len: u32,
-        direction: Direction,
-        ktime_ns: u64,
-    ) -> Option<FlowKey> {
-        self.add(link, data, orig_len, direction, ktime_ns)
-    }
-
-    /// Adds one captured frame. Returns its flow when the flow is new (not
-    /// seen recently), so the caller can have its owner looked up now.
-    pub fn packet(
-        &mut self,
-        link: Option<LinkType>,
-        data: &[u8],
-        orig_len: u32,
-        direction: Direction,
-    ) -> Option<FlowKey> {
-        self.add(link, data, orig_len, direction, 0)
-    }
-
-    fn add(
         &mut self,
         link: Option<LinkType>,
         data: &[u8],
@@ -237,6 +216,18 @@ impl FlowAggregator {
             self.keep_dns(key, &summary, data, direction, ktime_ns, fresh);
         }
         is_new.then_some(key)
+    }
+
+    /// [`FlowAggregator::packet_at`] without a time (no DNS ports, or
+    /// replayed traffic).
+    pub fn packet(
+        &mut self,
+        link: Option<LinkType>,
+        data: &[u8],
+        orig_len: u32,
+        direction: Direction,
+    ) -> Option<FlowKey> {
+        self.packet_at(link, data, orig_len, direction, 0)
     }
 
     fn is_dns(&self, p: &PacketSummary) -> bool {
