@@ -8,7 +8,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::tally::{announce_ready, Tally};
 use crate::{IO_TIMEOUT, RUN_LIMIT};
@@ -97,8 +97,13 @@ pub fn echo_server(binds: &[SocketAddr], expect: u64, reply: usize) -> io::Resul
 }
 
 /// A connected socket: `count` datagrams of `size` bytes, each followed by
-/// a `recv` of the reply.
-pub fn connected_client(server: SocketAddr, count: u32, size: usize) -> io::Result<Tally> {
+/// a `recv` of the reply; the socket stays open `hold` after the last.
+pub fn connected_client(
+    server: SocketAddr,
+    count: u32,
+    size: usize,
+    hold: Duration,
+) -> io::Result<Tally> {
     let s = ephemeral_for(server)?;
     s.connect(server)?;
     let msg = payload(size);
@@ -116,12 +121,20 @@ pub fn connected_client(server: SocketAddr, count: u32, size: usize) -> io::Resu
             Err(e) => return Err(e),
         }
     }
+    std::thread::sleep(hold);
+    drop(s);
     Ok(t)
 }
 
 /// ONE unconnected socket: `rounds` times, a datagram to each of `to`,
-/// each followed by `recv_from` of its reply. Bytes are split by remote.
-pub fn sendto_client(to: &[SocketAddr], rounds: u32, size: usize) -> io::Result<Tally> {
+/// each followed by `recv_from` of its reply. Bytes are split by remote;
+/// the socket stays open `hold` after the last.
+pub fn sendto_client(
+    to: &[SocketAddr],
+    rounds: u32,
+    size: usize,
+    hold: Duration,
+) -> io::Result<Tally> {
     let first = *to.first().ok_or_else(|| io::Error::other("no remotes"))?;
     let s = ephemeral_for(first)?;
     let msg = payload(size);
@@ -141,6 +154,8 @@ pub fn sendto_client(to: &[SocketAddr], rounds: u32, size: usize) -> io::Result<
             }
         }
     }
+    std::thread::sleep(hold);
+    drop(s);
     Ok(t)
 }
 

@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
+use std::time::Duration;
+
 use clap::{Parser, Subcommand};
 use netoproc_e2e::tally::{print_report, GenReport};
 use netoproc_e2e::{afpacket, dns, procs, tcp, udp};
@@ -69,6 +71,9 @@ enum Role {
         count: u32,
         #[arg(long)]
         size: usize,
+        /// Keep the socket open this long after the last reply.
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
     },
     /// One unconnected UDP socket: ROUNDS datagrams to each --to address,
     /// replies read with recv_from; bytes split by remote.
@@ -79,6 +84,9 @@ enum Role {
         rounds: u32,
         #[arg(long)]
         size: usize,
+        /// Keep the socket open this long after the last reply.
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
     },
     /// QUERIES DNS-style exchanges, each on a fresh UDP socket.
     DnsClient {
@@ -161,10 +169,16 @@ fn run(role: Role) -> std::io::Result<GenReport> {
             connect,
             count,
             size,
-        } => udp::connected_client(connect, count, size)?.into_report("udp-connected"),
-        Role::UdpSendto { to, rounds, size } => {
-            udp::sendto_client(&to, rounds, size)?.into_report("udp-sendto")
-        }
+            hold_ms,
+        } => udp::connected_client(connect, count, size, Duration::from_millis(hold_ms))?
+            .into_report("udp-connected"),
+        Role::UdpSendto {
+            to,
+            rounds,
+            size,
+            hold_ms,
+        } => udp::sendto_client(&to, rounds, size, Duration::from_millis(hold_ms))?
+            .into_report("udp-sendto"),
         Role::DnsClient {
             server,
             queries,
