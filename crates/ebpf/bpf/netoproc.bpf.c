@@ -30,6 +30,18 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* ---- tracing rungs: records in socket-local storage ---------------------- */
 
+/* The socket's record, made on first sight; a failure is counted. `sk` is
+ * whatever socket pointer the program type has (kernel sock, bpf_sock). */
+static __always_inline struct np_sock_stats *np_sock_record(void *sk)
+{
+	struct np_sock_stats *st =
+		bpf_sk_storage_get(&np_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (!st)
+		stat_add(NP_STAT_SK_STORAGE_FAIL, 1);
+	return st;
+}
+
 static __always_inline void np_on_io_traced(struct sock *sk, long bytes, int dir)
 {
 	if (!sk)
@@ -37,12 +49,10 @@ static __always_inline void np_on_io_traced(struct sock *sk, long bytes, int dir
 	if (!np_tracked(sk->__sk_common.skc_family, sk->sk_protocol))
 		return;
 
-	struct np_sock_stats *st =
-		bpf_sk_storage_get(&np_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!st) {
-		stat_add(NP_STAT_SK_STORAGE_FAIL, 1);
+	struct np_sock_stats *st = np_sock_record(sk);
+
+	if (!st)
 		return;
-	}
 	if (!st->cookie)
 		st->cookie = bpf_get_socket_cookie(sk);
 	np_count_io(st, sk, bytes, dir);
@@ -291,12 +301,10 @@ static __always_inline void np_early_owner(struct bpf_sock_addr *ctx)
 	if (!sk || !np_tracked(sk->family, sk->protocol))
 		return;
 
-	struct np_sock_stats *st = bpf_sk_storage_get(&np_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	struct np_sock_stats *st = np_sock_record(sk);
 
-	if (!st) {
-		stat_add(NP_STAT_SK_STORAGE_FAIL, 1);
+	if (!st)
 		return;
-	}
 	if (!st->cookie)
 		st->cookie = bpf_get_socket_cookie(ctx);
 	if (!(st->flags & (NP_F_OWNER | NP_F_EARLY_OWNER))) {
@@ -429,12 +437,10 @@ static __always_inline void np_count_wire(struct __sk_buff *skb, int dir)
 	if (!np_tracked(sk->family, sk->protocol))
 		return;
 
-	struct np_sock_stats *st = bpf_sk_storage_get(&np_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	struct np_sock_stats *st = np_sock_record(sk);
 
-	if (!st) {
-		stat_add(NP_STAT_SK_STORAGE_FAIL, 1);
+	if (!st)
 		return;
-	}
 	if (!st->cookie)
 		st->cookie = bpf_get_socket_cookie(skb);
 	if (!(st->flags & NP_F_TUPLE)) {
