@@ -29,6 +29,7 @@ fn sock(cookie: u64, pid: Option<u32>, tx: u64, rx: u64) -> SocketRecord {
             ..Default::default()
         },
         closed: false,
+        owner_is_closer: false,
     }
 }
 

@@ -146,6 +146,10 @@ pub struct SocketRecord {
     pub counters: Counters,
     /// The owner released the socket (closed its last descriptor).
     pub closed: bool,
+    /// `owner` is only the process that released the socket, which was
+    /// never seen sending or receiving in this observation; an observation
+    /// whose owner did send or receive replaces it in [`SocketRecord::merge`].
+    pub owner_is_closer: bool,
 }
 
 impl SocketRecord {
@@ -153,8 +157,10 @@ impl SocketRecord {
     pub fn merge(&mut self, o: &SocketRecord) {
         debug_assert_eq!(self.cookie, o.cookie);
         self.counters.max_merge(&o.counters);
-        if self.owner.is_none() {
+        let better_owner = o.owner.is_some() && self.owner_is_closer && !o.owner_is_closer;
+        if self.owner.is_none() || better_owner {
             self.owner.clone_from(&o.owner);
+            self.owner_is_closer = o.owner_is_closer;
         }
         // A connected tuple beats an unconnected one.
         match (&self.tuple, &o.tuple) {
@@ -261,6 +267,7 @@ mod tests {
                 ..Default::default()
             },
             closed: false,
+            owner_is_closer: false,
         }
     }
 
@@ -272,6 +279,39 @@ mod tests {
         assert_eq!(a.counters.tx_bytes, 100);
         assert_eq!(a.counters.rx_wire_bytes, 900);
         assert_eq!(a.owner.as_ref().map(|o| o.pid), Some(10));
+    }
+
+    #[test]
+    fn owner_that_did_io_replaces_owner_that_closed_in_either_order() {
+        let mut closer = rec(0, 0, true);
+        closer.owner_is_closer = true;
+        if let Some(o) = closer.owner.as_mut() {
+            o.comm = "worker-thread".into();
+        }
+        closer.closed = true;
+        let io = rec(100, 0, true);
+
+        let mut a = closer.clone();
+        a.merge(&io);
+        assert_eq!(a.owner, io.owner);
+        assert!(!a.owner_is_closer && a.closed);
+
+        let mut b = io.clone();
+        b.merge(&closer);
+        assert_eq!(b.owner, io.owner);
+        assert!(!b.owner_is_closer && b.closed);
+
+        // A closer is still better than nobody, and never replaces a closer.
+        let mut c = rec(0, 0, false);
+        c.merge(&closer);
+        assert_eq!(
+            (c.owner.clone(), c.owner_is_closer),
+            (closer.owner.clone(), true)
+        );
+        let mut other = closer.clone();
+        other.owner.as_mut().unwrap().pid = 11;
+        c.merge(&other);
+        assert_eq!(c.owner.as_ref().map(|o| o.pid), Some(10));
     }
 
     #[test]

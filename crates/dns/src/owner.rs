@@ -72,6 +72,7 @@ mod tests {
             tuple: None,
             counters: Counters::default(),
             closed: false,
+            owner_is_closer: false,
         });
         l.observe_process(ProcessInfo {
             pid: 7,

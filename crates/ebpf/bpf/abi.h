@@ -29,6 +29,7 @@
 #define NP_F_TUPLE 0x2  /* tuple was read from the socket */
 #define NP_F_CLOSED 0x4 /* the owning process released the socket */
 #define NP_F_EARLY_OWNER 0x8 /* owner.tgid alone, from connect()/sendto() */
+#define NP_F_CLOSER_OWNER 0x10 /* owner is who released it, never seen sending or receiving */
 
 /* Directions, as used internally by the programs. */
 #define NP_DIR_TX 0

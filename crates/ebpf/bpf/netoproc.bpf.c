@@ -361,16 +361,18 @@ int np_sock_release(struct bpf_sock *ctx)
 
 	if (!st)
 		return 1;
-	/* Never used for a send or receive (a listener that only saw SYNs):
-	 * the process closing it is its owner. */
+	/* Never used for a send or receive here (a listener that only saw
+	 * SYNs; on the kprobe rung every socket, whose sends and receives are
+	 * counted in np_sock_hash): the process closing it is its owner, and
+	 * the flag lets userspace prefer the owner that did the I/O. */
 	if (!(st->flags & NP_F_OWNER)) {
 		struct np_owner *o = &st->owner;
 
 		o->tgid = bpf_get_current_pid_tgid() >> 32;
 		o->uid = (__u32)bpf_get_current_uid_gid();
 		o->cgroup_id = bpf_get_current_cgroup_id();
-		bpf_get_current_comm(o->comm, sizeof(o->comm));
-		st->flags |= NP_F_OWNER;
+		np_process_comm(o->comm);
+		st->flags |= NP_F_OWNER | NP_F_CLOSER_OWNER;
 	}
 	st->flags |= NP_F_CLOSED;
 	np_emit_close(st);

@@ -14,8 +14,8 @@ use netoproc_core::{
 
 use crate::abi::{
     np_dns_event, np_peer_counters, np_peer_key, np_proc_event, np_sock_event, np_sock_stats,
-    np_tuple, NP_DIR_TX, NP_EV_DNS, NP_EV_PROC, NP_EV_SOCK_CLOSE, NP_F_CLOSED, NP_F_OWNER,
-    NP_F_TUPLE,
+    np_tuple, NP_DIR_TX, NP_EV_DNS, NP_EV_PROC, NP_EV_SOCK_CLOSE, NP_F_CLOSED, NP_F_CLOSER_OWNER,
+    NP_F_OWNER, NP_F_TUPLE,
 };
 
 const AF_INET: u16 = 2;
@@ -155,6 +155,7 @@ pub fn socket_record(s: &np_sock_stats, fallback_key: u64) -> SocketRecord {
             rx_calls: c.rx_calls,
         },
         closed: s.flags & NP_F_CLOSED != 0,
+        owner_is_closer: s.flags & NP_F_CLOSER_OWNER != 0,
     }
 }
 
@@ -279,7 +280,15 @@ mod tests {
         assert_eq!(t.remote, Some("10.0.0.2:443".parse().unwrap()));
         assert_eq!(r.counters.tx_bytes, 1000);
         assert_eq!(r.counters.rx_packets, 3);
-        assert!(!r.closed);
+        assert!(!r.closed && !r.owner_is_closer);
+    }
+
+    #[test]
+    fn owner_taken_at_release_is_marked() {
+        let mut s = stats_v4();
+        s.flags = NP_F_OWNER | NP_F_TUPLE | NP_F_CLOSED | NP_F_CLOSER_OWNER;
+        let r = socket_record(&s, 0);
+        assert!(r.owner.is_some() && r.closed && r.owner_is_closer);
     }
 
     #[test]

@@ -58,6 +58,7 @@ fn socket(i: u64, tick: u64) -> SocketRecord {
             ..Counters::default()
         },
         closed: false,
+        owner_is_closer: false,
     }
 }
 

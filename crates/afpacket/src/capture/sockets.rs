@@ -145,6 +145,7 @@ impl Sock {
             tuple: Some(self.tuple),
             counters: self.counters,
             closed: self.closed,
+            owner_is_closer: false,
         }
     }
 

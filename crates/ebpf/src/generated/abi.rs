@@ -9,6 +9,7 @@ pub const NP_F_OWNER: u32 = 1;
 pub const NP_F_TUPLE: u32 = 2;
 pub const NP_F_CLOSED: u32 = 4;
 pub const NP_F_EARLY_OWNER: u32 = 8;
+pub const NP_F_CLOSER_OWNER: u32 = 16;
 pub const NP_DIR_TX: u32 = 0;
 pub const NP_DIR_RX: u32 = 1;
 pub type __u8 = ::std::os::raw::c_uchar;

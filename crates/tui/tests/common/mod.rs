@@ -302,6 +302,7 @@ fn record(s: &Sock, tick: u64) -> SocketRecord {
             rx_calls: secs,
         },
         closed: s.closes_at.is_some_and(|c| tick >= c),
+        owner_is_closer: false,
     }
 }
 
