@@ -21,7 +21,7 @@ use crate::abi::{self, np_peer_counters, np_peer_key, np_sock_stats};
 use crate::cgroup::cgroup2_mount;
 use crate::ladder::{error_chain, os_error, status, Attacher, HookChoice, Rung, COMMON};
 use crate::records::{decode_event, decode_socket_dump, peer_record, socket_record, Event};
-use crate::sk_iter::SkStorageIter;
+use crate::map_dump::MapDump;
 
 /// The compiled programs (see `scripts/regen-bpf.sh`).
 static OBJECT: &[u8] = aya::include_bytes_aligned!("generated/netoproc.bpf.o");
@@ -62,7 +62,7 @@ pub struct EbpfCapture {
     info: CaptureInfo,
     rung: Rung,
     events: RingBuf<MapData>,
-    sockets: Option<SkStorageIter>,
+    sockets: Option<MapDump>,
     _cgroup: Option<File>,
     /// DNS packets decoded but not yet taken.
     dns: Vec<DnsPacket>,
@@ -319,7 +319,7 @@ fn refused_as_root() -> String {
     )
 }
 
-pub(crate) fn attach_socket_iter(ebpf: &mut Ebpf, btf: &Btf) -> Result<SkStorageIter, String> {
+pub(crate) fn attach_socket_iter(ebpf: &mut Ebpf, btf: &Btf) -> Result<MapDump, String> {
     let prog: &mut Iter = ebpf
         .program_mut("np_dump_socks")
         .ok_or("program np_dump_socks missing")?
@@ -341,7 +341,7 @@ pub(crate) fn attach_socket_iter(ebpf: &mut Ebpf, btf: &Btf) -> Result<SkStorage
             .map_err(|e| e.to_string())?,
         _ => return Err("np_socks is not a socket storage map".into()),
     };
-    SkStorageIter::attach(prog_fd.as_fd(), map_fd.as_fd())
+    MapDump::attach(prog_fd.as_fd(), map_fd.as_fd())
         .map_err(|e| format!("BPF_LINK_CREATE: {e}"))
 }
 

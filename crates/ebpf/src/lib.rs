@@ -10,7 +10,7 @@ pub mod cgroup;
 pub mod ladder;
 pub mod probe;
 pub mod records;
-pub mod sk_iter;
+pub mod map_dump;
 
 pub use capture::{EbpfCapture, EbpfOptions, StartError};
 pub use ladder::HookChoice;

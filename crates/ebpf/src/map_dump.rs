@@ -1,9 +1,11 @@
-//! Reading every live socket record out of the socket-local storage map with
-//! a BPF iterator (`iter/bpf_sk_storage_map`, Linux 5.9+). Socket storage
-//! cannot be walked with the usual map syscalls, and aya 0.14 can attach
-//! iterators only without a target map, so the two syscalls that bind the
-//! iterator to our map (`BPF_LINK_CREATE` with `iter_info`, then
-//! `BPF_ITER_CREATE`) are made here by hand.
+//! Reading a whole BPF map in one `read()` through an iterator program bound
+//! to it (Linux 5.9+): every live socket record out of the socket-local
+//! storage map (`iter/bpf_sk_storage_map`), which the usual map syscalls
+//! cannot walk, and every entry of a hash map (`iter/bpf_map_elem`), which
+//! they walk at two syscalls an entry. aya 0.14 can attach iterators only
+//! without a target map, so the two syscalls that bind an iterator to a map
+//! (`BPF_LINK_CREATE` with `iter_info`, then `BPF_ITER_CREATE`) are made here
+//! by hand.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -43,15 +45,15 @@ fn sys_bpf(cmd: libc::c_long, attr: &mut BpfAttr) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
 }
 
-/// An iterator program attached to one socket-storage map.
+/// An iterator program attached to one map.
 #[derive(Debug)]
-pub struct SkStorageIter {
+pub struct MapDump {
     link: OwnedFd,
     buf: Vec<u8>,
 }
 
-impl SkStorageIter {
-    /// Binds the loaded iterator program `prog` to the storage map `map`.
+impl MapDump {
+    /// Binds the loaded iterator program `prog` to the map `map`.
     pub fn attach(prog: BorrowedFd<'_>, map: BorrowedFd<'_>) -> io::Result<Self> {
         let info = IterLinkInfo {
             map_fd: map.as_raw_fd() as u32,
@@ -64,14 +66,14 @@ impl SkStorageIter {
         attr.0[16..24].copy_from_slice(&(&info as *const IterLinkInfo as u64).to_ne_bytes());
         attr.0[24..28].copy_from_slice(&(std::mem::size_of::<IterLinkInfo>() as u32).to_ne_bytes());
         let link = sys_bpf(BPF_LINK_CREATE, &mut attr)?;
-        Ok(SkStorageIter {
+        Ok(MapDump {
             link,
             buf: Vec::with_capacity(64 * 1024),
         })
     }
 
-    /// Runs the iterator once and returns everything it wrote: a snapshot of
-    /// every socket record alive now.
+    /// Runs the iterator once and returns everything it wrote: one record
+    /// per entry alive now.
     pub fn read_all(&mut self) -> io::Result<&[u8]> {
         let mut attr = BpfAttr([0; 64]);
         attr.0[0..4].copy_from_slice(&(self.link.as_raw_fd() as u32).to_ne_bytes());
