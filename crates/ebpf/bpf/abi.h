@@ -101,6 +101,12 @@ struct np_peer_counters {
 	__u64 rx_calls;
 };
 
+/* One `np_peers` entry as the np_dump_peers iterator writes it. */
+struct np_peer_entry {
+	struct np_peer_key key;
+	struct np_peer_counters counters;
+};
+
 /* Value of `np_pending_peer`, keyed by pid_tgid: the remote a UDP send or
  * receive in progress on this thread is addressed to / came from. */
 struct np_pending_peer {

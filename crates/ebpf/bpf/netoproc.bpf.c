@@ -11,7 +11,8 @@
  *   close      cgroup/sock_release, tp_btf/inet_sock_set_state (TCP_CLOSE),
  *              kprobe/inet_release (kprobe rung)
  *   wire bytes cgroup_skb/{egress,ingress}, which also copy DNS payloads
- *   reading    iter/bpf_sk_storage_map dumps every live socket record
+ *   reading    iter/bpf_sk_storage_map dumps every live socket record,
+ *              iter/bpf_map_elem every per-remote record of unconnected UDP
  *
  * Only headers and socket metadata are read; payload never is.
  */
@@ -481,5 +482,23 @@ int np_dump_socks(struct bpf_iter__bpf_sk_storage_map *ctx)
 	if (!ctx->sk || !st)
 		return 0;
 	bpf_seq_write(ctx->meta->seq, st, sizeof(*st));
+	return 0;
+}
+
+/* Every per-remote record of unconnected UDP in one read(): walking the hash
+ * with syscalls costs two per entry, and a busy UDP server's socket gains an
+ * entry per client port. */
+SEC("iter/bpf_map_elem")
+int np_dump_peers(struct bpf_iter__bpf_map_elem *ctx)
+{
+	struct np_peer_key *k = ctx->key;
+	struct np_peer_counters *c = ctx->value;
+	struct np_peer_entry e;
+
+	if (!k || !c)
+		return 0;
+	__builtin_memcpy(&e.key, k, sizeof(e.key));
+	__builtin_memcpy(&e.counters, c, sizeof(e.counters));
+	bpf_seq_write(ctx->meta->seq, &e, sizeof(e));
 	return 0;
 }

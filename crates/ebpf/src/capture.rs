@@ -2,7 +2,8 @@
 //! ladder, attaches the cgroup and lifecycle programs around the chosen
 //! rung, and feeds the ledger from three sources — the storage iterator
 //! (live sockets), the ring buffer (closed sockets, new processes) and the
-//! per-remote UDP map. Degraded features are listed, never hidden.
+//! per-remote UDP map (an iterator too, else a syscall walk). Degraded
+//! features are listed, never hidden.
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd};
@@ -20,8 +21,10 @@ use netoproc_core::DnsPacket;
 use crate::abi::{self, np_peer_counters, np_peer_key, np_sock_stats};
 use crate::cgroup::cgroup2_mount;
 use crate::ladder::{error_chain, os_error, status, Attacher, HookChoice, Rung, COMMON};
-use crate::records::{decode_event, decode_socket_dump, peer_record, socket_record, Event};
 use crate::map_dump::MapDump;
+use crate::records::{
+    decode_event, decode_peer_dump, decode_socket_dump, peer_record, socket_record, Event,
+};
 
 /// The compiled programs (see `scripts/regen-bpf.sh`).
 static OBJECT: &[u8] = aya::include_bytes_aligned!("generated/netoproc.bpf.o");
@@ -63,6 +66,8 @@ pub struct EbpfCapture {
     rung: Rung,
     events: RingBuf<MapData>,
     sockets: Option<MapDump>,
+    /// `np_peers` in one read; `None`: walked with two syscalls an entry.
+    peers: Option<MapDump>,
     _cgroup: Option<File>,
     /// DNS packets decoded but not yet taken.
     dns: Vec<DnsPacket>,
@@ -125,7 +130,22 @@ impl EbpfCapture {
             programs.push(status(h, &r));
         }
 
-        let sockets = match attach_socket_iter(&mut ebpf, &btf) {
+        let peers = attach_map_dump(&mut ebpf, &btf, PEERS_DUMP);
+        programs.push(HookStatus {
+            program: PEERS_DUMP.program.into(),
+            attach_point: format!("iter/{}", PEERS_DUMP.target),
+            feeds: "read",
+            attached: peers.is_ok(),
+            error: peers.as_ref().err().cloned(),
+        });
+        if let Err(e) = &peers {
+            degraded.push(format!(
+                "read: {} not attached ({e}); per-remote UDP counters are walked with two syscalls an entry",
+                PEERS_DUMP.program
+            ));
+        }
+        let peers = peers.ok();
+        let sockets = match attach_map_dump(&mut ebpf, &btf, SOCKETS_DUMP) {
             Ok(it) => Some(it),
             Err(e) if rung.uses_socket_storage() => {
                 return Err(StartError::Unavailable(format!(
@@ -169,6 +189,7 @@ impl EbpfCapture {
             rung,
             events,
             sockets,
+            peers,
             _cgroup: cgroup,
             dns: Vec::new(),
             dns_dropped: 0,
@@ -183,12 +204,24 @@ impl EbpfCapture {
         let mut peers: HashMap<&mut MapData, np_peer_key, np_peer_counters> =
             HashMap::try_from(map)?;
         let mut finished = Vec::new();
-        for (k, v) in peers.iter().flatten() {
-            if let Some(p) = peer_record(&k, &v) {
+        let mut observe = |k: np_peer_key, v: &np_peer_counters| {
+            if let Some(p) = peer_record(&k, v) {
                 let closed = ledger.socket(p.cookie).is_some_and(|s| s.closed);
                 ledger.observe_peer(p);
                 if closed {
                     finished.push(k);
+                }
+            }
+        };
+        match self.peers.as_mut() {
+            Some(dump) => {
+                for e in decode_peer_dump(dump.read_all()?) {
+                    observe(e.key, &e.counters);
+                }
+            }
+            None => {
+                for (k, v) in peers.iter().flatten() {
+                    observe(k, &v);
                 }
             }
         }
@@ -319,30 +352,52 @@ fn refused_as_root() -> String {
     )
 }
 
-pub(crate) fn attach_socket_iter(ebpf: &mut Ebpf, btf: &Btf) -> Result<MapDump, String> {
+/// An iterator program and the map it dumps.
+pub(crate) struct DumpSpec {
+    pub program: &'static str,
+    /// The iterator target the program is loaded for.
+    pub target: &'static str,
+    pub map: &'static str,
+}
+
+pub(crate) const SOCKETS_DUMP: DumpSpec = DumpSpec {
+    program: "np_dump_socks",
+    target: "bpf_sk_storage_map",
+    map: "np_socks",
+};
+
+const PEERS_DUMP: DumpSpec = DumpSpec {
+    program: "np_dump_peers",
+    target: "bpf_map_elem",
+    map: "np_peers",
+};
+
+pub(crate) fn attach_map_dump(
+    ebpf: &mut Ebpf,
+    btf: &Btf,
+    spec: DumpSpec,
+) -> Result<MapDump, String> {
     let prog: &mut Iter = ebpf
-        .program_mut("np_dump_socks")
-        .ok_or("program np_dump_socks missing")?
+        .program_mut(spec.program)
+        .ok_or_else(|| format!("program {} missing", spec.program))?
         .try_into()
         .map_err(|e| error_chain(&e))?;
-    prog.load("bpf_sk_storage_map", btf)
-        .map_err(|e| error_chain(&e))?;
+    prog.load(spec.target, btf).map_err(|e| error_chain(&e))?;
     let prog_fd = prog
         .fd()
         .map_err(|e| error_chain(&e))?
         .as_fd()
         .try_clone_to_owned()
         .map_err(|e| e.to_string())?;
-    let map_fd = match ebpf.map("np_socks") {
-        Some(Map::SkStorage(data)) => data
+    let map_fd = match ebpf.map(spec.map) {
+        Some(Map::SkStorage(data) | Map::HashMap(data)) => data
             .fd()
             .as_fd()
             .try_clone_to_owned()
             .map_err(|e| e.to_string())?,
-        _ => return Err("np_socks is not a socket storage map".into()),
+        _ => return Err(format!("map {} missing or of an unexpected type", spec.map)),
     };
-    MapDump::attach(prog_fd.as_fd(), map_fd.as_fd())
-        .map_err(|e| format!("BPF_LINK_CREATE: {e}"))
+    MapDump::attach(prog_fd.as_fd(), map_fd.as_fd()).map_err(|e| format!("BPF_LINK_CREATE: {e}"))
 }
 
 impl CaptureBackend for EbpfCapture {

@@ -8,9 +8,9 @@ pub mod abi;
 pub mod capture;
 pub mod cgroup;
 pub mod ladder;
+pub mod map_dump;
 pub mod probe;
 pub mod records;
-pub mod map_dump;
 
 pub use capture::{EbpfCapture, EbpfOptions, StartError};
 pub use ladder::HookChoice;

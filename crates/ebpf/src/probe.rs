@@ -6,7 +6,9 @@
 use netoproc_core::backend::HookStatus;
 use serde::Serialize;
 
-use crate::capture::{attach_socket_iter, load_object, open_cgroup2, EbpfOptions, StartError};
+use crate::capture::{
+    attach_map_dump, load_object, open_cgroup2, EbpfOptions, StartError, SOCKETS_DUMP,
+};
 use crate::ladder::{status, Attacher, Rung, COMMON};
 
 /// One rung's programs and whether the rung as a whole would work.
@@ -68,7 +70,7 @@ pub fn probe_hooks(opts: &EbpfOptions) -> Result<HookProbe, StartError> {
         .iter()
         .map(|h| status(h, &attacher.attach(h)))
         .collect();
-    let iterator = attach_socket_iter(&mut ebpf, &btf).map(|_| ());
+    let iterator = attach_map_dump(&mut ebpf, &btf, SOCKETS_DUMP).map(|_| ());
     Ok(HookProbe {
         rungs,
         common,

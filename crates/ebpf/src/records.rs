@@ -13,9 +13,9 @@ use netoproc_core::{
 };
 
 use crate::abi::{
-    np_dns_event, np_peer_counters, np_peer_key, np_proc_event, np_sock_event, np_sock_stats,
-    np_tuple, NP_DIR_TX, NP_EV_DNS, NP_EV_PROC, NP_EV_SOCK_CLOSE, NP_F_CLOSED, NP_F_CLOSER_OWNER,
-    NP_F_OWNER, NP_F_TUPLE,
+    np_dns_event, np_peer_counters, np_peer_entry, np_peer_key, np_proc_event, np_sock_event,
+    np_sock_stats, np_tuple, NP_DIR_TX, NP_EV_DNS, NP_EV_PROC, NP_EV_SOCK_CLOSE, NP_F_CLOSED,
+    NP_F_CLOSER_OWNER, NP_F_OWNER, NP_F_TUPLE,
 };
 
 const AF_INET: u16 = 2;
@@ -185,6 +185,14 @@ fn ip(family: u16, raw: &[u8; 16]) -> Option<IpAddr> {
     }
 }
 
+/// Splits the peers iterator's output into entries, each with the key it
+/// has in `np_peers`.
+pub fn decode_peer_dump(bytes: &[u8]) -> impl Iterator<Item = np_peer_entry> + '_ {
+    bytes
+        .chunks_exact(std::mem::size_of::<np_peer_entry>())
+        .filter_map(read_struct::<np_peer_entry>)
+}
+
 /// Converts one per-remote UDP entry.
 pub fn peer_record(k: &np_peer_key, v: &np_peer_counters) -> Option<PeerRecord> {
     Some(PeerRecord {
@@ -301,6 +309,31 @@ mod tests {
         assert!(r.owner.is_none());
         assert_eq!(r.tuple.unwrap().remote, None);
         assert_eq!(r.cookie.0, 0xffff_8880_0000_1000 | (1 << 63));
+    }
+
+    #[test]
+    fn peer_dump_yields_each_entry_with_its_key() {
+        let mut a = np_peer_entry::default();
+        a.key.cookie = 9;
+        a.key.family = AF_INET;
+        a.key.addr[..4].copy_from_slice(&[10, 0, 0, 2]);
+        a.key.port = 53;
+        a.counters.tx_bytes = 40;
+        a.counters.tx_calls = 1;
+        let mut b = a;
+        b.key.port = 5353;
+        b.counters.rx_bytes = 7;
+        let mut buf = as_bytes(&a).to_vec();
+        buf.extend_from_slice(as_bytes(&b));
+        buf.extend_from_slice(&[1, 2, 3]); // a partial entry is ignored
+        let got: Vec<_> = decode_peer_dump(&buf)
+            .map(|e| peer_record(&e.key, &e.counters).unwrap())
+            .collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].remote, "10.0.0.2:53".parse().unwrap());
+        assert_eq!((got[0].tx_bytes, got[0].tx_calls), (40, 1));
+        assert_eq!((got[1].remote.port(), got[1].rx_bytes), (5353, 7));
+        assert_eq!(got[1].cookie, SocketCookie(9));
     }
 
     #[test]

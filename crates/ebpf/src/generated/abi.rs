@@ -768,6 +768,59 @@ fn bindgen_test_layout_np_peer_counters() {
 }
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
+pub struct np_peer_entry {
+    pub key: np_peer_key,
+    pub counters: np_peer_counters,
+}
+#[test]
+fn bindgen_test_layout_np_peer_entry() {
+    assert_eq!(
+        ::core::mem::size_of::<np_peer_entry>(),
+        64usize,
+        concat!("Size of: ", stringify!(np_peer_entry))
+    );
+    assert_eq!(
+        ::core::mem::align_of::<np_peer_entry>(),
+        8usize,
+        concat!("Alignment of ", stringify!(np_peer_entry))
+    );
+    fn test_field_key() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_peer_entry>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).key) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_peer_entry),
+                "::",
+                stringify!(key)
+            )
+        );
+    }
+    test_field_key();
+    fn test_field_counters() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_peer_entry>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).counters) as usize - ptr as usize
+            },
+            32usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_peer_entry),
+                "::",
+                stringify!(counters)
+            )
+        );
+    }
+    test_field_counters();
+}
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
 pub struct np_pending_peer {
     pub cookie: __u64,
     pub addr: [__u8; 16usize],
