@@ -131,13 +131,7 @@ impl EbpfCapture {
         }
 
         let peers = attach_map_dump(&mut ebpf, &btf, PEERS_DUMP);
-        programs.push(HookStatus {
-            program: PEERS_DUMP.program.into(),
-            attach_point: format!("iter/{}", PEERS_DUMP.target),
-            feeds: "read",
-            attached: peers.is_ok(),
-            error: peers.as_ref().err().cloned(),
-        });
+        programs.push(PEERS_DUMP.status(peers.as_ref().err()));
         if let Err(e) = &peers {
             degraded.push(format!(
                 "read: {} not attached ({e}); per-remote UDP counters are walked with two syscalls an entry",
@@ -145,7 +139,9 @@ impl EbpfCapture {
             ));
         }
         let peers = peers.ok();
-        let sockets = match attach_map_dump(&mut ebpf, &btf, SOCKETS_DUMP) {
+        let sockets = attach_map_dump(&mut ebpf, &btf, SOCKETS_DUMP);
+        programs.push(SOCKETS_DUMP.status(sockets.as_ref().err()));
+        let sockets = match sockets {
             Ok(it) => Some(it),
             Err(e) if rung.uses_socket_storage() => {
                 return Err(StartError::Unavailable(format!(
@@ -157,13 +153,6 @@ impl EbpfCapture {
                 None
             }
         };
-        programs.push(HookStatus {
-            program: "np_dump_socks".into(),
-            attach_point: "iter/bpf_sk_storage_map".into(),
-            feeds: "read",
-            attached: sockets.is_some(),
-            error: None,
-        });
 
         // The kernel BTF is no longer needed: free it (and give the memory
         // back) before mapping the ring buffer, so the two never add up.
@@ -358,6 +347,19 @@ pub(crate) struct DumpSpec {
     /// The iterator target the program is loaded for.
     pub target: &'static str,
     pub map: &'static str,
+}
+
+impl DumpSpec {
+    /// How attaching it went, for the report's program list.
+    fn status(&self, error: Option<&String>) -> HookStatus {
+        HookStatus {
+            program: self.program.into(),
+            attach_point: format!("iter/{}", self.target),
+            feeds: "read",
+            attached: error.is_none(),
+            error: error.cloned(),
+        }
+    }
 }
 
 pub(crate) const SOCKETS_DUMP: DumpSpec = DumpSpec {
