@@ -1,12 +1,16 @@
 //! TCP generators: a server that answers K connections (read to EOF, then
 //! reply), a client that makes K sequential connections (send, half-close,
-//! read to EOF), and a client that sends a file with `sendfile(2)`. Every
-//! `write`, `read` and `sendfile` return value is added to the [`Tally`].
+//! read to EOF), both also with all K at once (a thread each, so K threads
+//! sit blocked in `recv` together), and a client that sends a file with
+//! `sendfile(2)`. Every `write`, `read` and `sendfile` return value is added
+//! to the [`Tally`].
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::time::Instant;
+use std::sync::Barrier;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::tally::{announce_ready, Tally};
 use crate::{IO_TIMEOUT, RUN_LIMIT};
@@ -88,6 +92,70 @@ pub fn server(listen: SocketAddr, connections: u32, reply: u64) -> io::Result<Ta
         send_exactly(&mut s, reply, &mut t)?;
     }
     Ok(t)
+}
+
+/// Accepts `connections` connections and serves them all at once, a thread
+/// each (read to EOF, reply `reply` bytes, close).
+pub fn concurrent_server(listen: SocketAddr, connections: u32, reply: u64) -> io::Result<Tally> {
+    let l = TcpListener::bind(listen)?;
+    announce_ready();
+    thread::scope(|scope| {
+        let mut handlers = Vec::new();
+        for _ in 0..connections {
+            let mut s = accept_within(&l)?;
+            handlers.push(scope.spawn(move || -> io::Result<Tally> {
+                let mut t = Tally::new();
+                read_to_eof(&mut s, &mut t)?;
+                send_exactly(&mut s, reply, &mut t)?;
+                Ok(t)
+            }));
+        }
+        join_tallies(handlers)
+    })
+}
+
+/// Opens `connections` connections at once, a thread each; once all are
+/// up (and the server's threads sit in `recv`), each sends `send` bytes,
+/// half-closes and reads the reply to EOF.
+pub fn concurrent_client(connect: SocketAddr, connections: u32, send: u64) -> io::Result<Tally> {
+    // Long enough for every server thread to be blocked in its first read.
+    const SETTLE: Duration = Duration::from_millis(300);
+    let all_up = Barrier::new(connections as usize);
+    thread::scope(|scope| {
+        let handlers: Vec<_> = (0..connections)
+            .map(|_| {
+                let all_up = &all_up;
+                scope.spawn(move || -> io::Result<Tally> {
+                    let conn = TcpStream::connect_timeout(&connect, IO_TIMEOUT);
+                    // Every thread reaches the barrier, also after an error.
+                    all_up.wait();
+                    let mut s = with_timeouts(conn?)?;
+                    thread::sleep(SETTLE);
+                    let mut t = Tally::new();
+                    send_exactly(&mut s, send, &mut t)?;
+                    s.shutdown(Shutdown::Write)?;
+                    read_to_eof(&mut s, &mut t)?;
+                    Ok(t)
+                })
+            })
+            .collect();
+        join_tallies(handlers)
+    })
+}
+
+/// Sums the tallies of finished threads; the first error wins.
+fn join_tallies(
+    handlers: Vec<thread::ScopedJoinHandle<'_, io::Result<Tally>>>,
+) -> io::Result<Tally> {
+    let mut total = Tally::new();
+    for h in handlers {
+        let t = h
+            .join()
+            .map_err(|_| io::Error::other("a connection thread panicked"))??;
+        total.tx += t.tx;
+        total.rx += t.rx;
+    }
+    Ok(total)
 }
 
 /// Makes `connections` sequential connections; on each sends `send` bytes,

@@ -31,6 +31,13 @@ fn tcp_300_short_connections_from_one_process() {
 }
 
 #[test]
+fn tcp_64_connections_blocked_in_recv_at_once() {
+    run_test("tcp_64_concurrent_connections", || {
+        vec![sc::tcp_concurrent_connections()]
+    });
+}
+
+#[test]
 fn udp_connected_and_unconnected_sendto_four_ports() {
     run_test("udp_connected_and_sendto", || vec![sc::udp()]);
 }

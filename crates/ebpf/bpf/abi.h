@@ -142,6 +142,9 @@ enum np_stat {
 	NP_STAT_DNS_EVENTS = 11,       /* DNS packets copied to userspace */
 	NP_STAT_DNS_TRUNCATED = 12,    /* DNS packets longer than NP_DNS_MAX */
 	NP_STAT_DNS_UNPARSED = 13,     /* DNS-port packets whose headers could not be read */
+	NP_STAT_KRETPROBE_STALE = 14,  /* kprobe-rung entry record still there at the
+	                                * thread's next call: the kernel missed the
+	                                * return (out of kretprobe instances) */
 	NP_STAT_MAX = 16,
 };
 

@@ -145,7 +145,14 @@ static __always_inline int np_kprobe_enter(void *inflight, struct socket *sock, 
 
 	in.sk = (__u64)BPF_CORE_READ(sock, sk);
 	in.flags = flags;
-	bpf_map_update_elem(inflight, &id, &in, BPF_ANY);
+	/* A thread is in at most one of these calls at a time, so a record
+	 * already there belongs to a call whose return the kernel did not
+	 * report (every kretprobe instance was in use): its bytes are lost,
+	 * and counted here. */
+	if (bpf_map_update_elem(inflight, &id, &in, BPF_NOEXIST)) {
+		stat_add(NP_STAT_KRETPROBE_STALE, 1);
+		bpf_map_update_elem(inflight, &id, &in, BPF_ANY);
+	}
 	return 0;
 }
 

@@ -20,6 +20,7 @@ use netoproc_core::DnsPacket;
 
 use crate::abi::{self, np_peer_counters, np_peer_key, np_sock_stats};
 use crate::cgroup::cgroup2_mount;
+use crate::kretprobe::TracefsKretprobe;
 use crate::ladder::{error_chain, os_error, status, Attacher, HookChoice, Rung, COMMON};
 use crate::map_dump::MapDump;
 use crate::records::{
@@ -69,6 +70,9 @@ pub struct EbpfCapture {
     /// `np_peers` in one read; `None`: walked with two syscalls an entry.
     peers: Option<MapDump>,
     _cgroup: Option<File>,
+    /// kprobe rung: the return probes made through tracefs (attached while
+    /// held; their missed returns are read from `kprobe_profile`).
+    kretprobes: Vec<TracefsKretprobe>,
     /// DNS packets decoded but not yet taken.
     dns: Vec<DnsPacket>,
     dns_dropped: u64,
@@ -85,11 +89,7 @@ impl EbpfCapture {
         let cgroup = open_cgroup2(opts, &mut degraded);
 
         let mut programs: Vec<HookStatus> = Vec::new();
-        let mut attacher = Attacher {
-            ebpf: &mut ebpf,
-            btf: &btf,
-            cgroup: cgroup.as_ref(),
-        };
+        let mut attacher = Attacher::new(&mut ebpf, &btf, cgroup.as_ref());
         let mut failures = Vec::new();
         let mut chosen = None;
         for &rung in opts.hooks.rungs() {
@@ -129,6 +129,8 @@ impl EbpfCapture {
             }
             programs.push(status(h, &r));
         }
+        degraded.append(&mut attacher.notes);
+        let kretprobes = std::mem::take(&mut attacher.kretprobes);
 
         let peers = attach_map_dump(&mut ebpf, &btf, PEERS_DUMP);
         programs.push(PEERS_DUMP.status(peers.as_ref().err()));
@@ -180,9 +182,25 @@ impl EbpfCapture {
             sockets,
             peers,
             _cgroup: cgroup,
+            kretprobes,
             dns: Vec::new(),
             dns_dropped: 0,
         })
+    }
+
+    /// Returns of the byte-counting kretprobes the kernel did not report.
+    /// The BPF side finds each one at the thread's next call (`stale`);
+    /// `kprobe_profile` has them all at once, also a thread's last call, but
+    /// only for the probes made through tracefs, and before Linux 5.17 not
+    /// those that found no free instance. Both count the same misses, so the
+    /// larger is the better.
+    fn missed_returns(&self, stale: u64) -> u64 {
+        let profile: u64 = self
+            .kretprobes
+            .iter()
+            .filter_map(|k| k.nmissed().ok())
+            .sum();
+        profile.max(stale)
     }
 
     fn read_peers(&mut self, ledger: &mut SocketLedger) -> Result<(), CaptureError> {
@@ -475,7 +493,8 @@ impl CaptureBackend for EbpfCapture {
             socket_storage_failures: get(abi::NP_STAT_SK_STORAGE_FAIL)?,
             socket_map_full: get(abi::NP_STAT_SOCK_HASH_FULL)?,
             peer_map_full: get(abi::NP_STAT_PEER_MAP_FULL)?,
-            kretprobe_misses: get(abi::NP_STAT_INFLIGHT_MISS)?,
+            kretprobe_misses: get(abi::NP_STAT_INFLIGHT_MISS)?
+                + self.missed_returns(get(abi::NP_STAT_KRETPROBE_STALE)?),
             capture_drops: 0,
             unparsed_packets: 0,
             unattributed_tx_packets: get(abi::NP_STAT_WIRE_NO_SOCK_TX)?,

@@ -7,6 +7,8 @@
 
 use std::fmt;
 use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use aya::programs::{
@@ -15,6 +17,8 @@ use aya::programs::{
 };
 use aya::{Btf, Ebpf};
 use netoproc_core::backend::HookStatus;
+
+use crate::kretprobe::{self, TracefsKretprobe};
 
 /// The byte-counting rung the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -268,14 +272,70 @@ pub const COMMON: &[Hook] = &[
     ),
 ];
 
-/// Everything needed to attach: the object, kernel BTF, the cgroup v2 root.
+/// Everything needed to attach: the object, kernel BTF, the cgroup v2 root,
+/// tracefs (for return probes with a big instance pool).
 pub struct Attacher<'a> {
     pub ebpf: &'a mut Ebpf,
     pub btf: &'a Btf,
     pub cgroup: Option<&'a File>,
+    tracefs: Option<PathBuf>,
+    /// Return probes made through tracefs; attached while held.
+    pub kretprobes: Vec<TracefsKretprobe>,
+    /// What attached, but less well than it should (for `degraded`).
+    pub notes: Vec<String>,
 }
 
-impl Attacher<'_> {
+impl<'a> Attacher<'a> {
+    pub fn new(ebpf: &'a mut Ebpf, btf: &'a Btf, cgroup: Option<&'a File>) -> Self {
+        let tracefs = kretprobe::tracefs_root();
+        if let Some(root) = &tracefs {
+            kretprobe::remove_stale(root);
+        }
+        Attacher {
+            ebpf,
+            btf,
+            cgroup,
+            tracefs,
+            kretprobes: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// A return probe with [`kretprobe::MAXACTIVE`] instances through
+    /// tracefs; where that fails, aya's with the kernel's default pool, and
+    /// a note saying returns may be missed (they are counted).
+    fn attach_kretprobe(&mut self, h: &Hook) -> Result<(), String> {
+        let prog = self
+            .ebpf
+            .program_mut(h.program)
+            .ok_or_else(|| format!("program {} missing from the BPF object", h.program))?;
+        let p: &mut KProbe = prog.try_into().map_err(chain)?;
+        p.load().map_err(chain)?;
+        let tracefs = match &self.tracefs {
+            Some(root) => {
+                let fd = p.fd().map_err(chain)?;
+                match TracefsKretprobe::attach(root, h.program, fd.as_fd(), h.target) {
+                    Ok(k) => {
+                        self.kretprobes.push(k);
+                        return Ok(());
+                    }
+                    Err(e) => format!(
+                        "creating it in {}/kprobe_events failed: {e}",
+                        root.display()
+                    ),
+                }
+            }
+            None => "tracefs is not mounted".to_string(),
+        };
+        p.attach(h.target, 0).map_err(chain)?;
+        self.notes.push(format!(
+            "bytes: kretprobe/{} has the kernel's default of max(10, 2 x CPUs) calls in flight ({tracefs}); \
+             returns beyond that are missed and counted in kretprobe_misses",
+            h.target
+        ));
+        Ok(())
+    }
+
     /// Loads and attaches one hook.
     pub fn attach(&mut self, h: &Hook) -> Result<(), String> {
         let btf = self.btf;
@@ -301,6 +361,9 @@ impl Attacher<'_> {
                 let p: &mut FExit = prog.try_into().map_err(chain)?;
                 p.load(h.target, btf).map_err(chain)?;
                 p.attach().map_err(chain)?;
+            }
+            (KProbe, _) if h.program.starts_with("np_krp_") => {
+                return self.attach_kretprobe(h);
             }
             (KProbe, _) => {
                 let p: &mut KProbe = prog.try_into().map_err(chain)?;
@@ -333,6 +396,7 @@ impl Attacher<'_> {
 
     /// Detaches and unloads one hook (after a rung failed half-way).
     pub fn unload(&mut self, h: &Hook) {
+        self.kretprobes.retain(|k| k.program != h.program);
         let Some(prog) = self.ebpf.program_mut(h.program) else {
             return;
         };

@@ -7,6 +7,7 @@
 pub mod abi;
 pub mod capture;
 pub mod cgroup;
+pub mod kretprobe;
 pub mod ladder;
 pub mod map_dump;
 pub mod probe;

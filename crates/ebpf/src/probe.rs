@@ -43,11 +43,7 @@ pub fn probe_hooks(opts: &EbpfOptions) -> Result<HookProbe, StartError> {
     let (mut ebpf, btf) = load_object(opts)?;
     let mut cgroup_notes = Vec::new();
     let cgroup = open_cgroup2(opts, &mut cgroup_notes);
-    let mut attacher = Attacher {
-        ebpf: &mut ebpf,
-        btf: &btf,
-        cgroup: cgroup.as_ref(),
-    };
+    let mut attacher = Attacher::new(&mut ebpf, &btf, cgroup.as_ref());
     let mut rungs = Vec::new();
     for rung in Rung::ALL {
         let mut hooks = Vec::new();

@@ -35,6 +35,9 @@ enum Role {
         connections: u32,
         #[arg(long)]
         reply: u64,
+        /// Serve all connections at once, a thread each.
+        #[arg(long)]
+        concurrent: bool,
     },
     /// Make CONNECTIONS sequential connections; on each send SEND bytes,
     /// half-close, read the reply to EOF.
@@ -45,6 +48,9 @@ enum Role {
         connections: u32,
         #[arg(long)]
         send: u64,
+        /// Open all connections at once, a thread each, then send on all.
+        #[arg(long)]
+        concurrent: bool,
     },
     /// Send a temporary file of FILE_BYTES bytes with sendfile(2).
     TcpSendfile {
@@ -150,12 +156,24 @@ fn run(role: Role) -> std::io::Result<GenReport> {
             listen,
             connections,
             reply,
-        } => tcp::server(listen, connections, reply)?.into_report("tcp-server"),
+            concurrent,
+        } => if concurrent {
+            tcp::concurrent_server(listen, connections, reply)?
+        } else {
+            tcp::server(listen, connections, reply)?
+        }
+        .into_report("tcp-server"),
         Role::TcpClient {
             connect,
             connections,
             send,
-        } => tcp::client(connect, connections, send)?.into_report("tcp-client"),
+            concurrent,
+        } => if concurrent {
+            tcp::concurrent_client(connect, connections, send)?
+        } else {
+            tcp::client(connect, connections, send)?
+        }
+        .into_report("tcp-client"),
         Role::TcpSendfile {
             connect,
             file_bytes,

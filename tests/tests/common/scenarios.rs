@@ -124,6 +124,42 @@ pub fn tcp_short_connections() -> Scenario {
     s
 }
 
+/// 64 connections open at once, a thread each on both sides: the server's
+/// 64 threads sit blocked in `recv` together, more than the kernel's default
+/// pool of kretprobe instances (max(10, 2 x CPUs)); every return must still
+/// be counted.
+pub fn tcp_concurrent_connections() -> Scenario {
+    let pair = VethPair::new("conc");
+    let mut s = Scenario::new("concurrent-conns");
+    let srv = at(pair.v4(2), 5451);
+    let n = "64";
+    let (send, reply) = (scaled(4000, 400).to_string(), scaled(2000, 200).to_string());
+    let server = [
+        "tcp-server",
+        "--listen",
+        &srv,
+        "--connections",
+        n,
+        "--reply",
+        &reply,
+        "--concurrent",
+    ];
+    s.server("server", &pair.b, &server);
+    let client = [
+        "tcp-client",
+        "--connect",
+        &srv,
+        "--connections",
+        n,
+        "--send",
+        &send,
+        "--concurrent",
+    ];
+    s.client("client", &pair.a, &client);
+    own_pair(&mut s, pair);
+    s
+}
+
 /// Connected UDP sockets, and one unconnected socket per family that talks
 /// to 4 ports with sendto/recv_from, over IPv4 and IPv6.
 pub fn udp() -> Scenario {
@@ -281,6 +317,7 @@ pub fn all() -> Vec<Scenario> {
         tcp_bulk_v4(),
         tcp_loopback(),
         tcp_short_connections(),
+        tcp_concurrent_connections(),
         udp(),
         tcp_bulk_v6(),
         sendfile(),
