@@ -55,7 +55,9 @@ pub struct Losses {
     pub socket_map_full: u64,
     /// Unconnected-UDP remotes not tracked: peer map full.
     pub peer_map_full: u64,
-    /// Return probes whose entry was not seen (calls in flight at start).
+    /// kprobe rung: calls whose bytes were not counted because their return
+    /// probe did not run (the kernel ran out of kretprobe instances) or ran
+    /// without its entry (calls in flight at start).
     pub kretprobe_misses: u64,
     /// Packets the kernel dropped because a capture ring was full
     /// (AF_PACKET `PACKET_STATISTICS`, summed over every ring).
@@ -76,6 +78,41 @@ pub struct Losses {
     pub dns_truncated: u64,
     /// DNS packets dropped in userspace: nobody took them in time.
     pub dns_packets_dropped: u64,
+}
+
+impl Losses {
+    /// Everything counted as lost outright, in events: what a one-number
+    /// "lost" display must sum. Traffic that was seen but could not be named
+    /// (no socket, no owner) is not in it; it is shown in bytes on its own.
+    /// Exhaustive, so a new field has to be placed here or there.
+    pub fn lost_events(&self) -> u64 {
+        let Losses {
+            ringbuf_events,
+            socket_storage_failures,
+            socket_map_full,
+            peer_map_full,
+            kretprobe_misses,
+            capture_drops,
+            unparsed_packets,
+            unattributed_tx_packets: _,
+            unattributed_rx_packets: _,
+            unattributed_tx_wire_bytes: _,
+            unattributed_rx_wire_bytes: _,
+            no_owner_bytes: _,
+            no_owner_wire_bytes: _,
+            dns_truncated,
+            dns_packets_dropped,
+        } = *self;
+        ringbuf_events
+            + socket_storage_failures
+            + socket_map_full
+            + peer_map_full
+            + kretprobe_misses
+            + capture_drops
+            + unparsed_packets
+            + dns_truncated
+            + dns_packets_dropped
+    }
 }
 
 /// The result of one capture window.
@@ -162,5 +199,24 @@ impl UnparsedPackets {
             + self.truncated
             + self.malformed
             + self.unknown_link
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_events_sums_what_was_lost_not_what_was_unnamed() {
+        let l = Losses {
+            ringbuf_events: 1,
+            kretprobe_misses: 2,
+            capture_drops: 4,
+            dns_packets_dropped: 8,
+            unattributed_rx_packets: 1000,
+            no_owner_bytes: 1000,
+            ..Losses::default()
+        };
+        assert_eq!(l.lost_events(), 15);
     }
 }

@@ -161,3 +161,13 @@ fn dns_view_without_dns_capture_says_how_to_turn_it_on() {
     assert!(s.contains("DNS capture is off."), "{s}");
     assert!(s.contains("--dns-ports 53"), "{s}");
 }
+
+#[test]
+fn header_lost_counts_every_kind_of_loss() {
+    let mut vm = scenario();
+    vm.header.losses.capture_drops = 7;
+    vm.header.losses.kretprobe_misses = 2;
+    vm.header.losses.dns_packets_dropped = 1;
+    let s = screen(&mut app_on(View::Processes), &mut vm, 160, 40);
+    assert!(s.contains(" lost 10 "), "{s}");
+}

@@ -53,7 +53,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
     ];
 
     let l = &h.losses;
-    let lost = l.ringbuf_events + l.socket_storage_failures + l.socket_map_full + l.peer_map_full;
+    let lost = l.lost_events();
     let no_socket = l.unattributed_rx_wire_bytes + l.unattributed_tx_wire_bytes;
     let no_owner = l.no_owner_wire_bytes.max(l.no_owner_bytes);
     let mut third = vec![
