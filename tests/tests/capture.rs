@@ -38,6 +38,29 @@ fn tcp_64_connections_blocked_in_recv_at_once() {
 }
 
 #[test]
+fn snapshot_folds_closed_connections_past_max_connections_with_exact_totals() {
+    let test = "snapshot_folds_closed_connections";
+    if !common::root_or_skip(test) {
+        return;
+    }
+    let mut mode = common::mode::Mode::ebpf();
+    mode.args
+        .extend(["--max-connections", "50", "--read-interval-ms", "100"].map(String::from));
+    let report = common::scenario::run_in(&mode, vec![sc::tcp_short_connections()]);
+    // 300 connections on each side, read ten times a second: some reads
+    // find more than 50 closed ones.
+    assert!(
+        report.meta.connections_folded > 0,
+        "{test}: nothing was folded"
+    );
+    assert!(
+        report.connections.len() < 600,
+        "{test}: {} connection rows",
+        report.connections.len()
+    );
+}
+
+#[test]
 fn udp_connected_and_unconnected_sendto_four_ports() {
     run_test("udp_connected_and_sendto", || vec![sc::udp()]);
 }

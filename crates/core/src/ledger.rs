@@ -258,6 +258,12 @@ impl SocketLedger {
         self.sockets.len()
     }
 
+    /// Records held of sockets already closed (what
+    /// [`SocketLedger::retire_closed`] would fold).
+    pub fn closed_count(&self) -> usize {
+        self.sockets.values().filter(|s| s.closed).count()
+    }
+
     fn add_retired(&mut self, pid: Option<u32>, c: &Counters, new_socket: bool) {
         let n = u64::from(new_socket);
         match pid.and_then(|p| self.retired.get_mut(&p)) {

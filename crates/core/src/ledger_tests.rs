@@ -224,3 +224,18 @@ fn silent_sockets_are_left_out() {
     l.observe_socket(sock(1, Some(10), 0, 0));
     assert_eq!(l.report(), Report::default());
 }
+
+#[test]
+fn closed_count_counts_held_closed_sockets_only() {
+    let mut l = SocketLedger::new();
+    l.observe_socket(sock(1, Some(10), 1, 1));
+    for cookie in 2..5 {
+        let mut s = sock(cookie, Some(10), 1, 1);
+        s.closed = true;
+        l.observe_socket(s);
+    }
+    assert_eq!(l.closed_count(), 3);
+    l.retire_closed();
+    assert_eq!(l.closed_count(), 0);
+    assert_eq!(l.socket_count(), 1);
+}

@@ -29,6 +29,10 @@ pub struct Meta {
     /// Ctrl-C ended the window before its planned end.
     pub interrupted: bool,
     pub lost: Losses,
+    /// Closed sockets folded into their process rows to bound memory
+    /// (`--max-connections`): their bytes are in the process rows and the
+    /// totals, but they have no connection row.
+    pub connections_folded: u64,
     /// Features running degraded, each with its reason.
     pub degraded: Vec<String>,
     pub programs: Vec<HookStatus>,
@@ -50,6 +54,7 @@ impl Default for Meta {
             started_at: SystemTime::UNIX_EPOCH,
             interrupted: false,
             lost: Losses::default(),
+            connections_folded: 0,
             degraded: Vec::new(),
             programs: Vec::new(),
             attribution: None,
@@ -67,6 +72,13 @@ impl Meta {
     pub(crate) fn duration_text(&self) -> String {
         format!("{:.3}", self.duration_s)
     }
+}
+
+/// The line text formats print when connection rows were folded.
+pub(crate) fn folded_text(n: u64) -> String {
+    format!(
+        "folded: {n} closed connections have no row (over --max-connections); their bytes are in their process rows"
+    )
 }
 
 fn rfc3339_seconds<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use netoproc_core::report::Report;
 
 use crate::cell::{addr, one_line};
-use crate::meta::{attribution_text, loss_fields, LossUnit};
+use crate::meta::{attribution_text, folded_text, loss_fields, LossUnit};
 use crate::table::{Align, Table};
 use crate::units::human_bytes;
 use crate::{Meta, Snapshot};
@@ -149,6 +149,9 @@ pub(crate) fn write_footer(out: &mut dyn Write, m: &Meta) -> io::Result<()> {
         writeln!(out, "lost/unattributed: nothing lost")?;
     } else {
         writeln!(out, "lost/unattributed: {}", lost.join(", "))?;
+    }
+    if m.connections_folded > 0 {
+        writeln!(out, "{}", folded_text(m.connections_folded))?;
     }
     if let Some(a) = &m.attribution {
         writeln!(out, "attribution: {}", attribution_text(a))?;

@@ -21,7 +21,7 @@ use std::io::{self, Write};
 use netoproc_core::model::Counters;
 
 use crate::cell::{addr, one_line};
-use crate::meta::{attribution_text, loss_fields};
+use crate::meta::{attribution_text, folded_text, loss_fields};
 use crate::Snapshot;
 
 const COUNTER_COLUMNS: &str = "tx_bytes\trx_bytes\ttx_packets\trx_packets\t\
@@ -87,6 +87,9 @@ pub(crate) fn write_comments(out: &mut dyn Write, snap: &Snapshot) -> io::Result
         write!(out, " {name}={value}")?;
     }
     writeln!(out)?;
+    if m.connections_folded > 0 {
+        writeln!(out, "# {}", folded_text(m.connections_folded))?;
+    }
     if let Some(a) = &m.attribution {
         writeln!(out, "# attribution {}", attribution_text(a))?;
     }

@@ -41,6 +41,7 @@ fn meta_carries_the_run() {
     assert_eq!(m["interrupted"], false);
     assert_eq!(m["lost"]["unattributed_rx_wire_bytes"], 1536);
     assert_eq!(m["lost"]["ringbuf_events"], 0);
+    assert_eq!(m["connections_folded"], 3);
     assert_eq!(m["degraded"].as_array().unwrap().len(), 1);
     assert_eq!(m["programs"][1]["attached"], false);
     assert_eq!(m["programs"][1]["error"], "EPERM");

@@ -105,6 +105,15 @@ pub struct Cli {
     #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub read_interval_ms: u64,
 
+    /// Snapshot mode: how many closed connections to keep rows for. A long
+    /// capture on a busy host (a DNS client opens a socket per query) would
+    /// otherwise hold every socket it ever saw. Past N, the closed ones are
+    /// folded into their process rows at the next read: bytes and totals
+    /// stay exact, the rows are gone and `meta.connections_folded` counts
+    /// them. Open connections are always listed.
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+
     /// Print progress to stderr: the hooks chosen, what runs degraded and
     /// how long start-up took.
     #[arg(short, long)]

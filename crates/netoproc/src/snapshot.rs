@@ -53,6 +53,7 @@ pub fn run(
     }
     let mut next_read = clock.now() + interval;
     let mut interrupted = false;
+    let mut folded = 0u64;
     let mut dns =
         (!cli.dns_ports.0.is_empty()).then(|| Observatory::new(ObservatoryConfig::default()));
     loop {
@@ -68,6 +69,9 @@ pub fn run(
             backend
                 .read_sockets(&mut ledger)
                 .map_err(|e| anyhow::anyhow!("reading socket counters: {e}"))?;
+            // DNS packets taken so far still find their sockets' owners.
+            feed_dns(dns.as_mut(), backend, &ledger);
+            folded += fold_closed(&mut ledger, cli.max_connections);
             next_read += interval;
             continue;
         }
@@ -124,6 +128,7 @@ pub fn run(
         started_at,
         interrupted,
         lost,
+        connections_folded: folded,
         degraded: info.degraded.clone(),
         programs: info.programs.clone(),
         attribution: backend.attribution(),
@@ -167,6 +172,16 @@ pub fn run(
     }
 }
 
+/// Folds the closed sockets into their process rows once more than `max`
+/// are held; returns how many were folded. All of them go at once, so the
+/// scan behind the count runs only when the ledger has grown past `max`.
+fn fold_closed(ledger: &mut SocketLedger, max: u64) -> u64 {
+    if ledger.socket_count() as u64 <= max || ledger.closed_count() as u64 <= max {
+        return 0;
+    }
+    ledger.retire_closed() as u64
+}
+
 /// Hands the DNS packets captured since the last call to the observatory
 /// and ends the queries that have timed out by now.
 fn feed_dns(
@@ -178,5 +193,56 @@ fn feed_dns(
     if let Some(obs) = dns {
         obs.ingest(packets, ledger);
         obs.sweep(crate::ktime::monotonic_ns(), ledger);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netoproc_core::{Counters, Family, Owner, Protocol, SocketCookie, SocketRecord, Tuple};
+
+    fn closed_socket(cookie: u64, pid: u32, closed: bool) -> SocketRecord {
+        SocketRecord {
+            cookie: SocketCookie(cookie),
+            owner: Some(Owner {
+                pid,
+                uid: 0,
+                comm: "dig".into(),
+                cgroup_id: 1,
+                netns: 1,
+            }),
+            tuple: Some(Tuple {
+                protocol: Protocol::Udp,
+                family: Family::Ipv4,
+                local: "10.0.0.1:40000".parse().unwrap(),
+                remote: Some("10.0.0.53:53".parse().unwrap()),
+            }),
+            counters: Counters {
+                tx_bytes: 40,
+                rx_bytes: 100,
+                ..Counters::default()
+            },
+            closed,
+            owner_is_closer: false,
+        }
+    }
+
+    #[test]
+    fn closed_sockets_past_the_cap_fold_into_exact_process_rows() {
+        let mut ledger = SocketLedger::new();
+        ledger.observe_socket(closed_socket(1, 7, false));
+        for cookie in 2..=5 {
+            ledger.observe_socket(closed_socket(cookie, 7, true));
+        }
+        let before = ledger.report();
+        // At the cap nothing happens; past it every closed socket folds.
+        assert_eq!(fold_closed(&mut ledger, 4), 0);
+        assert_eq!(fold_closed(&mut ledger, 3), 4);
+        let after = ledger.report();
+        assert_eq!(after.processes, before.processes);
+        assert_eq!(after.processes[0].sockets, 5);
+        assert_eq!(after.total, before.total);
+        assert_eq!(after.connections.len(), 1);
+        assert_eq!(fold_closed(&mut ledger, 3), 0);
     }
 }

@@ -40,6 +40,9 @@ pub struct Meta {
     pub capture_mode: String,
     pub interrupted: bool,
     pub lost: BTreeMap<String, u64>,
+    /// Closed sockets folded into process rows (`--max-connections`).
+    #[serde(default)]
+    pub connections_folded: u64,
     pub degraded: Vec<serde_json::Value>,
     /// AF_PACKET only: how owners were found.
     #[serde(default)]

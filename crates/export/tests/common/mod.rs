@@ -36,6 +36,7 @@ pub fn meta() -> Meta {
             kretprobe_misses: 2,
             ..Losses::default()
         },
+        connections_folded: 3,
         degraded: vec!["udp-remote: cgroup/recvmsg4 not attachable (EPERM); \
                         unconnected UDP shows one row per socket"
             .into()],
