@@ -21,6 +21,8 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    pub const ALL: [Protocol; 2] = [Protocol::Tcp, Protocol::Udp];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Tcp => "tcp",

@@ -53,8 +53,9 @@ struct Namespace {
     generation: u64,
     /// Watched on request (kept even when no process lives in it).
     pinned: bool,
-    /// Last [`SocketResolver::dump_now`] of it.
-    last_dump_now: Option<Instant>,
+    /// Last [`SocketResolver::dump_now`] of it, per protocol
+    /// ([`protocol_slot`]).
+    last_dump_now: [Option<Instant>; 2],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,7 +95,9 @@ pub struct SocketResolver<S: SocketSource = SockDiagSource> {
     /// Inodes a full scan could not place: no new full scan for them.
     unowned: HashSet<u64>,
     last_full_scan: Option<Instant>,
-    last_on_demand: Option<Instant>,
+    /// Per protocol ([`protocol_slot`]): a flood of unknown UDP tuples
+    /// does not hold back the dump a new TCP connection needs.
+    last_on_demand: [Option<Instant>; 2],
     cache: HashMap<CacheKey, CacheEntry>,
     stats: ResolverStats,
 }
@@ -139,7 +142,7 @@ impl<S: SocketSource> SocketResolver<S> {
             hot: HashMap::new(),
             unowned: HashSet::new(),
             last_full_scan: None,
-            last_on_demand: None,
+            last_on_demand: [None; 2],
             cache: HashMap::new(),
             stats: ResolverStats::default(),
         }
@@ -203,7 +206,7 @@ impl<S: SocketSource> SocketResolver<S> {
             self.discover_namespaces(&dir);
         }
         let ids: Vec<NetnsId> = self.namespaces.keys().copied().collect();
-        let mut report = self.reload(&ids, now);
+        let mut report = self.reload(&ids, &Protocol::ALL, now);
         if let Some(at) = report.errors.iter().position(|(id, _)| *id == self.current) {
             return Err(report.errors.swap_remove(at).1);
         }
@@ -354,21 +357,22 @@ impl<S: SocketSource> SocketResolver<S> {
     }
 
     fn on_demand(&mut self, key: &CacheKey, now: Instant) -> Option<(Resolution, u64)> {
-        let allowed = self
-            .last_on_demand
+        let slot = protocol_slot(key.protocol);
+        let allowed = self.last_on_demand[slot]
             .is_none_or(|t| now.saturating_duration_since(t) >= self.config.min_on_demand_interval);
         if !allowed {
             self.stats.rate_limited += 1;
             return None;
         }
-        self.last_on_demand = Some(now);
+        self.last_on_demand[slot] = Some(now);
         let ids: Vec<NetnsId> = match key.netns {
             Some(id) if self.namespaces.contains_key(&id) => vec![id],
             Some(_) => return None,
             None => self.namespaces.keys().copied().collect(),
         };
         let before = self.stats.dumps;
-        self.reload(&ids, now);
+        // Only the key's protocol: a UDP miss does not walk the TCP tables.
+        self.reload(&ids, &[key.protocol], now);
         self.stats.on_demand_dumps += self.stats.dumps - before;
         self.find(key)
     }
@@ -386,8 +390,16 @@ impl Namespace {
             table: SocketTable::default(),
             generation: 0,
             pinned,
-            last_dump_now: None,
+            last_dump_now: [None; 2],
         }
+    }
+}
+
+/// Index of a protocol in per-protocol arrays.
+fn protocol_slot(p: Protocol) -> usize {
+    match p {
+        Protocol::Tcp => 0,
+        Protocol::Udp => 1,
     }
 }
 

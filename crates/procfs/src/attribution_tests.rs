@@ -18,6 +18,8 @@ const OTHER: NetnsId = NetnsId(4026532177);
 struct Fake {
     tables: HashMap<NetnsId, Vec<InetSocket>>,
     dumps: usize,
+    /// The protocols of each dump, in order.
+    dumped_protocols: Vec<Vec<Protocol>>,
 }
 
 #[derive(Clone, Default)]
@@ -28,10 +30,14 @@ impl SocketSource for FakeSource {
         &mut self,
         netns: NetnsId,
         _path: Option<&std::path::Path>,
+        protocols: &[Protocol],
     ) -> Result<Vec<InetSocket>, SockDiagError> {
         let mut f = self.0.borrow_mut();
         f.dumps += 1;
-        Ok(f.tables.get(&netns).cloned().unwrap_or_default())
+        f.dumped_protocols.push(protocols.to_vec());
+        let mut table = f.tables.get(&netns).cloned().unwrap_or_default();
+        table.retain(|s| protocols.contains(&s.protocol));
+        Ok(table)
     }
 }
 
@@ -231,7 +237,9 @@ fn unknown_tuples_dump_on_demand_at_most_once_per_interval() {
         (MatchKind::Exact, &[200][..])
     );
     assert_eq!(src.0.borrow().dumps, before + 1);
-    // A flood of unknown tuples inside one interval: no further dump.
+    // A flood of unknown UDP tuples inside one interval: one UDP dump (of
+    // every namespace, for netns None; a TCP dump does not stand in for
+    // it), then no further dump.
     for port in 1..=1000u16 {
         let remote = SocketAddr::new("10.9.9.9".parse().unwrap(), port);
         assert!(r
@@ -244,13 +252,13 @@ fn unknown_tuples_dump_on_demand_at_most_once_per_interval() {
             )
             .is_none());
     }
-    assert_eq!(src.0.borrow().dumps, before + 1);
+    assert_eq!(src.0.borrow().dumps, before + 3);
     let s = r.stats();
     assert_eq!(
         (s.on_demand_dumps, s.rate_limited, s.unresolved),
-        (1, 1000, 1000)
+        (3, 999, 1000)
     );
-    // After the interval, one more dump (of all namespaces for netns None).
+    // After the interval, one more UDP dump of all namespaces.
     r.resolve(
         Protocol::Udp,
         a("10.0.0.1:1"),
@@ -258,7 +266,73 @@ fn unknown_tuples_dump_on_demand_at_most_once_per_interval() {
         None,
         t + Duration::from_millis(200),
     );
-    assert_eq!(src.0.borrow().dumps, before + 3);
+    assert_eq!(src.0.borrow().dumps, before + 5);
+    let f = src.0.borrow();
+    assert_eq!(f.dumped_protocols[before], vec![Protocol::Tcp]);
+    assert!(f.dumped_protocols[before + 1..]
+        .iter()
+        .all(|p| p == &vec![Protocol::Udp]));
+}
+
+#[test]
+fn a_miss_dumps_only_its_protocol_and_keeps_the_others_sockets() {
+    let (mut r, src, now) = setup();
+    let before = src.0.borrow().dumps;
+    {
+        let mut f = src.0.borrow_mut();
+        let host = f.tables.get_mut(&HOST).unwrap();
+        host.push(sock(
+            Protocol::Udp,
+            "127.0.0.1:53000",
+            Some("127.0.0.1:53"),
+            141074,
+        ));
+        host.push(sock(
+            Protocol::Tcp,
+            "127.0.0.1:50000",
+            Some("127.0.0.1:41000"),
+            141074,
+        ));
+    }
+    let t = now + Duration::from_millis(500);
+    let udp = r.resolve(
+        Protocol::Udp,
+        a("127.0.0.1:53000"),
+        a("127.0.0.1:53"),
+        Some(HOST),
+        t,
+    );
+    assert_eq!(udp.map(|r| r.matched), Some(MatchKind::Exact));
+    assert_eq!(
+        src.0.borrow().dumped_protocols.last(),
+        Some(&vec![Protocol::Udp])
+    );
+    // The TCP listener of the last full dump is still known...
+    let listener = r.resolve(
+        Protocol::Tcp,
+        a("127.0.0.1:41000"),
+        a("127.0.0.1:50001"),
+        Some(HOST),
+        t,
+    );
+    assert_eq!(listener.map(|r| r.matched), Some(MatchKind::BoundAddress));
+    assert_eq!(src.0.borrow().dumps, before + 1);
+    // ...and a TCP miss right after the UDP dump is not rate limited by it:
+    // it dumps TCP, and finds the new connection.
+    let tcp = r.resolve(
+        Protocol::Tcp,
+        a("127.0.0.1:50000"),
+        a("127.0.0.1:41000"),
+        Some(HOST),
+        t,
+    );
+    assert_eq!(tcp.map(|r| r.matched), Some(MatchKind::Exact));
+    assert_eq!(
+        src.0.borrow().dumped_protocols.last(),
+        Some(&vec![Protocol::Tcp])
+    );
+    assert_eq!(src.0.borrow().dumps, before + 2);
+    assert_eq!(r.table(HOST).map(|t| t.len()), Some(5));
 }
 
 #[test]

@@ -7,17 +7,20 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use netoproc_core::model::Protocol;
+
 use crate::netns::NetnsId;
 use crate::sock_diag::{InetSocket, SockDiag, SockDiagError};
 
 /// A provider of one network namespace's TCP and UDP sockets.
 pub trait SocketSource {
-    /// Every socket of `netns`. `path` reaches it for `setns`; `None` means
-    /// the caller's own namespace.
+    /// Every socket of `protocols` in `netns`. `path` reaches it for
+    /// `setns`; `None` means the caller's own namespace.
     fn dump(
         &mut self,
         netns: NetnsId,
         path: Option<&Path>,
+        protocols: &[Protocol],
     ) -> Result<Vec<InetSocket>, SockDiagError>;
 
     /// The namespace is no longer watched: release what holds it.
@@ -41,6 +44,7 @@ impl SocketSource for SockDiagSource {
         &mut self,
         netns: NetnsId,
         path: Option<&Path>,
+        protocols: &[Protocol],
     ) -> Result<Vec<InetSocket>, SockDiagError> {
         let diag = match self.sockets.entry(netns) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
@@ -49,7 +53,7 @@ impl SocketSource for SockDiagSource {
                 Some(p) => SockDiag::open_in(p)?,
             }),
         };
-        let result = diag.dump_all();
+        let result = diag.dump_protocols(protocols);
         if result.is_err() {
             // A broken socket is reopened on the next dump.
             self.sockets.remove(&netns);

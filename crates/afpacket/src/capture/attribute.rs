@@ -144,7 +144,7 @@ pub struct Attributor<O: Owners> {
     /// ([`How::Waiting`]).
     owner_waits: HashSet<SocketCookie>,
     /// Each namespace's last dump as of the last pass over waiting flows.
-    waiting_dumps: HashMap<NetnsId, Option<Instant>>,
+    waiting_dumps: HashMap<(NetnsId, Protocol), Option<Instant>>,
     /// Aggregate records by their key (see `storm`).
     aggregates: HashMap<FlowKey, SocketCookie>,
     recent: HashMap<RecentKey, Recent>,
@@ -286,20 +286,20 @@ impl<O: Owners> Attributor<O> {
         } else {
             self.waiting.len().min(RETRIES_PER_TICK)
         };
-        // One fresh dump per namespace serves all its waiting flows; until
-        // one of them is dumped again (or a flow is too old to wait), a
-        // pass would only find what the last one found.
-        let mut namespaces: Vec<NetnsId> = Vec::new();
+        // One fresh dump per namespace and protocol serves all its waiting
+        // flows; until one of them is dumped again (or a flow is too old to
+        // wait), a pass would only find what the last one found.
+        let mut scopes: Vec<(NetnsId, Protocol)> = Vec::new();
         for k in self.waiting.iter().take(n) {
-            if !namespaces.contains(&k.netns) {
-                namespaces.push(k.netns);
+            if !scopes.contains(&(k.netns, k.protocol)) {
+                scopes.push((k.netns, k.protocol));
             }
         }
         let mut changed = false;
-        for ns in namespaces {
-            self.owners.redump(ns, now);
-            let dumped = self.owners.dumped_at(ns);
-            changed |= self.waiting_dumps.insert(ns, dumped) != Some(dumped);
+        for (ns, protocol) in scopes {
+            self.owners.redump(ns, protocol, now);
+            let dumped = self.owners.dumped_at(ns, protocol);
+            changed |= self.waiting_dumps.insert((ns, protocol), dumped) != Some(dumped);
         }
         let oldest_is_old = self
             .waiting
@@ -319,7 +319,7 @@ impl<O: Owners> Attributor<O> {
                 continue;
             };
             let due = now.saturating_duration_since(f.last_try) >= self.config.retry_every
-                && self.owners.dumped_at(key.netns) > f.tried_dump;
+                && self.owners.dumped_at(key.netns, key.protocol) > f.tried_dump;
             let old = now.saturating_duration_since(f.first_seen) >= self.config.pending_max;
             let bound = (force || due || old) && self.try_bind(key, now, force || old);
             if !bound {

@@ -43,13 +43,13 @@ impl Owners for Fake {
     fn refresh(&mut self, now: Instant) {
         self.dumped = Some(now);
     }
-    fn redump(&mut self, _netns: NetnsId, now: Instant) {
+    fn redump(&mut self, _netns: NetnsId, _protocol: Protocol, now: Instant) {
         // Rate limited like lookups are.
         if !self.rate_limited {
             self.dumped = Some(now);
         }
     }
-    fn dumped_at(&self, _netns: NetnsId) -> Option<Instant> {
+    fn dumped_at(&self, _netns: NetnsId, _protocol: Protocol) -> Option<Instant> {
         self.dumped
     }
     fn socket_alive(&self, _netns: NetnsId, cookie: SocketCookie) -> bool {

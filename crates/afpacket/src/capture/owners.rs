@@ -51,11 +51,13 @@ pub trait Owners {
     fn resolve(&mut self, key: &FlowKey, now: Instant) -> Lookup;
     /// Re-dumps every watched namespace.
     fn refresh(&mut self, now: Instant);
-    /// Re-dumps one namespace soon: now, unless it was dumped very
-    /// recently (rate limited), for flows waiting on it.
-    fn redump(&mut self, netns: NetnsId, now: Instant);
-    /// When `netns` was last dumped.
-    fn dumped_at(&self, netns: NetnsId) -> Option<Instant>;
+    /// Re-dumps one protocol's sockets of one namespace soon: now, unless
+    /// they were dumped very recently (rate limited), for flows waiting on
+    /// them. (A TCP dump walks the whole established hash table; UDP flows
+    /// must not pay for it.)
+    fn redump(&mut self, netns: NetnsId, protocol: Protocol, now: Instant);
+    /// When the `protocol` sockets of `netns` were last dumped.
+    fn dumped_at(&self, netns: NetnsId, protocol: Protocol) -> Option<Instant>;
     /// Whether the latest dump of `netns` still lists the socket as held
     /// by some process.
     fn socket_alive(&self, netns: NetnsId, cookie: SocketCookie) -> bool;
@@ -96,7 +98,7 @@ pub struct ProcOwners {
     netns_pids_at: Option<Instant>,
     run_netns: PathBuf,
     sightings: Arc<Mutex<Sightings>>,
-    dumped_at: HashMap<NetnsId, Instant>,
+    dumped_at: HashMap<(NetnsId, Protocol), Instant>,
     last_rescan: Option<Instant>,
 }
 
@@ -133,7 +135,7 @@ impl ProcOwners {
             .resolve(key.protocol, key.local, key.remote, Some(key.netns), now)
             .cloned();
         if self.resolver.stats().dumps > dumps {
-            self.dumped_at.insert(key.netns, now);
+            self.dumped_at.insert((key.netns, key.protocol), now);
         }
         found
     }
@@ -166,8 +168,8 @@ impl Owners for ProcOwners {
                 // In the accept queue it has no inode yet: dump again (rate
                 // limited) to see it accepted. Then rescan right now, not
                 // at the next dump.
-                if inode == 0 && self.resolver.dump_now(key.netns, now) {
-                    self.dumped_at.insert(key.netns, now);
+                if inode == 0 && self.resolver.dump_now(key.netns, key.protocol, now) {
+                    self.dumped_at.insert((key.netns, key.protocol), now);
                 }
                 self.resolver.rescan_owners(now);
                 found = self.lookup(key, now);
@@ -176,7 +178,7 @@ impl Owners for ProcOwners {
         Lookup {
             found,
             rate_limited,
-            dumped_at: self.dumped_at.get(&key.netns).copied(),
+            dumped_at: self.dumped_at.get(&(key.netns, key.protocol)).copied(),
         }
     }
 
@@ -186,22 +188,24 @@ impl Owners for ProcOwners {
         let _ = self.resolver.refresh(now);
         self.dumped_at.clear();
         for id in self.resolver.watched_netns() {
-            self.dumped_at.insert(id, now);
+            for p in Protocol::ALL {
+                self.dumped_at.insert((id, p), now);
+            }
         }
     }
 
-    fn redump(&mut self, netns: NetnsId, now: Instant) {
+    fn redump(&mut self, netns: NetnsId, protocol: Protocol, now: Instant) {
         let recent = self
             .dumped_at
-            .get(&netns)
+            .get(&(netns, protocol))
             .is_some_and(|t| now.saturating_duration_since(*t) < REDUMP_EVERY);
-        if !recent && self.resolver.dump_now(netns, now) {
-            self.dumped_at.insert(netns, now);
+        if !recent && self.resolver.dump_now(netns, protocol, now) {
+            self.dumped_at.insert((netns, protocol), now);
         }
     }
 
-    fn dumped_at(&self, netns: NetnsId) -> Option<Instant> {
-        self.dumped_at.get(&netns).copied()
+    fn dumped_at(&self, netns: NetnsId, protocol: Protocol) -> Option<Instant> {
+        self.dumped_at.get(&(netns, protocol)).copied()
     }
 
     fn socket_alive(&self, netns: NetnsId, cookie: SocketCookie) -> bool {

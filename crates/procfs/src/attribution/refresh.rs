@@ -12,7 +12,9 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
-use super::{Namespace, RefreshReport, SocketResolver};
+use netoproc_core::model::Protocol;
+
+use super::{protocol_slot, Namespace, RefreshReport, SocketResolver};
 use crate::netns::NetnsId;
 use crate::socket_source::SocketSource;
 use crate::socket_table::SocketTable;
@@ -27,28 +29,26 @@ impl<S: SocketSource> SocketResolver<S> {
         self.hot.insert(pid, now);
     }
 
-    /// Re-dumps one watched namespace now, at most once per
-    /// `min_on_demand_interval` for that namespace (so a busy namespace
-    /// does not starve a quiet one): for sockets the caller waits to see
-    /// (new flows, a socket in its listener's accept queue). Returns
-    /// whether it dumped.
-    pub fn dump_now(&mut self, netns: NetnsId, now: Instant) -> bool {
+    /// Re-dumps one protocol's sockets of one watched namespace now, at
+    /// most once per `min_on_demand_interval` for that namespace and
+    /// protocol (so a busy namespace does not starve a quiet one): for
+    /// sockets the caller waits to see (new flows, a socket in its
+    /// listener's accept queue). Returns whether it dumped.
+    pub fn dump_now(&mut self, netns: NetnsId, protocol: Protocol, now: Instant) -> bool {
         let interval = self.config.min_on_demand_interval;
+        let slot = protocol_slot(protocol);
         let Some(ns) = self.namespaces.get(&netns) else {
             return false;
         };
-        if ns
-            .last_dump_now
-            .is_some_and(|t| now.saturating_duration_since(t) < interval)
-        {
+        if ns.last_dump_now[slot].is_some_and(|t| now.saturating_duration_since(t) < interval) {
             self.stats.rate_limited += 1;
             return false;
         }
         if let Some(ns) = self.namespaces.get_mut(&netns) {
-            ns.last_dump_now = Some(now);
+            ns.last_dump_now[slot] = Some(now);
         }
         let before = self.stats.dumps;
-        self.reload(&[netns], now);
+        self.reload(&[netns], &[protocol], now);
         self.stats.on_demand_dumps += self.stats.dumps - before;
         self.stats.dumps > before
     }
@@ -89,8 +89,14 @@ impl<S: SocketSource> SocketResolver<S> {
         }
     }
 
-    /// Dumps the given namespaces, then updates the fd index.
-    pub(super) fn reload(&mut self, ids: &[NetnsId], now: Instant) -> RefreshReport {
+    /// Dumps the sockets of `protocols` in the given namespaces (the other
+    /// protocols' sockets stay as last dumped), then updates the fd index.
+    pub(super) fn reload(
+        &mut self,
+        ids: &[NetnsId],
+        protocols: &[Protocol],
+        now: Instant,
+    ) -> RefreshReport {
         let mut report = RefreshReport::default();
         for &id in ids {
             let Some(ns) = self.namespaces.get(&id) else {
@@ -101,12 +107,18 @@ impl<S: SocketSource> SocketResolver<S> {
             } else {
                 ns.path.clone()
             };
-            match self.source.dump(id, path.as_deref()) {
-                Ok(sockets) => {
+            match self.source.dump(id, path.as_deref(), protocols) {
+                Ok(mut sockets) => {
                     self.stats.dumps += 1;
                     let generation = self.next_generation;
                     self.next_generation += 1;
                     if let Some(ns) = self.namespaces.get_mut(&id) {
+                        let kept = ns
+                            .table
+                            .sockets()
+                            .iter()
+                            .filter(|s| !protocols.contains(&s.protocol));
+                        sockets.extend(kept);
                         ns.table = SocketTable::new(sockets);
                         ns.generation = generation;
                     }

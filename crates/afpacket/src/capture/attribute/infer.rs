@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use netoproc_core::model::SocketCookie;
+use netoproc_core::model::{Protocol, SocketCookie};
 use netoproc_procfs::NetnsId;
 
 use super::{Attributor, Recent, CANDIDATE_SLACK};
@@ -62,21 +62,23 @@ impl<O: Owners> Attributor<O> {
     /// namespace may be newly watched, or a scan may have found the
     /// process).
     pub(super) fn retry_owners(&mut self, now: Instant, refreshed: bool) {
-        let mut namespaces: Vec<NetnsId> = Vec::new();
+        let mut scopes: Vec<(NetnsId, Protocol)> = Vec::new();
         for s in self.owner_waits.iter().filter_map(|c| self.sockets.get(c)) {
-            if !namespaces.contains(&s.netns) {
-                namespaces.push(s.netns);
+            if !scopes.contains(&(s.netns, s.tuple.protocol)) {
+                scopes.push((s.netns, s.tuple.protocol));
             }
         }
-        for ns in namespaces {
-            self.owners.redump(ns, now);
+        for (ns, protocol) in scopes {
+            self.owners.redump(ns, protocol, now);
         }
         let mut waiting: Vec<(SocketCookie, FlowKey, bool)> = Vec::new();
         let mut check = |c: &SocketCookie, s: &super::Sock| {
             let due = match s.how {
                 How::Waiting(until) if now >= until => Some(true),
                 // Worth another look once its namespace was dumped again.
-                How::Waiting(_) => (self.owners.dumped_at(s.netns) > s.tried_dump).then_some(false),
+                How::Waiting(_) => (self.owners.dumped_at(s.netns, s.tuple.protocol)
+                    > s.tried_dump)
+                    .then_some(false),
                 // A closed socket will not be found again.
                 How::Unresolved if !s.closed => s
                     .active_since(now, self.config.refresh_every)
