@@ -28,6 +28,9 @@ pub struct HookProbe {
     pub iterator: Result<(), String>,
     /// Why cgroup programs cannot run, if they cannot.
     pub cgroup: Vec<String>,
+    /// Hooks that attached, but less well than they should (kretprobes
+    /// with the kernel's small default pool when tracefs is missing).
+    pub notes: Vec<String>,
 }
 
 impl HookProbe {
@@ -66,11 +69,14 @@ pub fn probe_hooks(opts: &EbpfOptions) -> Result<HookProbe, StartError> {
         .iter()
         .map(|h| status(h, &attacher.attach(h)))
         .collect();
+    let mut notes = std::mem::take(&mut attacher.notes);
+    notes.dedup();
     let iterator = attach_map_dump(&mut ebpf, &btf, SOCKETS_DUMP).map(|_| ());
     Ok(HookProbe {
         rungs,
         common,
         iterator,
         cgroup: cgroup_notes,
+        notes,
     })
 }

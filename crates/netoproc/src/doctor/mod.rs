@@ -298,7 +298,7 @@ fn write_pretty(out: &mut dyn Write, r: &DoctorReport) -> io::Result<()> {
             Ok(()) => writeln!(out, "    ok    {:<34} read", "iter/bpf_sk_storage_map")?,
             Err(e) => writeln!(out, "    FAIL  {:<34} read: {e}", "iter/bpf_sk_storage_map")?,
         }
-        for note in &h.cgroup {
+        for note in h.cgroup.iter().chain(&h.notes) {
             writeln!(out, "  note: {note}")?;
         }
     }
