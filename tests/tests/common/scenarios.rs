@@ -93,35 +93,60 @@ pub fn tcp_loopback_in(ns: Netns) -> Scenario {
     s
 }
 
-/// 300 sequential short connections from one process.
-pub fn tcp_short_connections() -> Scenario {
-    let pair = VethPair::new("short");
-    let mut s = Scenario::new("short-conns");
-    let srv = at(pair.v4(2), 5401);
-    let n = "300";
-    let (send, reply) = (scaled(2000, 100).to_string(), scaled(3000, 150).to_string());
-    let server = [
+/// How a [`connections`] scenario opens its connections.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    OneAfterAnother,
+    AllAtOnce,
+}
+
+/// `n` TCP connections from one client process to one server process over
+/// veth; on each the client sends `send` bytes and the server replies
+/// `reply`.
+fn connections(name: &str, port: u16, n: u32, send: u64, reply: u64, how: Opening) -> Scenario {
+    let pair = VethPair::new(name);
+    let mut s = Scenario::new(name);
+    let srv = at(pair.v4(2), port);
+    let (n, send, reply) = (n.to_string(), send.to_string(), reply.to_string());
+    let mut server = vec![
         "tcp-server",
         "--listen",
         &srv,
         "--connections",
-        n,
+        &n,
         "--reply",
         &reply,
     ];
-    s.server("server", &pair.b, &server);
-    let client = [
+    let mut client = vec![
         "tcp-client",
         "--connect",
         &srv,
         "--connections",
-        n,
+        &n,
         "--send",
         &send,
     ];
+    if how == Opening::AllAtOnce {
+        server.push("--concurrent");
+        client.push("--concurrent");
+    }
+    s.server("server", &pair.b, &server);
     s.client("client", &pair.a, &client);
     own_pair(&mut s, pair);
     s
+}
+
+/// 300 sequential short connections from one process.
+pub fn tcp_short_connections() -> Scenario {
+    let (send, reply) = (scaled(2000, 100), scaled(3000, 150));
+    connections(
+        "short-conns",
+        5401,
+        300,
+        send,
+        reply,
+        Opening::OneAfterAnother,
+    )
 }
 
 /// 64 connections open at once, a thread each on both sides: the server's
@@ -129,35 +154,15 @@ pub fn tcp_short_connections() -> Scenario {
 /// pool of kretprobe instances (max(10, 2 x CPUs)); every return must still
 /// be counted.
 pub fn tcp_concurrent_connections() -> Scenario {
-    let pair = VethPair::new("conc");
-    let mut s = Scenario::new("concurrent-conns");
-    let srv = at(pair.v4(2), 5451);
-    let n = "64";
-    let (send, reply) = (scaled(4000, 400).to_string(), scaled(2000, 200).to_string());
-    let server = [
-        "tcp-server",
-        "--listen",
-        &srv,
-        "--connections",
-        n,
-        "--reply",
-        &reply,
-        "--concurrent",
-    ];
-    s.server("server", &pair.b, &server);
-    let client = [
-        "tcp-client",
-        "--connect",
-        &srv,
-        "--connections",
-        n,
-        "--send",
-        &send,
-        "--concurrent",
-    ];
-    s.client("client", &pair.a, &client);
-    own_pair(&mut s, pair);
-    s
+    let (send, reply) = (scaled(4000, 400), scaled(2000, 200));
+    connections(
+        "concurrent-conns",
+        5451,
+        64,
+        send,
+        reply,
+        Opening::AllAtOnce,
+    )
 }
 
 /// Connected UDP sockets, and one unconnected socket per family that talks
