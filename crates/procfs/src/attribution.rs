@@ -98,6 +98,8 @@ pub struct SocketResolver<S: SocketSource = SockDiagSource> {
     /// Per protocol ([`protocol_slot`]): a flood of unknown UDP tuples
     /// does not hold back the dump a new TCP connection needs.
     last_on_demand: [Option<Instant>; 2],
+    /// Start of the current exact-lookup window and lookups made in it.
+    exact_budget: (Option<Instant>, u32),
     cache: HashMap<CacheKey, CacheEntry>,
     stats: ResolverStats,
 }
@@ -143,6 +145,7 @@ impl<S: SocketSource> SocketResolver<S> {
             unowned: HashSet::new(),
             last_full_scan: None,
             last_on_demand: [None; 2],
+            exact_budget: (None, 0),
             cache: HashMap::new(),
             stats: ResolverStats::default(),
         }
@@ -357,6 +360,9 @@ impl<S: SocketSource> SocketResolver<S> {
     }
 
     fn on_demand(&mut self, key: &CacheKey, now: Instant) -> Option<(Resolution, u64)> {
+        if let Some(found) = self.exact_lookup(key, now) {
+            return Some(found);
+        }
         let slot = protocol_slot(key.protocol);
         let allowed = self.last_on_demand[slot]
             .is_none_or(|t| now.saturating_duration_since(t) >= self.config.min_on_demand_interval);
@@ -392,6 +398,49 @@ impl Namespace {
             pinned,
             last_dump_now: [None; 2],
         }
+    }
+}
+
+impl<S: SocketSource> SocketResolver<S> {
+    /// Asks the kernel for the key's one socket by its tuple (a hash lookup,
+    /// no table walk) and adds it to its namespace's table; within a budget
+    /// per `min_on_demand_interval`. Only for a key in one known namespace.
+    fn exact_lookup(&mut self, key: &CacheKey, now: Instant) -> Option<(Resolution, u64)> {
+        let id = key.netns?;
+        let ns = self.namespaces.get(&id)?;
+        let (start, used) = self.exact_budget;
+        let window_over = start
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.config.min_on_demand_interval);
+        if window_over {
+            self.exact_budget = (Some(now), 0);
+        } else if used >= self.config.max_exact_lookups_per_interval {
+            return None;
+        }
+        self.exact_budget.1 += 1;
+        let path = if id == self.current {
+            None
+        } else {
+            ns.path.clone()
+        };
+        self.stats.exact_lookups += 1;
+        let socket = self
+            .source
+            .lookup_one(id, path.as_deref(), key.protocol, key.local, key.remote)
+            .ok()
+            .flatten()?;
+        self.stats.exact_found += 1;
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        if let Some(ns) = self.namespaces.get_mut(&id) {
+            ns.table.insert(socket);
+            ns.generation = generation;
+        }
+        // Its holder: the fd index as it is, else the hot processes and a
+        // full scan when due.
+        if socket.inode != 0 && self.fds.owners(socket.inode).is_empty() {
+            self.update_fd_index(now);
+        }
+        self.find(key)
     }
 }
 

@@ -20,6 +20,10 @@ struct Fake {
     dumps: usize,
     /// The protocols of each dump, in order.
     dumped_protocols: Vec<Vec<Protocol>>,
+    /// Whether `lookup_one` answers (a kernel without it, or a test of the
+    /// dump path, does not).
+    answers_exact: bool,
+    exact_lookups: usize,
 }
 
 #[derive(Clone, Default)]
@@ -38,6 +42,26 @@ impl SocketSource for FakeSource {
         let mut table = f.tables.get(&netns).cloned().unwrap_or_default();
         table.retain(|s| protocols.contains(&s.protocol));
         Ok(table)
+    }
+
+    fn lookup_one(
+        &mut self,
+        netns: NetnsId,
+        _path: Option<&std::path::Path>,
+        protocol: Protocol,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<Option<InetSocket>, SockDiagError> {
+        let mut f = self.0.borrow_mut();
+        f.exact_lookups += 1;
+        if !f.answers_exact {
+            return Ok(None);
+        }
+        Ok(f.tables.get(&netns).and_then(|t| {
+            t.iter()
+                .find(|s| s.protocol == protocol && s.local == local && s.remote == Some(remote))
+                .copied()
+        }))
     }
 }
 
@@ -272,6 +296,54 @@ fn unknown_tuples_dump_on_demand_at_most_once_per_interval() {
     assert!(f.dumped_protocols[before + 1..]
         .iter()
         .all(|p| p == &vec![Protocol::Udp]));
+}
+
+#[test]
+fn a_new_connection_is_asked_for_by_its_tuple_without_a_dump() {
+    let (mut r, src, now) = setup();
+    let before = src.0.borrow().dumps;
+    {
+        let mut f = src.0.borrow_mut();
+        f.answers_exact = true;
+        // Pid 200's connected socket (inode 141074 in the fixture), with a
+        // cookie of its own.
+        let mut conn = sock(
+            Protocol::Tcp,
+            "127.0.0.1:50000",
+            Some("127.0.0.1:41000"),
+            141074,
+        );
+        conn.cookie = SocketCookie(7);
+        f.tables.get_mut(&HOST).unwrap().push(conn);
+    }
+    let t = now + Duration::from_millis(500);
+    let res = r
+        .resolve(
+            Protocol::Tcp,
+            a("127.0.0.1:50000"),
+            a("127.0.0.1:41000"),
+            Some(HOST),
+            t,
+        )
+        .unwrap();
+    assert_eq!(
+        (res.matched, res.pids.as_slice()),
+        (MatchKind::Exact, &[200][..])
+    );
+    assert_eq!(src.0.borrow().dumps, before);
+    assert_eq!((r.stats().exact_lookups, r.stats().exact_found), (1, 1));
+    // A tuple the kernel does not know falls back to a dump of its protocol.
+    assert!(r
+        .resolve(
+            Protocol::Udp,
+            a("127.0.0.1:1"),
+            a("10.9.9.9:1"),
+            Some(HOST),
+            t
+        )
+        .is_none());
+    assert_eq!(src.0.borrow().dumps, before + 1);
+    assert_eq!(r.stats().exact_lookups, 2);
 }
 
 #[test]

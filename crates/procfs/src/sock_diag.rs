@@ -243,18 +243,99 @@ impl SockDiag {
         }
     }
 
+    /// The one socket of `protocol` whose local end is `local` and whose
+    /// peer is `remote`, asked for by its tuple (the kernel looks it up in
+    /// its hash tables: no walk). `None` when there is none (`ENOENT`), or
+    /// when the two ends are of different families.
+    pub fn lookup_one(
+        &mut self,
+        protocol: Protocol,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<Option<InetSocket>, SockDiagError> {
+        let family = match (local.ip(), remote.ip()) {
+            (IpAddr::V4(_), IpAddr::V4(_)) => Family::Ipv4,
+            (IpAddr::V6(_), IpAddr::V6(_)) => Family::Ipv6,
+            _ => return Ok(None),
+        };
+        let socket_id = SocketId {
+            source_port: local.port(),
+            destination_port: remote.port(),
+            source_address: local.ip(),
+            destination_address: remote.ip(),
+            interface_id: 0,
+            // INET_DIAG_NOCOOKIE: match by tuple alone.
+            cookie: [0xff; 8],
+        };
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        self.send(protocol, family, socket_id, NLM_F_REQUEST, seq)?;
+        loop {
+            let n = self
+                .socket
+                .recv(&mut &mut self.buf[..], 0)
+                .map_err(SockDiagError::Io)?;
+            let data = &self.buf[..n.min(self.buf.len())];
+            for frame in netlink::frames(data) {
+                let frame = frame.map_err(SockDiagError::Malformed)?;
+                if frame.seq != seq {
+                    continue;
+                }
+                match frame.kind {
+                    netlink::NLMSG_DONE => return Ok(None),
+                    netlink::NLMSG_ERROR => {
+                        return match frame.error_code().unwrap_or(0) {
+                            0 => Ok(None),
+                            // ENOENT: the kernel has no socket with that tuple.
+                            code if -code == rustix::io::Errno::NOENT.raw_os_error() => Ok(None),
+                            code => Err(SockDiagError::Refused {
+                                protocol,
+                                family,
+                                source: io::Error::from_raw_os_error(-code),
+                            }),
+                        };
+                    }
+                    _ => {
+                        return match decode_socket(frame, protocol) {
+                            Ok(found) => Ok(found),
+                            Err(_) => {
+                                self.undecodable += 1;
+                                Ok(None)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn send_request(
         &mut self,
         protocol: Protocol,
         family: Family,
         seq: u32,
     ) -> Result<(), SockDiagError> {
+        let socket_id = match family {
+            Family::Ipv4 => SocketId::new_v4(),
+            Family::Ipv6 => SocketId::new_v6(),
+        };
+        self.send(protocol, family, socket_id, NLM_F_REQUEST | NLM_F_DUMP, seq)
+    }
+
+    fn send(
+        &mut self,
+        protocol: Protocol,
+        family: Family,
+        socket_id: SocketId,
+        flags: u16,
+        seq: u32,
+    ) -> Result<(), SockDiagError> {
         let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        header.flags = flags;
         header.sequence_number = seq;
-        let (af, socket_id) = match family {
-            Family::Ipv4 => (AF_INET, SocketId::new_v4()),
-            Family::Ipv6 => (AF_INET6, SocketId::new_v6()),
+        let af = match family {
+            Family::Ipv4 => AF_INET,
+            Family::Ipv6 => AF_INET6,
         };
         let mut packet = NetlinkMessage::new(
             header,

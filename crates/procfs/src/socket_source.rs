@@ -5,6 +5,7 @@
 //! once, then reused). It lists sockets and nothing else.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use netoproc_core::model::Protocol;
@@ -23,6 +24,18 @@ pub trait SocketSource {
         protocols: &[Protocol],
     ) -> Result<Vec<InetSocket>, SockDiagError>;
 
+    /// The one socket of `protocol` in `netns` whose local end is `local`
+    /// and whose peer is `remote`, asked for by its tuple; `None` when the
+    /// kernel has none.
+    fn lookup_one(
+        &mut self,
+        netns: NetnsId,
+        path: Option<&Path>,
+        protocol: Protocol,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<Option<InetSocket>, SockDiagError>;
+
     /// The namespace is no longer watched: release what holds it.
     fn forget(&mut self, _netns: NetnsId) {}
 }
@@ -39,13 +52,15 @@ impl SockDiagSource {
     }
 }
 
-impl SocketSource for SockDiagSource {
-    fn dump(
+impl SockDiagSource {
+    /// Runs `f` on the namespace's sock_diag socket (opened on first use);
+    /// a socket that failed is reopened next time.
+    fn with_socket<T>(
         &mut self,
         netns: NetnsId,
         path: Option<&Path>,
-        protocols: &[Protocol],
-    ) -> Result<Vec<InetSocket>, SockDiagError> {
+        f: impl FnOnce(&mut SockDiag) -> Result<T, SockDiagError>,
+    ) -> Result<T, SockDiagError> {
         let diag = match self.sockets.entry(netns) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => v.insert(match path {
@@ -53,12 +68,33 @@ impl SocketSource for SockDiagSource {
                 Some(p) => SockDiag::open_in(p)?,
             }),
         };
-        let result = diag.dump_protocols(protocols);
+        let result = f(diag);
         if result.is_err() {
-            // A broken socket is reopened on the next dump.
             self.sockets.remove(&netns);
         }
         result
+    }
+}
+
+impl SocketSource for SockDiagSource {
+    fn dump(
+        &mut self,
+        netns: NetnsId,
+        path: Option<&Path>,
+        protocols: &[Protocol],
+    ) -> Result<Vec<InetSocket>, SockDiagError> {
+        self.with_socket(netns, path, |d| d.dump_protocols(protocols))
+    }
+
+    fn lookup_one(
+        &mut self,
+        netns: NetnsId,
+        path: Option<&Path>,
+        protocol: Protocol,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<Option<InetSocket>, SockDiagError> {
+        self.with_socket(netns, path, |d| d.lookup_one(protocol, local, remote))
     }
 
     /// An open sock_diag socket keeps its namespace alive; drop it.

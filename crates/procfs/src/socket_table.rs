@@ -46,34 +46,61 @@ impl SocketTable {
             unconnected: HashMap::new(),
             sockets,
         };
-        for (i, s) in t.sockets.iter().enumerate() {
-            t.by_cookie.insert(s.cookie, i);
-            match s.remote {
-                Some(remote) => {
-                    let key = (s.protocol, canonical(s.local), canonical(remote));
-                    let slot = t.exact.entry(key).or_insert(i);
-                    if rank(s) > rank(&t.sockets[*slot]) {
-                        *slot = i;
-                    }
-                }
-                None if s.protocol == Protocol::Udp || s.state == TcpState::Listen => {
-                    t.unconnected
-                        .entry((s.protocol, s.local.port()))
-                        .or_default()
-                        .push(i);
-                }
-                None => {}
-            }
+        for i in 0..t.sockets.len() {
+            t.index(i);
         }
-        // Among several sockets on one port (SO_REUSEPORT), the answer must
-        // not depend on dump order: prefer owned sockets, then the lowest inode.
-        for v in t.unconnected.values_mut() {
+        let ports: Vec<(Protocol, u16)> = t.unconnected.keys().copied().collect();
+        for port in ports {
+            t.order_unconnected(port);
+        }
+        t
+    }
+
+    /// Adds one socket found after the dump (asked for by its tuple); a
+    /// socket the table already lists by cookie is left as it is.
+    pub fn insert(&mut self, s: InetSocket) {
+        if self.by_cookie.contains_key(&s.cookie) {
+            return;
+        }
+        self.sockets.push(s);
+        let i = self.sockets.len() - 1;
+        self.index(i);
+        if s.remote.is_none() {
+            self.order_unconnected((s.protocol, s.local.port()));
+        }
+    }
+
+    fn index(&mut self, i: usize) {
+        let s = self.sockets[i];
+        self.by_cookie.insert(s.cookie, i);
+        match s.remote {
+            Some(remote) => {
+                let key = (s.protocol, canonical(s.local), canonical(remote));
+                let slot = self.exact.entry(key).or_insert(i);
+                if rank(&s) > rank(&self.sockets[*slot]) {
+                    *slot = i;
+                }
+            }
+            None if s.protocol == Protocol::Udp || s.state == TcpState::Listen => {
+                self.unconnected
+                    .entry((s.protocol, s.local.port()))
+                    .or_default()
+                    .push(i);
+            }
+            None => {}
+        }
+    }
+
+    /// Among several sockets on one port (SO_REUSEPORT), the answer must
+    /// not depend on dump order: prefer owned sockets, then the lowest inode.
+    fn order_unconnected(&mut self, port: (Protocol, u16)) {
+        let sockets = &self.sockets;
+        if let Some(v) = self.unconnected.get_mut(&port) {
             v.sort_by_key(|&i| {
-                let s = &t.sockets[i];
+                let s = &sockets[i];
                 (s.inode == 0, s.inode, s.cookie)
             });
         }
-        t
     }
 
     /// The socket whose local end is `local` and that talks to `remote`.

@@ -251,6 +251,30 @@ fn resolver_names_both_ends_of_loopback_connections() {
     let s = r.stats();
     assert_eq!(s.on_demand_dumps, 1);
     assert!(r.is_event_driven());
+
+    // In a known namespace, a new connection is asked for by its tuple:
+    // found by the kernel's hash lookup, without another dump.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let conn = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let t = t + Duration::from_secs(1);
+    let ns = r.current_netns();
+    let res = r
+        .resolve(
+            Protocol::Tcp,
+            conn.local_addr().unwrap(),
+            conn.peer_addr().unwrap(),
+            Some(ns),
+            t,
+        )
+        .unwrap()
+        .clone();
+    assert_eq!(res.matched, MatchKind::Exact);
+    assert!(res.pids.contains(&me), "{:?} lacks {me}", res.pids);
+    let s = r.stats();
+    assert_eq!(
+        (s.exact_lookups, s.exact_found, s.on_demand_dumps),
+        (1, 1, 1)
+    );
 }
 
 /// A network namespace made for one test, deleted on drop (also on panic).

@@ -12,6 +12,11 @@ use crate::netns::RUN_NETNS;
 pub struct ResolverConfig {
     /// Shortest time between two dumps caused by unknown tuples.
     pub min_on_demand_interval: Duration,
+    /// Unknown tuples asked for one by one (sock_diag finds the socket in
+    /// the kernel's hash tables, no walk) per `min_on_demand_interval`,
+    /// before they fall back to rate-limited dumps. Bounds the cost of a
+    /// flood of tuples no local socket has (forwarded traffic, scans).
+    pub max_exact_lookups_per_interval: u32,
     /// Shortest time between two full `/proc` scans caused by socket inodes
     /// no process is known to hold.
     pub min_full_scan_interval: Duration,
@@ -31,6 +36,7 @@ impl Default for ResolverConfig {
     fn default() -> Self {
         ResolverConfig {
             min_on_demand_interval: Duration::from_millis(100),
+            max_exact_lookups_per_interval: 1000,
             min_full_scan_interval: Duration::from_secs(1),
             max_full_scan_age: Duration::from_secs(30),
             hot_window: Duration::from_secs(5),
@@ -58,6 +64,10 @@ pub struct ResolverStats {
     pub dumps: u64,
     /// Of `dumps`: caused by an unknown tuple.
     pub on_demand_dumps: u64,
+    /// Unknown tuples asked for one by one, and how many of them the
+    /// kernel knew (the others fall back to a dump).
+    pub exact_lookups: u64,
+    pub exact_found: u64,
     /// Unknown tuples that did not cause a dump (rate limit).
     pub rate_limited: u64,
     pub dump_errors: u64,
