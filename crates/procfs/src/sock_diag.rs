@@ -206,41 +206,12 @@ impl SockDiag {
         family: Family,
         out: &mut Vec<InetSocket>,
     ) -> Result<(), SockDiagError> {
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        self.send_request(protocol, family, seq)?;
-        loop {
-            let n = self
-                .socket
-                .recv(&mut &mut self.buf[..], 0)
-                .map_err(SockDiagError::Io)?;
-            let data = &self.buf[..n.min(self.buf.len())];
-            for frame in netlink::frames(data) {
-                let frame = frame.map_err(SockDiagError::Malformed)?;
-                if frame.seq != seq {
-                    continue; // a late answer to an earlier, abandoned request
-                }
-                match frame.kind {
-                    netlink::NLMSG_DONE => return Ok(()),
-                    netlink::NLMSG_ERROR => {
-                        let code = frame.error_code().unwrap_or(0);
-                        if code != 0 {
-                            return Err(SockDiagError::Refused {
-                                protocol,
-                                family,
-                                source: io::Error::from_raw_os_error(-code),
-                            });
-                        }
-                    }
-                    _ => match decode_socket(frame, protocol) {
-                        Ok(Some(s)) => out.push(s),
-                        Ok(None) => {}
-                        // One undecodable socket must not hide all others.
-                        Err(_) => self.undecodable += 1,
-                    },
-                }
-            }
-        }
+        let socket_id = match family {
+            Family::Ipv4 => SocketId::new_v4(),
+            Family::Ipv6 => SocketId::new_v6(),
+        };
+        let flags = NLM_F_REQUEST | NLM_F_DUMP;
+        self.exchange(protocol, family, socket_id, flags, |s| out.push(s))
     }
 
     /// The one socket of `protocol` whose local end is `local` and whose
@@ -267,9 +238,38 @@ impl SockDiag {
             // INET_DIAG_NOCOOKIE: match by tuple alone.
             cookie: [0xff; 8],
         };
+        let mut found = None;
+        match self.exchange(protocol, family, socket_id, NLM_F_REQUEST, |s| {
+            found = Some(s)
+        }) {
+            Ok(()) => Ok(found),
+            // The kernel has no socket with that tuple.
+            Err(SockDiagError::Refused { source, .. })
+                if source.raw_os_error() == Some(rustix::io::Errno::NOENT.raw_os_error()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends one request and hands every socket of its answer to
+    /// `on_socket`. A dump's answer ends with `NLMSG_DONE`; any other
+    /// request's is one message. An error code from the kernel is
+    /// [`SockDiagError::Refused`]; an undecodable socket is counted and
+    /// skipped (one must not hide all others).
+    fn exchange(
+        &mut self,
+        protocol: Protocol,
+        family: Family,
+        socket_id: SocketId,
+        flags: u16,
+        mut on_socket: impl FnMut(InetSocket),
+    ) -> Result<(), SockDiagError> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
-        self.send(protocol, family, socket_id, NLM_F_REQUEST, seq)?;
+        self.send(protocol, family, socket_id, flags, seq)?;
+        let dump = flags & NLM_F_DUMP != 0;
         loop {
             let n = self
                 .socket
@@ -279,47 +279,31 @@ impl SockDiag {
             for frame in netlink::frames(data) {
                 let frame = frame.map_err(SockDiagError::Malformed)?;
                 if frame.seq != seq {
-                    continue;
+                    continue; // a late answer to an earlier, abandoned request
                 }
                 match frame.kind {
-                    netlink::NLMSG_DONE => return Ok(None),
+                    netlink::NLMSG_DONE => return Ok(()),
                     netlink::NLMSG_ERROR => {
-                        return match frame.error_code().unwrap_or(0) {
-                            0 => Ok(None),
-                            // ENOENT: the kernel has no socket with that tuple.
-                            code if -code == rustix::io::Errno::NOENT.raw_os_error() => Ok(None),
-                            code => Err(SockDiagError::Refused {
+                        let code = frame.error_code().unwrap_or(0);
+                        if code != 0 {
+                            return Err(SockDiagError::Refused {
                                 protocol,
                                 family,
                                 source: io::Error::from_raw_os_error(-code),
-                            }),
-                        };
-                    }
-                    _ => {
-                        return match decode_socket(frame, protocol) {
-                            Ok(found) => Ok(found),
-                            Err(_) => {
-                                self.undecodable += 1;
-                                Ok(None)
-                            }
+                            });
                         }
                     }
+                    _ => match decode_socket(frame, protocol) {
+                        Ok(Some(s)) => on_socket(s),
+                        Ok(None) => {}
+                        Err(_) => self.undecodable += 1,
+                    },
+                }
+                if !dump {
+                    return Ok(());
                 }
             }
         }
-    }
-
-    fn send_request(
-        &mut self,
-        protocol: Protocol,
-        family: Family,
-        seq: u32,
-    ) -> Result<(), SockDiagError> {
-        let socket_id = match family {
-            Family::Ipv4 => SocketId::new_v4(),
-            Family::Ipv6 => SocketId::new_v6(),
-        };
-        self.send(protocol, family, socket_id, NLM_F_REQUEST | NLM_F_DUMP, seq)
     }
 
     fn send(
