@@ -20,7 +20,7 @@ use netoproc_core::DnsPacket;
 
 use crate::abi::{self, np_peer_counters, np_peer_key, np_sock_stats};
 use crate::cgroup::cgroup2_mount;
-use crate::kretprobe::TracefsKretprobe;
+use crate::kretprobe::{self, TracefsKretprobe};
 use crate::ladder::{error_chain, os_error, status, Attacher, HookChoice, Rung, COMMON};
 use crate::map_dump::MapDump;
 use crate::records::{
@@ -195,12 +195,7 @@ impl EbpfCapture {
     /// those that found no free instance. Both count the same misses, so the
     /// larger is the better.
     fn missed_returns(&self, stale: u64) -> u64 {
-        let profile: u64 = self
-            .kretprobes
-            .iter()
-            .filter_map(|k| k.nmissed().ok())
-            .sum();
-        profile.max(stale)
+        kretprobe::missed_returns(&self.kretprobes).max(stale)
     }
 
     fn read_peers(&mut self, ledger: &mut SocketLedger) -> Result<(), CaptureError> {

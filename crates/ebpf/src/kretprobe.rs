@@ -100,14 +100,22 @@ impl TracefsKretprobe {
         probe.perf = Some(perf);
         Ok(probe)
     }
+}
 
-    /// Returns the kernel could not report (`kprobe_profile`'s nmissed: since
-    /// Linux 5.17 it includes the returns that found no free instance).
-    pub fn nmissed(&self) -> io::Result<u64> {
-        let text = fs::read_to_string(self.root.join("kprobe_profile"))?;
-        parse_nmissed(&text, &self.name)
-            .ok_or_else(|| io::Error::other(format!("{} is not in kprobe_profile", self.name)))
-    }
+/// Returns the kernel could not report, summed over `probes`
+/// (`kprobe_profile`'s nmissed: since Linux 5.17 it includes the returns
+/// that found no free instance). One read of the profile for all of them.
+pub fn missed_returns(probes: &[TracefsKretprobe]) -> u64 {
+    let Some(first) = probes.first() else {
+        return 0;
+    };
+    let Ok(text) = fs::read_to_string(first.root.join("kprobe_profile")) else {
+        return 0;
+    };
+    probes
+        .iter()
+        .filter_map(|p| parse_nmissed(&text, &p.name))
+        .sum()
 }
 
 impl Drop for TracefsKretprobe {
