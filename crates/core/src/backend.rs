@@ -33,6 +33,8 @@ pub struct CaptureInfo {
     pub mode: &'static str,
     /// The byte-hook rung in use: `tracepoint`, `fentry` or `kprobe`.
     pub hooks: &'static str,
+    /// How live sockets are read (eBPF: `map-iter`, `socket-iter`, `walk`).
+    pub live_read: Option<&'static str>,
     pub programs: Vec<HookStatus>,
     /// Features that run degraded, with the reason.
     pub degraded: Vec<String>,

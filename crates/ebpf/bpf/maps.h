@@ -25,6 +25,16 @@ struct {
 	__type(value, struct np_sock_stats);
 } np_sock_hash SEC(".maps");
 
+/* Per-socket record in walk mode (np_walk_mode: no iterator can read
+ * socket storage here), keyed by socket cookie; removed at close. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct np_sock_stats);
+} np_sock_walk SEC(".maps");
+
 /* Unconnected UDP: bytes per (socket, remote). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

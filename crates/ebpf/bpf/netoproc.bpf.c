@@ -11,8 +11,12 @@
  *   close      cgroup/sock_release, tp_btf/inet_sock_set_state (TCP_CLOSE),
  *              kprobe/inet_release (kprobe rung)
  *   wire bytes cgroup_skb/{egress,ingress}, which also copy DNS payloads
- *   reading    iter/bpf_sk_storage_map dumps every live socket record,
- *              iter/bpf_map_elem every per-remote record of unconnected UDP
+ *   reading    iter/bpf_sk_storage_map dumps every live socket record; where
+ *              the kernel refuses it, iter/tcp and iter/udp dump the records
+ *              of one namespace's sockets; where those are refused too, the
+ *              records live in a hash (np_walk_mode) that userspace walks.
+ *              iter/bpf_map_elem dumps every per-remote record of
+ *              unconnected UDP (else userspace walks that hash too).
  *
  * Only headers and socket metadata are read; payload never is.
  */
@@ -31,16 +35,54 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* ---- tracing rungs: records in socket-local storage ---------------------- */
 
-/* The socket's record, made on first sight; a failure is counted. `sk` is
- * whatever socket pointer the program type has (kernel sock, bpf_sock). */
-static __always_inline struct np_sock_stats *np_sock_record(void *sk)
+/* Set by userspace at load time when no iterator can read socket storage on
+ * this kernel (map and socket iterators both refused): then every record
+ * lives in np_sock_walk, keyed by socket cookie, which userspace walks with
+ * the map syscalls. Read-only data: the verifier drops the branch not taken. */
+const volatile bool np_walk_mode = false;
+
+/* np_sock_walk's record of the socket `cookie`, made on first sight; a full
+ * map is counted. */
+static __always_inline struct np_sock_stats *np_walk_record(__u64 cookie)
 {
+	struct np_sock_stats *st = bpf_map_lookup_elem(&np_sock_walk, &cookie);
+
+	if (st)
+		return st;
+
+	struct np_sock_stats zero = {};
+
+	zero.cookie = cookie;
+	bpf_map_update_elem(&np_sock_walk, &cookie, &zero, BPF_NOEXIST);
+	st = bpf_map_lookup_elem(&np_sock_walk, &cookie);
+	if (!st)
+		stat_add(NP_STAT_SOCK_HASH_FULL, 1);
+	return st;
+}
+
+/* The socket's record, made on first sight; a failure is counted. `sk` is
+ * whatever socket pointer the program type has (kernel sock, bpf_sock);
+ * `cookie` is its socket cookie, read by the caller only in walk mode (0
+ * otherwise: the storage record gets it from the caller afterwards). */
+static __always_inline struct np_sock_stats *np_sock_record(void *sk, __u64 cookie)
+{
+	if (np_walk_mode)
+		return np_walk_record(cookie);
+
 	struct np_sock_stats *st =
 		bpf_sk_storage_get(&np_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 
 	if (!st)
 		stat_add(NP_STAT_SK_STORAGE_FAIL, 1);
 	return st;
+}
+
+/* The socket's record if it has one (close paths: never creates one). */
+static __always_inline struct np_sock_stats *np_sock_record_lookup(void *sk, __u64 cookie)
+{
+	if (np_walk_mode)
+		return bpf_map_lookup_elem(&np_sock_walk, &cookie);
+	return bpf_sk_storage_get(&np_socks, sk, 0, 0);
 }
 
 static __always_inline void np_on_io_traced(struct sock *sk, long bytes, int dir)
@@ -50,7 +92,8 @@ static __always_inline void np_on_io_traced(struct sock *sk, long bytes, int dir
 	if (!np_tracked(sk->__sk_common.skc_family, sk->sk_protocol))
 		return;
 
-	struct np_sock_stats *st = np_sock_record(sk);
+	struct np_sock_stats *st =
+		np_sock_record(sk, np_walk_mode ? bpf_get_socket_cookie(sk) : 0);
 
 	if (!st)
 		return;
@@ -309,7 +352,8 @@ static __always_inline void np_early_owner(struct bpf_sock_addr *ctx)
 	if (!sk || !np_tracked(sk->family, sk->protocol))
 		return;
 
-	struct np_sock_stats *st = np_sock_record(sk);
+	struct np_sock_stats *st =
+		np_sock_record(sk, np_walk_mode ? bpf_get_socket_cookie(ctx) : 0);
 
 	if (!st)
 		return;
@@ -365,7 +409,8 @@ int np_sock_release(struct bpf_sock *ctx)
 	if (!np_tracked(ctx->family, ctx->protocol))
 		return 1;
 
-	struct np_sock_stats *st = bpf_sk_storage_get(&np_socks, ctx, 0, 0);
+	struct np_sock_stats *st =
+		np_sock_record_lookup(ctx, np_walk_mode ? bpf_get_socket_cookie(ctx) : 0);
 
 	if (!st)
 		return 1;
@@ -384,6 +429,11 @@ int np_sock_release(struct bpf_sock *ctx)
 	}
 	st->flags |= NP_F_CLOSED;
 	np_emit_close(st);
+	/* Walk mode: the entry outlives the socket unless removed. UDP is done
+	 * now, and so is TCP already in CLOSE; other TCP states still send
+	 * (FIN, final ACKs) and reach CLOSE later (np_tcp_state removes it). */
+	if (np_walk_mode && (ctx->protocol == IPPROTO_UDP || ctx->state == TCP_CLOSE))
+		bpf_map_delete_elem(&np_sock_walk, &st->cookie);
 	return 1;
 }
 
@@ -395,11 +445,16 @@ int BPF_PROG(np_tcp_state, const struct sock *sk, const int oldstate, const int 
 	if (newstate != TCP_CLOSE || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 
-	struct np_sock_stats *st = bpf_sk_storage_get(&np_socks, (struct sock *)sk, 0, 0);
+	__u64 cookie = np_walk_mode ? bpf_get_socket_cookie((struct sock *)sk) : 0;
+	struct np_sock_stats *st = np_sock_record_lookup((struct sock *)sk, cookie);
 
 	if (st) {
 		st->state = TCP_CLOSE;
 		np_emit_close(st);
+		/* Walk mode: released already, or never owned by a file (a child
+		 * never accepted): no release will come to remove the entry. */
+		if (np_walk_mode && ((st->flags & NP_F_CLOSED) || !sk->sk_socket))
+			bpf_map_delete_elem(&np_sock_walk, &cookie);
 	}
 	return 0;
 }
@@ -447,7 +502,8 @@ static __always_inline void np_count_wire(struct __sk_buff *skb, int dir)
 	if (!np_tracked(sk->family, sk->protocol))
 		return;
 
-	struct np_sock_stats *st = np_sock_record(sk);
+	struct np_sock_stats *st =
+		np_sock_record(sk, np_walk_mode ? bpf_get_socket_cookie(skb) : 0);
 
 	if (!st)
 		return;
@@ -489,6 +545,42 @@ int np_dump_socks(struct bpf_iter__bpf_sk_storage_map *ctx)
 	if (!ctx->sk || !st)
 		return 0;
 	bpf_seq_write(ctx->meta->seq, st, sizeof(*st));
+	return 0;
+}
+
+/* Socket iterators: the live records of one network namespace's TCP and UDP
+ * sockets (the namespace of the process that creates the iterator), where
+ * the storage map iterator is refused. Sockets in TIME_WAIT or SYN_RECV have
+ * no record: bpf_skc_to_tcp_sock() answers NULL for them. */
+SEC("iter/tcp")
+int np_dump_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_sock *tp;
+	struct np_sock_stats *st;
+
+	if (!skc)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;
+	st = bpf_sk_storage_get(&np_socks, tp, 0, 0);
+	if (st)
+		bpf_seq_write(ctx->meta->seq, st, sizeof(*st));
+	return 0;
+}
+
+SEC("iter/udp")
+int np_dump_udp(struct bpf_iter__udp *ctx)
+{
+	struct udp_sock *udp = ctx->udp_sk;
+	struct np_sock_stats *st;
+
+	if (!udp)
+		return 0;
+	st = bpf_sk_storage_get(&np_socks, &udp->inet.sk, 0, 0);
+	if (st)
+		bpf_seq_write(ctx->meta->seq, st, sizeof(*st));
 	return 0;
 }
 

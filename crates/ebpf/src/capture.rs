@@ -1,10 +1,12 @@
-//! The eBPF capture backend: loads the committed object, climbs the hook
-//! ladder, attaches the cgroup and lifecycle programs around the chosen
-//! rung, and feeds the ledger from three sources — the storage iterator
-//! (live sockets), the ring buffer (closed sockets, new processes) and the
-//! per-remote UDP map (an iterator too, else a syscall walk). Degraded
-//! features are listed, never hidden.
+//! The eBPF capture backend: loads the committed object, picks how live
+//! sockets are read ([`crate::live_read`]), climbs the hook ladder, attaches
+//! the cgroup and lifecycle programs around the chosen rung, and feeds the
+//! ledger from three sources — the live-read path (open sockets), the ring
+//! buffer (closed sockets, new processes) and the per-remote UDP map (an
+//! iterator too, else a syscall walk). Degraded features are listed, never
+//! hidden.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
@@ -22,7 +24,8 @@ use crate::abi::{self, np_peer_counters, np_peer_key, np_sock_stats};
 use crate::cgroup::cgroup2_mount;
 use crate::kretprobe::{self, TracefsKretprobe};
 use crate::ladder::{error_chain, os_error, status, Attacher, HookChoice, Rung, COMMON};
-use crate::map_dump::MapDump;
+use crate::live_read::{self, LiveRead, LiveReader};
+use crate::map_dump::{IterLink, MapDump};
 use crate::records::{
     decode_event, decode_peer_dump, decode_socket_dump, peer_record, socket_record, Event,
 };
@@ -40,6 +43,8 @@ pub struct EbpfOptions {
     /// Ports whose packets are DNS (at most 8); empty switches DNS capture
     /// off.
     pub dns_ports: Vec<u16>,
+    /// How live sockets are read; `None`: the first path the kernel allows.
+    pub live_read: Option<LiveRead>,
 }
 
 impl Default for EbpfOptions {
@@ -49,6 +54,7 @@ impl Default for EbpfOptions {
             ringbuf_bytes: 8 << 20,
             mountinfo: PathBuf::from("/proc/self/mountinfo"),
             dns_ports: vec![53],
+            live_read: None,
         }
     }
 }
@@ -66,7 +72,9 @@ pub struct EbpfCapture {
     info: CaptureInfo,
     rung: Rung,
     events: RingBuf<MapData>,
-    sockets: Option<MapDump>,
+    live: LiveReader,
+    /// Namespaces the socket iterators could not enter, already reported.
+    unreachable_reported: BTreeSet<u64>,
     /// `np_peers` in one read; `None`: walked with two syscalls an entry.
     peers: Option<MapDump>,
     _cgroup: Option<File>,
@@ -84,11 +92,14 @@ const DNS_BACKLOG: usize = 65_536;
 
 impl EbpfCapture {
     pub fn start(opts: &EbpfOptions) -> Result<Self, StartError> {
-        let (mut ebpf, btf) = load_object(opts)?;
-        let mut degraded = Vec::new();
+        let (ebpf, btf) = load_object(opts, false)?;
+        let chosen = live_read::choose(ebpf, &btf, opts)?;
+        let mut ebpf = chosen.ebpf;
+        let live = chosen.reader;
+        let mut degraded = chosen.degraded;
+        let mut programs: Vec<HookStatus> = chosen.programs;
         let cgroup = open_cgroup2(opts, &mut degraded);
 
-        let mut programs: Vec<HookStatus> = Vec::new();
         let mut attacher = Attacher::new(&mut ebpf, &btf, cgroup.as_ref());
         let mut failures = Vec::new();
         let mut chosen = None;
@@ -132,7 +143,7 @@ impl EbpfCapture {
         degraded.append(&mut attacher.notes);
         let kretprobes = std::mem::take(&mut attacher.kretprobes);
 
-        let peers = attach_map_dump(&mut ebpf, &btf, PEERS_DUMP);
+        let peers = attach_iter(&mut ebpf, &btf, &PEERS_DUMP).map(MapDump::new);
         programs.push(PEERS_DUMP.status(peers.as_ref().err()));
         if let Err(e) = &peers {
             degraded.push(format!(
@@ -141,20 +152,6 @@ impl EbpfCapture {
             ));
         }
         let peers = peers.ok();
-        let sockets = attach_map_dump(&mut ebpf, &btf, SOCKETS_DUMP);
-        programs.push(SOCKETS_DUMP.status(sockets.as_ref().err()));
-        let sockets = match sockets {
-            Ok(it) => Some(it),
-            Err(e) if rung.uses_socket_storage() => {
-                return Err(StartError::Unavailable(format!(
-                    "the socket storage iterator did not attach: {e}"
-                )))
-            }
-            Err(e) => {
-                degraded.push(format!("wire: socket storage iterator not attached ({e}); wire bytes of open sockets are read only at close"));
-                None
-            }
-        };
 
         // The kernel BTF is no longer needed: free it (and give the memory
         // back) before mapping the ring buffer, so the two never add up.
@@ -174,12 +171,14 @@ impl EbpfCapture {
             info: CaptureInfo {
                 mode: "ebpf",
                 hooks: rung.name(),
+                live_read: Some(live.path().name()),
                 programs,
                 degraded,
             },
             rung,
             events,
-            sockets,
+            live,
+            unreachable_reported: BTreeSet::new(),
             peers,
             _cgroup: cgroup,
             kretprobes,
@@ -238,7 +237,8 @@ impl EbpfCapture {
 
 /// Loads the committed object (maps created, nothing attached) and returns
 /// it with the kernel BTF the programs are loaded against.
-pub(crate) fn load_object(opts: &EbpfOptions) -> Result<(Ebpf, Btf), StartError> {
+/// `walk` loads it for the walk path (records in a hash keyed by cookie).
+pub(crate) fn load_object(opts: &EbpfOptions, walk: bool) -> Result<(Ebpf, Btf), StartError> {
     // EbpfLoader::new() parses the kernel BTF itself (~15 MiB in memory);
     // drop that copy before parsing the one we keep, so two never coexist.
     let mut loader = EbpfLoader::new();
@@ -259,9 +259,11 @@ pub(crate) fn load_object(opts: &EbpfOptions) -> Result<(Ebpf, Btf), StartError>
         )));
     }
     ports[..opts.dns_ports.len()].copy_from_slice(&opts.dns_ports);
+    let walk_mode = u8::from(walk);
     let loaded = loader
         .btf(Some(&btf))
         .override_global("np_dns_ports", &ports, true)
+        .override_global("np_walk_mode", &walk_mode, true)
         .map_max_entries("np_events", opts.ringbuf_bytes)
         .load(OBJECT);
     drop(loader);
@@ -354,17 +356,17 @@ fn refused_as_root() -> String {
     )
 }
 
-/// An iterator program and the map it dumps.
+/// An iterator program and the map it dumps (`None`: a socket iterator).
 pub(crate) struct DumpSpec {
     pub program: &'static str,
     /// The iterator target the program is loaded for.
     pub target: &'static str,
-    pub map: &'static str,
+    pub map: Option<&'static str>,
 }
 
 impl DumpSpec {
     /// How attaching it went, for the report's program list.
-    fn status(&self, error: Option<&String>) -> HookStatus {
+    pub(crate) fn status(&self, error: Option<&String>) -> HookStatus {
         HookStatus {
             program: self.program.into(),
             attach_point: format!("iter/{}", self.target),
@@ -378,20 +380,17 @@ impl DumpSpec {
 pub(crate) const SOCKETS_DUMP: DumpSpec = DumpSpec {
     program: "np_dump_socks",
     target: "bpf_sk_storage_map",
-    map: "np_socks",
+    map: Some("np_socks"),
 };
 
-const PEERS_DUMP: DumpSpec = DumpSpec {
+pub(crate) const PEERS_DUMP: DumpSpec = DumpSpec {
     program: "np_dump_peers",
     target: "bpf_map_elem",
-    map: "np_peers",
+    map: Some("np_peers"),
 };
 
-pub(crate) fn attach_map_dump(
-    ebpf: &mut Ebpf,
-    btf: &Btf,
-    spec: DumpSpec,
-) -> Result<MapDump, String> {
+/// Loads an iterator program and links it (to its map, if it has one).
+pub(crate) fn attach_iter(ebpf: &mut Ebpf, btf: &Btf, spec: &DumpSpec) -> Result<IterLink, String> {
     let prog: &mut Iter = ebpf
         .program_mut(spec.program)
         .ok_or_else(|| format!("program {} missing", spec.program))?
@@ -404,15 +403,30 @@ pub(crate) fn attach_map_dump(
         .as_fd()
         .try_clone_to_owned()
         .map_err(|e| e.to_string())?;
-    let map_fd = match ebpf.map(spec.map) {
-        Some(Map::SkStorage(data) | Map::HashMap(data)) => data
-            .fd()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|e| e.to_string())?,
-        _ => return Err(format!("map {} missing or of an unexpected type", spec.map)),
+    let map_fd = match spec.map.map(|name| (name, ebpf.map(name))) {
+        None => None,
+        Some((_, Some(Map::SkStorage(data) | Map::HashMap(data)))) => Some(
+            data.fd()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| e.to_string())?,
+        ),
+        Some((name, _)) => return Err(format!("map {name} missing or of an unexpected type")),
     };
-    MapDump::attach(prog_fd.as_fd(), map_fd.as_fd()).map_err(|e| format!("BPF_LINK_CREATE: {e}"))
+    IterLink::attach(prog_fd.as_fd(), map_fd.as_ref().map(|m| m.as_fd()))
+        .map_err(|e| format!("BPF_LINK_CREATE: {e}"))
+}
+
+/// Every record of a hash of socket records, two syscalls an entry.
+fn walk_records(ebpf: &Ebpf, map: &str, ledger: &mut SocketLedger) -> Result<(), CaptureError> {
+    let map = ebpf
+        .map(map)
+        .ok_or_else(|| format!("{map} map missing"))?;
+    let socks: HashMap<&MapData, u64, np_sock_stats> = HashMap::try_from(map)?;
+    for (key, s) in socks.iter().flatten() {
+        ledger.observe_socket(socket_record(&s, key));
+    }
+    Ok(())
 }
 
 impl CaptureBackend for EbpfCapture {
@@ -457,20 +471,38 @@ impl CaptureBackend for EbpfCapture {
     }
 
     fn read_sockets(&mut self, ledger: &mut SocketLedger) -> Result<(), CaptureError> {
-        if let Some(it) = self.sockets.as_mut() {
-            for rec in decode_socket_dump(it.read_all()?) {
-                ledger.observe_socket(rec);
+        match &mut self.live {
+            LiveReader::MapIter(it) => {
+                for rec in decode_socket_dump(it.read_all()?) {
+                    ledger.observe_socket(rec);
+                }
             }
+            LiveReader::SocketIter(it) => {
+                let named: BTreeSet<u32> = ledger
+                    .sockets()
+                    .filter(|s| !s.closed)
+                    .filter_map(|s| s.owner.as_ref().map(|o| o.netns))
+                    .collect();
+                for rec in decode_socket_dump(it.read_all(&named)?) {
+                    ledger.observe_socket(rec);
+                }
+                let new: Vec<String> = it
+                    .unreachable
+                    .iter()
+                    .filter(|(id, _)| self.unreachable_reported.insert(**id))
+                    .map(|(id, why)| format!("net:[{id}] ({why})"))
+                    .collect();
+                if !new.is_empty() {
+                    self.info.degraded.push(format!(
+                        "read: open sockets of network namespace {} are not read live (entering it failed); their counters arrive when they close",
+                        new.join(", ")
+                    ));
+                }
+            }
+            LiveReader::Walk => walk_records(&self.ebpf, "np_sock_walk", ledger)?,
         }
         if self.rung == Rung::Kprobe {
-            let map = self
-                .ebpf
-                .map("np_sock_hash")
-                .ok_or("np_sock_hash map missing")?;
-            let socks: HashMap<&MapData, u64, np_sock_stats> = HashMap::try_from(map)?;
-            for (addr, s) in socks.iter().flatten() {
-                ledger.observe_socket(socket_record(&s, addr));
-            }
+            walk_records(&self.ebpf, "np_sock_hash", ledger)?;
         }
         self.read_peers(ledger)
     }

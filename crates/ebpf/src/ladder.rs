@@ -64,12 +64,6 @@ impl Rung {
         }
     }
 
-    /// Whether socket records live in socket storage (tracing rungs) or in
-    /// the hash keyed by socket address (kprobe rung).
-    pub fn uses_socket_storage(self) -> bool {
-        self != Rung::Kprobe
-    }
-
     pub fn hooks(self) -> &'static [Hook] {
         match self {
             Rung::Tracepoint => TRACEPOINT_RUNG,
@@ -504,6 +498,14 @@ fn explain(mut s: String) -> String {
         .trim_end()
         .trim_end_matches('.');
     s.truncate(trimmed.len());
+    // Refused before the verifier looked at one instruction: a policy, not
+    // the program (lockdown or a BPF LSM refusing the program type).
+    if let Some(at) = s.find(". Verifier output:") {
+        if s[at..].contains("processed 0 insns") {
+            s.truncate(at);
+            s.push_str(" before verification (a kernel policy refuses this program type: lockdown or a BPF LSM)");
+        }
+    }
     if s.contains("unknown BTF type `inet_sendpage`") {
         s.push_str(" (gone since Linux 6.5: sendfile goes through sendmsg there)");
     }

@@ -9,9 +9,12 @@ pub mod capture;
 pub mod cgroup;
 pub mod kretprobe;
 pub mod ladder;
+pub mod live_read;
 pub mod map_dump;
 pub mod probe;
 pub mod records;
+pub mod socket_iter;
 
 pub use capture::{EbpfCapture, EbpfOptions, StartError};
 pub use ladder::HookChoice;
+pub use live_read::LiveRead;

@@ -1,15 +1,16 @@
 //! Trying every hook for real, for `netoproc doctor`: loads the object, then
-//! attaches each program of each rung and of the common set one by one and
-//! detaches it again, recording what the kernel said. Nothing stays attached
-//! when the probe returns.
+//! attaches each program of each rung, of the common set and every reading
+//! iterator one by one and detaches it again, recording what the kernel
+//! said. Nothing stays attached when the probe returns. The table is for
+//! the reader; doctor's verdict comes from starting the capture itself
+//! ([`crate::EbpfCapture::start`]), so the two can never disagree.
 
 use netoproc_core::backend::HookStatus;
 use serde::Serialize;
 
-use crate::capture::{
-    attach_map_dump, load_object, open_cgroup2, EbpfOptions, StartError, SOCKETS_DUMP,
-};
+use crate::capture::{attach_iter, load_object, open_cgroup2, EbpfOptions, StartError, PEERS_DUMP, SOCKETS_DUMP};
 use crate::ladder::{status, Attacher, Rung, COMMON};
+use crate::live_read::{TCP_ITER, UDP_ITER};
 
 /// One rung's programs and whether the rung as a whole would work.
 #[derive(Debug, Clone, Serialize)]
@@ -24,8 +25,8 @@ pub struct RungProbe {
 pub struct HookProbe {
     pub rungs: Vec<RungProbe>,
     pub common: Vec<HookStatus>,
-    /// The socket storage iterator (reads live counters).
-    pub iterator: Result<(), String>,
+    /// The iterators that read live sockets and per-remote UDP counters.
+    pub readers: Vec<HookStatus>,
     /// Why cgroup programs cannot run, if they cannot.
     pub cgroup: Vec<String>,
     /// Hooks that attached, but less well than they should (kretprobes
@@ -33,17 +34,10 @@ pub struct HookProbe {
     pub notes: Vec<String>,
 }
 
-impl HookProbe {
-    /// The rung `--hooks auto` would take.
-    pub fn chosen_rung(&self) -> Option<&'static str> {
-        self.rungs.iter().find(|r| r.usable).map(|r| r.rung)
-    }
-}
-
 /// Attaches and detaches every hook. Fails only when the object itself
 /// cannot be loaded (no BTF, no privileges).
 pub fn probe_hooks(opts: &EbpfOptions) -> Result<HookProbe, StartError> {
-    let (mut ebpf, btf) = load_object(opts)?;
+    let (mut ebpf, btf) = load_object(opts, false)?;
     let mut cgroup_notes = Vec::new();
     let cgroup = open_cgroup2(opts, &mut cgroup_notes);
     let mut attacher = Attacher::new(&mut ebpf, &btf, cgroup.as_ref());
@@ -71,11 +65,14 @@ pub fn probe_hooks(opts: &EbpfOptions) -> Result<HookProbe, StartError> {
         .collect();
     let mut notes = std::mem::take(&mut attacher.notes);
     notes.dedup();
-    let iterator = attach_map_dump(&mut ebpf, &btf, SOCKETS_DUMP).map(|_| ());
+    let readers = [SOCKETS_DUMP, TCP_ITER, UDP_ITER, PEERS_DUMP]
+        .iter()
+        .map(|spec| spec.status(attach_iter(&mut ebpf, &btf, spec).err().as_ref()))
+        .collect();
     Ok(HookProbe {
         rungs,
         common,
-        iterator,
+        readers,
         cgroup: cgroup_notes,
         notes,
     })

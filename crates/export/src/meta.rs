@@ -19,6 +19,10 @@ pub struct Meta {
     pub capture_mode: String,
     /// The byte-hook rung: `tracepoint`, `fentry` or `kprobe`.
     pub hooks: String,
+    /// How live sockets are read (eBPF): `map-iter`, `socket-iter` or
+    /// `walk`; absent for AF_PACKET.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_read: Option<String>,
     /// `uname -r` of the capturing host.
     pub kernel: String,
     /// The capture window actually covered, in seconds.
@@ -49,6 +53,7 @@ impl Default for Meta {
             version: String::new(),
             capture_mode: String::new(),
             hooks: String::new(),
+            live_read: None,
             kernel: String::new(),
             duration_s: 0.0,
             started_at: SystemTime::UNIX_EPOCH,

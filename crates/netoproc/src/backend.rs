@@ -3,7 +3,7 @@
 
 use netoproc_core::backend::CaptureBackend;
 
-use crate::cli::{CaptureMode, Cli, Hooks};
+use crate::cli::{CaptureMode, Cli, Hooks, LiveReadPath};
 use crate::failure::Failure;
 
 pub fn open(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
@@ -12,6 +12,10 @@ pub fn open(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
         CaptureMode::Afpacket if cli.hooks != Hooks::Auto => Err(Failure::Usage(
             "--hooks chooses eBPF hooks; it cannot be used with --capture-mode=afpacket".into(),
         )),
+        CaptureMode::Afpacket if cli.live_read != LiveReadPath::Auto => Err(Failure::Usage(
+            "--live-read chooses how eBPF reads sockets; it cannot be used with --capture-mode=afpacket"
+                .into(),
+        )),
         CaptureMode::Afpacket => open_afpacket(cli),
         CaptureMode::Ebpf if afpacket_flags => Err(Failure::Usage(
             "--interface, --rings and --ring-mib set up AF_PACKET capture; they cannot be used \
@@ -19,8 +23,10 @@ pub fn open(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
                 .into(),
         )),
         CaptureMode::Ebpf => open_ebpf(cli),
-        // Hooks asked for by name mean eBPF or nothing.
-        CaptureMode::Auto if cli.hooks != Hooks::Auto => open_ebpf(cli),
+        // Hooks or a live-read path asked for by name mean eBPF or nothing.
+        CaptureMode::Auto if cli.hooks != Hooks::Auto || cli.live_read != LiveReadPath::Auto => {
+            open_ebpf(cli)
+        }
         CaptureMode::Auto => match open_ebpf(cli) {
             Ok(b) => Ok(b),
             Err(ebpf @ (Failure::Unavailable(_) | Failure::Privileges(_))) => fall_back(cli, ebpf),
@@ -73,7 +79,7 @@ fn open_afpacket(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
 
 #[cfg(feature = "ebpf")]
 fn open_ebpf(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
-    use netoproc_ebpf::{EbpfCapture, EbpfOptions, HookChoice, StartError};
+    use netoproc_ebpf::{EbpfCapture, EbpfOptions, HookChoice, LiveRead, StartError};
 
     let opts = EbpfOptions {
         hooks: match cli.hooks {
@@ -85,6 +91,12 @@ fn open_ebpf(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
         ringbuf_bytes: cli.ringbuf_kib * 1024,
         mountinfo: cli.proc_root.join("self/mountinfo"),
         dns_ports: cli.dns_ports.0.clone(),
+        live_read: match cli.live_read {
+            LiveReadPath::Auto => None,
+            LiveReadPath::MapIter => Some(LiveRead::MapIter),
+            LiveReadPath::SocketIter => Some(LiveRead::SocketIter),
+            LiveReadPath::Walk => Some(LiveRead::Walk),
+        },
     };
     match EbpfCapture::start(&opts) {
         Ok(c) => Ok(Box::new(c)),

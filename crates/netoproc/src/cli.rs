@@ -79,6 +79,16 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Hooks::Auto, value_name = "RUNG")]
     pub hooks: Hooks,
 
+    /// eBPF: how open sockets' counters are read each tick. `auto` takes
+    /// the first the kernel allows: `map-iter` (one read of the whole
+    /// socket storage map), `socket-iter` (TCP and UDP socket iterators,
+    /// one walk per network namespace; for kernels that refuse the map
+    /// iterator), `walk` (records kept in a hash walked with two syscalls
+    /// an entry; costs each send and receive a hash lookup). Counts are the
+    /// same on every path; forcing one is for tests and troubleshooting.
+    #[arg(long, value_enum, default_value_t = LiveReadPath::Auto, value_name = "PATH")]
+    pub live_read: LiveReadPath,
+
     /// Size of the kernel-to-userspace event ring buffer, in KiB (a power of
     /// two, at least 4). Raise it if `ringbuf_events` losses are reported.
     #[arg(long, value_name = "KIB", default_value_t = 8192, value_parser = parse_ringbuf_kib)]
@@ -148,6 +158,14 @@ pub enum CaptureMode {
     Auto,
     Ebpf,
     Afpacket,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LiveReadPath {
+    Auto,
+    MapIter,
+    SocketIter,
+    Walk,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

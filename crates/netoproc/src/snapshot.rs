@@ -123,6 +123,7 @@ pub fn run(
         version: env!("CARGO_PKG_VERSION").to_string(),
         capture_mode: info.mode.to_string(),
         hooks: info.hooks.to_string(),
+        live_read: info.live_read.map(str::to_string),
         kernel: procfs.kernel_release().unwrap_or_else(|_| "unknown".into()),
         duration_s: duration.as_secs_f64(),
         started_at,

@@ -238,6 +238,7 @@ impl AfPacketCapture {
 
         Ok(AfPacketCapture {
             info: CaptureInfo {
+                live_read: None,
                 mode: "afpacket",
                 hooks: "none",
                 programs: Vec::new(),

@@ -26,6 +26,7 @@ pub fn meta() -> Meta {
         version: "0.1.0".into(),
         capture_mode: "ebpf".into(),
         hooks: "tracepoint".into(),
+        live_read: Some("map-iter".into()),
         kernel: "6.8.0-45-generic".into(),
         duration_s: 10.004,
         started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(STARTED_AT_SECS),

@@ -4,6 +4,9 @@
 //! connector its attribution uses — which mode `auto` would choose and why
 //! (eBPF, else AF_PACKET), and for each failing check the command or
 //! setting that fixes it. Exit 0 when some capture mode works, 3 otherwise.
+//! The eBPF verdict is not inferred from the hook table: doctor starts the
+//! eBPF capture with the same code a capture runs and reports what it did
+//! (rung, live-read path, degraded features) or why it refused.
 
 mod checks;
 
@@ -32,7 +35,18 @@ pub struct AutoChoice {
     /// `ebpf`, `afpacket` or `none`.
     pub mode: &'static str,
     pub hooks: Option<&'static str>,
+    /// eBPF: how live sockets would be read.
+    pub live_read: Option<&'static str>,
     pub reason: String,
+    /// eBPF: what the capture would run degraded, with the reason.
+    pub degraded: Vec<String>,
+}
+
+/// What starting the eBPF capture here did.
+struct EbpfVerdict {
+    hooks: &'static str,
+    live_read: Option<&'static str>,
+    degraded: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -135,7 +149,7 @@ fn diagnose(args: &DoctorArgs, proc_root: &std::path::Path) -> DoctorReport {
         afpacket_socket(),
     ];
     let afpacket_ok = list.last().is_some_and(|c| c.verdict == Verdict::Ok);
-    let (hooks, hooks_error, ebpf_choice) = probe_ebpf(proc_root);
+    let (hooks, hooks_error, ebpf_start) = probe_ebpf(proc_root);
     #[cfg(not(feature = "ebpf"))]
     let _ = hooks;
     if let Some(e) = &hooks_error {
@@ -146,26 +160,31 @@ fn diagnose(args: &DoctorArgs, proc_root: &std::path::Path) -> DoctorReport {
             fix: Some("see the checks above (BTF, capabilities, lockdown)".into()),
         });
     }
-    let auto = match ebpf_choice {
-        Some(rung) => AutoChoice {
+    let auto = match ebpf_start {
+        Ok(v) => AutoChoice {
             mode: "ebpf",
-            hooks: Some(rung),
-            reason: format!("the {rung} rung attaches"),
+            hooks: Some(v.hooks),
+            live_read: v.live_read,
+            reason: format!(
+                "the eBPF capture started: the {} rung attached, live sockets read with {}",
+                v.hooks,
+                v.live_read.unwrap_or("none")
+            ),
+            degraded: v.degraded,
         },
-        None if afpacket_ok => AutoChoice {
+        Err(why) if afpacket_ok => AutoChoice {
             mode: "afpacket",
             hooks: None,
-            reason: format!(
-                "eBPF is unavailable ({}); packet capture works",
-                hooks_error
-                    .as_deref()
-                    .unwrap_or("no byte-counting rung attaches")
-            ),
+            live_read: None,
+            reason: format!("eBPF is unavailable ({why}); packet capture works"),
+            degraded: Vec::new(),
         },
-        None => AutoChoice {
+        Err(why) => AutoChoice {
             mode: "none",
             hooks: None,
-            reason: "neither eBPF nor AF_PACKET is available".into(),
+            live_read: None,
+            reason: format!("neither eBPF ({why}) nor AF_PACKET is available"),
+            degraded: Vec::new(),
         },
     };
     DoctorReport {
@@ -182,32 +201,40 @@ type Probe = Option<netoproc_ebpf::probe::HookProbe>;
 #[cfg(not(feature = "ebpf"))]
 type Probe = Option<()>;
 
+/// The hook table, why it could not be made, and what starting the eBPF
+/// capture did.
+type EbpfProbe = (Probe, Option<String>, Result<EbpfVerdict, String>);
+
 #[cfg(feature = "ebpf")]
-fn probe_ebpf(proc_root: &std::path::Path) -> (Probe, Option<String>, Option<&'static str>) {
+fn probe_ebpf(proc_root: &std::path::Path) -> EbpfProbe {
+    use netoproc_core::backend::CaptureBackend;
+
     let opts = netoproc_ebpf::EbpfOptions {
         mountinfo: proc_root.join("self/mountinfo"),
         ..Default::default()
     };
-    match netoproc_ebpf::probe::probe_hooks(&opts) {
-        Ok(p) => {
-            let rung = if p.iterator.is_ok() || p.chosen_rung() == Some("kprobe") {
-                p.chosen_rung()
-            } else {
-                None
-            };
-            (Some(p), None, rung)
-        }
-        Err(e) => (None, Some(e.to_string()), None),
-    }
+    let (table, table_error) = match netoproc_ebpf::probe::probe_hooks(&opts) {
+        Ok(p) => (Some(p), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    // The same start a capture runs; dropped at once (everything detaches).
+    let start = netoproc_ebpf::EbpfCapture::start(&opts)
+        .map(|c| {
+            let info = c.info();
+            EbpfVerdict {
+                hooks: info.hooks,
+                live_read: info.live_read,
+                degraded: info.degraded.clone(),
+            }
+        })
+        .map_err(|e| e.to_string());
+    (table, table_error, start)
 }
 
 #[cfg(not(feature = "ebpf"))]
-fn probe_ebpf(_: &std::path::Path) -> (Probe, Option<String>, Option<&'static str>) {
-    (
-        None,
-        Some("this netoproc was built without the `ebpf` feature".into()),
-        None,
-    )
+fn probe_ebpf(_: &std::path::Path) -> EbpfProbe {
+    let why = "this netoproc was built without the `ebpf` feature".to_string();
+    (None, Some(why.clone()), Err(why))
 }
 
 /// Whether the proc connector delivers process events: AF_PACKET
@@ -294,9 +321,9 @@ fn write_pretty(out: &mut dyn Write, r: &DoctorReport) -> io::Result<()> {
         for s in &h.common {
             write_hook(out, s)?;
         }
-        match &h.iterator {
-            Ok(()) => writeln!(out, "    ok    {:<34} read", "iter/bpf_sk_storage_map")?,
-            Err(e) => writeln!(out, "    FAIL  {:<34} read: {e}", "iter/bpf_sk_storage_map")?,
+        writeln!(out, "  reading live sockets and UDP remotes (any one path suffices):")?;
+        for s in &h.readers {
+            write_hook(out, s)?;
         }
         for note in h.cgroup.iter().chain(&h.notes) {
             writeln!(out, "  note: {note}")?;
@@ -310,6 +337,9 @@ fn write_pretty(out: &mut dyn Write, r: &DoctorReport) -> io::Result<()> {
             r.auto.mode, r.auto.reason
         )?,
         None => writeln!(out, "auto would use: {} ({})", r.auto.mode, r.auto.reason)?,
+    }
+    for d in &r.auto.degraded {
+        writeln!(out, "  degraded: {d}")?;
     }
     Ok(())
 }
