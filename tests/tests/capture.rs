@@ -98,3 +98,70 @@ fn traffic_from_a_second_namespace() {
 fn everything_at_once() {
     run_test("everything_at_once", sc::all);
 }
+
+/// The live-read paths this kernel allows, as `netoproc doctor` found them
+/// (each iterator loaded and attached for real). `walk` needs no program.
+fn live_read_paths_here() -> Vec<&'static str> {
+    let out = std::process::Command::new(common::netoproc_bin())
+        .args(["doctor", "--format", "json"])
+        .output()
+        .expect("run netoproc doctor");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("doctor prints one JSON object");
+    let attached = |point: &str| {
+        doc["hooks"]["readers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["attach_point"] == point && r["attached"] == true)
+    };
+    let mut paths = Vec::new();
+    if attached("iter/bpf_sk_storage_map") {
+        paths.push("map-iter");
+    }
+    if attached("iter/tcp") && attached("iter/udp") {
+        paths.push("socket-iter");
+    }
+    paths.push("walk");
+    paths
+}
+
+/// One live-read path forced: the same exact counts as any other.
+fn forced_live_read(path: &str) {
+    let test = format!("live_read_{path}");
+    if !common::root_or_skip(&test) {
+        return;
+    }
+    if !live_read_paths_here().contains(&path) {
+        // Not a missing privilege: this kernel refuses the iterator (doctor
+        // says which and why). The other paths are tested here instead.
+        eprintln!("{test}: this kernel refuses the {path} path's iterators; not testable here");
+        return;
+    }
+    let mode = common::mode::Mode::ebpf().reading_with(path);
+    common::scenario::run_in(
+        &mode,
+        vec![
+            sc::tcp_bulk_v4(),
+            sc::tcp_short_connections(),
+            sc::udp(),
+            sc::dns(),
+            sc::second_namespace(),
+        ],
+    );
+}
+
+#[test]
+fn live_read_forced_map_iterator() {
+    forced_live_read("map-iter");
+}
+
+#[test]
+fn live_read_forced_socket_iterators() {
+    forced_live_read("socket-iter");
+}
+
+#[test]
+fn live_read_forced_walk() {
+    forced_live_read("walk");
+}

@@ -241,11 +241,8 @@ fn lookups_in(name: &str, mode: &Mode) {
     }
     if mode.check_hooks {
         // eBPF: every program loaded, the early-owner hooks included.
-        assert!(
-            report.meta.degraded.is_empty(),
-            "degraded: {:?}",
-            report.meta.degraded
-        );
+        let unexpected = common::expect::unexpected_degraded(&report.meta);
+        assert!(unexpected.is_empty(), "degraded: {unexpected:?}");
     }
 
     let log = client.dns.as_ref().expect("the client's lookup log");

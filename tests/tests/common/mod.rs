@@ -1,6 +1,6 @@
 //! Shared machinery of the end-to-end tests: the root check, where the
 //! binaries are, the knobs read from the environment (`NETOPROC_BIN`,
-//! `NETOPROC_HOOKS`, `NETOPROC_E2E_SCALE`, `CI`), and the entry point every
+//! `NETOPROC_HOOKS`, `NETOPROC_LIVE_READ`, `NETOPROC_E2E_SCALE`, `CI`), and the entry point every
 //! test calls. The parts live in submodules by concept.
 
 pub mod expect;
@@ -75,6 +75,14 @@ pub fn netoproc_bin() -> PathBuf {
 /// `$NETOPROC_HOOKS` (passed as `--hooks` and checked in meta.hooks).
 pub fn hooks() -> Option<String> {
     std::env::var("NETOPROC_HOOKS")
+        .ok()
+        .filter(|h| !h.is_empty())
+}
+
+/// `$NETOPROC_LIVE_READ` (passed as `--live-read`, checked in
+/// meta.live_read).
+pub fn live_read() -> Option<String> {
+    std::env::var("NETOPROC_LIVE_READ")
         .ok()
         .filter(|h| !h.is_empty())
 }

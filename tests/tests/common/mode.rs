@@ -26,12 +26,15 @@ pub struct Mode {
     pub no_owner_is_zero: bool,
     /// `meta.hooks` must be `$NETOPROC_HOOKS` when set.
     pub check_hooks: bool,
+    /// `meta.live_read` must be this, when set (`--live-read` forces it).
+    pub live_read: Option<String>,
 }
 
 impl Mode {
-    /// eBPF (or whatever `auto` picks here), `--hooks $NETOPROC_HOOKS`, exact.
+    /// eBPF (or whatever `auto` picks here), `--hooks $NETOPROC_HOOKS`,
+    /// `--live-read $NETOPROC_LIVE_READ`, exact.
     pub fn ebpf() -> Mode {
-        Mode {
+        let mut mode = Mode {
             bin: None,
             wrapper: Vec::new(),
             args: super::hooks()
@@ -42,7 +45,22 @@ impl Mode {
             wire: 0.01,
             no_owner_is_zero: true,
             check_hooks: true,
+            live_read: None,
+        };
+        if let Some(path) = super::live_read() {
+            mode = mode.reading_with(&path);
         }
+        mode
+    }
+
+    /// This mode with `--live-read path`, checked in `meta.live_read`.
+    pub fn reading_with(mut self, path: &str) -> Mode {
+        if let Some(i) = self.args.iter().position(|a| a == "--live-read") {
+            self.args.drain(i..(i + 2).min(self.args.len()));
+        }
+        self.args.extend(["--live-read".to_string(), path.to_string()]);
+        self.live_read = Some(path.to_string());
+        self
     }
 
     /// `--capture-mode afpacket`: at least `min_share` of every generator's
@@ -57,6 +75,7 @@ impl Mode {
             wire: 0.005,
             no_owner_is_zero: false,
             check_hooks: false,
+            live_read: None,
         }
     }
 

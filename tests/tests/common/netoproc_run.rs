@@ -37,6 +37,9 @@ pub struct NpReport {
 #[derive(Debug, Deserialize)]
 pub struct Meta {
     pub hooks: String,
+    /// eBPF: how live sockets were read.
+    #[serde(default)]
+    pub live_read: Option<String>,
     pub capture_mode: String,
     pub interrupted: bool,
     pub lost: BTreeMap<String, u64>,
