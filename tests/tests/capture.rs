@@ -165,3 +165,34 @@ fn live_read_forced_socket_iterators() {
 fn live_read_forced_walk() {
     forced_live_read("walk");
 }
+
+/// netoproc started by `ip netns exec`, which mounts a fresh /sys: no
+/// cgroup2 hierarchy is visible there, and its own namespace is not the
+/// generators'. It mounts a private cgroup2 (so close events, UDP remotes,
+/// early owners and wire bytes stay) and walks the other namespaces' sockets
+/// by entering them: the counts stay exact, and nothing runs degraded
+/// beyond what the kernel refuses everywhere.
+#[test]
+fn netoproc_under_ip_netns_exec_without_visible_cgroup2() {
+    let test = "under_ip_netns_exec";
+    if !common::root_or_skip(test) {
+        return;
+    }
+    common::netoproc_bin();
+    let ns = common::netns::Netns::new("runner");
+    let mut mode = common::mode::Mode::ebpf();
+    mode.wrapper = ["ip", "netns", "exec", ns.name.as_str()]
+        .map(String::from)
+        .to_vec();
+    common::scenario::run_in(
+        &mode,
+        vec![
+            sc::tcp_bulk_v4(),
+            sc::tcp_short_connections(),
+            sc::udp(),
+            sc::dns(),
+            sc::short_processes(),
+        ],
+    );
+    drop(ns);
+}

@@ -21,7 +21,7 @@ use netoproc_core::report::Losses;
 use netoproc_core::DnsPacket;
 
 use crate::abi::{self, np_peer_counters, np_peer_key, np_sock_stats};
-use crate::cgroup::cgroup2_mount;
+use crate::cgroup::{cgroup2_mount, mount_private_cgroup2};
 use crate::kretprobe::{self, TracefsKretprobe};
 use crate::ladder::{error_chain, os_error, status, Attacher, HookChoice, Rung, COMMON};
 use crate::live_read::{self, LiveRead, LiveReader};
@@ -284,8 +284,9 @@ pub(crate) fn load_object(opts: &EbpfOptions, walk: bool) -> Result<(Ebpf, Btf),
     Ok((ebpf, btf))
 }
 
-/// Opens the cgroup v2 root the cgroup programs attach to; says in
-/// `degraded` what is missing without it.
+/// Opens the cgroup v2 root the cgroup programs attach to (mounting a
+/// private one where none is visible); says in `degraded` what is missing
+/// without it.
 pub(crate) fn open_cgroup2(opts: &EbpfOptions, degraded: &mut Vec<String>) -> Option<File> {
     let mountinfo = std::fs::read_to_string(&opts.mountinfo).ok();
     match mountinfo.as_deref().and_then(cgroup2_mount) {
@@ -299,14 +300,17 @@ pub(crate) fn open_cgroup2(opts: &EbpfOptions, degraded: &mut Vec<String>) -> Op
                 None
             }
         },
-        None => {
-            degraded.push(
-                "cgroup programs: no cgroup v2 hierarchy is mounted (mount -t cgroup2 none \
-                 /sys/fs/cgroup); wire bytes, UDP remotes and close events are missing"
-                    .into(),
-            );
-            None
-        }
+        None => match mount_private_cgroup2() {
+            Ok(f) => Some(f),
+            Err(e) => {
+                degraded.push(format!(
+                    "cgroup programs: no cgroup v2 hierarchy is visible and mounting a private \
+                     one failed ({e}; needs CAP_SYS_ADMIN); wire bytes, UDP remotes, early owners \
+                     and UDP close events are missing (mount -t cgroup2 none /sys/fs/cgroup)"
+                ));
+                None
+            }
+        },
     }
 }
 

@@ -1,8 +1,14 @@
 //! Finding the cgroup v2 hierarchy to attach the cgroup programs to. Its
 //! mount point differs between hosts (`/sys/fs/cgroup` on pure v2 systems,
 //! `/sys/fs/cgroup/unified` on hybrid ones), so it is read from mountinfo,
-//! never assumed.
+//! never assumed. Where none is visible (a cgroup v1-only host, `ip netns
+//! exec`, which mounts a fresh /sys), the v2 root still exists and still
+//! covers every process: [`mount_private_cgroup2`] mounts it where only
+//! netoproc sees it.
 
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
 use std::path::PathBuf;
 
 /// The mount point of the first cgroup2 filesystem mounted at the root of
@@ -16,6 +22,57 @@ pub fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
         let root = pre.nth(3)?;
         let mount_point = pre.next()?;
         (fstype == "cgroup2" && root == "/").then(|| PathBuf::from(unescape(mount_point)))
+    })
+}
+
+/// Mounts the cgroup v2 hierarchy in a mount namespace of a thread's own
+/// and opens its root: the mount is visible to no other process, changes
+/// nothing on the host, and lives as long as the returned directory is open
+/// (cgroup programs attach through it). Needs `CAP_SYS_ADMIN`.
+pub fn mount_private_cgroup2() -> io::Result<File> {
+    std::thread::scope(|s| {
+        s.spawn(|| -> io::Result<File> {
+            // SAFETY: unshare and mount with valid NUL-terminated strings;
+            // CLONE_NEWNS applies to this thread alone, which ends here.
+            unsafe {
+                if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let root = c"/";
+                // Nothing mounted from here on may propagate to the host.
+                if libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                // Any existing directory will do: the mount covers it only
+                // in this namespace.
+                let at = ["/sys/fs/cgroup", "/mnt", "/tmp"]
+                    .into_iter()
+                    .find(|d| std::path::Path::new(d).is_dir())
+                    .ok_or_else(|| io::Error::other("no directory to mount on"))?;
+                let at_c = CString::new(at).map_err(io::Error::other)?;
+                let fstype = c"cgroup2";
+                if libc::mount(
+                    fstype.as_ptr(),
+                    at_c.as_ptr(),
+                    fstype.as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    std::ptr::null(),
+                ) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                File::open(at)
+            }
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the mounting thread panicked")))
     })
 }
 
