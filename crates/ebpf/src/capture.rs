@@ -423,9 +423,7 @@ pub(crate) fn attach_iter(ebpf: &mut Ebpf, btf: &Btf, spec: &DumpSpec) -> Result
 
 /// Every record of a hash of socket records, two syscalls an entry.
 fn walk_records(ebpf: &Ebpf, map: &str, ledger: &mut SocketLedger) -> Result<(), CaptureError> {
-    let map = ebpf
-        .map(map)
-        .ok_or_else(|| format!("{map} map missing"))?;
+    let map = ebpf.map(map).ok_or_else(|| format!("{map} map missing"))?;
     let socks: HashMap<&MapData, u64, np_sock_stats> = HashMap::try_from(map)?;
     for (key, s) in socks.iter().flatten() {
         ledger.observe_socket(socket_record(&s, key));

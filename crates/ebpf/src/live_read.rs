@@ -20,9 +20,7 @@ use std::str::FromStr;
 use aya::{Btf, Ebpf};
 use netoproc_core::backend::HookStatus;
 
-use crate::capture::{
-    attach_iter, load_object, DumpSpec, EbpfOptions, StartError, SOCKETS_DUMP,
-};
+use crate::capture::{attach_iter, load_object, DumpSpec, EbpfOptions, StartError, SOCKETS_DUMP};
 use crate::map_dump::MapDump;
 use crate::socket_iter::SocketIters;
 

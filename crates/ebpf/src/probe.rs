@@ -8,7 +8,9 @@
 use netoproc_core::backend::HookStatus;
 use serde::Serialize;
 
-use crate::capture::{attach_iter, load_object, open_cgroup2, EbpfOptions, StartError, PEERS_DUMP, SOCKETS_DUMP};
+use crate::capture::{
+    attach_iter, load_object, open_cgroup2, EbpfOptions, StartError, PEERS_DUMP, SOCKETS_DUMP,
+};
 use crate::ladder::{status, Attacher, Rung, COMMON};
 use crate::live_read::{TCP_ITER, UDP_ITER};
 

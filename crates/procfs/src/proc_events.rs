@@ -11,6 +11,7 @@
 //! `netlink-sys`. The parser takes untrusted bytes and never panics.
 
 use std::io;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -151,6 +152,47 @@ fn parse_proc_event(ev: &[u8]) -> Option<ProcEvent> {
     })
 }
 
+/// The proc connector exists only in the initial network namespace: a
+/// netoproc started in another one (a container without the host network,
+/// `ip netns exec`) opens its socket there, from a thread that enters that
+/// namespace (`CAP_SYS_ADMIN`) and ends; the socket keeps its namespace.
+fn connector_socket() -> Result<Socket, ProcEventsError> {
+    let here = crate::netns::netns_of_link(Path::new("/proc/self/ns/net")).ok();
+    // Init's link may be unreadable (a supervisor that is not dumpable);
+    // kthreadd (pid 2), like every kernel thread, lives in the initial
+    // namespace too.
+    let Some((initial, init)) = ["/proc/1/ns/net", "/proc/2/ns/net"]
+        .into_iter()
+        .map(Path::new)
+        .find_map(|p| Some((p, crate::netns::netns_of_link(p).ok()?)))
+    else {
+        return Socket::new(NETLINK_CONNECTOR).map_err(ProcEventsError::classify);
+    };
+    let init = Some(init);
+    if here.is_none() || here == init {
+        return Socket::new(NETLINK_CONNECTOR).map_err(ProcEventsError::classify);
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            crate::netns::enter(initial).map_err(|e| {
+                ProcEventsError::Unavailable(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "entering the initial network namespace failed: {e} (needs CAP_SYS_ADMIN)"
+                    ),
+                ))
+            })?;
+            Socket::new(NETLINK_CONNECTOR).map_err(ProcEventsError::classify)
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            Err(ProcEventsError::Unavailable(io::Error::other(
+                "the thread opening the proc connector panicked",
+            )))
+        })
+    })
+}
+
 /// A subscribed proc connector socket, read by the caller.
 pub struct ProcConnector {
     socket: Socket,
@@ -160,7 +202,7 @@ impl ProcConnector {
     /// Joins the proc events group and subscribes; waits (up to one second)
     /// for the kernel's acknowledgement, so a refusal is an error here.
     pub fn subscribe() -> Result<ProcConnector, ProcEventsError> {
-        let mut socket = Socket::new(NETLINK_CONNECTOR).map_err(ProcEventsError::classify)?;
+        let mut socket = connector_socket()?;
         socket
             .bind(&netlink_sys::SocketAddr::new(0, CN_IDX_PROC))
             .map_err(ProcEventsError::classify)?;

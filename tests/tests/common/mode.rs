@@ -58,7 +58,8 @@ impl Mode {
         if let Some(i) = self.args.iter().position(|a| a == "--live-read") {
             self.args.drain(i..(i + 2).min(self.args.len()));
         }
-        self.args.extend(["--live-read".to_string(), path.to_string()]);
+        self.args
+            .extend(["--live-read".to_string(), path.to_string()]);
         self.live_read = Some(path.to_string());
         self
     }

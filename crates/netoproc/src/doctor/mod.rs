@@ -321,7 +321,10 @@ fn write_pretty(out: &mut dyn Write, r: &DoctorReport) -> io::Result<()> {
         for s in &h.common {
             write_hook(out, s)?;
         }
-        writeln!(out, "  reading live sockets and UDP remotes (any one path suffices):")?;
+        writeln!(
+            out,
+            "  reading live sockets and UDP remotes (any one path suffices):"
+        )?;
         for s in &h.readers {
             write_hook(out, s)?;
         }
