@@ -196,3 +196,55 @@ fn netoproc_under_ip_netns_exec_without_visible_cgroup2() {
     );
     drop(ns);
 }
+
+/// `doctor`'s verdict and a capture's own report agree: same mode, rung,
+/// live-read path and degraded features (doctor starts the capture with
+/// the same code; this keeps it so).
+#[test]
+fn doctor_and_capture_agree() {
+    let test = "doctor_and_capture_agree";
+    if !common::root_or_skip(test) {
+        return;
+    }
+    let out = std::process::Command::new(common::netoproc_bin())
+        .args(["doctor", "--format", "json"])
+        .output()
+        .expect("run netoproc doctor");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("doctor prints one JSON object");
+    let auto = &doc["auto"];
+    let mut mode = match auto["mode"].as_str() {
+        Some("afpacket") => common::mode::Mode::afpacket_exact(),
+        Some("ebpf") => common::mode::Mode::ebpf(),
+        other => panic!("{test}: doctor found no capture mode: {other:?} ({auto})"),
+    };
+    // What auto does: no rung or path forced.
+    mode.args.clear();
+    mode.capture_mode = None;
+    mode.live_read = None;
+    mode.check_hooks = false;
+    let report = common::scenario::run_in(&mode, vec![sc::tcp_loopback()]);
+    let meta = &report.meta;
+    assert_eq!(
+        Some(meta.capture_mode.as_str()),
+        auto["mode"].as_str(),
+        "{test}: mode"
+    );
+    if meta.capture_mode == "ebpf" {
+        assert_eq!(
+            Some(meta.hooks.as_str()),
+            auto["hooks"].as_str(),
+            "{test}: rung"
+        );
+        assert_eq!(
+            meta.live_read.as_deref(),
+            auto["live_read"].as_str(),
+            "{test}: live read"
+        );
+        assert_eq!(
+            serde_json::Value::from(meta.degraded.clone()),
+            auto["degraded"],
+            "{test}: degraded"
+        );
+    }
+}
