@@ -6,11 +6,15 @@
 #   4. builds the workspace (also without the `ebpf` feature) and runs every test on
 #      this host: unit tests, and end-to-end capture tests with real traffic in network
 #      namespaces (the tracepoint rung on Linux 6.3+),
-#   5. runs the end-to-end capture suite again inside a VM booted with Debian 12's stock
-#      6.1 kernel, once on the fentry rung and once forced to kprobes.
+#   5. runs the end-to-end capture and DNS suites again inside VMs (qemu TCG) booted
+#      with Debian 12's kernels: the stock 6.1 once on the fentry rung and once forced
+#      to kprobes, and the 6.12 on the tracepoint rung with the map iterators; each
+#      checks the rung and the live-read path auto picks (meta.hooks, meta.live_read).
+#      This host's own kernel is the third kind (step 4: whatever it refuses).
 # Must run as root (BPF, network namespaces, the VM). Options:
 #   --no-vm      skip step 5 (quick local runs; CI never passes it)
 #   --vm-only    only step 5 (after a previous full run built everything)
+#   --vm-row R   only this row of step 5 (6.1-fentry, 6.1-kprobe, 6.12-tracepoint)
 # Environment: NETOPROC_VM_SCALE (default 0.1) scales traffic sizes inside the slow,
 # emulated VM; CI=true makes tests that lack privileges fail instead of skip.
 set -euo pipefail
@@ -18,10 +22,14 @@ cd "$(dirname "$0")/.."
 
 run_host=1
 run_vm=1
+vm_rows="6.1-fentry 6.1-kprobe 6.12-tracepoint"
+want_row=""
 for a in "$@"; do
+  if [ "$want_row" = next ]; then vm_rows="$a"; want_row=""; continue; fi
   case "$a" in
     --no-vm) run_vm=0 ;;
     --vm-only) run_host=0 ;;
+    --vm-row) want_row=next; run_host=0 ;;
     -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown option $a (see --help)" >&2; exit 2 ;;
   esac
@@ -72,8 +80,7 @@ if [ "$run_host" = 1 ]; then
 fi
 
 if [ "$run_vm" = 1 ]; then
-  step "end-to-end tests in a VM with Debian 12's 6.1 kernel"
-  kernel=$(scripts/vm/fetch-kernel.sh | tail -n 1)
+  step "end-to-end tests in VMs with Debian 12's kernels"
   cargo build -p netoproc
   # The eBPF end-to-end suites (capture: exact bytes; dns: the observatory).
   e2e=$(cargo test -p netoproc-e2e --no-run --message-format=json 2>/dev/null \
@@ -87,11 +94,22 @@ for l in sys.stdin:
   guest_cmd=""
   for exe in $e2e; do guest_cmd="$guest_cmd \"$exe\" --test-threads=1 --skip afpacket &&"; done
   guest_cmd="$guest_cmd true"
-  for hooks in fentry kprobe; do
-    step "VM: $hooks rung"
+  for row in $vm_rows; do
+    series=${row%%-*}
+    hooks=${row#*-}
+    case "$row" in
+      6.1-fentry|6.1-kprobe|6.12-tracepoint) ;;
+      *) echo "test.sh: unknown VM row $row" >&2; exit 2 ;;
+    esac
+    kernel=$(NETOPROC_VM_SERIES="$series" scripts/vm/fetch-kernel.sh | tail -n 1)
+    step "VM: Linux $series, $hooks rung ($(basename "$kernel"))"
+    start=$(date +%s)
+    # Both kernels load the storage map iterator: auto must read with it.
     NETOPROC_VM_TIMEOUT="${NETOPROC_VM_TIMEOUT:-1800}" scripts/vm/run.sh --kernel "$kernel" -- \
-      env CI="${CI:-}" NETOPROC_HOOKS="$hooks" NETOPROC_E2E_SCALE="${NETOPROC_VM_SCALE:-0.1}" \
+      env CI="${CI:-}" NETOPROC_HOOKS="$hooks" NETOPROC_EXPECT_LIVE_READ=map-iter \
+      NETOPROC_E2E_SCALE="${NETOPROC_VM_SCALE:-0.1}" \
       NETOPROC_E2E_LATENCY_MS=100 sh -c "$guest_cmd"
+    echo "test.sh: VM row $row took $(( $(date +%s) - start )) s"
   done
 fi
 step "all tests passed"

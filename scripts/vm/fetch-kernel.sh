@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# fetch-kernel.sh — prepare everything needed to boot Debian 12's stock 6.1 kernel
-# under virtme-ng (see scripts/vm/run.sh), and print the path of its vmlinuz.
+# fetch-kernel.sh — prepare everything needed to boot one of Debian 12's kernels
+# (the stock 6.1, or the 6.12 that bookworm also ships) under virtme-ng (see
+# scripts/vm/run.sh), and print the path of its vmlinuz.
 #
 # Idempotent; needs root (apt-get, /lib/modules). Steps:
 #   1. apt-get install qemu-system-x86 kmod busybox-static udev iproute2 (`apt-get update`
 #      first only if one of them is missing), and `pip install virtme-ng` if `vng`
 #      is not on PATH.
-#   2. Find the newest `linux-image-6.1.0-<n>-amd64` (or its `-unsigned` twin; never
+#   2. Find the newest `linux-image-6.1.0-<n>-amd64` (series 6.1) or
+#      `linux-image-6.12.<n>+deb12-amd64` (series 6.12), or its `-unsigned` twin (never
 #      -cloud/-rt/-dbg) that apt can download, `apt-get download` it and
 #      `dpkg-deb -x` it into $NETOPROC_VM_CACHE (default /var/cache/netoproc-vm).
 #   3. Copy its lib/modules/<ver> to /lib/modules/<ver> and run `depmod <ver>`
@@ -15,12 +17,23 @@
 # Only the vmlinuz path goes to stdout; progress and errors go to stderr.
 #
 # Environment:
+#   NETOPROC_VM_SERIES       6.1 (default) or 6.12
 #   NETOPROC_VM_CACHE        cache directory (default /var/cache/netoproc-vm)
 #   NETOPROC_VM_KERNEL_PKG   force a package name, e.g. linux-image-6.1.0-56-amd64
 #   NETOPROC_VM_OFFLINE=1    do not look for a newer kernel if one is already cached
 set -euo pipefail
 
 CACHE="${NETOPROC_VM_CACHE:-/var/cache/netoproc-vm}"
+SERIES="${NETOPROC_VM_SERIES:-6.1}"
+# Package names of the series (regex), their cache glob, and the prefix before
+# the number that orders them.
+case "$SERIES" in
+    6.1) NAME_RE='^linux-image-6\.1\.0-[0-9]+-amd64(-unsigned)?$'; CACHE_GLOB='linux-image-6.1.0-*'
+         NUM_PREFIX='linux-image-6.1.0-' ;;
+    6.12) NAME_RE='^linux-image-6\.12\.[0-9]+\+deb12-amd64(-unsigned)?$'; CACHE_GLOB='linux-image-6.12.*'
+          NUM_PREFIX='linux-image-6.12.' ;;
+    *) printf 'fetch-kernel: error: NETOPROC_VM_SERIES must be 6.1 or 6.12, got %s\n' "$SERIES" >&2; exit 1 ;;
+esac
 # udev: virtme-ng-init needs systemd-udevd in the guest (= host fs) to create
 # /dev/virtio-ports/virtme.*; without it the command runs on the console with no
 # output and no exit status. iproute2: `ip` for lo and netns in the guest.
@@ -81,24 +94,25 @@ fi
 # vmlinuz path.
 newest_cached() {
     local m
-    m="$(ls -1d "$CACHE"/linux-image-*/.complete 2>/dev/null | sort -V | tail -n 1)"
+    # shellcheck disable=SC2086
+    m="$(ls -1d "$CACHE"/$CACHE_GLOB/.complete 2>/dev/null | sort -V | tail -n 1)"
     [ -n "$m" ] || return 1
     printf '%s\n' "$m"
 }
 
-# Candidate packages: exactly linux-image-6.1.0-<n>-amd64 or ...-amd64-unsigned,
-# with a downloadable candidate version. Prints "<n> <pkg>" lines.
+# Candidate packages: exactly the series' -amd64 or -amd64-unsigned images, with a
+# downloadable candidate version. Prints "<n> <rank> <pkg>" lines, newest first.
 list_candidates() {
     local names
-    names="$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64(-unsigned)?$' 2>/dev/null \
-        | awk '{print $1}' | grep -E '^linux-image-6\.1\.0-[0-9]+-amd64(-unsigned)?$' || true)"
+    names="$(apt-cache search --names-only "$NAME_RE" 2>/dev/null \
+        | awk '{print $1}' | grep -E "$NAME_RE" || true)"
     [ -n "$names" ] || return 0
     # one apt-cache policy call for all names (it is slow per call)
     # shellcheck disable=SC2086
-    apt-cache policy $names 2>/dev/null | awk '
+    apt-cache policy $names 2>/dev/null | awk -v prefix="$NUM_PREFIX" '
         /^[^ ].*:$/ { p = substr($0, 1, length($0) - 1); next }
         $1 == "Candidate:" && $2 != "(none)" && p != "" {
-            n = p; sub(/^linux-image-6\.1\.0-/, "", n); sub(/-.*/, "", n)
+            n = substr(p, length(prefix) + 1); sub(/[-+].*/, "", n)
             # signed first (rank 0) so it wins ties with its -unsigned twin
             r = (p ~ /-unsigned$/) ? 1 : 0
             print n, r, p; p = ""
@@ -130,9 +144,9 @@ else
     if [ -z "$pkg" ]; then
         if marker="$(newest_cached)"; then
             pkg="$(basename "$(dirname "$marker")")"
-            log "no linux-image-6.1.0-*-amd64 visible to apt; using cached $pkg"
+            log "no $SERIES kernel image visible to apt; using cached $pkg"
         else
-            die "apt knows no linux-image-6.1.0-<n>-amd64 package (is a Debian 12 'bookworm' or bookworm-security source configured?)"
+            die "apt knows no package matching $NAME_RE (is a Debian 12 'bookworm' or bookworm-security source configured?)"
         fi
     fi
 fi

@@ -1,6 +1,7 @@
 //! Shared machinery of the end-to-end tests: the root check, where the
 //! binaries are, the knobs read from the environment (`NETOPROC_BIN`,
-//! `NETOPROC_HOOKS`, `NETOPROC_LIVE_READ`, `NETOPROC_E2E_SCALE`, `CI`), and the entry point every
+//! `NETOPROC_HOOKS`, `NETOPROC_LIVE_READ`, `NETOPROC_EXPECT_LIVE_READ`,
+//! `NETOPROC_E2E_SCALE`, `CI`), and the entry point every
 //! test calls. The parts live in submodules by concept.
 
 pub mod expect;
@@ -83,6 +84,14 @@ pub fn hooks() -> Option<String> {
 /// meta.live_read).
 pub fn live_read() -> Option<String> {
     std::env::var("NETOPROC_LIVE_READ")
+        .ok()
+        .filter(|h| !h.is_empty())
+}
+
+/// `$NETOPROC_EXPECT_LIVE_READ`: the path `auto` must pick here (checked
+/// in meta.live_read, not forced).
+pub fn expected_live_read() -> Option<String> {
+    std::env::var("NETOPROC_EXPECT_LIVE_READ")
         .ok()
         .filter(|h| !h.is_empty())
 }

@@ -49,6 +49,8 @@ impl Mode {
         };
         if let Some(path) = super::live_read() {
             mode = mode.reading_with(&path);
+        } else if let Some(path) = super::expected_live_read() {
+            mode.live_read = Some(path);
         }
         mode
     }
