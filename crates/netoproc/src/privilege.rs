@@ -195,8 +195,8 @@ pub fn check_sizes(s: Sizes, why: Option<&str>) -> Result<(), Failure> {
         return Ok(());
     }
     Err(Failure::Privileges(format!(
-        "too much kernel memory for a user without root ({why}): {}. Ask for less, or run \
-         netoproc as root",
+        "too much kernel memory for a user without root: {} (netoproc runs with more \
+         privilege than you: {why}). Ask for less, or run netoproc as root",
         over.join(", ")
     )))
 }
