@@ -38,6 +38,8 @@ fn bad_flags_and_values_exit_2() {
         &["--hooks", "uprobe", "-d", "1"],
         &["--rings", "17", "-d", "1"],
         &["--rings", "0", "-d", "1"],
+        &["--max-netns", "0", "-d", "1"],
+        &["--capture-mode", "ebpf", "--max-netns", "4", "-d", "1"],
         &["--ring-mib", "0", "-d", "1"],
     ] {
         let o = run(args);

@@ -274,6 +274,48 @@ fn capabilities_are_reduced_after_start() {
     }
 }
 
+/// `doctor` run by the group member says it is elevated, what it holds and
+/// what each mode would keep, and why.
+#[test]
+fn doctor_says_what_is_held_and_kept() {
+    if !root_or_skip("doctor_says_what_is_held_and_kept") {
+        return;
+    }
+    let s = Sandbox::new("o", &["--mode", "afpacket"]);
+    let child = s
+        .as_user(&s.binary())
+        .args(["doctor", "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let o = wait_within(child, Duration::from_secs(60));
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("doctor JSON: {e}: {}", String::from_utf8_lossy(&o.stderr)));
+    let found = |name: &str| -> String {
+        d["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == name))
+            .and_then(|c| c["found"].as_str())
+            .unwrap_or_else(|| panic!("no {name} check in {d}"))
+            .to_string()
+    };
+    assert!(found("privilege").contains("AT_SECURE"), "{d}");
+    assert_eq!(
+        found("capabilities held"),
+        "CAP_DAC_READ_SEARCH, CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_PTRACE"
+    );
+    let kept = found("kept after start (afpacket)");
+    assert!(
+        kept.starts_with("CAP_NET_RAW (")
+            && kept.contains("CAP_SYS_PTRACE (")
+            && kept.contains("CAP_DAC_READ_SEARCH (")
+            && !kept.contains("CAP_NET_ADMIN")
+            && !kept.contains("CAP_SYS_ADMIN"),
+        "{kept}"
+    );
+}
+
 /// A root-only secret and a world-readable directory of symlinks to it.
 struct Bait {
     secret: String,
