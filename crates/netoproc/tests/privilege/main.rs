@@ -514,3 +514,42 @@ fn no_flag_or_variable_discloses_a_root_only_file() {
         assert!(o.status.success(), "{var}: {all}");
     }
 }
+
+/// A named network namespace, deleted on drop.
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+/// `--max-netns` bounds the namespaces that get rings (an unprivileged
+/// user can create namespaces with `unshare -rn`): past it, a namespace is
+/// listed as not captured, naming the flag.
+#[test]
+fn namespaces_with_rings_are_bounded() {
+    if !root_or_skip("namespaces_with_rings_are_bounded") {
+        return;
+    }
+    let ns = Netns(format!("npt{}ns", std::process::id()));
+    run_ok(Command::new("ip").args(["netns", "add", &ns.0]));
+    run_ok(Command::new("ip").args(["-n", &ns.0, "link", "set", "lo", "up"]));
+    let degraded = |max: &str| -> String {
+        let child = Command::new(BIN)
+            .args(["--capture-mode", "afpacket", "--max-netns", max])
+            .args(["-d", "1", "--format", "json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let o = wait_within(child, Duration::from_secs(20));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let snap: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        snap["meta"]["degraded"].to_string()
+    };
+    let one = degraded("1");
+    assert!(one.contains("--max-netns"), "{one}");
+    let many = degraded("64");
+    assert!(!many.contains("--max-netns"), "{many}");
+}
