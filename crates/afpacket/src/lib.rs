@@ -42,6 +42,11 @@ pub enum RingError {
     Permission,
     #[error("cannot enter network namespace {path}: {error}")]
     Netns { path: PathBuf, error: io::Error },
+    #[error(
+        "{max} network namespaces already have rings (the most allowed; \
+         --max-netns raises it)"
+    )]
+    TooManyNamespaces { max: usize },
     #[error("{op} failed: {error}")]
     Sys { op: &'static str, error: io::Error },
 }

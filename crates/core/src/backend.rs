@@ -10,6 +10,8 @@ use crate::ledger::SocketLedger;
 use crate::model::DnsPacket;
 use crate::report::{AttributionStats, Losses};
 
+pub use caps::Capability;
+
 pub type CaptureError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// One program or hook a backend tried, and how that went.
@@ -40,8 +42,53 @@ pub struct CaptureInfo {
     pub degraded: Vec<String>,
 }
 
+/// A capability a backend still uses once started, and what for. After
+/// start-up netoproc keeps only the capabilities some backend need names
+/// (and it holds) and clears the rest; `--verbose` and `doctor` print the
+/// reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapabilityNeed {
+    pub capability: Capability,
+    pub why: &'static str,
+}
+
+/// What a backend that does not declare its own needs is assumed to use
+/// after start: reading other users' processes in `/proc` (names, command
+/// lines, sockets, namespaces), entering other network namespaces, and
+/// reading BPF maps through the `bpf()` syscall, which kernels before 5.19
+/// refuse without `CAP_BPF` while `kernel.unprivileged_bpf_disabled` is set.
+/// Written for the eBPF backend until it declares exactly what it uses.
+pub const ASSUMED_NEEDS_AFTER_START: &[CapabilityNeed] = &[
+    CapabilityNeed {
+        capability: Capability::CAP_SYS_PTRACE,
+        why: "naming other users' processes from /proc",
+    },
+    CapabilityNeed {
+        capability: Capability::CAP_DAC_READ_SEARCH,
+        why: "reading other users' /proc entries",
+    },
+    CapabilityNeed {
+        capability: Capability::CAP_SYS_ADMIN,
+        why: "entering other network namespaces (setns) to read their sockets",
+    },
+    CapabilityNeed {
+        capability: Capability::CAP_BPF,
+        why: "reading BPF maps: kernels before 5.19 check it on every bpf() call \
+              while unprivileged BPF is disabled",
+    },
+];
+
 pub trait CaptureBackend {
     fn info(&self) -> &CaptureInfo;
+
+    /// The capabilities this backend still uses after start-up (every
+    /// thread it runs, for as long as it runs); netoproc clears all others.
+    /// Opening rings, loading programs and attaching them happen in
+    /// start-up and need not be listed. The default is
+    /// [`ASSUMED_NEEDS_AFTER_START`].
+    fn needs_after_start(&self) -> Vec<CapabilityNeed> {
+        ASSUMED_NEEDS_AFTER_START.to_vec()
+    }
 
     /// Waits up to `timeout` for events (socket closes, new processes) and
     /// merges them into `ledger`.

@@ -15,7 +15,9 @@ use std::time::Duration;
 use aya::maps::{HashMap, Map, MapData, PerCpuArray, RingBuf};
 use aya::programs::Iter;
 use aya::{Btf, Ebpf, EbpfLoader};
-use netoproc_core::backend::{CaptureBackend, CaptureError, CaptureInfo, HookStatus};
+use netoproc_core::backend::{
+    Capability, CapabilityNeed, CaptureBackend, CaptureError, CaptureInfo, HookStatus,
+};
 use netoproc_core::ledger::SocketLedger;
 use netoproc_core::report::Losses;
 use netoproc_core::DnsPacket;
@@ -314,6 +316,20 @@ pub(crate) fn open_cgroup2(opts: &EbpfOptions, degraded: &mut Vec<String>) -> Op
     }
 }
 
+/// Whether this kernel refuses every bpf() command without CAP_BPF while
+/// unprivileged BPF is disabled (before 6.0; since then only creating maps
+/// and loading programs are refused, and descriptors held keep working).
+/// Unknown versions count as old.
+fn bpf_syscall_checks_capability() -> bool {
+    let disabled = std::fs::read_to_string("/proc/sys/kernel/unprivileged_bpf_disabled")
+        .map(|s| s.trim() != "0")
+        .unwrap_or(true);
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release.trim().split(['.', '-']);
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    disabled && major < 6
+}
+
 /// Hands freed heap pages back to the system (glibc keeps them otherwise).
 fn release_freed_memory() {
     #[cfg(target_env = "gnu")]
@@ -434,6 +450,37 @@ fn walk_records(ebpf: &Ebpf, map: &str, ledger: &mut SocketLedger) -> Result<(),
 impl CaptureBackend for EbpfCapture {
     fn info(&self) -> &CaptureInfo {
         &self.info
+    }
+
+    /// Once attached, maps and the ring buffer are read through descriptors
+    /// already held. What remains: naming processes from /proc, entering
+    /// other namespaces on the socket-iterator path, and, on kernels before
+    /// 6.0, every bpf() call while unprivileged BPF is disabled.
+    fn needs_after_start(&self) -> Vec<CapabilityNeed> {
+        let mut needs = vec![
+            CapabilityNeed {
+                capability: Capability::CAP_SYS_PTRACE,
+                why: "naming other users' processes from /proc",
+            },
+            CapabilityNeed {
+                capability: Capability::CAP_DAC_READ_SEARCH,
+                why: "reading other users' /proc entries",
+            },
+        ];
+        if self.live.path() == LiveRead::SocketIter {
+            needs.push(CapabilityNeed {
+                capability: Capability::CAP_SYS_ADMIN,
+                why: "entering other network namespaces (setns) to walk their sockets",
+            });
+        }
+        if bpf_syscall_checks_capability() {
+            needs.push(CapabilityNeed {
+                capability: Capability::CAP_BPF,
+                why: "reading BPF maps: before Linux 6.0 every bpf() call needs it while \
+                      kernel.unprivileged_bpf_disabled is set",
+            });
+        }
+        needs
     }
 
     fn drain_events(

@@ -6,8 +6,12 @@ use netoproc_core::backend::CaptureBackend;
 use crate::cli::{CaptureMode, Cli, Hooks, LiveReadPath};
 use crate::failure::Failure;
 
-pub fn open(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
-    let afpacket_flags = cli.interface.is_some() || cli.rings.is_some() || cli.ring_mib.is_some();
+pub fn open(cli: &Cli, elevated: Option<&str>) -> Result<Box<dyn CaptureBackend>, Failure> {
+    let afpacket_flags = cli.interface.is_some()
+        || cli.rings.is_some()
+        || cli.ring_mib.is_some()
+        || cli.max_netns.is_some();
+    check_sizes(cli, elevated)?;
     match cli.capture_mode {
         CaptureMode::Afpacket if cli.hooks != Hooks::Auto => Err(Failure::Usage(
             "--hooks chooses eBPF hooks; it cannot be used with --capture-mode=afpacket".into(),
@@ -16,10 +20,10 @@ pub fn open(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
             "--live-read chooses how eBPF reads sockets; it cannot be used with --capture-mode=afpacket"
                 .into(),
         )),
-        CaptureMode::Afpacket => open_afpacket(cli),
+        CaptureMode::Afpacket => open_afpacket(cli, elevated),
         CaptureMode::Ebpf if afpacket_flags => Err(Failure::Usage(
-            "--interface, --rings and --ring-mib set up AF_PACKET capture; they cannot be used \
-             with --capture-mode=ebpf"
+            "--interface, --rings, --ring-mib and --max-netns set up AF_PACKET capture; they \
+             cannot be used with --capture-mode=ebpf"
                 .into(),
         )),
         CaptureMode::Ebpf => open_ebpf(cli),
@@ -29,15 +33,46 @@ pub fn open(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
         }
         CaptureMode::Auto => match open_ebpf(cli) {
             Ok(b) => Ok(b),
-            Err(ebpf @ (Failure::Unavailable(_) | Failure::Privileges(_))) => fall_back(cli, ebpf),
+            Err(ebpf @ (Failure::Unavailable(_) | Failure::Privileges(_))) => {
+                fall_back(cli, elevated, ebpf)
+            }
             Err(e) => Err(e),
         },
     }
 }
 
+/// The AF_PACKET namespace limit: `--max-netns`, else the default for
+/// this privilege.
+fn max_namespaces(cli: &Cli, elevated: Option<&str>) -> usize {
+    match (cli.max_netns, elevated) {
+        (Some(n), _) => usize::from(n),
+        (None, Some(_)) => crate::privilege::bounds::NAMESPACES,
+        (None, None) => netoproc_afpacket::capture::DEFAULT_MAX_NAMESPACES,
+    }
+}
+
+/// Sizes that make the kernel allocate memory, over the bounds of a user
+/// without root, are refused before anything is opened.
+fn check_sizes(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
+    let defaults = netoproc_afpacket::capture::AfPacketOptions::default();
+    crate::privilege::check_sizes(
+        crate::privilege::Sizes {
+            ring_mib: cli.ring_mib.unwrap_or(defaults.ring_mib),
+            rings: cli.rings.unwrap_or(1),
+            namespaces: max_namespaces(cli, elevated),
+            ringbuf_kib: cli.ringbuf_kib,
+        },
+        elevated,
+    )
+}
+
 /// `auto` when eBPF cannot start: AF_PACKET, with one line saying why.
-fn fall_back(cli: &Cli, ebpf: Failure) -> Result<Box<dyn CaptureBackend>, Failure> {
-    match open_afpacket(cli) {
+fn fall_back(
+    cli: &Cli,
+    elevated: Option<&str>,
+    ebpf: Failure,
+) -> Result<Box<dyn CaptureBackend>, Failure> {
+    match open_afpacket(cli, elevated) {
         Ok(b) => {
             eprintln!("netoproc: eBPF unavailable ({ebpf}); capturing with AF_PACKET");
             Ok(b)
@@ -54,7 +89,7 @@ fn fall_back(cli: &Cli, ebpf: Failure) -> Result<Box<dyn CaptureBackend>, Failur
     }
 }
 
-fn open_afpacket(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
+fn open_afpacket(cli: &Cli, elevated: Option<&str>) -> Result<Box<dyn CaptureBackend>, Failure> {
     use netoproc_afpacket::capture::{AfPacketCapture, AfPacketOptions, StartError};
 
     let defaults = AfPacketOptions::default();
@@ -65,6 +100,7 @@ fn open_afpacket(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
         proc_root: cli.proc_root.clone(),
         cgroup_root: cli.sys_root.join("fs/cgroup"),
         dns_ports: cli.dns_ports.0.clone(),
+        max_namespaces: max_namespaces(cli, elevated),
         ..defaults
     };
     match AfPacketCapture::start(&opts) {

@@ -12,7 +12,15 @@ Exit codes:
   1  runtime error while capturing or writing
   2  usage error (bad flag or value)
   3  capture unavailable (kernel lacks what the chosen mode needs)
-  4  insufficient privileges (run as root, or see README: capabilities)
+  4  insufficient privileges (run as root, or see README: capabilities), or
+     refused because netoproc runs with more privilege than its caller
+     (file capabilities, set-user-ID): path flags, NETOPROC_* and
+     RUST_BACKTRACE variables, and sizes over the limits below
+
+Limits without root (file capabilities or set-user-ID):
+  --ring-mib at most 64, --rings at most 4, --max-netns at most 16 (default
+  16), rings in all (ring-mib x rings x max-netns) at most 1024 MiB,
+  --ringbuf-kib at most 65536
 
 Examples:
   sudo netoproc --duration 10                    per-process table after 10 s
@@ -91,6 +99,7 @@ pub struct Cli {
 
     /// Size of the kernel-to-userspace event ring buffer, in KiB (a power of
     /// two, at least 4). Raise it if `ringbuf_events` losses are reported.
+    /// At most 65536 without root.
     #[arg(long, value_name = "KIB", default_value_t = 8192, value_parser = parse_ringbuf_kib)]
     pub ringbuf_kib: u32,
 
@@ -101,14 +110,20 @@ pub struct Cli {
 
     /// AF_PACKET: rings per network namespace (1 to 16, default 1), each
     /// read by its own thread in one PACKET_FANOUT group; for more packets
-    /// than one core parses.
+    /// than one core parses. At most 4 without root.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=16))]
     pub rings: Option<u16>,
 
-    /// AF_PACKET: memory of each ring in MiB (default 8). Raise it if
-    /// `capture_drops` are reported.
+    /// AF_PACKET: memory of each ring in MiB (default 8, at most 1024; at
+    /// most 64 without root). Raise it if `capture_drops` are reported.
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub ring_mib: Option<u32>,
+
+    /// AF_PACKET: at most N network namespaces get rings, netoproc's own
+    /// included (default 64; 16 and at most 16 without root). Others are
+    /// listed as not captured. Each costs rings x ring-mib of kernel memory.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub max_netns: Option<u16>,
 
     /// How often live socket counters are read in snapshot mode, in
     /// milliseconds (the live view reads them every `--interval`).
@@ -129,7 +144,8 @@ pub struct Cli {
     #[arg(short, long)]
     pub verbose: bool,
 
-    /// Root of the proc filesystem (for containers and tests).
+    /// Root of the proc filesystem (for containers and tests). Refused when
+    /// netoproc runs with more privilege than its caller, as is every path.
     #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]
     pub proc_root: PathBuf,
 

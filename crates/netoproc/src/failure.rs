@@ -11,8 +11,8 @@ pub enum Failure {
     Usage(String),
     /// The kernel lacks what the capture mode needs (exit 3).
     Unavailable(String),
-    /// Not allowed to load BPF programs or open capture sockets (exit 4).
-    #[cfg_attr(not(feature = "ebpf"), allow(dead_code))]
+    /// Not allowed to load BPF programs or open capture sockets, or refused
+    /// at the privilege boundary (`privilege`) (exit 4).
     Privileges(String),
 }
 

@@ -5,18 +5,20 @@
 //! together.
 
 mod backend;
+mod capabilities;
 mod cli;
 mod doctor;
 mod failure;
 mod ktime;
 mod live;
+mod privilege;
 mod snapshot;
 
 use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use netoproc_core::clock::SystemClock;
 
 use crate::cli::Cli;
@@ -24,8 +26,13 @@ use crate::failure::Failure;
 
 fn main() {
     snapshot::PROCESS_START.get_or_init(std::time::Instant::now);
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
+    let command = Cli::command();
+    let parsed = command
+        .clone()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (m, cli)));
+    let (matches, cli) = match parsed {
+        Ok(p) => p,
         Err(e) => {
             // --help and --version print to stdout and exit 0; a closed
             // pipe there is not an error either.
@@ -34,15 +41,19 @@ fn main() {
             std::process::exit(code);
         }
     };
-    if let Err(f) = run(&cli) {
+    // Before anything is opened: what the caller may not choose when
+    // netoproc holds more privilege than they do.
+    let elevated = privilege::elevation();
+    let checked = privilege::check_input(&command, &matches, std::env::vars_os(), elevated);
+    if let Err(f) = checked.and_then(|()| run(&cli, elevated)) {
         eprintln!("netoproc: {f}");
         std::process::exit(f.exit_code());
     }
 }
 
-fn run(cli: &Cli) -> Result<(), Failure> {
+fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
     if let Some(cli::Command::Doctor(args)) = &cli.command {
-        return doctor::run(args, &cli.proc_root);
+        return doctor::run(args, &cli.proc_root, elevated);
     }
     // Without --duration: the live view on a terminal, else capture until
     // Ctrl-C and print.
@@ -60,8 +71,17 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         hard.and_then(|()| signal_hook::flag::register(sig, Arc::clone(&stop)).map(drop))
             .map_err(|e| Failure::Runtime(anyhow::anyhow!("installing the signal handler: {e}")))?;
     }
-    let mut capture = backend::open(cli)?;
+    let mut capture = backend::open(cli, elevated)?;
+    // Set up: from here on only what the backend still uses.
+    let dropped = capabilities::drop_after_start(&capture.needs_after_start())
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!(e).context("dropping capabilities")))?;
     if cli.verbose {
+        if let Some(why) = elevated {
+            eprintln!("netoproc: runs with more privilege than its caller ({why})");
+        }
+        for line in dropped.lines() {
+            eprintln!("netoproc: {line}");
+        }
         let info = capture.info();
         eprintln!(
             "netoproc: capture mode {}, byte hooks: {}",

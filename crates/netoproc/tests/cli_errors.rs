@@ -38,6 +38,7 @@ fn bad_flags_and_values_exit_2() {
         &["--hooks", "uprobe", "-d", "1"],
         &["--rings", "17", "-d", "1"],
         &["--rings", "0", "-d", "1"],
+        &["--max-netns", "0", "-d", "1"],
         &["--ring-mib", "0", "-d", "1"],
     ] {
         let o = run(args);
@@ -48,6 +49,7 @@ fn bad_flags_and_values_exit_2() {
     // Flags of one capture mode with the other, refused before capturing.
     for args in [
         &["--capture-mode", "ebpf", "--interface", "lo", "-d", "1"][..],
+        &["--capture-mode", "ebpf", "--max-netns", "4", "-d", "1"],
         &["--capture-mode", "afpacket", "--hooks", "kprobe", "-d", "1"],
     ] {
         let o = run(args);

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
-use netoproc_core::backend::{CaptureBackend, CaptureError, CaptureInfo};
+use netoproc_core::backend::{CapabilityNeed, CaptureBackend, CaptureError, CaptureInfo};
 use netoproc_core::ledger::SocketLedger;
 use netoproc_core::report::{AttributionStats, Losses};
 use netoproc_core::DnsPacket;
@@ -23,6 +23,10 @@ const SYNC_WITHIN: Duration = Duration::from_secs(2);
 impl CaptureBackend for AfPacketCapture {
     fn info(&self) -> &CaptureInfo {
         &self.info
+    }
+
+    fn needs_after_start(&self) -> Vec<CapabilityNeed> {
+        super::NEEDS_AFTER_START.to_vec()
     }
 
     fn drain_events(

@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use netoproc_core::backend::CaptureInfo;
+use netoproc_core::backend::{Capability, CapabilityNeed, CaptureInfo};
 use netoproc_core::ledger::SocketLedger;
 use netoproc_procfs::{ProcEvents, ProcRoot, ResolverConfig, SocketResolver};
 
@@ -69,6 +69,11 @@ pub struct AfPacketOptions {
     pub cgroup_root: PathBuf,
     /// Capture in every network namespace, not only netoproc's own.
     pub all_namespaces: bool,
+    /// At most this many network namespaces get rings (netoproc's own
+    /// included); the others are listed as not captured. Each costs
+    /// `rings` × `ring_mib` of kernel memory and `rings` threads, and an
+    /// unprivileged user can create namespaces (`unshare -rn`).
+    pub max_namespaces: usize,
     /// Ports whose TCP and UDP messages are read as DNS; empty: none.
     pub dns_ports: Vec<u16>,
 }
@@ -84,6 +89,7 @@ impl Default for AfPacketOptions {
             run_netns: PathBuf::from(netoproc_procfs::netns::RUN_NETNS),
             cgroup_root: PathBuf::from("/sys/fs/cgroup"),
             all_namespaces: true,
+            max_namespaces: DEFAULT_MAX_NAMESPACES,
             dns_ports: vec![53],
         }
     }
@@ -103,6 +109,34 @@ pub enum StartError {
     #[error("AF_PACKET capture is unavailable here: {0}")]
     Unavailable(String),
 }
+
+/// Namespaces with rings unless asked otherwise.
+pub const DEFAULT_MAX_NAMESPACES: usize = 64;
+
+/// What the backend does after start, and the capability each needs: the
+/// namespace watcher opens rings in namespaces that appear later (entering
+/// them, then a packet socket), and attribution reads every process's
+/// `/proc/PID/fd` and `/proc/PID/ns/net`. The proc connector and the first
+/// rings are set up in start-up, so `CAP_NET_ADMIN`, `CAP_BPF` and
+/// `CAP_PERFMON` are not needed afterwards.
+pub const NEEDS_AFTER_START: &[CapabilityNeed] = &[
+    CapabilityNeed {
+        capability: Capability::CAP_NET_RAW,
+        why: "opening rings in network namespaces that appear later",
+    },
+    CapabilityNeed {
+        capability: Capability::CAP_SYS_ADMIN,
+        why: "entering network namespaces that appear later (setns)",
+    },
+    CapabilityNeed {
+        capability: Capability::CAP_SYS_PTRACE,
+        why: "reading other users' /proc/PID/fd and /proc/PID/ns/net to name owners",
+    },
+    CapabilityNeed {
+        capability: Capability::CAP_DAC_READ_SEARCH,
+        why: "listing other users' /proc/PID/fd directories",
+    },
+];
 
 const BLOCK_SIZE: u32 = 256 << 10;
 /// DNS packets held for the caller between two `take_dns` calls.
@@ -137,6 +171,11 @@ impl AfPacketCapture {
                 opts.rings
             )));
         }
+        if opts.max_namespaces == 0 {
+            return Err(StartError::Invalid(
+                "at least one network namespace must get rings".into(),
+            ));
+        }
         let config = RingConfig {
             interface: opts.interface.clone(),
             ring_mib: opts.ring_mib,
@@ -152,6 +191,7 @@ impl AfPacketCapture {
         let plan = RingPlan {
             config,
             rings: opts.rings,
+            max_namespaces: opts.max_namespaces,
             settle: 2 * opts.block_timeout.max(COARSEST_TICK),
         };
         let proc = ProcRoot::new(&opts.proc_root);

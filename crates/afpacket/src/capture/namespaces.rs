@@ -35,6 +35,8 @@ const FULL_EVERY: Duration = Duration::from_secs(2);
 pub struct RingPlan {
     pub config: RingConfig,
     pub rings: usize,
+    /// Namespaces with rings at most, netoproc's own included.
+    pub max_namespaces: usize,
     /// How long a sync waits for blocks in progress (see `reader`).
     pub settle: Duration,
 }
@@ -205,6 +207,11 @@ impl Namespaces {
     }
 
     fn open_in(&mut self, id: NetnsId, path: Option<&Path>) -> Result<(), RingError> {
+        if path.is_some() && self.open.len() >= self.plan.max_namespaces {
+            return Err(RingError::TooManyNamespaces {
+                max: self.plan.max_namespaces,
+            });
+        }
         let mut rings = Vec::with_capacity(self.plan.rings);
         for _ in 0..self.plan.rings {
             rings.push(match path {

@@ -154,11 +154,20 @@ pub fn sysctl(proc_root: &Path, name: &'static str, rel: &str) -> Check {
 
 /// Effective capability set from `/proc/self/status`.
 pub fn effective_caps(proc_root: &Path) -> u64 {
+    caps_line(proc_root, "CapEff:")
+}
+
+/// Permitted capability set from `/proc/self/status`.
+pub fn permitted_caps(proc_root: &Path) -> u64 {
+    caps_line(proc_root, "CapPrm:")
+}
+
+fn caps_line(proc_root: &Path, prefix: &str) -> u64 {
     fs::read_to_string(proc_root.join("self/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
+                .find_map(|l| l.strip_prefix(prefix))
                 .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         })
         .unwrap_or(0)

@@ -59,8 +59,16 @@ pub struct DoctorReport {
     pub auto: AutoChoice,
 }
 
-pub fn run(args: &DoctorArgs, proc_root: &std::path::Path) -> Result<(), Failure> {
-    let report = diagnose(args, proc_root);
+pub fn run(
+    args: &DoctorArgs,
+    proc_root: &std::path::Path,
+    elevated: Option<&str>,
+) -> Result<(), Failure> {
+    let mut report = diagnose(args, proc_root);
+    report.checks.extend(privilege_checks(proc_root, elevated));
+    // Everything is probed: nothing privileged is left to do.
+    crate::capabilities::drop_after_start(&[])
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!(e).context("dropping capabilities")))?;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let written = if args.format == "json" {
@@ -85,6 +93,70 @@ pub fn run(args: &DoctorArgs, proc_root: &std::path::Path) -> Result<(), Failure
         )));
     }
     Ok(())
+}
+
+/// Whether netoproc is elevated, what it holds, and what each capture mode
+/// would keep after start and why.
+fn privilege_checks(proc_root: &std::path::Path, elevated: Option<&str>) -> Vec<Check> {
+    use netoproc_core::backend::ASSUMED_NEEDS_AFTER_START;
+    let permitted = checks::permitted_caps(proc_root);
+    let names = |mask: u64| -> String {
+        let mut held: Vec<_> = caps::all()
+            .into_iter()
+            .filter(|c| mask & c.bitmask() != 0)
+            .collect();
+        held.sort_by_key(caps::Capability::index);
+        let held: Vec<String> = held.iter().map(ToString::to_string).collect();
+        if held.is_empty() {
+            "none".into()
+        } else {
+            held.join(", ")
+        }
+    };
+    let kept = |needs| {
+        let kept = crate::capabilities::retained(permitted, needs);
+        if kept.is_empty() {
+            "none".to_string()
+        } else {
+            let each: Vec<String> = kept
+                .iter()
+                .map(|k| format!("{} ({})", k.capability, k.why))
+                .collect();
+            each.join("; ")
+        }
+    };
+    vec![
+        Check {
+            name: "privilege",
+            verdict: Verdict::Info,
+            found: match elevated {
+                Some(why) => format!(
+                    "more than the caller's ({why}): path flags, NETOPROC_* and RUST_BACKTRACE \
+                     are refused and sizes are bounded"
+                ),
+                None => "the caller's own".into(),
+            },
+            fix: None,
+        },
+        Check {
+            name: "capabilities held",
+            verdict: Verdict::Info,
+            found: names(permitted),
+            fix: None,
+        },
+        Check {
+            name: "kept after start (ebpf)",
+            verdict: Verdict::Info,
+            found: kept(ASSUMED_NEEDS_AFTER_START),
+            fix: None,
+        },
+        Check {
+            name: "kept after start (afpacket)",
+            verdict: Verdict::Info,
+            found: kept(netoproc_afpacket::capture::NEEDS_AFTER_START),
+            fix: None,
+        },
+    ]
 }
 
 fn diagnose(args: &DoctorArgs, proc_root: &std::path::Path) -> DoctorReport {
