@@ -85,9 +85,15 @@ trap 'printf "vm/run.sh: interrupted, stopping the VM\n" >&2; exit 130' INT TERM
 # Modules the guest needs but vng's module tree may lack (Debian builds veth as a
 # module): copy them from the kernel package into the share, insmod'ed if modprobe fails.
 kver="$(basename "$kernel")"; kver="${kver#vmlinuz-}"
+# Newer Debian kernels (6.12) ship them xz-compressed: insmod gets them plain.
 for mod in kernel/drivers/net/veth.ko; do
     for base in "$(dirname "$(dirname "$kernel")")/lib/modules/$kver" "/lib/modules/$kver"; do
         if [ -f "$base/$mod" ]; then cp "$base/$mod" "$share/"; break; fi
+        if [ -f "$base/$mod.xz" ]; then
+            xz -dc "$base/$mod.xz" > "$share/$(basename "$mod")" \
+                || die "cannot decompress $base/$mod.xz (apt-get install xz-utils)"
+            break
+        fi
     done
 done
 

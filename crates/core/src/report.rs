@@ -55,6 +55,12 @@ pub struct Losses {
     pub socket_map_full: u64,
     /// Unconnected-UDP remotes not tracked: peer map full.
     pub peer_map_full: u64,
+    /// Per-remote rows of unconnected UDP evicted from the kernel's LRU map
+    /// while their socket was open (a flood of remotes): their bytes stay in
+    /// the socket's and process's totals, shown under remote `*`.
+    pub peer_map_evicted: u64,
+    /// Ring-buffer records that could not be decoded (skipped, counted).
+    pub ring_records_undecodable: u64,
     /// kprobe rung: calls whose bytes were not counted because their return
     /// probe did not run (the kernel ran out of kretprobe instances) or ran
     /// without its entry (calls in flight at start).
@@ -91,6 +97,8 @@ impl Losses {
             socket_storage_failures,
             socket_map_full,
             peer_map_full,
+            peer_map_evicted,
+            ring_records_undecodable,
             kretprobe_misses,
             capture_drops,
             unparsed_packets,
@@ -107,6 +115,8 @@ impl Losses {
             + socket_storage_failures
             + socket_map_full
             + peer_map_full
+            + peer_map_evicted
+            + ring_records_undecodable
             + kretprobe_misses
             + capture_drops
             + unparsed_packets

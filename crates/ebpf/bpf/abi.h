@@ -145,6 +145,8 @@ enum np_stat {
 	NP_STAT_KRETPROBE_STALE = 14,  /* kprobe-rung entry record still there at the
 	                                * thread's next call: the kernel missed the
 	                                * return (out of kretprobe instances) */
+	NP_STAT_PEER_INSERTS = 15,     /* np_peers entries made: userspace derives the
+	                                * LRU's evictions (made - deleted - alive) */
 	NP_STAT_MAX = 16,
 };
 

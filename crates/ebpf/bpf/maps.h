@@ -2,7 +2,8 @@
 /*
  * maps.h — every map netoproc's programs share, and the loss counters.
  * Sizes are upper bounds: when one is reached the update fails and the
- * matching NP_STAT_* counter says so; nothing is evicted silently.
+ * matching NP_STAT_* counter says so, or (np_peers, an LRU) the oldest entry
+ * is evicted and counted; nothing is lost silently.
  */
 #ifndef NETOPROC_MAPS_H
 #define NETOPROC_MAPS_H
@@ -35,9 +36,11 @@ struct {
 	__type(value, struct np_sock_stats);
 } np_sock_walk SEC(".maps");
 
-/* Unconnected UDP: bytes per (socket, remote). */
+/* Unconnected UDP: bytes per (socket, remote). An LRU: a flood of remotes
+ * (a busy server, a random-source flood) evicts the oldest entries instead
+ * of filling the map for good; userspace counts what was evicted. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct np_peer_key);
 	__type(value, struct np_peer_counters);

@@ -122,7 +122,8 @@ static __always_inline void np_count_peer(struct np_sock_stats *st, long bytes, 
 	if (!c) {
 		struct np_peer_counters zero = {};
 
-		bpf_map_update_elem(&np_peers, &key, &zero, BPF_NOEXIST);
+		if (!bpf_map_update_elem(&np_peers, &key, &zero, BPF_NOEXIST))
+			stat_add(NP_STAT_PEER_INSERTS, 1);
 		c = bpf_map_lookup_elem(&np_peers, &key);
 		if (!c) {
 			stat_add(NP_STAT_PEER_MAP_FULL, 1);

@@ -86,7 +86,18 @@ pub struct EbpfCapture {
     /// DNS packets decoded but not yet taken.
     dns: Vec<DnsPacket>,
     dns_dropped: u64,
+    /// Ring-buffer records skipped because they did not decode.
+    undecodable: u64,
+    /// `np_peers` entries this process deleted (of closed sockets).
+    peers_deleted: u64,
+    /// The LRU's evictions, as last derived (never decreases).
+    peers_evicted: u64,
 }
+
+/// Ring-buffer records taken per `drain_events` call at most: a flood then
+/// cannot keep one call (and the UI, or `--duration`) from returning; the
+/// rest waits in the ring for the next call.
+const DRAIN_MAX: usize = 65_536;
 
 /// DNS packets held between two `take_dns` calls before new ones are
 /// dropped (and counted).
@@ -186,6 +197,9 @@ impl EbpfCapture {
             kretprobes,
             dns: Vec::new(),
             dns_dropped: 0,
+            undecodable: 0,
+            peers_deleted: 0,
+            peers_evicted: 0,
         })
     }
 
@@ -199,7 +213,17 @@ impl EbpfCapture {
         kretprobe::missed_returns(&self.kretprobes).max(stale)
     }
 
+    /// One loss counter of the BPF side, summed over CPUs.
+    fn stat(&self, idx: u32) -> Result<u64, CaptureError> {
+        let map = self.ebpf.map("np_stats").ok_or("np_stats map missing")?;
+        let stats: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(map)?;
+        Ok(stats.get(&idx, 0)?.iter().sum())
+    }
+
     fn read_peers(&mut self, ledger: &mut SocketLedger) -> Result<(), CaptureError> {
+        // Made before the walk: entries made during it only lower the
+        // estimate below (never a false eviction).
+        let made = self.stat(abi::NP_STAT_PEER_INSERTS)?;
         let map = self
             .ebpf
             .map_mut("np_peers")
@@ -207,7 +231,9 @@ impl EbpfCapture {
         let mut peers: HashMap<&mut MapData, np_peer_key, np_peer_counters> =
             HashMap::try_from(map)?;
         let mut finished = Vec::new();
+        let mut alive = 0u64;
         let mut observe = |k: np_peer_key, v: &np_peer_counters| {
+            alive += 1;
             if let Some(p) = peer_record(&k, v) {
                 let closed = ledger.socket(p.cookie).is_some_and(|s| s.closed);
                 ledger.observe_peer(p);
@@ -228,10 +254,15 @@ impl EbpfCapture {
                 }
             }
         }
+        // Made = deleted + evicted + alive.
+        let evicted = made.saturating_sub(self.peers_deleted + alive);
+        self.peers_evicted = self.peers_evicted.max(evicted);
         // A released socket sends no more: its final per-remote counts are
         // in the ledger now, so free the entries.
         for k in finished {
-            let _ = peers.remove(&k);
+            if peers.remove(&k).is_ok() {
+                self.peers_deleted += 1;
+            }
         }
         Ok(())
     }
@@ -502,7 +533,12 @@ impl CaptureBackend for EbpfCapture {
                 return Err(e.into());
             }
         }
-        while let Some(item) = self.events.next() {
+        let mut taken = 0;
+        while taken < DRAIN_MAX {
+            let Some(item) = self.events.next() else {
+                break;
+            };
+            taken += 1;
             match decode_event(&item) {
                 Ok(Event::SocketClosed(rec)) => ledger.observe_socket(rec),
                 Ok(Event::Process(p)) => ledger.observe_process(p),
@@ -513,7 +549,8 @@ impl CaptureBackend for EbpfCapture {
                         self.dns_dropped += 1;
                     }
                 }
-                Err(e) => return Err(format!("undecodable ring buffer event: {e}").into()),
+                // One bad record costs that record, never the capture.
+                Err(_) => self.undecodable += 1,
             }
         }
         Ok(())
@@ -569,6 +606,8 @@ impl CaptureBackend for EbpfCapture {
             socket_storage_failures: get(abi::NP_STAT_SK_STORAGE_FAIL)?,
             socket_map_full: get(abi::NP_STAT_SOCK_HASH_FULL)?,
             peer_map_full: get(abi::NP_STAT_PEER_MAP_FULL)?,
+            peer_map_evicted: self.peers_evicted,
+            ring_records_undecodable: self.undecodable,
             kretprobe_misses: get(abi::NP_STAT_INFLIGHT_MISS)?
                 + self.missed_returns(get(abi::NP_STAT_KRETPROBE_STALE)?),
             capture_drops: 0,

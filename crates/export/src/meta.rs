@@ -100,13 +100,15 @@ pub(crate) enum LossUnit {
 /// Every [`Losses`] field by its serialized name, in declaration order.
 /// The destructuring is exhaustive, so a field added in core fails to
 /// compile here until it is listed.
-pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 15] {
+pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 17] {
     use LossUnit::{Bytes, Events};
     let Losses {
         ringbuf_events,
         socket_storage_failures,
         socket_map_full,
         peer_map_full,
+        peer_map_evicted,
+        ring_records_undecodable,
         kretprobe_misses,
         capture_drops,
         unparsed_packets,
@@ -124,6 +126,8 @@ pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 15] {
         ("socket_storage_failures", socket_storage_failures, Events),
         ("socket_map_full", socket_map_full, Events),
         ("peer_map_full", peer_map_full, Events),
+        ("peer_map_evicted", peer_map_evicted, Events),
+        ("ring_records_undecodable", ring_records_undecodable, Events),
         ("kretprobe_misses", kretprobe_misses, Events),
         ("capture_drops", capture_drops, Events),
         ("unparsed_packets", unparsed_packets, Events),

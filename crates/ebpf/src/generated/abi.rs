@@ -1012,6 +1012,7 @@ pub const NP_STAT_DNS_EVENTS: np_stat = 11;
 pub const NP_STAT_DNS_TRUNCATED: np_stat = 12;
 pub const NP_STAT_DNS_UNPARSED: np_stat = 13;
 pub const NP_STAT_KRETPROBE_STALE: np_stat = 14;
+pub const NP_STAT_PEER_INSERTS: np_stat = 15;
 pub const NP_STAT_MAX: np_stat = 16;
 pub type np_stat = ::std::os::raw::c_uint;
 pub const NP_EV_SOCK_CLOSE: np_event_kind = 1;
