@@ -136,7 +136,7 @@ pub fn stat_cpu_ticks(stat: &str) -> Option<u64> {
     // After ')' come field 3 (state) onwards; utime is field 14, stime 15.
     let utime: u64 = f.nth(11)?.parse().ok()?;
     let stime: u64 = f.next()?.parse().ok()?;
-    Some(utime + stime)
+    utime.checked_add(stime)
 }
 
 pub use netoproc_core::model::join_argv;
@@ -172,6 +172,10 @@ mod tests {
         assert_eq!(stat_cpu_ticks(s), Some(12));
         assert_eq!(stat_cpu_ticks("garbage"), None);
         assert_eq!(stat_cpu_ticks("1 (x) R 1"), None);
+        // Found by fuzz/stable: times whose sum overflows are no answer.
+        let max = u64::MAX;
+        let s = format!("1 (x) R 0 1 1 0 -1 0 0 0 0 0 {max} 1 0 0 20 0 1 0 1 1 1");
+        assert_eq!(stat_cpu_ticks(&s), None);
     }
 
     #[test]
