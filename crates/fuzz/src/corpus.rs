@@ -45,8 +45,9 @@ fn kept(target: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Every frame of a pcap file under the repository, with its link type.
-fn pcap_frames(file: &str) -> Vec<(LinkType, Vec<u8>)> {
+/// Every frame of a pcap file under the repository: its link type, the
+/// captured bytes and the length it had on the wire.
+fn pcap_frames(file: &str) -> Vec<(LinkType, Vec<u8>, u32)> {
     let path = repo().join(file);
     let mut reader = PcapReader::new(fs::File::open(&path).expect("pcap seed")).expect("pcap");
     let link = match reader.header().datalink {
@@ -54,8 +55,9 @@ fn pcap_frames(file: &str) -> Vec<(LinkType, Vec<u8>)> {
         _ => LinkType::RawIp,
     };
     let mut out = Vec::new();
-    while let Some(Ok(p)) = reader.next_packet() {
-        out.push((link, p.data.into_owned()));
+    // Raw records: the checked reader rejects every truncated record.
+    while let Some(Ok(p)) = reader.next_raw_packet() {
+        out.push((link, p.data.into_owned(), p.orig_len));
     }
     out
 }
@@ -65,8 +67,8 @@ fn pcap_frames(file: &str) -> Vec<(LinkType, Vec<u8>)> {
 pub fn dns_messages() -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = pcap_frames("crates/dns/testdata/dns.pcap")
         .iter()
-        .filter_map(|(link, f)| {
-            let p = parse_frame(*link, f, f.len() as u32).ok()?;
+        .filter_map(|(link, f, len)| {
+            let p = parse_frame(*link, f, *len).ok()?;
             Some(p.payload(f).to_vec()).filter(|m| !m.is_empty())
         })
         .collect();
@@ -78,9 +80,9 @@ pub fn dns_messages() -> Vec<Vec<u8>> {
 pub fn frames() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for file in ["lo.pcap", "veth.pcap", "tun.pcap"] {
-        for (link, f) in pcap_frames(&format!("crates/wire/testdata/{file}")) {
+        for (link, f, len) in pcap_frames(&format!("crates/wire/testdata/{file}")) {
             let mut input = vec![u8::from(link == LinkType::RawIp)];
-            input.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            input.extend_from_slice(&len.to_le_bytes());
             input.extend_from_slice(&f);
             out.push(input);
         }
