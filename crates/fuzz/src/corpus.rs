@@ -151,28 +151,29 @@ fn put(buf: &mut [u8], offset: usize, value: &[u8]) {
     buf[offset..offset + value.len()].copy_from_slice(value);
 }
 
+/// A tuple at `at` within `buf`: `family`, `protocol`, both addresses
+/// 127.0.0.1, ports 40000 and `dport`.
+fn tuple(buf: &mut [u8], at: usize, family: u16, protocol: u8, dport: u16) {
+    put(buf, at + offset_of!(np_tuple, saddr), &[127, 0, 0, 1]);
+    put(buf, at + offset_of!(np_tuple, daddr), &[127, 0, 0, 1]);
+    put(
+        buf,
+        at + offset_of!(np_tuple, sport),
+        &40000u16.to_ne_bytes(),
+    );
+    put(buf, at + offset_of!(np_tuple, dport), &dport.to_ne_bytes());
+    put(
+        buf,
+        at + offset_of!(np_tuple, family),
+        &family.to_ne_bytes(),
+    );
+    put(buf, at + offset_of!(np_tuple, protocol), &[protocol]);
+}
+
 /// A TCP socket's statistics between 127.0.0.1:40000 and :80, owned by
 /// pid 4242 (`curl`), at `base` within `buf`.
 fn sock_stats(buf: &mut [u8], base: usize) {
-    let tuple = base + offset_of!(np_sock_stats, tuple);
-    put(buf, tuple + offset_of!(np_tuple, saddr), &[127, 0, 0, 1]);
-    put(buf, tuple + offset_of!(np_tuple, daddr), &[127, 0, 0, 1]);
-    put(
-        buf,
-        tuple + offset_of!(np_tuple, sport),
-        &40000u16.to_ne_bytes(),
-    );
-    put(
-        buf,
-        tuple + offset_of!(np_tuple, dport),
-        &80u16.to_ne_bytes(),
-    );
-    put(
-        buf,
-        tuple + offset_of!(np_tuple, family),
-        &2u16.to_ne_bytes(),
-    );
-    put(buf, tuple + offset_of!(np_tuple, protocol), &[6]);
+    tuple(buf, base + offset_of!(np_sock_stats, tuple), 2, 6, 80);
     let owner = base + offset_of!(np_sock_stats, owner);
     put(
         buf,
@@ -185,10 +186,11 @@ fn sock_stats(buf: &mut [u8], base: usize) {
         base + offset_of!(np_sock_stats, cookie),
         &77u64.to_ne_bytes(),
     );
+    let flags = NP_F_OWNER | NP_F_TUPLE;
     put(
         buf,
         base + offset_of!(np_sock_stats, flags),
-        &(NP_F_OWNER | NP_F_TUPLE).to_ne_bytes(),
+        &flags.to_ne_bytes(),
     );
 }
 
@@ -219,18 +221,7 @@ pub fn bpf_records() -> Vec<Vec<u8>> {
     let head = offset_of!(np_dns_event, data);
     let mut dns = vec![0u8; head + query.len()];
     put(&mut dns, 0, &NP_EV_DNS.to_ne_bytes());
-    let tuple = offset_of!(np_dns_event, tuple);
-    put(
-        &mut dns,
-        tuple + offset_of!(np_tuple, family),
-        &2u16.to_ne_bytes(),
-    );
-    put(&mut dns, tuple + offset_of!(np_tuple, protocol), &[17]);
-    put(
-        &mut dns,
-        tuple + offset_of!(np_tuple, dport),
-        &53u16.to_ne_bytes(),
-    );
+    tuple(&mut dns, offset_of!(np_dns_event, tuple), 2, 17, 53);
     let len = (query.len() as u32).to_ne_bytes();
     put(&mut dns, offset_of!(np_dns_event, payload_len), &len);
     put(&mut dns, offset_of!(np_dns_event, captured), &len);

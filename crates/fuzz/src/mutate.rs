@@ -15,8 +15,20 @@ use rand::{RngExt, SeedableRng};
 /// Bytes that sit on boundaries parsers check: zero, one, sign bits, all
 /// ones, a DNS compression pointer, a netlink type.
 const INTERESTING_U8: [u8; 8] = [0, 1, 0x3f, 0x40, 0x7f, 0x80, 0xc0, 0xff];
-const INTERESTING_U16: [u16; 7] = [0, 1, 0x7fff, 0x8000, 0xffff, 12, 512];
-const INTERESTING_U32: [u32; 6] = [0, 1, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 65_536];
+/// The same for 16- and 32-bit fields (cut to the field's width).
+const INTERESTING_WORDS: [u32; 11] = [
+    0,
+    1,
+    12,
+    512,
+    0x7fff,
+    0x8000,
+    0xffff,
+    65_536,
+    0x7fff_ffff,
+    0x8000_0000,
+    0xffff_ffff,
+];
 
 /// A source of fuzz inputs, seeded.
 pub struct Mutator {
@@ -64,25 +76,20 @@ impl Mutator {
                     buf[at].wrapping_sub(d)
                 };
             }
-            4 if len >= 2 => {
-                let v = INTERESTING_U16[self.rng.random_range(0..INTERESTING_U16.len())];
-                let b = if self.rng.random() {
-                    v.to_be_bytes()
+            4 | 5 => {
+                // A boundary value as a 16- or 32-bit field, either order.
+                let width = if self.rng.random() { 2 } else { 4 };
+                if len < width {
+                    return;
+                }
+                let v = INTERESTING_WORDS[self.rng.random_range(0..INTERESTING_WORDS.len())];
+                let at = at.min(len - width);
+                let field = if self.rng.random() {
+                    v.to_be_bytes()[4 - width..].to_vec()
                 } else {
-                    v.to_le_bytes()
+                    v.to_le_bytes()[..width].to_vec()
                 };
-                let at = at.min(len - 2);
-                buf[at..at + 2].copy_from_slice(&b);
-            }
-            5 if len >= 4 => {
-                let v = INTERESTING_U32[self.rng.random_range(0..INTERESTING_U32.len())];
-                let b = if self.rng.random() {
-                    v.to_be_bytes()
-                } else {
-                    v.to_le_bytes()
-                };
-                let at = at.min(len - 4);
-                buf[at..at + 4].copy_from_slice(&b);
+                buf[at..at + width].copy_from_slice(&field);
             }
             6 if len > 0 => {
                 let n = self.rng.random_range(1..=(len - at).min(64));

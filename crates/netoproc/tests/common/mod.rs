@@ -1,12 +1,14 @@
 //! What the root end-to-end tests of the binary share: the check that they
 //! can run (root and the tools they drive; under `CI=true` a missing one
 //! fails the test instead of skipping it) and a network namespace made for
-//! one test.
+//! one test, and how to stop the helper processes they start.
 
 // Each test binary uses only some of these.
 #![allow(dead_code)]
 
-use std::process::Command;
+use std::process::{Child, Command};
+use std::thread;
+use std::time::{Duration, Instant};
 
 /// Whether `test` can run: root, and every `(command, version flag)` of
 /// `tools` answers. Skips with a note otherwise, or fails under `CI=true`.
@@ -53,4 +55,19 @@ impl Drop for Netns {
             .args(["netns", "delete", &self.name])
             .status();
     }
+}
+
+/// Ends a helper process that exits when its stdin closes: closes it, waits
+/// up to five seconds, then kills it.
+pub fn stop(child: &mut Child) {
+    drop(child.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
