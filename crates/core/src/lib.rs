@@ -4,10 +4,12 @@
 //! per-process and per-connection [`report::Report`]s, and the
 //! [`rates::RateTracker`] that turns successive reports into rates over 1 s,
 //! 10 s and 60 s. Pure: no I/O, no clock reads (instants are passed in), no
-//! formatting; backends and views live in their own crates.
+//! formatting but [`escape`], the one rule every view shares for showing
+//! text that comes from outside; backends and views live in their own crates.
 
 pub mod backend;
 pub mod clock;
+pub mod escape;
 pub mod ledger;
 pub mod model;
 pub mod rates;

@@ -4,8 +4,13 @@
 //! the kernel's clock, and summed per process and per resolver.
 //!
 //! A query is a message the socket sent without the QR bit; its response
-//! arrives at the same socket. Messages the other way round (a query
-//! received, a response sent) are a server's, and only counted. No
+//! arrives at the same socket and repeats its question. Messages the other
+//! way round (a query received, a response sent) are a server's, and only
+//! counted. Only a response that answers a pending query teaches the name
+//! cache (`remote_host`): an unsolicited, duplicate or forged one (wrong
+//! id, socket, addresses or question) is counted in
+//! `unmatched_responses` and names nothing, so a packet sent to a client
+//! port cannot label another process's connections. No
 //! response within the timeout (5 s) is a timeout; time is only ever the
 //! kernel's monotonic clock (`ktime_ns` of the packets, and the `now` given
 //! to [`Observatory::sweep`], which must be CLOCK_MONOTONIC too).
@@ -213,7 +218,6 @@ impl Observatory {
         };
         self.stats.messages += 1;
         self.stats.cut += u64::from(cut);
-        self.names.learn(&msg, p.ktime_ns);
         if msg.is_response == p.outgoing {
             self.stats.served_messages += 1;
             return;
@@ -263,10 +267,12 @@ impl Observatory {
         msg: &DnsMessage,
         owners: &dyn OwnerLookup,
     ) {
-        let Some(mut q) = self.pending.take(&key) else {
+        let question = msg.question.as_ref().map(|q| (q.name.as_str(), q.qtype));
+        let Some(mut q) = self.pending.take_answered(&key, question) else {
             self.stats.unmatched_responses += 1;
             return;
         };
+        self.names.learn(msg, p.ktime_ns);
         q.pid = q.pid.or(p.pid);
         let latency_ns = p.ktime_ns.saturating_sub(q.sent_ns);
         let outcome = if latency_ns > self.cfg.timeout_ns {

@@ -1,6 +1,6 @@
 //! Queries awaiting their response, keyed by what a response must match —
-//! socket, transport, client and resolver addresses, transaction id — and
-//! kept in send order so the timed-out ones are found from the front
+//! socket, transport, client and resolver addresses, transaction id, and
+//! then the question it repeats — and kept in send order so the timed-out ones are found from the front
 //! without a scan. Capped: when full, the oldest is dropped and counted.
 
 use std::collections::{HashMap, VecDeque};
@@ -85,6 +85,24 @@ impl PendingQueries {
         self.by_key.remove(key).map(|(_, q)| q)
     }
 
+    /// The query a response with `key` and `question` answers, removed.
+    /// A response that repeats another question (a forged or misrouted
+    /// one) answers nothing and leaves the query waiting; one that repeats
+    /// none (`None`, as some failure responses do) is taken on its key.
+    pub fn take_answered(
+        &mut self,
+        key: &MatchKey,
+        question: Option<(&str, RrType)>,
+    ) -> Option<Query> {
+        let (_, q) = self.by_key.get(key)?;
+        let asked =
+            |(name, qtype): (&str, RrType)| qtype == q.qtype && name.eq_ignore_ascii_case(&q.name);
+        if question.is_some_and(|question| !asked(question)) {
+            return None;
+        }
+        self.take(key)
+    }
+
     /// Removes and returns the oldest query if it has waited `timeout_ns`
     /// by `now_ns`.
     pub fn pop_expired(&mut self, now_ns: u64, timeout_ns: u64) -> Option<Query> {
@@ -148,5 +166,21 @@ mod tests {
         assert_eq!(p.pop_expired(34, 5).map(|q| q.key.id), None);
         assert_eq!(p.pop_expired(35, 5).map(|q| q.key.id), Some(3));
         assert_eq!(p.len(), 1);
+    }
+
+    #[test]
+    fn a_response_must_repeat_the_question() {
+        let mut p = PendingQueries::new(4);
+        p.insert(q(1, 10));
+        let key = q(1, 0).key;
+        assert!(p.take_answered(&key, Some(("b.test", RrType(1)))).is_none());
+        assert!(p
+            .take_answered(&key, Some(("a.test", RrType(28))))
+            .is_none());
+        assert_eq!(p.len(), 1, "still waiting for its answer");
+        assert!(p.take_answered(&key, Some(("A.Test", RrType(1)))).is_some());
+        p.insert(q(2, 20));
+        assert!(p.take_answered(&q(2, 0).key, None).is_some());
+        assert!(p.take_answered(&q(3, 0).key, None).is_none());
     }
 }

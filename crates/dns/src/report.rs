@@ -130,12 +130,15 @@ pub struct DnsStats {
     /// DNS-over-TCP segments skipped as retransmissions (not a loss).
     pub tcp_retransmits: u64,
     pub tcp_streams_evicted: u64,
-    /// Responses with no query seen (sent before the capture began, or
-    /// whose query was lost).
+    /// Responses received that answer no pending query of their socket
+    /// (transaction id, addresses and question): unsolicited, duplicate or
+    /// forged, or whose query was sent before the capture began or lost.
+    /// They name no address.
     pub unmatched_responses: u64,
     /// Responses after the timeout (their query counts as timed out).
     pub late_responses: u64,
     /// Messages at a server's socket: queries received, responses sent.
+    /// A response sent names no address.
     pub served_messages: u64,
     /// Query records and pending queries dropped to stay within bounds
     /// (summaries still count them).

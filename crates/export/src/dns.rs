@@ -12,9 +12,9 @@
 
 use std::io::{self, Write};
 
+use netoproc_core::escape::{for_terminal, reversible};
 use netoproc_dns::{DnsReport, DnsStats, Failures, QueryRow, QueryStatus};
 
-use crate::cell::one_line;
 use crate::pretty::{write_footer, write_title, MAX_WIDTH};
 use crate::table::{Align, Table};
 use crate::tsv::write_comments;
@@ -35,16 +35,16 @@ pub(crate) fn write_tsv(out: &mut dyn Write, snap: &Snapshot) -> io::Result<()> 
             out,
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             q.pid,
-            one_line(&q.process),
-            one_line(&q.name),
-            one_line(&q.qtype),
+            reversible(&q.process),
+            reversible(&q.name),
+            reversible(&q.qtype),
             q.rcode.as_deref().unwrap_or("*"),
             q.status.as_str(),
             opt(q.latency_ms),
             q.resolver,
             q.transport.as_str(),
             q.id,
-            one_line(&q.answers.join(",")),
+            reversible(&q.answers.join(",")),
         )?;
     }
     writeln!(out)?;
@@ -76,7 +76,7 @@ pub(crate) fn write_tsv(out: &mut dyn Write, snap: &Snapshot) -> io::Result<()> 
             out,
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             p.pid,
-            one_line(&p.process),
+            reversible(&p.process),
             p.queries,
             p.answered,
             p.pending,
@@ -151,14 +151,14 @@ fn query_table(queries: &[QueryRow]) -> Table {
         };
         t.push(vec![
             q.pid.to_string(),
-            one_line(&q.process).into_owned(),
-            one_line(&q.name).into_owned(),
-            one_line(&q.qtype).into_owned(),
+            for_terminal(&q.process).into_owned(),
+            for_terminal(&q.name).into_owned(),
+            for_terminal(&q.qtype).into_owned(),
             rcode,
             q.latency_ms.map_or_else(|| "-".into(), ms),
             q.resolver.to_string(),
             q.transport.as_str().to_string(),
-            one_line(&q.answers.join(", ")).into_owned(),
+            for_terminal(&q.answers.join(", ")).into_owned(),
         ]);
     }
     t
@@ -219,7 +219,7 @@ fn process_table(dns: &DnsReport) -> Table {
         };
         t.push(vec![
             p.pid.to_string(),
-            one_line(&p.process).into_owned(),
+            for_terminal(&p.process).into_owned(),
             (p.queries + p.pending).to_string(),
             p.names.to_string(),
             f.nxdomain.to_string(),

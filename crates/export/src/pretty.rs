@@ -9,7 +9,9 @@ use std::io::{self, Write};
 
 use netoproc_core::report::Report;
 
-use crate::cell::{addr, one_line};
+use netoproc_core::escape::for_terminal;
+
+use crate::cell::addr;
 use crate::meta::{attribution_text, folded_text, loss_fields, LossUnit};
 use crate::table::{Align, Table};
 use crate::units::human_bytes;
@@ -55,10 +57,10 @@ pub(crate) fn write_title(out: &mut dyn Write, m: &Meta) -> io::Result<()> {
     write!(
         out,
         "netoproc {}: {} capture, {} hooks, kernel {}, {:.1} s from {}",
-        one_line(&m.version),
-        one_line(&m.capture_mode),
-        one_line(&m.hooks),
-        one_line(&m.kernel),
+        for_terminal(&m.version),
+        for_terminal(&m.capture_mode),
+        for_terminal(&m.hooks),
+        for_terminal(&m.kernel),
         m.duration_s,
         m.started_at_rfc3339(),
     )?;
@@ -86,7 +88,7 @@ fn process_table(report: &Report) -> Table {
         let c = &p.counters;
         t.push(vec![
             p.pid.to_string(),
-            one_line(&p.process).into_owned(),
+            for_terminal(&p.process).into_owned(),
             p.uid.to_string(),
             human_bytes(c.tx_bytes),
             human_bytes(c.rx_bytes),
@@ -94,7 +96,7 @@ fn process_table(report: &Report) -> Table {
             c.rx_packets.to_string(),
             human_bytes(c.tx_wire_bytes),
             human_bytes(c.rx_wire_bytes),
-            one_line(&p.cmdline).into_owned(),
+            for_terminal(&p.cmdline).into_owned(),
         ]);
     }
     t
@@ -114,13 +116,13 @@ fn connection_table(snap: &Snapshot) -> Table {
     ]);
     for c in &snap.report.connections {
         let remote = match snap.remote_host(c.remote) {
-            Some(host) => format!("{} ({})", addr(c.remote), one_line(host)),
+            Some(host) => format!("{} ({})", addr(c.remote), for_terminal(host)),
             None => addr(c.remote),
         };
         let (pid, process) = if c.pid == 0 {
             ("-".to_string(), "-".to_string())
         } else {
-            (c.pid.to_string(), one_line(&c.process).into_owned())
+            (c.pid.to_string(), for_terminal(&c.process).into_owned())
         };
         t.push(vec![
             c.protocol.as_str().to_string(),
@@ -157,7 +159,7 @@ pub(crate) fn write_footer(out: &mut dyn Write, m: &Meta) -> io::Result<()> {
         writeln!(out, "attribution: {}", attribution_text(a))?;
     }
     for reason in &m.degraded {
-        writeln!(out, "degraded: {}", one_line(reason))?;
+        writeln!(out, "degraded: {}", for_terminal(reason))?;
     }
     Ok(())
 }

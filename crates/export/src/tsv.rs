@@ -13,14 +13,21 @@
 //!   gave the remote address, `*` when none did).
 //! - `--view dns` prints DNS tables instead of these (see `dns.rs`).
 //!
-//! Control characters inside strings (tabs, newlines) become spaces, so a
-//! row is always one line with a fixed number of fields.
+//! Strings from outside (task names, command lines, DNS names, kernel
+//! strings) are written with [`netoproc_core::escape::reversible`]: a tab,
+//! a line break or any other control character is written `\xHH` (`\x09`,
+//! `\x0a`, `\x1b`), a bidi control `\u{202e}`, and a backslash `\\`. So a
+//! row is always one line with a fixed number of fields, no field starts a
+//! `#` line, and `netoproc_core::escape::unescape` gives back the exact
+//! string.
 
 use std::io::{self, Write};
 
 use netoproc_core::model::Counters;
 
-use crate::cell::{addr, one_line};
+use netoproc_core::escape::reversible;
+
+use crate::cell::addr;
 use crate::meta::{attribution_text, folded_text, loss_fields};
 use crate::Snapshot;
 
@@ -36,10 +43,10 @@ pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
             out,
             "{}\t{}\t{}\t{}\t{}",
             p.pid,
-            one_line(&p.process),
+            reversible(&p.process),
             p.uid,
             Fields(&p.counters),
-            one_line(&p.cmdline),
+            reversible(&p.cmdline),
         )?;
     }
 
@@ -57,12 +64,12 @@ pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
                 c.family.as_str(),
                 addr(c.local),
                 addr(c.remote),
-                one_line(c.state),
+                reversible(c.state),
                 c.pid,
-                one_line(&c.process),
+                reversible(&c.process),
                 Fields(&c.counters),
                 c.cookie,
-                snap.remote_host(c.remote).map_or("*".into(), one_line),
+                snap.remote_host(c.remote).map_or("*".into(), reversible),
             )?;
         }
     }
@@ -74,10 +81,10 @@ pub(crate) fn write_comments(out: &mut dyn Write, snap: &Snapshot) -> io::Result
     writeln!(
         out,
         "# netoproc {} capture={} hooks={} kernel={} duration_s={} started_at={} interrupted={}",
-        one_line(&m.version),
-        one_line(&m.capture_mode),
-        one_line(&m.hooks),
-        one_line(&m.kernel),
+        reversible(&m.version),
+        reversible(&m.capture_mode),
+        reversible(&m.hooks),
+        reversible(&m.kernel),
         m.duration_text(),
         m.started_at_rfc3339(),
         m.interrupted,
@@ -94,7 +101,7 @@ pub(crate) fn write_comments(out: &mut dyn Write, snap: &Snapshot) -> io::Result
         writeln!(out, "# attribution {}", attribution_text(a))?;
     }
     for reason in &m.degraded {
-        writeln!(out, "# degraded {}", one_line(reason))?;
+        writeln!(out, "# degraded {}", reversible(reason))?;
     }
     Ok(())
 }
@@ -182,8 +189,11 @@ mod tests {
         );
         assert_eq!(
             lines[3],
-            "7\twe ird\t1000\t1536\t0\t0\t0\t0\t0\t0\t4\tsh -c 'echo a b c'"
+            "7\twe\\x09ird\t1000\t1536\t0\t0\t0\t0\t0\t0\t4\tsh -c 'echo a\\x09b\\x0ac'"
         );
+        let fields: Vec<&str> = lines[3].split('\t').collect();
+        let cmdline = netoproc_core::escape::unescape(fields[11]);
+        assert_eq!(cmdline.as_deref(), Some("sh -c 'echo a\tb\nc'"));
         assert_eq!(lines.len(), 4);
         assert_eq!(lines[3].split('\t').count(), lines[2].split('\t').count());
     }

@@ -88,6 +88,8 @@ fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
             info.mode, info.hooks
         );
         for d in &info.degraded {
+            // A reason may name an interface or a namespace.
+            let d = netoproc_core::escape::for_terminal(d);
             eprintln!("netoproc: degraded: {d}");
         }
     }

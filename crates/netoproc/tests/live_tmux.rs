@@ -10,11 +10,15 @@
 //! Needs root (eBPF, `ip netns`), tmux and python3: skips without them,
 //! except under `CI=true` where it fails.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use common::Netns;
 
 const BIN: &str = env!("CARGO_BIN_EXE_netoproc");
 /// What the generator sends (and so also receives, over loopback).
@@ -22,27 +26,10 @@ const MIB: usize = 1 << 20;
 const SENT: usize = 5 * MIB;
 
 fn can_run() -> bool {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let runs = |cmd: &str, arg: &str| Command::new(cmd).arg(arg).output().is_ok();
-    let why = if !root {
-        "not root"
-    } else if !runs("tmux", "-V") {
-        "tmux is missing"
-    } else if !runs("ip", "-V") {
-        "ip (iproute2) is missing"
-    } else if !runs("python3", "--version") {
-        "python3 is missing"
-    } else {
-        return true;
-    };
-    assert!(
-        !ci,
-        "live_tmux: {why}, and CI=true requires this test to run"
-    );
-    eprintln!("live_tmux: skipped ({why})");
-    false
+    common::can_run(
+        "live_tmux",
+        &[("tmux", "-V"), ("ip", "-V"), ("python3", "--version")],
+    )
 }
 
 /// A detached tmux session running an interactive shell.
@@ -151,34 +138,6 @@ fn assert_terminal_restored(pane: &Pane) {
     );
 }
 
-/// A network namespace made for one test, with loopback up; deleted on
-/// drop, also when the test panics.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn create(tag: &str) -> Netns {
-        let name = format!("np-e2e-{tag}-{}", std::process::id());
-        let ip = |args: &[&str]| {
-            let ok = Command::new("ip").args(args).status().unwrap().success();
-            assert!(ok, "ip {}", args.join(" "));
-        };
-        ip(&["netns", "add", &name]);
-        let ns = Netns { name };
-        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
-        ns
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.name])
-            .status();
-    }
-}
-
 /// The generator: one TCP connection over the namespace's loopback, both
 /// ends in this one process, `SENT` bytes in 1 MiB writes 100 ms apart.
 /// Prints its pid first and the byte counts when done, then holds its
@@ -258,16 +217,7 @@ impl Generator {
 
 impl Drop for Generator {
     fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        common::stop(&mut self.child);
     }
 }
 

@@ -82,23 +82,9 @@ impl ProcRoot {
     pub fn process_info(&self, pid: u32) -> Option<ProcessInfo> {
         let dir = self.root.join(pid.to_string());
         let status = fs::read_to_string(dir.join("status")).ok()?;
-        let comm = fs::read_to_string(dir.join("comm"))
-            .map(|c| c.trim_end().to_string())
-            .unwrap_or_default();
-        let cmdline = fs::read(dir.join("cmdline"))
-            .map(|b| join_argv(&b))
-            .unwrap_or_default();
-        let field = |name: &str| {
-            status_field(&status, name).and_then(|v| v.split_whitespace().next()?.parse().ok())
-        };
-        Some(ProcessInfo {
-            pid,
-            ppid: field("PPid").unwrap_or(0),
-            uid: field("Uid").unwrap_or(0),
-            comm,
-            cmdline,
-            start_time_ns: 0,
-        })
+        let comm = fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let cmdline = fs::read(dir.join("cmdline")).unwrap_or_default();
+        Some(parse_process(pid, &status, &comm, &cmdline))
     }
 
     /// CPU and memory use of a process (`self` for netoproc itself).
@@ -119,6 +105,23 @@ impl ProcRoot {
     }
 }
 
+/// A process's identity from the text of its `status` and `comm` files
+/// and the bytes of its `cmdline` (NUL-separated arguments). Whatever they
+/// hold, this gives an answer: a field it cannot read is 0 or empty.
+pub fn parse_process(pid: u32, status: &str, comm: &str, cmdline: &[u8]) -> ProcessInfo {
+    let field = |name: &str| {
+        status_field(status, name).and_then(|v| v.split_whitespace().next()?.parse().ok())
+    };
+    ProcessInfo {
+        pid,
+        ppid: field("PPid").unwrap_or(0),
+        uid: field("Uid").unwrap_or(0),
+        comm: comm.trim_end().to_string(),
+        cmdline: join_argv(cmdline),
+        start_time_ns: 0,
+    }
+}
+
 fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
     status
         .lines()
@@ -133,7 +136,7 @@ pub fn stat_cpu_ticks(stat: &str) -> Option<u64> {
     // After ')' come field 3 (state) onwards; utime is field 14, stime 15.
     let utime: u64 = f.nth(11)?.parse().ok()?;
     let stime: u64 = f.next()?.parse().ok()?;
-    Some(utime + stime)
+    utime.checked_add(stime)
 }
 
 pub use netoproc_core::model::join_argv;
@@ -169,6 +172,10 @@ mod tests {
         assert_eq!(stat_cpu_ticks(s), Some(12));
         assert_eq!(stat_cpu_ticks("garbage"), None);
         assert_eq!(stat_cpu_ticks("1 (x) R 1"), None);
+        // Found by fuzz/stable: times whose sum overflows are no answer.
+        let max = u64::MAX;
+        let s = format!("1 (x) R 0 1 1 0 -1 0 0 0 0 0 {max} 1 0 0 20 0 1 0 1 1 1");
+        assert_eq!(stat_cpu_ticks(&s), None);
     }
 
     #[test]

@@ -269,39 +269,20 @@ impl SockDiag {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         self.send(protocol, family, socket_id, flags, seq)?;
-        let dump = flags & NLM_F_DUMP != 0;
+        let request = Request {
+            seq,
+            protocol,
+            family,
+            dump: flags & NLM_F_DUMP != 0,
+        };
         loop {
             let n = self
                 .socket
                 .recv(&mut &mut self.buf[..], 0)
                 .map_err(SockDiagError::Io)?;
             let data = &self.buf[..n.min(self.buf.len())];
-            for frame in netlink::frames(data) {
-                let frame = frame.map_err(SockDiagError::Malformed)?;
-                if frame.seq != seq {
-                    continue; // a late answer to an earlier, abandoned request
-                }
-                match frame.kind {
-                    netlink::NLMSG_DONE => return Ok(()),
-                    netlink::NLMSG_ERROR => {
-                        let code = frame.error_code().unwrap_or(0);
-                        if code != 0 {
-                            return Err(SockDiagError::Refused {
-                                protocol,
-                                family,
-                                source: io::Error::from_raw_os_error(-code),
-                            });
-                        }
-                    }
-                    _ => match decode_socket(frame, protocol) {
-                        Ok(Some(s)) => on_socket(s),
-                        Ok(None) => {}
-                        Err(_) => self.undecodable += 1,
-                    },
-                }
-                if !dump {
-                    return Ok(());
-                }
+            if read_answer(data, request, &mut self.undecodable, &mut on_socket)? {
+                return Ok(());
             }
         }
     }
@@ -383,6 +364,57 @@ fn decode_socket(
     }))
 }
 
+/// What an answer is read for: the request's sequence number, what it
+/// asked for, and whether it was a dump (answered until `NLMSG_DONE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request {
+    pub seq: u32,
+    pub protocol: Protocol,
+    pub family: Family,
+    pub dump: bool,
+}
+
+/// Reads one received datagram of the answer to `request`: every socket
+/// goes to `on_socket`, an undecodable one is counted in `undecodable` and
+/// skipped, frames of other requests (late answers to abandoned ones) are
+/// passed over. `Ok(true)` when the answer is complete. Pure, so the
+/// kernel's bytes can be tested and fuzzed without a socket.
+pub fn read_answer(
+    data: &[u8],
+    request: Request,
+    undecodable: &mut u64,
+    on_socket: &mut dyn FnMut(InetSocket),
+) -> Result<bool, SockDiagError> {
+    for frame in netlink::frames(data) {
+        let frame = frame.map_err(SockDiagError::Malformed)?;
+        if frame.seq != request.seq {
+            continue; // a late answer to an earlier, abandoned request
+        }
+        match frame.kind {
+            netlink::NLMSG_DONE => return Ok(true),
+            netlink::NLMSG_ERROR => {
+                let code = frame.error_code().unwrap_or(0);
+                if code != 0 {
+                    return Err(SockDiagError::Refused {
+                        protocol: request.protocol,
+                        family: request.family,
+                        source: io::Error::from_raw_os_error(code.saturating_neg()),
+                    });
+                }
+            }
+            _ => match decode_socket(frame, request.protocol) {
+                Ok(Some(s)) => on_socket(s),
+                Ok(None) => {}
+                Err(_) => *undecodable += 1,
+            },
+        }
+        if !request.dump {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// `idiag_cookie` is `__u32[2]` in host order, low word first.
 pub fn cookie_from_raw(raw: [u8; 8]) -> u64 {
     let lo = u32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]);
@@ -410,6 +442,105 @@ fn set_recv_timeout(socket: &Socket, timeout: Duration) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A datagram of `testdata/sock_diag` (see `capture.py` there).
+    fn captured(name: &str) -> Vec<u8> {
+        let path = format!("{}/testdata/sock_diag/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).expect(&path)
+    }
+
+    fn read(name: &str, request: Request) -> (Result<bool, String>, Vec<InetSocket>, u64) {
+        let (mut sockets, mut undecodable) = (Vec::new(), 0);
+        let done = read_answer(&captured(name), request, &mut undecodable, &mut |s| {
+            sockets.push(s)
+        });
+        (done.map_err(|e| e.to_string()), sockets, undecodable)
+    }
+
+    const DUMP: Request = Request {
+        seq: 7,
+        protocol: Protocol::Tcp,
+        family: Family::Ipv4,
+        dump: true,
+    };
+
+    #[test]
+    fn reads_a_captured_dump_until_done() {
+        let (done, sockets, undecodable) = read("tcp4-0.bin", DUMP);
+        assert_eq!((done, undecodable), (Ok(false), 0));
+        let states: Vec<TcpState> = sockets.iter().map(|s| s.state).collect();
+        assert_eq!(
+            states,
+            [
+                TcpState::Listen,
+                TcpState::Established,
+                TcpState::Established
+            ]
+        );
+        assert!(sockets
+            .iter()
+            .all(|s| s.local.ip().is_loopback() && s.inode != 0));
+        assert_eq!(sockets[0].remote, None, "a listener has no peer");
+        assert_eq!(sockets[1].local, sockets[2].remote.unwrap());
+        let (done, sockets, _) = read("tcp4-1.bin", DUMP);
+        assert_eq!((done, sockets.len()), (Ok(true), 0));
+        let udp6 = Request {
+            protocol: Protocol::Udp,
+            family: Family::Ipv6,
+            ..DUMP
+        };
+        let (_, sockets, _) = read("udp6-0.bin", udp6);
+        assert_eq!(sockets[0].remote.map(|r| r.port()), Some(53));
+        assert_eq!(sockets[0].family, Family::Ipv6);
+    }
+
+    #[test]
+    fn frames_of_another_request_are_passed_over() {
+        let other = Request { seq: 6, ..DUMP };
+        let (done, sockets, _) = read("tcp4-0.bin", other);
+        assert_eq!((done, sockets.len()), (Ok(false), 0));
+        let (done, _, _) = read("tcp4-1.bin", other);
+        assert_eq!(done, Ok(false), "not its NLMSG_DONE");
+    }
+
+    #[test]
+    fn a_lookup_is_answered_by_one_message() {
+        let lookup = Request {
+            seq: 8,
+            dump: false,
+            ..DUMP
+        };
+        let (done, sockets, _) = read("lookup-tcp4.bin", lookup);
+        assert_eq!((done, sockets.len()), (Ok(true), 1));
+        assert_eq!(sockets[0].state, TcpState::Established);
+    }
+
+    #[test]
+    fn an_error_code_is_refused() {
+        // The captured lookup answer turned into NLMSG_ERROR, error -2.
+        let mut data = captured("lookup-tcp4.bin");
+        data[4..6].copy_from_slice(&2u16.to_ne_bytes());
+        data[16..20].copy_from_slice(&(-2i32).to_ne_bytes());
+        let lookup = Request {
+            seq: 8,
+            dump: false,
+            ..DUMP
+        };
+        let (done, _, _) = read_answer_err(&data, lookup);
+        assert!(done.contains("No such file"), "{done}");
+        data[16..20].copy_from_slice(&i32::MIN.to_ne_bytes());
+        let (done, _, _) = read_answer_err(&data, lookup);
+        assert!(
+            !done.is_empty(),
+            "the most negative code neither panics nor passes"
+        );
+    }
+
+    fn read_answer_err(data: &[u8], request: Request) -> (String, usize, u64) {
+        let (mut n, mut undecodable) = (0, 0);
+        let err = read_answer(data, request, &mut undecodable, &mut |_| n += 1).unwrap_err();
+        (err.to_string(), n, undecodable)
+    }
 
     #[test]
     fn cookie_words_are_low_then_high() {

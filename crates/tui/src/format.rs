@@ -1,12 +1,14 @@
 //! Numbers as the live view prints them: byte amounts with binary prefixes
 //! (KiB, MiB, … as in the snapshot table), bit amounts with decimal ones
 //! (kb, Mb, … as network people count), rates with `/s`, and strings fitted
-//! to a column with an ellipsis. Pure string work; nothing here knows about
-//! terminals.
+//! to a column with an ellipsis — after [`netoproc_core::escape::for_terminal`],
+//! so a name from outside shows its control and bidi characters escaped and
+//! is fitted as it will be seen. Pure string work; nothing here draws.
 //!
 //! Hand-written for the same reason as the export crate's units: it is a
 //! few lines, and the crates that do it differ in rounding and spacing.
 
+use netoproc_core::escape::for_terminal;
 use unicode_width::UnicodeWidthChar;
 
 const BYTE_UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
@@ -56,8 +58,10 @@ pub fn count(n: u64) -> String {
     out
 }
 
-/// `s` cut to `width` columns, ending in `…` when cut.
+/// `s`, escaped for a terminal, cut to `width` columns, ending in `…` when
+/// cut.
 pub fn fit_end(s: &str, width: usize) -> String {
+    let s = &*for_terminal(s);
     if display_width(s) <= width {
         return s.to_string();
     }
@@ -78,9 +82,11 @@ pub fn fit_end(s: &str, width: usize) -> String {
     out
 }
 
-/// `s` cut to `width` columns from the left, starting with `…` when cut, so
-/// the end of an address (its port) stays visible.
+/// `s`, escaped for a terminal, cut to `width` columns from the left,
+/// starting with `…` when cut, so the end of an address (its port) stays
+/// visible.
 pub fn fit_start(s: &str, width: usize) -> String {
+    let s = &*for_terminal(s);
     if display_width(s) <= width {
         return s.to_string();
     }
@@ -143,5 +149,12 @@ mod tests {
         assert_eq!(fit_end("ok", 6), "ok");
         assert_eq!(fit_start("[2001:db8::10]:51544", 10), "…10]:51544");
         assert_eq!(fit_start("abc", 0), "");
+    }
+
+    #[test]
+    fn fitting_escapes_first_and_cuts_what_is_seen() {
+        assert_eq!(fit_end("a\u{1b}[2Jb", 20), "a\\x1b[2Jb");
+        assert_eq!(fit_end("a\u{1b}[2Jb", 4), "a\\x…");
+        assert_eq!(fit_start("x\u{202e}gpj.exe", 12), "…02e}gpj.exe");
     }
 }

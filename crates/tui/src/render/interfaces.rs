@@ -2,6 +2,7 @@
 //! netoproc started, and under them how much of that traffic netoproc could
 //! attribute to processes (the rest shown as unattributed, never hidden).
 
+use netoproc_core::escape::for_terminal;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -10,7 +11,7 @@ use ratatui::Frame;
 use super::tables::{draw, row_style, visible, volume_titles, volumes, Col};
 use super::{column_widths, BOLD, DIM, WARN};
 use crate::app::{App, SortColumn as S};
-use crate::format::{amount, count};
+use crate::format::{amount, count, fit_end};
 use crate::model::{Presence, ViewModel};
 
 /// The interfaces table's columns.
@@ -55,7 +56,7 @@ pub(super) fn interfaces(frame: &mut Frame, area: Rect, app: &App, vm: &ViewMode
         let s = &v.since_start;
         let (rx, tx) = volumes(app, v.rates, s.rx_bytes, s.tx_bytes);
         let cells = vec![
-            s.name.clone(),
+            fit_end(&s.name, widths[0] as usize),
             rx,
             tx,
             count(s.rx_packets),
@@ -87,7 +88,7 @@ pub(super) fn interfaces(frame: &mut Frame, area: Rect, app: &App, vm: &ViewMode
 fn summary(app: &App, vm: &ViewModel) -> Vec<Line<'static>> {
     if let Some(e) = &vm.interfaces_error {
         return vec![Line::styled(
-            format!(" interface counters unavailable: {e}"),
+            format!(" interface counters unavailable: {}", for_terminal(e)),
             WARN,
         )];
     }

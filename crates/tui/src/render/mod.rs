@@ -10,6 +10,7 @@ mod help;
 mod interfaces;
 mod tables;
 
+use netoproc_core::escape::for_terminal;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -93,10 +94,10 @@ fn render_tabs(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
             .iter()
             .find(|p| p.pid == pid)
             .map_or("", |p| &p.name);
-        status.push(format!("pid {pid} {name}"));
+        status.push(format!("pid {pid} {}", for_terminal(name)));
     }
     if !app.filter.is_empty() && !app.editing_filter {
-        status.push(format!("filter \"{}\"", app.filter));
+        status.push(format!("filter \"{}\"", for_terminal(&app.filter)));
     }
     if app.view == View::Dns {
         if let Some(d) = &vm.dns {
@@ -125,7 +126,7 @@ fn render_footer(frame: &mut Frame, area: Rect, app: &App) {
     let line = if app.editing_filter {
         Line::from(vec![
             Span::styled(" filter: ", KEY),
-            Span::raw(app.filter.clone()),
+            Span::raw(for_terminal(&app.filter).into_owned()),
             Span::styled("█", DIM),
             Span::styled("   Enter keep · Esc clear", DIM),
         ])

@@ -4,6 +4,9 @@
 //! and an unowned socket all appear, the same on every run; with the
 //! containers and the DNS observatory's report the binary would hand in.
 
+// Each test binary uses only some of these fixtures.
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -192,7 +195,7 @@ const QUERIES: &str = "\
 ";
 
 /// The DNS observatory's report at the last tick (`now_ns`).
-fn dns_report(now_ns: u64) -> DnsReport {
+fn dns_report(now_ns: u64, label: Label) -> DnsReport {
     let queries = QUERIES
         .lines()
         .enumerate()
@@ -202,8 +205,8 @@ fn dns_report(now_ns: u64) -> DnsReport {
             let answered = f[5] != "-";
             QueryRow {
                 pid: f[1].parse().unwrap(),
-                process: f[2].into(),
-                name: f[3].into(),
+                process: label(f[2]),
+                name: label(f[3]),
                 qtype: f[4].into(),
                 rcode: answered.then(|| f[5].into()),
                 status: match (answered, ago_ms) {
@@ -213,7 +216,7 @@ fn dns_report(now_ns: u64) -> DnsReport {
                 },
                 answers: f
                     .get(8)
-                    .map_or(Vec::new(), |a| a.split(", ").map(Into::into).collect()),
+                    .map_or(Vec::new(), |a| a.split(", ").map(label).collect()),
                 latency_ms: f[6].parse().ok(),
                 resolver: addr(f[7]),
                 transport: Protocol::Udp,
@@ -256,14 +259,14 @@ fn addr(s: &str) -> std::net::SocketAddr {
     s.parse().unwrap()
 }
 
-fn record(s: &Sock, tick: u64) -> SocketRecord {
+fn record(s: &Sock, tick: u64, label: Label) -> SocketRecord {
     let secs = tick.min(s.closes_at.unwrap_or(u64::MAX));
     let owner = s.pid.map(|pid| {
         let (_, comm, _, cgroup_id) = PROCS.iter().find(|p| p.0 == pid).unwrap();
         Owner {
             pid,
             uid: 1000,
-            comm: comm.to_string(),
+            comm: label(comm),
             cgroup_id: *cgroup_id,
             netns: 1,
         }
@@ -306,10 +309,10 @@ fn record(s: &Sock, tick: u64) -> SocketRecord {
     }
 }
 
-fn interfaces(tick: u64) -> Vec<InterfaceCounters> {
+fn interfaces(tick: u64, label: Label) -> Vec<InterfaceCounters> {
     vec![
         InterfaceCounters {
-            name: "eth0".into(),
+            name: label("eth0"),
             rx_bytes: 9_000_000_000 + 3_500_000 * tick,
             tx_bytes: 700_000_000 + 62_000 * tick,
             rx_packets: 8_000_000 + 2_600 * tick,
@@ -320,7 +323,7 @@ fn interfaces(tick: u64) -> Vec<InterfaceCounters> {
             tx_dropped: 0,
         },
         InterfaceCounters {
-            name: "lo".into(),
+            name: label("lo"),
             rx_bytes: 40_000_000 + 56_000 * tick,
             tx_bytes: 40_000_000 + 56_000 * tick,
             rx_packets: 300_000 + 80 * tick,
@@ -330,8 +333,17 @@ fn interfaces(tick: u64) -> Vec<InterfaceCounters> {
     ]
 }
 
+/// How the scenario names things: every process name, command line,
+/// container label, DNS name and answer and interface name passes through it.
+pub type Label<'a> = &'a dyn Fn(&str) -> String;
+
 /// The model after [`TICKS`] one-second ticks.
 pub fn scenario() -> ViewModel {
+    scenario_named(&|s| s.to_string())
+}
+
+/// [`scenario`] with every name from outside passed through `label`.
+pub fn scenario_named(label: Label) -> ViewModel {
     let mut clock = FixedClock::at_unix_secs(1_795_000_000);
     let started = clock.now();
     let mut ledger = SocketLedger::new();
@@ -340,8 +352,8 @@ pub fn scenario() -> ViewModel {
             pid: *pid,
             ppid: 1,
             uid: 1000,
-            comm: comm.to_string(),
-            cmdline: cmdline.to_string(),
+            comm: label(comm),
+            cmdline: label(cmdline),
             start_time_ns: 0,
         });
     }
@@ -353,19 +365,19 @@ pub fn scenario() -> ViewModel {
     });
     let containers: Containers = CONTAINERS
         .iter()
-        .map(|&(pid, label)| (pid, label.into()))
+        .map(|&(pid, name)| (pid, label(name).into()))
         .collect();
     const SECOND_NS: u64 = 1_000_000_000;
     let boot_ns = 3_600 * SECOND_NS;
-    let dns = dns_report(boot_ns + TICKS * SECOND_NS);
+    let dns = dns_report(boot_ns + TICKS * SECOND_NS, label);
     let hosts: HashMap<IpAddr, String> = HOSTS
         .iter()
-        .map(|(ip, name)| (ip.parse().unwrap(), name.to_string()))
+        .map(|(ip, name)| (ip.parse().unwrap(), label(name)))
         .collect();
     let mut vm = ViewModel::default();
     for tick in 0..=TICKS {
         for s in SOCKS {
-            ledger.observe_socket(record(s, tick));
+            ledger.observe_socket(record(s, tick, label));
         }
         // The mDNS socket talks to two remotes.
         for (remote, n) in [("224.0.0.251:5353", 60u64), ("192.168.1.1:5353", 30)] {
@@ -379,7 +391,7 @@ pub fn scenario() -> ViewModel {
             });
         }
         let report = ledger.report();
-        let ifs = interfaces(tick);
+        let ifs = interfaces(tick, label);
         vm = model.update(&Tick {
             now: clock.now(),
             uptime: clock.now() - started,
