@@ -14,8 +14,9 @@ Exit codes:
   3  capture unavailable (kernel lacks what the chosen mode needs)
   4  insufficient privileges (run as root, or see README: capabilities), or
      refused because netoproc runs with more privilege than its caller
-     (file capabilities, set-user-ID): path flags, NETOPROC_* and
-     RUST_BACKTRACE variables, and sizes over the limits below
+     (file capabilities, set-user-ID): path flags and sizes over the
+     limits below (RUST_BACKTRACE is then ignored: panics print no
+     backtrace)
 
 Limits without root (file capabilities or set-user-ID):
   --ring-mib at most 64, --rings at most 4, --max-netns at most 16 (default

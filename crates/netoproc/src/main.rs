@@ -44,7 +44,8 @@ fn main() {
     // Before anything is opened: what the caller may not choose when
     // netoproc holds more privilege than they do.
     let elevated = privilege::elevation();
-    let checked = privilege::check_input(&command, &matches, std::env::vars_os(), elevated);
+    privilege::quiet_panics(elevated);
+    let checked = privilege::check_input(&command, &matches, elevated);
     if let Err(f) = checked.and_then(|()| run(&cli, elevated)) {
         eprintln!("netoproc: {f}");
         std::process::exit(f.exit_code());

@@ -49,49 +49,42 @@ pub fn elevation() -> Option<&'static str> {
     }
 }
 
-/// Environment variables netoproc or its libraries read that an elevated
-/// netoproc refuses, and why. (The C library already removes `LD_*`,
-/// `TMPDIR`, `GCONV_PATH` and its other unsafe variables in such a start;
-/// `TERM`, `COLORTERM`, `NO_COLOR`, `CLICOLOR*`, `COLUMNS`, `LINES` and
-/// `CI` only change colours and layout and are allowed.)
-const REFUSED_VARIABLES: &[(&str, &str)] = &[
-    (
-        "RUST_BACKTRACE",
-        "would print code addresses and source paths of a privileged process",
-    ),
-    (
-        "RUST_LIB_BACKTRACE",
-        "would print code addresses and source paths of a privileged process",
-    ),
-];
-
-/// Every variable named `NETOPROC_*` is refused when elevated, so no future
-/// one can become a way to redirect a privileged netoproc.
-const OWN_PREFIX: &str = "NETOPROC_";
+/// The environment: netoproc reads no variable of its own (no `NETOPROC_*`
+/// setting exists), and none of its libraries reads a path from one. The C
+/// library already removes `LD_*`, `TMPDIR`, `GCONV_PATH` and its other
+/// unsafe variables in such a start; `TERM`, `COLORTERM`, `NO_COLOR`,
+/// `CLICOLOR*`, `COLUMNS`, `LINES` only change colours and layout. What is
+/// left is `RUST_BACKTRACE`/`RUST_LIB_BACKTRACE`, which would make a panic
+/// print the privileged process's code addresses: [`quiet_panics`] makes
+/// them inert instead of refusing to run for a user whose shell sets them.
+pub fn quiet_panics(why: Option<&str>) {
+    if why.is_none() {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        eprintln!("netoproc: internal error: {msg} (no backtrace: netoproc runs with more privilege than its caller)");
+    }));
+}
 
 /// Refuses what an elevated netoproc must not accept: any path-valued flag
-/// given on the command line or through the environment, and the variables
-/// above. `why` is [`elevation`]'s answer; `None` accepts everything.
+/// given on the command line or through the environment (clap `env`
+/// attributes included). `why` is [`elevation`]'s answer; `None` accepts
+/// everything.
 pub fn check_input(
     command: &Command,
     matches: &ArgMatches,
-    vars: impl IntoIterator<Item = (OsString, OsString)>,
     why: Option<&str>,
 ) -> Result<(), Failure> {
     let Some(why) = why else {
         return Ok(());
     };
-    let mut refused = path_flags_given(command, matches, "");
-    for (name, _) in vars {
-        let Some(name) = name.to_str() else { continue };
-        if let Some((_, reason)) = REFUSED_VARIABLES.iter().find(|(n, _)| *n == name) {
-            refused.push(format!("environment variable {name} ({reason})"));
-        } else if name.starts_with(OWN_PREFIX) {
-            refused.push(format!(
-                "environment variable {name} (NETOPROC_* settings are not read when privileged)"
-            ));
-        }
-    }
+    let refused = path_flags_given(command, matches, "");
     if refused.is_empty() {
         return Ok(());
     }
