@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod clock;
+pub mod identity;
 pub mod ledger;
 pub mod model;
 pub mod rates;

@@ -21,7 +21,7 @@ use std::io::{self, Write};
 use netoproc_core::model::Counters;
 
 use crate::cell::{addr, one_line};
-use crate::meta::{attribution_text, folded_text, loss_fields};
+use crate::meta::{attribution_text, folded_text, loss_fields, processes_folded_text};
 use crate::Snapshot;
 
 const COUNTER_COLUMNS: &str = "tx_bytes\trx_bytes\ttx_packets\trx_packets\t\
@@ -37,7 +37,7 @@ pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
             "{}\t{}\t{}\t{}\t{}",
             p.pid,
             one_line(&p.process),
-            p.uid,
+            p.uid.map_or_else(String::new, |u| u.to_string()),
             Fields(&p.counters),
             one_line(&p.cmdline),
         )?;
@@ -89,6 +89,9 @@ pub(crate) fn write_comments(out: &mut dyn Write, snap: &Snapshot) -> io::Result
     writeln!(out)?;
     if m.connections_folded > 0 {
         writeln!(out, "# {}", folded_text(m.connections_folded))?;
+    }
+    if m.processes_folded > 0 {
+        writeln!(out, "# {}", processes_folded_text(m.processes_folded))?;
     }
     if let Some(a) = &m.attribution {
         writeln!(out, "# attribution {}", attribution_text(a))?;
@@ -155,7 +158,8 @@ mod tests {
                 pid: 7,
                 process: "we\tird".into(),
                 cmdline: "sh -c 'echo a\tb\nc'".into(),
-                uid: 1000,
+                uid: Some(1000),
+                start_time_ns: None,
                 cgroup_id: 3,
                 sockets: 1,
                 counters: Counters {

@@ -34,7 +34,7 @@ pub use socket_source::{SockDiagSource, SocketSource};
 pub use socket_table::{MatchKind, SocketTable};
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use netoproc_core::ProcessInfo;
@@ -85,19 +85,27 @@ impl ProcRoot {
         let comm = fs::read_to_string(dir.join("comm"))
             .map(|c| c.trim_end().to_string())
             .unwrap_or_default();
-        let cmdline = fs::read(dir.join("cmdline"))
-            .map(|b| join_argv(&b))
+        // Any user chooses how long their argv is (up to megabytes): read
+        // only what is kept.
+        let mut raw = Vec::new();
+        let cmdline = fs::File::open(dir.join("cmdline"))
+            .and_then(|f| f.take(MAX_CMDLINE as u64 + 1).read_to_end(&mut raw))
+            .map(|_| join_argv(&raw))
             .unwrap_or_default();
+        let start_time_ns = fs::read_to_string(dir.join("stat"))
+            .ok()
+            .and_then(|s| stat_start_ticks(&s))
+            .map_or(0, ticks_to_ns);
         let field = |name: &str| {
             status_field(&status, name).and_then(|v| v.split_whitespace().next()?.parse().ok())
         };
         Some(ProcessInfo {
             pid,
             ppid: field("PPid").unwrap_or(0),
-            uid: field("Uid").unwrap_or(0),
+            uid: field("Uid").unwrap_or(UNKNOWN_UID),
             comm,
             cmdline,
-            start_time_ns: 0,
+            start_time_ns,
         })
     }
 
@@ -125,6 +133,20 @@ fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(str::trim))
 }
 
+/// The start time from `/proc/PID/stat` (field 22), in clock ticks since
+/// boot.
+pub fn stat_start_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // After ')' comes field 3; starttime is field 22.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Clock ticks (`USER_HZ`, `sysconf(_SC_CLK_TCK)`) to ns.
+fn ticks_to_ns(ticks: u64) -> u64 {
+    let hz = rustix::param::clock_ticks_per_second().max(1);
+    ticks.saturating_mul(1_000_000_000 / hz)
+}
+
 /// utime + stime from `/proc/PID/stat`. The command name (field 2) may hold
 /// spaces and parentheses, so fields are counted after the last `)`.
 pub fn stat_cpu_ticks(stat: &str) -> Option<u64> {
@@ -136,7 +158,9 @@ pub fn stat_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+pub use netoproc_core::identity::MAX_CMDLINE;
 pub use netoproc_core::model::join_argv;
+use netoproc_core::model::UNKNOWN_UID;
 
 #[cfg(test)]
 mod tests {
@@ -153,6 +177,9 @@ mod tests {
         assert_eq!(p.cmdline, "sleep 10");
         assert_eq!(p.ppid, 21862);
         assert_eq!(p.uid, 0);
+        // Field 22 of the fixture's stat, in ns.
+        assert_eq!(p.start_time_ns, ticks_to_ns(103508));
+        assert!(p.start_time_ns > 0);
         assert!(fixture().process_info(1).is_none());
     }
 
@@ -169,6 +196,9 @@ mod tests {
         assert_eq!(stat_cpu_ticks(s), Some(12));
         assert_eq!(stat_cpu_ticks("garbage"), None);
         assert_eq!(stat_cpu_ticks("1 (x) R 1"), None);
+        assert_eq!(stat_start_ticks(s), Some(1));
+        let real = "4242 (sle ep) S 1 2 3 0 -1 4 5 6 7 8 9 10 11 12 20 0 1 0 987654 1 2";
+        assert_eq!(stat_start_ticks(real), Some(987654));
     }
 
     #[test]
