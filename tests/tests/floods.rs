@@ -54,10 +54,7 @@ fn ip(ns: &str, args: &[&str]) {
 }
 
 fn modes() -> Vec<(&'static str, Mode)> {
-    vec![
-        ("ebpf", Mode::ebpf()),
-        ("afpacket", Mode::afpacket(0.0)),
-    ]
+    vec![("ebpf", Mode::ebpf()), ("afpacket", Mode::afpacket(0.0))]
 }
 
 /// Runs `flood` under netoproc in each mode, checks what every flood must
@@ -137,7 +134,12 @@ fn dns_queries_to_many_resolvers_stay_bounded_and_are_counted() {
             assert!(overflowed > 0, "[{name}] the overflow is not counted");
             // Every query seen is in some row (AF_PACKET may miss some: ring drops).
             let dropped = report.meta.lost.get("capture_drops").copied().unwrap_or(0)
-                + report.meta.lost.get("dns_packets_dropped").copied().unwrap_or(0);
+                + report
+                    .meta
+                    .lost
+                    .get("dns_packets_dropped")
+                    .copied()
+                    .unwrap_or(0);
             assert!(
                 queries + dropped >= u64::from(RESOLVERS) * 9 / 10,
                 "[{name}] only {queries} queries in rows, {dropped} counted as dropped"
@@ -201,7 +203,10 @@ fn a_hundred_thousand_fresh_pids_stay_bounded_and_apart() {
         },
         |name, report, gen| {
             let sent = gen.unanswered;
-            assert!(sent >= 10_000, "only {sent} processes within the time limit");
+            assert!(
+                sent >= 10_000,
+                "only {sent} processes within the time limit"
+            );
             let keys: HashSet<(u32, Option<u64>)> = report
                 .processes
                 .iter()
@@ -221,7 +226,10 @@ fn a_hundred_thousand_fresh_pids_stay_bounded_and_apart() {
             );
             if name == "ebpf" {
                 let tx: u64 = report.processes.iter().map(|p| p.tx_bytes).sum();
-                assert!(tx >= sent, "[ebpf] {tx} bytes for {sent} one-byte datagrams");
+                assert!(
+                    tx >= sent,
+                    "[ebpf] {tx} bytes for {sent} one-byte datagrams"
+                );
                 if sent > 40_000 {
                     // pid_max is at most what we forked: pids came round.
                     assert!(
