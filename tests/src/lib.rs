@@ -7,6 +7,7 @@
 
 pub mod afpacket;
 pub mod dns;
+pub mod flood;
 pub mod procs;
 pub mod tally;
 pub mod tcp;

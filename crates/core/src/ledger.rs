@@ -9,19 +9,36 @@
 //! process totals since start stay exact while connection rows only list
 //! sockets still held. A retired socket the kernel reports again (it may
 //! linger after its owner released it) adds only what it moved since.
+//!
+//! Processes are pid and start time ([`ProcessKey`], see [`crate::identity`]):
+//! the rows of a process and of a later one that reused its pid never
+//! merge. At most [`MAX_PROCESS_ROWS`] retired processes keep rows of their
+//! own; past that, a newly retired process is summed into the
+//! [`OTHER_PROCESSES`] row (pid 0) and counted
+//! ([`SocketLedger::processes_folded`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
+use crate::identity::{known_uid, Identities, Learned, ProcessKey, MAX_PROCESS_INFOS};
 use crate::model::{canonical_ip, Counters, PeerRecord, ProcessInfo, SocketCookie, SocketRecord};
-use crate::report::{ConnectionRow, ProcessRow, Report};
+use crate::report::{ConnectionRow, ProcessRow, Report, OTHER_PROCESSES};
+
+/// Retired processes with rows of their own (a fresh pid per short-lived
+/// process makes this attacker-sized); past it, see [`OTHER_PROCESSES`].
+pub const MAX_PROCESS_ROWS: usize = 65_536;
 
 #[derive(Debug, Default)]
 pub struct SocketLedger {
     sockets: HashMap<SocketCookie, SocketRecord>,
     peers: HashMap<SocketCookie, BTreeMap<SocketAddr, PeerRecord>>,
-    processes: HashMap<u32, ProcessInfo>,
-    retired: HashMap<u32, Retired>,
+    processes: Identities,
+    /// Sockets of an earlier process of a pid since reused (its start).
+    pinned: HashMap<SocketCookie, u64>,
+    retired: HashMap<ProcessKey, Retired>,
+    /// Retired processes past [`MAX_PROCESS_ROWS`], summed.
+    retired_other: Retired,
+    processes_folded: u64,
     retired_unowned: Unowned,
     tombstones: HashMap<SocketCookie, Tombstone>,
 }
@@ -30,7 +47,7 @@ pub struct SocketLedger {
 #[derive(Debug, Clone, Default)]
 struct Retired {
     comm: String,
-    uid: u32,
+    uid: Option<u32>,
     cgroup_id: u64,
     sockets: u64,
     counters: Counters,
@@ -40,7 +57,7 @@ struct Retired {
 /// reports it so a late observation adds only the difference.
 #[derive(Debug, Clone, Copy)]
 struct Tombstone {
-    pid: Option<u32>,
+    pid: Option<ProcessKey>,
     counters: Counters,
     /// Observed since the last [`SocketLedger::retire_closed`].
     seen: bool,
@@ -96,14 +113,54 @@ impl SocketLedger {
         e.rx_calls = e.rx_calls.max(p.rx_calls);
     }
 
-    /// Records what is known of a process; a later record for the same pid
-    /// (a reused pid) replaces the earlier one.
+    /// Records what is known of a process. A record with a later start
+    /// time for a known pid is a new process: the sockets held so far stay
+    /// with the earlier one.
     pub fn observe_process(&mut self, p: ProcessInfo) {
-        self.processes.insert(p.pid, p);
+        match self.processes.observe(p) {
+            Learned::Nothing => {}
+            Learned::FirstStart { pid, start_time_ns } => {
+                let unknown = ProcessKey {
+                    pid,
+                    start_time_ns: 0,
+                };
+                if let Some(r) = self.retired.remove(&unknown) {
+                    let key = ProcessKey { pid, start_time_ns };
+                    self.retired.insert(key, r);
+                }
+            }
+            Learned::Reused { pid, previous } => {
+                // A full scan, but only when a pid comes round again.
+                let pinned = &mut self.pinned;
+                for s in self.sockets.values() {
+                    if s.owner.as_ref().is_some_and(|o| o.pid == pid) {
+                        pinned.entry(s.cookie).or_insert(previous);
+                    }
+                }
+            }
+        }
     }
 
+    /// The latest record of `pid`.
     pub fn process(&self, pid: u32) -> Option<&ProcessInfo> {
-        self.processes.get(&pid)
+        self.processes.latest(pid)
+    }
+
+    /// The process socket `s` belongs to, if it has an owner.
+    fn key_of(&self, s: &SocketRecord) -> Option<ProcessKey> {
+        let o = s.owner.as_ref()?;
+        Some(match self.pinned.get(&s.cookie) {
+            Some(&start_time_ns) => ProcessKey {
+                pid: o.pid,
+                start_time_ns,
+            },
+            None => self.processes.current(o.pid),
+        })
+    }
+
+    /// Retired processes summed into the [`OTHER_PROCESSES`] row.
+    pub fn processes_folded(&self) -> u64 {
+        self.processes_folded
     }
 
     pub fn socket(&self, cookie: SocketCookie) -> Option<&SocketRecord> {
@@ -120,8 +177,8 @@ impl SocketLedger {
             .sockets
             .values()
             .filter_map(|s| s.owner.as_ref().map(|o| o.pid))
-            .chain(self.retired.keys().copied())
-            .filter(|pid| !self.processes.contains_key(pid))
+            .chain(self.retired.keys().map(|k| k.pid))
+            .filter(|&pid| !self.processes.knows(pid))
             .collect();
         pids.sort_unstable();
         pids.dedup();
@@ -160,7 +217,7 @@ impl SocketLedger {
     /// Process rows are still sorted (there are few).
     pub fn report_unordered(&self) -> Report {
         // One lookup per socket: pids need no DoS-resistant hashing here.
-        let mut procs: HashMap<u32, ProcessRow, foldhash::fast::RandomState> =
+        let mut procs: HashMap<ProcessKey, ProcessRow, foldhash::fast::RandomState> =
             HashMap::with_capacity_and_hasher(
                 self.processes.len().max(self.retired.len()) + 16,
                 Default::default(),
@@ -173,23 +230,33 @@ impl SocketLedger {
                 Some(o) => (o.pid, o.comm.as_str()),
                 None => (0, ""),
             };
-            if let Some(o) = &s.owner {
-                let row = procs
-                    .entry(o.pid)
-                    .or_insert_with(|| self.process_row(o.pid, &o.comm, o.uid, o.cgroup_id));
+            if let (Some(o), Some(key)) = (&s.owner, self.key_of(s)) {
+                let row = procs.entry(key).or_insert_with(|| {
+                    let info = self.processes.info(key);
+                    let uid = known_uid(info, o.uid);
+                    self.process_row(key, &o.comm, uid, o.cgroup_id)
+                });
                 row.sockets += 1;
                 row.counters.add(&s.counters);
                 total.add(&s.counters);
             }
             self.connection_rows(s, pid, process, &mut connections);
         }
-        for (&pid, r) in self.retired.iter().filter(|(_, r)| !r.counters.is_zero()) {
+        for (&key, r) in self.retired.iter().filter(|(_, r)| !r.counters.is_zero()) {
             let row = procs
-                .entry(pid)
-                .or_insert_with(|| self.process_row(pid, &r.comm, r.uid, r.cgroup_id));
+                .entry(key)
+                .or_insert_with(|| self.process_row(key, &r.comm, r.uid, r.cgroup_id));
             row.sockets += r.sockets;
             row.counters.add(&r.counters);
             total.add(&r.counters);
+        }
+        if !self.retired_other.counters.is_zero() {
+            let r = &self.retired_other;
+            let mut row = self.process_row(ProcessKey::default(), OTHER_PROCESSES, None, 0);
+            row.sockets = r.sockets;
+            row.counters = r.counters;
+            total.add(&r.counters);
+            procs.insert(ProcessKey::default(), row);
         }
 
         let mut processes: Vec<ProcessRow> = procs.into_values().collect();
@@ -197,6 +264,7 @@ impl SocketLedger {
             volume(&b.counters)
                 .cmp(&volume(&a.counters))
                 .then(a.pid.cmp(&b.pid))
+                .then(a.start_time_ns.cmp(&b.start_time_ns))
         });
         Report {
             processes,
@@ -224,15 +292,29 @@ impl SocketLedger {
                 continue;
             };
             self.peers.remove(cookie);
-            let pid = s.owner.as_ref().map(|o| o.pid);
-            if let Some(o) = &s.owner {
-                self.retired.entry(o.pid).or_insert_with(|| Retired {
-                    comm: o.comm.clone(),
-                    uid: o.uid,
-                    cgroup_id: o.cgroup_id,
-                    ..Retired::default()
-                });
-            }
+            let key = self.key_of(&s);
+            self.pinned.remove(cookie);
+            let pid = match (&s.owner, key) {
+                (Some(_), Some(key)) if self.retired.contains_key(&key) => Some(key),
+                (Some(_), Some(_)) if self.retired.len() >= MAX_PROCESS_ROWS => {
+                    self.processes_folded += 1;
+                    Some(OTHER_KEY)
+                }
+                (Some(o), Some(key)) => {
+                    let uid = known_uid(self.processes.info(key), o.uid);
+                    self.retired.insert(
+                        key,
+                        Retired {
+                            comm: o.comm.clone(),
+                            uid,
+                            cgroup_id: o.cgroup_id,
+                            ..Retired::default()
+                        },
+                    );
+                    Some(key)
+                }
+                _ => None,
+            };
             if !s.counters.is_zero() {
                 self.add_retired(pid, &s.counters, true);
             }
@@ -245,7 +327,22 @@ impl SocketLedger {
                 },
             );
         }
+        if self.processes.len() > MAX_PROCESS_INFOS {
+            self.forget_unused_processes();
+        }
         closed.len()
+    }
+
+    /// Drops the records of processes no row refers to any more.
+    fn forget_unused_processes(&mut self) {
+        let live: std::collections::HashSet<ProcessKey> = self
+            .sockets
+            .values()
+            .filter_map(|s| self.key_of(s))
+            .collect();
+        let retired = &self.retired;
+        self.processes
+            .retain(|k| live.contains(k) || retired.contains_key(k));
     }
 
     /// Whether the socket was released by its owner (also once retired).
@@ -264,9 +361,19 @@ impl SocketLedger {
         self.sockets.values().filter(|s| s.closed).count()
     }
 
-    fn add_retired(&mut self, pid: Option<u32>, c: &Counters, new_socket: bool) {
+    fn add_retired(&mut self, key: Option<ProcessKey>, c: &Counters, new_socket: bool) {
         let n = u64::from(new_socket);
-        match pid.and_then(|p| self.retired.get_mut(&p)) {
+        // Filed under an unknown start that became known since.
+        let key = key.map(|k| match k.start_time_ns {
+            0 if !self.retired.contains_key(&k) => self.processes.current(k.pid),
+            _ => k,
+        });
+        let retired = match key {
+            Some(OTHER_KEY) => Some(&mut self.retired_other),
+            Some(k) => self.retired.get_mut(&k),
+            None => None,
+        };
+        match retired {
             Some(r) => {
                 r.sockets += n;
                 r.counters.add(c);
@@ -280,10 +387,19 @@ impl SocketLedger {
         }
     }
 
-    fn process_row(&self, pid: u32, comm: &str, uid: u32, cgroup_id: u64) -> ProcessRow {
-        let info = self.processes.get(&pid);
+    fn process_row(
+        &self,
+        key: ProcessKey,
+        comm: &str,
+        uid: Option<u32>,
+        cgroup_id: u64,
+    ) -> ProcessRow {
+        let info = (key != OTHER_KEY)
+            .then(|| self.processes.info(key))
+            .flatten();
         ProcessRow {
-            pid,
+            pid: key.pid,
+            start_time_ns: Some(key.start_time_ns).filter(|&t| t != 0),
             process: info.map_or_else(|| comm.to_string(), |i| i.comm.clone()),
             cmdline: info.map(|i| i.cmdline.clone()).unwrap_or_default(),
             uid,
@@ -346,6 +462,12 @@ impl SocketLedger {
         }
     }
 }
+
+/// Where the [`OTHER_PROCESSES`] row is filed (no process has pid 0).
+const OTHER_KEY: ProcessKey = ProcessKey {
+    pid: 0,
+    start_time_ns: 0,
+};
 
 fn volume(c: &Counters) -> u64 {
     c.tx_bytes + c.rx_bytes + c.tx_wire_bytes + c.rx_wire_bytes

@@ -239,3 +239,109 @@ fn closed_count_counts_held_closed_sockets_only() {
     assert_eq!(l.closed_count(), 0);
     assert_eq!(l.socket_count(), 1);
 }
+
+fn started(pid: u32, start: u64, comm: &str) -> ProcessInfo {
+    ProcessInfo {
+        pid,
+        comm: comm.into(),
+        cmdline: comm.into(),
+        start_time_ns: start,
+        uid: 1000,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_reused_pid_is_a_new_process_whose_rows_never_merge_with_the_old() {
+    let mut l = SocketLedger::new();
+    l.observe_process(started(42, 100, "old"));
+    l.observe_socket(sock(1, Some(42), 10, 0));
+    let mut gone = sock(2, Some(42), 5, 0);
+    gone.closed = true;
+    l.observe_socket(gone);
+    l.retire_closed();
+    // pid 42 comes round again as another process.
+    l.observe_process(started(42, 900, "new"));
+    l.observe_socket(sock(3, Some(42), 1000, 0));
+    // A late observation of the old process's open socket stays with it.
+    l.observe_socket(sock(1, Some(42), 20, 0));
+
+    let r = l.report();
+    assert_eq!(r.processes.len(), 2, "{:?}", r.processes);
+    let new = &r.processes[0];
+    let old = &r.processes[1];
+    assert_eq!(
+        (new.pid, new.start_time_ns, new.process.as_str()),
+        (42, Some(900), "new")
+    );
+    assert_eq!((new.counters.tx_bytes, new.sockets), (1000, 1));
+    assert_eq!(
+        (old.pid, old.start_time_ns, old.process.as_str()),
+        (42, Some(100), "old")
+    );
+    assert_eq!((old.counters.tx_bytes, old.sockets), (25, 2));
+    assert_eq!(r.total.tx_bytes, 1025);
+}
+
+#[test]
+fn a_socket_seen_before_its_process_record_joins_the_process_once_known() {
+    let mut l = SocketLedger::new();
+    let mut s = sock(1, Some(7), 10, 0);
+    s.closed = true;
+    l.observe_socket(s);
+    l.retire_closed();
+    l.observe_process(started(7, 55, "late"));
+    let r = l.report();
+    assert_eq!(r.processes.len(), 1);
+    assert_eq!(
+        (
+            r.processes[0].start_time_ns,
+            r.processes[0].process.as_str()
+        ),
+        (Some(55), "late")
+    );
+}
+
+#[test]
+fn an_unknown_uid_is_absent_not_root() {
+    let mut l = SocketLedger::new();
+    let mut s = sock(1, Some(9), 10, 0);
+    s.owner.as_mut().unwrap().uid = crate::model::UNKNOWN_UID;
+    l.observe_socket(s);
+    assert_eq!(l.report().processes[0].uid, None);
+    let mut info = started(9, 1, "x");
+    info.uid = crate::model::UNKNOWN_UID;
+    l.observe_process(info);
+    assert_eq!(l.report().processes[0].uid, None);
+}
+
+#[test]
+fn processes_past_the_bound_are_summed_in_one_counted_row() {
+    let mut l = SocketLedger::new();
+    let extra = 10u32;
+    let n = MAX_PROCESS_ROWS as u32 + extra;
+    for pid in 1..=n {
+        l.observe_process(started(pid, u64::from(pid), "short"));
+        let mut s = sock(u64::from(pid), Some(pid), 1, 0);
+        s.closed = true;
+        l.observe_socket(s);
+        if pid % 4096 == 0 {
+            l.retire_closed();
+        }
+    }
+    l.retire_closed();
+    let r = l.report();
+    assert_eq!(l.processes_folded(), u64::from(extra));
+    assert_eq!(r.processes.len(), MAX_PROCESS_ROWS + 1);
+    let other = r
+        .processes
+        .iter()
+        .find(|p| p.pid == 0)
+        .expect("overflow row");
+    assert_eq!(other.process, crate::report::OTHER_PROCESSES);
+    assert_eq!(
+        (other.counters.tx_bytes, other.sockets),
+        (u64::from(extra), u64::from(extra))
+    );
+    assert_eq!(r.total.tx_bytes, u64::from(n));
+}

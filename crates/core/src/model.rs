@@ -65,11 +65,17 @@ pub struct Tuple {
     pub remote: Option<SocketAddr>,
 }
 
+/// The uid of an [`Owner`] or [`ProcessInfo`] that could not be read:
+/// `(uid_t)-1`, which the kernel never gives a process (`INVALID_UID`).
+/// Reports show it as absent, never as 0 (root).
+pub const UNKNOWN_UID: u32 = u32::MAX;
+
 /// The process that used a socket, as the kernel saw it at the socket's
 /// first send or receive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     pub pid: u32,
+    /// [`UNKNOWN_UID`] when not known.
     pub uid: u32,
     pub comm: String,
     pub cgroup_id: u64,
@@ -191,11 +197,13 @@ pub struct PeerRecord {
 pub struct ProcessInfo {
     pub pid: u32,
     pub ppid: u32,
+    /// [`UNKNOWN_UID`] when not known.
     pub uid: u32,
     pub comm: String,
     /// Arguments, joined by spaces; empty when unreadable.
     pub cmdline: String,
-    /// Task start time (ns since boot), tells reused pids apart.
+    /// Task start time (ns since boot), tells reused pids apart; 0 when
+    /// not known.
     pub start_time_ns: u64,
 }
 

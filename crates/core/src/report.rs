@@ -11,11 +11,19 @@ use crate::model::{Counters, Family, Protocol};
 /// One process's traffic over the capture window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProcessRow {
+    /// 0 only for the row that sums processes past the ledger's bound
+    /// (`process` is then [`OTHER_PROCESSES`]).
     pub pid: u32,
+    /// When the process started (ns since boot, the kernel's boot-time
+    /// clock); with `pid` it names one process, as pids are reused. `None`
+    /// when not known.
+    pub start_time_ns: Option<u64>,
     /// Kernel task name (`comm`).
     pub process: String,
+    /// Cut to 4096 bytes.
     pub cmdline: String,
-    pub uid: u32,
+    /// `None` when it could not be read (never shown as 0, root).
+    pub uid: Option<u32>,
     /// cgroup v2 id of the process (0 if unknown).
     pub cgroup_id: u64,
     /// Sockets the process used in the window.
@@ -23,6 +31,10 @@ pub struct ProcessRow {
     #[serde(flatten)]
     pub counters: Counters,
 }
+
+/// The `process` of the row that sums the processes past the ledger's
+/// bound (pid 0).
+pub const OTHER_PROCESSES: &str = "(other processes)";
 
 /// One connection (or, for unconnected UDP, one socket-and-remote pair).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -24,7 +24,10 @@ pub use message::{
     parse, Answer, AnswerData, DnsMessage, Edns, ParseError, Question, Rcode, RrType, MAX_ANSWERS,
 };
 pub use names::{NameCache, GRACE_NS};
-pub use observatory::{Observatory, ObservatoryConfig};
+pub use observatory::{
+    Observatory, ObservatoryConfig, MAX_NAMES_REMEMBERED, MAX_PROCESSES, MAX_RESOLVERS,
+    OVERFLOW_RESOLVER,
+};
 pub use owner::{OwnerLookup, PacketPidsOnly, ProcessRef};
 pub use report::{DnsReport, DnsStats, Failures, ProcessRow, QueryRow, QueryStatus, ResolverRow};
 pub use tcp::{StreamKey, TcpFrames, TcpLosses, MAX_FRAME_KEPT};

@@ -62,8 +62,21 @@ impl Default for ObservatoryConfig {
     }
 }
 
-/// Processes with totals of their own; beyond, they are summed under pid 0.
-const MAX_PROCESSES: usize = 65_536;
+/// Processes with totals of their own; beyond, they are summed under pid 0
+/// (counted in [`DnsStats::processes_overflowed`]).
+pub const MAX_PROCESSES: usize = 65_536;
+/// Resolver addresses with totals of their own (each holds a ~13 KiB
+/// latency histogram); beyond, they are summed under [`OVERFLOW_RESOLVER`]
+/// (counted in [`DnsStats::resolvers_overflowed`]). Any local process can
+/// send a datagram to port 53 of any address, so this is attacker-sized.
+pub const MAX_RESOLVERS: usize = 1_024;
+/// The row that sums the resolvers past [`MAX_RESOLVERS`].
+pub const OVERFLOW_RESOLVER: SocketAddr =
+    SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+/// Distinct names remembered for the per-process `names` counts, all
+/// processes together (each process also stops at its own 4096); beyond,
+/// they are counted in [`DnsStats::names_not_counted`].
+pub const MAX_NAMES_REMEMBERED: usize = 262_144;
 /// TCP streams idle this long are forgotten.
 const TCP_IDLE_NS: u64 = 60_000_000_000;
 
@@ -98,6 +111,8 @@ pub struct Observatory {
     processes: HashMap<u32, ProcessStats>,
     resolvers: HashMap<SocketAddr, ResolverStats>,
     stats: DnsStats,
+    /// Names held in all processes' distinct-name sets.
+    names_remembered: usize,
     latest_ns: u64,
 }
 
@@ -114,6 +129,7 @@ impl Observatory {
             processes: HashMap::new(),
             resolvers: HashMap::new(),
             stats: DnsStats::default(),
+            names_remembered: 0,
             latest_ns: 0,
         }
     }
@@ -299,12 +315,15 @@ impl Observatory {
             Outcome::Timeout => None,
         };
         let (pid, comm) = owner.as_ref().map_or((0, ""), |o| (o.pid, o.comm.as_str()));
-        self.process_entry(pid, comm)
-            .ended(&q.name, summary.map(|(r, _)| r));
-        self.resolvers
-            .entry(q.key.resolver)
-            .or_default()
-            .ended(summary);
+        let room = self.names_remembered < MAX_NAMES_REMEMBERED;
+        let p = self.process_entry(pid, comm);
+        match p.ended(&q.name, summary.map(|(r, _)| r), room) {
+            Some(true) => self.names_remembered += 1,
+            Some(false) => self.stats.names_not_counted += 1,
+            None => {}
+        }
+        let resolver = self.resolver_key(q.key.resolver);
+        self.resolvers.entry(resolver).or_default().ended(summary);
         self.ended.push_back(Ended {
             query: q,
             owner,
@@ -341,8 +360,19 @@ impl Observatory {
         self.owners.insert(cookie, o);
     }
 
+    /// `resolver`, or [`OVERFLOW_RESOLVER`] once [`MAX_RESOLVERS`] others
+    /// have rows (then counted).
+    fn resolver_key(&mut self, resolver: SocketAddr) -> SocketAddr {
+        if self.resolvers.contains_key(&resolver) || self.resolvers.len() < MAX_RESOLVERS {
+            return resolver;
+        }
+        self.stats.resolvers_overflowed += 1;
+        OVERFLOW_RESOLVER
+    }
+
     fn process_entry(&mut self, pid: u32, comm: &str) -> &mut ProcessStats {
         let pid = if self.processes.len() >= MAX_PROCESSES && !self.processes.contains_key(&pid) {
+            self.stats.processes_overflowed += 1;
             0
         } else {
             pid

@@ -79,7 +79,8 @@ impl Failures {
     }
 }
 
-/// One resolver (the address queries were sent to).
+/// One resolver (the address queries were sent to). The row whose
+/// resolver is `0.0.0.0:0` sums the resolvers past [`crate::MAX_RESOLVERS`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolverRow {
     #[serde(serialize_with = "as_text")]
@@ -144,8 +145,21 @@ pub struct DnsStats {
     /// (summaries still count them).
     pub queries_evicted: u64,
     pub pending_evicted: u64,
-    /// Addresses the name cache holds now.
+    /// Addresses the name cache holds now, and those dropped (oldest
+    /// first) to stay within its bound before they expired.
     pub names_cached: u64,
+    pub names_evicted: u64,
+    /// Ended queries summed into the overflow resolver row (`0.0.0.0:0`,
+    /// "other resolvers") because [`crate::MAX_RESOLVERS`] resolvers
+    /// already had rows of their own.
+    pub resolvers_overflowed: u64,
+    /// Ended queries summed into the overflow process row (pid 0) because
+    /// [`crate::MAX_PROCESSES`] processes already had rows of their own.
+    pub processes_overflowed: u64,
+    /// Distinct names not remembered for a process's `names` count: the
+    /// process already had its cap, or all processes together had
+    /// [`crate::MAX_NAMES_REMEMBERED`].
+    pub names_not_counted: u64,
 }
 
 /// The observatory's report.

@@ -42,15 +42,24 @@ pub(crate) struct ProcessStats {
 }
 
 impl ProcessStats {
-    pub fn ended(&mut self, name: &str, rcode: Option<Rcode>) {
+    /// Counts one ended query for `name`. Its name is remembered (for the
+    /// distinct-name count) if new and there is `room`, overall and in this
+    /// process's own cap: returns `Some(true)` if it was remembered,
+    /// `Some(false)` if it was new but not remembered, `None` if known.
+    pub fn ended(&mut self, name: &str, rcode: Option<Rcode>, room: bool) -> Option<bool> {
         self.queries += 1;
         if rcode.is_some() {
             self.answered += 1;
         }
         self.failures.add(rcode);
-        if self.names.len() < MAX_NAMES_PER_PROCESS && !self.names.contains(name) {
+        if self.names.contains(name) {
+            return None;
+        }
+        let remember = room && self.names.len() < MAX_NAMES_PER_PROCESS;
+        if remember {
             self.names.insert(name.to_string());
         }
+        Some(remember)
     }
 
     pub fn names(&self) -> u64 {
@@ -147,10 +156,11 @@ mod tests {
     #[test]
     fn process_names_are_distinct() {
         let mut p = ProcessStats::default();
-        p.ended("a.test", Some(Rcode::NOERROR));
-        p.ended("a.test", Some(Rcode::REFUSED));
-        p.ended("b.test", None);
-        assert_eq!((p.queries, p.answered, p.names()), (3, 2, 2));
-        assert_eq!(p.failures.refused + p.failures.timeout, 2);
+        assert_eq!(p.ended("a.test", Some(Rcode::NOERROR), true), Some(true));
+        assert_eq!(p.ended("a.test", Some(Rcode::REFUSED), true), None);
+        assert_eq!(p.ended("b.test", None, true), Some(true));
+        assert_eq!(p.ended("c.test", None, false), Some(false));
+        assert_eq!((p.queries, p.answered, p.names()), (4, 2, 2));
+        assert_eq!(p.failures.refused + p.failures.timeout, 3);
     }
 }

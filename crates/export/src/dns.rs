@@ -251,6 +251,10 @@ fn write_dns_stats(out: &mut dyn Write, s: &DnsStats) -> io::Result<()> {
         ("late_responses", s.late_responses),
         ("queries_evicted", s.queries_evicted),
         ("pending_evicted", s.pending_evicted),
+        ("names_evicted", s.names_evicted),
+        ("names_not_counted", s.names_not_counted),
+        ("resolvers_overflowed", s.resolvers_overflowed),
+        ("processes_overflowed", s.processes_overflowed),
     ];
     let shown: Vec<String> = fields
         .iter()

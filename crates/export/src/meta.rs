@@ -37,6 +37,10 @@ pub struct Meta {
     /// (`--max-connections`): their bytes are in the process rows and the
     /// totals, but they have no connection row.
     pub connections_folded: u64,
+    /// Processes whose totals were summed into the `(other processes)` row
+    /// (pid 0) because the ledger already held its bound of process rows
+    /// (65,536): their bytes are in that row and the totals.
+    pub processes_folded: u64,
     /// Features running degraded, each with its reason.
     pub degraded: Vec<String>,
     pub programs: Vec<HookStatus>,
@@ -60,6 +64,7 @@ impl Default for Meta {
             interrupted: false,
             lost: Losses::default(),
             connections_folded: 0,
+            processes_folded: 0,
             degraded: Vec::new(),
             programs: Vec::new(),
             attribution: None,
@@ -83,6 +88,12 @@ impl Meta {
 pub(crate) fn folded_text(n: u64) -> String {
     format!(
         "folded: {n} closed connections have no row (over --max-connections); their bytes are in their process rows"
+    )
+}
+
+pub(crate) fn processes_folded_text(n: u64) -> String {
+    format!(
+        "folded: {n} processes have no row of their own (over the ledger's bound); their bytes are in the (other processes) row"
     )
 }
 

@@ -12,7 +12,7 @@ use netoproc_core::report::Report;
 use netoproc_core::escape::for_terminal;
 
 use crate::cell::addr;
-use crate::meta::{attribution_text, folded_text, loss_fields, LossUnit};
+use crate::meta::{attribution_text, folded_text, loss_fields, processes_folded_text, LossUnit};
 use crate::table::{Align, Table};
 use crate::units::human_bytes;
 use crate::{Meta, Snapshot};
@@ -89,7 +89,7 @@ fn process_table(report: &Report) -> Table {
         t.push(vec![
             p.pid.to_string(),
             for_terminal(&p.process).into_owned(),
-            p.uid.to_string(),
+            p.uid.map_or_else(|| "?".to_string(), |u| u.to_string()),
             human_bytes(c.tx_bytes),
             human_bytes(c.rx_bytes),
             c.tx_packets.to_string(),
@@ -154,6 +154,9 @@ pub(crate) fn write_footer(out: &mut dyn Write, m: &Meta) -> io::Result<()> {
     }
     if m.connections_folded > 0 {
         writeln!(out, "{}", folded_text(m.connections_folded))?;
+    }
+    if m.processes_folded > 0 {
+        writeln!(out, "{}", processes_folded_text(m.processes_folded))?;
     }
     if let Some(a) = &m.attribution {
         writeln!(out, "attribution: {}", attribution_text(a))?;

@@ -28,7 +28,7 @@ use netoproc_core::model::Counters;
 use netoproc_core::escape::reversible;
 
 use crate::cell::addr;
-use crate::meta::{attribution_text, folded_text, loss_fields};
+use crate::meta::{attribution_text, folded_text, loss_fields, processes_folded_text};
 use crate::Snapshot;
 
 const COUNTER_COLUMNS: &str = "tx_bytes\trx_bytes\ttx_packets\trx_packets\t\
@@ -44,7 +44,7 @@ pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
             "{}\t{}\t{}\t{}\t{}",
             p.pid,
             reversible(&p.process),
-            p.uid,
+            p.uid.map_or_else(String::new, |u| u.to_string()),
             Fields(&p.counters),
             reversible(&p.cmdline),
         )?;
@@ -96,6 +96,9 @@ pub(crate) fn write_comments(out: &mut dyn Write, snap: &Snapshot) -> io::Result
     writeln!(out)?;
     if m.connections_folded > 0 {
         writeln!(out, "# {}", folded_text(m.connections_folded))?;
+    }
+    if m.processes_folded > 0 {
+        writeln!(out, "# {}", processes_folded_text(m.processes_folded))?;
     }
     if let Some(a) = &m.attribution {
         writeln!(out, "# attribution {}", attribution_text(a))?;
@@ -162,7 +165,8 @@ mod tests {
                 pid: 7,
                 process: "we\tird".into(),
                 cmdline: "sh -c 'echo a\tb\nc'".into(),
-                uid: 1000,
+                uid: Some(1000),
+                start_time_ns: None,
                 cgroup_id: 3,
                 sockets: 1,
                 counters: Counters {

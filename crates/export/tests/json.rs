@@ -65,6 +65,7 @@ fn processes_have_flat_counters() {
             "rx_packets",
             "rx_wire_bytes",
             "sockets",
+            "start_time_ns",
             "tx_bytes",
             "tx_calls",
             "tx_packets",
@@ -73,6 +74,10 @@ fn processes_have_flat_counters() {
         ]
     );
     assert_eq!(p["pid"], 4242);
+    assert_eq!(p["uid"], 1000);
+    assert_eq!(p["start_time_ns"], 1_000_000);
+    // An unknown uid is null, never 0 (root).
+    assert!(v["processes"][1]["uid"].is_null());
     assert_eq!(p["rx_bytes"], 157_286_400);
     assert_eq!(v["total"]["tx_bytes"], 1_234 + 512);
 }

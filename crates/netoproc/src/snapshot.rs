@@ -130,6 +130,7 @@ pub fn run(
         interrupted,
         lost,
         connections_folded: folded,
+        processes_folded: ledger.processes_folded(),
         degraded: info.degraded.clone(),
         programs: info.programs.clone(),
         attribution: backend.attribution(),

@@ -34,7 +34,7 @@ pub use socket_source::{SockDiagSource, SocketSource};
 pub use socket_table::{MatchKind, SocketTable};
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use netoproc_core::ProcessInfo;
@@ -83,8 +83,17 @@ impl ProcRoot {
         let dir = self.root.join(pid.to_string());
         let status = fs::read_to_string(dir.join("status")).ok()?;
         let comm = fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        let cmdline = fs::read(dir.join("cmdline")).unwrap_or_default();
-        Some(parse_process(pid, &status, &comm, &cmdline))
+        // Any user chooses how long their argv is (up to megabytes): read
+        // only what is kept.
+        let mut cmdline = Vec::new();
+        let _ = fs::File::open(dir.join("cmdline"))
+            .and_then(|f| f.take(MAX_CMDLINE as u64 + 1).read_to_end(&mut cmdline));
+        let mut info = parse_process(pid, &status, &comm, &cmdline);
+        info.start_time_ns = fs::read_to_string(dir.join("stat"))
+            .ok()
+            .and_then(|s| stat_start_ticks(&s))
+            .map_or(0, ticks_to_ns);
+        Some(info)
     }
 
     /// CPU and memory use of a process (`self` for netoproc itself).
@@ -115,7 +124,7 @@ pub fn parse_process(pid: u32, status: &str, comm: &str, cmdline: &[u8]) -> Proc
     ProcessInfo {
         pid,
         ppid: field("PPid").unwrap_or(0),
-        uid: field("Uid").unwrap_or(0),
+        uid: field("Uid").unwrap_or(UNKNOWN_UID),
         comm: comm.trim_end().to_string(),
         cmdline: join_argv(cmdline),
         start_time_ns: 0,
@@ -126,6 +135,20 @@ fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
     status
         .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(str::trim))
+}
+
+/// The start time from `/proc/PID/stat` (field 22), in clock ticks since
+/// boot.
+pub fn stat_start_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // After ')' comes field 3; starttime is field 22.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Clock ticks (`USER_HZ`, `sysconf(_SC_CLK_TCK)`) to ns.
+fn ticks_to_ns(ticks: u64) -> u64 {
+    let hz = rustix::param::clock_ticks_per_second().max(1);
+    ticks.saturating_mul(1_000_000_000 / hz)
 }
 
 /// utime + stime from `/proc/PID/stat`. The command name (field 2) may hold
@@ -139,7 +162,9 @@ pub fn stat_cpu_ticks(stat: &str) -> Option<u64> {
     utime.checked_add(stime)
 }
 
+pub use netoproc_core::identity::MAX_CMDLINE;
 pub use netoproc_core::model::join_argv;
+use netoproc_core::model::UNKNOWN_UID;
 
 #[cfg(test)]
 mod tests {
@@ -156,6 +181,9 @@ mod tests {
         assert_eq!(p.cmdline, "sleep 10");
         assert_eq!(p.ppid, 21862);
         assert_eq!(p.uid, 0);
+        // Field 22 of the fixture's stat, in ns.
+        assert_eq!(p.start_time_ns, ticks_to_ns(103508));
+        assert!(p.start_time_ns > 0);
         assert!(fixture().process_info(1).is_none());
     }
 
@@ -172,10 +200,13 @@ mod tests {
         assert_eq!(stat_cpu_ticks(s), Some(12));
         assert_eq!(stat_cpu_ticks("garbage"), None);
         assert_eq!(stat_cpu_ticks("1 (x) R 1"), None);
+        assert_eq!(stat_start_ticks(s), Some(1));
         // Found by fuzz/stable: times whose sum overflows are no answer.
         let max = u64::MAX;
         let s = format!("1 (x) R 0 1 1 0 -1 0 0 0 0 0 {max} 1 0 0 20 0 1 0 1 1 1");
         assert_eq!(stat_cpu_ticks(&s), None);
+        let real = "4242 (sle ep) S 1 2 3 0 -1 4 5 6 7 8 9 10 11 12 20 0 1 0 987654 1 2";
+        assert_eq!(stat_start_ticks(real), Some(987654));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use netoproc_e2e::tally::{print_report, GenReport};
-use netoproc_e2e::{afpacket, dns, procs, tcp, udp};
+use netoproc_e2e::{afpacket, dns, flood, procs, tcp, udp};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -130,6 +130,29 @@ enum Role {
         #[arg(long)]
         send: u64,
     },
+    /// One DNS query to port 53 of each of COUNT addresses from BASE on.
+    FloodResolvers {
+        #[arg(long)]
+        base: std::net::Ipv4Addr,
+        #[arg(long)]
+        count: u32,
+    },
+    /// COUNT datagrams to TO, each from a distinct spoofed source (root).
+    FloodSources {
+        #[arg(long)]
+        to: SocketAddr,
+        #[arg(long)]
+        base: std::net::Ipv4Addr,
+        #[arg(long)]
+        count: u32,
+    },
+    /// COUNT short processes in turn, each sending one datagram to TO.
+    FloodPids {
+        #[arg(long)]
+        to: SocketAddr,
+        #[arg(long)]
+        count: u32,
+    },
     /// One child of `short-procs` (one connection, then exit).
     #[command(hide = true)]
     ShortChild {
@@ -223,6 +246,9 @@ fn run(role: Role) -> std::io::Result<GenReport> {
             send,
         } => procs::parent(connect, count, send)?,
         Role::ShortChild { connect, send } => procs::child(connect, send)?,
+        Role::FloodResolvers { base, count } => flood::resolvers(base, count)?,
+        Role::FloodSources { to, base, count } => flood::sources(to, base, count)?,
+        Role::FloodPids { to, count } => flood::fresh_pids(to, count)?,
         Role::PacketCount { iface, port } => {
             afpacket::stop_on_stdin_eof(&STOP);
             let wire = afpacket::count(&iface, port, &STOP)?;

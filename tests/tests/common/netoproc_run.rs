@@ -46,6 +46,9 @@ pub struct Meta {
     /// Closed sockets folded into process rows (`--max-connections`).
     #[serde(default)]
     pub connections_folded: u64,
+    /// Processes summed into the `(other processes)` row (ledger bound).
+    #[serde(default)]
+    pub processes_folded: u64,
     pub degraded: Vec<serde_json::Value>,
     /// AF_PACKET only: how owners were found.
     #[serde(default)]
@@ -56,6 +59,9 @@ pub struct Meta {
 #[derive(Debug, Deserialize)]
 pub struct Row {
     pub pid: u32,
+    /// Process rows: when the process started (tells reused pids apart).
+    #[serde(default)]
+    pub start_time_ns: Option<u64>,
     #[serde(default)]
     pub remote: Option<String>,
     /// The name a DNS answer gave the remote address (read by `dns.rs`).
@@ -137,6 +143,23 @@ impl NetoprocRun {
                 )
             }
         }
+    }
+
+    /// netoproc's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// netoproc's peak resident set so far (`VmHWM` of /proc/PID/status),
+    /// in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("netoproc's /proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .expect("VmHWM in /proc/PID/status")
     }
 
     /// Sends SIGINT, waits for the exit and parses the report.

@@ -126,6 +126,9 @@ type RecentKey = (NetnsId, Protocol, IpAddr, SocketAddr);
 
 const SYNTHETIC_BIT: u64 = 1 << 62;
 
+/// Processes remembered as announced (their record sent to the ledger).
+const MAX_ANNOUNCED: usize = 65_536;
+
 /// Waiting flows looked up again per tick, at most.
 const RETRIES_PER_TICK: usize = 1024;
 /// How much earlier than its first sighting a flow's packets may have been
@@ -149,7 +152,9 @@ pub struct Attributor<O: Owners> {
     aggregates: HashMap<FlowKey, SocketCookie>,
     recent: HashMap<RecentKey, Recent>,
     dirty: HashSet<SocketCookie>,
-    announced: HashSet<u32>,
+    /// Processes (pid, start time) whose record was sent; bounded by
+    /// `MAX_ANNOUNCED` (then cleared: a record is sent again at worst).
+    announced: HashSet<(u32, u64)>,
     new_processes: Vec<ProcessInfo>,
     next_synthetic: u64,
     last_refresh: Option<Instant>,

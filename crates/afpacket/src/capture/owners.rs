@@ -72,6 +72,10 @@ pub trait Owners {
     fn mark_hot(&mut self, pid: u32, now: Instant);
 }
 
+/// Processes whose meta is cached (a fresh pid per short process makes
+/// this attacker-sized; pids are at most `pid_max`, up to 4 M).
+const MAX_CACHED_PROCESSES: usize = 65_536;
+
 /// Processes per namespace are re-read when older than this: the list
 /// decides "the namespace's only process", so it must be recent (a
 /// process that just started must not be missed).
@@ -229,6 +233,15 @@ impl Owners for ProcOwners {
             let sightings = self.sightings.lock().unwrap_or_else(|e| e.into_inner());
             return sightings.meta(pid).cloned();
         };
+        if self.processes.len() >= MAX_CACHED_PROCESSES {
+            // A cache: what is dropped is read from /proc again, or from
+            // the sightings once the process is gone.
+            self.processes
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) < PROCESS_MAX_AGE);
+            if self.processes.len() >= MAX_CACHED_PROCESSES {
+                self.processes.clear();
+            }
+        }
         self.processes.insert(pid, (meta.clone(), now));
         Some(meta)
     }

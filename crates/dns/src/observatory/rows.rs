@@ -77,9 +77,16 @@ impl Observatory {
                 .entry(pid)
                 .or_insert_with(|| empty_process(pid))
                 .pending += 1;
+            let resolver = if resolvers.contains_key(&q.key.resolver)
+                || resolvers.len() < super::MAX_RESOLVERS
+            {
+                q.key.resolver
+            } else {
+                super::OVERFLOW_RESOLVER
+            };
             resolvers
-                .entry(q.key.resolver)
-                .or_insert_with(|| empty_resolver(q.key.resolver))
+                .entry(resolver)
+                .or_insert_with(|| empty_resolver(resolver))
                 .pending += 1;
             queries.push(row(q, pid, process, None));
         }
@@ -109,6 +116,7 @@ impl Observatory {
                 tcp_retransmits: tcp.retransmits,
                 tcp_streams_evicted: tcp.evicted,
                 names_cached: self.names.len() as u64,
+                names_evicted: self.names.evicted(),
                 pending_evicted: self.pending.evicted,
                 ..self.stats
             },

@@ -38,6 +38,7 @@ pub fn meta() -> Meta {
             ..Losses::default()
         },
         connections_folded: 3,
+        processes_folded: 0,
         degraded: vec!["udp-remote: cgroup/recvmsg4 not attachable (EPERM); \
                         unconnected UDP shows one row per socket"
             .into()],
@@ -88,7 +89,8 @@ pub fn report() -> Report {
                           distribution-netinst-amd64.iso -o /tmp/netinst.iso \
                           --retry 5 --retry-delay 2 --header 'User-Agent: netoproc-test'"
                     .into(),
-                uid: 1000,
+                uid: Some(1000),
+                start_time_ns: Some(1_000_000),
                 cgroup_id: 8812,
                 sockets: 1,
                 counters: curl,
@@ -97,7 +99,8 @@ pub fn report() -> Report {
                 pid: 812,
                 process: "systemd-resolve".into(),
                 cmdline: "/usr/lib/systemd/systemd-resolved".into(),
-                uid: 991,
+                uid: None,
+                start_time_ns: None,
                 cgroup_id: 1207,
                 sockets: 1,
                 counters: resolved,

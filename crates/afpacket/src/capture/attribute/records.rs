@@ -3,12 +3,12 @@
 //! or one of the flow's own with a synthetic cookie (bit 62 set, counting
 //! up) and the flow's tuple. Binding moves what the flow counted while it
 //! waited; owners are named with what `/proc` (or a sighting) says of the
-//! process, announced once per pid.
+//! process, announced once per process (pid and start time).
 
 use std::net::IpAddr;
 use std::time::Instant;
 
-use netoproc_core::model::{Family, Owner, Protocol, SocketCookie, Tuple};
+use netoproc_core::model::{Family, Owner, Protocol, SocketCookie, Tuple, UNKNOWN_UID};
 use netoproc_procfs::{MatchKind, Resolution};
 
 use super::{Attributor, How, Sock, SYNTHETIC_BIT};
@@ -118,13 +118,18 @@ impl<O: Owners> Attributor<O> {
     pub(super) fn owner(&mut self, pid: u32, key: &FlowKey) -> Option<Owner> {
         let meta = self.owners.process(pid);
         if let Some(m) = &meta {
-            if self.announced.insert(pid) {
+            // Per process, not per pid: a reused pid is announced again.
+            if self.announced.len() >= super::MAX_ANNOUNCED {
+                // Forgetting only means a record may be sent twice.
+                self.announced.clear();
+            }
+            if self.announced.insert((pid, m.info.start_time_ns)) {
                 self.new_processes.push(m.info.clone());
             }
         }
         Some(Owner {
             pid,
-            uid: meta.as_ref().map_or(0, |m| m.info.uid),
+            uid: meta.as_ref().map_or(UNKNOWN_UID, |m| m.info.uid),
             comm: meta
                 .as_ref()
                 .map(|m| m.info.comm.clone())

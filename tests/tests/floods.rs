@@ -1,0 +1,243 @@
+//! End-to-end: netoproc stays bounded under hostile floods generated in
+//! network namespaces the test makes (and deletes, also on failure), in
+//! both capture modes. Each flood runs under one netoproc; its peak RSS
+//! (`VmHWM` from /proc) must stay under [`RSS_BOUND_KIB`] (the bound the
+//! README documents), it must exit 0 and print valid JSON, and what it
+//! could not keep must be counted:
+//!
+//! - 20,000 DNS queries, each to a distinct resolver address (a /16 routed
+//!   over the veth): at most 1,025 resolver rows, the rest counted in
+//!   `dns.stats.resolvers_overflowed`;
+//! - 20,000 UDP datagrams from distinct spoofed source address/port pairs;
+//! - 100,000 short processes in turn (fork, one datagram, exit; here about
+//!   1,400 a second, so ~75 s; the generator stops at 120 s and the number
+//!   it reached is what is checked). `pid_max` is 32768 on small hosts, so
+//!   pids are reused: rows of different processes with one pid must stay
+//!   apart (distinct start times).
+//!
+//! Needs root; skips otherwise, except under `CI=true` where it fails.
+//! Run: `cargo build -p netoproc && cargo test -p netoproc-e2e --test floods`.
+
+#[allow(dead_code)]
+mod common;
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::Duration;
+
+use common::generator::Generator;
+use common::mode::Mode;
+use common::netns::VethPair;
+use common::netoproc_run::{NetoprocRun, NpReport};
+use serde_json::Value;
+
+/// netoproc's documented peak RSS bound under these floods.
+const RSS_BOUND_KIB: u64 = 512 * 1024;
+const RESOLVERS: u32 = 20_000;
+const SOURCES: u32 = 20_000;
+const PIDS: u32 = 100_000;
+/// The DNS observatory's timeout and a margin: queries end as timeouts.
+const DNS_TIMEOUT_WAIT: Duration = Duration::from_millis(6_500);
+
+fn ip(ns: &str, args: &[&str]) {
+    let out = Command::new("ip")
+        .args(["-n", ns])
+        .args(args)
+        .output()
+        .expect("ip");
+    assert!(
+        out.status.success(),
+        "ip -n {ns} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn modes() -> Vec<(&'static str, Mode)> {
+    vec![("ebpf", Mode::ebpf()), ("afpacket", Mode::afpacket(0.0))]
+}
+
+/// Runs `flood` under netoproc in each mode, checks what every flood must
+/// hold, and hands the report to `check`.
+fn under_netoproc(
+    test: &str,
+    extra_args: &[&str],
+    flood: impl Fn(&VethPair) -> netoproc_e2e::tally::GenReport,
+    check: impl Fn(&str, &NpReport, &netoproc_e2e::tally::GenReport),
+) {
+    if !common::root_or_skip(test) {
+        return;
+    }
+    common::netoproc_bin();
+    for (name, mut mode) in modes() {
+        mode.args.extend(extra_args.iter().map(|a| a.to_string()));
+        let pair = VethPair::new("flood");
+        pair.pin_neighbours();
+        let run = NetoprocRun::start_in(&mode);
+        let started = std::time::Instant::now();
+        let gen = flood(&pair);
+        let took = started.elapsed();
+        std::thread::sleep(DNS_TIMEOUT_WAIT);
+        let peak = run.peak_rss_kib();
+        let report = run.stop();
+        eprintln!(
+            "{test} [{name}]: {} datagrams in {took:.1?}; netoproc peak RSS {} MiB; lost {:?}; \
+             attribution {}",
+            gen.unanswered,
+            peak / 1024,
+            report.meta.lost,
+            report
+                .meta
+                .attribution
+                .as_ref()
+                .map_or_else(String::new, Value::to_string)
+        );
+        assert!(
+            peak <= RSS_BOUND_KIB,
+            "{test} [{name}]: peak RSS {peak} KiB over the bound {RSS_BOUND_KIB} KiB"
+        );
+        check(name, &report, &gen);
+    }
+}
+
+#[test]
+fn dns_queries_to_many_resolvers_stay_bounded_and_are_counted() {
+    under_netoproc(
+        "dns_queries_to_many_resolvers_stay_bounded_and_are_counted",
+        &[],
+        |pair| {
+            let via = pair.v4(1).to_string();
+            ip(&pair.b.name, &["route", "add", "10.99.0.0/16", "via", &via]);
+            let args = [
+                "flood-resolvers",
+                "--base",
+                "10.99.0.1",
+                "--count",
+                &RESOLVERS.to_string(),
+            ];
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            Generator::spawn("flood-resolvers", &pair.b.name, &args).finish()
+        },
+        |name, report, gen| {
+            assert_eq!(gen.unanswered, u64::from(RESOLVERS));
+            let dns = report.dns.as_ref().expect("a dns section");
+            let rows = dns["resolvers"].as_array().expect("resolvers").len();
+            let overflowed = dns["stats"]["resolvers_overflowed"].as_u64().unwrap_or(0);
+            let queries: u64 = dns["resolvers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| r["queries"].as_u64().unwrap_or(0) + r["pending"].as_u64().unwrap_or(0))
+                .sum();
+            eprintln!("[{name}] resolver rows {rows}, overflowed {overflowed}, queries {queries}");
+            assert!(rows <= 1_025, "[{name}] {rows} resolver rows");
+            assert!(overflowed > 0, "[{name}] the overflow is not counted");
+            // Every query seen is in some row (AF_PACKET may miss some: ring drops).
+            let dropped = report.meta.lost.get("capture_drops").copied().unwrap_or(0)
+                + report
+                    .meta
+                    .lost
+                    .get("dns_packets_dropped")
+                    .copied()
+                    .unwrap_or(0);
+            assert!(
+                queries + dropped >= u64::from(RESOLVERS) * 9 / 10,
+                "[{name}] only {queries} queries in rows, {dropped} counted as dropped"
+            );
+        },
+    );
+}
+
+#[test]
+fn random_source_udp_flood_stays_bounded() {
+    under_netoproc(
+        "random_source_udp_flood_stays_bounded",
+        &[],
+        |pair| {
+            let to = format!("{}:9999", pair.v4(1));
+            let args = [
+                "flood-sources",
+                "--to",
+                &to,
+                "--base",
+                "10.98.0.1",
+                "--count",
+                &SOURCES.to_string(),
+            ];
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            Generator::spawn("flood-sources", &pair.b.name, &args).finish()
+        },
+        |name, report, gen| {
+            assert_eq!(gen.unanswered, u64::from(SOURCES));
+            let sent: u64 = report
+                .processes
+                .iter()
+                .filter(|p| p.pid == gen.pid)
+                .map(|p| p.tx_bytes)
+                .sum();
+            if name == "ebpf" {
+                assert_eq!(sent, gen.tx_bytes, "[ebpf] every datagram on its process");
+            } else {
+                let a = report.meta.attribution.as_ref().expect("attribution");
+                let flows = a["flows"].as_u64().unwrap_or(0);
+                let drops = report.meta.lost.get("capture_drops").copied().unwrap_or(0);
+                assert!(
+                    flows + drops >= u64::from(SOURCES) / 2,
+                    "[afpacket] {flows} flows and {drops} drops for {SOURCES} sources"
+                );
+            }
+        },
+    );
+}
+
+#[test]
+fn a_hundred_thousand_fresh_pids_stay_bounded_and_apart() {
+    under_netoproc(
+        "a_hundred_thousand_fresh_pids_stay_bounded_and_apart",
+        &["--max-connections", "20000"],
+        |pair| {
+            let to = format!("{}:9", pair.v4(1));
+            let args = ["flood-pids", "--to", &to, "--count", &PIDS.to_string()];
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            Generator::spawn("flood-pids", &pair.b.name, &args).finish()
+        },
+        |name, report, gen| {
+            let sent = gen.unanswered;
+            assert!(
+                sent >= 10_000,
+                "only {sent} processes within the time limit"
+            );
+            let keys: HashSet<(u32, Option<u64>)> = report
+                .processes
+                .iter()
+                .map(|p| (p.pid, p.start_time_ns))
+                .collect();
+            let pids: HashSet<u32> = keys.iter().map(|k| k.0).collect();
+            eprintln!(
+                "[{name}] {sent} processes; {} rows, {} distinct pids; processes_folded {}",
+                report.processes.len(),
+                pids.len(),
+                report.meta.processes_folded
+            );
+            assert!(
+                report.processes.len() <= 65_537 + 20_000 + 1_000,
+                "[{name}] {} process rows",
+                report.processes.len()
+            );
+            if name == "ebpf" {
+                let tx: u64 = report.processes.iter().map(|p| p.tx_bytes).sum();
+                assert!(
+                    tx >= sent,
+                    "[ebpf] {tx} bytes for {sent} one-byte datagrams"
+                );
+                if sent > 40_000 {
+                    // pid_max is at most what we forked: pids came round.
+                    assert!(
+                        keys.len() > pids.len(),
+                        "[ebpf] no pid has two processes: reused pids merged"
+                    );
+                }
+            }
+        },
+    );
+}
