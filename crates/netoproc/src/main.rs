@@ -8,8 +8,8 @@ mod backend;
 mod cli;
 mod doctor;
 mod failure;
-mod ktime;
 mod live;
+mod session;
 mod snapshot;
 
 use std::io::IsTerminal;
@@ -72,8 +72,10 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         }
     }
     if live {
-        live::run(cli, capture.as_mut(), &SystemClock, &stop)
+        let session = session::session_config(cli, session::FrontEnd::Live);
+        live::run(session, capture.as_mut(), &SystemClock, &stop)
     } else {
-        snapshot::run(cli, capture.as_mut(), &SystemClock, &stop)
+        let session = session::session_config(cli, session::FrontEnd::Snapshot);
+        snapshot::run(cli, session, capture.as_mut(), &SystemClock, &stop)
     }
 }
