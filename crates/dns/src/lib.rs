@@ -27,4 +27,5 @@ pub use names::{NameCache, GRACE_NS};
 pub use observatory::{Observatory, ObservatoryConfig};
 pub use owner::{OwnerLookup, PacketPidsOnly, ProcessRef};
 pub use report::{DnsReport, DnsStats, Failures, ProcessRow, QueryRow, QueryStatus, ResolverRow};
+pub use summary::{LatencyHistogram, LATENCY_BOUNDS_S};
 pub use tcp::{StreamKey, TcpFrames, TcpLosses, MAX_FRAME_KEPT};
