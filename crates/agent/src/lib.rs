@@ -1,1 +1,11 @@
-//! x
+//! netoproc-agent: `netoproc serve`, the always-on agent. It drives the
+//! monitor engine, turns each read into per-identity counters held to a
+//! series budget ([`budget`]), and serves them over HTTP ([`http`]) as
+//! Prometheus text or OpenMetrics ([`metrics`], [`exposition`]), with
+//! health, readiness and the snapshot JSON. Its settings come from flags
+//! and a TOML file ([`config`]), reloaded on SIGHUP. It never opens a
+//! capture backend itself: the binary hands one in.
+
+pub mod budget;
+pub mod identity;
+pub mod tally;
