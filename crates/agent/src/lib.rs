@@ -9,3 +9,8 @@
 pub mod budget;
 pub mod identity;
 pub mod tally;
+pub mod exposition;
+mod health;
+pub mod metrics;
+pub mod published;
+pub mod tracker;
