@@ -72,7 +72,9 @@ mod tests {
         assert!(wants_openmetrics(Some(
             "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
         )));
-        assert!(!wants_openmetrics(Some("application/openmetrics-text;q=0, text/plain")));
+        assert!(!wants_openmetrics(Some(
+            "application/openmetrics-text;q=0, text/plain"
+        )));
     }
 
     #[test]

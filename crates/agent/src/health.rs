@@ -45,7 +45,11 @@ pub(crate) fn encode(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Re
             (
                 with(
                     none(),
-                    &[("program", &h.program), ("attach_point", &h.attach_point), ("feeds", h.feeds)],
+                    &[
+                        ("program", &h.program),
+                        ("attach_point", &h.attach_point),
+                        ("feeds", h.feeds),
+                    ],
                 ),
                 if h.attached { 1.0 } else { 0.0 },
             )
@@ -125,8 +129,14 @@ pub(crate) fn encode(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Re
         "Identities with series of their own now, and the most the budget allows.",
         None,
         [
-            (with(none(), &[("state", "exported")]), p.identities.iter().filter(|(i, _)| !i.is_other()).count() as f64),
-            (with(none(), &[("state", "max")]), p.budget_config.max_identities as f64),
+            (
+                with(none(), &[("state", "exported")]),
+                p.identities.iter().filter(|(i, _)| !i.is_other()).count() as f64,
+            ),
+            (
+                with(none(), &[("state", "max")]),
+                p.budget_config.max_identities as f64,
+            ),
         ],
     )?;
     counter(

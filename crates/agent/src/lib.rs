@@ -6,11 +6,14 @@
 //! and a TOML file ([`config`]), reloaded on SIGHUP. It never opens a
 //! capture backend itself: the binary hands one in.
 
+pub mod agent;
 pub mod budget;
-pub mod identity;
-pub mod tally;
+pub mod config;
 pub mod exposition;
 mod health;
+pub mod http;
+pub mod identity;
 pub mod metrics;
 pub mod published;
+pub mod tally;
 pub mod tracker;

@@ -99,9 +99,15 @@ pub(crate) fn counter(
     unit: Option<&Unit>,
     series: impl IntoIterator<Item = (Labels, u64)>,
 ) -> std::fmt::Result {
-    family(enc, name, help, unit, MetricType::Counter, series, |v, e| {
-        ConstCounter::new(v).encode(e)
-    })
+    family(
+        enc,
+        name,
+        help,
+        unit,
+        MetricType::Counter,
+        series,
+        |v, e| ConstCounter::new(v).encode(e),
+    )
 }
 
 pub(crate) fn counter_f64(
@@ -111,9 +117,15 @@ pub(crate) fn counter_f64(
     unit: Option<&Unit>,
     series: impl IntoIterator<Item = (Labels, f64)>,
 ) -> std::fmt::Result {
-    family(enc, name, help, unit, MetricType::Counter, series, |v, e| {
-        ConstCounter::new(v).encode(e)
-    })
+    family(
+        enc,
+        name,
+        help,
+        unit,
+        MetricType::Counter,
+        series,
+        |v, e| ConstCounter::new(v).encode(e),
+    )
 }
 
 pub(crate) fn gauge(
@@ -144,7 +156,10 @@ fn traffic_series(
         }
         let (sent, received) = pick(c);
         for (dir, v) in DIRECTIONS.iter().zip([sent, received]) {
-            out.push((with(base.clone(), &[("direction", dir), ("protocol", proto)]), v));
+            out.push((
+                with(base.clone(), &[("direction", dir), ("protocol", proto)]),
+                v,
+            ));
         }
     }
     out
@@ -172,7 +187,7 @@ impl Collector for PublishedCollector {
             let series = p
                 .identities
                 .iter()
-                .flat_map(|(id, t)| traffic_series(&identity_labels(id), t, pick, false));
+                .flat_map(|(id, t)| traffic_series(&identity_labels(id), t, pick, id.is_other()));
             counter(&mut enc, name, help, unit, series)?;
         }
         let retired = [
@@ -304,8 +319,14 @@ fn coverage(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Result {
         "IP packets netoproc could not attribute, by reason and direction.",
         None,
         [
-            (lab(&[("reason", "no_socket"), ("direction", "sent")]), l.unattributed_tx_packets),
-            (lab(&[("reason", "no_socket"), ("direction", "received")]), l.unattributed_rx_packets),
+            (
+                lab(&[("reason", "no_socket"), ("direction", "sent")]),
+                l.unattributed_tx_packets,
+            ),
+            (
+                lab(&[("reason", "no_socket"), ("direction", "received")]),
+                l.unattributed_rx_packets,
+            ),
         ],
     )?;
     let ifaces = || p.interfaces.iter();
@@ -328,10 +349,15 @@ fn coverage(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Result {
         None,
         ifaces().flat_map(|i| {
             [
-                (lab(&[("interface", &i.name), ("direction", "sent")]), i.tx_packets),
-                (lab(&[("interface", &i.name), ("direction", "received")]), i.rx_packets),
+                (
+                    lab(&[("interface", &i.name), ("direction", "sent")]),
+                    i.tx_packets,
+                ),
+                (
+                    lab(&[("interface", &i.name), ("direction", "received")]),
+                    i.rx_packets,
+                ),
             ]
         }),
     )
 }
-

@@ -60,7 +60,10 @@ impl DeltaTracker {
             if !s.closed {
                 live.insert(owner.pid);
             }
-            let before = self.sockets.insert(s.cookie, s.counters).unwrap_or_default();
+            let before = self
+                .sockets
+                .insert(s.cookie, s.counters)
+                .unwrap_or_default();
             let delta = s.counters.saturating_sub(&before);
             let Some(t) = &s.tuple else { continue };
             if delta.is_zero() {
@@ -105,11 +108,9 @@ impl DeltaTracker {
                 identity_of.entry(row.pid).or_insert_with(|| {
                     match (row.pid, ledger.process(row.pid)) {
                         (0, _) => Identity::unnamed(),
-                        (pid, Some(p)) => Identity::of(
-                            &p.comm,
-                            containers.get(&pid).map(|l| &**l),
-                            p.uid,
-                        ),
+                        (pid, Some(p)) => {
+                            Identity::of(&p.comm, containers.get(&pid).map(|l| &**l), p.uid)
+                        }
                         // Named by the packet only: the uid is not known.
                         (_, None) => Identity {
                             user: "".into(),
@@ -122,7 +123,10 @@ impl DeltaTracker {
 
         let mut out = ReadDeltas::default();
         for (pid, tally) in by_pid {
-            let id = identity_of.get(&pid).cloned().unwrap_or_else(Identity::unnamed);
+            let id = identity_of
+                .get(&pid)
+                .cloned()
+                .unwrap_or_else(Identity::unnamed);
             out.by_identity.entry(id).or_default().add(&tally);
         }
         for pid in live {

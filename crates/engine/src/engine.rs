@@ -235,6 +235,11 @@ impl<'b> Engine<'b> {
         Ok(losses)
     }
 
+    /// The DNS observatory; `None` when DNS capture is off.
+    pub fn dns(&self) -> Option<&Observatory> {
+        self.dns.as_ref()
+    }
+
     pub fn attribution(&self) -> Option<AttributionStats> {
         self.backend.attribution()
     }

@@ -9,6 +9,7 @@ mod cli;
 mod doctor;
 mod failure;
 mod live;
+mod serve;
 mod session;
 mod snapshot;
 
@@ -43,6 +44,9 @@ fn main() {
 fn run(cli: &Cli) -> Result<(), Failure> {
     if let Some(cli::Command::Doctor(args)) = &cli.command {
         return doctor::run(args, &cli.proc_root);
+    }
+    if let Some(cli::Command::Serve(args)) = &cli.command {
+        return serve::run(cli, args);
     }
     // Without --duration: the live view on a terminal, else capture until
     // Ctrl-C and print.
