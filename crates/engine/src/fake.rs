@@ -6,6 +6,7 @@
 //! OS. Behind the `fake` feature, for this crate's and the front-ends' tests.
 
 use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -129,7 +130,9 @@ impl FakeSocket {
     }
 }
 
-/// A backend that plays [`FakeSocket`]s.
+/// A backend that plays [`FakeSocket`]s. Indexed by open and close read,
+/// so a script of tens of thousands of sockets costs only the open ones
+/// per read.
 #[derive(Debug)]
 pub struct FakeBackend {
     info: CaptureInfo,
@@ -137,14 +140,24 @@ pub struct FakeBackend {
     pub sockets: Vec<FakeSocket>,
     /// Reads done so far.
     pub reads: u64,
-    /// Close events already delivered, by cookie.
-    closed: std::collections::HashSet<u64>,
+    /// Socket indexes by the read they open at / close after.
+    opening: BTreeMap<u64, Vec<usize>>,
+    closing: BTreeMap<u64, Vec<usize>>,
+    open: BTreeSet<usize>,
     /// Losses reported as they are.
     pub losses: Losses,
 }
 
 impl FakeBackend {
     pub fn new(clock: StepClock, sockets: Vec<FakeSocket>) -> Self {
+        let mut opening: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        let mut closing: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for (i, s) in sockets.iter().enumerate() {
+            opening.entry(s.opens_at).or_default().push(i);
+            if let Some(c) = s.closes_after {
+                closing.entry(c.max(s.opens_at)).or_default().push(i);
+            }
+        }
         FakeBackend {
             info: CaptureInfo {
                 mode: "afpacket",
@@ -155,9 +168,16 @@ impl FakeBackend {
             clock,
             sockets,
             reads: 0,
-            closed: Default::default(),
+            opening,
+            closing,
+            open: BTreeSet::new(),
             losses: Losses::default(),
         }
+    }
+
+    /// The read after which the last scripted socket has closed.
+    pub fn last_close(&self) -> u64 {
+        self.closing.keys().next_back().copied().unwrap_or(0)
     }
 
     /// A process record as the kernel side would give it.
@@ -183,8 +203,13 @@ impl CaptureBackend for FakeBackend {
         ledger: &mut SocketLedger,
         timeout: Duration,
     ) -> Result<(), CaptureError> {
-        for s in &self.sockets {
-            if s.closes_after.is_some_and(|c| c <= self.reads) && self.closed.insert(s.cookie) {
+        while let Some(entry) = self.closing.first_entry() {
+            if *entry.key() > self.reads {
+                break;
+            }
+            for i in entry.remove() {
+                self.open.remove(&i);
+                let s = &self.sockets[i];
                 ledger.observe_socket(s.record(s.active_reads(self.reads), true));
             }
         }
@@ -194,11 +219,12 @@ impl CaptureBackend for FakeBackend {
 
     fn read_sockets(&mut self, ledger: &mut SocketLedger) -> Result<(), CaptureError> {
         self.reads += 1;
-        for s in &self.sockets {
-            let open = s.opens_at <= self.reads && s.closes_after.is_none_or(|c| self.reads <= c);
-            if open && !self.closed.contains(&s.cookie) {
-                ledger.observe_socket(s.record(s.active_reads(self.reads), false));
-            }
+        if let Some(new) = self.opening.remove(&self.reads) {
+            self.open.extend(new);
+        }
+        for &i in &self.open {
+            let s = &self.sockets[i];
+            ledger.observe_socket(s.record(s.active_reads(self.reads), false));
         }
         Ok(())
     }

@@ -1,0 +1,295 @@
+//! The agent end to end without root: a scripted backend plays 5,000
+//! short-lived processes with distinct names over 20,000 remotes (and ten
+//! steady heavy ones) through the real engine, budget, encoder and HTTP
+//! server. Scrapes check that the series stay within the budget, that
+//! identities plus `other` plus the retired counters add up exactly to what
+//! the script moved, that the drop counters say what happened, that idle
+//! identities expire after the TTL, and that `promtool check metrics`
+//! finds nothing (promtool is required under `CI=true`).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use netoproc_agent::agent::{serve, ServeOptions};
+use netoproc_agent::config::{MetricsSection, MetricsSettings};
+use netoproc_core::Protocol;
+use netoproc_engine::fake::{FakeBackend, FakeSocket, StepClock};
+use netoproc_engine::{Engine, SessionConfig};
+
+const PROCESSES: u32 = 5000;
+const SOCKETS_PER_PROCESS: u32 = 4;
+const MAX_SERIES: usize = 2000;
+const TTL_S: u64 = 30;
+const WAIT: Duration = Duration::from_secs(120);
+
+fn script() -> Vec<FakeSocket> {
+    let mut out = Vec::new();
+    let mut cookie = 0;
+    for pid in 1..=PROCESSES {
+        let opens_at = 1 + u64::from(pid % 100);
+        for k in 0..SOCKETS_PER_PROCESS {
+            cookie += 1;
+            let n = pid * SOCKETS_PER_PROCESS + k;
+            out.push(FakeSocket {
+                cookie,
+                pid: 10_000 + pid,
+                comm: format!("short{pid}"),
+                protocol: if k % 2 == 0 {
+                    Protocol::Tcp
+                } else {
+                    Protocol::Udp
+                },
+                remote: SocketAddr::from(([10, (n >> 16) as u8, (n >> 8) as u8, n as u8], 443)),
+                tx_per_read: 100 + u64::from(pid * 37 % 1000),
+                rx_per_read: 50 + u64::from(k),
+                opens_at,
+                closes_after: Some(opens_at + 2),
+            });
+        }
+    }
+    for h in 0..10u32 {
+        cookie += 1;
+        out.push(FakeSocket {
+            cookie,
+            pid: 100 + h,
+            comm: format!("heavy{h}"),
+            protocol: Protocol::Tcp,
+            remote: SocketAddr::from(([192, 0, 2, h as u8], 443)),
+            tx_per_read: 1_000_000,
+            rx_per_read: 10_000,
+            opens_at: 1,
+            closes_after: Some(150),
+        });
+    }
+    out
+}
+
+/// GET `path`; the body, or a panic with what went wrong.
+fn get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read response");
+    let (head, body) = resp.split_once("\r\n\r\n").expect("HTTP response");
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{path}: {head}"
+    );
+    body.to_string()
+}
+
+/// Sample lines: (name, labels, value).
+fn samples(text: &str) -> Vec<(String, String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').expect("sample line");
+            let (name, labels) = match series.split_once('{') {
+                Some((n, rest)) => (n.to_string(), rest.trim_end_matches('}').to_string()),
+                None => (series.to_string(), String::new()),
+            };
+            (name, labels, value.parse().expect("number"))
+        })
+        .collect()
+}
+
+fn sum(s: &[(String, String, f64)], name: &str, label: &str) -> f64 {
+    s.iter()
+        .filter(|(n, l, _)| n == name && l.contains(label))
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+fn value(s: &[(String, String, f64)], name: &str, label: &str) -> f64 {
+    let v: Vec<f64> = s
+        .iter()
+        .filter(|(n, l, _)| n == name && l.contains(label))
+        .map(|(_, _, v)| *v)
+        .collect();
+    assert_eq!(v.len(), 1, "{name}{{{label}}}: {v:?}");
+    v[0]
+}
+
+/// Scrapes until `done` holds for a scrape (bounded by [`WAIT`]).
+fn scrape_until(
+    addr: SocketAddr,
+    what: &str,
+    done: impl Fn(&[(String, String, f64)]) -> bool,
+) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let body = get(addr, "/metrics");
+        if done(&samples(&body)) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scrape with {what} within {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn promtool_check(body: &str) {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(
+                !std::env::var("CI").is_ok_and(|v| v == "true"),
+                "promtool not runnable ({e}) and CI=true forbids skipping: apt-get install prometheus"
+            );
+            eprintln!("skipping promtool check: {e} (apt-get install prometheus)");
+            return;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Sets the stop flag when dropped, so a failing scraper ends the loop.
+struct StopOnDrop(Arc<AtomicBool>);
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn five_thousand_processes_stay_within_the_series_budget_with_exact_totals() {
+    let sockets = script();
+    let clock = StepClock::new();
+    let mut backend = FakeBackend::new(clock.clone(), sockets.clone());
+    let end = backend.last_close();
+    let total_tx: u64 = sockets.iter().map(|s| s.total_after(end).tx_bytes).sum();
+    let total_rx: u64 = sockets.iter().map(|s| s.total_after(end).rx_bytes).sum();
+    let tmp = tempfile::tempdir().unwrap();
+    let session = SessionConfig {
+        proc_root: tmp.path().to_path_buf(),
+        sys_root: tmp.path().to_path_buf(),
+        dns: None,
+        read_interval: Duration::from_secs(1),
+        max_closed: None,
+    };
+    let flags = MetricsSection {
+        max_series: Some(MAX_SERIES),
+        identity_ttl_s: Some(TTL_S),
+        min_residency_s: Some(5),
+        info_per_identity: Some(2),
+    };
+    let opts = ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics: MetricsSettings::resolve(&flags, &MetricsSection::default()).unwrap(),
+        config_path: None,
+        metrics_flags: flags,
+        verbose: false,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let reload = AtomicBool::new(false);
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let scraper_stop = StopOnDrop(stop.clone());
+    let scraper = std::thread::spawn(move || {
+        let _stop = scraper_stop;
+        let addr: SocketAddr = addr_rx.recv_timeout(WAIT).expect("listening");
+        let reads = |s: &[(String, String, f64)]| sum(s, "netoproc_reads_total", "") as u64;
+
+        // Every socket closed: totals final, and still within the budget.
+        let body = scrape_until(addr, "every socket closed", |s| reads(s) > end + 1);
+        let s = samples(&body);
+        assert!(s.len() <= MAX_SERIES, "{} series > {MAX_SERIES}", s.len());
+        let sent = sum(&s, "netoproc_payload_bytes_total", "direction=\"sent\"")
+            + sum(
+                &s,
+                "netoproc_retired_payload_bytes_total",
+                "direction=\"sent\"",
+            );
+        let received = sum(&s, "netoproc_payload_bytes_total", "direction=\"received\"")
+            + sum(
+                &s,
+                "netoproc_retired_payload_bytes_total",
+                "direction=\"received\"",
+            );
+        assert_eq!((sent as u64, received as u64), (total_tx, total_rx));
+        let other = sum(&s, "netoproc_payload_bytes_total", "process=\"other\"");
+        assert!(other > 0.0, "nothing folded into other");
+        assert!(value(&s, "netoproc_budget_folded_identities_total", "") > 0.0);
+        // The heavy ones hold places of their own.
+        let identities: HashMap<String, f64> = s
+            .iter()
+            .filter(|(n, l, _)| {
+                n == "netoproc_payload_bytes_total" && l.contains("direction=\"sent\"")
+            })
+            .map(|(_, l, v)| (l.clone(), *v))
+            .collect();
+        for h in 0..10 {
+            assert!(
+                identities
+                    .keys()
+                    .any(|l| l.contains(&format!("process=\"heavy{h}\""))),
+                "heavy{h} has no series of its own"
+            );
+        }
+        promtool_check(&body);
+        let om = get(addr, "/metrics");
+        assert!(
+            !om.contains("# EOF"),
+            "the default format is Prometheus text"
+        );
+
+        // One TTL later nothing is exported; the totals moved to retired.
+        let body = scrape_until(addr, "identities expired", |s| {
+            reads(s) > end + TTL_S + 2
+                && value(s, "netoproc_budget_identities", "state=\"exported\"") == 0.0
+        });
+        let s = samples(&body);
+        assert!(
+            value(
+                &s,
+                "netoproc_budget_dropped_identities_total",
+                "reason=\"expired\""
+            ) > 0.0
+        );
+        let retired = sum(
+            &s,
+            "netoproc_retired_payload_bytes_total",
+            "direction=\"sent\"",
+        );
+        let other = sum(&s, "netoproc_payload_bytes_total", "direction=\"sent\"");
+        assert_eq!((retired + other) as u64, total_tx);
+        assert!(s.len() <= MAX_SERIES);
+        promtool_check(&body);
+        assert_eq!(get(addr, "/readyz"), "ready\n");
+        assert!(get(addr, "/api/v1/snapshot").starts_with('{'));
+    });
+    let mut engine = Engine::new(&mut backend, session);
+    let result = serve(&mut engine, &clock, &stop, &reload, &opts, |a| {
+        addr_tx.send(a).unwrap();
+    });
+    let scraped = scraper.join();
+    result.expect("serve");
+    if let Err(panic) = scraped {
+        std::panic::resume_unwind(panic);
+    }
+}
