@@ -46,6 +46,9 @@ command -v tmux >/dev/null || need+=(tmux)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v setcap >/dev/null || need+=(libcap2-bin)
 command -v capsh >/dev/null || need+=(libcap2-bin)
+# `netoproc serve` tests: a real Prometheus server and promtool.
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v promtool >/dev/null || need+=(prometheus)
 if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"

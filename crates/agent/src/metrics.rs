@@ -86,6 +86,12 @@ fn family<V: Copy>(
     write: impl Fn(V, prometheus_client::encoding::MetricEncoder) -> std::fmt::Result,
 ) -> std::fmt::Result {
     let mut m = enc.encode_descriptor(name, help, unit, ty)?;
+    let mut series: Vec<(Labels, V)> = series.into_iter().collect();
+    // A family of one unlabelled series is written without `{}`.
+    if series.len() == 1 && series[0].0.is_empty() {
+        let (_, v) = series.remove(0);
+        return write(v, m);
+    }
     for (labels, v) in series {
         write(v, m.encode_family(&labels)?)?;
     }
