@@ -141,6 +141,18 @@ fn prometheus_sees_generator_bytes(test: &str, mode: &Mode) {
         mode.bytes_match(want_received, received),
         "received: Prometheus {received}, generators {want_received}"
     );
+    // The mode asked for is the mode that ran (eBPF mode must not have
+    // fallen back to AF_PACKET).
+    let want_mode = mode.capture_mode.unwrap_or("ebpf");
+    let capture = prom.query("netoproc_capture_info");
+    assert_eq!(
+        capture.first().and_then(|s| s["metric"]["mode"].as_str()),
+        Some(want_mode),
+        "capture mode: {capture:?}"
+    );
+    if let (true, Some(h)) = (mode.check_hooks, common::hooks()) {
+        assert_eq!(capture[0]["metric"]["hooks"].as_str(), Some(h.as_str()));
+    }
     // pid and command line only in the _info series.
     let info = prom.query(&format!("netoproc_process_info{{process=\"{name}\"}}"));
     let counters = prom.query(&format!(
