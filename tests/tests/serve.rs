@@ -5,7 +5,9 @@
 //! generators' own payload byte counts for that process name — exactly in
 //! eBPF mode, within the AF_PACKET bound (`common::mode`) with
 //! `--capture-mode afpacket`. The same run checks `/metrics` with
-//! `promtool check metrics`, that SIGHUP reloads the config file and that
+//! `promtool check metrics`, that every PromQL expression of the Grafana
+//! dashboard (deploy/grafana) returns data, that SIGHUP reloads the config
+//! file and that
 //! SIGTERM ends the agent with exit 0. Bad config files are usage errors
 //! (exit 2) naming the line. Needs root (and `prometheus`); skips
 //! otherwise, except under `CI=true` where it fails. Run as root:
@@ -163,6 +165,7 @@ fn prometheus_sees_generator_bytes(test: &str, mode: &Mode) {
 
     let body = agent.metrics();
     promtool_check(&body);
+    dashboard_expressions_return_data(&prom);
 
     // SIGHUP re-reads [metrics].
     std::fs::write(&config, "[metrics]\nmax_series = 3000\n").unwrap();
@@ -182,6 +185,39 @@ fn prometheus_sees_generator_bytes(test: &str, mode: &Mode) {
     }
     drop(prom);
     agent.stop();
+}
+
+/// Every PromQL expression of the Grafana dashboard (and its node
+/// variable's) returns data from the test's Prometheus, with Grafana's
+/// variables replaced: `$__rate_interval` by 30s, `$instance` by `.*`.
+fn dashboard_expressions_return_data(prom: &Prometheus) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/grafana/netoproc.json"
+    );
+    let d: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("dashboard JSON");
+    let mut exprs = vec!["count by (instance) (netoproc_build_info)".to_string()];
+    for panel in d["panels"].as_array().expect("panels") {
+        for t in panel["targets"].as_array().into_iter().flatten() {
+            exprs.push(t["expr"].as_str().expect("expr").to_string());
+        }
+    }
+    assert!(exprs.len() > 10, "{exprs:?}");
+    // rate() needs two samples in its window: wait for three scrapes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while prom.scalar("count_over_time(up[30s])").unwrap_or(0.0) < 3.0 {
+        assert!(Instant::now() < deadline, "Prometheus did not scrape 3 times in 30 s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    for e in &exprs {
+        let q = e
+            .replace("$__rate_interval", "30s")
+            .replace("$instance", ".*");
+        assert!(!q.contains('$'), "unreplaced variable in {e}");
+        let r = prom.query(&q);
+        assert!(!r.is_empty(), "dashboard expression returns no data: {q}");
+    }
 }
 
 #[test]

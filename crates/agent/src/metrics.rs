@@ -228,7 +228,13 @@ impl Collector for PublishedCollector {
 }
 
 fn dns_identity(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Result {
-    let with_dns = || p.identities.iter().filter(|(_, t)| !t.dns.is_zero());
+    // `other` always, like its traffic series, so sums over identities
+    // have a series to start from.
+    let with_dns = || {
+        p.identities
+            .iter()
+            .filter(|(id, t)| !t.dns.is_zero() || id.is_other())
+    };
     counter(
         enc,
         "netoproc_dns_queries",
