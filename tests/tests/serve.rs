@@ -207,7 +207,10 @@ fn dashboard_expressions_return_data(prom: &Prometheus) {
     // rate() needs two samples in its window: wait for three scrapes.
     let deadline = Instant::now() + Duration::from_secs(30);
     while prom.scalar("count_over_time(up[30s])").unwrap_or(0.0) < 3.0 {
-        assert!(Instant::now() < deadline, "Prometheus did not scrape 3 times in 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not scrape 3 times in 30 s"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     for e in &exprs {

@@ -69,13 +69,19 @@ fn script() -> Vec<FakeSocket> {
     out
 }
 
-/// GET `path`; the body, or a panic with what went wrong.
-fn get(addr: SocketAddr, path: &str) -> String {
+/// GET `path`: the whole response.
+fn try_get(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(s, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).expect("read response");
+    resp
+}
+
+/// GET `path`; the body, or a panic unless the status is 200.
+fn get(addr: SocketAddr, path: &str) -> String {
+    let resp = try_get(addr, path);
     let (head, body) = resp.split_once("\r\n\r\n").expect("HTTP response");
     assert!(
         head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
@@ -213,6 +219,16 @@ fn five_thousand_processes_stay_within_the_series_budget_with_exact_totals() {
     let scraper = std::thread::spawn(move || {
         let _stop = scraper_stop;
         let addr: SocketAddr = addr_rx.recv_timeout(WAIT).expect("listening");
+        // Not ready (503) until the first read is published.
+        let deadline = Instant::now() + WAIT;
+        while !try_get(addr, "/readyz")
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains(" 200 "))
+        {
+            assert!(Instant::now() < deadline, "not ready within {WAIT:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let reads = |s: &[(String, String, f64)]| sum(s, "netoproc_reads_total", "") as u64;
 
         // Every socket closed: totals final, and still within the budget.
