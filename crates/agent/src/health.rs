@@ -6,7 +6,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
-use crate::metrics::{counter, counter_f64, gauge, with, Labels};
+use crate::metrics::{counter, gauge, with, Labels};
 use crate::published::Published;
 
 fn none() -> Labels {
@@ -100,7 +100,7 @@ pub(crate) fn encode(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Re
         [(none(), read_at)],
     )?;
     if let Some(own) = &p.own {
-        counter_f64(
+        counter(
             enc,
             "netoproc_own_cpu",
             "CPU time netoproc itself used (user and system).",

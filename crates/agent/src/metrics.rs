@@ -98,31 +98,17 @@ fn family<V: Copy>(
     Ok(())
 }
 
-pub(crate) fn counter(
+/// A counter family; `N` is `u64` for counts, `f64` for seconds.
+pub(crate) fn counter<N: Copy>(
     enc: &mut DescriptorEncoder,
     name: &str,
     help: &str,
     unit: Option<&Unit>,
-    series: impl IntoIterator<Item = (Labels, u64)>,
-) -> std::fmt::Result {
-    family(
-        enc,
-        name,
-        help,
-        unit,
-        MetricType::Counter,
-        series,
-        |v, e| ConstCounter::new(v).encode(e),
-    )
-}
-
-pub(crate) fn counter_f64(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
-    series: impl IntoIterator<Item = (Labels, f64)>,
-) -> std::fmt::Result {
+    series: impl IntoIterator<Item = (Labels, N)>,
+) -> std::fmt::Result
+where
+    ConstCounter<N>: EncodeMetric,
+{
     family(
         enc,
         name,

@@ -45,3 +45,28 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free loopback port")
 }
+
+/// Waits until `GET path` answers 200 from the server `child` runs,
+/// failing if it exits first or `within` passes.
+pub fn wait_ok(
+    addr: SocketAddr,
+    path: &str,
+    child: &mut std::process::Child,
+    what: &str,
+    within: Duration,
+) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Ok((200, _)) = get(addr, path) {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited before it was ready: {status}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} not ready within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -7,9 +7,9 @@
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::http::{encode, free_port, get};
+use super::http::{encode, free_port, get, wait_ok};
 
 const READY_WITHIN: Duration = Duration::from_secs(60);
 
@@ -70,20 +70,7 @@ impl Prometheus {
             addr,
             _dir: dir,
         };
-        let deadline = Instant::now() + READY_WITHIN;
-        loop {
-            if let Ok((200, _)) = get(addr, "/-/ready") {
-                break;
-            }
-            if let Ok(Some(status)) = p.child.try_wait() {
-                panic!("prometheus exited before it was ready: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus not ready within {READY_WITHIN:?}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_ok(addr, "/-/ready", &mut p.child, "prometheus", READY_WITHIN);
         p
     }
 

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::http::get;
+use super::http::{get, wait_ok};
 use super::mode::Mode;
 
 const READY_WITHIN: Duration = Duration::from_secs(60);
@@ -63,20 +63,13 @@ impl ServeRun {
             addr,
             stderr,
         };
-        let deadline = Instant::now() + READY_WITHIN;
-        loop {
-            if let Ok((200, _)) = get(addr, "/readyz") {
-                break;
-            }
-            if let Ok(Some(s)) = run.child.try_wait() {
-                panic!("netoproc serve exited before it was ready: {s}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "netoproc serve not ready within {READY_WITHIN:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_ok(
+            addr,
+            "/readyz",
+            &mut run.child,
+            "netoproc serve",
+            READY_WITHIN,
+        );
         run
     }
 
