@@ -133,6 +133,7 @@ impl AgentState {
         e.look_up_containers(&report);
         let dns = e.dns_report(&report);
         let deltas = self.tracker.read(
+            now,
             e.ledger(),
             &report,
             dns.as_ref().map(|(d, _)| d),
@@ -213,8 +214,12 @@ impl AgentState {
             },
         };
         // Closed sockets were counted; from now on only their process
-        // totals are kept.
+        // totals are kept, and processes idle for the TTL not even those.
         e.retire_closed();
+        let gone = self.tracker.forget_idle(now, self.metrics.ttl);
+        if !gone.is_empty() {
+            e.forget_processes(&gone);
+        }
         Ok(published)
     }
 

@@ -6,10 +6,14 @@
 //! kernel reported again after it was retired, or one without a tuple) is
 //! put under that process's main protocol, so identity sums equal the
 //! ledger's totals exactly. DNS counts are cumulative per pid in the
-//! observatory and are differenced the same way.
+//! observatory and are differenced the same way. Pids idle (no open
+//! socket, no traffic) for the identity TTL are forgotten, here and in the
+//! engine, so an agent that sees millions of short-lived processes keeps
+//! only the recent ones; what they moved stays in the totals.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use netoproc_core::ledger::SocketLedger;
 use netoproc_core::report::Report;
@@ -19,13 +23,14 @@ use netoproc_dns::DnsReport;
 use crate::identity::Identity;
 use crate::tally::{proto_index, DnsCounts, Tally};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct PidState {
     /// What this pid's deltas added up to so far.
     counted: Counters,
     /// Payload bytes per protocol, to tell its main one.
     per_proto: [u64; 2],
-    dns: DnsCounts,
+    /// The last read it moved anything or owned an open socket.
+    active: Instant,
 }
 
 /// Remembers what was last seen, per socket and per pid.
@@ -33,6 +38,11 @@ struct PidState {
 pub struct DeltaTracker {
     sockets: HashMap<SocketCookie, Counters>,
     pids: HashMap<u32, PidState>,
+    /// DNS totals per pid as last reported (the observatory bounds its
+    /// pids, so this is bounded too).
+    dns: HashMap<u32, DnsCounts>,
+    /// The report's total as last seen.
+    total: Counters,
 }
 
 /// One read's deltas by identity, and which pids were networking.
@@ -48,6 +58,7 @@ impl DeltaTracker {
     /// by pid; `report` is the ledger's report of this read.
     pub fn read(
         &mut self,
+        now: Instant,
         ledger: &SocketLedger,
         report: &Report,
         dns: Option<&DnsReport>,
@@ -70,7 +81,10 @@ impl DeltaTracker {
                 continue;
             }
             let i = proto_index(t.protocol);
-            let st = self.pids.entry(owner.pid).or_default();
+            let st = self
+                .pids
+                .entry(owner.pid)
+                .or_insert_with(|| PidState::new(now));
             st.counted.add(&delta);
             st.per_proto[i] += delta.tx_bytes + delta.rx_bytes;
             by_pid.entry(owner.pid).or_default().traffic[i].add(&delta);
@@ -82,7 +96,10 @@ impl DeltaTracker {
 
         let mut identity_of: HashMap<u32, Identity> = HashMap::new();
         for row in &report.processes {
-            let st = self.pids.entry(row.pid).or_default();
+            let st = self
+                .pids
+                .entry(row.pid)
+                .or_insert_with(|| PidState::new(now));
             let rest = row.counters.saturating_sub(&st.counted);
             if !rest.is_zero() {
                 st.counted.add(&rest);
@@ -98,10 +115,9 @@ impl DeltaTracker {
 
         if let Some(dns) = dns {
             for row in &dns.processes {
-                let now = DnsCounts::from_row(row.answered, &row.failures);
-                let st = self.pids.entry(row.pid).or_default();
-                let delta = now.saturating_sub(&st.dns);
-                st.dns = now;
+                let seen = DnsCounts::from_row(row.answered, &row.failures);
+                let last = self.dns.insert(row.pid, seen).unwrap_or_default();
+                let delta = seen.saturating_sub(&last);
                 if !delta.is_zero() {
                     by_pid.entry(row.pid).or_default().dns.add(&delta);
                 }
@@ -121,7 +137,38 @@ impl DeltaTracker {
             }
         }
 
+        // What the total grew by beyond every pid's delta: late bytes of a
+        // forgotten process's socket. Counted, under no name.
+        let mut named = Counters::default();
+        for t in by_pid.values() {
+            for c in &t.traffic {
+                named.add(c);
+            }
+        }
+        let rest = report
+            .total
+            .saturating_sub(&self.total)
+            .saturating_sub(&named);
+        self.total = report.total;
+        for (pid, t) in &by_pid {
+            if !t.is_zero() {
+                if let Some(st) = self.pids.get_mut(pid) {
+                    st.active = now;
+                }
+            }
+        }
+        for pid in &live {
+            if let Some(st) = self.pids.get_mut(pid) {
+                st.active = now;
+            }
+        }
+
         let mut out = ReadDeltas::default();
+        if !rest.is_zero() {
+            let mut t = Tally::default();
+            t.traffic[0] = rest;
+            out.by_identity.insert(Identity::unnamed(), t);
+        }
         for (pid, tally) in by_pid {
             let id = identity_of
                 .get(&pid)
@@ -138,5 +185,31 @@ impl DeltaTracker {
             pids.sort_unstable();
         }
         out
+    }
+
+    /// Pids with no open socket that moved nothing for `idle`: forgotten
+    /// here, to be forgotten by the engine too — right after closed
+    /// sockets are retired, so none of them owns a socket the ledger holds.
+    pub fn forget_idle(&mut self, now: Instant, idle: Duration) -> HashSet<u32> {
+        let gone: HashSet<u32> = self
+            .pids
+            .iter()
+            .filter(|(_, st)| now.saturating_duration_since(st.active) >= idle)
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in &gone {
+            self.pids.remove(pid);
+        }
+        gone
+    }
+}
+
+impl PidState {
+    fn new(now: Instant) -> Self {
+        PidState {
+            counted: Counters::default(),
+            per_proto: [0; 2],
+            active: now,
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! server. Scrapes check that the series stay within the budget, that
 //! identities plus `other` plus the retired counters add up exactly to what
 //! the script moved, that the drop counters say what happened, that idle
-//! identities expire after the TTL, and that `promtool check metrics`
+//! identities expire after the TTL (and their processes are forgotten, the
+//! totals kept), and that `promtool check metrics`
 //! finds nothing (promtool is required under `CI=true`).
 
 use std::collections::HashMap;
@@ -63,7 +64,7 @@ fn script() -> Vec<FakeSocket> {
             tx_per_read: 1_000_000,
             rx_per_read: 10_000,
             opens_at: 1,
-            closes_after: Some(150),
+            closes_after: None,
         });
     }
     out
@@ -188,9 +189,14 @@ fn five_thousand_processes_stay_within_the_series_budget_with_exact_totals() {
     let sockets = script();
     let clock = StepClock::new();
     let mut backend = FakeBackend::new(clock.clone(), sockets.clone());
+    // The short-lived ones are all closed after `end`; the heavy ones stay.
     let end = backend.last_close();
-    let total_tx: u64 = sockets.iter().map(|s| s.total_after(end).tx_bytes).sum();
-    let total_rx: u64 = sockets.iter().map(|s| s.total_after(end).rx_bytes).sum();
+    let moved = move |reads: u64| -> (u64, u64) {
+        sockets.iter().fold((0, 0), |(tx, rx), s| {
+            let c = s.total_after(reads);
+            (tx + c.tx_bytes, rx + c.rx_bytes)
+        })
+    };
     let tmp = tempfile::tempdir().unwrap();
     let session = SessionConfig {
         proc_root: tmp.path().to_path_buf(),
@@ -247,7 +253,7 @@ fn five_thousand_processes_stay_within_the_series_budget_with_exact_totals() {
                 "netoproc_retired_payload_bytes_total",
                 "direction=\"received\"",
             );
-        assert_eq!((sent as u64, received as u64), (total_tx, total_rx));
+        assert_eq!((sent as u64, received as u64), moved(reads(&s)));
         let other = sum(&s, "netoproc_payload_bytes_total", "process=\"other\"");
         assert!(other > 0.0, "nothing folded into other");
         assert!(value(&s, "netoproc_budget_folded_identities_total", "") > 0.0);
@@ -274,10 +280,11 @@ fn five_thousand_processes_stay_within_the_series_budget_with_exact_totals() {
             "the default format is Prometheus text"
         );
 
-        // One TTL later nothing is exported; the totals moved to retired.
+        // One TTL later only the heavy ones are exported; the short-lived
+        // ones' totals moved to retired.
         let body = scrape_until(addr, "identities expired", |s| {
             reads(s) > end + TTL_S + 2
-                && value(s, "netoproc_budget_identities", "state=\"exported\"") == 0.0
+                && value(s, "netoproc_budget_identities", "state=\"exported\"") == 10.0
         });
         let s = samples(&body);
         assert!(
@@ -292,12 +299,23 @@ fn five_thousand_processes_stay_within_the_series_budget_with_exact_totals() {
             "netoproc_retired_payload_bytes_total",
             "direction=\"sent\"",
         );
-        let other = sum(&s, "netoproc_payload_bytes_total", "direction=\"sent\"");
-        assert_eq!((retired + other) as u64, total_tx);
+        let exported = sum(&s, "netoproc_payload_bytes_total", "direction=\"sent\"");
+        assert_eq!((retired + exported) as u64, moved(reads(&s)).0);
         assert!(s.len() <= MAX_SERIES);
         promtool_check(&body);
         assert_eq!(get(addr, "/readyz"), "ready\n");
-        assert!(get(addr, "/api/v1/snapshot").starts_with('{'));
+        // The idle processes are forgotten (memory stays bounded), the
+        // heavy ones kept; what all moved stays in the total (of a later
+        // read: the heavy ones' 10 × 1 MB per read on top).
+        let snap: serde_json::Value =
+            serde_json::from_str(&get(addr, "/api/v1/snapshot")).expect("snapshot JSON");
+        assert_eq!(snap["processes"].as_array().map(Vec::len), Some(10));
+        let total = snap["total"]["tx_bytes"].as_u64().expect("total");
+        let at_end = moved(end + TTL_S + 2).0;
+        assert!(
+            total >= at_end && (total - at_end) % 10_000_000 == 0,
+            "{total}"
+        );
     });
     let mut engine = Engine::new(&mut backend, session);
     let result = serve(&mut engine, &clock, &stop, &reload, &opts, |a| {

@@ -10,7 +10,7 @@
 //! sockets still held. A retired socket the kernel reports again (it may
 //! linger after its owner released it) adds only what it moved since.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 
 use crate::model::{canonical_ip, Counters, PeerRecord, ProcessInfo, SocketCookie, SocketRecord};
@@ -23,6 +23,8 @@ pub struct SocketLedger {
     processes: HashMap<u32, ProcessInfo>,
     retired: HashMap<u32, Retired>,
     retired_unowned: Unowned,
+    /// What forgotten processes moved (see [`SocketLedger::forget_processes`]).
+    forgotten: Counters,
     tombstones: HashMap<SocketCookie, Tombstone>,
 }
 
@@ -192,6 +194,7 @@ impl SocketLedger {
             total.add(&r.counters);
         }
 
+        total.add(&self.forgotten);
         let mut processes: Vec<ProcessRow> = procs.into_values().collect();
         processes.sort_by(|a, b| {
             volume(&b.counters)
@@ -264,6 +267,29 @@ impl SocketLedger {
         self.sockets.values().filter(|s| s.closed).count()
     }
 
+    /// Forgets the processes of `pids` that own no socket any more: their
+    /// rows, identities and retired totals go; what they moved stays in the
+    /// report's total (and a late observation of one of their retired
+    /// sockets adds to it too). For long runs (the agent), where every pid
+    /// ever seen would otherwise be kept. Returns how many were forgotten.
+    pub fn forget_processes(&mut self, pids: &HashSet<u32>) -> usize {
+        let owning: HashSet<u32> = self
+            .sockets
+            .values()
+            .filter_map(|s| s.owner.as_ref().map(|o| o.pid))
+            .filter(|p| pids.contains(p))
+            .collect();
+        let mut n = 0;
+        for pid in pids.iter().filter(|p| !owning.contains(p)) {
+            self.processes.remove(pid);
+            if let Some(r) = self.retired.remove(pid) {
+                self.forgotten.add(&r.counters);
+                n += 1;
+            }
+        }
+        n
+    }
+
     fn add_retired(&mut self, pid: Option<u32>, c: &Counters, new_socket: bool) {
         let n = u64::from(new_socket);
         match pid.and_then(|p| self.retired.get_mut(&p)) {
@@ -271,6 +297,8 @@ impl SocketLedger {
                 r.sockets += n;
                 r.counters.add(c);
             }
+            // A forgotten process's socket, reported late.
+            None if pid.is_some() => self.forgotten.add(c),
             None => {
                 let u = &mut self.retired_unowned;
                 u.sockets += n;

@@ -261,6 +261,18 @@ impl<'b> Engine<'b> {
         self.ledger.retire_closed()
     }
 
+    /// Forgets processes that own no socket any more (ledger rows, names,
+    /// containers), keeping what they moved in the report's total; for
+    /// long runs. Returns how many had retired totals to fold.
+    pub fn forget_processes(&mut self, pids: &HashSet<u32>) -> usize {
+        for pid in pids {
+            self.looked_up.remove(pid);
+            self.container_checked.remove(pid);
+            self.containers.remove(pid);
+        }
+        self.ledger.forget_processes(pids)
+    }
+
     /// netoproc's own CPU share since the last sample, and its memory.
     pub fn own_usage(&mut self, now: Instant) -> Option<OwnUsage> {
         self.own.sample(&self.procfs, now)
