@@ -313,7 +313,7 @@ fn five_thousand_processes_stay_within_the_series_budget_with_exact_totals() {
         let total = snap["total"]["tx_bytes"].as_u64().expect("total");
         let at_end = moved(end + TTL_S + 2).0;
         assert!(
-            total >= at_end && (total - at_end) % 10_000_000 == 0,
+            total >= at_end && (total - at_end).is_multiple_of(10_000_000),
             "{total}"
         );
     });
