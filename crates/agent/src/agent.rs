@@ -35,7 +35,6 @@ pub struct ServeOptions {
     pub config_path: Option<PathBuf>,
     /// The `[metrics]` values given as flags (they win on reload too).
     pub metrics_flags: MetricsSection,
-    pub verbose: bool,
 }
 
 /// Why the agent stopped.

@@ -212,7 +212,6 @@ fn run_agent(
         metrics: MetricsSettings::resolve(&flags, &MetricsSection::default()).unwrap(),
         config_path: None,
         metrics_flags: flags,
-        verbose: false,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let reload = AtomicBool::new(false);

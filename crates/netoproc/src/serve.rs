@@ -114,7 +114,6 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
         metrics,
         config_path: args.config.clone(),
         metrics_flags: flags,
-        verbose: cli.verbose,
     };
     let result = serve(&mut engine, &SystemClock, &stop, &reload, &opts, |addr| {
         eprintln!(
