@@ -22,7 +22,7 @@ pub(crate) fn encode(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Re
             None,
             MetricType::Info,
         )?;
-        m.encode_info(&vec![("version", env!("CARGO_PKG_VERSION").to_string())])?;
+        m.encode_info(&with(none(), &[("version", env!("CARGO_PKG_VERSION"))]))?;
     }
     {
         let mut m = enc.encode_descriptor(
@@ -31,10 +31,7 @@ pub(crate) fn encode(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Re
             None,
             MetricType::Info,
         )?;
-        m.encode_info(&vec![
-            ("mode", c.mode.to_string()),
-            ("hooks", c.hooks.to_string()),
-        ])?;
+        m.encode_info(&with(none(), &[("mode", c.mode), ("hooks", c.hooks)]))?;
     }
     gauge(
         enc,

@@ -61,17 +61,34 @@ struct PublishedCollector(Arc<Published>);
 
 pub(crate) type Labels = Vec<(&'static str, String)>;
 
+/// A label value as both text formats need it: backslash, double quote
+/// and line feed escaped. `prometheus-client` writes label values as they
+/// are, and process names and command lines are whatever a process chose.
+pub(crate) fn escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn identity_labels(id: &Identity) -> Labels {
     let v = [&id.process, &id.service, &id.container, &id.user];
     IDENTITY_LABELS
         .iter()
         .zip(v)
-        .map(|(k, v)| (*k, v.to_string()))
+        .map(|(k, v)| (*k, escape(v)))
         .collect()
 }
 
+/// `l` with `extra` labels, their values escaped.
 pub(crate) fn with(mut l: Labels, extra: &[(&'static str, &str)]) -> Labels {
-    l.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    l.extend(extra.iter().map(|(k, v)| (*k, escape(v))));
     l
 }
 
@@ -246,7 +263,7 @@ fn dns_resolvers(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Result
     let Some(resolvers) = &p.resolvers else {
         return Ok(());
     };
-    let label = |r: &str| vec![("resolver", r.to_string())];
+    let label = |r: &str| with(Vec::new(), &[("resolver", r)]);
     counter(
         enc,
         "netoproc_dns_resolver_queries",
@@ -358,4 +375,15 @@ fn coverage(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Result {
             ]
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("nginx"), "nginx");
+        assert_eq!(escape("a\"b\\c\nd\te"), "a\\\"b\\\\c\\nd\te");
+    }
 }
