@@ -54,10 +54,21 @@ command -v tmux >/dev/null || need+=(tmux)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v setcap >/dev/null || need+=(libcap2-bin)
 command -v capsh >/dev/null || need+=(libcap2-bin)
+# `netoproc serve` tests: a real Prometheus server and promtool.
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v promtool >/dev/null || need+=(prometheus)
 if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
 fi
+
+# Kubernetes manifest validation (tests/tests/deploy.rs), from PyPI.
+if ! command -v kubernetes-validate >/dev/null && [ ! -x /opt/netoproc-kv/bin/kubernetes-validate ]; then
+  command -v pip3 >/dev/null || { apt-get update -q; DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv python3-pip; }
+  python3 -m venv /opt/netoproc-kv || { DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv; python3 -m venv /opt/netoproc-kv; }
+  /opt/netoproc-kv/bin/pip install -q kubernetes-validate
+fi
+command -v kubernetes-validate >/dev/null || export KUBERNETES_VALIDATE=/opt/netoproc-kv/bin/kubernetes-validate
 
 step "mounting bpffs and tracefs"
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf

@@ -17,7 +17,7 @@
 //! [`OTHER_PROCESSES`] row (pid 0) and counted
 //! ([`SocketLedger::processes_folded`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 
 use crate::identity::{known_uid, Identities, Learned, ProcessKey, MAX_PROCESS_INFOS};
@@ -40,6 +40,8 @@ pub struct SocketLedger {
     retired_other: Retired,
     processes_folded: u64,
     retired_unowned: Unowned,
+    /// What forgotten processes moved (see [`SocketLedger::forget_processes`]).
+    forgotten: Counters,
     tombstones: HashMap<SocketCookie, Tombstone>,
 }
 
@@ -259,6 +261,7 @@ impl SocketLedger {
             procs.insert(ProcessKey::default(), row);
         }
 
+        total.add(&self.forgotten);
         let mut processes: Vec<ProcessRow> = procs.into_values().collect();
         processes.sort_by(|a, b| {
             volume(&b.counters)
@@ -361,6 +364,36 @@ impl SocketLedger {
         self.sockets.values().filter(|s| s.closed).count()
     }
 
+    /// Forgets the processes of `pids` that own no socket any more: their
+    /// rows, identities and retired totals go; what they moved stays in the
+    /// report's total (and a late observation of one of their retired
+    /// sockets adds to it too). For long runs (the agent), where every pid
+    /// ever seen would otherwise be kept. Returns how many were forgotten.
+    pub fn forget_processes(&mut self, pids: &HashSet<u32>) -> usize {
+        let owning: HashSet<u32> = self
+            .sockets
+            .values()
+            .filter_map(|s| s.owner.as_ref().map(|o| o.pid))
+            .filter(|p| pids.contains(p))
+            .collect();
+        let gone = |pid: u32| pids.contains(&pid) && !owning.contains(&pid);
+        self.processes.retain(|k| !gone(k.pid));
+        let keys: Vec<ProcessKey> = self
+            .retired
+            .keys()
+            .filter(|k| gone(k.pid))
+            .copied()
+            .collect();
+        let mut n = 0;
+        for k in keys {
+            if let Some(r) = self.retired.remove(&k) {
+                self.forgotten.add(&r.counters);
+                n += 1;
+            }
+        }
+        n
+    }
+
     fn add_retired(&mut self, key: Option<ProcessKey>, c: &Counters, new_socket: bool) {
         let n = u64::from(new_socket);
         // Filed under an unknown start that became known since.
@@ -378,6 +411,8 @@ impl SocketLedger {
                 r.sockets += n;
                 r.counters.add(c);
             }
+            // A forgotten process's socket, reported late.
+            None if key.is_some() => self.forgotten.add(c),
             None => {
                 let u = &mut self.retired_unowned;
                 u.sockets += n;

@@ -345,3 +345,26 @@ fn processes_past_the_bound_are_summed_in_one_counted_row() {
     );
     assert_eq!(r.total.tx_bytes, u64::from(n));
 }
+
+#[test]
+fn forgotten_processes_leave_their_rows_but_not_the_total() {
+    let mut l = SocketLedger::new();
+    let mut gone = sock(1, Some(10), 100, 5);
+    gone.closed = true;
+    l.observe_socket(gone.clone());
+    l.observe_socket(sock(2, Some(11), 7, 7));
+    l.retire_closed();
+    let before = l.report();
+    // Pid 11 still owns a socket: kept. Pid 10 goes.
+    let pids: std::collections::HashSet<u32> = [10, 11].into();
+    assert_eq!(l.forget_processes(&pids), 1);
+    let after = l.report();
+    assert_eq!(after.total, before.total);
+    assert_eq!(after.processes.len(), 1);
+    assert_eq!(after.processes[0].pid, 11);
+    // A late observation of pid 10's retired socket still counts.
+    gone.counters.tx_bytes = 150;
+    l.observe_socket(gone);
+    assert_eq!(l.report().total.tx_bytes, before.total.tx_bytes + 50);
+    assert_eq!(l.unowned().bytes, 0);
+}

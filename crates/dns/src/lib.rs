@@ -30,4 +30,5 @@ pub use observatory::{
 };
 pub use owner::{OwnerLookup, PacketPidsOnly, ProcessRef};
 pub use report::{DnsReport, DnsStats, Failures, ProcessRow, QueryRow, QueryStatus, ResolverRow};
+pub use summary::{LatencyHistogram, LATENCY_BOUNDS_S};
 pub use tcp::{StreamKey, TcpFrames, TcpLosses, MAX_FRAME_KEPT};

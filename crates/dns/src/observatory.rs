@@ -31,7 +31,7 @@ use crate::names::NameCache;
 use crate::owner::{OwnerLookup, ProcessRef};
 use crate::pending::{MatchKey, PendingQueries, Query};
 use crate::report::DnsStats;
-use crate::summary::{ProcessStats, ResolverStats};
+use crate::summary::{LatencyHistogram, ProcessStats, ResolverStats};
 use crate::tcp::{StreamKey, TcpFrames};
 
 mod rows;
@@ -154,6 +154,11 @@ impl Observatory {
             self.remember_owner(c, o);
         }
         self.sweep(self.latest_ns, owners);
+    }
+
+    /// Each resolver's answered-query latencies, in fixed buckets.
+    pub fn resolver_latencies(&self) -> impl Iterator<Item = (SocketAddr, &LatencyHistogram)> {
+        self.resolvers.iter().map(|(a, r)| (*a, &r.latency))
     }
 
     /// Ends every query sent more than the timeout before `now_ns`

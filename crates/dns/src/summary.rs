@@ -89,6 +89,39 @@ pub(crate) struct ResolverStats {
     pub answered: u64,
     pub failures: Failures,
     latency_us: Histogram<u32>,
+    pub latency: LatencyHistogram,
+}
+
+/// Upper bounds (seconds) of [`LatencyHistogram`]'s buckets: 0.5 ms to 5 s,
+/// the span between a cache on the host and the observatory's timeout.
+pub const LATENCY_BOUNDS_S: [f64; 13] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Answered queries' latencies counted exactly into fixed buckets, for
+/// exposition as a Prometheus histogram (the HDR histogram serves the
+/// percentiles).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LatencyHistogram {
+    /// Answers with latency ≤ `LATENCY_BOUNDS_S[i]` and above the bound
+    /// before (not cumulative).
+    pub buckets: [u64; LATENCY_BOUNDS_S.len()],
+    /// Answers slower than the last bound.
+    pub above: u64,
+    pub sum_ns: u64,
+    pub count: u64,
+}
+
+impl LatencyHistogram {
+    pub fn record(&mut self, ns: u64) {
+        let s = ns as f64 / 1e9;
+        match LATENCY_BOUNDS_S.iter().position(|&b| s <= b) {
+            Some(i) => self.buckets[i] += 1,
+            None => self.above += 1,
+        }
+        self.sum_ns = self.sum_ns.saturating_add(ns);
+        self.count += 1;
+    }
 }
 
 impl Default for ResolverStats {
@@ -99,6 +132,7 @@ impl Default for ResolverStats {
             failures: Failures::default(),
             latency_us: Histogram::new_with_bounds(1, HIST_MAX_US, 2)
                 .expect("constant histogram bounds are valid"),
+            latency: LatencyHistogram::default(),
         }
     }
 }
@@ -111,6 +145,7 @@ impl ResolverStats {
         self.failures.add(outcome.map(|(r, _)| r));
         if let Some((_, ns)) = outcome {
             self.answered += 1;
+            self.latency.record(ns);
             self.latency_us
                 .saturating_record((ns / 1000).clamp(1, HIST_MAX_US));
         }
@@ -144,6 +179,11 @@ mod tests {
         r.ended(Some((Rcode::NXDOMAIN, 1_000_000)));
         r.ended(None);
         r.ended(Some((Rcode::SERVFAIL, 1_000_000)));
+        // 1..=100 ms, then two more answers at 1 ms.
+        assert_eq!(r.latency.count, 102);
+        assert_eq!(r.latency.buckets[1], 3);
+        assert_eq!(r.latency.buckets[2..8].iter().sum::<u64>(), 99);
+        assert_eq!(r.latency.sum_ns, (5050 + 2) * 1_000_000);
         let p50 = r.latency_ms(0.5).unwrap();
         let p99 = r.latency_ms(0.99).unwrap();
         assert!((49.0..=52.0).contains(&p50), "{p50}");

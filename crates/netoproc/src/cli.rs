@@ -161,6 +161,10 @@ pub enum Command {
     /// BPF hook (attached for real and detached again), AF_PACKET, and which
     /// capture mode `auto` would choose. Exit 0 when some mode works.
     Doctor(crate::doctor::DoctorArgs),
+    /// Run as an always-on agent: Prometheus metrics (/metrics), health
+    /// (/healthz, /readyz) and the snapshot JSON (/api/v1/snapshot) over
+    /// HTTP, on 127.0.0.1:9767 unless --listen says otherwise.
+    Serve(crate::serve::ServeArgs),
 }
 
 /// The `--dns-ports` list; empty when DNS capture is off.

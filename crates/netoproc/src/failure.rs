@@ -41,3 +41,9 @@ impl From<anyhow::Error> for Failure {
         Failure::Runtime(e)
     }
 }
+
+impl From<netoproc_engine::EngineError> for Failure {
+    fn from(e: netoproc_engine::EngineError) -> Self {
+        Failure::Runtime(anyhow::Error::new(e))
+    }
+}

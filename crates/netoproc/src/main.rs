@@ -9,9 +9,10 @@ mod capabilities;
 mod cli;
 mod doctor;
 mod failure;
-mod ktime;
 mod live;
 mod privilege;
+mod serve;
+mod session;
 mod snapshot;
 
 use std::io::IsTerminal;
@@ -56,6 +57,9 @@ fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
     if let Some(cli::Command::Doctor(args)) = &cli.command {
         return doctor::run(args, &cli.proc_root, elevated);
     }
+    if let Some(cli::Command::Serve(args)) = &cli.command {
+        return serve::run(cli, args, elevated);
+    }
     // Without --duration: the live view on a terminal, else capture until
     // Ctrl-C and print.
     let live = cli.duration.is_none() && std::io::stdout().is_terminal();
@@ -95,8 +99,10 @@ fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
         }
     }
     if live {
-        live::run(cli, capture.as_mut(), &SystemClock, &stop)
+        let session = session::session_config(cli, session::FrontEnd::Live);
+        live::run(session, capture.as_mut(), &SystemClock, &stop)
     } else {
-        snapshot::run(cli, capture.as_mut(), &SystemClock, &stop)
+        let session = session::session_config(cli, session::FrontEnd::Snapshot);
+        snapshot::run(cli, session, capture.as_mut(), &SystemClock, &stop)
     }
 }

@@ -23,6 +23,7 @@ pub mod proc_events;
 pub mod sock_diag;
 pub mod socket_source;
 pub mod socket_table;
+pub mod sysnet;
 
 pub use attribution::{RefreshReport, Resolution, ResolverConfig, ResolverStats, SocketResolver};
 pub use cgroup::container_label;

@@ -12,7 +12,8 @@ pub mod format;
 pub mod model;
 pub mod mouse;
 mod render;
-pub mod sysnet;
+/// Moved to `netoproc-procfs` (the agent reads it too); kept at this path.
+pub use netoproc_procfs::sysnet;
 pub mod terminal;
 
 pub use aggregate::{Containers, LiveModel, RunInfo, Tick};

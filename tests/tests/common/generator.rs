@@ -27,9 +27,20 @@ pub struct Generator {
 impl Generator {
     /// Starts `np-trafficgen ARGS` in namespace `netns`.
     pub fn spawn(label: &str, netns: &str, args: &[String]) -> Generator {
+        Generator::spawn_bin(label, netns, &super::trafficgen(), args)
+    }
+
+    /// [`Generator::spawn`] with a copy of `np-trafficgen` at `bin` (its
+    /// file name becomes the process name).
+    pub fn spawn_bin(
+        label: &str,
+        netns: &str,
+        bin: &std::path::Path,
+        args: &[String],
+    ) -> Generator {
         let mut child = Command::new("ip")
             .args(["netns", "exec", netns])
-            .arg(super::trafficgen())
+            .arg(bin)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

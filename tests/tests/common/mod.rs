@@ -6,11 +6,14 @@
 
 pub mod expect;
 pub mod generator;
+pub mod http;
 pub mod mode;
 pub mod netns;
 pub mod netoproc_run;
+pub mod prometheus;
 pub mod scenario;
 pub mod scenarios;
+pub mod serve_run;
 
 use std::path::PathBuf;
 

@@ -1,7 +1,8 @@
 //! The kernel's per-interface counters, read from
 //! `SYS/class/net/*/statistics/*` under an injected `/sys` root so tests run
-//! on a fixture. Only reads files; the interfaces view compares these with
-//! what netoproc attributed to processes.
+//! on a fixture. Only reads files; the live view's interfaces tab and the
+//! agent's coverage metrics compare these with what netoproc attributed to
+//! processes.
 //!
 //! Hand-written: eight one-number files per interface; the `sysinfo` or
 //! netlink crates would bring far more than this needs and hide the root.

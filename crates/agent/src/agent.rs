@@ -1,0 +1,295 @@
+//! The agent loop: the engine's timed read loop with, after each read,
+//! everything a scrape needs computed once and published — identities'
+//! deltas through the series budget, `_info` rows, resolvers, coverage,
+//! capture health, the snapshot's parts — then closed sockets retired so
+//! memory stays bounded. SIGHUP (the `reload` flag) re-reads `[metrics]`
+//! from the config file; the stop flag (SIGTERM, SIGINT) ends the loop and
+//! the HTTP server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use netoproc_core::clock::Clock;
+use netoproc_engine::{Engine, EngineError};
+use netoproc_export::Meta;
+use netoproc_procfs::sysnet::{InterfaceCounters, SysClassNet};
+
+use crate::budget::Budget;
+use crate::config::{FileConfig, MetricsSection, MetricsSettings};
+use crate::http::{HttpServer, Shared};
+use crate::identity::Identity;
+use crate::metrics::{MAX_CMDLINE, MAX_INTERFACES, MAX_RESOLVERS};
+use crate::published::{ProcessInfoRow, Published, ResolverSeries, SnapshotParts};
+use crate::tally::DnsCounts;
+use crate::tracker::DeltaTracker;
+
+/// What `serve` was asked for, resolved from flags and the file.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub metrics: MetricsSettings,
+    /// Re-read on SIGHUP.
+    pub config_path: Option<PathBuf>,
+    /// The `[metrics]` values given as flags (they win on reload too).
+    pub metrics_flags: MetricsSection,
+}
+
+/// Why the agent stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The listen address could not be bound.
+    #[error("listening on {addr} (choose another with --listen)")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The capture failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// Serves until `stop` is set. `on_listening` is told the bound address
+/// once the server is up (before the first read).
+pub fn serve(
+    engine: &mut Engine,
+    clock: &dyn Clock,
+    stop: &AtomicBool,
+    reload: &AtomicBool,
+    opts: &ServeOptions,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), AgentError> {
+    let interval = engine.config().read_interval;
+    let shared = Arc::new(Shared::new(Duration::from_secs(30) + 5 * interval));
+    let server =
+        HttpServer::start(opts.listen, shared.clone()).map_err(|source| AgentError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
+    on_listening(server.addr());
+    let mut state = AgentState {
+        budget: Budget::new(opts.metrics.budget()),
+        metrics: opts.metrics,
+        tracker: DeltaTracker::default(),
+        sys: SysClassNet::new(&engine.config().sys_root),
+        resolver_slots: Vec::new(),
+        started_at: clock.wall(),
+        t0: clock.now(),
+    };
+    let result = engine.run(clock, None, stop, |e| {
+        if reload.swap(false, Ordering::Relaxed) {
+            state.reload(opts, clock);
+        }
+        let p = state.read(e, clock)?;
+        shared.publish(p);
+        Ok::<(), AgentError>(())
+    });
+    server.stop();
+    result.map(drop)
+}
+
+struct AgentState {
+    budget: Budget,
+    metrics: MetricsSettings,
+    tracker: DeltaTracker,
+    sys: SysClassNet,
+    /// Resolvers with series of their own, in order of first sight.
+    resolver_slots: Vec<SocketAddr>,
+    started_at: SystemTime,
+    t0: std::time::Instant,
+}
+
+impl AgentState {
+    fn reload(&mut self, opts: &ServeOptions, clock: &dyn Clock) {
+        let Some(path) = &opts.config_path else {
+            eprintln!("netoproc: SIGHUP: no --config file to reload");
+            return;
+        };
+        let loaded = FileConfig::load(path)
+            .and_then(|file| MetricsSettings::resolve(&opts.metrics_flags, &file.metrics));
+        match loaded {
+            Ok(m) => {
+                self.metrics = m;
+                self.budget.reconfigure(m.budget(), clock.now());
+                eprintln!(
+                    "netoproc: SIGHUP: reloaded [metrics] from {} (max_series {}, identity_ttl_s {}); other keys apply at the next start",
+                    path.display(),
+                    m.max_series,
+                    m.ttl.as_secs()
+                );
+            }
+            Err(e) => eprintln!("netoproc: SIGHUP: keeping the running config: {e}"),
+        }
+    }
+
+    fn read(&mut self, e: &mut Engine, clock: &dyn Clock) -> Result<Published, EngineError> {
+        let now = clock.now();
+        e.name_processes();
+        let report = e.ledger().report();
+        e.look_up_containers(&report);
+        let dns = e.dns_report(&report);
+        let deltas = self.tracker.read(
+            now,
+            e.ledger(),
+            &report,
+            dns.as_ref().map(|(d, _)| d),
+            e.containers(),
+        );
+        self.budget.apply(now, deltas.by_identity);
+
+        let mut identities: Vec<(Identity, crate::tally::Tally)> = self
+            .budget
+            .exported()
+            .map(|(id, x)| (id.clone(), x.tally))
+            .collect();
+        identities.sort_by(|a, b| a.0.cmp(&b.0));
+        identities.push((Identity::other(), *self.budget.other()));
+
+        let mut info = Vec::new();
+        for (id, _) in &identities {
+            let Some(pids) = deltas.live_pids.get(id) else {
+                continue;
+            };
+            for &pid in pids.iter().take(self.metrics.info_per_identity) {
+                let cmdline = e
+                    .ledger()
+                    .process(pid)
+                    .map(|p| p.cmdline.chars().take(MAX_CMDLINE).collect())
+                    .unwrap_or_default();
+                info.push(ProcessInfoRow {
+                    identity: id.clone(),
+                    pid,
+                    cmdline,
+                });
+            }
+        }
+
+        let resolvers = dns.as_ref().map(|(d, _)| self.resolvers(e, d));
+        let losses = e.losses()?;
+        let capture = e.info().clone();
+        let meta = Meta {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            capture_mode: capture.mode.to_string(),
+            hooks: capture.hooks.to_string(),
+            live_read: capture.live_read.map(str::to_string),
+            kernel: e
+                .procfs()
+                .kernel_release()
+                .unwrap_or_else(|_| "unknown".into()),
+            duration_s: now.saturating_duration_since(self.t0).as_secs_f64(),
+            started_at: self.started_at,
+            interrupted: false,
+            lost: losses,
+            connections_folded: e.folded(),
+            processes_folded: e.ledger().processes_folded(),
+            degraded: capture.degraded.clone(),
+            programs: capture.programs.clone(),
+            attribution: e.attribution(),
+        };
+        let (dns_report, remote_hosts) = match dns {
+            Some((d, h)) => (Some(d), Some(h)),
+            None => (None, None),
+        };
+        let published = Published {
+            identities,
+            retired: *self.budget.retired(),
+            info,
+            budget: self.budget.stats(),
+            budget_config: self.budget.config(),
+            max_series: self.metrics.max_series,
+            losses,
+            interfaces: bounded_interfaces(self.sys.read().unwrap_or_default()),
+            resolvers,
+            capture,
+            own: e.own_usage(now),
+            reads: e.reads(),
+            read_at: clock.wall(),
+            snapshot: SnapshotParts {
+                meta,
+                report,
+                dns: dns_report,
+                remote_hosts,
+            },
+        };
+        // Closed sockets were counted; from now on only their process
+        // totals are kept, and processes idle for the TTL not even those.
+        e.retire_closed();
+        let gone = self.tracker.forget_idle(now, self.metrics.ttl);
+        if !gone.is_empty() {
+            e.forget_processes(&gone);
+        }
+        Ok(published)
+    }
+
+    /// The first [`MAX_RESOLVERS`] resolvers seen keep series of their own
+    /// for the agent's life; later ones are summed as `other`. Both are
+    /// sums of cumulative counts over a set that only grows, so no series
+    /// goes down.
+    fn resolvers(
+        &mut self,
+        e: &Engine,
+        d: &netoproc_dns::DnsReport,
+    ) -> Vec<(String, ResolverSeries)> {
+        let mut addrs: Vec<SocketAddr> = d.resolvers.iter().map(|r| r.resolver).collect();
+        addrs.sort();
+        for a in addrs {
+            if self.resolver_slots.len() < MAX_RESOLVERS && !self.resolver_slots.contains(&a) {
+                self.resolver_slots.push(a);
+            }
+        }
+        let mut own: Vec<(String, ResolverSeries)> = self
+            .resolver_slots
+            .iter()
+            .map(|a| (a.to_string(), ResolverSeries::default()))
+            .collect();
+        let mut other = ResolverSeries::default();
+        let slot = |a: &SocketAddr| self.resolver_slots.iter().position(|s| s == a);
+        for r in &d.resolvers {
+            let counts = DnsCounts::from_row(r.answered, &r.failures);
+            match slot(&r.resolver) {
+                Some(i) => own[i].1.dns.add(&counts),
+                None => other.dns.add(&counts),
+            }
+        }
+        if let Some(obs) = e.dns() {
+            for (a, h) in obs.resolver_latencies() {
+                let target = match slot(&a) {
+                    Some(i) => &mut own[i].1.latency,
+                    None => &mut other.latency,
+                };
+                for (t, s) in target.buckets.iter_mut().zip(&h.buckets) {
+                    *t += s;
+                }
+                target.above += h.above;
+                target.sum_ns = target.sum_ns.saturating_add(h.sum_ns);
+                target.count += h.count;
+            }
+        }
+        own.push(("other".into(), other));
+        own
+    }
+}
+
+/// The first [`MAX_INTERFACES`] interfaces by name, the rest summed as
+/// `other`.
+fn bounded_interfaces(mut all: Vec<InterfaceCounters>) -> Vec<InterfaceCounters> {
+    if all.len() <= MAX_INTERFACES {
+        return all;
+    }
+    let rest = all.split_off(MAX_INTERFACES);
+    let mut other = InterfaceCounters {
+        name: "other".into(),
+        ..InterfaceCounters::default()
+    };
+    for i in rest {
+        other.rx_bytes += i.rx_bytes;
+        other.tx_bytes += i.tx_bytes;
+        other.rx_packets += i.rx_packets;
+        other.tx_packets += i.tx_packets;
+    }
+    all.push(other);
+    all
+}

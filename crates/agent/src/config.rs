@@ -1,0 +1,257 @@
+//! The agent's configuration file (TOML, `--config`): every setting a flag
+//! sets, under the same names. Flags win over the file; unknown keys are
+//! errors that name the line. Parsing and checking only — the binary
+//! applies the `[capture]` keys to the capture flags, the agent the rest.
+//!
+//! ```toml
+//! listen = "127.0.0.1:9767"
+//! read_interval_ms = 1000
+//!
+//! [capture]
+//! mode = "auto"            # auto | ebpf | afpacket
+//! hooks = "auto"           # auto | tracepoint | fentry | kprobe
+//! interface = "eth0"
+//! rings = 1
+//! ring_mib = 8
+//! dns_ports = [53]
+//!
+//! [metrics]
+//! max_series = 10000
+//! identity_ttl_s = 600
+//! min_residency_s = 60
+//! info_per_identity = 2
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::budget::BudgetConfig;
+use crate::metrics::{series_per_identity, FIXED_SERIES};
+
+/// Where `serve` listens unless told otherwise: loopback only. 9767 lies in
+/// the range Prometheus exporters use and is not a port of a common one.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9767";
+pub const DEFAULT_MAX_SERIES: usize = 10_000;
+pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
+pub const DEFAULT_MIN_RESIDENCY: Duration = Duration::from_secs(60);
+pub const DEFAULT_INFO_PER_IDENTITY: usize = 2;
+
+/// What went wrong with the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not TOML, a wrong type or an unknown key; the message names the
+    /// line and column.
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    /// A value out of range, named by its key.
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// The file's contents; every key optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub read_interval_ms: Option<u64>,
+    #[serde(default)]
+    pub capture: CaptureSection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+/// `[capture]`: the global capture flags' values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureSection {
+    pub mode: Option<String>,
+    pub hooks: Option<String>,
+    pub interface: Option<String>,
+    pub rings: Option<u16>,
+    pub ring_mib: Option<u32>,
+    pub dns_ports: Option<Vec<u16>>,
+    pub ringbuf_kib: Option<u32>,
+}
+
+/// `[metrics]`: the series budget.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    pub max_series: Option<usize>,
+    pub identity_ttl_s: Option<u64>,
+    pub min_residency_s: Option<u64>,
+    pub info_per_identity: Option<usize>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses TOML text; the error names the line.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| {
+                1 + text.as_bytes()[..s.start.min(text.len())]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count()
+            });
+            let msg = e.message().trim_end().to_string();
+            match line {
+                Some(l) => format!("line {l}: {msg}"),
+                None => msg,
+            }
+        })
+    }
+}
+
+/// The metric settings, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsSettings {
+    pub max_series: usize,
+    pub ttl: Duration,
+    pub min_residency: Duration,
+    pub info_per_identity: usize,
+}
+
+impl MetricsSettings {
+    /// Flag values (`Some` where given) over the file's, over defaults.
+    pub fn resolve(flags: &MetricsSection, file: &MetricsSection) -> Result<Self, ConfigError> {
+        let max_series = flags
+            .max_series
+            .or(file.max_series)
+            .unwrap_or(DEFAULT_MAX_SERIES);
+        let ttl = flags.identity_ttl_s.or(file.identity_ttl_s);
+        let residency = flags.min_residency_s.or(file.min_residency_s);
+        let info = flags
+            .info_per_identity
+            .or(file.info_per_identity)
+            .unwrap_or(DEFAULT_INFO_PER_IDENTITY);
+        if info > 16 {
+            return Err(ConfigError::Invalid {
+                key: "info_per_identity",
+                message: format!("at most 16 `_info` series per identity, got {info}"),
+            });
+        }
+        let least = FIXED_SERIES + 5 * series_per_identity(info);
+        if !(least..=10_000_000).contains(&max_series) {
+            return Err(ConfigError::Invalid {
+                key: "max_series",
+                message: format!(
+                    "must be between {least} (room for 5 identities) and 10000000, got {max_series}"
+                ),
+            });
+        }
+        let secs = |key, v: Option<u64>, default: Duration| match v {
+            None => Ok(default),
+            Some(s) if (1..=7 * 86400).contains(&s) => Ok(Duration::from_secs(s)),
+            Some(s) => Err(ConfigError::Invalid {
+                key,
+                message: format!("must be between 1 and 604800 seconds, got {s}"),
+            }),
+        };
+        Ok(MetricsSettings {
+            max_series,
+            ttl: secs("identity_ttl_s", ttl, DEFAULT_TTL)?,
+            min_residency: secs("min_residency_s", residency, DEFAULT_MIN_RESIDENCY)?,
+            info_per_identity: info,
+        })
+    }
+
+    pub fn budget(&self) -> BudgetConfig {
+        BudgetConfig {
+            max_identities: (self.max_series - FIXED_SERIES)
+                / series_per_identity(self.info_per_identity),
+            ttl: self.ttl,
+            min_residency: self.min_residency,
+        }
+    }
+}
+
+/// The listen address: the flag's, else the file's, else [`DEFAULT_LISTEN`].
+pub fn resolve_listen(flag: Option<&str>, file: Option<&str>) -> Result<SocketAddr, ConfigError> {
+    let s = flag.or(file).unwrap_or(DEFAULT_LISTEN);
+    s.parse().map_err(|_| ConfigError::Invalid {
+        key: "listen",
+        message: format!("`{s}` is not an address:port (e.g. {DEFAULT_LISTEN} or [::]:9767)"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_bad_types_name_their_line() {
+        let e =
+            FileConfig::parse("listen = \"0.0.0.0:1\"\n\n[metrics]\nmax_seris = 5\n").unwrap_err();
+        assert!(e.starts_with("line 4: "), "{e}");
+        assert!(e.contains("max_seris"), "{e}");
+        let e = FileConfig::parse("[capture]\nrings = \"two\"\n").unwrap_err();
+        assert!(e.starts_with("line 2: "), "{e}");
+        let e = FileConfig::parse("bogus = 1\n").unwrap_err();
+        assert!(e.starts_with("line 1: "), "{e}");
+        let e = FileConfig::parse("listen = \n").unwrap_err();
+        assert!(e.starts_with("line 1: "), "{e}");
+    }
+
+    #[test]
+    fn a_full_file_parses() {
+        let text = include_str!("../../../deploy/netoproc.toml");
+        let c = FileConfig::parse(text).unwrap();
+        assert_eq!(c.listen.as_deref(), Some(DEFAULT_LISTEN));
+        assert_eq!(c.metrics.max_series, Some(DEFAULT_MAX_SERIES));
+        let s = MetricsSettings::resolve(&MetricsSection::default(), &c.metrics).unwrap();
+        assert_eq!(s.ttl, DEFAULT_TTL);
+    }
+
+    #[test]
+    fn flags_win_and_ranges_are_checked() {
+        let file = MetricsSection {
+            max_series: Some(5000),
+            identity_ttl_s: Some(30),
+            ..Default::default()
+        };
+        let flags = MetricsSection {
+            max_series: Some(20_000),
+            ..Default::default()
+        };
+        let s = MetricsSettings::resolve(&flags, &file).unwrap();
+        assert_eq!((s.max_series, s.ttl), (20_000, Duration::from_secs(30)));
+        let b = s.budget();
+        assert!(FIXED_SERIES + b.max_identities * series_per_identity(2) <= 20_000);
+        let tiny = MetricsSection {
+            max_series: Some(10),
+            ..Default::default()
+        };
+        assert!(MetricsSettings::resolve(&tiny, &file).is_err());
+        let zero_ttl = MetricsSection {
+            identity_ttl_s: Some(0),
+            ..Default::default()
+        };
+        assert!(MetricsSettings::resolve(&zero_ttl, &file).is_err());
+        assert!(resolve_listen(Some("nonsense"), None).is_err());
+        assert_eq!(
+            resolve_listen(None, None).unwrap(),
+            DEFAULT_LISTEN.parse().unwrap()
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! The HTTP side of `serve` (tiny_http: a small synchronous server, no
+//! async runtime, a handful of dependencies — the agent answers a scrape
+//! every few seconds, not thousands of requests). Routes: `/metrics`
+//! (Prometheus text, or OpenMetrics when the `Accept` header asks),
+//! `/healthz` (the read loop is alive), `/readyz` (capture started and read
+//! once), `/api/v1/snapshot` (the snapshot JSON of the latest read). Two
+//! worker threads answer from the latest [`Published`] read; they never
+//! touch the capture.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use netoproc_export::{write_snapshot, Format, Snapshot, View};
+use tiny_http::{Header, Method, Request, Response, Server};
+
+use crate::exposition::{to_prometheus_text, wants_openmetrics, OPENMETRICS, PROMETHEUS_TEXT};
+use crate::metrics::registry;
+use crate::published::Published;
+
+const WORKERS: usize = 2;
+/// How long a worker waits for a request before it looks at the stop flag.
+const POLL: Duration = Duration::from_millis(200);
+
+/// What the loop shares with the workers.
+#[derive(Debug)]
+pub struct Shared {
+    published: Mutex<Option<Arc<Published>>>,
+    /// When the loop last published, to tell a stuck loop.
+    last_publish: Mutex<Option<Instant>>,
+    started: Instant,
+    /// A loop that has not published for this long is not healthy.
+    stale_after: Duration,
+}
+
+impl Shared {
+    pub fn new(stale_after: Duration) -> Self {
+        Shared {
+            published: Mutex::new(None),
+            last_publish: Mutex::new(None),
+            started: Instant::now(),
+            stale_after,
+        }
+    }
+
+    /// Makes `p` what scrapes see from now on.
+    pub fn publish(&self, p: Published) {
+        *lock(&self.published) = Some(Arc::new(p));
+        *lock(&self.last_publish) = Some(Instant::now());
+    }
+
+    pub fn latest(&self) -> Option<Arc<Published>> {
+        lock(&self.published).clone()
+    }
+
+    fn healthy(&self) -> bool {
+        let since = lock(&self.last_publish).unwrap_or(self.started);
+        since.elapsed() < self.stale_after
+    }
+}
+
+/// A poisoned lock only means a worker panicked mid-answer; the data (an
+/// `Arc` swap) is still whole.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The running server; dropping it does not stop it, [`HttpServer::stop`]
+/// does.
+pub struct HttpServer {
+    server: Arc<Server>,
+    workers: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    addr: SocketAddr,
+}
+
+impl HttpServer {
+    /// Binds `addr` and starts the workers.
+    pub fn start(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<Self> {
+        let server = Server::http(addr).map_err(std::io::Error::other)?;
+        let bound = server
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| std::io::Error::other("not an IP listener"))?;
+        let server = Arc::new(server);
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers = (0..WORKERS)
+            .map(|i| {
+                let (server, shared, stop) = (server.clone(), shared.clone(), stop.clone());
+                std::thread::Builder::new()
+                    .name(format!("netoproc-http-{i}"))
+                    .spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            match server.recv_timeout(POLL) {
+                                Ok(Some(req)) => answer(req, &shared),
+                                Ok(None) => {}
+                                Err(_) => std::thread::sleep(POLL),
+                            }
+                        }
+                    })
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(HttpServer {
+            server,
+            workers,
+            stop,
+            addr: bound,
+        })
+    }
+
+    /// The address actually bound (port 0 picks a free one).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for _ in &self.workers {
+            self.server.unblock();
+        }
+        for w in self.workers {
+            let _ = w.join();
+        }
+    }
+}
+
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("constant header is valid")
+}
+
+fn text(status: u16, body: impl Into<String>) -> Response<std::io::Cursor<Vec<u8>>> {
+    Response::from_string(body.into())
+        .with_status_code(status)
+        .with_header(header("Content-Type", "text/plain; charset=utf-8"))
+}
+
+fn answer(req: Request, shared: &Shared) {
+    let path = req.url().split('?').next().unwrap_or("").to_string();
+    if !matches!(req.method(), Method::Get | Method::Head) {
+        let _ = req.respond(text(405, "only GET\n").with_header(header("Allow", "GET, HEAD")));
+        return;
+    }
+    let response = match path.as_str() {
+        "/metrics" => {
+            let accept = req
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv("Accept"))
+                .map(|h| h.value.as_str().to_string());
+            metrics(shared, accept.as_deref())
+        }
+        "/healthz" if shared.healthy() => text(200, "ok\n"),
+        "/healthz" => text(503, "the read loop has not completed a read recently\n"),
+        "/readyz" if shared.latest().is_some() => text(200, "ready\n"),
+        "/readyz" => text(503, "capture not read yet\n"),
+        "/api/v1/snapshot" => snapshot(shared),
+        "/" => text(
+            200,
+            "netoproc serve: /metrics /healthz /readyz /api/v1/snapshot\n",
+        ),
+        _ => text(404, "not found: try /metrics\n"),
+    };
+    let _ = req.respond(response);
+}
+
+fn metrics(shared: &Shared, accept: Option<&str>) -> Response<std::io::Cursor<Vec<u8>>> {
+    let Some(p) = shared.latest() else {
+        return text(503, "capture not read yet\n");
+    };
+    let mut om = String::with_capacity(64 * 1024);
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut om, &registry(p)) {
+        return text(500, format!("encoding metrics: {e}\n"));
+    }
+    let (body, ty) = if wants_openmetrics(accept) {
+        (om, OPENMETRICS)
+    } else {
+        (to_prometheus_text(&om), PROMETHEUS_TEXT)
+    };
+    Response::from_string(body).with_header(header("Content-Type", ty))
+}
+
+fn snapshot(shared: &Shared) -> Response<std::io::Cursor<Vec<u8>>> {
+    let Some(p) = shared.latest() else {
+        return text(503, "capture not read yet\n");
+    };
+    let s = &p.snapshot;
+    let snap = Snapshot {
+        meta: &s.meta,
+        report: &s.report,
+        connections: true,
+        dns: s.dns.as_ref(),
+        remote_hosts: s.remote_hosts.as_ref(),
+        view: View::Processes,
+    };
+    let mut out = Vec::with_capacity(64 * 1024);
+    match write_snapshot(&mut out, Format::Json, &snap) {
+        Ok(()) => Response::from_data(out).with_header(header("Content-Type", "application/json")),
+        Err(e) => text(500, format!("writing the snapshot: {e}\n")),
+    }
+}

@@ -1,0 +1,19 @@
+//! netoproc-agent: `netoproc serve`, the always-on agent. It drives the
+//! monitor engine, turns each read into per-identity counters held to a
+//! series budget ([`budget`]), and serves them over HTTP ([`http`]) as
+//! Prometheus text or OpenMetrics ([`metrics`], [`exposition`]), with
+//! health, readiness and the snapshot JSON. Its settings come from flags
+//! and a TOML file ([`config`]), reloaded on SIGHUP. It never opens a
+//! capture backend itself: the binary hands one in.
+
+pub mod agent;
+pub mod budget;
+pub mod config;
+pub mod exposition;
+mod health;
+pub mod http;
+pub mod identity;
+pub mod metrics;
+pub mod published;
+pub mod tally;
+pub mod tracker;

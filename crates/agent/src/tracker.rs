@@ -1,0 +1,214 @@
+//! From the ledger's cumulative view to what each identity moved since the
+//! last read. Socket counters are cumulative per cookie, so each socket's
+//! delta is its counters minus what was last seen of it, put under its
+//! owner and protocol. The ledger's per-process totals are the reference:
+//! what a process's row grew by beyond its sockets' deltas (a socket the
+//! kernel reported again after it was retired, or one without a tuple) is
+//! put under that process's main protocol, so identity sums equal the
+//! ledger's totals exactly. DNS counts are cumulative per pid in the
+//! observatory and are differenced the same way. Pids idle (no open
+//! socket, no traffic) for the identity TTL are forgotten, here and in the
+//! engine, so an agent that sees millions of short-lived processes keeps
+//! only the recent ones; what they moved stays in the totals.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use netoproc_core::ledger::SocketLedger;
+use netoproc_core::model::UNKNOWN_UID;
+use netoproc_core::report::Report;
+use netoproc_core::{Counters, SocketCookie};
+use netoproc_dns::DnsReport;
+
+use crate::identity::Identity;
+use crate::tally::{proto_index, DnsCounts, Tally};
+
+#[derive(Debug)]
+struct PidState {
+    /// What this pid's deltas added up to so far.
+    counted: Counters,
+    /// Payload bytes per protocol, to tell its main one.
+    per_proto: [u64; 2],
+    /// The last read it moved anything or owned an open socket.
+    active: Instant,
+}
+
+/// Remembers what was last seen, per socket and per pid.
+#[derive(Debug, Default)]
+pub struct DeltaTracker {
+    sockets: HashMap<SocketCookie, Counters>,
+    pids: HashMap<u32, PidState>,
+    /// DNS totals per pid as last reported (the observatory bounds its
+    /// pids, so this is bounded too).
+    dns: HashMap<u32, DnsCounts>,
+    /// The report's total as last seen.
+    total: Counters,
+}
+
+/// One read's deltas by identity, and which pids were networking.
+#[derive(Debug, Default)]
+pub struct ReadDeltas {
+    pub by_identity: HashMap<Identity, Tally>,
+    /// Pids with an open socket, by identity (for the `_info` series).
+    pub live_pids: HashMap<Identity, Vec<u32>>,
+}
+
+impl DeltaTracker {
+    /// Deltas since the previous call. `containers` are the cgroup labels
+    /// by pid; `report` is the ledger's report of this read.
+    pub fn read(
+        &mut self,
+        now: Instant,
+        ledger: &SocketLedger,
+        report: &Report,
+        dns: Option<&DnsReport>,
+        containers: &HashMap<u32, Arc<str>>,
+    ) -> ReadDeltas {
+        let mut by_pid: HashMap<u32, Tally> = HashMap::new();
+        let mut live: HashSet<u32> = HashSet::new();
+        for s in ledger.sockets() {
+            let Some(owner) = &s.owner else { continue };
+            if !s.closed {
+                live.insert(owner.pid);
+            }
+            let before = self
+                .sockets
+                .insert(s.cookie, s.counters)
+                .unwrap_or_default();
+            let delta = s.counters.saturating_sub(&before);
+            let Some(t) = &s.tuple else { continue };
+            if delta.is_zero() {
+                continue;
+            }
+            let i = proto_index(t.protocol);
+            let st = self
+                .pids
+                .entry(owner.pid)
+                .or_insert_with(|| PidState::new(now));
+            st.counted.add(&delta);
+            st.per_proto[i] += delta.tx_bytes + delta.rx_bytes;
+            by_pid.entry(owner.pid).or_default().traffic[i].add(&delta);
+        }
+        // Closed sockets are retired after this read: forget them.
+        for s in ledger.sockets().filter(|s| s.closed) {
+            self.sockets.remove(&s.cookie);
+        }
+
+        let mut identity_of: HashMap<u32, Identity> = HashMap::new();
+        for row in &report.processes {
+            let st = self
+                .pids
+                .entry(row.pid)
+                .or_insert_with(|| PidState::new(now));
+            let rest = row.counters.saturating_sub(&st.counted);
+            if !rest.is_zero() {
+                st.counted.add(&rest);
+                let main = usize::from(st.per_proto[1] > st.per_proto[0]);
+                by_pid.entry(row.pid).or_default().traffic[main].add(&rest);
+            }
+            let comm = ledger
+                .process(row.pid)
+                .map_or(row.process.as_str(), |p| p.comm.as_str());
+            let label = containers.get(&row.pid).map(|l| &**l);
+            identity_of.insert(row.pid, Identity::of(comm, label, row.uid));
+        }
+
+        if let Some(dns) = dns {
+            for row in &dns.processes {
+                let seen = DnsCounts::from_row(row.answered, &row.failures);
+                let last = self.dns.insert(row.pid, seen).unwrap_or_default();
+                let delta = seen.saturating_sub(&last);
+                if !delta.is_zero() {
+                    by_pid.entry(row.pid).or_default().dns.add(&delta);
+                }
+                identity_of.entry(row.pid).or_insert_with(|| {
+                    match (row.pid, ledger.process(row.pid)) {
+                        (0, _) => Identity::unnamed(),
+                        (pid, Some(p)) => {
+                            let uid = (p.uid != UNKNOWN_UID).then_some(p.uid);
+                            Identity::of(&p.comm, containers.get(&pid).map(|l| &**l), uid)
+                        }
+                        // Named by the packet only: the uid is not known.
+                        (_, None) => Identity::of(&row.process, None, None),
+                    }
+                });
+            }
+        }
+
+        // What the total grew by beyond every pid's delta: late bytes of a
+        // forgotten process's socket. Counted, under no name.
+        let mut named = Counters::default();
+        for t in by_pid.values() {
+            for c in &t.traffic {
+                named.add(c);
+            }
+        }
+        let rest = report
+            .total
+            .saturating_sub(&self.total)
+            .saturating_sub(&named);
+        self.total = report.total;
+        for (pid, t) in &by_pid {
+            if !t.is_zero() {
+                if let Some(st) = self.pids.get_mut(pid) {
+                    st.active = now;
+                }
+            }
+        }
+        for pid in &live {
+            if let Some(st) = self.pids.get_mut(pid) {
+                st.active = now;
+            }
+        }
+
+        let mut out = ReadDeltas::default();
+        if !rest.is_zero() {
+            let mut t = Tally::default();
+            t.traffic[0] = rest;
+            out.by_identity.insert(Identity::unnamed(), t);
+        }
+        for (pid, tally) in by_pid {
+            let id = identity_of
+                .get(&pid)
+                .cloned()
+                .unwrap_or_else(Identity::unnamed);
+            out.by_identity.entry(id).or_default().add(&tally);
+        }
+        for pid in live {
+            if let Some(id) = identity_of.get(&pid) {
+                out.live_pids.entry(id.clone()).or_default().push(pid);
+            }
+        }
+        for pids in out.live_pids.values_mut() {
+            pids.sort_unstable();
+        }
+        out
+    }
+
+    /// Pids with no open socket that moved nothing for `idle`: forgotten
+    /// here, to be forgotten by the engine too — right after closed
+    /// sockets are retired, so none of them owns a socket the ledger holds.
+    pub fn forget_idle(&mut self, now: Instant, idle: Duration) -> HashSet<u32> {
+        let gone: HashSet<u32> = self
+            .pids
+            .iter()
+            .filter(|(_, st)| now.saturating_duration_since(st.active) >= idle)
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in &gone {
+            self.pids.remove(pid);
+        }
+        gone
+    }
+}
+
+impl PidState {
+    fn new(now: Instant) -> Self {
+        PidState {
+            counted: Counters::default(),
+            per_proto: [0; 2],
+            active: now,
+        }
+    }
+}

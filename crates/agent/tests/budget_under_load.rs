@@ -1,0 +1,415 @@
+//! The agent end to end without root: a scripted backend plays 5,000
+//! short-lived processes with distinct names over 20,000 remotes (and ten
+//! steady heavy ones) through the real engine, budget, encoder and HTTP
+//! server. Scrapes check that the series stay within the budget, that
+//! identities plus `other` plus the retired counters add up exactly to what
+//! the script moved, that the drop counters say what happened, that idle
+//! identities expire after the TTL (and their processes are forgotten, the
+//! totals kept), and that `promtool check metrics`
+//! finds nothing (promtool is required under `CI=true`).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use netoproc_agent::agent::{serve, ServeOptions};
+use netoproc_agent::config::{MetricsSection, MetricsSettings};
+use netoproc_core::Protocol;
+use netoproc_engine::fake::{FakeBackend, FakeSocket, StepClock};
+use netoproc_engine::{Engine, SessionConfig};
+
+const PROCESSES: u32 = 5000;
+const SOCKETS_PER_PROCESS: u32 = 4;
+const MAX_SERIES: usize = 2000;
+const TTL_S: u64 = 30;
+const WAIT: Duration = Duration::from_secs(120);
+
+/// The heavy processes' names; the last one is hostile to the exposition
+/// format (a quote, a backslash, a line feed), which must be escaped.
+fn heavy_name(h: u32) -> String {
+    if h == 9 {
+        "heavy\"9\\\n".to_string()
+    } else {
+        format!("heavy{h}")
+    }
+}
+
+/// A label value escaped as the text formats escape it.
+fn escaped(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn script() -> Vec<FakeSocket> {
+    let mut out = Vec::new();
+    let mut cookie = 0;
+    for pid in 1..=PROCESSES {
+        let opens_at = 1 + u64::from(pid % 100);
+        for k in 0..SOCKETS_PER_PROCESS {
+            cookie += 1;
+            let n = pid * SOCKETS_PER_PROCESS + k;
+            out.push(FakeSocket {
+                cookie,
+                pid: 10_000 + pid,
+                comm: format!("short{pid}"),
+                protocol: if k % 2 == 0 {
+                    Protocol::Tcp
+                } else {
+                    Protocol::Udp
+                },
+                remote: SocketAddr::from(([10, (n >> 16) as u8, (n >> 8) as u8, n as u8], 443)),
+                tx_per_read: 100 + u64::from(pid * 37 % 1000),
+                rx_per_read: 50 + u64::from(k),
+                opens_at,
+                closes_after: Some(opens_at + 2),
+            });
+        }
+    }
+    for h in 0..10u32 {
+        cookie += 1;
+        out.push(FakeSocket {
+            cookie,
+            pid: 100 + h,
+            comm: heavy_name(h),
+            protocol: Protocol::Tcp,
+            remote: SocketAddr::from(([192, 0, 2, h as u8], 443)),
+            tx_per_read: 1_000_000,
+            rx_per_read: 10_000,
+            opens_at: 1,
+            closes_after: None,
+        });
+    }
+    out
+}
+
+/// GET `path`: the whole response.
+fn try_get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read response");
+    resp
+}
+
+/// GET `path`; the body, or a panic unless the status is 200.
+fn get(addr: SocketAddr, path: &str) -> String {
+    let resp = try_get(addr, path);
+    let (head, body) = resp.split_once("\r\n\r\n").expect("HTTP response");
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{path}: {head}"
+    );
+    body.to_string()
+}
+
+/// Sample lines: (name, labels, value).
+fn samples(text: &str) -> Vec<(String, String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').expect("sample line");
+            let (name, labels) = match series.split_once('{') {
+                Some((n, rest)) => (n.to_string(), rest.trim_end_matches('}').to_string()),
+                None => (series.to_string(), String::new()),
+            };
+            (name, labels, value.parse().expect("number"))
+        })
+        .collect()
+}
+
+fn sum(s: &[(String, String, f64)], name: &str, label: &str) -> f64 {
+    s.iter()
+        .filter(|(n, l, _)| n == name && l.contains(label))
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+fn value(s: &[(String, String, f64)], name: &str, label: &str) -> f64 {
+    let v: Vec<f64> = s
+        .iter()
+        .filter(|(n, l, _)| n == name && l.contains(label))
+        .map(|(_, _, v)| *v)
+        .collect();
+    assert_eq!(v.len(), 1, "{name}{{{label}}}: {v:?}");
+    v[0]
+}
+
+/// Scrapes until `done` holds for a scrape (bounded by [`WAIT`]).
+fn scrape_until(
+    addr: SocketAddr,
+    what: &str,
+    done: impl Fn(&[(String, String, f64)]) -> bool,
+) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let body = get(addr, "/metrics");
+        if done(&samples(&body)) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scrape with {what} within {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn promtool_check(body: &str) {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(
+                !std::env::var("CI").is_ok_and(|v| v == "true"),
+                "promtool not runnable ({e}) and CI=true forbids skipping: apt-get install prometheus"
+            );
+            eprintln!("skipping promtool check: {e} (apt-get install prometheus)");
+            return;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Sets the stop flag when dropped, so a failing scraper ends the loop.
+struct StopOnDrop(Arc<AtomicBool>);
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs the agent on the scripted `sockets` with `max_series` (TTL
+/// [`TTL_S`]) until `scrape` returns (or panics), and returns its result.
+fn run_agent(
+    sockets: Vec<FakeSocket>,
+    max_series: usize,
+    scrape: impl FnOnce(SocketAddr) + Send + 'static,
+) {
+    let clock = StepClock::new();
+    let mut backend = FakeBackend::new(clock.clone(), sockets);
+    let tmp = tempfile::tempdir().unwrap();
+    let session = SessionConfig {
+        proc_root: tmp.path().to_path_buf(),
+        sys_root: tmp.path().to_path_buf(),
+        dns: None,
+        read_interval: Duration::from_secs(1),
+        max_closed: None,
+    };
+    let flags = MetricsSection {
+        max_series: Some(max_series),
+        identity_ttl_s: Some(TTL_S),
+        min_residency_s: Some(5),
+        info_per_identity: Some(2),
+    };
+    let opts = ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics: MetricsSettings::resolve(&flags, &MetricsSection::default()).unwrap(),
+        config_path: None,
+        metrics_flags: flags,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let reload = AtomicBool::new(false);
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let scraper_stop = StopOnDrop(stop.clone());
+    let scraper = std::thread::spawn(move || {
+        let _stop = scraper_stop;
+        let addr: SocketAddr = addr_rx.recv_timeout(WAIT).expect("listening");
+        // Not ready (503) until the first read is published.
+        let deadline = Instant::now() + WAIT;
+        while !try_get(addr, "/readyz")
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains(" 200 "))
+        {
+            assert!(Instant::now() < deadline, "not ready within {WAIT:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        scrape(addr);
+    });
+    let mut engine = Engine::new(&mut backend, session);
+    let result = serve(&mut engine, &clock, &stop, &reload, &opts, |a| {
+        addr_tx.send(a).unwrap();
+    });
+    let scraped = scraper.join();
+    result.expect("serve");
+    if let Err(panic) = scraped {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+#[test]
+fn five_thousand_processes_stay_within_the_series_budget_with_exact_totals() {
+    let sockets = script();
+    // The short-lived ones are all closed after `end`; the heavy ones stay.
+    let end = FakeBackend::new(StepClock::new(), sockets.clone()).last_close();
+    let script = sockets.clone();
+    let moved = move |reads: u64| -> (u64, u64) {
+        script.iter().fold((0, 0), |(tx, rx), s| {
+            let c = s.total_after(reads);
+            (tx + c.tx_bytes, rx + c.rx_bytes)
+        })
+    };
+    run_agent(sockets, MAX_SERIES, move |addr| {
+        let reads = |s: &[(String, String, f64)]| sum(s, "netoproc_reads_total", "") as u64;
+
+        // Every socket closed: totals final, and still within the budget.
+        let body = scrape_until(addr, "every socket closed", |s| reads(s) > end + 1);
+        let s = samples(&body);
+        assert!(s.len() <= MAX_SERIES, "{} series > {MAX_SERIES}", s.len());
+        let sent = sum(&s, "netoproc_payload_bytes_total", "direction=\"sent\"")
+            + sum(
+                &s,
+                "netoproc_retired_payload_bytes_total",
+                "direction=\"sent\"",
+            );
+        let received = sum(&s, "netoproc_payload_bytes_total", "direction=\"received\"")
+            + sum(
+                &s,
+                "netoproc_retired_payload_bytes_total",
+                "direction=\"received\"",
+            );
+        assert_eq!((sent as u64, received as u64), moved(reads(&s)));
+        let other = sum(&s, "netoproc_payload_bytes_total", "process=\"other\"");
+        assert!(other > 0.0, "nothing folded into other");
+        assert!(value(&s, "netoproc_budget_folded_identities_total", "") > 0.0);
+        // The heavy ones hold places of their own.
+        let identities: HashMap<String, f64> = s
+            .iter()
+            .filter(|(n, l, _)| {
+                n == "netoproc_payload_bytes_total" && l.contains("direction=\"sent\"")
+            })
+            .map(|(_, l, v)| (l.clone(), *v))
+            .collect();
+        for h in 0..10 {
+            assert!(
+                identities
+                    .keys()
+                    .any(|l| l.contains(&format!("process=\"{}\"", escaped(&heavy_name(h))))),
+                "heavy{h} has no series of its own"
+            );
+        }
+        promtool_check(&body);
+        let om = get(addr, "/metrics");
+        assert!(
+            !om.contains("# EOF"),
+            "the default format is Prometheus text"
+        );
+
+        // One TTL later only the heavy ones are exported; the short-lived
+        // ones' totals moved to retired.
+        let body = scrape_until(addr, "identities expired", |s| {
+            reads(s) > end + TTL_S + 2
+                && value(s, "netoproc_budget_identities", "state=\"exported\"") == 10.0
+        });
+        let s = samples(&body);
+        assert!(
+            value(
+                &s,
+                "netoproc_budget_dropped_identities_total",
+                "reason=\"expired\""
+            ) > 0.0
+        );
+        let retired = sum(
+            &s,
+            "netoproc_retired_payload_bytes_total",
+            "direction=\"sent\"",
+        );
+        let exported = sum(&s, "netoproc_payload_bytes_total", "direction=\"sent\"");
+        assert_eq!((retired + exported) as u64, moved(reads(&s)).0);
+        assert!(s.len() <= MAX_SERIES);
+        promtool_check(&body);
+        assert_eq!(get(addr, "/readyz"), "ready\n");
+        // The idle processes are forgotten (memory stays bounded), the
+        // heavy ones kept; what all moved stays in the total (of a later
+        // read: the heavy ones' 10 × 1 MB per read on top).
+        let snap: serde_json::Value =
+            serde_json::from_str(&get(addr, "/api/v1/snapshot")).expect("snapshot JSON");
+        assert_eq!(snap["processes"].as_array().map(Vec::len), Some(10));
+        let total = snap["total"]["tx_bytes"].as_u64().expect("total");
+        let at_end = moved(end + TTL_S + 2).0;
+        assert!(
+            total >= at_end && (total - at_end).is_multiple_of(10_000_000),
+            "{total}"
+        );
+    });
+}
+
+/// The issue's benchmark bound, measured on the test's own build: a scrape
+/// of `/metrics` at the full default budget (10,000 series, of which
+/// identities without DNS fill ~6,600; 2,000 identities competing for ~470
+/// places) must take under 50 ms in an
+/// optimized build (`cargo test --release`), 1 s unoptimized.
+#[test]
+fn a_scrape_at_the_full_default_budget_is_fast() {
+    // Two processes per identity, each with a TCP and a UDP socket: every
+    // traffic series and two `_info` series per identity (DNS aside).
+    let sockets: Vec<FakeSocket> = (0..8000u32)
+        .map(|n| {
+            let (id, pid) = (n / 4 + 1, n / 2 + 1);
+            FakeSocket {
+                cookie: u64::from(n) + 1,
+                pid,
+                comm: format!("steady{id}"),
+                protocol: if n % 2 == 0 {
+                    Protocol::Tcp
+                } else {
+                    Protocol::Udp
+                },
+                remote: SocketAddr::from(([10, 1, (n >> 8) as u8, n as u8], 443)),
+                tx_per_read: 1000 + u64::from(id),
+                rx_per_read: 100,
+                opens_at: 1,
+                closes_after: None,
+            }
+        })
+        .collect();
+    run_agent(sockets, 10_000, |addr| {
+        let body = scrape_until(addr, "a full budget", |s| {
+            value(s, "netoproc_budget_identities", "state=\"exported\"")
+                == value(s, "netoproc_budget_identities", "state=\"max\"")
+        });
+        let series = samples(&body).len();
+        assert!(series <= 10_000 && series > 6_000, "{series} series");
+        let mut times: Vec<Duration> = (0..9)
+            .map(|_| {
+                let t = Instant::now();
+                get(addr, "/metrics");
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        let median = times[times.len() / 2];
+        eprintln!(
+            "scrape at the full budget ({series} series, {} bytes): median {median:?}",
+            body.len()
+        );
+        let bound = if cfg!(debug_assertions) { 1000 } else { 50 };
+        assert!(
+            median < Duration::from_millis(bound),
+            "median scrape {median:?}"
+        );
+    });
+}

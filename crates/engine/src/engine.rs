@@ -1,0 +1,302 @@
+//! The [`Engine`]: one capture session's state and the steps every
+//! front-end takes with it. Close events are drained continuously so
+//! sockets and processes that come and go between two reads keep their
+//! bytes; every live socket is read at each read; DNS packets go to the
+//! observatory as they arrive, their owners looked up in the ledger, so
+//! queries are matched and timed out while the capture runs. Process names
+//! missing from the kernel's records are read from `/proc` once per pid,
+//! container labels likewise.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use netoproc_core::backend::{CaptureBackend, CaptureError, CaptureInfo};
+use netoproc_core::clock::Clock;
+use netoproc_core::ledger::SocketLedger;
+use netoproc_core::report::{AttributionStats, Losses, Report};
+use netoproc_dns::{DnsReport, Observatory};
+use netoproc_procfs::ProcRoot;
+
+use crate::config::SessionConfig;
+use crate::ktime;
+use crate::own::{OwnMeter, OwnUsage};
+
+/// Longest single wait for kernel events, so a stop request or a deadline
+/// is noticed within this long.
+pub const POLL_SLICE: Duration = Duration::from_millis(100);
+
+/// A step of the loop failed in the backend.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The backend failed; `what` says which step (e.g. "reading socket
+    /// counters"), the source says why.
+    #[error("{what}")]
+    Backend {
+        what: &'static str,
+        #[source]
+        source: CaptureError,
+    },
+}
+
+fn backend_err(what: &'static str) -> impl FnOnce(CaptureError) -> EngineError {
+    move |source| EngineError::Backend { what, source }
+}
+
+/// How a [`Engine::run`] window ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowEnd {
+    /// The stop flag ended it (rather than the deadline).
+    pub interrupted: bool,
+    /// From the first instant of the window to its end, by the run's clock.
+    pub duration: Duration,
+}
+
+/// One capture session: a backend and everything accumulated from it.
+pub struct Engine<'b> {
+    backend: &'b mut dyn CaptureBackend,
+    cfg: SessionConfig,
+    ledger: SocketLedger,
+    procfs: ProcRoot,
+    /// `None` when DNS capture is off.
+    dns: Option<Observatory>,
+    /// Pids already looked up in /proc (found or not), so a process that
+    /// exited before it could be named is not looked up at every read.
+    looked_up: HashSet<u32>,
+    /// Container or service labels by pid, read once per pid (found or not).
+    containers: HashMap<u32, Arc<str>>,
+    container_checked: HashSet<u32>,
+    own: OwnMeter,
+    /// Closed connections folded into their process rows so far.
+    folded: u64,
+    /// Complete reads of every live socket so far.
+    reads: u64,
+}
+
+impl<'b> Engine<'b> {
+    pub fn new(backend: &'b mut dyn CaptureBackend, cfg: SessionConfig) -> Self {
+        Engine {
+            backend,
+            procfs: ProcRoot::new(&cfg.proc_root),
+            dns: cfg.dns.map(Observatory::new),
+            cfg,
+            ledger: SocketLedger::new(),
+            looked_up: HashSet::new(),
+            containers: HashMap::new(),
+            container_checked: HashSet::new(),
+            own: OwnMeter::default(),
+            folded: 0,
+            reads: 0,
+        }
+    }
+
+    pub fn config(&self) -> &SessionConfig {
+        &self.cfg
+    }
+
+    pub fn info(&self) -> &CaptureInfo {
+        self.backend.info()
+    }
+
+    pub fn ledger(&self) -> &SocketLedger {
+        &self.ledger
+    }
+
+    pub fn procfs(&self) -> &ProcRoot {
+        &self.procfs
+    }
+
+    /// Closed connections folded into their process rows so far.
+    pub fn folded(&self) -> u64 {
+        self.folded
+    }
+
+    /// Complete reads of every live socket so far.
+    pub fn reads(&self) -> u64 {
+        self.reads
+    }
+
+    /// Container labels of the processes named so far (see
+    /// [`Engine::look_up_containers`]).
+    pub fn containers(&self) -> &HashMap<u32, Arc<str>> {
+        &self.containers
+    }
+
+    /// Waits up to `timeout` for kernel events, merges them, and hands the
+    /// DNS packets captured so far to the observatory.
+    pub fn drain(&mut self, timeout: Duration) -> Result<(), EngineError> {
+        self.backend
+            .drain_events(&mut self.ledger, timeout)
+            .map_err(backend_err("reading kernel events"))?;
+        self.feed_dns();
+        Ok(())
+    }
+
+    /// Reads every live socket, then feeds DNS (packets taken so far still
+    /// find their sockets' owners) and folds closed sockets past
+    /// [`SessionConfig::max_closed`].
+    pub fn read(&mut self) -> Result<(), EngineError> {
+        self.backend
+            .read_sockets(&mut self.ledger)
+            .map_err(backend_err("reading socket counters"))?;
+        self.reads += 1;
+        self.feed_dns();
+        if let Some(max) = self.cfg.max_closed {
+            self.folded += fold_closed(&mut self.ledger, max);
+        }
+        Ok(())
+    }
+
+    /// A read with nothing left behind: events first, then every live
+    /// socket, then the events of sockets that closed during the read.
+    pub fn final_read(&mut self) -> Result<(), EngineError> {
+        self.drain(Duration::ZERO)?;
+        self.read()?;
+        self.drain(Duration::ZERO)
+    }
+
+    /// The timed loop: reads every live socket every
+    /// [`SessionConfig::read_interval`] (calling `on_read` after each),
+    /// drains events in between, until `deadline` or until `stop` is set.
+    /// Starts with one read. Each wait is at most [`POLL_SLICE`].
+    pub fn run<E: From<EngineError>>(
+        &mut self,
+        clock: &dyn Clock,
+        deadline: Option<Instant>,
+        stop: &AtomicBool,
+        mut on_read: impl FnMut(&mut Self) -> Result<(), E>,
+    ) -> Result<WindowEnd, E> {
+        let t0 = clock.now();
+        let interval = self.cfg.read_interval;
+        self.read()?;
+        on_read(self)?;
+        let mut next_read = clock.now() + interval;
+        let interrupted = loop {
+            if stop.load(Ordering::Relaxed) {
+                break true;
+            }
+            let now = clock.now();
+            if deadline.is_some_and(|d| now >= d) {
+                break false;
+            }
+            if now >= next_read {
+                self.read()?;
+                on_read(self)?;
+                next_read += interval;
+                continue;
+            }
+            let mut wait = (next_read - now).min(POLL_SLICE);
+            if let Some(d) = deadline {
+                wait = wait.min(d.saturating_duration_since(now));
+            }
+            self.drain(wait)?;
+        };
+        Ok(WindowEnd {
+            interrupted,
+            duration: clock.now().duration_since(t0),
+        })
+    }
+
+    /// Reads from `/proc` the processes the kernel's records did not name,
+    /// each pid once.
+    pub fn name_processes(&mut self) {
+        for pid in self.ledger.pids_without_info() {
+            if self.looked_up.insert(pid) {
+                if let Some(info) = self.procfs.process_info(pid) {
+                    self.ledger.observe_process(info);
+                }
+            }
+        }
+    }
+
+    /// Reads the container labels of the report's processes not seen before.
+    pub fn look_up_containers(&mut self, report: &Report) {
+        for p in &report.processes {
+            if self.container_checked.insert(p.pid) {
+                if let Some(label) = self.procfs.container(p.pid) {
+                    self.containers.insert(p.pid, label.into());
+                }
+            }
+        }
+    }
+
+    /// Everything lost or unattributable so far, the ledger's unowned bytes
+    /// included.
+    pub fn losses(&self) -> Result<Losses, EngineError> {
+        let mut losses = self
+            .backend
+            .losses()
+            .map_err(backend_err("reading loss counters"))?;
+        let unowned = self.ledger.unowned();
+        losses.no_owner_bytes = unowned.bytes;
+        losses.no_owner_wire_bytes = unowned.wire_bytes;
+        Ok(losses)
+    }
+
+    /// The DNS observatory; `None` when DNS capture is off.
+    pub fn dns(&self) -> Option<&Observatory> {
+        self.dns.as_ref()
+    }
+
+    pub fn attribution(&self) -> Option<AttributionStats> {
+        self.backend.attribution()
+    }
+
+    /// The DNS report and the names of the report's remote hosts, after
+    /// telling the observatory about the connections (DoT/DoH); `None`
+    /// when DNS capture is off.
+    pub fn dns_report(&mut self, report: &Report) -> Option<(DnsReport, HashMap<IpAddr, String>)> {
+        let now_ns = ktime::monotonic_ns();
+        let obs = self.dns.as_mut()?;
+        obs.observe_connections(&report.connections, now_ns);
+        let hosts = obs.remote_hosts(&report.connections, now_ns);
+        Some((obs.report(&self.ledger), hosts))
+    }
+
+    /// Forgets the closed sockets' rows; their bytes stay in their process
+    /// totals. Returns how many went.
+    pub fn retire_closed(&mut self) -> usize {
+        self.ledger.retire_closed()
+    }
+
+    /// Forgets processes that own no socket any more (ledger rows, names,
+    /// containers), keeping what they moved in the report's total; for
+    /// long runs. Returns how many had retired totals to fold.
+    pub fn forget_processes(&mut self, pids: &HashSet<u32>) -> usize {
+        for pid in pids {
+            self.looked_up.remove(pid);
+            self.container_checked.remove(pid);
+            self.containers.remove(pid);
+        }
+        self.ledger.forget_processes(pids)
+    }
+
+    /// netoproc's own CPU share since the last sample, and its memory.
+    pub fn own_usage(&mut self, now: Instant) -> Option<OwnUsage> {
+        self.own.sample(&self.procfs, now)
+    }
+
+    fn feed_dns(&mut self) {
+        let packets = self.backend.take_dns();
+        if let Some(obs) = &mut self.dns {
+            obs.ingest(packets, &self.ledger);
+            obs.sweep(ktime::monotonic_ns(), &self.ledger);
+        }
+    }
+}
+
+/// Folds the closed sockets into their process rows once more than `max`
+/// are held; returns how many were folded. All of them go at once, so the
+/// scan behind the count runs only when the ledger has grown past `max`.
+fn fold_closed(ledger: &mut SocketLedger, max: u64) -> u64 {
+    if ledger.socket_count() as u64 <= max || ledger.closed_count() as u64 <= max {
+        return 0;
+    }
+    ledger.retire_closed() as u64
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

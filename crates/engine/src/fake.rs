@@ -1,0 +1,236 @@
+//! A scripted capture backend and a clock that moves only when the backend
+//! waits, so the whole engine loop runs without root, without sleeping and
+//! deterministically (bandwhich's `OsInputOutput` idea). Each socket of the
+//! script sends and receives a fixed number of bytes per read and may close
+//! at a given read, its close arriving as an event; nothing here reads the
+//! OS. Behind the `fake` feature, for this crate's and the front-ends' tests.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+use netoproc_core::backend::{CaptureBackend, CaptureError, CaptureInfo};
+use netoproc_core::clock::Clock;
+use netoproc_core::ledger::SocketLedger;
+use netoproc_core::report::Losses;
+use netoproc_core::{
+    Counters, Family, Owner, ProcessInfo, Protocol, SocketCookie, SocketRecord, Tuple,
+};
+
+/// A clock shared by a test and its [`FakeBackend`]: waiting for events
+/// advances it by the whole timeout.
+#[derive(Debug, Clone)]
+pub struct StepClock {
+    mono: Rc<Cell<Instant>>,
+    start_wall: SystemTime,
+    start: Instant,
+}
+
+impl StepClock {
+    pub fn new() -> Self {
+        let now = Instant::now();
+        StepClock {
+            mono: Rc::new(Cell::new(now)),
+            start_wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            start: now,
+        }
+    }
+
+    pub fn advance(&self, d: Duration) {
+        self.mono.set(self.mono.get() + d);
+    }
+}
+
+impl Default for StepClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for StepClock {
+    fn now(&self) -> Instant {
+        self.mono.get()
+    }
+    fn wall(&self) -> SystemTime {
+        self.start_wall + self.mono.get().duration_since(self.start)
+    }
+}
+
+/// One scripted socket.
+#[derive(Debug, Clone)]
+pub struct FakeSocket {
+    pub cookie: u64,
+    pub pid: u32,
+    pub comm: String,
+    pub protocol: Protocol,
+    pub remote: std::net::SocketAddr,
+    /// Payload bytes sent and received per read.
+    pub tx_per_read: u64,
+    pub rx_per_read: u64,
+    /// The socket appears at this read (1-based) …
+    pub opens_at: u64,
+    /// … and its close event follows this read; `None` stays open.
+    pub closes_after: Option<u64>,
+}
+
+impl FakeSocket {
+    /// Wire bytes per payload byte are not modelled: each packet carries
+    /// 100 payload bytes and 40 bytes of headers.
+    fn counters(&self, reads: u64) -> Counters {
+        let tx = self.tx_per_read * reads;
+        let rx = self.rx_per_read * reads;
+        let pk = |b: u64| b.div_ceil(100);
+        Counters {
+            tx_bytes: tx,
+            rx_bytes: rx,
+            tx_packets: pk(tx),
+            rx_packets: pk(rx),
+            tx_wire_bytes: tx + 40 * pk(tx),
+            rx_wire_bytes: rx + 40 * pk(rx),
+            tx_calls: pk(tx),
+            rx_calls: pk(rx),
+        }
+    }
+
+    fn record(&self, reads: u64, closed: bool) -> SocketRecord {
+        SocketRecord {
+            cookie: SocketCookie(self.cookie),
+            owner: Some(Owner {
+                pid: self.pid,
+                uid: 1000,
+                comm: self.comm.clone(),
+                cgroup_id: 1,
+                netns: 1,
+            }),
+            tuple: Some(Tuple {
+                protocol: self.protocol,
+                family: Family::Ipv4,
+                local: std::net::SocketAddr::from((
+                    [10, 0, 0, 1],
+                    40000 + (self.cookie % 20000) as u16,
+                )),
+                remote: Some(self.remote),
+            }),
+            counters: self.counters(reads),
+            closed,
+            owner_is_closer: closed,
+        }
+    }
+
+    /// Reads this socket has been counted for, after `reads` reads.
+    fn active_reads(&self, reads: u64) -> u64 {
+        let last = self.closes_after.unwrap_or(u64::MAX).min(reads);
+        (last + 1).saturating_sub(self.opens_at)
+    }
+
+    /// What this socket moved in total after `reads` reads.
+    pub fn total_after(&self, reads: u64) -> Counters {
+        self.counters(self.active_reads(reads))
+    }
+}
+
+/// A backend that plays [`FakeSocket`]s. Indexed by open and close read,
+/// so a script of tens of thousands of sockets costs only the open ones
+/// per read.
+#[derive(Debug)]
+pub struct FakeBackend {
+    info: CaptureInfo,
+    clock: StepClock,
+    pub sockets: Vec<FakeSocket>,
+    /// Reads done so far.
+    pub reads: u64,
+    /// Socket indexes by the read they open at / close after.
+    opening: BTreeMap<u64, Vec<usize>>,
+    closing: BTreeMap<u64, Vec<usize>>,
+    open: BTreeSet<usize>,
+    /// Losses reported as they are.
+    pub losses: Losses,
+}
+
+impl FakeBackend {
+    pub fn new(clock: StepClock, sockets: Vec<FakeSocket>) -> Self {
+        let mut opening: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        let mut closing: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for (i, s) in sockets.iter().enumerate() {
+            opening.entry(s.opens_at).or_default().push(i);
+            if let Some(c) = s.closes_after {
+                closing.entry(c.max(s.opens_at)).or_default().push(i);
+            }
+        }
+        FakeBackend {
+            info: CaptureInfo {
+                live_read: None,
+                mode: "afpacket",
+                hooks: "none",
+                programs: Vec::new(),
+                degraded: Vec::new(),
+            },
+            clock,
+            sockets,
+            reads: 0,
+            opening,
+            closing,
+            open: BTreeSet::new(),
+            losses: Losses::default(),
+        }
+    }
+
+    /// The read after which the last scripted socket has closed.
+    pub fn last_close(&self) -> u64 {
+        self.closing.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// A process record as the kernel side would give it.
+    pub fn process(pid: u32, comm: &str) -> ProcessInfo {
+        ProcessInfo {
+            pid,
+            ppid: 1,
+            uid: 1000,
+            comm: comm.into(),
+            cmdline: format!("/usr/bin/{comm} --fake"),
+            start_time_ns: 0,
+        }
+    }
+}
+
+impl CaptureBackend for FakeBackend {
+    fn info(&self) -> &CaptureInfo {
+        &self.info
+    }
+
+    fn drain_events(
+        &mut self,
+        ledger: &mut SocketLedger,
+        timeout: Duration,
+    ) -> Result<(), CaptureError> {
+        while let Some(entry) = self.closing.first_entry() {
+            if *entry.key() > self.reads {
+                break;
+            }
+            for i in entry.remove() {
+                self.open.remove(&i);
+                let s = &self.sockets[i];
+                ledger.observe_socket(s.record(s.active_reads(self.reads), true));
+            }
+        }
+        self.clock.advance(timeout);
+        Ok(())
+    }
+
+    fn read_sockets(&mut self, ledger: &mut SocketLedger) -> Result<(), CaptureError> {
+        self.reads += 1;
+        if let Some(new) = self.opening.remove(&self.reads) {
+            self.open.extend(new);
+        }
+        for &i in &self.open {
+            let s = &self.sockets[i];
+            ledger.observe_socket(s.record(s.active_reads(self.reads), false));
+        }
+        Ok(())
+    }
+
+    fn losses(&self) -> Result<Losses, CaptureError> {
+        Ok(self.losses)
+    }
+}

@@ -1,0 +1,229 @@
+//! `netoproc serve`: the always-on agent's command line. Reads the config
+//! file, lets flags win over it (capture keys are validated by the same
+//! clap parsers as the flags), opens the capture backend and hands
+//! everything to `netoproc-agent`. SIGTERM/SIGINT stop it cleanly (a
+//! second one exits at once); SIGHUP reloads the file's `[metrics]`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::parser::ValueSource;
+use clap::{CommandFactory, Parser};
+use netoproc_agent::agent::{serve, AgentError, ServeOptions};
+use netoproc_agent::config::{
+    resolve_listen, FileConfig, MetricsSection, MetricsSettings, DEFAULT_LISTEN,
+};
+use netoproc_core::clock::SystemClock;
+use netoproc_dns::ObservatoryConfig;
+use netoproc_engine::{Engine, SessionConfig};
+
+use crate::cli::Cli;
+use crate::failure::Failure;
+
+/// Query records the agent keeps for /api/v1/snapshot (its counters count
+/// every query regardless).
+const AGENT_QUERY_RECORDS: usize = 1000;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address and port to serve /metrics, /healthz, /readyz and
+    /// /api/v1/snapshot on. Loopback only by default; 0.0.0.0:9767 or
+    /// [::]:9767 to be scraped from other hosts.
+    #[arg(long, value_name = "ADDR", help = format!("Address:port to serve on [default: {DEFAULT_LISTEN}]"))]
+    pub listen: Option<String>,
+
+    /// TOML configuration file (see deploy/netoproc.toml); flags win over
+    /// it. SIGHUP re-reads its [metrics] section.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Most series /metrics may hold [default: 10000]; identities past it
+    /// are summed as the identity `other`.
+    #[arg(long, value_name = "N")]
+    pub max_series: Option<usize>,
+
+    /// Seconds an identity may stay idle before its series are dropped
+    /// [default: 600].
+    #[arg(long, value_name = "SECS")]
+    pub identity_ttl: Option<u64>,
+
+    /// Seconds an identity keeps its series before a busier one may take
+    /// its place [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub min_residency: Option<u64>,
+
+    /// `netoproc_process_info` series (pid, command line) per identity
+    /// [default: 2].
+    #[arg(long, value_name = "N")]
+    pub info_per_identity: Option<usize>,
+}
+
+pub fn run(cli: &Cli, args: &ServeArgs, elevated: Option<&str>) -> Result<(), Failure> {
+    if cli.duration.is_some() {
+        return Err(Failure::Usage(
+            "--duration makes a snapshot; `serve` runs until stopped".into(),
+        ));
+    }
+    let file = match &args.config {
+        Some(p) => FileConfig::load(p).map_err(|e| Failure::Usage(format!("config {e}")))?,
+        None => FileConfig::default(),
+    };
+    let cli = with_file_capture_keys(&file, args.config.as_deref())?;
+    let flags = MetricsSection {
+        max_series: args.max_series,
+        identity_ttl_s: args.identity_ttl,
+        min_residency_s: args.min_residency,
+        info_per_identity: args.info_per_identity,
+    };
+    let metrics = MetricsSettings::resolve(&flags, &file.metrics)
+        .map_err(|e| Failure::Usage(format!("serve: {e}")))?;
+    let listen = resolve_listen(args.listen.as_deref(), file.listen.as_deref())
+        .map_err(|e| Failure::Usage(format!("serve: {e}")))?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let reload = Arc::new(AtomicBool::new(false));
+    let register = || -> std::io::Result<()> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        for sig in [SIGINT, SIGTERM] {
+            signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))?;
+            signal_hook::flag::register(sig, Arc::clone(&stop))?;
+        }
+        signal_hook::flag::register(SIGHUP, Arc::clone(&reload)).map(drop)
+    };
+    register().map_err(|e| {
+        Failure::Runtime(anyhow::Error::new(e).context("installing the signal handlers"))
+    })?;
+
+    let mut capture = crate::backend::open(&cli, elevated)?;
+    // Set up: from here on only what the backend still uses (the listening
+    // socket is opened next, on a port that needs no privilege).
+    let dropped = crate::capabilities::drop_after_start(&capture.needs_after_start())
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!(e).context("dropping capabilities")))?;
+    if cli.verbose {
+        for line in dropped.lines() {
+            eprintln!("netoproc: {line}");
+        }
+    }
+    let session = SessionConfig {
+        proc_root: cli.proc_root.clone(),
+        sys_root: cli.sys_root.clone(),
+        dns: (!cli.dns_ports.0.is_empty()).then(|| ObservatoryConfig {
+            max_queries: AGENT_QUERY_RECORDS,
+            ..ObservatoryConfig::default()
+        }),
+        read_interval: std::time::Duration::from_millis(cli.read_interval_ms),
+        max_closed: None,
+    };
+    let info = capture.info().clone();
+    let mut engine = Engine::new(capture.as_mut(), session);
+    let opts = ServeOptions {
+        listen,
+        metrics,
+        config_path: args.config.clone(),
+        metrics_flags: flags,
+    };
+    let result = serve(&mut engine, &SystemClock, &stop, &reload, &opts, |addr| {
+        eprintln!(
+            "netoproc: serving http://{addr}/metrics (capture mode {}, hooks {}; budget {} series)",
+            info.mode, info.hooks, metrics.max_series
+        );
+    });
+    match result {
+        Ok(()) => Ok(()),
+        Err(e @ AgentError::Listen { .. }) => Err(Failure::Runtime(anyhow::Error::new(e))),
+        Err(AgentError::Engine(e)) => Err(e.into()),
+    }
+}
+
+/// The config file's capture keys as flags, for the flags not given on the
+/// command line; each is checked by clap's own parser for that flag.
+fn with_file_capture_keys(
+    file: &FileConfig,
+    path: Option<&std::path::Path>,
+) -> Result<Cli, Failure> {
+    let c = &file.capture;
+    let keys: [(&str, &str, &str, Option<String>); 8] = [
+        (
+            "capture.mode",
+            "capture_mode",
+            "--capture-mode",
+            c.mode.clone(),
+        ),
+        ("capture.hooks", "hooks", "--hooks", c.hooks.clone()),
+        (
+            "capture.interface",
+            "interface",
+            "--interface",
+            c.interface.clone(),
+        ),
+        (
+            "capture.rings",
+            "rings",
+            "--rings",
+            c.rings.map(|v| v.to_string()),
+        ),
+        (
+            "capture.ring_mib",
+            "ring_mib",
+            "--ring-mib",
+            c.ring_mib.map(|v| v.to_string()),
+        ),
+        (
+            "capture.ringbuf_kib",
+            "ringbuf_kib",
+            "--ringbuf-kib",
+            c.ringbuf_kib.map(|v| v.to_string()),
+        ),
+        (
+            "capture.dns_ports",
+            "dns_ports",
+            "--dns-ports",
+            c.dns_ports.as_ref().map(|p| {
+                if p.is_empty() {
+                    "none".to_string()
+                } else {
+                    p.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
+                }
+            }),
+        ),
+        (
+            "read_interval_ms",
+            "read_interval_ms",
+            "--read-interval-ms",
+            file.read_interval_ms.map(|v| v.to_string()),
+        ),
+    ];
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let given = Cli::command()
+        .try_get_matches_from(&argv)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let from_cli = |id: &str| given.value_source(id) == Some(ValueSource::CommandLine);
+    let file_name = path.map_or_else(String::new, |p| p.display().to_string());
+    let mut extra: Vec<OsString> = Vec::new();
+    for (key, id, flag, value) in keys {
+        let Some(value) = value else { continue };
+        if from_cli(id) {
+            continue;
+        }
+        let pair = [OsString::from(flag), OsString::from(&value)];
+        if let Err(e) = Cli::try_parse_from(std::iter::once(argv[0].clone()).chain(pair.clone())) {
+            let why = e.to_string();
+            let why = why
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            return Err(Failure::Usage(format!("config {file_name}: {key}: {why}")));
+        }
+        extra.extend(pair);
+    }
+    if extra.is_empty() {
+        return Cli::try_parse_from(&argv).map_err(|e| Failure::Usage(e.to_string()));
+    }
+    let merged = std::iter::once(argv[0].clone())
+        .chain(extra)
+        .chain(argv[1..].iter().cloned());
+    Cli::try_parse_from(merged).map_err(|e| Failure::Usage(e.to_string()))
+}

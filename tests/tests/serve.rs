@@ -1,0 +1,284 @@
+//! End-to-end tests of `netoproc serve` with a real Prometheus server: a
+//! TCP flow over loopback in a fresh network namespace between two copies
+//! of the traffic generator under a name of their own, scraped every second
+//! by Prometheus on a free loopback port; its query API must return the
+//! generators' own payload byte counts for that process name — exactly in
+//! eBPF mode, within the AF_PACKET bound (`common::mode`) with
+//! `--capture-mode afpacket`. The same run checks `/metrics` with
+//! `promtool check metrics`, that every PromQL expression of the Grafana
+//! dashboard (deploy/grafana) returns data, that SIGHUP reloads the config
+//! file and that
+//! SIGTERM ends the agent with exit 0. Bad config files are usage errors
+//! (exit 2) naming the line. Needs root (and `prometheus`); skips
+//! otherwise, except under `CI=true` where it fails. Run as root:
+//! `cargo build -p netoproc && cargo test -p netoproc-e2e --test serve`.
+
+// Each test file uses a different part of the shared harness.
+#[allow(dead_code)]
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::generator::Generator;
+use common::mode::Mode;
+use common::netns::Netns;
+use common::prometheus::{self, Prometheus};
+use common::serve_run::ServeRun;
+use common::{root_or_skip, scaled};
+
+const MIB: u64 = 1 << 20;
+/// How long Prometheus may take to show the final counts.
+const SETTLE_WITHIN: Duration = Duration::from_secs(60);
+
+/// A copy of `np-trafficgen` named so that no other process on the host
+/// shares its process name (comm: at most 15 bytes).
+fn named_generator(dir: &std::path::Path, tag: &str) -> PathBuf {
+    let name = format!("np{tag}{}", std::process::id() % 1_000_000);
+    let path = dir.join(&name[..name.len().min(15)]);
+    std::fs::copy(common::trafficgen(), &path).expect("copy np-trafficgen");
+    path
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn promtool_check(body: &str) {
+    let mut child = match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => panic!("promtool (package prometheus) not runnable: {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The whole scenario in `mode`.
+fn prometheus_sees_generator_bytes(test: &str, mode: &Mode) {
+    if !root_or_skip(test) || !prometheus::available(test) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = named_generator(tmp.path(), "pr");
+    let name = bin.file_name().unwrap().to_string_lossy().into_owned();
+    let config = tmp.path().join("netoproc.toml");
+    std::fs::write(&config, "[metrics]\nmax_series = 5000\n").unwrap();
+    // Before the agent: AF_PACKET opens its rings in the namespaces that
+    // exist when it starts (as in every AF_PACKET scenario).
+    let ns = Netns::new("prom");
+    let agent = ServeRun::start(mode, &["--config", config.to_str().unwrap()]);
+    let prom = Prometheus::start(agent.addr);
+
+    let send = scaled(16 * MIB, MIB).to_string();
+    let reply = scaled(4 * MIB, 256 * 1024).to_string();
+    let srv = "127.0.0.1:5311";
+    let mut server = Generator::spawn_bin(
+        "server",
+        &ns.name,
+        &bin,
+        &strings(&["tcp-server", "--listen", srv, "--reply", &reply]),
+    );
+    server.wait_ready();
+    let client = Generator::spawn_bin(
+        "client",
+        &ns.name,
+        &bin,
+        &strings(&["tcp-client", "--connect", srv, "--send", &send]),
+    );
+    let c = client.finish();
+    let s = server.finish();
+    let (want_sent, want_received) = (c.tx_bytes + s.tx_bytes, c.rx_bytes + s.rx_bytes);
+    assert!(want_sent > 0 && want_received > 0);
+
+    let q = |dir: &str| {
+        format!("sum(netoproc_payload_bytes_total{{process=\"{name}\",direction=\"{dir}\"}})")
+    };
+    let deadline = Instant::now() + SETTLE_WITHIN;
+    let (sent, received) = loop {
+        let got = (prom.scalar(&q("sent")), prom.scalar(&q("received")));
+        if let (Some(tx), Some(rx)) = got {
+            let (tx, rx) = (tx as u64, rx as u64);
+            if mode.bytes_match(want_sent, tx) && mode.bytes_match(want_received, rx) {
+                break (tx, rx);
+            }
+            if Instant::now() >= deadline {
+                break (tx, rx);
+            }
+        } else {
+            assert!(
+                Instant::now() < deadline,
+                "Prometheus has no series for {name}: {got:?}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    eprintln!(
+        "{test}: {name} sent {sent} (generators {want_sent}), received {received} (generators {want_received}), {}",
+        mode.bytes_label()
+    );
+    assert!(
+        mode.bytes_match(want_sent, sent),
+        "sent: Prometheus {sent}, generators {want_sent}"
+    );
+    assert!(
+        mode.bytes_match(want_received, received),
+        "received: Prometheus {received}, generators {want_received}"
+    );
+    // The mode asked for is the mode that ran (eBPF mode must not have
+    // fallen back to AF_PACKET).
+    let want_mode = mode.capture_mode.unwrap_or("ebpf");
+    let capture = prom.query("netoproc_capture_info");
+    assert_eq!(
+        capture.first().and_then(|s| s["metric"]["mode"].as_str()),
+        Some(want_mode),
+        "capture mode: {capture:?}"
+    );
+    if let (true, Some(h)) = (mode.check_hooks, common::hooks()) {
+        assert_eq!(capture[0]["metric"]["hooks"].as_str(), Some(h.as_str()));
+    }
+    // pid and command line only in the _info series.
+    let info = prom.query(&format!("netoproc_process_info{{process=\"{name}\"}}"));
+    let counters = prom.query(&format!(
+        "netoproc_payload_bytes_total{{process=\"{name}\"}}"
+    ));
+    assert!(counters.iter().all(|s| s["metric"].get("pid").is_none()));
+    assert!(info.iter().all(|s| s["metric"].get("pid").is_some()));
+
+    let body = agent.metrics();
+    promtool_check(&body);
+    dashboard_expressions_return_data(&prom);
+
+    // SIGHUP re-reads [metrics].
+    std::fs::write(&config, "[metrics]\nmax_series = 3000\n").unwrap();
+    agent.signal(libc::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let budget = |m: String| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("netoproc_series_budget "))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    while budget(agent.metrics()) != Some(3000.0) {
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP did not reload max_series"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(prom);
+    agent.stop();
+}
+
+/// Every PromQL expression of the Grafana dashboard (and its node
+/// variable's) returns data from the test's Prometheus, with Grafana's
+/// variables replaced: `$__rate_interval` by 30s, `$instance` by `.*`.
+fn dashboard_expressions_return_data(prom: &Prometheus) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/grafana/netoproc.json"
+    );
+    let d: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("dashboard JSON");
+    let mut exprs = vec!["count by (instance) (netoproc_build_info)".to_string()];
+    for panel in d["panels"].as_array().expect("panels") {
+        for t in panel["targets"].as_array().into_iter().flatten() {
+            exprs.push(t["expr"].as_str().expect("expr").to_string());
+        }
+    }
+    assert!(exprs.len() > 10, "{exprs:?}");
+    // rate() needs two samples in its window: wait for three scrapes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while prom.scalar("count_over_time(up[30s])").unwrap_or(0.0) < 3.0 {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not scrape 3 times in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    for e in &exprs {
+        let q = e
+            .replace("$__rate_interval", "30s")
+            .replace("$instance", ".*");
+        assert!(!q.contains('$'), "unreplaced variable in {e}");
+        let r = prom.query(&q);
+        assert!(!r.is_empty(), "dashboard expression returns no data: {q}");
+    }
+}
+
+#[test]
+fn prometheus_scrapes_exact_bytes_in_ebpf_mode() {
+    prometheus_sees_generator_bytes("serve_prometheus_ebpf", &Mode::ebpf());
+}
+
+#[test]
+fn prometheus_scrapes_bytes_within_the_bound_in_afpacket_mode() {
+    prometheus_sees_generator_bytes("serve_prometheus_afpacket", &Mode::afpacket_exact());
+}
+
+/// Runs `netoproc serve --config FILE` on `text` (no `--listen`, so the
+/// file's `listen` counts): exit code and stderr.
+fn serve_with_config(text: &str) -> (Option<i32>, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    let mut child = Command::new(common::netoproc_bin())
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start netoproc");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("netoproc serve with a bad config kept running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status.code(), err)
+}
+
+#[test]
+fn bad_config_files_are_usage_errors_naming_the_line() {
+    let (code, err) = serve_with_config("listen = \"127.0.0.1:0\"\n[metrics]\nmax_seriess = 10\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("line 3") && err.contains("max_seriess"),
+        "{err}"
+    );
+    let (code, err) = serve_with_config("[capture]\nmode = \"magic\"\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("capture.mode"), "{err}");
+    let (code, err) = serve_with_config("[metrics]\nmax_series = 3\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("max_series"), "{err}");
+    let (code, err) = serve_with_config("listen = \"nowhere\"\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("listen"), "{err}");
+}
