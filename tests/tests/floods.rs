@@ -241,3 +241,59 @@ fn a_hundred_thousand_fresh_pids_stay_bounded_and_apart() {
         },
     );
 }
+
+/// One unconnected UDP socket sending to more remotes than the kernel's
+/// per-remote map holds (65,536): the map evicts its oldest entries instead
+/// of filling for good, `meta.lost.peer_map_evicted` counts them, and the
+/// process's bytes stay exact (evicted remotes' bytes show under `*`). Here,
+/// not beside the exact scenarios: the map is the whole host's, so the flood
+/// evicts other tests' per-remote rows too (counted, as it must be).
+#[test]
+fn udp_to_more_remotes_than_the_peer_map_holds() {
+    let test = "udp_peer_map_flood";
+    if !common::root_or_skip(test) {
+        return;
+    }
+    const REMOTES: u32 = 80_000;
+    let run = common::netoproc_run::NetoprocRun::start_in(&common::mode::Mode::ebpf());
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut sent = 0u64;
+    for i in 0..REMOTES {
+        // 127.0.0.2..=127.0.0.3, ports 20000..60000: nobody listens there.
+        let addr = std::net::Ipv4Addr::new(127, 0, 0, 2 + (i / 40_000) as u8);
+        let port = 20_000 + (i % 40_000) as u16;
+        if sock.send_to(b"x", (addr, port)).is_ok() {
+            sent += 1;
+        }
+    }
+    drop(sock);
+    let report = run.stop();
+    let me = std::process::id();
+    let tx: u64 = report
+        .processes
+        .iter()
+        .filter(|p| p.pid == me)
+        .map(|p| p.tx_bytes)
+        .sum();
+    assert_eq!(tx, sent, "{test}: the process's bytes must stay exact");
+    let evicted = report
+        .meta
+        .lost
+        .get("peer_map_evicted")
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        evicted > 0,
+        "{test}: {sent} remotes through a 65,536-entry map, yet nothing counted as evicted"
+    );
+    let rows: u64 = report
+        .connections
+        .iter()
+        .filter(|c| c.pid == me)
+        .map(|c| c.tx_bytes)
+        .sum();
+    assert_eq!(
+        rows, sent,
+        "{test}: connection rows must sum to the socket's bytes"
+    );
+}

@@ -78,7 +78,9 @@ fn prometheus_sees_generator_bytes(test: &str, mode: &Mode) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let bin = named_generator(tmp.path(), "pr");
+    // One name per test: both tests' agents see every process on the host.
+    let tag = if mode.capture_mode == Some("afpacket") { "pa" } else { "pe" };
+    let bin = named_generator(tmp.path(), tag);
     let name = bin.file_name().unwrap().to_string_lossy().into_owned();
     let config = tmp.path().join("netoproc.toml");
     std::fs::write(&config, "[metrics]\nmax_series = 5000\n").unwrap();
