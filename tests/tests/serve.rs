@@ -79,7 +79,11 @@ fn prometheus_sees_generator_bytes(test: &str, mode: &Mode) {
     }
     let tmp = tempfile::tempdir().unwrap();
     // One name per test: both tests' agents see every process on the host.
-    let tag = if mode.capture_mode == Some("afpacket") { "pa" } else { "pe" };
+    let tag = if mode.capture_mode == Some("afpacket") {
+        "pa"
+    } else {
+        "pe"
+    };
     let bin = named_generator(tmp.path(), tag);
     let name = bin.file_name().unwrap().to_string_lossy().into_owned();
     let config = tmp.path().join("netoproc.toml");
