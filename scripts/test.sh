@@ -54,6 +54,8 @@ command -v tmux >/dev/null || need+=(tmux)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v setcap >/dev/null || need+=(libcap2-bin)
 command -v capsh >/dev/null || need+=(libcap2-bin)
+command -v script >/dev/null || need+=(bsdutils)
+command -v systemd-analyze >/dev/null || need+=(systemd)
 # `netoproc serve` tests: a real Prometheus server and promtool.
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)

@@ -37,7 +37,7 @@ esac
 # udev: virtme-ng-init needs systemd-udevd in the guest (= host fs) to create
 # /dev/virtio-ports/virtme.*; without it the command runs on the console with no
 # output and no exit status. iproute2: `ip` for lo and netns in the guest.
-PKGS=(qemu-system-x86 kmod busybox-static udev iproute2)
+PKGS=(qemu-system-x86 kmod busybox-static udev iproute2 xz-utils)
 
 log() { printf 'fetch-kernel: %s\n' "$*" >&2; }
 die() { printf 'fetch-kernel: error: %s\n' "$*" >&2; exit 1; }
