@@ -99,15 +99,19 @@ fn everything_at_once() {
     run_test("everything_at_once", sc::all);
 }
 
-/// The live-read paths this kernel allows, as `netoproc doctor` found them
-/// (each iterator loaded and attached for real). `walk` needs no program.
-fn live_read_paths_here() -> Vec<&'static str> {
+/// `netoproc doctor --format json`.
+fn doctor_json() -> serde_json::Value {
     let out = std::process::Command::new(common::netoproc_bin())
         .args(["doctor", "--format", "json"])
         .output()
         .expect("run netoproc doctor");
-    let doc: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("doctor prints one JSON object");
+    serde_json::from_slice(&out.stdout).expect("doctor prints one JSON object")
+}
+
+/// The live-read paths this kernel allows, as `netoproc doctor` found them
+/// (each iterator loaded and attached for real). `walk` needs no program.
+fn live_read_paths_here() -> Vec<&'static str> {
+    let doc = doctor_json();
     let attached = |point: &str| {
         doc["hooks"]["readers"]
             .as_array()
@@ -206,12 +210,7 @@ fn doctor_and_capture_agree() {
     if !common::root_or_skip(test) {
         return;
     }
-    let out = std::process::Command::new(common::netoproc_bin())
-        .args(["doctor", "--format", "json"])
-        .output()
-        .expect("run netoproc doctor");
-    let doc: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("doctor prints one JSON object");
+    let doc = doctor_json();
     let auto = &doc["auto"];
     let mut mode = match auto["mode"].as_str() {
         Some("afpacket") => common::mode::Mode::afpacket_exact(),

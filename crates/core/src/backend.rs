@@ -52,13 +52,9 @@ pub struct CapabilityNeed {
     pub why: &'static str,
 }
 
-/// What a backend that does not declare its own needs is assumed to use
-/// after start: reading other users' processes in `/proc` (names, command
-/// lines, sockets, namespaces), entering other network namespaces, and
-/// reading BPF maps through the `bpf()` syscall, which kernels before 5.19
-/// refuse without `CAP_BPF` while `kernel.unprivileged_bpf_disabled` is set.
-/// Written for the eBPF backend until it declares exactly what it uses.
-pub const ASSUMED_NEEDS_AFTER_START: &[CapabilityNeed] = &[
+/// Naming other users' processes from `/proc` (names, command lines,
+/// sockets, namespaces) after start.
+pub const NAMING_PROCESSES: [CapabilityNeed; 2] = [
     CapabilityNeed {
         capability: Capability::CAP_SYS_PTRACE,
         why: "naming other users' processes from /proc",
@@ -67,15 +63,30 @@ pub const ASSUMED_NEEDS_AFTER_START: &[CapabilityNeed] = &[
         capability: Capability::CAP_DAC_READ_SEARCH,
         why: "reading other users' /proc entries",
     },
-    CapabilityNeed {
-        capability: Capability::CAP_SYS_ADMIN,
-        why: "entering other network namespaces (setns) to read their sockets",
-    },
-    CapabilityNeed {
-        capability: Capability::CAP_BPF,
-        why: "reading BPF maps: kernels before 5.19 check it on every bpf() call \
-              while unprivileged BPF is disabled",
-    },
+];
+
+/// Entering other network namespaces (`setns`) to read their sockets.
+pub const ENTERING_NAMESPACES: CapabilityNeed = CapabilityNeed {
+    capability: Capability::CAP_SYS_ADMIN,
+    why: "entering other network namespaces (setns) to read their sockets",
+};
+
+/// Reading BPF maps through descriptors already held: kernels before 6.0
+/// check `CAP_BPF` on every `bpf()` call while
+/// `kernel.unprivileged_bpf_disabled` is set.
+pub const READING_BPF_MAPS: CapabilityNeed = CapabilityNeed {
+    capability: Capability::CAP_BPF,
+    why: "reading BPF maps: kernels before 6.0 check it on every bpf() call \
+          while unprivileged BPF is disabled",
+};
+
+/// What a backend that does not declare its own needs is assumed to use
+/// after start: all of the above.
+pub const ASSUMED_NEEDS_AFTER_START: &[CapabilityNeed] = &[
+    NAMING_PROCESSES[0],
+    NAMING_PROCESSES[1],
+    ENTERING_NAMESPACES,
+    READING_BPF_MAPS,
 ];
 
 pub trait CaptureBackend {

@@ -16,7 +16,8 @@ use aya::maps::{HashMap, Map, MapData, PerCpuArray, RingBuf};
 use aya::programs::Iter;
 use aya::{Btf, Ebpf, EbpfLoader};
 use netoproc_core::backend::{
-    Capability, CapabilityNeed, CaptureBackend, CaptureError, CaptureInfo, HookStatus,
+    CapabilityNeed, CaptureBackend, CaptureError, CaptureInfo, HookStatus, ENTERING_NAMESPACES,
+    NAMING_PROCESSES, READING_BPF_MAPS,
 };
 use netoproc_core::ledger::SocketLedger;
 use netoproc_core::report::Losses;
@@ -488,28 +489,12 @@ impl CaptureBackend for EbpfCapture {
     /// other namespaces on the socket-iterator path, and, on kernels before
     /// 6.0, every bpf() call while unprivileged BPF is disabled.
     fn needs_after_start(&self) -> Vec<CapabilityNeed> {
-        let mut needs = vec![
-            CapabilityNeed {
-                capability: Capability::CAP_SYS_PTRACE,
-                why: "naming other users' processes from /proc",
-            },
-            CapabilityNeed {
-                capability: Capability::CAP_DAC_READ_SEARCH,
-                why: "reading other users' /proc entries",
-            },
-        ];
+        let mut needs = NAMING_PROCESSES.to_vec();
         if self.live.path() == LiveRead::SocketIter {
-            needs.push(CapabilityNeed {
-                capability: Capability::CAP_SYS_ADMIN,
-                why: "entering other network namespaces (setns) to walk their sockets",
-            });
+            needs.push(ENTERING_NAMESPACES);
         }
         if bpf_syscall_checks_capability() {
-            needs.push(CapabilityNeed {
-                capability: Capability::CAP_BPF,
-                why: "reading BPF maps: before Linux 6.0 every bpf() call needs it while \
-                      kernel.unprivileged_bpf_disabled is set",
-            });
+            needs.push(READING_BPF_MAPS);
         }
         needs
     }
