@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{RecvTimeoutError, TryRecvError, TrySendError};
 use std::time::{Duration, Instant};
 
 use netoproc_core::backend::{CapabilityNeed, CaptureBackend, CaptureError, CaptureInfo};
@@ -63,9 +63,24 @@ impl CaptureBackend for AfPacketCapture {
         while !self.readers_acked(n) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
-        self.to_worker
-            .send(ToWorker::Sync(n))
-            .map_err(|_| "the attribution thread stopped")?;
+        // The queue to the attribution thread is bounded, and that thread
+        // may itself wait for room in the queue to us: make room by taking
+        // what it sent while we wait, so the two never wait on each other.
+        let mut sync = ToWorker::Sync(n);
+        loop {
+            match self.to_worker.try_send(sync) {
+                Ok(()) => break,
+                Err(TrySendError::Full(m)) => {
+                    sync = m;
+                    if let Ok(m) = self.from_worker.recv_timeout(Duration::from_millis(1)) {
+                        self.apply(ledger, m);
+                    }
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    return Err("the attribution thread stopped".into())
+                }
+            }
+        }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.from_worker.recv_timeout(left) {

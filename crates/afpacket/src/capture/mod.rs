@@ -37,7 +37,7 @@ pub use owners::{Lookup, Owners, ProcOwners, ProcessMeta};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -144,11 +144,17 @@ const MAX_DNS_UNTAKEN: usize = 262_144;
 /// The kernel retires blocks on its timer tick (10 ms at HZ=100).
 const COARSEST_TICK: Duration = Duration::from_millis(10);
 
+/// Messages (each a batch: one reader's flush, one DNS hold) queued from the
+/// readers and the namespace watcher to the attribution thread, at most.
+const TO_WORKER_CAPACITY: usize = 4_096;
+/// Messages queued from the attribution thread to the capture loop, at most.
+const TO_MAIN_CAPACITY: usize = 4_096;
+
 pub struct AfPacketCapture {
     info: CaptureInfo,
     start_degraded: Vec<String>,
     shared: Arc<Shared>,
-    to_worker: Sender<ToWorker>,
+    to_worker: SyncSender<ToWorker>,
     from_worker: Receiver<ToMain>,
     stats: Arc<Mutex<WorkerStats>>,
     stop: Arc<AtomicBool>,
@@ -198,8 +204,11 @@ impl AfPacketCapture {
         let unavailable = |e: std::io::Error| StartError::Unavailable(e.to_string());
         let mut degraded = Vec::new();
 
-        let (to_worker, worker_rx) = mpsc::channel();
-        let (main_tx, from_worker) = mpsc::channel();
+        // Bounded both ways: a reader that outruns attribution blocks, its
+        // ring fills, and the kernel drops and counts (capture_drops); the
+        // queues never grow past their capacity.
+        let (to_worker, worker_rx) = mpsc::sync_channel(TO_WORKER_CAPACITY);
+        let (main_tx, from_worker) = mpsc::sync_channel(TO_MAIN_CAPACITY);
         let shared = Arc::new(Shared::default());
         let mut ns = Namespaces::new(
             plan,
@@ -360,6 +369,10 @@ impl AfPacketCapture {
 impl Drop for AfPacketCapture {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // The attribution thread may be waiting for room in its queue to
+        // us: close that queue, so its send fails and it sees `stop`.
+        let (_, closed) = mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.from_worker, closed));
         for t in self.threads.drain(..) {
             let _ = t.join();
         }

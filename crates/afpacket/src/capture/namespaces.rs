@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -51,7 +51,7 @@ pub struct Namespaces {
     run_netns: PathBuf,
     own: NetnsId,
     shared: Arc<Shared>,
-    tx: Sender<ToWorker>,
+    tx: SyncSender<ToWorker>,
     open: HashMap<NetnsId, Captured>,
     /// Namespaces tried without success (no such interface, refused), so
     /// events do not retry them; full enumerations do.
@@ -69,7 +69,7 @@ impl Namespaces {
         proc: ProcRoot,
         run_netns: PathBuf,
         shared: Arc<Shared>,
-        tx: Sender<ToWorker>,
+        tx: SyncSender<ToWorker>,
     ) -> std::io::Result<Namespaces> {
         let own = proc.current_netns()?;
         let host = proc.netns_of_pid(1);

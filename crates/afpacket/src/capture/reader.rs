@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -116,7 +116,7 @@ pub fn spawn(
     ring: Ring,
     state: Arc<ReaderState>,
     shared: Arc<Shared>,
-    tx: Sender<ToWorker>,
+    tx: SyncSender<ToWorker>,
     settle: Duration,
     dns_ports: Vec<u16>,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -142,7 +142,7 @@ struct Reader {
     ring: Ring,
     state: Arc<ReaderState>,
     shared: Arc<Shared>,
-    tx: Sender<ToWorker>,
+    tx: SyncSender<ToWorker>,
     settle: Duration,
     last_drops: u64,
     counted_packets: u64,

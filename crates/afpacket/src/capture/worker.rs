@@ -11,7 +11,7 @@
 //! `CAP_SYS_NICE`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -53,7 +53,7 @@ pub struct WorkerStats {
 pub fn spawn(
     mut attributor: Attributor<ProcOwners>,
     rx: Receiver<ToWorker>,
-    tx: Sender<ToMain>,
+    tx: SyncSender<ToMain>,
     stats: Arc<Mutex<WorkerStats>>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -122,7 +122,7 @@ pub fn spawn(
 /// Sends the changed records, then the DNS packets that can leave (after
 /// the records they name); `false` when the caller is gone.
 fn emit(
-    tx: &Sender<ToMain>,
+    tx: &SyncSender<ToMain>,
     a: &mut Attributor<ProcOwners>,
     hold: &mut DnsHold,
     now: Instant,
