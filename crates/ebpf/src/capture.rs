@@ -95,6 +95,11 @@ pub struct EbpfCapture {
     peers_evicted: u64,
 }
 
+/// Sockets the walk path's hash holds (entries are allocated as used, so
+/// the size costs nothing until sockets fill it); past it, sockets are not
+/// tracked and `socket_map_full` counts each refused update.
+const WALK_MAX_SOCKETS: u32 = 1 << 20;
+
 /// Ring-buffer records taken per `drain_events` call at most: a flood then
 /// cannot keep one call (and the UI, or `--duration`) from returning; the
 /// rest waits in the ring for the next call.
@@ -299,6 +304,7 @@ pub(crate) fn load_object(opts: &EbpfOptions, walk: bool) -> Result<(Ebpf, Btf),
         .override_global("np_dns_ports", &ports, true)
         .override_global("np_walk_mode", &walk_mode, true)
         .map_max_entries("np_events", opts.ringbuf_bytes)
+        .map_max_entries("np_sock_walk", WALK_MAX_SOCKETS)
         .load(OBJECT);
     drop(loader);
     let ebpf = loaded.map_err(|e| match os_error(&e) {

@@ -62,6 +62,9 @@ pub struct Row {
     /// Process rows: when the process started (tells reused pids apart).
     #[serde(default)]
     pub start_time_ns: Option<u64>,
+    /// Connection rows: the local address.
+    #[serde(default)]
+    pub local: Option<String>,
     #[serde(default)]
     pub remote: Option<String>,
     /// The name a DNS answer gave the remote address (read by `dns.rs`).
