@@ -29,6 +29,7 @@ import os
 import platform
 import random
 import re
+import resource
 import signal
 import statistics
 import subprocess
@@ -191,19 +192,39 @@ class ReadCounter:
 # ---------------------------------------------------------------- the socket holder
 
 class Holder:
-    def __init__(self, netns, sockets):
-        self.p = spawn(["ip", "netns", "exec", netns, sys.executable,
-                        os.path.join(HERE, "live", "sockhold.py"), "--sockets", str(sockets)],
-                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = self._line(600)
-        if not line.startswith("ready"):
-            raise RuntimeError(f"socket holder: {line!r}")
-        self.sockets = int(line.split()[1])
-        self.pid = self.p.pid  # ip netns exec execs the interpreter
+    """N sockets held by as many sockhold.py processes as RLIMIT_NOFILE needs
+    (each at most PER_HOLDER sockets, on its own loopback address)."""
 
-    def _line(self, timeout):
+    PER_HOLDER = 16000
+
+    def __init__(self, netns, sockets):
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        per = min(self.PER_HOLDER, (hard - 100) // 4 * 4) if hard != resource.RLIM_INFINITY \
+            else self.PER_HOLDER
+        self.procs = []
+        left = sockets
+        i = 0
+        while left > 0:
+            n = min(per, left)
+            self.procs.append(spawn(
+                ["ip", "netns", "exec", netns, sys.executable,
+                 os.path.join(HERE, "live", "sockhold.py"), "--sockets", str(n),
+                 "--addr", f"127.0.{i + 1}.1"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+            left -= n
+            i += 1
+        self.sockets = 0
+        for p in self.procs:
+            line = self._line(p, 600)
+            if not line.startswith("ready"):
+                raise RuntimeError(f"socket holder: {line!r}")
+            self.sockets += int(line.split()[1])
+        self.pids = {p.pid for p in self.procs}  # ip netns exec execs the interpreter
+
+    @staticmethod
+    def _line(p, timeout):
         box = []
-        t = threading.Thread(target=lambda: box.append(self.p.stdout.readline()), daemon=True)
+        t = threading.Thread(target=lambda: box.append(p.stdout.readline()), daemon=True)
         t.start()
         t.join(timeout)
         if not box:
@@ -211,20 +232,25 @@ class Holder:
         return box[0].strip()
 
     def poke(self):
-        self.p.stdin.write("poke\n")
-        self.p.stdin.flush()
-        line = self._line(300)
-        if not line.startswith("poked"):
-            raise RuntimeError(f"socket holder: {line!r}")
-        return float(line.split()[1])
+        t0 = time.monotonic()
+        for p in self.procs:
+            p.stdin.write("poke\n")
+            p.stdin.flush()
+        for p in self.procs:
+            line = self._line(p, 300)
+            if not line.startswith("poked"):
+                raise RuntimeError(f"socket holder: {line!r}")
+        return round(time.monotonic() - t0, 2)
 
     def close(self):
-        try:
-            self.p.stdin.write("quit\n")
-            self.p.stdin.flush()
-        except OSError:
-            pass
-        stop(self.p, timeout=30)
+        for p in self.procs:
+            try:
+                p.stdin.write("quit\n")
+                p.stdin.flush()
+            except OSError:
+                pass
+        for p in self.procs:
+            stop(p, timeout=30)
 
 
 # ---------------------------------------------------------------- netoproc
@@ -296,14 +322,10 @@ def measure(binary, path, arm, interval_ms, holder, seconds, counter, tmpdir):
         row["lost"] = ";".join(f"{k}={v}" for k, v in sorted(lost.items())
                                if isinstance(v, (int, float)) and v) or ""
         row["degraded"] = " | ".join(meta.get("degraded", []))
-        procs = [p for p in snap.get("processes", []) if p.get("pid") == holder.pid]
-        if procs:
-            p = procs[0]
-            row["holder_tx_bytes"] = p.get("tx_bytes")
-            row["holder_rx_bytes"] = p.get("rx_bytes")
-            for k in ("connections", "sockets", "open_connections"):
-                if k in p:
-                    row["holder_" + k] = p[k] if not isinstance(p[k], list) else len(p[k])
+        procs = [p for p in snap.get("processes", []) if p.get("pid") in holder.pids]
+        row["holder_sockets"] = sum(p.get("sockets", 0) for p in procs)
+        row["holder_tx_bytes"] = sum(p.get("tx_bytes", 0) for p in procs)
+        row["holder_rx_bytes"] = sum(p.get("rx_bytes", 0) for p in procs)
     return row
 
 
@@ -383,7 +405,7 @@ def report(rows, args, info, note, started, finished):
                 per_read_tick.append((f["cpu_ms"] - i["cpu_ms"] * f["window_s"] / i["window_s"]) / nread)
             hwm_f.append(f["hwm_kib"] / 1024)
             hwm_i.append(i["hwm_kib"] / 1024)
-            seen.append(f.get("holder_connections") or f.get("holder_sockets"))
+            seen.append(f.get("holder_sockets"))
             if f.get("lost"):
                 losses.add(f["lost"])
             busy.append(f["machine_busy_pct"])
@@ -402,7 +424,7 @@ def report(rows, args, info, note, started, finished):
 
 CSV_FIELDS = ["round", "seq", "time", "sockets", "path", "arm", "interval_ms", "reads", "window_s",
               "cpu_ticks", "cpu_ms", "sched_ms", "cpu_pct", "hwm_kib", "rss_kib", "first_read_ms",
-              "poke_s", "live_read", "holder_connections", "holder_sockets", "holder_open_connections",
+              "poke_s", "live_read", "holder_sockets",
               "holder_tx_bytes", "holder_rx_bytes", "lost", "degraded", "machine_busy_pct"]
 
 
@@ -467,7 +489,8 @@ def main():
         for n in sizes:
             t0 = time.monotonic()
             holder = Holder(args.netns, n)
-            log(f"{holder.sockets} sockets open in {time.monotonic() - t0:.1f} s (holder pid {holder.pid})")
+            log(f"{holder.sockets} sockets open in {time.monotonic() - t0:.1f} s "
+                f"({len(holder.pids)} holder processes)")
             try:
                 for rnd in range(1, args.rounds + 1):
                     combos = [(p, a) for p in paths for a in ("fast", "idle")]
@@ -481,7 +504,7 @@ def main():
                         rows.append(row)
                         log(f"[{seq}/{total}] {n} {path:<11} {arm:<4} reads {row.get('reads')} "
                             f"cpu {row['cpu_pct']:.1f}% ({row['sched_ms']:.0f} ms) hwm "
-                            f"{row['hwm_kib'] / 1024:.1f} MiB seen {row.get('holder_connections')} "
+                            f"{row['hwm_kib'] / 1024:.1f} MiB seen {row.get('holder_sockets')} "
                             f"live_read {row.get('live_read')} lost {row.get('lost') or 0} "
                             f"busy {row['machine_busy_pct']}%")
             finally:
@@ -493,6 +516,12 @@ def main():
         for f in os.listdir(tmpdir):
             os.unlink(os.path.join(tmpdir, f))
         os.rmdir(tmpdir)
+        # what was measured is kept, also when a later step failed
+        if rows:
+            write_results(rows, args, info, note, started)
+
+
+def write_results(rows, args, info, note, started):
     finished = dt.datetime.now(dt.timezone.utc)
     md, _ = report(rows, args, info, note, started, finished)
     print(md)

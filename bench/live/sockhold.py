@@ -15,6 +15,9 @@ Protocol on stdin/stdout, one line each:
   -> "poked <seconds>"
   <- "quit" (or EOF)           close everything and exit
 It exits by itself after --max-seconds (default 3600) whatever happens.
+RLIMIT_NOFILE is raised to what the sockets need when the hard limit allows
+(without CAP_SYS_RESOURCE it cannot go past the hard limit: then run several
+holders, each with its own --addr, as bench_live_read.py does).
 Standard library only.
 """
 import argparse
@@ -30,6 +33,8 @@ LISTEN_PORTS = (1000, 1001, 1002, 1003)  # below any ephemeral range
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sockets", type=int, required=True, help="total sockets (multiple of 4)")
+    ap.add_argument("--addr", default="127.0.0.1",
+                    help="loopback address of this holder's listeners and UDP sockets")
     ap.add_argument("--max-seconds", type=int, default=3600)
     args = ap.parse_args()
     signal.alarm(args.max_seconds)  # bounded: SIGALRM kills us
@@ -37,13 +42,16 @@ def main():
     need = args.sockets + 64
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < need:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (max(need, soft), max(need, hard)))
+        if hard != resource.RLIM_INFINITY and hard < need:
+            print(f"error: {need} fds needed, hard limit {hard}", flush=True)
+            return 1
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
     listeners = []
     for port in LISTEN_PORTS:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", port))
+        s.bind((args.addr, port))
         s.listen(4096)
         listeners.append(s)
 
@@ -57,8 +65,8 @@ def main():
     for _ in range(quarter):
         a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        a.bind(("127.0.0.1", 0))
-        b.bind(("127.0.0.1", 0))
+        a.bind((args.addr, 0))
+        b.bind((args.addr, 0))
         a.connect(b.getsockname())
         b.connect(a.getsockname())
         udp.append((a, b))
