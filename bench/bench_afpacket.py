@@ -240,7 +240,8 @@ def main():
     ap.add_argument("--sizes", default="128K,1K")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--parts", default="veth,loopback",
-                    help="which measurements: veth (UDP rates + TCP over veth), loopback (ratio)")
+                    help="which measurements: veth (UDP rates + TCP over veth), loopback (ratio); "
+                         "replay is the shell script's")
     a = ap.parse_args()
     parts = set(a.parts.split(","))
     rng = random.Random(a.seed)

@@ -319,8 +319,11 @@ def measure(binary, path, arm, interval_ms, holder, seconds, counter, tmpdir):
         meta = snap.get("meta", {})
         row["live_read"] = meta.get("live_read")
         lost = meta.get("lost", {})
+        # no_owner_* are bytes of the host's other traffic without an owner, not losses
         row["lost"] = ";".join(f"{k}={v}" for k, v in sorted(lost.items())
-                               if isinstance(v, (int, float)) and v) or ""
+                               if isinstance(v, (int, float)) and v
+                               and not k.startswith("no_owner")) or ""
+        row["no_owner_bytes"] = lost.get("no_owner_wire_bytes", 0)
         row["degraded"] = " | ".join(meta.get("degraded", []))
         procs = [p for p in snap.get("processes", []) if p.get("pid") in holder.pids]
         row["holder_sockets"] = sum(p.get("sockets", 0) for p in procs)
@@ -379,7 +382,7 @@ def report(rows, args, info, note, started, finished):
       "rounds; reads counted with a uprobe on `read_sockets`. ms from schedstat (ns resolution); "
       "utime+stime (10 ms ticks) beside it.")
     w("")
-    w("| sockets | path | reads in window (median) | fast CPU % of a core | idle CPU % | CPU per read, ms (schedstat) | CPU per read, ms (utime+stime) | µs per socket | peak RSS fast / idle MiB | holder sockets seen | losses (fast) | machine busy % |")
+    w("| sockets | path | reads in window (median) | fast CPU % of a core | idle CPU % | CPU per read, ms (schedstat) | CPU per read, ms (utime+stime) | µs per record read | peak RSS MiB, fast / idle arm | holder sockets seen | losses (fast) | machine busy % |")
     w("|---|---|---|---|---|---|---|---|---|---|---|---|")
     keys = sorted({(r["sockets"], r["path"]) for r in rows}, key=lambda k: (k[0], k[1]))
     summary = []
@@ -407,18 +410,23 @@ def report(rows, args, info, note, started, finished):
             hwm_i.append(i["hwm_kib"] / 1024)
             seen.append(f.get("holder_sockets"))
             if f.get("lost"):
-                losses.add(f["lost"])
+                losses.update(x for x in f["lost"].split(";") if not x.startswith("no_owner"))
             busy.append(f["machine_busy_pct"])
         pr = med(per_read_ns)
         summary.append((n, path, pr))
         w(f"| {n:,} | {path} | {fmt(med(reads), 0)} | {fmt(med(fast_pct))} | {fmt(med(idle_pct))} | "
           f"**{fmt(pr)}** ({fmt(min(per_read_ns) if per_read_ns else None)}–{fmt(max(per_read_ns) if per_read_ns else None)}) | "
-          f"{fmt(med(per_read_tick))} | {fmt(pr * 1000 / n if pr is not None else None)} | "
+          f"{fmt(med(per_read_tick))} | {fmt(pr * 1000 / med(seen) if pr is not None and med(seen) else None)} | "
           f"{fmt(max(hwm_f) if hwm_f else None, 1)} / {fmt(max(hwm_i) if hwm_i else None, 1)} | "
           f"{fmt(med(seen), 0)} | {'; '.join(sorted(losses)) or '0'} | {fmt(med(busy), 0)} |")
     w("")
-    w("Brackets: min–max over rounds. `holder sockets seen`: the connections netoproc's report gives "
-      "the holder's pid (fast arm). Losses: non-zero `meta.lost` counters of the fast arm.")
+    w("Brackets: min–max over rounds. `holder sockets seen`: the sockets netoproc's report gives "
+      "the holders' pids (fast arm); µs per record read = CPU per read / that count (the host's "
+      "other sockets, a few hundred, are read too). Peak RSS: VmHWM at the end of the window; the "
+      "idle arm's only read came before the holders' traffic, so it never held their records. "
+      "Losses: non-zero `meta.lost` counters of the fast arm (`no_owner_*`, bytes of the "
+      "host's other traffic, left out). Reads in window: below 100 when a read took longer than "
+      "the interval in wall time (CPU per read plus waiting for a CPU on the busy machine).")
     return "\n".join(out), summary
 
 
@@ -426,6 +434,30 @@ CSV_FIELDS = ["round", "seq", "time", "sockets", "path", "arm", "interval_ms", "
               "cpu_ticks", "cpu_ms", "sched_ms", "cpu_pct", "hwm_kib", "rss_kib", "first_read_ms",
               "poke_s", "live_read", "holder_sockets",
               "holder_tx_bytes", "holder_rx_bytes", "lost", "degraded", "machine_busy_pct"]
+
+
+def rerender(args):
+    rows = []
+    with open(args.report) as f:
+        for r in csv.DictReader(f):
+            for k, v in r.items():
+                if k in ("path", "arm", "time", "live_read", "lost", "degraded"):
+                    continue
+                try:
+                    r[k] = None if v == "" else (int(v) if re.fullmatch(r"-?\d+", v) else float(v))
+                except ValueError:
+                    pass
+            rows.append(r)
+    args.rounds = max(r["round"] for r in rows)
+    args.interval_ms = min(r["interval_ms"] for r in rows)
+    args.seconds = round(rows[0]["window_s"])
+    m = re.search(r"live-read-(\d{4}-\d\d-\d\d)-(\d\d)(\d\d)-(.*)\.csv$", args.report)
+    started = dt.datetime.strptime(f"{m.group(1)} {m.group(2)}:{m.group(3)}", "%Y-%m-%d %H:%M") \
+        if m else dt.datetime.now()
+    info = {"nproc": "?", "cpu": "?", "kernel": m.group(4) if m else "?", "mem_gib": "?",
+            "np_version": "?", "commit": "re-rendered from " + os.path.basename(args.report)}
+    md, _ = report(rows, args, info, "", started, started)
+    print(md)
 
 
 def machine_info(binary):
@@ -452,8 +484,8 @@ def machine_info(binary):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--netoproc", required=True)
-    ap.add_argument("--netns", required=True, help="namespace the sockets live in (made by the script)")
+    ap.add_argument("--netoproc", default=None)
+    ap.add_argument("--netns", default=None, help="namespace the sockets live in (made by the script)")
     ap.add_argument("--sockets", default="10000,100000")
     ap.add_argument("--paths", default="auto", help="comma-separated, or auto (doctor decides map-iter)")
     ap.add_argument("--rounds", type=int, default=3)
@@ -461,7 +493,11 @@ def main():
     ap.add_argument("--interval-ms", type=int, default=100)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--out-dir", default=os.path.join(HERE, "results"))
+    ap.add_argument("--report", metavar="CSV", help="only re-render the table of an earlier run "
+                    "from its .csv and print it")
     args = ap.parse_args()
+    if args.report:
+        return rerender(args)
     if args.seconds + 20 >= IDLE_INTERVAL_MS / 1000:
         sys.exit("bench-live-read: --seconds must stay well below the idle arm's 60 s interval")
     rng = random.Random(args.seed)
