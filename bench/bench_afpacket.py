@@ -112,16 +112,16 @@ class Netoproc:
 
 def memory_of(pid):
     """VmHWM, VmRSS, RssAnon/RssFile/RssShmem, and resident KiB by kind of mapping:
-    packet rings (mappings of a socket: `socket:[inode]` or a packet mmap without a
-    file), heap ([heap] and anonymous), the binary and libraries, the rest; and
-    how many ring mappings there are with their size."""
+    packet rings (mappings of a socket, `socket:[inode]`), heap ([heap] and
+    anonymous: malloc arenas, thread stacks), the binary and libraries, the rest;
+    how many ring mappings there are with their size; AnonHugePages (THP)."""
     m = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             k, _, v = line.partition(":")
             if k in ("VmHWM", "VmRSS", "RssAnon", "RssFile", "RssShmem"):
                 m[k] = int(v.split()[0])
-    kinds = {"rings": 0, "heap+anon": 0, "binary+libs": 0, "stack+other": 0}
+    kinds = {"rings": 0, "heap+anon": 0, "binary+libs": 0, "stack+other": 0, "thp": 0}
     rings, name, size = [], "", 0
     with open(f"/proc/{pid}/smaps") as f:
         for line in f:
@@ -134,9 +134,11 @@ def memory_of(pid):
                 name = fields[5] if len(fields) > 5 else ""
                 if len(fields) > 6:
                     name = " ".join(fields[5:])
+            elif fields[0] == "AnonHugePages:":
+                kinds["thp"] = kinds.get("thp", 0) + int(fields[1])
             elif fields[0] == "Rss:":
                 rss = int(fields[1])
-                if name.startswith("socket:") or name.startswith("/[packet") or "packet" in name:
+                if name.startswith("socket:"):  # a packet ring is a mapping of its socket
                     kinds["rings"] += rss
                     rings.append((size, rss))
                 elif name in ("", "[heap]"):
@@ -324,7 +326,7 @@ def main():
         out.append("Resident memory at the end of each loopback window (median over the runs, MiB): "
                    "where it is, from /proc/PID/smaps.")
         out.append("")
-        out.append("| write size | VmRSS | packet rings (mappings, mapped MiB) | heap + anonymous | binary + libraries | other |")
+        out.append("| write size | VmRSS | packet rings (mappings, mapped MiB) | heap + anonymous (of which THP) | binary + libraries | other |")
         out.append("|---|---|---|---|---|---|")
         for size in ratios:
             ms = mems[size]
@@ -333,7 +335,7 @@ def main():
                 return statistics.median(m[k] for m in ms) / 1024
             out.append(f"| `-l {size}` | {md('VmRSS'):.1f} | {md('rings'):.1f} "
                        f"({statistics.median(m['ring_maps'] for m in ms):.0f}, {md('ring_map_kib'):.0f}) | "
-                       f"{md('heap+anon'):.1f} | {md('binary+libs'):.1f} | {md('stack+other'):.1f} |")
+                       f"{md('heap+anon'):.1f} ({md('thp'):.1f}) | {md('binary+libs'):.1f} | {md('stack+other'):.1f} |")
     print("\n".join(out))
 
 
