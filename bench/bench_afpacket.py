@@ -272,6 +272,7 @@ def main():
     ratios = {s: [] for s in a.sizes.split(",")}
     cpus = {s: [] for s in ratios}
     mems = {s: [] for s in ratios}
+    runs = []
     for rnd in range(a.rounds if "loopback" in parts else 0):
         sizes = list(ratios)
         rng.shuffle(sizes)
@@ -285,6 +286,7 @@ def main():
             cpus[size].append(got[True][1])
             mems[size].append(got[True][2])
             m = got[True][2]
+            runs.append((rnd + 1, size, got[False][0], got[True][0], got[True][1], m))
             print(f"round {rnd + 1} {size}: baseline {got[False][0]:.2f} Gbit/s, "
                   f"afpacket {got[True][0]:.2f} Gbit/s, netoproc {got[True][1]:.1f}% CPU, "
                   f"peak RSS {m['VmHWM'] / 1024:.1f} MiB (rings {m['rings'] / 1024:.1f} MiB in "
@@ -336,6 +338,16 @@ def main():
             out.append(f"| `-l {size}` | {md('VmRSS'):.1f} | {md('rings'):.1f} "
                        f"({statistics.median(m['ring_maps'] for m in ms):.0f}, {md('ring_map_kib'):.0f}) | "
                        f"{md('heap+anon'):.1f} ({md('thp'):.1f}) | {md('binary+libs'):.1f} | {md('stack+other'):.1f} |")
+        out.append("")
+        out.append("Every netoproc run (a ring per network namespace that existed at the end of the "
+                   "window; other sessions' namespaces count too):")
+        out.append("")
+        out.append("| round | size | baseline Gbit/s | afpacket Gbit/s | netoproc CPU | peak RSS MiB | VmRSS | rings (count, MiB) | heap + anon MiB |")
+        out.append("|---|---|---|---|---|---|---|---|---|")
+        for rnd, size, base, np_, cpu, m in runs:
+            out.append(f"| {rnd} | {size} | {base:.2f} | {np_:.2f} | {cpu:.1f}% | {m['VmHWM'] / 1024:.1f} | "
+                       f"{m['VmRSS'] / 1024:.1f} | {m['ring_maps']}, {m['rings'] / 1024:.1f} | "
+                       f"{m['heap+anon'] / 1024:.1f} |")
     print("\n".join(out))
 
 
