@@ -20,6 +20,7 @@ import os
 import platform
 import random
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -248,12 +249,12 @@ class Iperf:
 class Netoproc:
     """Starts netoproc, waits for its `first complete read` line."""
 
-    def __init__(self, binary, outfile):
+    def __init__(self, binary, outfile, extra=()):
         self.lines = []
         self.first = threading.Event()
         self.out = open(outfile, "w+")
         self.t0 = time.monotonic()
-        self.p = spawn([binary, "-v", "--format", "json"], stdout=self.out,
+        self.p = spawn([binary, "-v", "--format", "json", *extra], stdout=self.out,
                        stderr=subprocess.PIPE, text=True)
         self.reported_ms = self.wall_ms = None
         threading.Thread(target=self._reader, daemon=True).start()
@@ -292,14 +293,14 @@ def counted(snap, pid, key):
 
 # ---------------------------------------------------------------- one measurement
 
-def measure(arm, size, seconds, iperf, binary, floor_obj, tmpdir, with_stats=False):
+def measure(arm, size, seconds, iperf, binary, floor_obj, tmpdir, with_stats=False, extra=()):
     row = {"arm": arm, "size": size}
     np_ = r = None
     before = None
     if arm == "floor":
         floor_attach(floor_obj)
     elif arm == "netoproc":
-        np_ = Netoproc(binary, os.path.join(tmpdir, "netoproc.json"))
+        np_ = Netoproc(binary, os.path.join(tmpdir, "netoproc.json"), extra)
         row["first_read_reported_ms"] = np_.reported_ms
         row["first_read_wall_ms"] = round(np_.wall_ms, 1)
     try:
@@ -411,6 +412,14 @@ def machine_info():
             "mem_gib": round(mem_kib / 2 ** 20, 1), "commit": commit, "iperf3": iperf}
 
 
+def args_tag(extra):
+    """A file-name suffix naming the extra netoproc arguments ("" without any), so
+    that runs with different arguments on one day do not overwrite each other."""
+    if not extra:
+        return ""
+    return "-" + re.sub(r"[^A-Za-z0-9.]+", "-", " ".join(extra)).strip("-")
+
+
 def verdict(ok):
     return "met" if ok else "**not met**"
 
@@ -423,7 +432,8 @@ def report(rows, cost_rows, args, info, started, finished):
     w("")
     w(f"Machine: {info['nproc']} CPUs ({info['cpu']}), {info['mem_gib']} GiB RAM, "
       f"kernel {info['kernel']}; {info['iperf3']}.")
-    w(f"netoproc: {info['np_version']}, {info['commit']}.")
+    w(f"netoproc: {info['np_version']}, {info['commit']}."
+      + (f" Extra arguments: `{shlex.join(args.extra)}`." if getattr(args, "extra", None) else ""))
     w(f"Run: {args.rounds} interleaved rounds × {args.seconds} s per measurement, "
       f"iperf3 pinning `{args.pin}`, cost phase {args.cost_rounds} round(s); "
       f"wall time {(finished - started).total_seconds() / 60:.1f} min.")
@@ -647,6 +657,9 @@ def main():
                          "CPU 0, client CPU 1; none = the scheduler decides")
     ap.add_argument("--port", type=int, default=5217)
     ap.add_argument("--netoproc", default=os.path.join(ROOT, "target/release/netoproc"))
+    ap.add_argument("--netoproc-args", default="",
+                    help="extra arguments for netoproc, one shell-quoted string, e.g. "
+                         "\"--live-read walk\" (also named in the report and the file names)")
     ap.add_argument("--netoproc-desc", default=None, help="where the binary came from (for the report)")
     ap.add_argument("--floor-obj", default=os.path.join(HERE, "floor.bpf.o"))
     ap.add_argument("--out-dir", default=os.path.join(HERE, "results"))
@@ -661,6 +674,7 @@ def main():
     if args.cost_rounds is None:
         args.cost_rounds = 1 if args.quick else 2
     args.sizes = args.sizes.split(",")
+    args.extra = shlex.split(args.netoproc_args)
     if os.geteuid() != 0:
         sys.exit("bench: run as root")
     ncpu = os.cpu_count()
@@ -708,7 +722,8 @@ def main():
                 for arm in arms:
                     seq += 1
                     t = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S")
-                    row = measure(arm, size, args.seconds, iperf, args.netoproc, args.floor_obj, tmpdir)
+                    row = measure(arm, size, args.seconds, iperf, args.netoproc, args.floor_obj, tmpdir,
+                                  extra=args.extra)
                     row.update(phase="throughput", round=rnd, seq=seq, time=t)
                     rows.append(row)
                     log(f"[{seq}/{total}] round {rnd} {size:>4} {arm:<8} {row['gbps']:6.2f} Gbit/s"
@@ -723,7 +738,7 @@ def main():
                     seq += 1
                     t = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S")
                     row = measure(arm, size, args.seconds, iperf, args.netoproc, args.floor_obj,
-                                  tmpdir, with_stats=True)
+                                  tmpdir, with_stats=True, extra=args.extra)
                     row.update(phase="cost", round=rnd, seq=seq, time=t)
                     cost_rows.append(row)
                     ns = ", ".join(f"{n} {a / b:.0f}" for n, (a, b) in sorted(row["progs"].items()) if b)
@@ -741,7 +756,8 @@ def main():
     md = report(rows, cost_rows, args, info, started, finished)
     print(md)
     os.makedirs(args.out_dir, exist_ok=True)
-    base = os.path.join(args.out_dir, f"{started:%Y-%m-%d}-{info['kernel']}" + ("-quick" if args.quick else ""))
+    base = os.path.join(args.out_dir, f"{started:%Y-%m-%d}-{info['kernel']}" + ("-quick" if args.quick else "")
+                        + args_tag(args.extra))
     with open(base + ".md", "w") as f:
         f.write(md + "\n")
     with open(base + ".csv", "w", newline="") as f:

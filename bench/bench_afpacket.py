@@ -17,6 +17,10 @@ Three measurements, each with netoproc started before the traffic (after its
    per-round ratio. Both iperf3 processes are pinned to the last CPU,
    netoproc and everything else keep the others.
 
+For every netoproc run: its peak RSS (VmHWM just before SIGINT) and where the
+resident memory is at that moment (/proc/PID/smaps: the packet rings, the heap
+and other anonymous memory, the binary), and the rings it opened.
+
 Standard library only. Whatever happens, the namespaces, iperf3 servers and
 netoproc are cleaned up.
 """
@@ -94,12 +98,59 @@ class Netoproc:
         c1, t1 = cpu_ticks(self.p.pid), time.monotonic()
         return 100.0 * (c1 - self.c0) / CLK_TCK / (t1 - self.t0)
 
+    def memory(self):
+        """Peak and current RSS and where the resident memory is (KiB)."""
+        return memory_of(self.p.pid)
+
     def stop(self):
         self.p.send_signal(signal.SIGINT)
         out, _ = self.p.communicate(timeout=60)
         if self.p.returncode != 0:
             sys.exit(f"netoproc exited with {self.p.returncode}:\n" + "\n".join(self.stderr))
         return json.loads(out)
+
+
+def memory_of(pid):
+    """VmHWM, VmRSS, RssAnon/RssFile/RssShmem, and resident KiB by kind of mapping:
+    packet rings (mappings of a socket, `socket:[inode]`), heap ([heap] and
+    anonymous: malloc arenas, thread stacks), the binary and libraries, the rest;
+    how many ring mappings there are with their size; AnonHugePages (THP)."""
+    m = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmHWM", "VmRSS", "RssAnon", "RssFile", "RssShmem"):
+                m[k] = int(v.split()[0])
+    kinds = {"rings": 0, "heap+anon": 0, "binary+libs": 0, "stack+other": 0, "thp": 0}
+    rings, name, size = [], "", 0
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if not fields:
+                continue
+            if "-" in fields[0] and not fields[0].endswith(":"):
+                lo, hi = (int(x, 16) for x in fields[0].split("-"))
+                size = (hi - lo) // 1024
+                name = fields[5] if len(fields) > 5 else ""
+                if len(fields) > 6:
+                    name = " ".join(fields[5:])
+            elif fields[0] == "AnonHugePages:":
+                kinds["thp"] = kinds.get("thp", 0) + int(fields[1])
+            elif fields[0] == "Rss:":
+                rss = int(fields[1])
+                if name.startswith("socket:"):  # a packet ring is a mapping of its socket
+                    kinds["rings"] += rss
+                    rings.append((size, rss))
+                elif name in ("", "[heap]"):
+                    kinds["heap+anon"] += rss
+                elif name.startswith("/"):
+                    kinds["binary+libs"] += rss
+                else:
+                    kinds["stack+other"] += rss
+    m.update(kinds)
+    m["ring_maps"] = len(rings)
+    m["ring_map_kib"] = sum(sz for sz, _ in rings)
+    return m
 
 
 def iperf_server(ns, port):
@@ -142,6 +193,7 @@ def veth_run(binary, seconds, client_args, label):
                                       *client_args])
     cpu = np.window_end()
     time.sleep(0.2)
+    mem = np.memory()
     report = np.stop()
     srv.wait(timeout=10)
     end = res["end"]
@@ -160,6 +212,7 @@ def veth_run(binary, seconds, client_args, label):
         "unparsed": report["meta"]["lost"]["unparsed_packets"],
         "cpu": cpu,
         "seconds": seconds,
+        "mem": mem,
     }
 
 
@@ -171,10 +224,12 @@ def loopback_round(binary, seconds, size, with_np, cpu):
     res, _ = iperf_client(None, ["-c", "127.0.0.1", "-p", "5202", "-t", str(seconds),
                                  "-l", size], pin=cpu)
     used = np.window_end() if np else None
+    mem = None
     if np:
+        mem = np.memory()
         np.stop()
     srv.wait(timeout=10)
-    return res["end"]["sum_received"]["bits_per_second"] / 1e9, used
+    return res["end"]["sum_received"]["bits_per_second"] / 1e9, used, mem
 
 
 def main():
@@ -186,14 +241,19 @@ def main():
                     help="UDP target packets/s, 0 = as fast as iperf3 can")
     ap.add_argument("--sizes", default="128K,1K")
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--parts", default="veth,loopback",
+                    help="which measurements: veth (UDP rates + TCP over veth), loopback (ratio); "
+                         "replay is the shell script's")
     a = ap.parse_args()
+    parts = set(a.parts.split(","))
     rng = random.Random(a.seed)
     last_cpu = os.cpu_count() - 1
     load_before = os.getloadavg()[0]
 
-    setup_netns()
-    udp = []
-    for rate in [int(r) for r in a.rates.split(",")]:
+    udp, tcp = [], None
+    if "veth" in parts:
+        setup_netns()
+    for rate in [int(r) for r in a.rates.split(",")] if "veth" in parts else []:
         bits = "0" if rate == 0 else str(rate * 64 * 8)
         label = "max" if rate == 0 else f"{rate // 1000}k"
         # Unpaced, two streams send more packets than one here.
@@ -203,14 +263,17 @@ def main():
         r = udp[-1]
         print(f"udp {label}: {r['pps']:.0f} pps sent, {r['counted']} counted, "
               f"{r['drops']} drops, netoproc {r['cpu']:.1f}% CPU", file=sys.stderr)
-    tcp = veth_run(a.netoproc, a.seconds, [], "tcp")
-    print(f"tcp: {tcp['gbps']:.1f} Gbit/s, {tcp['counted']} counted, {tcp['drops']} drops, "
-          f"netoproc {tcp['cpu']:.1f}% CPU", file=sys.stderr)
-    teardown_netns()
+    if "veth" in parts:
+        tcp = veth_run(a.netoproc, a.seconds, [], "tcp")
+        print(f"tcp: {tcp['gbps']:.1f} Gbit/s, {tcp['counted']} counted, {tcp['drops']} drops, "
+              f"netoproc {tcp['cpu']:.1f}% CPU", file=sys.stderr)
+        teardown_netns()
 
     ratios = {s: [] for s in a.sizes.split(",")}
     cpus = {s: [] for s in ratios}
-    for rnd in range(a.rounds):
+    mems = {s: [] for s in ratios}
+    runs = []
+    for rnd in range(a.rounds if "loopback" in parts else 0):
         sizes = list(ratios)
         rng.shuffle(sizes)
         for size in sizes:
@@ -221,8 +284,13 @@ def main():
                 got[with_np] = loopback_round(a.netoproc, a.seconds, size, with_np, last_cpu)
             ratios[size].append(got[True][0] / got[False][0])
             cpus[size].append(got[True][1])
+            mems[size].append(got[True][2])
+            m = got[True][2]
+            runs.append((rnd + 1, size, got[False][0], got[True][0], got[True][1], m))
             print(f"round {rnd + 1} {size}: baseline {got[False][0]:.2f} Gbit/s, "
-                  f"afpacket {got[True][0]:.2f} Gbit/s, netoproc {got[True][1]:.1f}% CPU",
+                  f"afpacket {got[True][0]:.2f} Gbit/s, netoproc {got[True][1]:.1f}% CPU, "
+                  f"peak RSS {m['VmHWM'] / 1024:.1f} MiB (rings {m['rings'] / 1024:.1f} MiB in "
+                  f"{m['ring_maps']} mappings, heap+anon {m['heap+anon'] / 1024:.1f} MiB)",
                   file=sys.stderr)
 
     zero = [r for r in udp if r["drops"] == 0 and r["pps"]]
@@ -233,25 +301,53 @@ def main():
                f"{a.rounds} loopback rounds; 1-minute load average before the run "
                f"{load_before:.2f} (other work on the machine shows up as noise)")
     out.append("")
-    out.append("| traffic over veth | rate sent | packets netoproc counted for the two iperf3 | kernel drops | netoproc CPU |")
-    out.append("|---|---|---|---|---|")
-    for r in udp:
-        out.append(f"| UDP 64 B, target {r['label']} pps | {r['pps']:,.0f} pps "
-                   f"(iperf3 lost {r['iperf_lost_percent']:.1f}%) | {r['counted']:,} | "
-                   f"{r['drops']:,} | {r['cpu']:.1f}% |")
-    out.append(f"| TCP, one stream | {tcp['gbps']:.1f} Gbit/s | {tcp['counted']:,} | "
-               f"{tcp['drops']:,} | {tcp['cpu']:.1f}% |")
-    out.append("")
+    if tcp:
+        out.append("| traffic over veth | rate sent | packets netoproc counted for the two iperf3 | kernel drops | netoproc CPU | peak RSS |")
+        out.append("|---|---|---|---|---|---|")
+        for r in udp:
+            out.append(f"| UDP 64 B, target {r['label']} pps | {r['pps']:,.0f} pps "
+                       f"(iperf3 lost {r['iperf_lost_percent']:.1f}%) | {r['counted']:,} | "
+                       f"{r['drops']:,} | {r['cpu']:.1f}% | {r['mem']['VmHWM'] / 1024:.1f} MiB |")
+        out.append(f"| TCP, one stream | {tcp['gbps']:.1f} Gbit/s | {tcp['counted']:,} | "
+                   f"{tcp['drops']:,} | {tcp['cpu']:.1f}% | {tcp['mem']['VmHWM'] / 1024:.1f} MiB |")
+        out.append("")
     if best:
         out.append(f"Highest UDP rate with zero kernel drops: **{best['pps']:,.0f} packets/s** sent "
                    f"(each captured twice: sent in {NS_A}, received in {NS_B}), netoproc "
                    f"{best['cpu']:.1f}% CPU.")
     out.append("")
-    out.append("| loopback iperf3 | median ratio afpacket/baseline | min | max | netoproc CPU (median) |")
-    out.append("|---|---|---|---|---|")
-    for size, rs in ratios.items():
-        out.append(f"| `-l {size}` | {statistics.median(rs):.3f} | {min(rs):.3f} | {max(rs):.3f} | "
-                   f"{statistics.median(cpus[size]):.1f}% |")
+    if any(ratios.values()):
+        out.append("| loopback iperf3 | median ratio afpacket/baseline | min | max | netoproc CPU (median / max) | peak RSS VmHWM (median / max) |")
+        out.append("|---|---|---|---|---|---|")
+        for size, rs in ratios.items():
+            hwm = [m["VmHWM"] / 1024 for m in mems[size]]
+            out.append(f"| `-l {size}` | {statistics.median(rs):.3f} | {min(rs):.3f} | {max(rs):.3f} | "
+                       f"{statistics.median(cpus[size]):.1f}% / {max(cpus[size]):.1f}% | "
+                       f"{statistics.median(hwm):.1f} / {max(hwm):.1f} MiB |")
+        out.append("")
+        out.append("Resident memory at the end of each loopback window (median over the runs, MiB): "
+                   "where it is, from /proc/PID/smaps.")
+        out.append("")
+        out.append("| write size | VmRSS | packet rings (mappings, mapped MiB) | heap + anonymous (of which THP) | binary + libraries | other |")
+        out.append("|---|---|---|---|---|---|")
+        for size in ratios:
+            ms = mems[size]
+
+            def md(k, ms=ms):
+                return statistics.median(m[k] for m in ms) / 1024
+            out.append(f"| `-l {size}` | {md('VmRSS'):.1f} | {md('rings'):.1f} "
+                       f"({statistics.median(m['ring_maps'] for m in ms):.0f}, {md('ring_map_kib'):.0f}) | "
+                       f"{md('heap+anon'):.1f} ({md('thp'):.1f}) | {md('binary+libs'):.1f} | {md('stack+other'):.1f} |")
+        out.append("")
+        out.append("Every netoproc run (a ring per network namespace that existed at the end of the "
+                   "window; other sessions' namespaces count too):")
+        out.append("")
+        out.append("| round | size | baseline Gbit/s | afpacket Gbit/s | netoproc CPU | peak RSS MiB | VmRSS | rings (count, MiB) | heap + anon MiB |")
+        out.append("|---|---|---|---|---|---|---|---|---|")
+        for rnd, size, base, np_, cpu, m in runs:
+            out.append(f"| {rnd} | {size} | {base:.2f} | {np_:.2f} | {cpu:.1f}% | {m['VmHWM'] / 1024:.1f} | "
+                       f"{m['VmRSS'] / 1024:.1f} | {m['ring_maps']}, {m['rings'] / 1024:.1f} | "
+                       f"{m['heap+anon'] / 1024:.1f} |")
     print("\n".join(out))
 
 

@@ -7,6 +7,7 @@
 #
 #   sudo scripts/bench-afpacket.sh [--seconds S] [--rounds N] [--rates 50000,...,0]
 #                                  [--sizes 128K,1K] [--seed N] [--binary PATH]
+#                                  [--parts replay,veth,loopback]
 #
 # Defaults: 5 s windows, 6 loopback rounds; about 5 minutes. Results: Markdown on stdout
 # and in bench/results/afpacket-<date>-<time>-<kernel>.md. Installs iperf3 when missing.
@@ -19,11 +20,13 @@ if ! command -v iperf3 >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >&2
 fi
 
-binary="" args=()
+binary="" args=() parts="replay,veth,loopback"
 while [ $# -gt 0 ]; do
   case "$1" in
     --binary) binary=$2; shift 2 ;;
     --binary=*) binary=${1#--binary=}; shift ;;
+    --parts) parts=$2; shift 2 ;;
+    --parts=*) parts=${1#--parts=}; shift ;;
     *) args+=("$1"); shift ;;
   esac
 done
@@ -37,17 +40,23 @@ fi
 # Run from a copy, so a rebuild during the run cannot swap it.
 cp "$binary" "$snapdir/netoproc"
 
-echo "bench-afpacket: replay (one core, parse + aggregate)" >&2
-replay=$(cargo run --release -q -p netoproc-afpacket --example replay 2>/dev/null | tail -n 2)
+replay=""
+case ",$parts," in
+  *,replay,*)
+    echo "bench-afpacket: replay (one core, parse + aggregate)" >&2
+    replay=$(cargo run --release -q -p netoproc-afpacket --example replay 2>/dev/null | tail -n 2) ;;
+esac
 
-report=$(python3 bench/bench_afpacket.py --netoproc "$snapdir/netoproc" ${args[@]+"${args[@]}"})
+report=$(python3 bench/bench_afpacket.py --netoproc "$snapdir/netoproc" --parts "$parts" ${args[@]+"${args[@]}"})
 mkdir -p bench/results
 out="bench/results/afpacket-$(date -u +%Y-%m-%d-%H%M)-$(uname -r).md"
 {
   echo "$report"
-  echo
-  echo "Replay (\`cargo run --release -p netoproc-afpacket --example replay\`):"
-  echo
-  echo "$replay" | sed 's/^/    /'
+  if [ -n "$replay" ]; then
+    echo
+    echo "Replay (\`cargo run --release -p netoproc-afpacket --example replay\`):"
+    echo
+    while IFS= read -r line; do echo "    $line"; done <<<"$replay"
+  fi
 } | tee "$out"
 echo "bench-afpacket: written to $out" >&2

@@ -5,10 +5,13 @@
 #
 #   sudo scripts/bench.sh [--rounds N] [--seconds S] [--quick] [--pin same|split|none]
 #                         [--cost-rounds N] [--sizes 128K,1K] [--seed N] [--binary PATH]
+#                         [--netoproc-args "--live-read walk"]
 #
 # Defaults: 10 rounds × 10 s × 2 write sizes × 3 arms (+ a 2-round cost phase),
 # about 15 minutes. --quick = 3 rounds × 3 s. Results: Markdown on stdout and in
-# bench/results/<date>-<kernel>.md, raw numbers in .csv / -programs.csv beside it.
+# bench/results/<date>-<kernel>[-<netoproc args>].md, raw numbers in .csv / -programs.csv
+# beside it. --netoproc-args: extra arguments for netoproc, one quoted string (with a space
+# in it, or as --netoproc-args=..., so it is not taken for an option of its own).
 # Installs iperf3, clang, llvm, libbpf-dev, bpftool with apt-get when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
