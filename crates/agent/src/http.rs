@@ -112,12 +112,18 @@ pub struct HttpServer {
 
 impl HttpServer {
     /// Binds `addr` and starts the workers: HTTPS only when `web` has TLS.
-    pub fn start(addr: SocketAddr, shared: Arc<Shared>, web: Arc<WebState>) -> std::io::Result<Self> {
+    pub fn start(
+        addr: SocketAddr,
+        shared: Arc<Shared>,
+        web: Arc<WebState>,
+    ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let (server, bound, tls) = if web.get().tls.is_some() {
             let listener = std::net::TcpListener::bind(addr)?;
             let bound = listener.local_addr()?;
-            let dir = tempfile::Builder::new().prefix("netoproc-http-").tempdir()?;
+            let dir = tempfile::Builder::new()
+                .prefix("netoproc-http-")
+                .tempdir()?;
             let sock = dir.path().join("http.sock");
             let server = Server::http_unix(&sock).map_err(std::io::Error::other)?;
             let front = crate::tls::start(listener, sock, web.clone(), stop.clone())?;

@@ -17,6 +17,6 @@ pub mod identity;
 pub mod metrics;
 pub mod published;
 pub mod tally;
-pub mod tracker;
 mod tls;
+pub mod tracker;
 pub mod web;

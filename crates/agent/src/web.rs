@@ -369,7 +369,13 @@ mod tests {
         assert_eq!(t.cert_file.as_deref(), Some(Path::new("a.crt")));
         assert_eq!(t.min_version.as_deref(), Some("TLS13"));
         assert_eq!(f.basic_auth_users.unwrap().len(), 1);
-        assert_eq!(WebConfigFile::parse("\n").unwrap(), WebConfigFile::default());
+        assert_eq!(
+            WebConfigFile::parse("\n").unwrap(),
+            WebConfigFile::default()
+        );
+
+        let example = WebConfigFile::parse(include_str!("../../../deploy/web.yml")).unwrap();
+        assert!(example.tls_server_config.is_some());
 
         let e = WebConfigFile::parse("tls_server_config:\n  cert_fil: a\n").unwrap_err();
         assert!(e.contains("cert_fil"), "{e}");
@@ -386,7 +392,10 @@ mod tests {
         assert!(!e.contains("QWERTY"), "{e}");
         let users = HashMap::from([("alice".to_string(), "plaintext-secret".to_string())]);
         let e = BasicAuth::new(&users).err().unwrap();
-        assert!(e.contains("alice") && e.contains("not a bcrypt hash"), "{e}");
+        assert!(
+            e.contains("alice") && e.contains("not a bcrypt hash"),
+            "{e}"
+        );
         assert!(!e.contains("plaintext-secret"), "{e}");
     }
 
@@ -402,7 +411,10 @@ mod tests {
         assert_eq!(a.check(Some(&basic("prom", "s3cret"))), AuthResult::Allowed);
         assert_eq!(a.check(Some(&basic("prom", "s3cre"))), AuthResult::Denied);
         assert_eq!(a.check(Some(&basic("other", "s3cret"))), AuthResult::Denied);
-        assert_eq!(a.check(Some(&basic("nobody", "s3cret"))), AuthResult::Denied);
+        assert_eq!(
+            a.check(Some(&basic("nobody", "s3cret"))),
+            AuthResult::Denied
+        );
         assert_eq!(a.check(None), AuthResult::Denied);
         assert_eq!(a.check(Some("Bearer abc")), AuthResult::Denied);
         assert_eq!(a.check(Some("Basic !!!")), AuthResult::Denied);

@@ -46,7 +46,10 @@ impl Client {
         match tls.read_to_end(&mut out) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                panic!("{path}: closed without close_notify after {} bytes", out.len())
+                panic!(
+                    "{path}: closed without close_notify after {} bytes",
+                    out.len()
+                )
             }
             Err(e) => panic!("{path}: {e}"),
         }
@@ -172,7 +175,8 @@ fn https_with_basic_auth() {
             // Plain HTTP on the TLS port: no HTTP answer.
             let mut s = TcpStream::connect(addr).unwrap();
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            s.write_all(b"GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+            s.write_all(b"GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")
+                .unwrap();
             let mut out = Vec::new();
             let _ = s.read_to_end(&mut out);
             assert!(

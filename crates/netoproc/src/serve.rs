@@ -12,10 +12,10 @@ use std::sync::Arc;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, Parser};
 use netoproc_agent::agent::{serve, AgentError, ServeOptions};
-use netoproc_agent::web::WebSettings;
 use netoproc_agent::config::{
     resolve_listen, FileConfig, MetricsSection, MetricsSettings, DEFAULT_LISTEN,
 };
+use netoproc_agent::web::WebSettings;
 use netoproc_core::clock::SystemClock;
 use netoproc_dns::ObservatoryConfig;
 use netoproc_engine::{Engine, SessionConfig};
