@@ -19,12 +19,13 @@ use netoproc_procfs::sysnet::{InterfaceCounters, SysClassNet};
 
 use crate::budget::Budget;
 use crate::config::{FileConfig, MetricsSection, MetricsSettings};
-use crate::http::{HttpServer, Shared};
+use crate::http::{HttpServer, Shared, WebState};
 use crate::identity::Identity;
 use crate::metrics::{MAX_CMDLINE, MAX_INTERFACES, MAX_RESOLVERS};
 use crate::published::{ProcessInfoRow, Published, ResolverSeries, SnapshotParts};
 use crate::tally::DnsCounts;
 use crate::tracker::DeltaTracker;
+use crate::web::WebSettings;
 
 /// What `serve` was asked for, resolved from flags and the file.
 #[derive(Debug, Clone)]
@@ -35,6 +36,10 @@ pub struct ServeOptions {
     pub config_path: Option<PathBuf>,
     /// The `[metrics]` values given as flags (they win on reload too).
     pub metrics_flags: MetricsSection,
+    /// TLS and basic auth, loaded from `web_config_file`.
+    pub web: WebSettings,
+    /// The web config file, re-read on SIGHUP.
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// Why the agent stopped.
@@ -64,11 +69,13 @@ pub fn serve(
 ) -> Result<(), AgentError> {
     let interval = engine.config().read_interval;
     let shared = Arc::new(Shared::new(Duration::from_secs(30) + 5 * interval));
-    let server =
-        HttpServer::start(opts.listen, shared.clone()).map_err(|source| AgentError::Listen {
+    let web = Arc::new(WebState::new(opts.web.clone()));
+    let server = HttpServer::start(opts.listen, shared.clone(), web.clone()).map_err(|source| {
+        AgentError::Listen {
             addr: opts.listen,
             source,
-        })?;
+        }
+    })?;
     on_listening(server.addr());
     let mut state = AgentState {
         budget: Budget::new(opts.metrics.budget()),
@@ -82,6 +89,7 @@ pub fn serve(
     let result = engine.run(clock, None, stop, |e| {
         if reload.swap(false, Ordering::Relaxed) {
             state.reload(opts, clock);
+            reload_web(opts, &web);
         }
         let p = state.read(e, clock)?;
         shared.publish(p);
@@ -89,6 +97,27 @@ pub fn serve(
     });
     server.stop();
     result.map(drop)
+}
+
+/// SIGHUP: re-reads the web config file, if there is one; a bad one keeps
+/// the running settings.
+fn reload_web(opts: &ServeOptions, web: &WebState) {
+    let Some(path) = &opts.web_config_file else {
+        return;
+    };
+    match WebSettings::load(path) {
+        Ok(new) => {
+            let what = new.describe();
+            match web.replace(new) {
+                Ok(()) => eprintln!("netoproc: SIGHUP: reloaded {} ({what})", path.display()),
+                Err(why) => eprintln!(
+                    "netoproc: SIGHUP: keeping the running web config: {}: {why}",
+                    path.display()
+                ),
+            }
+        }
+        Err(e) => eprintln!("netoproc: SIGHUP: keeping the running web config: {e}"),
+    }
 }
 
 struct AgentState {
@@ -105,7 +134,9 @@ struct AgentState {
 impl AgentState {
     fn reload(&mut self, opts: &ServeOptions, clock: &dyn Clock) {
         let Some(path) = &opts.config_path else {
-            eprintln!("netoproc: SIGHUP: no --config file to reload");
+            if opts.web_config_file.is_none() {
+                eprintln!("netoproc: SIGHUP: no --config file to reload");
+            }
             return;
         };
         let loaded = FileConfig::load(path)

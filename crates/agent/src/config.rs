@@ -6,6 +6,7 @@
 //! ```toml
 //! listen = "127.0.0.1:9767"
 //! read_interval_ms = 1000
+//! web_config_file = "/etc/netoproc/web.yml"   # TLS, basic auth
 //!
 //! [capture]
 //! mode = "auto"            # auto | ebpf | afpacket
@@ -64,6 +65,8 @@ pub enum ConfigError {
 pub struct FileConfig {
     pub listen: Option<String>,
     pub read_interval_ms: Option<u64>,
+    /// TLS and basic auth ([`crate::web`]); relative to the TOML file.
+    pub web_config_file: Option<PathBuf>,
     #[serde(default)]
     pub capture: CaptureSection,
     #[serde(default)]
@@ -209,6 +212,8 @@ mod tests {
         assert!(e.starts_with("line 2: "), "{e}");
         let e = FileConfig::parse("bogus = 1\n").unwrap_err();
         assert!(e.starts_with("line 1: "), "{e}");
+        let c = FileConfig::parse("web_config_file = \"web.yml\"\n").unwrap();
+        assert_eq!(c.web_config_file.as_deref(), Some(Path::new("web.yml")));
         let e = FileConfig::parse("listen = \n").unwrap_err();
         assert!(e.starts_with("line 1: "), "{e}");
     }

@@ -19,6 +19,7 @@ use tiny_http::{Header, Method, Request, Response, Server};
 use crate::exposition::{to_prometheus_text, wants_openmetrics, OPENMETRICS, PROMETHEUS_TEXT};
 use crate::metrics::registry;
 use crate::published::Published;
+use crate::web::{AuthResult, WebSettings};
 
 const WORKERS: usize = 2;
 /// How long a worker waits for a request before it looks at the stop flag.
@@ -67,6 +68,36 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The web configuration in force: TLS and basic auth. A reload swaps
+/// it; whether TLS is on at all is fixed at start.
+#[derive(Debug, Default)]
+pub struct WebState {
+    current: Mutex<WebSettings>,
+}
+
+impl WebState {
+    pub fn new(settings: WebSettings) -> Self {
+        WebState {
+            current: Mutex::new(settings),
+        }
+    }
+
+    pub fn get(&self) -> WebSettings {
+        lock(&self.current).clone()
+    }
+
+    /// Takes `new` for the next connections and requests, unless it would
+    /// turn TLS on or off (that takes a restart: another listener).
+    pub fn replace(&self, new: WebSettings) -> Result<(), &'static str> {
+        let mut cur = lock(&self.current);
+        if cur.tls.is_some() != new.tls.is_some() {
+            return Err("turning TLS on or off applies at the next start");
+        }
+        *cur = new;
+        Ok(())
+    }
+}
+
 /// The running server; dropping it does not stop it, [`HttpServer::stop`]
 /// does.
 pub struct HttpServer {
@@ -74,27 +105,48 @@ pub struct HttpServer {
     workers: Vec<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
     addr: SocketAddr,
+    /// The TLS front's accept thread and the private folder of the Unix
+    /// socket behind it.
+    tls: Option<(JoinHandle<()>, tempfile::TempDir)>,
 }
 
 impl HttpServer {
-    /// Binds `addr` and starts the workers.
-    pub fn start(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<Self> {
-        let server = Server::http(addr).map_err(std::io::Error::other)?;
-        let bound = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| std::io::Error::other("not an IP listener"))?;
-        let server = Arc::new(server);
+    /// Binds `addr` and starts the workers: HTTPS only when `web` has TLS.
+    pub fn start(
+        addr: SocketAddr,
+        shared: Arc<Shared>,
+        web: Arc<WebState>,
+    ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
+        let (server, bound, tls) = if web.get().tls.is_some() {
+            let listener = std::net::TcpListener::bind(addr)?;
+            let bound = listener.local_addr()?;
+            let dir = tempfile::Builder::new()
+                .prefix("netoproc-http-")
+                .tempdir()?;
+            let sock = dir.path().join("http.sock");
+            let server = Server::http_unix(&sock).map_err(std::io::Error::other)?;
+            let front = crate::tls::start(listener, sock, web.clone(), stop.clone())?;
+            (server, bound, Some((front, dir)))
+        } else {
+            let server = Server::http(addr).map_err(std::io::Error::other)?;
+            let bound = server
+                .server_addr()
+                .to_ip()
+                .ok_or_else(|| std::io::Error::other("not an IP listener"))?;
+            (server, bound, None)
+        };
+        let server = Arc::new(server);
         let workers = (0..WORKERS)
             .map(|i| {
-                let (server, shared, stop) = (server.clone(), shared.clone(), stop.clone());
+                let (server, shared, stop, web) =
+                    (server.clone(), shared.clone(), stop.clone(), web.clone());
                 std::thread::Builder::new()
                     .name(format!("netoproc-http-{i}"))
                     .spawn(move || {
                         while !stop.load(Ordering::Relaxed) {
                             match server.recv_timeout(POLL) {
-                                Ok(Some(req)) => answer(req, &shared),
+                                Ok(Some(req)) => answer(req, &shared, &web),
                                 Ok(None) => {}
                                 Err(_) => std::thread::sleep(POLL),
                             }
@@ -107,6 +159,7 @@ impl HttpServer {
             workers,
             stop,
             addr: bound,
+            tls,
         })
     }
 
@@ -123,6 +176,9 @@ impl HttpServer {
         for w in self.workers {
             let _ = w.join();
         }
+        if let Some((front, _dir)) = self.tls {
+            let _ = front.join();
+        }
     }
 }
 
@@ -136,8 +192,24 @@ fn text(status: u16, body: impl Into<String>) -> Response<std::io::Cursor<Vec<u8
         .with_header(header("Content-Type", "text/plain; charset=utf-8"))
 }
 
-fn answer(req: Request, shared: &Shared) {
+fn answer(req: Request, shared: &Shared, web: &WebState) {
     let path = req.url().split('?').next().unwrap_or("").to_string();
+    if path != "/healthz" {
+        if let Some(auth) = web.get().auth {
+            let given = req
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv("Authorization"))
+                .map(|h| h.value.as_str().to_string());
+            if auth.check(given.as_deref()) == AuthResult::Denied {
+                let _ = req.respond(
+                    text(401, "unauthorized\n")
+                        .with_header(header("WWW-Authenticate", "Basic realm=\"netoproc\"")),
+                );
+                return;
+            }
+        }
+    }
     if !matches!(req.method(), Method::Get | Method::Head) {
         let _ = req.respond(text(405, "only GET\n").with_header(header("Allow", "GET, HEAD")));
         return;

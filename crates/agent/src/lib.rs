@@ -3,7 +3,8 @@
 //! series budget ([`budget`]), and serves them over HTTP ([`http`]) as
 //! Prometheus text or OpenMetrics ([`metrics`], [`exposition`]), with
 //! health, readiness and the snapshot JSON. Its settings come from flags
-//! and a TOML file ([`config`]), reloaded on SIGHUP. It never opens a
+//! and a TOML file ([`config`]), reloaded on SIGHUP; TLS and basic auth from a
+//! web config file in the exporters' format ([`web`]). It never opens a
 //! capture backend itself: the binary hands one in.
 
 pub mod agent;
@@ -16,4 +17,6 @@ pub mod identity;
 pub mod metrics;
 pub mod published;
 pub mod tally;
+mod tls;
 pub mod tracker;
+pub mod web;

@@ -229,6 +229,8 @@ fn run_agent(
         metrics: MetricsSettings::resolve(&flags, &MetricsSection::default()).unwrap(),
         config_path: None,
         metrics_flags: flags,
+        web: Default::default(),
+        web_config_file: None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let reload = AtomicBool::new(false);

@@ -2,10 +2,10 @@
 //! file, lets flags win over it (capture keys are validated by the same
 //! clap parsers as the flags), opens the capture backend and hands
 //! everything to `netoproc-agent`. SIGTERM/SIGINT stop it cleanly (a
-//! second one exits at once); SIGHUP reloads the file's `[metrics]`.
+//! second one exits at once); SIGHUP reloads the file's `[metrics]` and the web config file (TLS, basic auth).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use netoproc_agent::agent::{serve, AgentError, ServeOptions};
 use netoproc_agent::config::{
     resolve_listen, FileConfig, MetricsSection, MetricsSettings, DEFAULT_LISTEN,
 };
+use netoproc_agent::web::WebSettings;
 use netoproc_core::clock::SystemClock;
 use netoproc_dns::ObservatoryConfig;
 use netoproc_engine::{Engine, SessionConfig};
@@ -38,6 +39,13 @@ pub struct ServeArgs {
     /// it. SIGHUP re-reads its [metrics] section.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Web configuration file in the Prometheus exporters' format
+    /// (tls_server_config, basic_auth_users; see deploy/web.yml): HTTPS
+    /// only with TLS, and basic auth on every path but /healthz. SIGHUP
+    /// re-reads it.
+    #[arg(long, value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
 
     /// Most series /metrics may hold [default: 10000]; identities past it
     /// are summed as the identity `other`.
@@ -81,6 +89,19 @@ pub fn run(cli: &Cli, args: &ServeArgs, elevated: Option<&str>) -> Result<(), Fa
         .map_err(|e| Failure::Usage(format!("serve: {e}")))?;
     let listen = resolve_listen(args.listen.as_deref(), file.listen.as_deref())
         .map_err(|e| Failure::Usage(format!("serve: {e}")))?;
+    // The flag's path, else the file's (relative to the file's folder).
+    let web_config_file = args.web_config_file.clone().or_else(|| {
+        let p = file.web_config_file.as_ref()?;
+        let dir = args.config.as_deref()?.parent().unwrap_or(Path::new("."));
+        Some(dir.join(p))
+    });
+    // Read and checked (certificates and keys too) before capture starts.
+    let web = match &web_config_file {
+        Some(p) => WebSettings::load(p).map_err(|e| Failure::Usage(format!("serve: {e}")))?,
+        None => WebSettings::default(),
+    };
+    let scheme = if web.tls.is_some() { "https" } else { "http" };
+    let web_line = web.describe();
 
     let stop = Arc::new(AtomicBool::new(false));
     let reload = Arc::new(AtomicBool::new(false));
@@ -123,10 +144,12 @@ pub fn run(cli: &Cli, args: &ServeArgs, elevated: Option<&str>) -> Result<(), Fa
         metrics,
         config_path: args.config.clone(),
         metrics_flags: flags,
+        web,
+        web_config_file,
     };
     let result = serve(&mut engine, &SystemClock, &stop, &reload, &opts, |addr| {
         eprintln!(
-            "netoproc: serving http://{addr}/metrics (capture mode {}, hooks {}; budget {} series)",
+            "netoproc: serving {scheme}://{addr}/metrics ({web_line}; capture mode {}, hooks {}; budget {} series)",
             info.mode, info.hooks, metrics.max_series
         );
     });
