@@ -53,6 +53,15 @@ fn ip(ns: &str, args: &[&str]) {
     );
 }
 
+/// One flood at a time: the 100,000-pid flood cycles through every pid
+/// (another test's generator pid comes round, with its one-byte datagram),
+/// and the peer-map flood evicts other sockets' per-remote rows.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn modes() -> Vec<(&'static str, Mode)> {
     vec![("ebpf", Mode::ebpf()), ("afpacket", Mode::afpacket(0.0))]
 }
@@ -69,6 +78,7 @@ fn under_netoproc(
         return;
     }
     common::netoproc_bin();
+    let _one = one_at_a_time();
     for (name, mut mode) in modes() {
         mode.args.extend(extra_args.iter().map(|a| a.to_string()));
         let pair = VethPair::new("flood");
@@ -255,6 +265,7 @@ fn udp_to_more_remotes_than_the_peer_map_holds() {
         return;
     }
     const REMOTES: u32 = 80_000;
+    let _one = one_at_a_time();
     let run = common::netoproc_run::NetoprocRun::start_in(&common::mode::Mode::ebpf());
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let mut sent = 0u64;
