@@ -8,7 +8,8 @@
 //! - 20,000 DNS queries, each to a distinct resolver address (a /16 routed
 //!   over the veth): at most 1,025 resolver rows, the rest counted in
 //!   `dns.stats.resolvers_overflowed`;
-//! - 20,000 UDP datagrams from distinct spoofed source address/port pairs;
+//! - 20,000 UDP datagrams from distinct spoofed source address/port pairs
+//!   (and again in AF_PACKET with `--max-flows 1024`: the overflow rows);
 //! - 100,000 short processes in turn (fork, one datagram, exit; here about
 //!   1,400 a second, so ~75 s; the generator stops at 120 s and the number
 //!   it reached is what is checked). `pid_max` is 32768 on small hosts, so
@@ -74,12 +75,22 @@ fn under_netoproc(
     flood: impl Fn(&VethPair) -> netoproc_e2e::tally::GenReport,
     check: impl Fn(&str, &NpReport, &netoproc_e2e::tally::GenReport),
 ) {
+    under_netoproc_in(modes(), test, extra_args, flood, check)
+}
+
+fn under_netoproc_in(
+    modes: Vec<(&'static str, Mode)>,
+    test: &str,
+    extra_args: &[&str],
+    flood: impl Fn(&VethPair) -> netoproc_e2e::tally::GenReport,
+    check: impl Fn(&str, &NpReport, &netoproc_e2e::tally::GenReport),
+) {
     if !common::root_or_skip(test) {
         return;
     }
     common::netoproc_bin();
     let _one = one_at_a_time();
-    for (name, mut mode) in modes() {
+    for (name, mut mode) in modes {
         mode.args.extend(extra_args.iter().map(|a| a.to_string()));
         let pair = VethPair::new("flood");
         pair.pin_neighbours();
@@ -164,19 +175,7 @@ fn random_source_udp_flood_stays_bounded() {
         "random_source_udp_flood_stays_bounded",
         &[],
         |pair| {
-            let to = format!("{}:9999", pair.v4(1));
-            let args = [
-                "flood-sources",
-                "--to",
-                &to,
-                "--base",
-                "10.98.0.1",
-                "--count",
-                &SOURCES.to_string(),
-            ];
-            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-            Generator::spawn("flood-sources", &pair.b.name, &args).finish()
-        },
+|pair| spoofed_sources(pair),
         |name, report, gen| {
             assert_eq!(gen.unanswered, u64::from(SOURCES));
             let sent: u64 = report
@@ -196,6 +195,74 @@ fn random_source_udp_flood_stays_bounded() {
                     "[afpacket] {flows} flows and {drops} drops for {SOURCES} sources"
                 );
             }
+        },
+    );
+}
+
+fn spoofed_sources(pair: &VethPair) -> netoproc_e2e::tally::GenReport {
+    let to = format!("{}:9999", pair.v4(1));
+    let args = [
+        "flood-sources",
+        "--to",
+        &to,
+        "--base",
+        "10.98.0.1",
+        "--count",
+        &SOURCES.to_string(),
+    ];
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    Generator::spawn("flood-sources", &pair.b.name, &args).finish()
+}
+
+/// With `--max-flows` far below the number of spoofed sources, AF_PACKET
+/// stops remembering new flows: their bytes go to overflow rows (no owner,
+/// unspecified addresses) and are counted in `flows_folded`; every payload
+/// byte is still counted once (tx in the sender's namespace, rx in the
+/// receiver's), short only by what the rings dropped.
+#[test]
+fn spoofed_sources_past_the_flow_bound_fold_into_overflow_rows() {
+    const MAX_FLOWS: u64 = 1024;
+    under_netoproc_in(
+        vec![("afpacket", Mode::afpacket(0.0))],
+        "spoofed_sources_past_the_flow_bound_fold_into_overflow_rows",
+        &["--max-flows", &MAX_FLOWS.to_string()],
+        spoofed_sources,
+        |name, report, gen| {
+            assert_eq!(gen.unanswered, u64::from(SOURCES));
+            let a = report.meta.attribution.as_ref().expect("attribution");
+            let folded = a["flows_folded"].as_u64().expect("flows_folded");
+            let flows = a["flows"].as_u64().unwrap_or(0);
+            let bytes = a["bytes"].as_u64().unwrap_or(0);
+            let drops = report.meta.lost.get("capture_drops").copied().unwrap_or(0);
+            assert!(
+                folded > u64::from(SOURCES) / 2,
+                "[{name}] {folded} flows folded ({flows} remembered) for {SOURCES} sources"
+            );
+            let overflow: Vec<_> = report
+                .connections
+                .iter()
+                .filter(|c| c.local.as_deref() == Some("0.0.0.0:0"))
+                .collect();
+            assert!(!overflow.is_empty(), "[{name}] no overflow row");
+            assert!(
+                overflow.iter().all(|c| c.pid == 0),
+                "[{name}] an overflow row names a process: {overflow:?}"
+            );
+            let folded_bytes: u64 = overflow.iter().map(|c| c.tx_bytes + c.rx_bytes).sum();
+            assert!(folded_bytes > 0, "[{name}] overflow rows hold no bytes");
+            // Each datagram: tx in the sender's namespace, rx in the receiver's.
+            let per_datagram = gen.tx_bytes / u64::from(SOURCES);
+            assert!(
+                bytes <= 2 * gen.tx_bytes,
+                "[{name}] {bytes} payload bytes counted for {} sent: counted twice",
+                gen.tx_bytes
+            );
+            assert!(
+                bytes + drops * per_datagram >= 2 * gen.tx_bytes,
+                "[{name}] {bytes} payload bytes counted and {drops} packets dropped, for {} \
+                 sent (each seen twice)",
+                gen.tx_bytes
+            );
         },
     );
 }

@@ -167,6 +167,14 @@ pub struct AttributionStats {
     /// flows) and were counted in one record per local address and remote,
     /// the ephemeral port shown as 0.
     pub flows_aggregated: u64,
+    /// New flows not remembered because attribution held its bound of
+    /// flows or records (a flood of distinct flows): their bytes count in
+    /// an overflow row per namespace and protocol (unspecified addresses,
+    /// no owner), so totals stay exact.
+    pub flows_folded: u64,
+    /// Packets of flows a capture reader did not remember (past its bound
+    /// of flows): counted without TCP retransmission detection.
+    pub packets_unsequenced: u64,
     /// L4 payload bytes counted, both directions.
     pub bytes: u64,
     /// Of `bytes`: of flows with an owner (resolved or inferred).

@@ -168,6 +168,7 @@ pub(crate) fn attribution_text(a: &AttributionStats) -> String {
     format!(
         "attributed_share={:.4} bytes={} bytes_attributed={} bytes_inferred={} flows={} \
          flows_resolved={} flows_inferred={} flows_unresolved={} flows_aggregated={} \
+         flows_folded={} packets_unsequenced={} \
          lookups={} cache_hits={} \
          dumps={} on_demand_dumps={} rate_limited={} full_scans={} pid_rescans={} \
          proc_connector={} proc_events={} proc_events_lost={} namespaces={} rings={} \
@@ -182,6 +183,8 @@ pub(crate) fn attribution_text(a: &AttributionStats) -> String {
         a.flows_inferred,
         a.flows_unresolved,
         a.flows_aggregated,
+        a.flows_folded,
+        a.packets_unsequenced,
         a.lookups,
         a.cache_hits,
         a.dumps,

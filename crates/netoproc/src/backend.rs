@@ -10,7 +10,8 @@ pub fn open(cli: &Cli, elevated: Option<&str>) -> Result<Box<dyn CaptureBackend>
     let afpacket_flags = cli.interface.is_some()
         || cli.rings.is_some()
         || cli.ring_mib.is_some()
-        || cli.max_netns.is_some();
+        || cli.max_netns.is_some()
+        || cli.max_flows.is_some();
     check_sizes(cli, elevated)?;
     match cli.capture_mode {
         CaptureMode::Afpacket if cli.hooks != Hooks::Auto => Err(Failure::Usage(
@@ -22,7 +23,8 @@ pub fn open(cli: &Cli, elevated: Option<&str>) -> Result<Box<dyn CaptureBackend>
         )),
         CaptureMode::Afpacket => open_afpacket(cli, elevated),
         CaptureMode::Ebpf if afpacket_flags => Err(Failure::Usage(
-            "--interface, --rings, --ring-mib and --max-netns set up AF_PACKET capture; they \
+            "--interface, --rings, --ring-mib, --max-netns and --max-flows set up AF_PACKET \
+             capture; they \
              cannot be used with --capture-mode=ebpf"
                 .into(),
         )),
@@ -101,6 +103,7 @@ fn open_afpacket(cli: &Cli, elevated: Option<&str>) -> Result<Box<dyn CaptureBac
         cgroup_root: cli.sys_root.join("fs/cgroup"),
         dns_ports: cli.dns_ports.0.clone(),
         max_namespaces: max_namespaces(cli, elevated),
+        max_flows: cli.max_flows.map_or(defaults.max_flows, |n| n as usize),
         ..defaults
     };
     match AfPacketCapture::start(&opts) {

@@ -126,6 +126,13 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub max_netns: Option<u16>,
 
+    /// AF_PACKET: flows (one socket's traffic with one remote) remembered at
+    /// once, default 262144 (about 150 MiB at worst). Past it, as in a
+    /// flood of spoofed sources, a new flow's bytes count in an overflow row
+    /// without owner (`flows_folded` in the attribution statistics).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1024..=4_194_304))]
+    pub max_flows: Option<u32>,
+
     /// How often live socket counters are read in snapshot mode, in
     /// milliseconds (the live view reads them every `--interval`).
     #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]

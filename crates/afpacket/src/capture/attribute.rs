@@ -67,6 +67,10 @@ pub struct AttributionConfig {
     pub synthetic_idle: Duration,
     /// Closed records are forgotten after this much silence.
     pub closed_grace: Duration,
+    /// Flows remembered at once, at most (see `overflow`).
+    pub max_flows: usize,
+    /// Records (kernel sockets and records of their own) at once, at most.
+    pub max_records: usize,
 }
 
 impl Default for AttributionConfig {
@@ -82,6 +86,8 @@ impl Default for AttributionConfig {
             fin_idle: Duration::from_secs(1),
             synthetic_idle: Duration::from_secs(30),
             closed_grace: Duration::from_secs(3),
+            max_flows: MAX_FLOWS,
+            max_records: MAX_RECORDS,
         }
     }
 }
@@ -126,6 +132,15 @@ type RecentKey = (NetnsId, Protocol, IpAddr, SocketAddr);
 
 const SYNTHETIC_BIT: u64 = 1 << 62;
 
+/// Default bounds on flows and records: a random-source flood makes one of
+/// each per packet. About 200 and 400 bytes each with their map slots:
+/// ~150 MiB at worst for both.
+pub const MAX_FLOWS: usize = 262_144;
+pub const MAX_RECORDS: usize = 262_144;
+/// (local address, remote) pairs remembered for inference, at most; past
+/// it a pair is not remembered (inference knows less, nothing is lost).
+const MAX_RECENT: usize = 65_536;
+
 /// Processes remembered as announced (their record sent to the ledger).
 const MAX_ANNOUNCED: usize = 65_536;
 
@@ -150,6 +165,8 @@ pub struct Attributor<O: Owners> {
     waiting_dumps: HashMap<(NetnsId, Protocol), Option<Instant>>,
     /// Aggregate records by their key (see `storm`).
     aggregates: HashMap<FlowKey, SocketCookie>,
+    /// Overflow records by (namespace, protocol, IPv6) (see `overflow`).
+    overflows: HashMap<(NetnsId, Protocol, bool), SocketCookie>,
     recent: HashMap<RecentKey, Recent>,
     dirty: HashSet<SocketCookie>,
     /// Processes (pid, start time) whose record was sent; bounded by
@@ -172,6 +189,7 @@ impl<O: Owners> Attributor<O> {
             owner_waits: HashSet::default(),
             waiting_dumps: HashMap::default(),
             aggregates: HashMap::default(),
+            overflows: HashMap::default(),
             recent: HashMap::default(),
             dirty: HashSet::default(),
             announced: HashSet::default(),
@@ -184,7 +202,7 @@ impl<O: Owners> Attributor<O> {
 
     /// A reader saw the flow's first packet: look its owner up now.
     pub fn new_flow(&mut self, key: FlowKey, now: Instant) {
-        if self.flows.contains_key(&key) {
+        if self.flows.contains_key(&key) || self.over_budget() {
             return;
         }
         self.flows.insert(
@@ -208,11 +226,13 @@ impl<O: Owners> Attributor<O> {
     /// Adds what flows moved since the readers' last flush.
     pub fn deltas(&mut self, deltas: &[(FlowKey, FlowDelta)], now: Instant) {
         for (key, d) in deltas {
-            if !self.flows.contains_key(key) {
+            if !self.flows.contains_key(key) && !self.full() {
                 // Forgotten here while a reader still knew it.
                 self.new_flow(*key, now);
             }
             let Some(flow) = self.flows.get_mut(key) else {
+                // Past the flow bound: counted in its overflow record.
+                self.fold(key, d, now);
                 continue;
             };
             flow.last_seen = now;
@@ -397,6 +417,7 @@ impl<O: Owners> Attributor<O> {
 
 mod infer;
 mod lifecycle;
+mod overflow;
 mod records;
 mod storm;
 

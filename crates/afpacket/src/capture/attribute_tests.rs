@@ -295,3 +295,100 @@ fn unresolved_flows_show_with_their_tuple_and_no_owner() {
     let rows = ledger.report().connections;
     assert_eq!((rows.len(), rows[0].pid), (1, 0));
 }
+
+#[test]
+fn flows_past_the_bound_count_in_an_ownerless_overflow_row() {
+    let mut f = Fake::default();
+    let keys: Vec<FlowKey> = (0..5u16)
+        .map(|i| {
+            let k = key(
+                Protocol::Tcp,
+                &format!("10.0.0.1:{}", 40000 + i),
+                "10.0.0.2:80",
+            );
+            let r = res(
+                Protocol::Tcp,
+                &format!("10.0.0.1:{}", 40000 + i),
+                Some("10.0.0.2:80"),
+                100 + u64::from(i),
+                200 + u64::from(i),
+                &[42],
+                MatchKind::Exact,
+            );
+            f.exact.insert((k.protocol, k.local, k.remote), r);
+            k
+        })
+        .collect();
+    let config = AttributionConfig {
+        max_flows: 2,
+        ..AttributionConfig::default()
+    };
+    let mut at = Attributor::new(f, config);
+    let t0 = Instant::now();
+    for k in &keys {
+        at.new_flow(*k, t0);
+    }
+    let deltas: Vec<_> = keys.iter().map(|k| (*k, tx(1000))).collect();
+    at.deltas(&deltas, t0);
+    assert_eq!(at.flows_tracked(), 2);
+    assert_eq!(at.tally.flows_folded, 3);
+    let b = at.take_batch();
+    let total: u64 = b.sockets.iter().map(|s| s.counters.tx_bytes).sum();
+    assert_eq!(total, 5000, "every byte is counted somewhere");
+    let over: Vec<_> = b
+        .sockets
+        .iter()
+        .filter(|s| s.tuple.unwrap().local == a("0.0.0.0:0"))
+        .collect();
+    assert_eq!(over.len(), 1, "one overflow row: {:?}", b.sockets);
+    assert_eq!(over[0].counters.tx_bytes, 3000);
+    assert!(over[0].owner.is_none(), "the overflow row names nobody");
+    assert_eq!(at.tally.bytes_unresolved, 3000);
+    assert_eq!(at.tally.bytes_resolved, 2000);
+
+    // Once the remembered flows idle out, new flows are remembered again.
+    let later = t0 + AttributionConfig::default().flow_idle + ms(1);
+    at.tick(later);
+    assert_eq!(at.flows_tracked(), 0);
+    at.new_flow(keys[4], later);
+    at.deltas(&[(keys[4], tx(10))], later);
+    assert_eq!(at.flows_tracked(), 1);
+    let b = at.take_batch();
+    let s = b.sockets.iter().find(|s| s.cookie == SocketCookie(104));
+    let s = s.expect("the flow's own record");
+    assert_eq!(s.counters.tx_bytes, 10);
+    assert_eq!(s.owner.as_ref().map(|o| o.pid), Some(42));
+    assert_eq!(at.tally.flows_folded, 3);
+}
+
+#[test]
+fn the_record_bound_also_folds_new_flows() {
+    let (mut at, t0) = {
+        let config = AttributionConfig {
+            max_records: 1,
+            ..AttributionConfig::default()
+        };
+        (Attributor::new(Fake::default(), config), Instant::now())
+    };
+    // Nothing resolves: each flow would get a record of its own.
+    let k1 = key(Protocol::Udp, "10.0.0.1:5000", "10.0.0.9:53");
+    let k2 = key(Protocol::Udp, "10.0.0.1:5001", "10.0.0.9:53");
+    let k3 = key(Protocol::Udp, "[fd00::1]:5001", "[fd00::9]:53");
+    for k in [k1, k2, k3] {
+        at.new_flow(k, t0);
+    }
+    at.settle(t0 + ms(500));
+    at.deltas(&[(k1, rx(7)), (k2, rx(11)), (k3, rx(13))], t0 + ms(500));
+    assert_eq!(at.tally.flows_folded, 2);
+    let b = at.take_batch();
+    let rx_of = |local: &str| -> u64 {
+        b.sockets
+            .iter()
+            .filter(|s| s.tuple.unwrap().local == a(local))
+            .map(|s| s.counters.rx_bytes)
+            .sum()
+    };
+    assert_eq!(rx_of("10.0.0.1:5000"), 7);
+    assert_eq!(rx_of("0.0.0.0:0"), 11);
+    assert_eq!(rx_of("[::]:0"), 13, "one overflow row per address family");
+}

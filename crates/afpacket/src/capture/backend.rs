@@ -148,6 +148,8 @@ impl CaptureBackend for AfPacketCapture {
             flows_inferred: t.flows_inferred,
             flows_unresolved: t.flows_unresolved,
             flows_aggregated: t.flows_aggregated,
+            flows_folded: t.flows_folded,
+            packets_unsequenced: self.shared.packets_unsequenced.load(Ordering::Relaxed),
             bytes,
             bytes_attributed: attributed,
             bytes_inferred: t.bytes_inferred,

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 
 // Per-packet maps keyed by packet fields: foldhash, randomly seeded per map.
 use foldhash::HashMap;
+use std::collections::hash_map::Entry;
 
 use netoproc_core::model::{Counters, DnsPacket, Protocol, SocketCookie};
 use netoproc_core::report::UnparsedPackets;
@@ -101,6 +102,11 @@ pub fn count_unparsed(u: &mut UnparsedPackets, e: &WireError) {
     }
 }
 
+/// Flows a reader remembers at once (announced, with their TCP sequence
+/// space), at most; a packet of a new flow past it is counted without
+/// either (see [`FlowAggregator::unsequenced`]). ~150 bytes each.
+pub const MAX_SEEN: usize = 262_144;
+
 /// Flows not seen for this many [`FlowAggregator::expire`] calls are
 /// forgotten (announced again as new if they come back).
 const SEEN_GENERATIONS: u32 = 2;
@@ -129,6 +135,8 @@ pub struct FlowAggregator {
     /// flows; their cookie is not known here (0), nor their owner.
     dns: Vec<(FlowKey, DnsPacket)>,
     dns_counts: DnsCounts,
+    max_seen: usize,
+    unsequenced: u64,
 }
 
 /// What happened to DNS payloads on a reader.
@@ -155,7 +163,15 @@ impl FlowAggregator {
             dns_ports: Vec::new(),
             dns: Vec::new(),
             dns_counts: DnsCounts::default(),
+            max_seen: MAX_SEEN,
+            unsequenced: 0,
         }
+    }
+
+    /// Remembers at most `n` flows (tests; the default is [`MAX_SEEN`]).
+    pub fn with_max_seen(mut self, n: usize) -> FlowAggregator {
+        self.max_seen = n;
+        self
     }
 
     /// Keeps the DNS messages of TCP and UDP packets from or to `ports`.
@@ -191,14 +207,27 @@ impl FlowAggregator {
         let (key, mut delta) = classify(self.netns, &summary, direction);
         let generation = self.generation;
         let mut is_new = false;
-        let seen = self.seen.entry(key).or_insert_with(|| {
-            is_new = true;
-            Seen::default()
-        });
-        seen.generation = generation;
+        let full = self.seen.len() >= self.max_seen;
+        let seen = match self.seen.entry(key) {
+            Entry::Occupied(e) => Some(e.into_mut()),
+            Entry::Vacant(_) if full => None,
+            Entry::Vacant(e) => {
+                is_new = true;
+                Some(e.insert(Seen::default()))
+            }
+        };
         // Payload bytes of this packet not seen before (TCP).
         let mut fresh = summary.payload_len;
-        if summary.protocol == Protocol::Tcp {
+        if seen.is_none() {
+            // Past the bound: the attribution thread learns of the flow
+            // from its deltas; a retransmission counts again.
+            self.unsequenced += 1;
+        }
+        let tcp_seen = seen.and_then(|seen| {
+            seen.generation = generation;
+            (summary.protocol == Protocol::Tcp).then_some(seen)
+        });
+        if let Some(seen) = tcp_seen {
             let syn = summary.tcp_flags & TCP_SYN != 0;
             let (seq, len) = (summary.tcp_seq, summary.payload_len);
             let c = &mut delta.counters;
@@ -312,6 +341,12 @@ impl FlowAggregator {
     pub fn flows_known(&self) -> usize {
         self.seen.len()
     }
+
+    /// Packets of flows not remembered (past the bound) since the last
+    /// call, and resets the count.
+    pub fn take_unsequenced(&mut self) -> u64 {
+        std::mem::take(&mut self.unsequenced)
+    }
 }
 
 #[cfg(test)]
@@ -409,6 +444,37 @@ mod tests {
                 Direction::Outgoing
             )
             .is_some());
+    }
+
+    #[test]
+    fn flows_past_the_bound_are_counted_unannounced_and_unsequenced() {
+        let mut agg = FlowAggregator::new(NS).with_max_seen(1);
+        let a = tcp(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80), 10, 0);
+        let b = tcp(([10, 0, 0, 1], 40001), ([10, 0, 0, 2], 80), 10, 0);
+        let mut feed = |f: &[u8]| {
+            agg.packet(
+                Some(LinkType::Ethernet),
+                f,
+                f.len() as u32,
+                Direction::Outgoing,
+            )
+        };
+        assert!(feed(&a).is_some());
+        assert!(feed(&b).is_none(), "not remembered: not announced");
+        // The same segment again: a's retransmission is seen as such,
+        // b's (not remembered) counts again.
+        assert!(feed(&a).is_none());
+        assert!(feed(&b).is_none());
+        let tx: HashMap<u16, u64> = agg
+            .take()
+            .into_iter()
+            .map(|(k, d)| (k.local.port(), d.counters.tx_bytes))
+            .collect();
+        assert_eq!(tx[&40000], 10);
+        assert_eq!(tx[&40001], 20);
+        assert_eq!(agg.take_unsequenced(), 2);
+        assert_eq!(agg.take_unsequenced(), 0);
+        assert_eq!(agg.flows_known(), 1);
     }
 
     #[test]

@@ -76,6 +76,10 @@ pub struct AfPacketOptions {
     pub max_namespaces: usize,
     /// Ports whose TCP and UDP messages are read as DNS; empty: none.
     pub dns_ports: Vec<u16>,
+    /// Flows (and records) attribution remembers at once, and each reader;
+    /// a new flow past it counts in an overflow row (see
+    /// `attribute/overflow.rs`).
+    pub max_flows: usize,
 }
 
 impl Default for AfPacketOptions {
@@ -91,6 +95,7 @@ impl Default for AfPacketOptions {
             all_namespaces: true,
             max_namespaces: DEFAULT_MAX_NAMESPACES,
             dns_ports: vec![53],
+            max_flows: attribute::MAX_FLOWS,
         }
     }
 }
@@ -177,6 +182,11 @@ impl AfPacketCapture {
                 opts.rings
             )));
         }
+        if opts.max_flows == 0 {
+            return Err(StartError::Invalid(
+                "attribution must remember at least one flow".into(),
+            ));
+        }
         if opts.max_namespaces == 0 {
             return Err(StartError::Invalid(
                 "at least one network namespace must get rings".into(),
@@ -198,6 +208,7 @@ impl AfPacketCapture {
             config,
             rings: opts.rings,
             max_namespaces: opts.max_namespaces,
+            max_flows: opts.max_flows,
             settle: 2 * opts.block_timeout.max(COARSEST_TICK),
         };
         let proc = ProcRoot::new(&opts.proc_root);
@@ -269,7 +280,14 @@ impl AfPacketCapture {
             opts.run_netns.clone(),
             ns.sightings(opts.cgroup_root.clone()),
         );
-        let attributor = Attributor::new(owners, AttributionConfig::default());
+        let attributor = Attributor::new(
+            owners,
+            AttributionConfig {
+                max_flows: opts.max_flows,
+                max_records: opts.max_flows,
+                ..AttributionConfig::default()
+            },
+        );
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Mutex::new(WorkerStats::default()));
         let spawned = worker::spawn(

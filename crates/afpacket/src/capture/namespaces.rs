@@ -37,6 +37,8 @@ pub struct RingPlan {
     pub rings: usize,
     /// Namespaces with rings at most, netoproc's own included.
     pub max_namespaces: usize,
+    /// Flows each reader remembers at most.
+    pub max_flows: usize,
     /// How long a sync waits for blocks in progress (see `reader`).
     pub settle: Duration,
 }
@@ -229,6 +231,7 @@ impl Namespaces {
                 self.tx.clone(),
                 self.plan.settle,
                 self.plan.config.dns_ports.clone(),
+                self.plan.max_flows,
             )
             .map_err(|error| RingError::Sys {
                 op: "spawning a reader thread",

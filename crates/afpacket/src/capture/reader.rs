@@ -83,6 +83,8 @@ pub struct Shared {
     pub dns_truncated: AtomicU64,
     /// DNS packets not kept (too many between two flushes).
     pub dns_dropped: AtomicU64,
+    /// Packets of flows a reader did not remember (past its bound).
+    pub packets_unsequenced: AtomicU64,
     pub unparsed: Mutex<UnparsedPackets>,
     pub readers: Mutex<Vec<Arc<ReaderState>>>,
     /// Namespaces that could not be captured, by why.
@@ -119,12 +121,15 @@ pub fn spawn(
     tx: SyncSender<ToWorker>,
     settle: Duration,
     dns_ports: Vec<u16>,
+    max_flows: usize,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("netoproc-ring".into())
         .spawn(move || {
             let mut r = Reader {
-                agg: FlowAggregator::new(state.netns).with_dns_ports(dns_ports),
+                agg: FlowAggregator::new(state.netns)
+                    .with_dns_ports(dns_ports)
+                    .with_max_seen(max_flows),
                 ring,
                 state,
                 shared,
@@ -238,6 +243,9 @@ impl Reader {
         self.shared
             .dns_dropped
             .fetch_add(d.dropped, Ordering::Relaxed);
+        self.shared
+            .packets_unsequenced
+            .fetch_add(self.agg.take_unsequenced(), Ordering::Relaxed);
         let deltas = self.agg.take();
         if !deltas.is_empty() && self.tx.send(ToWorker::Deltas(deltas)).is_err() {
             return false;

@@ -10,7 +10,7 @@ use std::time::Instant;
 use netoproc_core::model::{Protocol, SocketCookie};
 use netoproc_procfs::NetnsId;
 
-use super::{Attributor, Recent, CANDIDATE_SLACK};
+use super::{Attributor, Recent, CANDIDATE_SLACK, MAX_RECENT};
 use crate::capture::flow::FlowKey;
 use crate::capture::owners::Owners;
 use crate::capture::sockets::How;
@@ -19,6 +19,9 @@ impl<O: Owners> Attributor<O> {
     pub(super) fn note_recent(&mut self, key: &FlowKey, pid: u32, now: Instant) {
         let k = (key.netns, key.protocol, key.local.ip(), key.remote);
         let window = self.config.recent_window;
+        if self.recent.len() >= MAX_RECENT && !self.recent.contains_key(&k) {
+            return;
+        }
         let e = self.recent.entry(k).or_insert(Recent {
             pid,
             at: now,

@@ -39,6 +39,7 @@ impl<O: Owners> Attributor<O> {
         }
         let sockets = &self.sockets;
         self.aggregates.retain(|_, c| sockets.contains_key(c));
+        self.overflows.retain(|_, c| sockets.contains_key(c));
         // Idle flows of live records: forget the flow, keep the record.
         let (idle, aggregated_idle) = (cfg.flow_idle, cfg.aggregated_idle);
         let sockets = &mut self.sockets;
