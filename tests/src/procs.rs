@@ -13,7 +13,7 @@ use crate::{tcp, IO_TIMEOUT};
 
 /// The child's whole life: one connection, `send` bytes out, reply in.
 pub fn child(connect: SocketAddr, send: u64) -> io::Result<GenReport> {
-    Ok(tcp::client(connect, 1, send)?.into_report("short-child"))
+    Ok(tcp::client(connect, 1, send, std::time::Duration::ZERO)?.into_report("short-child"))
 }
 
 /// Spawns `count` children (`<self> short-child ...`) and collects their

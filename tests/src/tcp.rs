@@ -78,7 +78,12 @@ fn accept_within(l: &TcpListener) -> io::Result<TcpStream> {
 
 /// Accepts `connections` connections one after the other; on each reads
 /// to EOF, then replies `reply` bytes and closes.
-pub fn server(listen: SocketAddr, connections: u32, reply: u64) -> io::Result<Tally> {
+pub fn server(
+    listen: SocketAddr,
+    connections: u32,
+    reply: u64,
+    hold: Duration,
+) -> io::Result<Tally> {
     let l = TcpListener::bind(listen)?;
     announce_ready();
     let mut t = Tally::new();
@@ -90,6 +95,7 @@ pub fn server(listen: SocketAddr, connections: u32, reply: u64) -> io::Result<Ta
         let mut s = accept_within(&l)?;
         read_to_eof(&mut s, &mut t)?;
         send_exactly(&mut s, reply, &mut t)?;
+        thread::sleep(hold);
     }
     Ok(t)
 }
@@ -160,7 +166,12 @@ fn join_tallies(
 
 /// Makes `connections` sequential connections; on each sends `send` bytes,
 /// half-closes and reads the reply to EOF.
-pub fn client(connect: SocketAddr, connections: u32, send: u64) -> io::Result<Tally> {
+pub fn client(
+    connect: SocketAddr,
+    connections: u32,
+    send: u64,
+    hold: Duration,
+) -> io::Result<Tally> {
     let mut t = Tally::new();
     let start = Instant::now();
     for _ in 0..connections {
@@ -171,6 +182,7 @@ pub fn client(connect: SocketAddr, connections: u32, send: u64) -> io::Result<Ta
         send_exactly(&mut s, send, &mut t)?;
         s.shutdown(Shutdown::Write)?;
         read_to_eof(&mut s, &mut t)?;
+        thread::sleep(hold);
     }
     Ok(t)
 }

@@ -174,8 +174,7 @@ fn random_source_udp_flood_stays_bounded() {
     under_netoproc(
         "random_source_udp_flood_stays_bounded",
         &[],
-        |pair| {
-|pair| spoofed_sources(pair),
+        spoofed_sources,
         |name, report, gen| {
             assert_eq!(gen.unanswered, u64::from(SOURCES));
             let sent: u64 = report
@@ -231,6 +230,7 @@ fn spoofed_sources_past_the_flow_bound_fold_into_overflow_rows() {
             assert_eq!(gen.unanswered, u64::from(SOURCES));
             let a = report.meta.attribution.as_ref().expect("attribution");
             let folded = a["flows_folded"].as_u64().expect("flows_folded");
+            let bytes_folded = a["bytes_folded"].as_u64().expect("bytes_folded");
             let flows = a["flows"].as_u64().unwrap_or(0);
             let bytes = a["bytes"].as_u64().unwrap_or(0);
             let drops = report.meta.lost.get("capture_drops").copied().unwrap_or(0);
@@ -248,8 +248,11 @@ fn spoofed_sources_past_the_flow_bound_fold_into_overflow_rows() {
                 overflow.iter().all(|c| c.pid == 0),
                 "[{name}] an overflow row names a process: {overflow:?}"
             );
-            let folded_bytes: u64 = overflow.iter().map(|c| c.tx_bytes + c.rx_bytes).sum();
-            assert!(folded_bytes > 0, "[{name}] overflow rows hold no bytes");
+            let in_rows: u64 = overflow.iter().map(|c| c.tx_bytes + c.rx_bytes).sum();
+            assert_eq!(
+                in_rows, bytes_folded,
+                "[{name}] the overflow rows hold what bytes_folded counts"
+            );
             // Each datagram: tx in the sender's namespace, rx in the receiver's.
             let per_datagram = gen.tx_bytes / u64::from(SOURCES);
             assert!(

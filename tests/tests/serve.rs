@@ -101,14 +101,33 @@ fn prometheus_sees_generator_bytes(test: &str, mode: &Mode) {
         "server",
         &ns.name,
         &bin,
-        &strings(&["tcp-server", "--listen", srv, "--reply", &reply]),
+        // Held open a while: under load, AF_PACKET may look a socket up
+        // after a short-lived process is gone (the capture suites test
+        // that; this one tests the agent).
+        &strings(&[
+            "tcp-server",
+            "--listen",
+            srv,
+            "--reply",
+            &reply,
+            "--hold-ms",
+            "2000",
+        ]),
     );
     server.wait_ready();
     let client = Generator::spawn_bin(
         "client",
         &ns.name,
         &bin,
-        &strings(&["tcp-client", "--connect", srv, "--send", &send]),
+        &strings(&[
+            "tcp-client",
+            "--connect",
+            srv,
+            "--send",
+            &send,
+            "--hold-ms",
+            "2000",
+        ]),
     );
     let c = client.finish();
     let s = server.finish();

@@ -4,11 +4,13 @@
 //! keeps what is known of each such process and the latest start time seen
 //! per pid; the ledger asks it which process a socket's owner pid is.
 //!
-//! Sockets carry only a pid (the kernel's socket owner record has no start
-//! time), so a socket belongs to the latest process of its pid known when
-//! the pid's reuse is noticed: the ledger pins the sockets it already holds
-//! to the earlier process then ([`Learned::Reused`]). A socket first seen
-//! before the record of its (new) process is counted for the earlier one.
+//! A socket's owner names its process by pid and start time (eBPF reads
+//! the task's `start_boottime`, AF_PACKET `/proc/PID/stat`; both at the
+//! clock-tick resolution of `/proc`, see [`start_time_at_tick`]). An owner
+//! without a start time (0: its process was gone before it was read)
+//! belongs to the latest process of its pid known when the pid's reuse is
+//! noticed: the ledger pins the sockets it already holds to the earlier
+//! process then ([`Learned::Reused`]).
 //!
 //! Bounded: at most [`MAX_PROCESS_INFOS`] records are kept; past that, the
 //! ledger drops the records no row refers to any more.
@@ -25,6 +27,15 @@ pub const MAX_CMDLINE: usize = 4096;
 /// Process records held; past this, records of processes no row refers to
 /// are dropped (a row then shows the kernel's task name and no cmdline).
 pub const MAX_PROCESS_INFOS: usize = 65_536;
+
+/// A kernel start time in ns since boot, cut to the clock-tick resolution
+/// `/proc/PID/stat` gives (`ticks_per_second`, `CLK_TCK`): what
+/// [`ProcessInfo::start_time_ns`] holds whichever source named it. 0 stays
+/// 0 (not known).
+pub fn start_time_at_tick(boottime_ns: u64, ticks_per_second: u64) -> u64 {
+    let tick = 1_000_000_000 / ticks_per_second.clamp(1, 1_000_000_000);
+    boottime_ns / tick * tick
+}
 
 /// A process: its pid and its start time (ns since boot; 0 when not known,
 /// for example when its record was lost and the process is gone).

@@ -35,6 +35,9 @@ pub struct SocketLedger {
     processes: Identities,
     /// Sockets of an earlier process of a pid since reused (its start).
     pinned: HashMap<SocketCookie, u64>,
+    /// Held sockets whose owner has no start time, by owner pid: the ones
+    /// a pid's reuse pins (entries may be stale; checked when used).
+    startless: HashMap<u32, HashSet<SocketCookie>>,
     retired: HashMap<ProcessKey, Retired>,
     /// Retired processes past [`MAX_PROCESS_ROWS`], summed.
     retired_other: Retired,
@@ -90,11 +93,20 @@ impl SocketLedger {
             }
             return;
         }
-        match self.sockets.get_mut(&rec.cookie) {
+        let startless = rec
+            .owner
+            .as_ref()
+            .filter(|o| o.start_time_ns == 0)
+            .map(|o| o.pid);
+        let cookie = rec.cookie;
+        match self.sockets.get_mut(&cookie) {
             Some(known) => known.merge(&rec),
             None => {
-                self.sockets.insert(rec.cookie, rec);
+                self.sockets.insert(cookie, rec);
             }
+        }
+        if let Some(pid) = startless {
+            self.startless.entry(pid).or_default().insert(cookie);
         }
     }
 
@@ -132,11 +144,12 @@ impl SocketLedger {
                 }
             }
             Learned::Reused { pid, previous } => {
-                // A full scan, but only when a pid comes round again.
-                let pinned = &mut self.pinned;
-                for s in self.sockets.values() {
-                    if s.owner.as_ref().is_some_and(|o| o.pid == pid) {
-                        pinned.entry(s.cookie).or_insert(previous);
+                // Owners with a start time name their process themselves.
+                let cookies = self.startless.remove(&pid).unwrap_or_default();
+                for cookie in cookies {
+                    let held = self.sockets.get(&cookie).and_then(|s| s.owner.as_ref());
+                    if held.is_some_and(|o| o.pid == pid && o.start_time_ns == 0) {
+                        self.pinned.entry(cookie).or_insert(previous);
                     }
                 }
             }
@@ -148,9 +161,17 @@ impl SocketLedger {
         self.processes.latest(pid)
     }
 
-    /// The process socket `s` belongs to, if it has an owner.
+    /// The process socket `s` belongs to, if it has an owner: the one its
+    /// owner names by start time, else the one of its pid known when it
+    /// was first seen.
     fn key_of(&self, s: &SocketRecord) -> Option<ProcessKey> {
         let o = s.owner.as_ref()?;
+        if o.start_time_ns != 0 {
+            return Some(ProcessKey {
+                pid: o.pid,
+                start_time_ns: o.start_time_ns,
+            });
+        }
         Some(match self.pinned.get(&s.cookie) {
             Some(&start_time_ns) => ProcessKey {
                 pid: o.pid,
@@ -295,6 +316,14 @@ impl SocketLedger {
                 continue;
             };
             self.peers.remove(cookie);
+            if let Some(o) = &s.owner {
+                if let Some(set) = self.startless.get_mut(&o.pid) {
+                    set.remove(cookie);
+                    if set.is_empty() {
+                        self.startless.remove(&o.pid);
+                    }
+                }
+            }
             let key = self.key_of(&s);
             self.pinned.remove(cookie);
             let pid = match (&s.owner, key) {

@@ -10,6 +10,7 @@ fn owner(pid: u32) -> Owner {
         comm: format!("p{pid}"),
         cgroup_id: 9,
         netns: 1,
+        start_time_ns: 0,
     }
 }
 
@@ -281,6 +282,26 @@ fn a_reused_pid_is_a_new_process_whose_rows_never_merge_with_the_old() {
     );
     assert_eq!((old.counters.tx_bytes, old.sockets), (25, 2));
     assert_eq!(r.total.tx_bytes, 1025);
+}
+
+#[test]
+fn an_owner_with_a_start_time_joins_its_own_process_whatever_came_first() {
+    let mut l = SocketLedger::new();
+    l.observe_process(started(42, 100, "old"));
+    l.observe_socket(sock(1, Some(42), 10, 0));
+    // The new process of pid 42 sends before its record arrives.
+    let mut s = sock(3, Some(42), 1000, 0);
+    s.owner.as_mut().unwrap().start_time_ns = 900;
+    l.observe_socket(s);
+    l.observe_process(started(42, 900, "new"));
+    let r = l.report();
+    let of = |start: u64| {
+        let p = r.processes.iter().find(|p| p.start_time_ns == Some(start));
+        let p = p.unwrap_or_else(|| panic!("no process started at {start}: {r:?}"));
+        (p.process.clone(), p.counters.tx_bytes)
+    };
+    assert_eq!(of(900), ("new".to_string(), 1000));
+    assert_eq!(of(100), ("old".to_string(), 10));
 }
 
 #[test]

@@ -80,6 +80,9 @@ pub struct Owner {
     pub comm: String,
     pub cgroup_id: u64,
     pub netns: u32,
+    /// When the process started, as [`ProcessInfo::start_time_ns`] (0: not
+    /// known): with the pid, which process this is.
+    pub start_time_ns: u64,
 }
 
 /// Cumulative counters of one socket, connection or process.
@@ -269,6 +272,7 @@ mod tests {
                 comm: "curl".into(),
                 cgroup_id: 1,
                 netns: 2,
+                start_time_ns: 0,
             }),
             tuple: None,
             counters: Counters {

@@ -167,11 +167,14 @@ pub struct AttributionStats {
     /// flows) and were counted in one record per local address and remote,
     /// the ephemeral port shown as 0.
     pub flows_aggregated: u64,
-    /// New flows not remembered because attribution held its bound of
-    /// flows or records (a flood of distinct flows): their bytes count in
-    /// an overflow row per namespace and protocol (unspecified addresses,
-    /// no owner), so totals stay exact.
+    /// Flows not remembered because attribution held its bound of flows or
+    /// records (`--max-flows`; a flood of distinct flows): their bytes
+    /// count in an overflow row per namespace, protocol and address family
+    /// (unspecified addresses, no owner), so totals stay exact. Counted
+    /// once per 20 ms in which such a flow moved (a one-packet flow once).
     pub flows_folded: u64,
+    /// Of `bytes`: payload bytes counted in overflow rows.
+    pub bytes_folded: u64,
     /// Packets of flows a capture reader did not remember (past its bound
     /// of flows): counted without TCP retransmission detection.
     pub packets_unsequenced: u64,

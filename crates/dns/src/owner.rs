@@ -68,6 +68,7 @@ mod tests {
                 comm: "dig".into(),
                 cgroup_id: 0,
                 netns: 0,
+                start_time_ns: 0,
             }),
             tuple: None,
             counters: Counters::default(),

@@ -56,6 +56,8 @@ struct np_owner {
 	__u32 netns;     /* inode number of the socket's network namespace */
 	__u32 _pad0;
 	char comm[NP_COMM_LEN];
+	__u64 start_boottime_ns; /* the process's start (boot-based, as /proc's
+				  * starttime): tells reused pids apart */
 };
 
 /* Cumulative counters of one socket since netoproc first saw it. Userspace
@@ -174,7 +176,8 @@ struct np_proc_event {
 	__u32 ppid;
 	__u32 uid;
 	__u32 cmdline_len; /* bytes valid in cmdline, 0 if unreadable */
-	__u64 start_time_ns; /* task start (boot-based), tells reused pids apart */
+	__u64 start_time_ns; /* process start (start_boottime, as /proc's
+			      * starttime), tells reused pids apart */
 	char comm[NP_COMM_LEN];
 	char cmdline[NP_CMDLINE_LEN]; /* NUL-separated argv, truncated */
 };

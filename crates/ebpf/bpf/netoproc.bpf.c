@@ -419,12 +419,7 @@ int np_sock_release(struct bpf_sock *ctx)
 	 * counted in np_sock_hash): the process closing it is its owner, and
 	 * the flag lets userspace prefer the owner that did the I/O. */
 	if (!(st->flags & NP_F_OWNER)) {
-		struct np_owner *o = &st->owner;
-
-		o->tgid = bpf_get_current_pid_tgid() >> 32;
-		o->uid = (__u32)bpf_get_current_uid_gid();
-		o->cgroup_id = bpf_get_current_cgroup_id();
-		np_process_comm(o->comm);
+		np_fill_owner(&st->owner);
 		st->flags |= NP_F_OWNER | NP_F_CLOSER_OWNER;
 	}
 	st->flags |= NP_F_CLOSED;

@@ -54,6 +54,18 @@ static __always_inline void np_process_comm(char *comm)
 		bpf_get_current_comm(comm, NP_COMM_LEN);
 }
 
+/* The current process as a socket's owner (all but the namespace). */
+static __always_inline void np_fill_owner(struct np_owner *o)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+
+	o->tgid = bpf_get_current_pid_tgid() >> 32;
+	o->uid = (__u32)bpf_get_current_uid_gid();
+	o->cgroup_id = bpf_get_current_cgroup_id();
+	o->start_boottime_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	np_process_comm(o->comm);
+}
+
 /* Tell userspace who a process is, once per process (and again if its pid
  * is reused), so a process that lives for a millisecond keeps its name and
  * command line after it exits. */
@@ -61,7 +73,7 @@ static __always_inline void np_describe_process(void)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u64 start = BPF_CORE_READ(task, group_leader, start_time);
+	__u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
 	__u64 *seen = bpf_map_lookup_elem(&np_procs_seen, &tgid);
 
 	if (seen && *seen == start)
@@ -147,11 +159,8 @@ static __always_inline void np_count_io(struct np_sock_stats *st, struct sock *s
 	if (!(st->flags & NP_F_OWNER)) {
 		struct np_owner *o = &st->owner;
 
-		o->tgid = bpf_get_current_pid_tgid() >> 32;
-		o->uid = (__u32)bpf_get_current_uid_gid();
-		o->cgroup_id = bpf_get_current_cgroup_id();
+		np_fill_owner(o);
 		o->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-		np_process_comm(o->comm);
 		np_read_tuple(&st->tuple, sk);
 		st->flags |= NP_F_OWNER | NP_F_TUPLE;
 		np_describe_process();

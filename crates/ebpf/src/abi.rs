@@ -26,9 +26,9 @@ unsafe impl aya::Pod for np_peer_key {}
 unsafe impl aya::Pod for np_peer_counters {}
 
 const _: () = assert!(core::mem::size_of::<np_tuple>() == 40);
-const _: () = assert!(core::mem::size_of::<np_owner>() == 40);
+const _: () = assert!(core::mem::size_of::<np_owner>() == 48);
 const _: () = assert!(core::mem::size_of::<np_counters>() == 64);
-const _: () = assert!(core::mem::size_of::<np_sock_stats>() == 160);
+const _: () = assert!(core::mem::size_of::<np_sock_stats>() == 168);
 const _: () = assert!(core::mem::size_of::<np_peer_key>() == 32);
-const _: () = assert!(core::mem::size_of::<np_sock_event>() == 176);
+const _: () = assert!(core::mem::size_of::<np_sock_event>() == 184);
 const _: () = assert!(core::mem::size_of::<np_proc_event>() == 312);

@@ -133,6 +133,7 @@ pub fn socket_record(s: &np_sock_stats, fallback_key: u64) -> SocketRecord {
         comm: c_string(&s.owner.comm),
         cgroup_id: s.owner.cgroup_id,
         netns: s.owner.netns,
+        start_time_ns: start_time(s.owner.start_boottime_ns),
     });
     let tuple = if s.flags & NP_F_TUPLE != 0 {
         tuple(&s.tuple)
@@ -218,8 +219,20 @@ fn process_info(ev: &np_proc_event) -> ProcessInfo {
                 .map(|&c| c as u8)
                 .collect::<Vec<u8>>(),
         ),
-        start_time_ns: ev.start_time_ns,
+        start_time_ns: start_time(ev.start_time_ns),
     }
+}
+
+/// A process start from the kernel (`start_boottime`, ns) at the
+/// resolution `/proc/PID/stat` gives it, so both name one process alike.
+fn start_time(boottime_ns: u64) -> u64 {
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let hz = *TICKS.get_or_init(|| {
+        // SAFETY: sysconf reads a constant; no memory is passed.
+        let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        u64::try_from(t).unwrap_or(100)
+    });
+    netoproc_core::identity::start_time_at_tick(boottime_ns, hz)
 }
 
 /// A NUL-terminated C `char` array (signed on x86) to a string.
@@ -259,6 +272,7 @@ mod tests {
                 netns: 4026531840,
                 _pad0: 0,
                 comm,
+                start_boottime_ns: 123_456_789_012,
             },
             tuple: t,
             cookie: 99,
@@ -283,6 +297,8 @@ mod tests {
         assert_eq!(r.cookie, SocketCookie(99));
         let o = r.owner.unwrap();
         assert_eq!((o.pid, o.uid, o.comm.as_str()), (77, 1000, "curl"));
+        // At /proc's resolution (CLK_TCK is 100 on Linux): 123.45 s.
+        assert_eq!(o.start_time_ns, 123_450_000_000);
         let t = r.tuple.unwrap();
         assert_eq!(t.local, "10.0.0.1:40000".parse().unwrap());
         assert_eq!(t.remote, Some("10.0.0.2:443".parse().unwrap()));

@@ -179,6 +179,7 @@ fn closed_sockets_past_the_cap_fold_into_exact_process_rows() {
             comm: "dig".into(),
             cgroup_id: 1,
             netns: 1,
+            start_time_ns: 0,
         }),
         tuple: Some(Tuple {
             protocol: Protocol::Udp,

@@ -102,6 +102,7 @@ impl FakeSocket {
                 comm: self.comm.clone(),
                 cgroup_id: 1,
                 netns: 1,
+                start_time_ns: 0,
             }),
             tuple: Some(Tuple {
                 protocol: self.protocol,

@@ -168,7 +168,7 @@ pub(crate) fn attribution_text(a: &AttributionStats) -> String {
     format!(
         "attributed_share={:.4} bytes={} bytes_attributed={} bytes_inferred={} flows={} \
          flows_resolved={} flows_inferred={} flows_unresolved={} flows_aggregated={} \
-         flows_folded={} packets_unsequenced={} \
+         flows_folded={} bytes_folded={} packets_unsequenced={} \
          lookups={} cache_hits={} \
          dumps={} on_demand_dumps={} rate_limited={} full_scans={} pid_rescans={} \
          proc_connector={} proc_events={} proc_events_lost={} namespaces={} rings={} \
@@ -184,6 +184,7 @@ pub(crate) fn attribution_text(a: &AttributionStats) -> String {
         a.flows_unresolved,
         a.flows_aggregated,
         a.flows_folded,
+        a.bytes_folded,
         a.packets_unsequenced,
         a.lookups,
         a.cache_hits,

@@ -38,6 +38,10 @@ enum Role {
         /// Serve all connections at once, a thread each.
         #[arg(long)]
         concurrent: bool,
+        /// Keep each connection open this long after the reply (not with
+        /// --concurrent).
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
     },
     /// Make CONNECTIONS sequential connections; on each send SEND bytes,
     /// half-close, read the reply to EOF.
@@ -51,6 +55,10 @@ enum Role {
         /// Open all connections at once, a thread each, then send on all.
         #[arg(long)]
         concurrent: bool,
+        /// Keep each connection open this long after the reply's end (not
+        /// with --concurrent).
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
     },
     /// Send a temporary file of FILE_BYTES bytes with sendfile(2).
     TcpSendfile {
@@ -180,10 +188,11 @@ fn run(role: Role) -> std::io::Result<GenReport> {
             connections,
             reply,
             concurrent,
+            hold_ms,
         } => if concurrent {
             tcp::concurrent_server(listen, connections, reply)?
         } else {
-            tcp::server(listen, connections, reply)?
+            tcp::server(listen, connections, reply, Duration::from_millis(hold_ms))?
         }
         .into_report("tcp-server"),
         Role::TcpClient {
@@ -191,10 +200,11 @@ fn run(role: Role) -> std::io::Result<GenReport> {
             connections,
             send,
             concurrent,
+            hold_ms,
         } => if concurrent {
             tcp::concurrent_client(connect, connections, send)?
         } else {
-            tcp::client(connect, connections, send)?
+            tcp::client(connect, connections, send, Duration::from_millis(hold_ms))?
         }
         .into_report("tcp-client"),
         Role::TcpSendfile {

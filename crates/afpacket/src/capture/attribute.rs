@@ -202,7 +202,7 @@ impl<O: Owners> Attributor<O> {
 
     /// A reader saw the flow's first packet: look its owner up now.
     pub fn new_flow(&mut self, key: FlowKey, now: Instant) {
-        if self.flows.contains_key(&key) || self.over_budget() {
+        if self.flows.contains_key(&key) || self.full() {
             return;
         }
         self.flows.insert(

@@ -332,6 +332,7 @@ fn flows_past_the_bound_count_in_an_ownerless_overflow_row() {
     at.deltas(&deltas, t0);
     assert_eq!(at.flows_tracked(), 2);
     assert_eq!(at.tally.flows_folded, 3);
+    assert_eq!(at.tally.bytes_folded, 3000);
     let b = at.take_batch();
     let total: u64 = b.sockets.iter().map(|s| s.counters.tx_bytes).sum();
     assert_eq!(total, 5000, "every byte is counted somewhere");

@@ -149,6 +149,7 @@ impl CaptureBackend for AfPacketCapture {
             flows_unresolved: t.flows_unresolved,
             flows_aggregated: t.flows_aggregated,
             flows_folded: t.flows_folded,
+            bytes_folded: t.bytes_folded,
             packets_unsequenced: self.shared.packets_unsequenced.load(Ordering::Relaxed),
             bytes,
             bytes_attributed: attributed,

@@ -182,9 +182,11 @@ pub struct Tally {
     pub flows_unresolved: u64,
     /// Of `flows`: counted in an aggregate record (attribution behind).
     pub flows_aggregated: u64,
-    /// New flows not remembered (past the flow or record bound) and
-    /// counted in an overflow record.
+    /// Deltas of flows not remembered (past the flow or record bound),
+    /// counted in an overflow record: once per flush a flow moved in.
     pub flows_folded: u64,
+    /// Their payload bytes.
+    pub bytes_folded: u64,
     /// Remotes of unconnected UDP sockets not tracked on their own.
     pub peers_untracked: u64,
     pub bytes_resolved: u64,

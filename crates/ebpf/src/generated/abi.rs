@@ -168,12 +168,13 @@ pub struct np_owner {
     pub netns: __u32,
     pub _pad0: __u32,
     pub comm: [::std::os::raw::c_char; 16usize],
+    pub start_boottime_ns: __u64,
 }
 #[test]
 fn bindgen_test_layout_np_owner() {
     assert_eq!(
         ::core::mem::size_of::<np_owner>(),
-        40usize,
+        48usize,
         concat!("Size of: ", stringify!(np_owner))
     );
     assert_eq!(
@@ -283,6 +284,23 @@ fn bindgen_test_layout_np_owner() {
         );
     }
     test_field_comm();
+    fn test_field_start_boottime_ns() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_owner>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).start_boottime_ns) as usize - ptr as usize
+            },
+            40usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_owner),
+                "::",
+                stringify!(start_boottime_ns)
+            )
+        );
+    }
+    test_field_start_boottime_ns();
 }
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
@@ -459,7 +477,7 @@ pub struct np_sock_stats {
 fn bindgen_test_layout_np_sock_stats() {
     assert_eq!(
         ::core::mem::size_of::<np_sock_stats>(),
-        160usize,
+        168usize,
         concat!("Size of: ", stringify!(np_sock_stats))
     );
     assert_eq!(
@@ -491,7 +509,7 @@ fn bindgen_test_layout_np_sock_stats() {
                 let ptr = uninit.as_ptr();
                 ::core::ptr::addr_of!((*ptr).tuple) as usize - ptr as usize
             },
-            40usize,
+            48usize,
             concat!(
                 "Offset of field: ",
                 stringify!(np_sock_stats),
@@ -508,7 +526,7 @@ fn bindgen_test_layout_np_sock_stats() {
                 let ptr = uninit.as_ptr();
                 ::core::ptr::addr_of!((*ptr).counters) as usize - ptr as usize
             },
-            80usize,
+            88usize,
             concat!(
                 "Offset of field: ",
                 stringify!(np_sock_stats),
@@ -525,7 +543,7 @@ fn bindgen_test_layout_np_sock_stats() {
                 let ptr = uninit.as_ptr();
                 ::core::ptr::addr_of!((*ptr).cookie) as usize - ptr as usize
             },
-            144usize,
+            152usize,
             concat!(
                 "Offset of field: ",
                 stringify!(np_sock_stats),
@@ -542,7 +560,7 @@ fn bindgen_test_layout_np_sock_stats() {
                 let ptr = uninit.as_ptr();
                 ::core::ptr::addr_of!((*ptr).flags) as usize - ptr as usize
             },
-            152usize,
+            160usize,
             concat!(
                 "Offset of field: ",
                 stringify!(np_sock_stats),
@@ -559,7 +577,7 @@ fn bindgen_test_layout_np_sock_stats() {
                 let ptr = uninit.as_ptr();
                 ::core::ptr::addr_of!((*ptr).state) as usize - ptr as usize
             },
-            156usize,
+            164usize,
             concat!(
                 "Offset of field: ",
                 stringify!(np_sock_stats),
@@ -1100,7 +1118,7 @@ pub struct np_sock_event {
 fn bindgen_test_layout_np_sock_event() {
     assert_eq!(
         ::core::mem::size_of::<np_sock_event>(),
-        176usize,
+        184usize,
         concat!("Size of: ", stringify!(np_sock_event))
     );
     assert_eq!(

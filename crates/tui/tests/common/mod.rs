@@ -269,6 +269,7 @@ fn record(s: &Sock, tick: u64, label: Label) -> SocketRecord {
             comm: label(comm),
             cgroup_id: *cgroup_id,
             netns: 1,
+            start_time_ns: 0,
         }
     });
     let local = addr(s.local);

@@ -5,9 +5,9 @@
 //! record per (namespace, protocol, address family) with the unspecified
 //! address as both ends and no owner. Totals stay exact (the bytes show as
 //! unattributed, in `no_owner_bytes`); what is lost is which connection
-//! and which process. Counted in `flows_folded` (once per announcement of
-//! a new flow, which readers make once per flow they remember) and visible
-//! as the overflow rows. Flows already held keep being counted as usual,
+//! and which process. Counted in `flows_folded` (once per 20 ms flush in
+//! which such a flow moved: a one-packet flow once) and `bytes_folded`,
+//! and visible as the overflow rows. Flows already held keep being counted as usual,
 //! and the bound frees itself as idle flows and closed records are
 //! forgotten (`lifecycle`).
 
@@ -26,17 +26,10 @@ impl<O: Owners> Attributor<O> {
         self.flows.len() >= self.config.max_flows || self.sockets.len() >= self.config.max_records
     }
 
-    /// [`Attributor::full`], counting a refused new flow.
-    pub(super) fn over_budget(&mut self) -> bool {
-        let over = self.full();
-        if over {
-            self.tally.flows_folded += 1;
-        }
-        over
-    }
-
     /// Counts `d` of a flow that is not remembered in its overflow record.
     pub(super) fn fold(&mut self, key: &FlowKey, d: &FlowDelta, now: Instant) {
+        self.tally.flows_folded += 1;
+        self.tally.bytes_folded += d.payload();
         let cookie = self.overflow_record(key, now);
         self.apply(cookie, key, d, now);
     }

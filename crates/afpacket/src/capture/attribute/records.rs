@@ -136,6 +136,7 @@ impl<O: Owners> Attributor<O> {
                 .unwrap_or_default(),
             cgroup_id: meta.as_ref().map_or(0, |m| m.cgroup_id),
             netns: key.netns.0 as u32,
+            start_time_ns: meta.as_ref().map_or(0, |m| m.info.start_time_ns),
         })
     }
 }

@@ -25,7 +25,7 @@ impl<O: Owners> Attributor<O> {
         if queued < self.config.behind {
             return self.new_flow(key, now);
         }
-        if self.flows.contains_key(&key) || self.over_budget() {
+        if self.flows.contains_key(&key) || self.full() {
             return;
         }
         if self.owners.resolve(&key, now).found.is_some() {
