@@ -90,11 +90,16 @@ impl ProcRoot {
         let _ = fs::File::open(dir.join("cmdline"))
             .and_then(|f| f.take(MAX_CMDLINE as u64 + 1).read_to_end(&mut cmdline));
         let mut info = parse_process(pid, &status, &comm, &cmdline);
-        info.start_time_ns = fs::read_to_string(dir.join("stat"))
-            .ok()
-            .and_then(|s| stat_start_ticks(&s))
-            .map_or(0, ticks_to_ns);
+        info.start_time_ns = self.start_time_ns(pid).unwrap_or(0);
         Some(info)
+    }
+
+    /// When the process `pid` now names started (ns since boot, at clock
+    /// tick resolution); `None` once it has exited. One small read: tells
+    /// a cached identity from a later process that reused the pid.
+    pub fn start_time_ns(&self, pid: u32) -> Option<u64> {
+        let stat = fs::read_to_string(self.root.join(pid.to_string()).join("stat")).ok()?;
+        stat_start_ticks(&stat).map(ticks_to_ns)
     }
 
     /// CPU and memory use of a process (`self` for netoproc itself).
@@ -186,6 +191,17 @@ mod tests {
         assert_eq!(p.start_time_ns, ticks_to_ns(103508));
         assert!(p.start_time_ns > 0);
         assert!(fixture().process_info(1).is_none());
+    }
+
+    #[test]
+    fn start_time_tells_a_live_process_and_none_once_gone() {
+        let f = fixture();
+        assert_eq!(f.start_time_ns(4242), Some(ticks_to_ns(103508)));
+        assert_eq!(f.start_time_ns(1), None);
+        let own = ProcRoot::new("/proc");
+        let me = std::process::id();
+        let start = own.start_time_ns(me).expect("this process");
+        assert_eq!(own.process_info(me).map(|p| p.start_time_ns), Some(start));
     }
 
     #[test]

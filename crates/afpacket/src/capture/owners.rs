@@ -89,7 +89,8 @@ const RESCAN_EVERY: Duration = Duration::from_millis(2);
 /// when one of its sockets is not placed yet (a container, a test).
 const FEW_PROCESSES: usize = 16;
 /// Cached process identities older than this are re-read if the process
-/// still exists (its comm may change with exec).
+/// still exists (its comm may change with exec); one whose pid now names
+/// a process with another start time is re-read at once.
 const PROCESS_MAX_AGE: Duration = Duration::from_secs(10);
 
 /// The real [`Owners`]: a [`SocketResolver`] and `/proc`.
@@ -224,8 +225,17 @@ impl Owners for ProcOwners {
     fn process(&mut self, pid: u32) -> Option<ProcessMeta> {
         let now = Instant::now();
         if let Some((meta, at)) = self.processes.get(&pid) {
-            if now.saturating_duration_since(*at) < PROCESS_MAX_AGE || !self.is_alive(pid) {
-                return Some(meta.clone());
+            // The pid may name a later process by now (reused within the
+            // cache's age): its start time tells.
+            match self.proc.start_time_ns(pid) {
+                None => return Some(meta.clone()),
+                Some(start)
+                    if start == meta.info.start_time_ns
+                        && now.saturating_duration_since(*at) < PROCESS_MAX_AGE =>
+                {
+                    return Some(meta.clone())
+                }
+                Some(_) => {}
             }
         }
         let Some(meta) = process_meta(&self.proc, &self.cgroup_root, pid) else {
