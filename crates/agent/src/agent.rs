@@ -22,7 +22,7 @@ use crate::config::{FileConfig, MetricsSection, MetricsSettings};
 use crate::http::{HttpServer, Shared, WebState};
 use crate::identity::Identity;
 use crate::metrics::{MAX_CMDLINE, MAX_INTERFACES, MAX_RESOLVERS};
-use crate::published::{ProcessInfoRow, Published, ResolverSeries, SnapshotParts};
+use crate::published::{ProcessInfoRow, Published, RemoteSeries, ResolverSeries, SnapshotParts};
 use crate::tally::DnsCounts;
 use crate::tracker::DeltaTracker;
 use crate::web::WebSettings;
@@ -79,8 +79,9 @@ pub fn serve(
     on_listening(server.addr());
     let mut state = AgentState {
         budget: Budget::new(opts.metrics.budget()),
+        remotes: opts.metrics.remote_budget().map(Budget::new),
         metrics: opts.metrics,
-        tracker: DeltaTracker::default(),
+        tracker: DeltaTracker::with_remotes(opts.metrics.remote_series > 0),
         sys: SysClassNet::new(&engine.config().sys_root),
         resolver_slots: Vec::new(),
         started_at: clock.wall(),
@@ -122,6 +123,8 @@ fn reload_web(opts: &ServeOptions, web: &WebState) {
 
 struct AgentState {
     budget: Budget,
+    /// The budget of (identity, remote) pairs, when remote series are on.
+    remotes: Option<Budget>,
     metrics: MetricsSettings,
     tracker: DeltaTracker,
     sys: SysClassNet,
@@ -145,6 +148,11 @@ impl AgentState {
             Ok(m) => {
                 self.metrics = m;
                 self.budget.reconfigure(m.budget(), clock.now());
+                match (&mut self.remotes, m.remote_budget()) {
+                    (Some(b), Some(cfg)) => b.reconfigure(cfg, clock.now()),
+                    (slot, cfg) => *slot = cfg.map(Budget::new),
+                }
+                self.tracker.set_remotes(m.remote_series > 0);
                 eprintln!(
                     "netoproc: SIGHUP: reloaded [metrics] from {} (max_series {}, identity_ttl_s {}); other keys apply at the next start",
                     path.display(),
@@ -170,6 +178,19 @@ impl AgentState {
             e.containers(),
         );
         self.budget.apply(now, deltas.by_identity);
+        let remotes = self.remotes.as_mut().map(|b| {
+            b.apply(now, deltas.by_remote);
+            let mut pairs: Vec<(Identity, crate::tally::Tally)> =
+                b.exported().map(|(id, x)| (id.clone(), x.tally)).collect();
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            pairs.push((Identity::other(), *b.other()));
+            RemoteSeries {
+                pairs,
+                retired: *b.retired(),
+                budget: b.stats(),
+                max_pairs: b.config().max_identities,
+            }
+        });
 
         let mut identities: Vec<(Identity, crate::tally::Tally)> = self
             .budget
@@ -227,6 +248,7 @@ impl AgentState {
         let published = Published {
             identities,
             retired: *self.budget.retired(),
+            remotes,
             info,
             budget: self.budget.stats(),
             budget_config: self.budget.config(),

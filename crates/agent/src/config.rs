@@ -21,6 +21,7 @@
 //! identity_ttl_s = 600
 //! min_residency_s = 60
 //! info_per_identity = 2
+//! remote_series = 0        # opt-in: (identity, remote address) pairs
 //! ```
 
 use std::net::SocketAddr;
@@ -94,6 +95,7 @@ pub struct MetricsSection {
     pub identity_ttl_s: Option<u64>,
     pub min_residency_s: Option<u64>,
     pub info_per_identity: Option<usize>,
+    pub remote_series: Option<usize>,
 }
 
 impl FileConfig {
@@ -133,6 +135,9 @@ pub struct MetricsSettings {
     pub ttl: Duration,
     pub min_residency: Duration,
     pub info_per_identity: usize,
+    /// (identity, remote address) pairs with payload series of their own;
+    /// 0: no remote series (the default: a remote label is opt-in).
+    pub remote_series: usize,
 }
 
 impl MetricsSettings {
@@ -154,12 +159,27 @@ impl MetricsSettings {
                 message: format!("at most 16 `_info` series per identity, got {info}"),
             });
         }
-        let least = FIXED_SERIES + 5 * series_per_identity(info);
+        let remotes = flags.remote_series.or(file.remote_series).unwrap_or(0);
+        let least = FIXED_SERIES + 5 * series_per_identity(info) + remote_cost(remotes);
         if !(least..=10_000_000).contains(&max_series) {
+            let with = if remotes > 0 {
+                format!(" and the {remotes} remote series pairs")
+            } else {
+                String::new()
+            };
             return Err(ConfigError::Invalid {
                 key: "max_series",
                 message: format!(
-                    "must be between {least} (room for 5 identities) and 10000000, got {max_series}"
+                    "must be between {least} (room for 5 identities{with}) and 10000000, got {max_series}"
+                ),
+            });
+        }
+        if remote_cost(remotes) > max_series / 2 {
+            return Err(ConfigError::Invalid {
+                key: "remote_series",
+                message: format!(
+                    "{remotes} pairs take {} series, over half of max_series ({max_series})",
+                    remote_cost(remotes)
                 ),
             });
         }
@@ -176,16 +196,36 @@ impl MetricsSettings {
             ttl: secs("identity_ttl_s", ttl, DEFAULT_TTL)?,
             min_residency: secs("min_residency_s", residency, DEFAULT_MIN_RESIDENCY)?,
             info_per_identity: info,
+            remote_series: remotes,
         })
     }
 
     pub fn budget(&self) -> BudgetConfig {
         BudgetConfig {
-            max_identities: (self.max_series - FIXED_SERIES)
+            max_identities: (self.max_series - FIXED_SERIES - remote_cost(self.remote_series))
                 / series_per_identity(self.info_per_identity),
             ttl: self.ttl,
             min_residency: self.min_residency,
         }
+    }
+
+    /// The budget of (identity, remote) pairs; `None` when remote series
+    /// are off. Same TTL and residency as identities.
+    pub fn remote_budget(&self) -> Option<BudgetConfig> {
+        (self.remote_series > 0).then_some(BudgetConfig {
+            max_identities: self.remote_series,
+            ..self.budget()
+        })
+    }
+}
+
+/// Series `pairs` remote pairs can take: each, `other` and the retired
+/// counters 2 directions × 2 protocols, and 5 budget series.
+fn remote_cost(pairs: usize) -> usize {
+    if pairs == 0 {
+        0
+    } else {
+        4 * (pairs + 2) + 5
     }
 }
 
@@ -253,6 +293,24 @@ mod tests {
             ..Default::default()
         };
         assert!(MetricsSettings::resolve(&zero_ttl, &file).is_err());
+        // Remote pairs come out of the same budget, at most half of it.
+        let remotes = MetricsSection {
+            remote_series: Some(500),
+            ..Default::default()
+        };
+        let r = MetricsSettings::resolve(&remotes, &file).unwrap();
+        assert_eq!(r.remote_budget().map(|b| b.max_identities), Some(500));
+        let b = r.budget();
+        assert!(
+            FIXED_SERIES + b.max_identities * series_per_identity(2) + remote_cost(500) <= 5000
+        );
+        assert!(s.remote_budget().is_none(), "off unless asked for");
+        let greedy = MetricsSection {
+            remote_series: Some(1000),
+            ..Default::default()
+        };
+        let e = MetricsSettings::resolve(&greedy, &file).unwrap_err();
+        assert!(e.to_string().contains("remote_series"), "{e}");
         assert!(resolve_listen(Some("nonsense"), None).is_err());
         assert_eq!(
             resolve_listen(None, None).unwrap(),

@@ -4,7 +4,8 @@
 //! or a fork of a worker keeps its series. The overflow identity `other`
 //! stands for every identity the series budget does not hold; a real
 //! identity's `user` is always a number, so no real process can be taken
-//! for it.
+//! for it. With remote series on (`remote_series`), the same type names an
+//! identity and one remote address (`remote`; empty everywhere else).
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,6 +21,10 @@ pub struct Identity {
     pub container: Arc<str>,
     /// The uid as a decimal number; `other` for the overflow identity.
     pub user: Arc<str>,
+    /// Remote series only: the remote IP address (no port: ports are
+    /// ephemeral), empty for traffic without one (unconnected UDP, bytes
+    /// not seen per socket); `other` for the overflow pair.
+    pub remote: Arc<str>,
 }
 
 const OTHER: &str = "other";
@@ -40,6 +45,15 @@ impl Identity {
             container: container.into(),
             // Unknown uid: empty, never 0 (which would claim root).
             user: uid.map(|u| u.to_string()).unwrap_or_default().into(),
+            remote: "".into(),
+        }
+    }
+
+    /// This identity's traffic with `remote` (an address, or empty).
+    pub fn with_remote(&self, remote: &str) -> Self {
+        Identity {
+            remote: remote.into(),
+            ..self.clone()
         }
     }
 
@@ -51,6 +65,7 @@ impl Identity {
             service: "".into(),
             container: "".into(),
             user: "".into(),
+            remote: "".into(),
         }
     }
 
@@ -61,6 +76,7 @@ impl Identity {
             service: OTHER.into(),
             container: OTHER.into(),
             user: OTHER.into(),
+            remote: OTHER.into(),
         }
     }
 

@@ -5,6 +5,9 @@
 //! identity: payload bytes, wire bytes and packets by `direction`
 //! (`sent`/`received`) and `protocol` (`tcp`/`udp`), DNS queries by rcode
 //! and timeouts; pid and command line only in `netoproc_process_info`.
+//! Remote addresses only when asked for (`remote_series`): payload bytes
+//! per (identity, remote address) in a family of their own, under a budget
+//! of their own carved out of `max_series`.
 //! How many series that makes is bounded by [`series_per_identity`] and
 //! [`FIXED_SERIES`] (see `budget.rs` for how identities are chosen).
 
@@ -223,11 +226,67 @@ impl Collector for PublishedCollector {
                 m.encode_info(&labels)?;
             }
         }
+        remote_series(&mut enc, p)?;
         dns_identity(&mut enc, p)?;
         dns_resolvers(&mut enc, p)?;
         coverage(&mut enc, p)?;
         crate::health::encode(&mut enc, p)
     }
+}
+
+/// The opt-in per-remote payload series and their budget's figures.
+fn remote_series(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Result {
+    let Some(r) = &p.remotes else {
+        return Ok(());
+    };
+    let series = r.pairs.iter().flat_map(|(id, t)| {
+        let labels = with(identity_labels(id), &[("remote", &id.remote)]);
+        traffic_series(&labels, t, payload, id.is_other())
+    });
+    counter(
+        enc,
+        "netoproc_remote_payload",
+        "Payload bytes per identity and remote address (opt-in: remote_series); `remote` is empty for traffic without one (unconnected UDP sockets, bytes not seen per socket); the pair `other` holds every pair the remote budget does not.",
+        Some(&Unit::Bytes),
+        series,
+    )?;
+    counter(
+        enc,
+        "netoproc_remote_retired_payload",
+        "Payload bytes of (identity, remote) pairs whose series ended: with the per-pair series they sum to netoproc_payload_bytes_total's.",
+        Some(&Unit::Bytes),
+        traffic_series(&Vec::new(), &r.retired, payload, true),
+    )?;
+    gauge(
+        enc,
+        "netoproc_remote_budget_pairs",
+        "(identity, remote) pairs with series of their own now, and the most the remote budget allows.",
+        None,
+        [
+            (
+                with(Vec::new(), &[("state", "exported")]),
+                r.pairs.iter().filter(|(i, _)| !i.is_other()).count() as f64,
+            ),
+            (with(Vec::new(), &[("state", "max")]), r.max_pairs as f64),
+        ],
+    )?;
+    counter(
+        enc,
+        "netoproc_remote_budget_folded_pairs",
+        "(identity, remote) pairs whose traffic the remote budget folded into the pair `other`.",
+        None,
+        [(Vec::new(), r.budget.folded)],
+    )?;
+    counter(
+        enc,
+        "netoproc_remote_budget_dropped_pairs",
+        "(identity, remote) pairs whose series ended, by reason (`expired`, `evicted`).",
+        None,
+        [
+            (with(Vec::new(), &[("reason", "expired")]), r.budget.expired),
+            (with(Vec::new(), &[("reason", "evicted")]), r.budget.evicted),
+        ],
+    )
 }
 
 fn dns_identity(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Result {

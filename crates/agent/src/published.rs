@@ -43,11 +43,23 @@ pub struct SnapshotParts {
     pub remote_hosts: Option<HashMap<IpAddr, String>>,
 }
 
+/// The opt-in remote series: (identity, remote) pairs of their own, then
+/// the pair `other`; retired pairs' counters; what their budget did.
+#[derive(Debug, Clone)]
+pub struct RemoteSeries {
+    pub pairs: Vec<(Identity, Tally)>,
+    pub retired: Tally,
+    pub budget: BudgetStats,
+    pub max_pairs: usize,
+}
+
 #[derive(Debug)]
 pub struct Published {
     /// Exported identities, then `other`.
     pub identities: Vec<(Identity, Tally)>,
     pub retired: Tally,
+    /// `None` unless `remote_series` is set.
+    pub remotes: Option<RemoteSeries>,
     pub info: Vec<ProcessInfoRow>,
     pub budget: BudgetStats,
     pub budget_config: BudgetConfig,

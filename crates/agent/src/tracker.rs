@@ -9,7 +9,10 @@
 //! observatory and are differenced the same way. Pids idle (no open
 //! socket, no traffic) for the identity TTL are forgotten, here and in the
 //! engine, so an agent that sees millions of short-lived processes keeps
-//! only the recent ones; what they moved stays in the totals.
+//! only the recent ones; what they moved stays in the totals. With remote
+//! series on, each socket's delta is also put under its remote address
+//! (what a pid moved beyond its sockets, under no address), so those sums
+//! equal the identities' too.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -44,6 +47,8 @@ pub struct DeltaTracker {
     dns: HashMap<u32, DnsCounts>,
     /// The report's total as last seen.
     total: Counters,
+    /// Whether to split traffic by remote address too.
+    remotes: bool,
 }
 
 /// One read's deltas by identity, and which pids were networking.
@@ -52,9 +57,25 @@ pub struct ReadDeltas {
     pub by_identity: HashMap<Identity, Tally>,
     /// Pids with an open socket, by identity (for the `_info` series).
     pub live_pids: HashMap<Identity, Vec<u32>>,
+    /// With remote series on: the traffic of `by_identity` by identity
+    /// and remote address (payload, wire bytes and packets; no DNS).
+    pub by_remote: HashMap<Identity, Tally>,
 }
 
 impl DeltaTracker {
+    /// A tracker that also splits traffic by remote address.
+    pub fn with_remotes(remotes: bool) -> Self {
+        DeltaTracker {
+            remotes,
+            ..DeltaTracker::default()
+        }
+    }
+
+    /// Turns the split by remote address on or off (config reload).
+    pub fn set_remotes(&mut self, remotes: bool) {
+        self.remotes = remotes;
+    }
+
     /// Deltas since the previous call. `containers` are the cgroup labels
     /// by pid; `report` is the ledger's report of this read.
     pub fn read(
@@ -66,6 +87,8 @@ impl DeltaTracker {
         containers: &HashMap<u32, Arc<str>>,
     ) -> ReadDeltas {
         let mut by_pid: HashMap<u32, Tally> = HashMap::new();
+        // Remote series: by pid and remote address.
+        let mut by_pid_remote: HashMap<(u32, String), Tally> = HashMap::new();
         let mut live: HashSet<u32> = HashSet::new();
         for s in ledger.sockets() {
             let Some(owner) = &s.owner else { continue };
@@ -89,6 +112,12 @@ impl DeltaTracker {
             st.counted.add(&delta);
             st.per_proto[i] += delta.tx_bytes + delta.rx_bytes;
             by_pid.entry(owner.pid).or_default().traffic[i].add(&delta);
+            if self.remotes {
+                if let Some(r) = t.remote {
+                    let ip = netoproc_core::model::canonical_ip(r.ip()).to_string();
+                    by_pid_remote.entry((owner.pid, ip)).or_default().traffic[i].add(&delta);
+                }
+            }
         }
         // Closed sockets are retired after this read: forget them.
         for s in ledger.sockets().filter(|s| s.closed) {
@@ -175,6 +204,9 @@ impl DeltaTracker {
                 .unwrap_or_else(Identity::unnamed);
             out.by_identity.entry(id).or_default().add(&tally);
         }
+        if self.remotes {
+            out.by_remote = split_by_remote(&out.by_identity, by_pid_remote, &identity_of);
+        }
         for pid in live {
             if let Some(id) = identity_of.get(&pid) {
                 out.live_pids.entry(id.clone()).or_default().push(pid);
@@ -201,6 +233,36 @@ impl DeltaTracker {
         }
         gone
     }
+}
+
+/// The identities' traffic by remote address: each pid's socket deltas
+/// under their remote, and what its identity moved beyond them (sockets
+/// without a remote, bytes not seen per socket) under no address; DNS
+/// counts are left out.
+fn split_by_remote(
+    by_identity: &HashMap<Identity, Tally>,
+    by_pid_remote: HashMap<(u32, String), Tally>,
+    identity_of: &HashMap<u32, Identity>,
+) -> HashMap<Identity, Tally> {
+    let mut out: HashMap<Identity, Tally> = HashMap::new();
+    let mut placed: HashMap<&Identity, Tally> = HashMap::new();
+    let unnamed = Identity::unnamed();
+    for ((pid, remote), t) in by_pid_remote {
+        let id = identity_of.get(&pid).unwrap_or(&unnamed);
+        placed.entry(id).or_default().add(&t);
+        out.entry(id.with_remote(&remote)).or_default().add(&t);
+    }
+    for (id, total) in by_identity {
+        let mut rest = Tally::default();
+        let done = placed.get(id).copied().unwrap_or_default();
+        for i in 0..rest.traffic.len() {
+            rest.traffic[i] = total.traffic[i].saturating_sub(&done.traffic[i]);
+        }
+        if !rest.is_zero() {
+            out.entry(id.with_remote("")).or_default().add(&rest);
+        }
+    }
+    out
 }
 
 impl PidState {

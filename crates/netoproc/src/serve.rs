@@ -66,6 +66,13 @@ pub struct ServeArgs {
     /// [default: 2].
     #[arg(long, value_name = "N")]
     pub info_per_identity: Option<usize>,
+
+    /// Opt-in remote label: up to N (identity, remote address) pairs get
+    /// `netoproc_remote_payload_bytes_total` series of their own, the
+    /// busiest first, the rest summed as the pair `other` [default: 0, off].
+    /// Each pair takes 4 series from --max-series.
+    #[arg(long, value_name = "N")]
+    pub remote_series: Option<usize>,
 }
 
 pub fn run(cli: &Cli, args: &ServeArgs, elevated: Option<&str>) -> Result<(), Failure> {
@@ -84,6 +91,7 @@ pub fn run(cli: &Cli, args: &ServeArgs, elevated: Option<&str>) -> Result<(), Fa
         identity_ttl_s: args.identity_ttl,
         min_residency_s: args.min_residency,
         info_per_identity: args.info_per_identity,
+        remote_series: args.remote_series,
     };
     let metrics = MetricsSettings::resolve(&flags, &file.metrics)
         .map_err(|e| Failure::Usage(format!("serve: {e}")))?;
