@@ -8,7 +8,9 @@
 //! `promtool check metrics`, that every PromQL expression of the Grafana
 //! dashboard (deploy/grafana) returns data, that SIGHUP reloads the config
 //! file and that
-//! SIGTERM ends the agent with exit 0. Bad config files are usage errors
+//! SIGTERM ends the agent with exit 0. Prometheus also scrapes it over
+//! HTTPS with basic auth (`--web-config-file`): the right password reads
+//! metrics, a wrong one does not. Bad config files are usage errors
 //! (exit 2) naming the line. Needs root (and `prometheus`); skips
 //! otherwise, except under `CI=true` where it fails. Run as root:
 //! `cargo build -p netoproc && cargo test -p netoproc-e2e --test serve`.
@@ -306,4 +308,71 @@ fn bad_config_files_are_usage_errors_naming_the_line() {
     let (code, err) = serve_with_config("listen = \"nowhere\"\n");
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("listen"), "{err}");
+}
+
+/// A real Prometheus scrapes `netoproc serve` over HTTPS with basic auth
+/// (`--web-config-file` in the exporters' format, a CA and a server
+/// certificate made here): the job with the right password is up and
+/// reads netoproc's metrics, the job with a wrong one is down.
+#[test]
+fn prometheus_scrapes_over_tls_with_basic_auth() {
+    let test = "serve_prometheus_tls";
+    if !root_or_skip(test) || !prometheus::available(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let path = |name: &str| dir.path().join(name);
+    std::fs::write(path("ca.crt"), ca_cert.pem()).unwrap();
+    std::fs::write(path("server.crt"), cert.pem()).unwrap();
+    std::fs::write(path("server.key"), key.serialize_pem()).unwrap();
+    let hash = bcrypt::hash("right horse", 10).unwrap();
+    std::fs::write(
+        path("web.yml"),
+        format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+             basic_auth_users:\n  prometheus: {hash}\n"
+        ),
+    )
+    .unwrap();
+    let web = path("web.yml");
+    let agent = ServeRun::start(&Mode::ebpf(), &["--web-config-file", web.to_str().unwrap()]);
+    let job = |name: &str, password: &str| {
+        format!(
+            "  - job_name: {name}\n    scheme: https\n    tls_config:\n      ca_file: {}\n      \
+             server_name: localhost\n    basic_auth:\n      username: prometheus\n      \
+             password: '{password}'\n    static_configs:\n      - targets: ['{}']\n",
+            path("ca.crt").display(),
+            agent.addr
+        )
+    };
+    let prom = Prometheus::start_with_jobs(&(job("good", "right horse") + &job("bad", "wrong")));
+    let deadline = Instant::now() + SETTLE_WITHIN;
+    loop {
+        let good = prom.scalar("up{job=\"good\"}");
+        let bad = prom.scalar("up{job=\"bad\"}");
+        let reads = prom.scalar("netoproc_reads_total{job=\"good\"}");
+        if good == Some(1.0) && bad == Some(0.0) && reads.is_some_and(|r| r > 0.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after {SETTLE_WITHIN:?}: up good {good:?}, up bad {bad:?}, reads {reads:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        prom.scalar("netoproc_reads_total{job=\"bad\"}").is_none(),
+        "the wrong password read metrics"
+    );
+    agent.stop();
 }

@@ -41,13 +41,20 @@ impl Prometheus {
     /// Starts Prometheus scraping `target` every second and waits until it
     /// is ready.
     pub fn start(target: SocketAddr) -> Prometheus {
+        Prometheus::start_with_jobs(&format!(
+            "  - job_name: netoproc\n    static_configs:\n      - targets: ['{target}']\n"
+        ))
+    }
+
+    /// Starts Prometheus with these `scrape_configs` entries (YAML, each
+    /// indented by two spaces), scraping every second.
+    pub fn start_with_jobs(jobs: &str) -> Prometheus {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("prometheus.yml");
         std::fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
-                 scrape_configs:\n  - job_name: netoproc\n    static_configs:\n      - targets: ['{target}']\n"
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{jobs}"
             ),
         )
         .expect("write prometheus.yml");

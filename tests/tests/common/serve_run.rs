@@ -41,14 +41,19 @@ impl ServeRun {
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
                 eprintln!("[netoproc serve] {line}");
-                if let Some(rest) = line.split("serving http://").nth(1) {
-                    let _ = tx.send(rest.split('/').next().unwrap_or("").to_string());
+                let served = line
+                    .split("serving http://")
+                    .nth(1)
+                    .map(|r| (r, false))
+                    .or_else(|| line.split("serving https://").nth(1).map(|r| (r, true)));
+                if let Some((rest, tls)) = served {
+                    let _ = tx.send((rest.split('/').next().unwrap_or("").to_string(), tls));
                 }
                 lines.lock().unwrap().push(line);
             }
         });
-        let addr = match rx.recv_timeout(READY_WITHIN) {
-            Ok(a) => a.parse().expect("serving address"),
+        let (addr, tls) = match rx.recv_timeout(READY_WITHIN) {
+            Ok((a, tls)) => (a.parse().expect("serving address"), tls),
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -63,6 +68,10 @@ impl ServeRun {
             addr,
             stderr,
         };
+        if tls {
+            // HTTPS: readiness is for the caller's TLS client to see.
+            return run;
+        }
         wait_ok(
             addr,
             "/readyz",
