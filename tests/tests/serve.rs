@@ -10,7 +10,9 @@
 //! file and that
 //! SIGTERM ends the agent with exit 0. Prometheus also scrapes it over
 //! HTTPS with basic auth (`--web-config-file`): the right password reads
-//! metrics, a wrong one does not. Bad config files are usage errors
+//! metrics, a wrong one does not. DNS lookups to dnsmasq (in a namespace
+//! the test made) show in the per-identity DNS families by rcode and as
+//! timeouts exactly as the client's own log has them. Bad config files are usage errors
 //! (exit 2) naming the line. Needs root (and `prometheus`); skips
 //! otherwise, except under `CI=true` where it fails. Run as root:
 //! `cargo build -p netoproc && cargo test -p netoproc-e2e --test serve`.
@@ -24,9 +26,10 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::dnsmasq::{dnsmasq_or_skip, start_dnsmasq};
 use common::generator::Generator;
 use common::mode::Mode;
-use common::netns::Netns;
+use common::netns::{Netns, VethPair};
 use common::prometheus::{self, Prometheus};
 use common::serve_run::ServeRun;
 use common::{root_or_skip, scaled};
@@ -374,5 +377,104 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
         prom.scalar("netoproc_reads_total{job=\"bad\"}").is_none(),
         "the wrong password read metrics"
     );
+    agent.stop();
+}
+
+/// DNS health through Prometheus: lookups by a process of a name of its
+/// own to dnsmasq in a namespace the test made (A, AAAA, CNAME, NXDOMAIN,
+/// MX; UDP and TCP; IPv4 and IPv6 resolvers; one to a port where nothing
+/// answers). Its `netoproc_dns_queries_total` by rcode and
+/// `netoproc_dns_timeouts_total` must equal what its own lookup log says,
+/// and the resolvers have series of their own.
+#[test]
+fn prometheus_sees_dns_outcomes_per_identity_and_resolver() {
+    let test = "serve_prometheus_dns";
+    if !root_or_skip(test) || !prometheus::available(test) || !dnsmasq_or_skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = named_generator(tmp.path(), "pd");
+    let name = bin.file_name().unwrap().to_string_lossy().into_owned();
+    let pair = VethPair::new("pdns");
+    pair.pin_neighbours();
+    let _dnsmasq = start_dnsmasq(&pair.b.name, &pair);
+    let web = std::net::SocketAddr::new(pair.v4(2), 8080).to_string();
+    let mut server = Generator::spawn(
+        "web-server",
+        &pair.b.name,
+        &strings(&[
+            "tcp-server",
+            "--listen",
+            &web,
+            "--connections",
+            "1",
+            "--reply",
+            "100",
+        ]),
+    );
+    server.wait_ready();
+    let agent = ServeRun::start(&Mode::ebpf(), &[]);
+    let prom = Prometheus::start(agent.addr);
+    let args = [
+        "dns-lookups".to_string(),
+        format!("--server4={}:53", pair.v4(2)),
+        format!("--server6=[{}]:53", pair.v6(2)),
+        "--silent=127.0.0.1:53".into(),
+        "--queries=20".into(),
+        "--connect-name=web.np.test".into(),
+        "--connect-port=8080".into(),
+    ];
+    let client = Generator::spawn_bin("dns-client", &pair.a.name, &bin, &args).finish();
+    server.finish();
+    let log = client.dns.as_ref().expect("the client's lookup log");
+    let count = |want: Option<u8>| log.lookups.iter().filter(|l| l.rcode == want).count() as f64;
+    let (noerror, nxdomain, timeouts) = (count(Some(0)), count(Some(3)), count(None));
+    assert_eq!(
+        noerror + nxdomain + timeouts,
+        log.lookups.len() as f64,
+        "rcodes the test does not expect"
+    );
+    assert!(noerror > 0.0 && nxdomain > 0.0 && timeouts == 1.0);
+
+    let q = |rcode: &str| {
+        format!("sum(netoproc_dns_queries_total{{process=\"{name}\",rcode=\"{rcode}\"}})")
+    };
+    let timeouts_q = format!("sum(netoproc_dns_timeouts_total{{process=\"{name}\"}})");
+    let want = (Some(noerror), Some(nxdomain), Some(timeouts));
+    // The silent lookup times out 5 s after it was sent.
+    let deadline = Instant::now() + SETTLE_WITHIN;
+    loop {
+        let got = (
+            prom.scalar(&q("NOERROR")),
+            prom.scalar(&q("NXDOMAIN")),
+            prom.scalar(&timeouts_q),
+        );
+        if got == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after {SETTLE_WITHIN:?}: (NOERROR, NXDOMAIN, timeouts) {got:?}, the client's log {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for resolver in [format!("{}:53", pair.v4(2)), format!("[{}]:53", pair.v6(2))] {
+        let answered = prom.scalar(&format!(
+            "sum(netoproc_dns_resolver_queries_total{{resolver=\"{resolver}\"}})"
+        ));
+        assert!(
+            answered.is_some_and(|n| n > 0.0),
+            "resolver {resolver}: {answered:?}"
+        );
+    }
+    let latency = prom.scalar(&format!(
+        "sum(netoproc_dns_resolver_latency_seconds_count{{resolver=\"{}:53\"}})",
+        pair.v4(2)
+    ));
+    assert!(
+        latency.is_some_and(|n| n > 0.0),
+        "latency count {latency:?}"
+    );
+    drop(prom);
     agent.stop();
 }
