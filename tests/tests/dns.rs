@@ -23,7 +23,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::dnsmasq::{dnsmasq_or_skip, start_dnsmasq};
+use common::dnsmasq::{dnsmasq_or_skip, start_dnsmasq, web_server};
 use common::generator::Generator;
 use common::mode::Mode;
 use common::netns::VethPair;
@@ -117,22 +117,7 @@ fn lookups_in(name: &str, mode: &Mode) {
     // mode, from the device: keep neighbour resolution out of both.
     pair.pin_neighbours();
     let _dnsmasq = start_dnsmasq(&pair.b.name, &pair);
-    let web = format!("{}", std::net::SocketAddr::new(pair.v4(2), WEB_PORT));
-    let mut server = Generator::spawn(
-        "web-server",
-        &pair.b.name,
-        &[
-            "tcp-server",
-            "--listen",
-            &web,
-            "--connections",
-            "1",
-            "--reply",
-            "100",
-        ]
-        .map(String::from),
-    );
-    server.wait_ready();
+    let server = web_server(&pair, WEB_PORT);
 
     let run = NetoprocRun::start_in(mode);
     let started = Instant::now();

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::dnsmasq::{dnsmasq_or_skip, start_dnsmasq};
+use common::dnsmasq::{dnsmasq_or_skip, start_dnsmasq, web_server};
 use common::generator::Generator;
 use common::mode::Mode;
 use common::netns::{Netns, VethPair};
@@ -398,21 +398,7 @@ fn prometheus_sees_dns_outcomes_per_identity_and_resolver() {
     let pair = VethPair::new("pdns");
     pair.pin_neighbours();
     let _dnsmasq = start_dnsmasq(&pair.b.name, &pair);
-    let web = std::net::SocketAddr::new(pair.v4(2), 8080).to_string();
-    let mut server = Generator::spawn(
-        "web-server",
-        &pair.b.name,
-        &strings(&[
-            "tcp-server",
-            "--listen",
-            &web,
-            "--connections",
-            "1",
-            "--reply",
-            "100",
-        ]),
-    );
-    server.wait_ready();
+    let server = web_server(&pair, 8080);
     let agent = ServeRun::start(&Mode::ebpf(), &[]);
     let prom = Prometheus::start(agent.addr);
     let args = [

@@ -87,6 +87,26 @@ fn script() -> Vec<FakeSocket> {
     out
 }
 
+/// The script, the read after which every short-lived socket is closed
+/// (the heavy ones stay), and what all sockets moved (sent, received)
+/// after a number of reads.
+fn scripted() -> (
+    Vec<FakeSocket>,
+    u64,
+    impl Fn(u64) -> (u64, u64) + Send + 'static,
+) {
+    let sockets = script();
+    let end = FakeBackend::new(StepClock::new(), sockets.clone()).last_close();
+    let script = sockets.clone();
+    let moved = move |reads: u64| -> (u64, u64) {
+        script.iter().fold((0, 0), |(tx, rx), s| {
+            let c = s.total_after(reads);
+            (tx + c.tx_bytes, rx + c.rx_bytes)
+        })
+    };
+    (sockets, end, moved)
+}
+
 /// GET `path`: the whole response.
 fn try_get(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
@@ -267,16 +287,7 @@ fn run_agent(
 
 #[test]
 fn five_thousand_processes_stay_within_the_series_budget_with_exact_totals() {
-    let sockets = script();
-    // The short-lived ones are all closed after `end`; the heavy ones stay.
-    let end = FakeBackend::new(StepClock::new(), sockets.clone()).last_close();
-    let script = sockets.clone();
-    let moved = move |reads: u64| -> (u64, u64) {
-        script.iter().fold((0, 0), |(tx, rx), s| {
-            let c = s.total_after(reads);
-            (tx + c.tx_bytes, rx + c.rx_bytes)
-        })
-    };
+    let (sockets, end, moved) = scripted();
     run_agent(sockets, MAX_SERIES, None, move |addr| {
         let reads = |s: &[(String, String, f64)]| sum(s, "netoproc_reads_total", "") as u64;
 
@@ -374,15 +385,7 @@ fn five_thousand_processes_stay_within_the_series_budget_with_exact_totals() {
 #[test]
 fn remote_series_are_budgeted_and_sum_to_the_identities() {
     const PAIRS: usize = 200;
-    let sockets = script();
-    let end = FakeBackend::new(StepClock::new(), sockets.clone()).last_close();
-    let script = sockets.clone();
-    let moved = move |reads: u64| -> (u64, u64) {
-        script.iter().fold((0, 0), |(tx, rx), s| {
-            let c = s.total_after(reads);
-            (tx + c.tx_bytes, rx + c.rx_bytes)
-        })
-    };
+    let (sockets, end, moved) = scripted();
     run_agent(sockets, 4000, Some(PAIRS), move |addr| {
         let reads = |s: &[(String, String, f64)]| sum(s, "netoproc_reads_total", "") as u64;
         let body = scrape_until(addr, "every socket closed", |s| reads(s) > end + 1);

@@ -5,6 +5,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::generator::Generator;
 use super::netns::VethPair;
 
 /// dnsmasq in the foreground, killed on Drop.
@@ -84,4 +85,22 @@ pub fn start_dnsmasq(netns: &str, pair: &VethPair) -> Dnsmasq {
         std::thread::sleep(Duration::from_millis(50));
     }
     d
+}
+
+/// A TCP server in `pair.b` on its first address and `port`, for the one
+/// connection a lookup client makes to the address it resolved; ready.
+pub fn web_server(pair: &VethPair, port: u16) -> Generator {
+    let web = std::net::SocketAddr::new(pair.v4(2), port).to_string();
+    let args = [
+        "tcp-server",
+        "--listen",
+        &web,
+        "--connections",
+        "1",
+        "--reply",
+        "100",
+    ];
+    let mut server = Generator::spawn("web-server", &pair.b.name, &args.map(String::from));
+    server.wait_ready();
+    server
 }
