@@ -99,6 +99,9 @@ fn open_afpacket(cli: &Cli, elevated: Option<&str>) -> Result<Box<dyn CaptureBac
         interface: cli.interface.clone(),
         rings: cli.rings.map_or(defaults.rings, usize::from),
         ring_mib: cli.ring_mib.unwrap_or(defaults.ring_mib),
+        // --ring-mib sizes every ring; by default other namespaces' are
+        // smaller (their pages are resident from the start).
+        other_ring_mib: cli.ring_mib.unwrap_or(defaults.other_ring_mib),
         proc_root: cli.proc_root.clone(),
         cgroup_root: cli.sys_root.join("fs/cgroup"),
         dns_ports: cli.dns_ports.0.clone(),

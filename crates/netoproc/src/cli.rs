@@ -115,8 +115,10 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=16))]
     pub rings: Option<u16>,
 
-    /// AF_PACKET: memory of each ring in MiB (default 8, at most 1024; at
-    /// most 64 without root). Raise it if `capture_drops` are reported.
+    /// AF_PACKET: memory of each ring in MiB (default 8 in netoproc's own
+    /// network namespace and 2 in every other; given, it sizes them all; at
+    /// most 1024, 64 without root). Raise it if `capture_drops` are
+    /// reported.
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub ring_mib: Option<u32>,
 

@@ -306,7 +306,7 @@ pub struct ProcEvents {
 }
 
 /// Events buffered before the reader starts dropping (and reports `Lost`).
-const CHANNEL_CAPACITY: usize = 65_536;
+const CHANNEL_CAPACITY: usize = 8_192;
 
 impl ProcEvents {
     /// Subscribes and starts the reader thread.

@@ -58,8 +58,10 @@ pub struct AfPacketOptions {
     pub interface: Option<String>,
     /// Rings per namespace, one reader thread each (1..=16).
     pub rings: usize,
-    /// Memory of each ring, in MiB.
+    /// Memory of each ring in netoproc's own namespace, in MiB.
     pub ring_mib: u32,
+    /// Memory of each ring in every other namespace, in MiB.
+    pub other_ring_mib: u32,
     /// A partly filled block reaches userspace after this long: short, so
     /// a new flow is looked up while its socket still exists.
     pub block_timeout: Duration,
@@ -88,6 +90,7 @@ impl Default for AfPacketOptions {
             interface: None,
             rings: 1,
             ring_mib: 8,
+            other_ring_mib: 2,
             block_timeout: Duration::from_millis(2),
             proc_root: PathBuf::from("/proc"),
             run_netns: PathBuf::from(netoproc_procfs::netns::RUN_NETNS),
@@ -209,6 +212,7 @@ impl AfPacketCapture {
             rings: opts.rings,
             max_namespaces: opts.max_namespaces,
             max_flows: opts.max_flows,
+            other_ring_mib: opts.other_ring_mib,
             settle: 2 * opts.block_timeout.max(COARSEST_TICK),
         };
         let proc = ProcRoot::new(&opts.proc_root);

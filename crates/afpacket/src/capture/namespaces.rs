@@ -39,6 +39,10 @@ pub struct RingPlan {
     pub max_namespaces: usize,
     /// Flows each reader remembers at most.
     pub max_flows: usize,
+    /// Memory of each ring in namespaces other than netoproc's own (MiB):
+    /// every ring's pages are resident from `mmap`, and a host may have
+    /// many namespaces with little traffic.
+    pub other_ring_mib: u32,
     /// How long a sync waits for blocks in progress (see `reader`).
     pub settle: Duration,
 }
@@ -215,10 +219,14 @@ impl Namespaces {
             });
         }
         let mut rings = Vec::with_capacity(self.plan.rings);
+        let other = RingConfig {
+            ring_mib: self.plan.other_ring_mib,
+            ..self.plan.config.clone()
+        };
         for _ in 0..self.plan.rings {
             rings.push(match path {
                 None => Ring::open(&self.plan.config)?,
-                Some(p) => Ring::open_in_netns(p, &self.plan.config)?,
+                Some(p) => Ring::open_in_netns(p, &other)?,
             });
         }
         let mut readers = Vec::new();
