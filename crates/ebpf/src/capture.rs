@@ -29,12 +29,13 @@ use crate::kretprobe::{self, TracefsKretprobe};
 use crate::ladder::{error_chain, os_error, status, Attacher, HookChoice, Rung, COMMON};
 use crate::live_read::{self, LiveRead, LiveReader};
 use crate::map_dump::{IterLink, MapDump};
+use crate::names;
 use crate::records::{
     decode_event, decode_peer_dump, decode_socket_dump, peer_record, socket_record, Event,
 };
 
 /// The compiled programs (see `scripts/regen-bpf.sh`).
-static OBJECT: &[u8] = aya::include_bytes_aligned!("generated/netoproc.bpf.o");
+pub(crate) static OBJECT: &[u8] = aya::include_bytes_aligned!("generated/netoproc.bpf.o");
 
 #[derive(Debug, Clone)]
 pub struct EbpfOptions {
@@ -177,7 +178,7 @@ impl EbpfCapture {
         drop(btf);
         release_freed_memory();
         let events = ebpf
-            .take_map("np_events")
+            .take_map(names::EVENTS)
             .ok_or_else(|| {
                 StartError::Unavailable("ring buffer map missing from the object".into())
             })
@@ -221,7 +222,7 @@ impl EbpfCapture {
 
     /// One loss counter of the BPF side, summed over CPUs.
     fn stat(&self, idx: u32) -> Result<u64, CaptureError> {
-        let map = self.ebpf.map("np_stats").ok_or("np_stats map missing")?;
+        let map = self.ebpf.map(names::STATS).ok_or("np_stats map missing")?;
         let stats: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(map)?;
         Ok(stats.get(&idx, 0)?.iter().sum())
     }
@@ -232,7 +233,7 @@ impl EbpfCapture {
         let made = self.stat(abi::NP_STAT_PEER_INSERTS)?;
         let map = self
             .ebpf
-            .map_mut("np_peers")
+            .map_mut(names::PEERS)
             .ok_or("np_peers map missing")?;
         let mut peers: HashMap<&mut MapData, np_peer_key, np_peer_counters> =
             HashMap::try_from(map)?;
@@ -301,10 +302,10 @@ pub(crate) fn load_object(opts: &EbpfOptions, walk: bool) -> Result<(Ebpf, Btf),
     let walk_mode = u8::from(walk);
     let loaded = loader
         .btf(Some(&btf))
-        .override_global("np_dns_ports", &ports, true)
-        .override_global("np_walk_mode", &walk_mode, true)
-        .map_max_entries("np_events", opts.ringbuf_bytes)
-        .map_max_entries("np_sock_walk", WALK_MAX_SOCKETS)
+        .override_global(names::GLOBAL_DNS_PORTS, &ports, true)
+        .override_global(names::GLOBAL_WALK_MODE, &walk_mode, true)
+        .map_max_entries(names::EVENTS, opts.ringbuf_bytes)
+        .map_max_entries(names::SOCK_WALK, WALK_MAX_SOCKETS)
         .load(OBJECT);
     drop(loader);
     let ebpf = loaded.map_err(|e| match os_error(&e) {
@@ -438,13 +439,13 @@ impl DumpSpec {
 pub(crate) const SOCKETS_DUMP: DumpSpec = DumpSpec {
     program: "np_dump_socks",
     target: "bpf_sk_storage_map",
-    map: Some("np_socks"),
+    map: Some(names::SOCKS),
 };
 
 pub(crate) const PEERS_DUMP: DumpSpec = DumpSpec {
     program: "np_dump_peers",
     target: "bpf_map_elem",
-    map: Some("np_peers"),
+    map: Some(names::PEERS),
 };
 
 /// Loads an iterator program and links it (to its map, if it has one).
@@ -576,10 +577,10 @@ impl CaptureBackend for EbpfCapture {
                     ));
                 }
             }
-            LiveReader::Walk => walk_records(&self.ebpf, "np_sock_walk", ledger)?,
+            LiveReader::Walk => walk_records(&self.ebpf, names::SOCK_WALK, ledger)?,
         }
         if self.rung == Rung::Kprobe {
-            walk_records(&self.ebpf, "np_sock_hash", ledger)?;
+            walk_records(&self.ebpf, names::SOCK_HASH, ledger)?;
         }
         self.read_peers(ledger)
     }
@@ -589,7 +590,7 @@ impl CaptureBackend for EbpfCapture {
     }
 
     fn losses(&self) -> Result<Losses, CaptureError> {
-        let map = self.ebpf.map("np_stats").ok_or("np_stats map missing")?;
+        let map = self.ebpf.map(names::STATS).ok_or("np_stats map missing")?;
         let stats: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(map)?;
         let get = |i: u32| -> Result<u64, CaptureError> { Ok(stats.get(&i, 0)?.iter().sum()) };
         Ok(Losses {

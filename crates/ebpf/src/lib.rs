@@ -11,6 +11,7 @@ pub mod kretprobe;
 pub mod ladder;
 pub mod live_read;
 pub mod map_dump;
+pub mod names;
 pub mod probe;
 pub mod records;
 pub mod socket_iter;
