@@ -30,6 +30,15 @@ pub fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
 /// nothing on the host, and lives as long as the returned directory is open
 /// (cgroup programs attach through it). Needs `CAP_SYS_ADMIN`.
 pub fn mount_private_cgroup2() -> io::Result<File> {
+    mount_private(c"cgroup2", &["/sys/fs/cgroup", "/mnt", "/tmp"])
+}
+
+/// Mounts a filesystem of type `fstype` (one without a device: cgroup2,
+/// tracefs) on the first existing directory of `at`, in a mount namespace
+/// of a thread's own, and opens it; see [`mount_private_cgroup2`]. Files
+/// under it are reached through the returned directory (`openat`, or
+/// `/proc/self/fd/N/…`), which keeps the mount alive.
+pub fn mount_private(fstype: &std::ffi::CStr, at: &[&str]) -> io::Result<File> {
     std::thread::scope(|s| {
         s.spawn(|| -> io::Result<File> {
             // SAFETY: unshare and mount with valid NUL-terminated strings;
@@ -52,12 +61,12 @@ pub fn mount_private_cgroup2() -> io::Result<File> {
                 }
                 // Any existing directory will do: the mount covers it only
                 // in this namespace.
-                let at = ["/sys/fs/cgroup", "/mnt", "/tmp"]
-                    .into_iter()
+                let at = at
+                    .iter()
+                    .copied()
                     .find(|d| std::path::Path::new(d).is_dir())
                     .ok_or_else(|| io::Error::other("no directory to mount on"))?;
                 let at_c = CString::new(at).map_err(io::Error::other)?;
-                let fstype = c"cgroup2";
                 if libc::mount(
                     fstype.as_ptr(),
                     at_c.as_ptr(),

@@ -7,12 +7,15 @@
 //! return probes are created here through tracefs (`r4096:` in
 //! `kprobe_events`, the kernel's maximum), bound to the program with
 //! `perf_event_open` + `PERF_EVENT_IOC_SET_BPF`, and removed again on drop.
-//! What the kernel still misses is read from `kprobe_profile`.
+//! What the kernel still misses is read from `kprobe_profile`. Where no
+//! tracefs is visible (`ip netns exec` mounts a fresh /sys without it), one
+//! is mounted where only netoproc sees it ([`Tracefs::find`]).
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Kretprobe instances asked for (`KRETPROBE_MAXACTIVE_MAX` in the kernel).
 pub const MAXACTIVE: u32 = 4096;
@@ -53,12 +56,49 @@ pub fn tracefs_root() -> Option<PathBuf> {
         .find(|d| d.join("kprobe_events").exists())
 }
 
+/// A tracefs to create return probes through: a mounted one, else one
+/// mounted privately (kept alive by its open directory, reached as
+/// `/proc/self/fd/N`).
+#[derive(Debug, Clone)]
+pub struct Tracefs {
+    pub root: PathBuf,
+    /// Whether it was mounted by netoproc, for netoproc only.
+    pub private: bool,
+    _mount: Option<Arc<File>>,
+}
+
+impl Tracefs {
+    /// The mounted tracefs; else a private mount (needs `CAP_SYS_ADMIN`);
+    /// `None` when neither works.
+    pub fn find() -> Option<Tracefs> {
+        if let Some(root) = tracefs_root() {
+            return Some(Tracefs {
+                root,
+                private: false,
+                _mount: None,
+            });
+        }
+        let dir = crate::cgroup::mount_private(
+            c"tracefs",
+            &["/sys/kernel/tracing", "/sys/kernel/debug", "/mnt", "/tmp"],
+        )
+        .ok()?;
+        let root = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+        root.join("kprobe_events").exists().then(|| Tracefs {
+            root,
+            private: true,
+            _mount: Some(Arc::new(dir)),
+        })
+    }
+}
+
 /// One return probe, attached to a program, removed on drop.
 #[derive(Debug)]
 pub struct TracefsKretprobe {
     /// The BPF program it runs.
     pub program: &'static str,
-    root: PathBuf,
+    /// Its tracefs (held: a private mount lives as long as its probes).
+    tracefs: Tracefs,
     name: String,
     perf: Option<OwnedFd>,
 }
@@ -67,21 +107,23 @@ impl TracefsKretprobe {
     /// Creates `r4096:kprobes/netoproc_<pid>_<function> <function>` and runs
     /// `prog` (a loaded kprobe program) at every return of `function`.
     pub fn attach(
-        root: &Path,
+        tracefs: &Tracefs,
         program: &'static str,
         prog: BorrowedFd<'_>,
         function: &str,
     ) -> io::Result<Self> {
+        let root = &tracefs.root;
         let name = format!("{PREFIX}{}_{function}", std::process::id());
         write_events(root, &format!("r{MAXACTIVE}:kprobes/{name} {function}"))?;
         // From here on, drop removes the event again.
         let mut probe = TracefsKretprobe {
             program,
-            root: root.to_path_buf(),
+            tracefs: tracefs.clone(),
             name,
             perf: None,
         };
         let id_path = probe
+            .tracefs
             .root
             .join("events/kprobes")
             .join(&probe.name)
@@ -109,7 +151,7 @@ pub fn missed_returns(probes: &[TracefsKretprobe]) -> u64 {
     let Some(first) = probes.first() else {
         return 0;
     };
-    let Ok(text) = fs::read_to_string(first.root.join("kprobe_profile")) else {
+    let Ok(text) = fs::read_to_string(first.tracefs.root.join("kprobe_profile")) else {
         return 0;
     };
     probes
@@ -122,7 +164,7 @@ impl Drop for TracefsKretprobe {
     fn drop(&mut self) {
         // The event can only be removed once no perf event uses it.
         drop(self.perf.take());
-        let _ = write_events(&self.root, &format!("-:kprobes/{}", self.name));
+        let _ = write_events(&self.tracefs.root, &format!("-:kprobes/{}", self.name));
     }
 }
 

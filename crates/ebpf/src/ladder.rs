@@ -8,7 +8,6 @@
 use std::fmt;
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
 use std::str::FromStr;
 
 use aya::programs::{
@@ -272,7 +271,7 @@ pub struct Attacher<'a> {
     pub ebpf: &'a mut Ebpf,
     pub btf: &'a Btf,
     pub cgroup: Option<&'a File>,
-    tracefs: Option<PathBuf>,
+    tracefs: Option<kretprobe::Tracefs>,
     /// Return probes made through tracefs; attached while held.
     pub kretprobes: Vec<TracefsKretprobe>,
     /// What attached, but less well than it should (for `degraded`).
@@ -281,9 +280,9 @@ pub struct Attacher<'a> {
 
 impl<'a> Attacher<'a> {
     pub fn new(ebpf: &'a mut Ebpf, btf: &'a Btf, cgroup: Option<&'a File>) -> Self {
-        let tracefs = kretprobe::tracefs_root();
-        if let Some(root) = &tracefs {
-            kretprobe::remove_stale(root);
+        let tracefs = kretprobe::Tracefs::find();
+        if let Some(t) = &tracefs {
+            kretprobe::remove_stale(&t.root);
         }
         Attacher {
             ebpf,
@@ -306,20 +305,20 @@ impl<'a> Attacher<'a> {
         let p: &mut KProbe = prog.try_into().map_err(chain)?;
         p.load().map_err(chain)?;
         let tracefs = match &self.tracefs {
-            Some(root) => {
+            Some(t) => {
                 let fd = p.fd().map_err(chain)?;
-                match TracefsKretprobe::attach(root, h.program, fd.as_fd(), h.target) {
+                match TracefsKretprobe::attach(t, h.program, fd.as_fd(), h.target) {
                     Ok(k) => {
                         self.kretprobes.push(k);
                         return Ok(());
                     }
                     Err(e) => format!(
                         "creating it in {}/kprobe_events failed: {e}",
-                        root.display()
+                        t.root.display()
                     ),
                 }
             }
-            None => "tracefs is not mounted".to_string(),
+            None => "tracefs is not mounted and could not be mounted privately".to_string(),
         };
         p.attach(h.target, 0).map_err(chain)?;
         self.notes.push(format!(
