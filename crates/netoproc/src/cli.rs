@@ -129,9 +129,10 @@ pub struct Cli {
     pub max_netns: Option<u16>,
 
     /// AF_PACKET: flows (one socket's traffic with one remote) remembered at
-    /// once, default 262144 (about 150 MiB at worst). Past it, as in a
-    /// flood of spoofed sources, a new flow's bytes count in an overflow row
-    /// without owner (`flows_folded` in the attribution statistics).
+    /// once, default 262144: at worst about 150 MiB for attribution plus
+    /// 40 MiB per ring. Past it, as in a flood of spoofed sources, a new
+    /// flow's bytes count in an overflow row without owner (`flows_folded`
+    /// in the attribution statistics).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1024..=4_194_304))]
     pub max_flows: Option<u32>,
 

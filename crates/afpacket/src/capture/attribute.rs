@@ -134,7 +134,8 @@ const SYNTHETIC_BIT: u64 = 1 << 62;
 
 /// Default bounds on flows and records: a random-source flood makes one of
 /// each per packet. About 200 and 400 bytes each with their map slots:
-/// ~150 MiB at worst for both.
+/// ~150 MiB at worst for both (each ring reader's own flows, bounded by the
+/// same number, ~40 MiB more per ring).
 pub const MAX_FLOWS: usize = 262_144;
 pub const MAX_RECORDS: usize = 262_144;
 /// (local address, remote) pairs remembered for inference, at most; past
