@@ -73,19 +73,19 @@ pub struct Cli {
 
     /// Ports whose traffic is parsed as DNS, comma-separated (at most 8);
     /// `none` (or an empty value) turns DNS capture off.
-    #[arg(long, value_name = "PORTS", default_value = "53", value_parser = parse_dns_ports)]
+    #[arg(global = true, long, value_name = "PORTS", default_value = "53", value_parser = parse_dns_ports)]
     pub dns_ports: DnsPorts,
 
     /// How traffic is counted. `auto` uses eBPF where it loads and otherwise
     /// falls back to AF_PACKET, saying why on stderr; `afpacket` always
     /// captures packets (counts from headers, owners from sock_diag and
     /// /proc).
-    #[arg(long, value_enum, default_value_t = CaptureMode::Auto, value_name = "MODE")]
+    #[arg(global = true, long, value_enum, default_value_t = CaptureMode::Auto, value_name = "MODE")]
     pub capture_mode: CaptureMode,
 
     /// eBPF byte hooks: `auto` takes the first that attaches of tracepoint
     /// (Linux 6.3+), fentry (BTF kernels) and kprobe.
-    #[arg(long, value_enum, default_value_t = Hooks::Auto, value_name = "RUNG")]
+    #[arg(global = true, long, value_enum, default_value_t = Hooks::Auto, value_name = "RUNG")]
     pub hooks: Hooks,
 
     /// eBPF: how open sockets' counters are read each tick. `auto` takes
@@ -95,37 +95,37 @@ pub struct Cli {
     /// iterator), `walk` (records kept in a hash walked with two syscalls
     /// an entry; costs each send and receive a hash lookup). Counts are the
     /// same on every path; forcing one is for tests and troubleshooting.
-    #[arg(long, value_enum, default_value_t = LiveReadPath::Auto, value_name = "PATH")]
+    #[arg(global = true, long, value_enum, default_value_t = LiveReadPath::Auto, value_name = "PATH")]
     pub live_read: LiveReadPath,
 
     /// Size of the kernel-to-userspace event ring buffer, in KiB (a power of
     /// two, at least 4). Raise it if `ringbuf_events` losses are reported.
     /// At most 65536 without root.
-    #[arg(long, value_name = "KIB", default_value_t = 8192, value_parser = parse_ringbuf_kib)]
+    #[arg(global = true, long, value_name = "KIB", default_value_t = 8192, value_parser = parse_ringbuf_kib)]
     pub ringbuf_kib: u32,
 
     /// AF_PACKET: capture on this interface only, in every network namespace
     /// that has one by that name. Default: every interface.
-    #[arg(long, value_name = "NAME")]
+    #[arg(global = true, long, value_name = "NAME")]
     pub interface: Option<String>,
 
     /// AF_PACKET: rings per network namespace (1 to 16, default 1), each
     /// read by its own thread in one PACKET_FANOUT group; for more packets
     /// than one core parses. At most 4 without root.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=16))]
+    #[arg(global = true, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=16))]
     pub rings: Option<u16>,
 
     /// AF_PACKET: memory of each ring in MiB (default 8 in netoproc's own
     /// network namespace and 2 in every other; given, it sizes them all; at
     /// most 1024, 64 without root). Raise it if `capture_drops` are
     /// reported.
-    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(global = true, long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub ring_mib: Option<u32>,
 
     /// AF_PACKET: at most N network namespaces get rings, netoproc's own
     /// included (default 64; 16 and at most 16 without root). Others are
     /// listed as not captured. Each costs rings x ring-mib of kernel memory.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=4096))]
+    #[arg(global = true, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub max_netns: Option<u16>,
 
     /// AF_PACKET: flows (one socket's traffic with one remote) remembered at
@@ -133,12 +133,12 @@ pub struct Cli {
     /// 40 MiB per ring. Past it, as in a flood of spoofed sources, a new
     /// flow's bytes count in an overflow row without owner (`flows_folded`
     /// in the attribution statistics).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1024..=4_194_304))]
+    #[arg(global = true, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1024..=4_194_304))]
     pub max_flows: Option<u32>,
 
     /// How often live socket counters are read in snapshot mode, in
     /// milliseconds (the live view reads them every `--interval`).
-    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    #[arg(global = true, long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub read_interval_ms: u64,
 
     /// Snapshot mode: how many closed connections to keep rows for. A long
@@ -152,7 +152,7 @@ pub struct Cli {
 
     /// Print progress to stderr: the hooks chosen, what runs degraded and
     /// how long start-up took.
-    #[arg(short, long)]
+    #[arg(global = true, short, long)]
     pub verbose: bool,
 
     /// Root of the proc filesystem (for containers and tests). Refused when
@@ -281,6 +281,33 @@ fn parse_ringbuf_kib(s: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capture_flags_may_follow_the_subcommand() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from([
+            "netoproc",
+            "serve",
+            "--capture-mode",
+            "afpacket",
+            "--max-flows",
+            "2048",
+            "--dns-ports",
+            "none",
+            "-v",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .expect("capture flags after serve");
+        assert_eq!(cli.capture_mode, CaptureMode::Afpacket);
+        assert_eq!(cli.max_flows, Some(2048));
+        assert!(cli.dns_ports.0.is_empty() && cli.verbose);
+        let before = Cli::try_parse_from(["netoproc", "--capture-mode", "afpacket", "serve"])
+            .expect("and before it, as always");
+        assert_eq!(before.capture_mode, CaptureMode::Afpacket);
+        // Path flags are not global: the test roots stay where they were.
+        assert!(Cli::try_parse_from(["netoproc", "serve", "--proc-root", "/tmp"]).is_err());
+    }
 
     #[test]
     fn cli_is_consistent() {
