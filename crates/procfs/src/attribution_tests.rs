@@ -24,6 +24,8 @@ struct Fake {
     /// dump path, does not).
     answers_exact: bool,
     exact_lookups: usize,
+    /// The path each dump was given, by namespace (the latest).
+    paths: HashMap<NetnsId, Option<std::path::PathBuf>>,
 }
 
 #[derive(Clone, Default)]
@@ -33,11 +35,13 @@ impl SocketSource for FakeSource {
     fn dump(
         &mut self,
         netns: NetnsId,
-        _path: Option<&std::path::Path>,
+        path: Option<&std::path::Path>,
         protocols: &[Protocol],
     ) -> Result<Vec<InetSocket>, SockDiagError> {
         let mut f = self.0.borrow_mut();
         f.dumps += 1;
+        f.paths
+            .insert(netns, path.map(std::path::Path::to_path_buf));
         f.dumped_protocols.push(protocols.to_vec());
         let mut table = f.tables.get(&netns).cloned().unwrap_or_default();
         table.retain(|s| protocols.contains(&s.protocol));
@@ -497,6 +501,22 @@ fn pinned_namespaces_stay_and_can_be_dropped() {
     assert_eq!(r.watched_netns(), vec![HOST, OTHER]);
     assert!(r.table(OTHER).is_some_and(|t| t.len() == 1));
     assert_eq!(r.current_netns(), HOST);
+}
+
+#[test]
+fn a_watched_namespace_whose_path_died_takes_the_listed_one() {
+    let (mut r, src, now) = setup();
+    let listed = src.0.borrow().paths[&OTHER].clone().expect("a path");
+    // Watched through a process's link that is gone by the next refresh
+    // (a short-lived `ip -n …` was the first process seen in it).
+    r.watch_netns(OTHER, PathBuf::from("/proc/999999999/ns/net"));
+    r.refresh(now).unwrap();
+    assert_eq!(src.0.borrow().paths[&OTHER].as_ref(), Some(&listed));
+    // A path that still reaches it is kept.
+    let kept = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    r.watch_netns(OTHER, kept.clone());
+    r.refresh(now).unwrap();
+    assert_eq!(src.0.borrow().paths[&OTHER].as_ref(), Some(&kept));
 }
 
 #[test]

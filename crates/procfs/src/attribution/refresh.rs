@@ -73,7 +73,12 @@ impl<S: SocketSource> SocketResolver<S> {
                 .namespaces
                 .entry(n.id)
                 .or_insert_with(|| Namespace::new(None, false));
-            if !ns.pinned || ns.path.is_none() {
+            // A watched namespace keeps the path it was given while that
+            // path still reaches it: a process's `ns/net` link dies with the
+            // process (the first one seen in a new namespace is often a
+            // short-lived `ip -n …`), and then the listed path takes over.
+            let reachable = ns.path.as_deref().is_some_and(Path::exists);
+            if !ns.pinned || !reachable {
                 ns.path = Some(n.path);
             }
         }
