@@ -216,7 +216,9 @@ fn capture_and_read_caps(mut cmd: Command, mode: &[&str]) -> Option<Vec<(String,
 /// A TCP exchange over loopback between this test and a new root-owned
 /// process (bash); returns that process's pid. Naming it needs its
 /// `/proc/PID/fd`, which a user's netoproc reads only with the kept
-/// capabilities.
+/// capabilities. The talker is the only holder of its socket: its `sleep`
+/// children get fd 3 closed (an inherited copy made them owners too, and
+/// attribution may name any holder).
 fn loopback_traffic() -> u32 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
     let port = listener.local_addr().expect("addr").port();
@@ -231,7 +233,7 @@ fn loopback_traffic() -> u32 {
     });
     let script = format!(
         "exec 3<>/dev/tcp/127.0.0.1/{port}; for i in 1 2 3 4 5 6 7 8 9 10; do \
-         echo hello-$i >&3; read -r -t 2 line <&3; sleep 0.05; done; exec 3>&-"
+         echo hello-$i >&3; read -r -t 2 line <&3; sleep 0.05 3>&-; done; exec 3>&-"
     );
     let child = Command::new("bash")
         .args(["-c", &script])
