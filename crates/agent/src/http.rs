@@ -3,7 +3,10 @@
 //! every few seconds, not thousands of requests). Routes: `/metrics`
 //! (Prometheus text, or OpenMetrics when the `Accept` header asks),
 //! `/healthz` (the read loop is alive), `/readyz` (capture started and read
-//! once), `/api/v1/snapshot` (the snapshot JSON of the latest read). Two
+//! once), `/api/v1/snapshot` (the snapshot JSON of the latest read),
+//! `/api/v1/interfaces` (the interfaces' own counters, for the page's
+//! attributed share), and the web page (`/` and `/assets/…`, embedded by
+//! `netoproc-web`, with its security headers). Two
 //! worker threads answer from the latest [`Published`] read; they never
 //! touch the capture.
 
@@ -214,6 +217,10 @@ fn answer(req: Request, shared: &Shared, web: &WebState) {
         let _ = req.respond(text(405, "only GET\n").with_header(header("Allow", "GET, HEAD")));
         return;
     }
+    if let Some(page) = netoproc_web::asset_at(&path) {
+        let _ = req.respond(asset(page));
+        return;
+    }
     let response = match path.as_str() {
         "/metrics" => {
             let accept = req
@@ -228,11 +235,11 @@ fn answer(req: Request, shared: &Shared, web: &WebState) {
         "/readyz" if shared.latest().is_some() => text(200, "ready\n"),
         "/readyz" => text(503, "capture not read yet\n"),
         "/api/v1/snapshot" => snapshot(shared),
-        "/" => text(
-            200,
-            "netoproc serve: /metrics /healthz /readyz /api/v1/snapshot\n",
+        "/api/v1/interfaces" => interfaces(shared),
+        _ => text(
+            404,
+            "not found: the page is at /, metrics at /metrics, JSON at /api/v1/snapshot\n",
         ),
-        _ => text(404, "not found: try /metrics\n"),
     };
     let _ = req.respond(response);
 }
@@ -253,6 +260,33 @@ fn metrics(shared: &Shared, accept: Option<&str>) -> Response<std::io::Cursor<Ve
     Response::from_string(body).with_header(header("Content-Type", ty))
 }
 
+/// One file of the page, with the headers that hold the browser to it.
+fn asset(page: netoproc_web::Asset) -> Response<std::io::Cursor<Vec<u8>>> {
+    let mut r = Response::from_data(page.body.to_vec())
+        .with_header(header("Content-Type", page.content_type));
+    for (name, value) in netoproc_web::SECURITY_HEADERS {
+        r = r.with_header(header(name, value));
+    }
+    r
+}
+
+fn json(body: Vec<u8>) -> Response<std::io::Cursor<Vec<u8>>> {
+    Response::from_data(body)
+        .with_header(header("Content-Type", "application/json"))
+        .with_header(header("Cache-Control", "no-store"))
+        .with_header(header("X-Content-Type-Options", "nosniff"))
+}
+
+fn interfaces(shared: &Shared) -> Response<std::io::Cursor<Vec<u8>>> {
+    let Some(p) = shared.latest() else {
+        return text(503, "capture not read yet\n");
+    };
+    match serde_json::to_vec(&crate::status::Interfaces::of(&p)) {
+        Ok(body) => json(body),
+        Err(e) => text(500, format!("writing the interfaces: {e}\n")),
+    }
+}
+
 fn snapshot(shared: &Shared) -> Response<std::io::Cursor<Vec<u8>>> {
     let Some(p) = shared.latest() else {
         return text(503, "capture not read yet\n");
@@ -268,7 +302,7 @@ fn snapshot(shared: &Shared) -> Response<std::io::Cursor<Vec<u8>>> {
     };
     let mut out = Vec::with_capacity(64 * 1024);
     match write_snapshot(&mut out, Format::Json, &snap) {
-        Ok(()) => Response::from_data(out).with_header(header("Content-Type", "application/json")),
+        Ok(()) => json(out),
         Err(e) => text(500, format!("writing the snapshot: {e}\n")),
     }
 }

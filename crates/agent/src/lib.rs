@@ -16,6 +16,7 @@ pub mod http;
 pub mod identity;
 pub mod metrics;
 pub mod published;
+pub mod status;
 pub mod tally;
 mod tls;
 pub mod tracker;
