@@ -59,6 +59,9 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 # `netoproc serve` tests: a real Prometheus server and promtool.
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
+# The web page test: a real headless browser and its WebDriver.
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
@@ -71,6 +74,14 @@ if ! command -v kubernetes-validate >/dev/null && [ ! -x /opt/netoproc-kv/bin/ku
   /opt/netoproc-kv/bin/pip install -q kubernetes-validate
 fi
 command -v kubernetes-validate >/dev/null || export KUBERNETES_VALIDATE=/opt/netoproc-kv/bin/kubernetes-validate
+
+# Selenium for the web page test (tests/tests/web.rs drives Chromium through
+# tests/web/check_page.py), pinned, in a venv of its own.
+SELENIUM_VERSION=4.51.0
+if ! /opt/netoproc-web/bin/python -c "import selenium, sys; sys.exit(selenium.__version__ != '$SELENIUM_VERSION')" 2>/dev/null; then
+  python3 -m venv /opt/netoproc-web || { DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv; python3 -m venv /opt/netoproc-web; }
+  /opt/netoproc-web/bin/pip install -q "selenium==$SELENIUM_VERSION"
+fi
 
 step "mounting bpffs and tracefs"
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf

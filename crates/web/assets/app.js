@@ -14,6 +14,12 @@
   const PALETTE = ["#1f6feb", "#e8590c", "#2f9e44", "#ae3ec9", "#f08c00",
     "#0c8599", "#c2255c", "#5c940d", "#6741d9", "#868e96", "#adb5bd"];
 
+  // Counters of data lost (the rest of `meta.lost` is traffic seen but not
+  // tied to a process: coverage, shown on the health tab, not an alarm).
+  const LOSS_KEYS = ["ringbuf_events", "socket_storage_failures", "socket_map_full",
+    "peer_map_full", "ring_records_undecodable", "kretprobe_misses", "capture_drops",
+    "dns_packets_dropped"];
+
   const state = {
     tab: "processes",
     filter: "",
@@ -56,6 +62,11 @@
       e.append(c instanceof Node ? c : String(c));
     }
     return e;
+  }
+
+  // A byte count shown short, exact on hover.
+  function exact(n) {
+    return el("span", { title: n === undefined || n === null ? "" : num(n) + " bytes", "data-bytes": n ?? "" }, bytes(n));
   }
 
   function bytes(n) {
@@ -242,7 +253,7 @@
     const host = state.ifaces && state.ifaces.host ? state.ifaces.host + " · " : "";
     document.getElementById("host").textContent =
       `${host}${m.capture_mode}${m.hooks ? " (" + m.hooks + ")" : ""} · kernel ${m.kernel}`;
-    const losses = Object.entries(m.lost || {}).filter(([, v]) => v > 0);
+    const losses = Object.entries(m.lost || {}).filter(([k, v]) => v > 0 && LOSS_KEYS.includes(k));
     const degraded = (m.degraded || []).length;
     const badge = document.getElementById("health");
     if (losses.length) {
@@ -282,8 +293,8 @@
       { key: "rate_rx", label: "receiving", num: true, cell: (p) => rate(p.rate_rx) },
       { key: "rate", label: "last minute", value: (p) => p.rate,
         cell: (p) => el("span", { class: "spark" }, sparkline(state.spark.get(p.key))) },
-      { key: "tx_bytes", label: "sent", num: true, cell: (p) => bytes(p.tx_bytes) },
-      { key: "rx_bytes", label: "received", num: true, cell: (p) => bytes(p.rx_bytes) },
+      { key: "tx_bytes", label: "sent", num: true, cell: (p) => exact(p.tx_bytes) },
+      { key: "rx_bytes", label: "received", num: true, cell: (p) => exact(p.rx_bytes) },
       { key: "sockets", label: "sockets", num: true },
     ], rows, (p) => ({ "data-pid": p.pid, "data-process": p.process }));
   }
@@ -315,9 +326,9 @@
       { key: "rate_rx", label: "receiving", num: true, cell: (c) => rate(c.rate_rx) },
       { key: "rate", label: "last minute", value: (c) => c.rate,
         cell: (c) => el("span", { class: "spark" }, sparkline(state.spark.get(c.key))) },
-      { key: "tx_bytes", label: "sent", num: true, cell: (c) => bytes(c.tx_bytes) },
-      { key: "rx_bytes", label: "received", num: true, cell: (c) => bytes(c.rx_bytes) },
-    ], rows);
+      { key: "tx_bytes", label: "sent", num: true, cell: (c) => exact(c.tx_bytes) },
+      { key: "rx_bytes", label: "received", num: true, cell: (c) => exact(c.rx_bytes) },
+    ], rows, (c) => ({ "data-pid": c.pid, "data-process": c.process }));
   }
 
   function failuresOf(f) {
@@ -339,19 +350,25 @@
       return;
     }
     const resolvers = (dns.resolvers || []).filter((r) => matches([r.resolver]))
-      .map((r) => Object.assign({}, r, { failed: failuresOf(r.failures) }));
+      .map((r) => Object.assign({}, r, {
+        nxdomain: r.failures ? r.failures.nxdomain || 0 : 0,
+        failed: failuresOf(r.failures) - (r.failures ? r.failures.nxdomain || 0 : 0),
+      }));
     drawTable(document.getElementById("resolvers"), "resolvers", [
       { key: "resolver", label: "resolver" },
       { key: "queries", label: "queries", num: true, cell: (r) => num(r.queries) },
       { key: "answered", label: "answered", num: true, cell: (r) => num(r.answered) },
+      { key: "nxdomain", label: "no such name", num: true, cell: (r) => num(r.nxdomain) },
       { key: "failed", label: "failed", num: true, cell: (r) => num(r.failed),
         cls: (r) => (r.failed ? "nonzero" : "") },
       { key: "failure_rate", label: "failure rate", num: true, cell: (r) => pct(r.failure_rate) },
+      { key: "p50_ms", label: "p50", num: true, cell: (r) => ms(r.p50_ms) },
+      { key: "p99_ms", label: "p99", num: true, cell: (r) => ms(r.p99_ms) },
       { key: "pending", label: "pending", num: true, cell: (r) => num(r.pending) },
     ], resolvers);
 
     const queries = (dns.queries || []).filter((q) => matches([
-      q.name, q.process, q.pid, q.qtype, outcome(q), q.resolver,
+      q.name, q.process, q.pid, q.type, outcome(q), q.resolver,
     ]));
     const failing = new Map();
     for (const q of queries) {
@@ -374,7 +391,7 @@
       Object.assign({}, q, { order: i, result: outcome(q) }));
     drawTable(document.getElementById("queries"), "queries", [
       { key: "name", label: "name" },
-      { key: "qtype", label: "type" },
+      { key: "type", label: "type" },
       { key: "result", label: "outcome", cls: (q) => (q.result === "NOERROR" || q.result === "answered" ? "" : "nonzero") },
       { key: "latency_ms", label: "latency", num: true, cell: (q) => ms(q.latency_ms) },
       { key: "process", label: "process" },
@@ -447,7 +464,7 @@
     drawTable(document.getElementById("losses"), null, [
       { key: "name", label: "counter" },
       { key: "value", label: "since start", num: true, cell: (c) => num(c.value),
-        cls: (c) => (c.value > 0 && !c.name.startsWith("dns ") ? "nonzero" : "") },
+        cls: (c) => (c.value > 0 && LOSS_KEYS.includes(c.name) ? "nonzero" : "") },
     ], counters.filter((c) => matches([c.name])));
     const deg = m.degraded || [];
     document.getElementById("degraded").replaceChildren(
@@ -571,13 +588,14 @@
       }));
     drawTable(document.getElementById("talkers"), "talkers", [
       { key: "label", label: state.history.groupBy },
-      { key: "sent", label: "sent", num: true, cell: (r) => bytes(r.sent) },
-      { key: "received", label: "received", num: true, cell: (r) => bytes(r.received) },
-      { key: "total", label: "total", num: true, cell: (r) => bytes(r.total) },
+      { key: "sent", label: "sent", num: true, cell: (r) => exact(r.sent) },
+      { key: "received", label: "received", num: true, cell: (r) => exact(r.received) },
+      { key: "total", label: "total", num: true, cell: (r) => exact(r.total) },
       { key: "packets", label: "packets", num: true,
         value: (r) => (r.packets_sent || 0) + (r.packets_received || 0),
         cell: (r) => num((r.packets_sent || 0) + (r.packets_received || 0)) },
     ], shown, (r) => ({
+      "data-label": r.label,
       class: "clickable" + (sel && sel.label === r.label ? " selected" : ""),
       onclick: r.other ? undefined : () => { state.history.selected = r; loadDrill(r); renderHistory(); },
     }));

@@ -1,0 +1,128 @@
+//! End-to-end test of the agent's web page in a real browser: `netoproc
+//! serve` (eBPF mode) while two copies of the traffic generator, under
+//! names of their own, move a known number of bytes over loopback in a
+//! network namespace this test makes; headless Chromium
+//! (`tests/web/check_page.py`) must show the client's row with exactly the
+//! bytes the client counted, sort by a column both ways, filter, show a
+//! process named with markup (`<b>np'"&…`) as text with no element made
+//! from it, draw every tab, and end with no error in the browser console.
+//! Screenshots of each tab are kept in `<target>/tmp/web-screenshots/`.
+//! Needs root, Chromium, chromedriver and Selenium; skips otherwise, except
+//! under `CI=true` where it fails. Run as root:
+//! `cargo build -p netoproc && cargo test -p netoproc-e2e --test web`.
+
+// Each test file uses a different part of the shared harness.
+#[allow(dead_code)]
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::browser;
+use common::generator::Generator;
+use common::mode::Mode;
+use common::netns::Netns;
+use common::serve_run::ServeRun;
+use common::{root_or_skip, scaled};
+
+const MIB: u64 = 1 << 20;
+
+/// A copy of `np-trafficgen` named `name` (cut to the 15 bytes of comm).
+fn named(dir: &Path, name: &str) -> PathBuf {
+    let cut: String = name.chars().take(15).collect();
+    let path = dir.join(cut);
+    std::fs::copy(common::trafficgen(), &path).expect("copy np-trafficgen");
+    path
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn the_page_shows_live_traffic_in_a_real_browser() {
+    let test = "the_page_shows_live_traffic_in_a_real_browser";
+    if !root_or_skip(test) || !browser::available(test) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let id = std::process::id() % 100_000;
+    let client_bin = named(tmp.path(), &format!("npwebc{id}"));
+    let server_bin = named(tmp.path(), &format!("npwebs{id}"));
+    let hostile_bin = named(tmp.path(), &format!("<b>np'\"&{id}"));
+    let client_name = client_bin
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let hostile_name = hostile_bin
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+
+    let ns = Netns::new("web");
+    let agent = ServeRun::start(&Mode::ebpf(), &[]);
+
+    let send = scaled(8 * MIB, MIB).to_string();
+    let reply = scaled(2 * MIB, 256 * 1024).to_string();
+    let srv = "127.0.0.1:5321";
+    let mut server = Generator::spawn_bin(
+        "server",
+        &ns.name,
+        &server_bin,
+        &strings(&["tcp-server", "--listen", srv, "--reply", &reply]),
+    );
+    server.wait_ready();
+    let client = Generator::spawn_bin(
+        "client",
+        &ns.name,
+        &client_bin,
+        &strings(&["tcp-client", "--connect", srv, "--send", &send]),
+    )
+    .finish();
+    server.finish();
+    assert!(client.tx_bytes > 0 && client.rx_bytes > 0);
+
+    // The process named with markup: a short exchange of its own.
+    let hsrv = "127.0.0.1:5322";
+    let mut hostile = Generator::spawn_bin(
+        "hostile-server",
+        &ns.name,
+        &hostile_bin,
+        &strings(&["tcp-server", "--listen", hsrv, "--reply", "10"]),
+    );
+    hostile.wait_ready();
+    Generator::spawn_bin(
+        "hostile-client",
+        &ns.name,
+        &hostile_bin,
+        &strings(&["tcp-client", "--connect", hsrv, "--send", "777"]),
+    )
+    .finish();
+    hostile.finish();
+
+    let shots = browser::shots_dir(test);
+    let report = browser::check_page(
+        &[
+            "--url".into(),
+            format!("http://{}", agent.addr),
+            "--process".into(),
+            client_name,
+            "--sent".into(),
+            client.tx_bytes.to_string(),
+            "--received".into(),
+            client.rx_bytes.to_string(),
+            "--hostile".into(),
+            hostile_name,
+        ],
+        &shots,
+    );
+    eprintln!("page check: {report}; screenshots in {}", shots.display());
+    for tab in ["processes", "connections", "dns", "interfaces", "health"] {
+        assert!(
+            shots.join(format!("{tab}.png")).is_file(),
+            "no screenshot of {tab}"
+        );
+    }
+    agent.stop();
+}
