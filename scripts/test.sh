@@ -62,6 +62,7 @@ command -v promtool >/dev/null || need+=(prometheus)
 # The web page test: a real headless browser and its WebDriver.
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
+command -v firefox-esr >/dev/null || need+=(firefox-esr)
 if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
@@ -81,6 +82,11 @@ SELENIUM_VERSION=4.51.0
 if ! /opt/netoproc-web/bin/python -c "import selenium, sys; sys.exit(selenium.__version__ != '$SELENIUM_VERSION')" 2>/dev/null; then
   python3 -m venv /opt/netoproc-web || { DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv; python3 -m venv /opt/netoproc-web; }
   /opt/netoproc-web/bin/pip install -q "selenium==$SELENIUM_VERSION"
+fi
+# Firefox's WebDriver is not packaged in Debian 12: built from crates.io, pinned.
+GECKODRIVER_VERSION=0.37.1
+if ! /opt/netoproc-web/bin/geckodriver --version 2>/dev/null | grep -q "^geckodriver $GECKODRIVER_VERSION"; then
+  cargo install --quiet --locked geckodriver --version "$GECKODRIVER_VERSION" --root /opt/netoproc-web
 fi
 
 step "mounting bpffs and tracefs"

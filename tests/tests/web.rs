@@ -7,7 +7,7 @@
 //! process named with markup (`<b>np'"&…`) as text with no element made
 //! from it, draw every tab, and end with no error in the browser console.
 //! Screenshots of each tab are kept in `<target>/tmp/web-screenshots/`.
-//! Needs root, Chromium, chromedriver and Selenium; skips otherwise, except
+//! Needs root, the browsers, their WebDrivers and Selenium; skips otherwise, except
 //! under `CI=true` where it fails. Run as root:
 //! `cargo build -p netoproc && cargo test -p netoproc-e2e --test web`.
 
@@ -17,7 +17,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::browser;
+use common::browser::{self, Browser};
 use common::generator::Generator;
 use common::mode::Mode;
 use common::netns::Netns;
@@ -41,7 +41,14 @@ fn strings(v: &[&str]) -> Vec<String> {
 #[test]
 fn the_page_shows_live_traffic_in_a_real_browser() {
     let test = "the_page_shows_live_traffic_in_a_real_browser";
-    if !root_or_skip(test) || !browser::available(test) {
+    if !root_or_skip(test) {
+        return;
+    }
+    let browsers: Vec<Browser> = [Browser::Chromium, Browser::Firefox]
+        .into_iter()
+        .filter(|&b| browser::available(test, b))
+        .collect();
+    if browsers.is_empty() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -102,27 +109,28 @@ fn the_page_shows_live_traffic_in_a_real_browser() {
     hostile.finish();
 
     let shots = browser::shots_dir(test);
-    let report = browser::check_page(
-        &[
-            "--url".into(),
-            format!("http://{}", agent.addr),
-            "--process".into(),
-            client_name,
-            "--sent".into(),
-            client.tx_bytes.to_string(),
-            "--received".into(),
-            client.rx_bytes.to_string(),
-            "--hostile".into(),
-            hostile_name,
-        ],
-        &shots,
-    );
-    eprintln!("page check: {report}; screenshots in {}", shots.display());
-    for tab in ["processes", "connections", "dns", "interfaces", "health"] {
-        assert!(
-            shots.join(format!("{tab}.png")).is_file(),
-            "no screenshot of {tab}"
-        );
+    let args = [
+        "--url".into(),
+        format!("http://{}", agent.addr),
+        "--process".into(),
+        client_name,
+        "--sent".into(),
+        client.tx_bytes.to_string(),
+        "--received".into(),
+        client.rx_bytes.to_string(),
+        "--hostile".into(),
+        hostile_name,
+    ];
+    for b in browsers {
+        let report = browser::check_page(b, &args, &shots);
+        eprintln!("page check: {report}; screenshots in {}", shots.display());
+        for tab in ["processes", "connections", "dns", "interfaces", "health"] {
+            assert!(
+                shots.join(b.name()).join(format!("{tab}.png")).is_file(),
+                "no screenshot of {tab} in {}",
+                b.name()
+            );
+        }
     }
     agent.stop();
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Drives the agent's web page in a real headless Chromium (through the
-chromedriver of the same Debian package, with Selenium) for
-tests/tests/web.rs, which starts the agent and the traffic. Checks, each
+"""Drives the agent's web page in a real headless browser for
+tests/tests/web.rs, which starts the agent and the traffic: Chromium
+through the chromedriver of the same Debian package, or Firefox ESR
+through geckodriver (--browser firefox), with Selenium. Checks, each
 bounded in time:
 
 - the generator's process row appears with exactly the bytes it sent and
@@ -13,8 +14,9 @@ bounded in time:
 - every tab draws (connections, DNS, interfaces, capture health, history),
   the history tab with its chart and the generator among its top talkers
   when --history-process is given;
-- the browser console has no errors (uncaught exceptions, CSP violations,
-  failed loads) at the end.
+- no errors at the end: none the page itself recorded (uncaught
+  exceptions, CSP violations, failed loads: `window.__npErrors`), and in
+  Chromium none in the browser console either.
 
 Screenshots of every tab go to --shots. Prints one JSON object; exits 1 with
 the failure in it when a check fails, 2 when the browser cannot start.
@@ -30,6 +32,7 @@ import time
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.firefox.service import Service as FirefoxService
 from selenium.webdriver.common.by import By
 
 WAIT_S = 60
@@ -51,6 +54,45 @@ def wait_for(what, fn, timeout=WAIT_S):
             last = e
         time.sleep(0.2)
     raise CheckFailed(f"timed out after {timeout}s waiting for {what}" + (f" ({last})" if last else ""))
+
+
+# Firefox goes nowhere but the agent: every request other than to
+# 127.0.0.1 goes to a proxy on a port nothing listens on, and the browser's
+# own services (updates, telemetry, captive portal checks, DNS over HTTPS)
+# are off.
+FIREFOX_PREFS = {
+    "network.proxy.type": 1,
+    "network.proxy.http": "127.0.0.1",
+    "network.proxy.http_port": 9,
+    "network.proxy.ssl": "127.0.0.1",
+    "network.proxy.ssl_port": 9,
+    "network.proxy.no_proxies_on": "127.0.0.1",
+    "network.proxy.allow_hijacking_localhost": False,
+    "network.trr.mode": 5,
+    "network.dns.disablePrefetch": True,
+    "network.prefetch-next": False,
+    "network.captive-portal-service.enabled": False,
+    "network.connectivity-service.enabled": False,
+    "app.update.auto": False,
+    "datareporting.policy.dataSubmissionEnabled": False,
+    "toolkit.telemetry.enabled": False,
+    "browser.safebrowsing.malware.enabled": False,
+    "browser.safebrowsing.phishing.enabled": False,
+    "extensions.update.enabled": False,
+    "browser.region.network.url": "",
+}
+
+
+def firefox(binary, geckodriver, profile):
+    opts = webdriver.FirefoxOptions()
+    opts.binary_location = binary
+    opts.add_argument("-headless")
+    opts.add_argument("--width=1400")
+    opts.add_argument("--height=1000")
+    for k, v in FIREFOX_PREFS.items():
+        opts.set_preference(k, v)
+    service = FirefoxService(executable_path=geckodriver, log_output=os.path.join(profile, "geckodriver.log"))
+    return webdriver.Firefox(service=service, options=opts)
 
 
 def browser(chromium, chromedriver, profile):
@@ -221,10 +263,14 @@ def run(args, d, result):
         d.save_screenshot(os.path.join(args.shots, "history.png"))
         result["history"] = True
 
-    errors = [e for e in d.get_log("browser") if e.get("level") == "SEVERE"]
+    errors = d.execute_script("return window.__npErrors || null;")
+    if errors is None:
+        raise CheckFailed("the page's script did not run (no window.__npErrors)")
+    if args.browser == "chromium":
+        errors += [e for e in d.get_log("browser") if e.get("level") == "SEVERE"]
     result["console_errors"] = errors
     if errors:
-        raise CheckFailed(f"the browser console has errors: {errors}")
+        raise CheckFailed(f"the page has errors: {errors}")
 
 
 def main():
@@ -236,14 +282,21 @@ def main():
     p.add_argument("--hostile")
     p.add_argument("--history-process")
     p.add_argument("--shots", required=True)
+    p.add_argument("--browser", choices=["chromium", "firefox"], default="chromium")
     p.add_argument("--chromium", default="/usr/bin/chromium")
     p.add_argument("--chromedriver", default="/usr/bin/chromedriver")
+    p.add_argument("--firefox", default="/usr/bin/firefox-esr")
+    p.add_argument("--geckodriver", default="/opt/netoproc-web/bin/geckodriver")
     args = p.parse_args()
+    args.shots = os.path.join(args.shots, args.browser)
     os.makedirs(args.shots, exist_ok=True)
-    result = {"ok": False}
-    with tempfile.TemporaryDirectory(prefix="np-chromium-") as profile:
+    result = {"ok": False, "browser": args.browser}
+    with tempfile.TemporaryDirectory(prefix="np-browser-") as profile:
         try:
-            d = browser(args.chromium, args.chromedriver, profile)
+            if args.browser == "firefox":
+                d = firefox(args.firefox, args.geckodriver, profile)
+            else:
+                d = browser(args.chromium, args.chromedriver, profile)
         except WebDriverException as e:
             result["error"] = f"cannot start Chromium: {e.msg}"
             print(json.dumps(result))
@@ -255,7 +308,9 @@ def main():
             result["error"] = str(e)
             try:
                 d.save_screenshot(os.path.join(args.shots, "failure.png"))
-                result["console"] = d.get_log("browser")
+                result["page_errors"] = d.execute_script("return window.__npErrors || null;")
+                if args.browser == "chromium":
+                    result["console"] = d.get_log("browser")
             except WebDriverException:
                 pass
         finally:

@@ -20,6 +20,24 @@
     "peer_map_full", "ring_records_undecodable", "kretprobe_misses", "capture_drops",
     "dns_packets_dropped"];
 
+  // Errors of the page itself (a failed load, an exception, a blocked
+  // resource): shown in the header and kept for tests in
+  // `window.__npErrors`, whichever browser runs the page.
+  const pageErrors = [];
+  window.__npErrors = pageErrors;
+  function pageError(what) {
+    pageErrors.push(String(what));
+    showError("page error: " + what);
+  }
+  window.addEventListener("error", (e) => {
+    const t = e.target;
+    if (t && t !== window && (t.src || t.href)) pageError("could not load " + (t.src || t.href));
+    else pageError(e.message || "error");
+  }, true);
+  window.addEventListener("unhandledrejection", (e) => pageError(e.reason && e.reason.message ? e.reason.message : String(e.reason)));
+  document.addEventListener("securitypolicyviolation", (e) =>
+    pageError(`blocked by the page's policy: ${e.violatedDirective} ${e.blockedURI}`));
+
   const state = {
     tab: "processes",
     filter: "",
@@ -240,6 +258,7 @@
 
   function showError(msg) {
     const e = document.getElementById("error");
+    if (!msg && pageErrors.length) msg = "page error: " + pageErrors[pageErrors.length - 1];
     e.hidden = !msg;
     e.textContent = msg || "";
   }

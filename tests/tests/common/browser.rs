@@ -1,8 +1,10 @@
-//! The real browser for the web page tests: headless Chromium driven by
-//! `tests/web/check_page.py` (Selenium, through the chromedriver of the
-//! same Debian package), run with the Python of the venv that
-//! `scripts/test.sh` makes (`/opt/netoproc-web`, or `$NETOPROC_WEB_PYTHON`).
-//! The script prints one JSON object with what it checked.
+//! The real browsers for the web page tests: headless Chromium (through
+//! the chromedriver of the same Debian package) and Firefox ESR (through
+//! geckodriver, which `scripts/test.sh` builds from crates.io into
+//! `/opt/netoproc-web/bin`), driven by `tests/web/check_page.py` with
+//! Selenium, run with the Python of the venv that `scripts/test.sh` makes
+//! (`/opt/netoproc-web`, or `$NETOPROC_WEB_PYTHON`). The script prints one
+//! JSON object with what it checked.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -17,21 +19,40 @@ fn python() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/opt/netoproc-web/bin/python"))
 }
 
-/// True if Chromium, chromedriver and Selenium are there. Otherwise fails
-/// under `CI=true`, or prints a skip notice.
-pub fn available(test: &str) -> bool {
+/// A browser the page is checked in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Browser {
+    Chromium,
+    Firefox,
+}
+
+impl Browser {
+    pub fn name(self) -> &'static str {
+        match self {
+            Browser::Chromium => "chromium",
+            Browser::Firefox => "firefox",
+        }
+    }
+}
+
+const GECKODRIVER: &str = "/opt/netoproc-web/bin/geckodriver";
+
+/// True if `browser`, its WebDriver and Selenium are there. Otherwise
+/// fails under `CI=true`, or prints a skip notice.
+pub fn available(test: &str, browser: Browser) -> bool {
     let runs = |cmd: &mut Command| {
         cmd.stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
     };
+    let (bin, driver) = match browser {
+        Browser::Chromium => ("chromium", "chromedriver"),
+        Browser::Firefox => ("firefox-esr", GECKODRIVER),
+    };
     let missing: Vec<&str> = [
-        ("chromium", runs(Command::new("chromium").arg("--version"))),
-        (
-            "chromedriver",
-            runs(Command::new("chromedriver").arg("--version")),
-        ),
+        (bin, runs(Command::new(bin).arg("--version"))),
+        (driver, runs(Command::new(driver).arg("--version"))),
         (
             "selenium",
             runs(Command::new(python()).args(["-c", "import selenium"])),
@@ -44,8 +65,8 @@ pub fn available(test: &str) -> bool {
     if missing.is_empty() {
         return true;
     }
-    let how = "scripts/test.sh installs them (apt: chromium chromium-driver; \
-               venv /opt/netoproc-web with selenium)";
+    let how = "scripts/test.sh installs them (apt: chromium chromium-driver firefox-esr; \
+               geckodriver from crates.io and selenium into /opt/netoproc-web)";
     assert!(
         !std::env::var("CI").is_ok_and(|v| v == "true"),
         "{test}: missing {missing:?} and CI=true forbids skipping: {how}"
@@ -61,12 +82,14 @@ pub fn shots_dir(test: &str) -> PathBuf {
         .join(test)
 }
 
-/// Runs the page check with `args`; its JSON report, or a panic with what
-/// failed (the script's own words and where the screenshots are).
-pub fn check_page(args: &[String], shots: &std::path::Path) -> serde_json::Value {
+/// Runs the page check in `browser` with `args`; its JSON report, or a
+/// panic with what failed (the script's own words and where the
+/// screenshots are: `shots/<browser>/`).
+pub fn check_page(browser: Browser, args: &[String], shots: &std::path::Path) -> serde_json::Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web/check_page.py");
     let mut child = Command::new(python())
         .arg(&script)
+        .args(["--browser", browser.name(), "--geckodriver", GECKODRIVER])
         .args(args)
         .arg("--shots")
         .arg(shots)
