@@ -14,6 +14,9 @@ bounded in time:
 - every tab draws (connections, DNS, interfaces, capture health, history),
   the history tab with its chart and the generator among its top talkers
   when --history-process is given;
+- the browser itself went nowhere but loopback: netoproc's own snapshot
+  shows no connection of the browser's processes to another address and
+  no DNS lookup by them;
 - no errors at the end: none the page itself recorded (uncaught
   exceptions, CSP violations, failed loads: `window.__npErrors`), and in
   Chromium none in the browser console either.
@@ -28,6 +31,7 @@ import os
 import sys
 import tempfile
 import time
+import urllib.request
 
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
@@ -66,6 +70,10 @@ FIREFOX_PREFS = {
     "network.proxy.http_port": 9,
     "network.proxy.ssl": "127.0.0.1",
     "network.proxy.ssl_port": 9,
+    "network.proxy.socks": "127.0.0.1",
+    "network.proxy.socks_port": 9,
+    "network.proxy.socks_version": 5,
+    "network.proxy.socks_remote_dns": True,
     "network.proxy.no_proxies_on": "127.0.0.1",
     "network.proxy.allow_hijacking_localhost": False,
     "network.trr.mode": 5,
@@ -80,6 +88,17 @@ FIREFOX_PREFS = {
     "browser.safebrowsing.phishing.enabled": False,
     "extensions.update.enabled": False,
     "browser.region.network.url": "",
+    "services.settings.server": "http://127.0.0.1:9/v1",
+    # Firefox's own test switches: every name "resolves" to loopback
+    # without a lookup.
+    "network.dns.forceResolve": "127.0.0.1",
+    "network.dns.native-is-localhost": True,
+    "dom.push.enabled": False,
+    "dom.push.connection.enabled": False,
+    "network.dns.native_https_query": False,
+    "browser.ping-centre.telemetry": False,
+    "app.normandy.enabled": False,
+    "messaging-system.rsexperimentloader.enabled": False,
 }
 
 
@@ -167,6 +186,49 @@ def click_header(d, table, key):
         d.find_element(By.CSS_SELECTOR, f"#{table} thead th[data-key='{key}']").click()
         return True
     wait_for(f"a click on #{table}'s {key} header", click)
+
+
+def descendants(root):
+    """The pids of `root` and every process below it, from /proc."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid not in out:
+            out.add(pid)
+            todo.extend(children.get(pid, []))
+    return out
+
+
+def loopback(addr):
+    host = addr.rsplit(":", 1)[0].strip("[]")
+    return host.startswith("127.") or host == "::1" or host.startswith("::ffff:127.")
+
+
+def nothing_left_the_machine(args, d, result):
+    """What netoproc saw the browser do: only loopback connections, no DNS."""
+    pids = descendants(d.service.process.pid)
+    time.sleep(2.5)  # the agent reads once a second
+    with urllib.request.urlopen(args.url + "/api/v1/snapshot", timeout=20) as r:
+        snap = json.load(r)
+    out = [f"{c['process']}[{c['pid']}] {c['protocol']} to {c['remote']}"
+           for c in snap.get("connections", [])
+           if c["pid"] in pids and c.get("remote") and not loopback(c["remote"])]
+    out += [f"{q['process']}[{q['pid']}] looked up {q['name']}"
+            for q in (snap.get("dns") or {}).get("queries", []) if q["pid"] in pids]
+    result["browser_pids"] = len(pids)
+    if out:
+        raise CheckFailed(f"the browser reached beyond loopback: {out[:10]}")
 
 
 def tab(d, name, shots, ready_css):
@@ -263,6 +325,7 @@ def run(args, d, result):
         d.save_screenshot(os.path.join(args.shots, "history.png"))
         result["history"] = True
 
+    nothing_left_the_machine(args, d, result)
     errors = d.execute_script("return window.__npErrors || null;")
     if errors is None:
         raise CheckFailed("the page's script did not run (no window.__npErrors)")
