@@ -436,7 +436,7 @@
         sum += (i.rate_tx + i.rate_rx) * dt;
       }
       const attributed = Math.max(0, wire - state.wirePrev);
-      state.share = sum > 0 ? Math.min(1, attributed / sum) : null;
+      state.share = sum > 0 ? attributed / sum : null;
     }
     state.ifacePrev = { at, map: now };
     state.wirePrev = wire;
@@ -452,7 +452,7 @@
     });
     document.getElementById("coverage").textContent = state.share === null || state.share === undefined
       ? "attributed share: measuring…"
-      : `attributed share over the last read: ${pct(state.share)} of the interfaces' bytes were attributed to a process (loopback bytes count on both ends)`;
+      : `attributed over the last read: ${pct(state.share)} of the bytes on the agent's own network namespace's interfaces (loopback bytes count on both ends; traffic in other namespaces is attributed too but is not on these interfaces, so this can read over 100 %)`;
     drawTable(document.getElementById("interfaces"), "interfaces", [
       { key: "name", label: "interface" },
       { key: "rate_tx", label: "sending", num: true, cell: (i) => rate(i.rate_tx) },
