@@ -112,12 +112,50 @@
     return a === undefined || a === null ? "*" : String(a);
   }
 
+  // The workload a process runs for, as the other outputs label it
+  // (`docker:web`, `k8s:default/web-0`, `podman:…`, `lxc:…`, a systemd
+  // unit, `session-3`; empty for a host process).
+  function workloadLabel(w) {
+    if (!w || !w.kind) return "";
+    const short = (id) => String(id || "").slice(0, 12);
+    switch (w.kind) {
+      case "docker": return "docker:" + (w.name || short(w.id));
+      case "podman": return "podman:" + (w.name || short(w.id));
+      case "kubernetes":
+        if (w.pod_name) return "k8s:" + (w.namespace ? w.namespace + "/" : "") + w.pod_name;
+        return "k8s:" + short(w.container_id);
+      case "lxc": return "lxc:" + w.name;
+      case "service": return w.unit || "";
+      case "session": return "session-" + w.session;
+      default: return "";
+    }
+  }
+
   function identityOf(p) {
+    const w = p.identity && p.identity.workload;
+    const label = workloadLabel(w);
+    if (label) return label;
     const parts = [p.pod, p.container, p.service].filter((x) => x);
-    return parts.length ? parts.join(" · ") : "";
+    return parts.join(" · ");
+  }
+
+  // The whole chain, for a row's tooltip: process → workload → pod, the
+  // cgroup and the command line.
+  function chainOf(p) {
+    const id = p.identity || {};
+    const w = id.workload || {};
+    const lines = [`${p.process} (pid ${p.pid}${id.container_pid ? ", " + id.container_pid + " in its container" : ""})`];
+    const label = workloadLabel(w);
+    if (label) lines.push("→ " + label + (w.id || w.container_id ? " (" + (w.id || w.container_id) + ")" : ""));
+    if (w.kind === "kubernetes") lines.push("→ pod " + (w.pod_name || w.pod_uid));
+    if (id.cgroup) lines.push("cgroup " + id.cgroup);
+    if (p.cmdline) lines.push(p.cmdline);
+    return lines.join("\n");
   }
 
   function userOf(p) {
+    const name = p.identity && p.identity.user;
+    if (name) return String(name);
     if (p.user) return String(p.user);
     return p.uid === undefined || p.uid === null ? "?" : String(p.uid);
   }
@@ -293,7 +331,7 @@
     const snap = state.snap;
     if (!snap) return;
     const rows = (snap.processes || []).filter((p) => matches([
-      p.process, p.cmdline, p.pid, p.container, p.service, p.pod, p.user, p.cgroup,
+      p.process, p.cmdline, p.pid, identityOf(p), userOf(p), p.identity && p.identity.cgroup,
     ])).map((p) => {
       const key = processKey(p);
       const r = state.rates.get(key) || { tx: 0, rx: 0 };
@@ -304,7 +342,7 @@
     document.getElementById("processes-summary").textContent =
       `${rows.length} of ${(snap.processes || []).length} processes · sent ${bytes(t.tx_bytes)}, received ${bytes(t.rx_bytes)} since the agent started`;
     drawTable(document.getElementById("processes"), "processes", [
-      { key: "process", label: "process", cell: (p) => el("span", { title: p.cmdline || "" }, p.process) },
+      { key: "process", label: "process", cell: (p) => el("span", { title: chainOf(p) }, p.process) },
       { key: "pid", label: "pid", num: true },
       { key: "who", label: "user" },
       { key: "identity", label: "service / container / pod" },
