@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod model;
 pub mod rates;
 pub mod report;
+pub mod workload;
 
 pub use model::{
     Counters, DnsPacket, Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie,
