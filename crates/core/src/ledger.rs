@@ -470,6 +470,7 @@ impl SocketLedger {
             cgroup_id,
             sockets: 0,
             counters: Counters::default(),
+            identity: None,
         }
     }
 

@@ -10,6 +10,7 @@
 pub mod backend;
 pub mod clock;
 pub mod escape;
+pub mod group;
 pub mod identity;
 pub mod ledger;
 pub mod model;
