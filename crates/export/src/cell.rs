@@ -21,3 +21,17 @@ mod tests {
         assert_eq!(addr(None), "*");
     }
 }
+
+/// What a process row shows of its identity: the user's name (else the
+/// uid, else `?`), and the workload's label (`docker:web`,
+/// `nginx.service`; empty for a host process or an unread identity).
+/// Unescaped.
+pub(crate) fn user_and_owner(p: &netoproc_core::report::ProcessRow) -> (String, String) {
+    let id = p.identity.as_deref();
+    let user = id
+        .and_then(|i| i.user.clone())
+        .or_else(|| p.uid.map(|u| u.to_string()))
+        .unwrap_or_else(|| "?".to_string());
+    let owner = id.map(|i| i.workload.label()).unwrap_or_default();
+    (user, owner)
+}
