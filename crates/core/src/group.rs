@@ -182,7 +182,8 @@ impl Selection {
         let w = row.identity.as_ref().map(|i| &i.workload);
         let container = |want: &String| {
             let Some(w) = w else { return false };
-            let by_id = want.len() >= 4 && w.container_id().is_some_and(|id| id.starts_with(&**want));
+            let by_id =
+                want.len() >= 4 && w.container_id().is_some_and(|id| id.starts_with(&**want));
             by_id || w.container_name() == Some(want.as_str()) || w.label() == *want
         };
         let service = |want: &String| {
@@ -211,8 +212,7 @@ impl Selection {
             return;
         }
         report.processes.retain(|r| self.keeps(r));
-        let pids: std::collections::HashSet<u32> =
-            report.processes.iter().map(|r| r.pid).collect();
+        let pids: std::collections::HashSet<u32> = report.processes.iter().map(|r| r.pid).collect();
         report.connections.retain(|c| pids.contains(&c.pid));
         let mut total = Counters::default();
         for r in &report.processes {

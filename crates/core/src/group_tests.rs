@@ -21,7 +21,13 @@ fn row(pid: u32, uid: Option<u32>, tx: u64, w: Option<Workload>) -> ProcessRow {
             Arc::new(ProcessIdentity {
                 cgroup: format!("/cg/{pid}"),
                 netns: Some(4026531840),
-                user: uid.map(|u| if u == 0 { "root".into() } else { format!("u{u}") }),
+                user: uid.map(|u| {
+                    if u == 0 {
+                        "root".into()
+                    } else {
+                        format!("u{u}")
+                    }
+                }),
                 ppid: Some(1),
                 container_pid: None,
                 workload,
@@ -52,8 +58,18 @@ fn rows() -> Vec<ProcessRow> {
         row(4, Some(33), 11, Some(svc.clone())),
         // A restarted service: another process, the same unit.
         row(5, Some(33), 13, Some(svc)),
-        row(6, Some(0), 17, Some(k("11111111-2222-3333-4444-555555555555", 'c'))),
-        row(7, Some(0), 19, Some(k("11111111-2222-3333-4444-555555555555", 'd'))),
+        row(
+            6,
+            Some(0),
+            17,
+            Some(k("11111111-2222-3333-4444-555555555555", 'c')),
+        ),
+        row(
+            7,
+            Some(0),
+            19,
+            Some(k("11111111-2222-3333-4444-555555555555", 'd')),
+        ),
         row(8, Some(1000), 23, Some(Workload::Host)),
         row(9, None, 29, None),
     ]
@@ -89,7 +105,10 @@ fn groups_are_keyed_on_what_survives_restarts() {
             .unwrap_or_else(|| panic!("{by:?} {key}"))
     };
     let web = find(GroupBy::Container, &"a".repeat(64));
-    assert_eq!((web.name.as_str(), web.processes, web.counters.tx_bytes), ("docker:web", 2, 130));
+    assert_eq!(
+        (web.name.as_str(), web.processes, web.counters.tx_bytes),
+        ("docker:web", 2, 130)
+    );
     let host = find(GroupBy::Container, HOST_GROUP);
     assert_eq!(host.processes, 3, "the services and the host process");
     let svc = find(GroupBy::Service, "nginx.service");
@@ -115,7 +134,11 @@ fn selections_keep_what_they_name() {
         total: Counters::default(),
     };
     let pids = |s: &Selection| -> Vec<u32> {
-        rows().iter().filter(|r| s.keeps(r)).map(|r| r.pid).collect()
+        rows()
+            .iter()
+            .filter(|r| s.keeps(r))
+            .map(|r| r.pid)
+            .collect()
     };
     let sel = |f: fn(&mut Selection)| {
         let mut s = Selection::default();
@@ -125,9 +148,16 @@ fn selections_keep_what_they_name() {
     assert_eq!(pids(&Selection::default()).len(), 9);
     assert_eq!(pids(&sel(|s| s.containers = vec!["web".into()])), [1, 2]);
     assert_eq!(pids(&sel(|s| s.containers = vec!["bbbb".into()])), [3]);
-    assert_eq!(pids(&sel(|s| s.containers = vec!["bb".into()])), [] as [u32; 0], "too short a prefix");
+    assert_eq!(
+        pids(&sel(|s| s.containers = vec!["bb".into()])),
+        [] as [u32; 0],
+        "too short a prefix"
+    );
     assert_eq!(pids(&sel(|s| s.services = vec!["nginx".into()])), [4, 5]);
-    assert_eq!(pids(&sel(|s| s.services = vec!["nginx.service".into()])), [4, 5]);
+    assert_eq!(
+        pids(&sel(|s| s.services = vec!["nginx.service".into()])),
+        [4, 5]
+    );
     assert_eq!(pids(&sel(|s| s.pids = vec![8, 9])), [8, 9]);
     assert_eq!(pids(&sel(|s| s.users = vec!["u1000".into()])), [3, 8]);
     assert_eq!(pids(&sel(|s| s.users = vec!["33".into()])), [4, 5]);

@@ -89,8 +89,10 @@ pub enum Workload {
     Lxc { name: String },
     /// A systemd service (`nginx.service`): keyed by its unit name, which
     /// stays when a restart gives the service a new cgroup.
+    #[serde(rename = "service")]
     SystemdService { unit: String },
     /// A login session of user `uid` (`session-<session>.scope`).
+    #[serde(rename = "session")]
     UserSession { uid: u32, session: String },
     /// None of the above: a plain host process (or an unknown layout).
     Host,
@@ -379,8 +381,7 @@ pub fn is_unit_name(s: &str) -> bool {
         && s.len() <= MAX_NAME
         && s != "."
         && s != ".."
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:@\\".contains(&b))
 }
 

@@ -180,6 +180,21 @@ fn labels_and_keys() {
     let json = serde_json::to_value(&named).unwrap();
     assert_eq!(json["kind"], "kubernetes");
     assert_eq!(json["runtime"], "containerd");
+    // The JSON kind is the one `kind()` gives, for every variant.
+    for w in [
+        d,
+        Workload::SystemdService {
+            unit: "a.service".into(),
+        },
+        Workload::UserSession {
+            uid: 1,
+            session: "2".into(),
+        },
+        Workload::Lxc { name: "c".into() },
+        Workload::Host,
+    ] {
+        assert_eq!(serde_json::to_value(&w).unwrap()["kind"], w.kind());
+    }
 }
 
 #[test]

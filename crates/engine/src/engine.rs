@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use netoproc_core::backend::{CaptureBackend, CaptureError, CaptureInfo};
 use netoproc_core::clock::Clock;
-use netoproc_core::ledger::SocketLedger;
 use netoproc_core::identity::ProcessKey;
+use netoproc_core::ledger::SocketLedger;
 use netoproc_core::report::{AttributionStats, Losses, Report};
 use netoproc_core::workload::ProcessIdentity;
 use netoproc_dns::{DnsReport, Observatory};
@@ -147,6 +147,7 @@ impl<'b> Engine<'b> {
         self.backend
             .drain_events(&mut self.ledger, timeout)
             .map_err(backend_err("reading kernel events"))?;
+        self.identify_new_processes();
         self.feed_dns();
         Ok(())
     }
@@ -159,6 +160,7 @@ impl<'b> Engine<'b> {
             .read_sockets(&mut self.ledger)
             .map_err(backend_err("reading socket counters"))?;
         self.reads += 1;
+        self.reader.refresh_cgroups();
         self.identify_owners();
         self.feed_dns();
         if let Some(max) = self.cfg.max_closed {
@@ -283,10 +285,27 @@ impl<'b> Engine<'b> {
         }
     }
 
+    /// Reads the identity of each process the kernel recorded since the
+    /// last drain (eBPF names a process at its first socket), so one that
+    /// lives less than a read interval is still identified.
+    fn identify_new_processes(&mut self) {
+        for key in self.ledger.take_new_processes() {
+            if key.pid == 0 || self.identities.contains_key(&key) {
+                continue;
+            }
+            if let Some(id) = self.reader.read(key.pid, key.start_time_ns) {
+                self.identities.insert(key, (Arc::new(id), self.reads));
+            }
+        }
+    }
+
     /// Gives each process row the identity read for its process (its pid
     /// and start time; a row without a start time takes the one read
     /// without), reading those not read yet when they still run.
     pub fn identify(&mut self, report: &mut Report) {
+        // The network namespace each owner's sockets were in, for those
+        // gone before /proc was read (built only when one is).
+        let mut netns_of: Option<HashMap<u32, u64>> = None;
         for row in &mut report.processes {
             if row.pid == 0 {
                 continue;
@@ -296,7 +315,25 @@ impl<'b> Engine<'b> {
                 start_time_ns: row.start_time_ns.unwrap_or(0),
             };
             if !self.identities.contains_key(&key) {
-                if let Some(id) = self.reader.read(key.pid, key.start_time_ns) {
+                // Gone before it was read: what its cgroup id still tells.
+                let ppid = self.ledger.process(row.pid).map(|p| p.ppid);
+                let id = self.reader.read(key.pid, key.start_time_ns).or_else(|| {
+                    let ledger = &self.ledger;
+                    let netns = netns_of
+                        .get_or_insert_with(|| {
+                            ledger
+                                .sockets()
+                                .filter_map(|s| s.owner.as_ref())
+                                .filter(|o| o.netns != 0)
+                                .map(|o| (o.pid, u64::from(o.netns)))
+                                .collect()
+                        })
+                        .get(&row.pid)
+                        .copied();
+                    self.reader
+                        .read_gone(row.cgroup_id, netns, row.uid, ppid.filter(|&p| p != 0))
+                });
+                if let Some(id) = id {
                     self.identities.insert(key, (Arc::new(id), self.reads));
                 }
             }

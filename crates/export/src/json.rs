@@ -13,9 +13,9 @@
 use std::io::Write;
 use std::net::SocketAddr;
 
+use netoproc_core::group::{group, GroupBy, GroupRow};
 use netoproc_core::model::{Counters, Family, Protocol};
 use netoproc_core::report::{ConnectionRow, ProcessRow};
-use netoproc_core::group::{group, GroupBy, GroupRow};
 use netoproc_dns::DnsReport;
 use serde::{Serialize, Serializer};
 

@@ -12,11 +12,11 @@ use netoproc_core::report::Report;
 use netoproc_core::escape::for_terminal;
 
 use crate::cell::{addr, user_and_owner};
-use netoproc_core::group::{group, GroupBy, GroupRow};
 use crate::meta::{attribution_text, folded_text, loss_fields, processes_folded_text, LossUnit};
 use crate::table::{Align, Table};
 use crate::units::human_bytes;
 use crate::{Meta, Snapshot};
+use netoproc_core::group::{group, GroupBy, GroupRow};
 
 /// Lines of the process table stay within this many characters; the
 /// command line is cut to fit.

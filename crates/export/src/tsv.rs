@@ -37,10 +37,10 @@ use netoproc_core::model::Counters;
 use netoproc_core::escape::reversible;
 
 use crate::cell::addr;
-use netoproc_core::group::{group, GroupBy};
-use netoproc_core::report::ProcessRow;
 use crate::meta::{attribution_text, folded_text, loss_fields, processes_folded_text};
 use crate::Snapshot;
+use netoproc_core::group::{group, GroupBy};
+use netoproc_core::report::ProcessRow;
 
 const COUNTER_COLUMNS: &str = "tx_bytes\trx_bytes\ttx_packets\trx_packets\t\
                                tx_wire_bytes\trx_wire_bytes\ttx_calls\trx_calls";

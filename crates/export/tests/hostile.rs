@@ -6,8 +6,8 @@
 
 mod common;
 
-use netoproc_core::group::GroupBy;
 use netoproc_core::escape::{is_unsafe, unescape};
+use netoproc_core::group::GroupBy;
 use netoproc_core::report::Report;
 use netoproc_dns::DnsReport;
 use netoproc_export::{Format, Snapshot, View};

@@ -29,6 +29,7 @@ use netoproc_core::workload::{
     self, bounded_path, is_container_id, is_unit_name, KubeRuntime, ProcessIdentity, Workload,
 };
 
+use crate::cgroup_ids::CgroupIds;
 use crate::{status_field, ProcRoot};
 
 /// `/etc/passwd` is read up to this size.
@@ -92,6 +93,7 @@ pub struct IdentityReader {
     storage: Cached<HashMap<String, String>>,
     docker_names: HashMap<String, Option<String>>,
     pods: HashMap<String, Option<(String, String)>>,
+    cgroup_ids: CgroupIds,
 }
 
 #[derive(Debug, Default)]
@@ -103,14 +105,45 @@ struct Cached<T> {
 impl IdentityReader {
     pub fn new(proc: ProcRoot, host: HostState) -> Self {
         IdentityReader {
-            proc,
             host,
             owner_uid: 0,
             users: Cached::default(),
             storage: Cached::default(),
             docker_names: HashMap::new(),
             pods: HashMap::new(),
+            cgroup_ids: CgroupIds::from_mountinfo(
+                &fs::read_to_string(proc.path().join("self/mountinfo")).unwrap_or_default(),
+            ),
+            proc,
         }
+    }
+
+    /// Allows the cgroup id index one more walk (call once per read).
+    pub fn refresh_cgroups(&mut self) {
+        self.cgroup_ids.refresh();
+    }
+
+    /// What is known of a process that can no longer be read from `/proc`
+    /// (it exited): its cgroup path from the kernel's cgroup id while the
+    /// group exists, the workload that path names, the user of `uid`.
+    pub fn read_gone(
+        &mut self,
+        cgroup_id: u64,
+        netns: Option<u64>,
+        uid: Option<u32>,
+        ppid: Option<u32>,
+    ) -> Option<ProcessIdentity> {
+        let path = self.cgroup_ids.path(cgroup_id)?;
+        let mut workload = workload::parse(&path);
+        self.name(&mut workload);
+        Some(ProcessIdentity {
+            cgroup: bounded_path(&path),
+            netns,
+            user: uid.and_then(|u| self.user_name(u)),
+            ppid,
+            container_pid: None,
+            workload,
+        })
     }
 
     /// Accepts state files owned by `uid` rather than root (fixtures).
@@ -154,7 +187,13 @@ impl IdentityReader {
     pub fn user_name(&mut self, uid: u32) -> Option<String> {
         let path = self.host.passwd.clone();
         // /etc/passwd is world-readable and root's; read it as any other.
-        refresh(&mut self.users, &path, MAX_PASSWD, self.owner_uid, parse_passwd);
+        refresh(
+            &mut self.users,
+            &path,
+            MAX_PASSWD,
+            self.owner_uid,
+            parse_passwd,
+        );
         self.users.value.get(&uid).cloned()
     }
 
@@ -162,7 +201,12 @@ impl IdentityReader {
     fn name(&mut self, w: &mut Workload) {
         match w {
             Workload::Docker { id, name } => {
-                let file = self.host.docker.join("containers").join(&*id).join("config.v2.json");
+                let file = self
+                    .host
+                    .docker
+                    .join("containers")
+                    .join(&*id)
+                    .join("config.v2.json");
                 let owner = self.owner_uid;
                 *name = remember(&mut self.docker_names, id, || {
                     let bytes = read_bounded(&file, MAX_CONFIG, Some(owner))?;
@@ -171,7 +215,13 @@ impl IdentityReader {
             }
             Workload::Podman { id, name } => {
                 let path = self.host.storage_containers.clone();
-                refresh(&mut self.storage, &path, MAX_CONTAINERS_JSON, self.owner_uid, parse_storage);
+                refresh(
+                    &mut self.storage,
+                    &path,
+                    MAX_CONTAINERS_JSON,
+                    self.owner_uid,
+                    parse_storage,
+                );
                 *name = self.storage.value.get(&*id).cloned();
             }
             Workload::Kubernetes {
@@ -187,7 +237,11 @@ impl IdentityReader {
                         .crio
                         .join(&*container_id)
                         .join("userdata/config.json"),
-                    _ => self.host.containerd_k8s.join(&*container_id).join("config.json"),
+                    _ => self
+                        .host
+                        .containerd_k8s
+                        .join(&*container_id)
+                        .join("config.json"),
                 };
                 let owner = self.owner_uid;
                 if let Some((ns, pod)) = remember(&mut self.pods, container_id, || {

@@ -6,8 +6,11 @@ fn reader() -> IdentityReader {
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/identity");
     // The fixtures belong to whoever checked them out.
     let me = fs::metadata(base.join("host/etc/passwd")).unwrap().uid();
-    IdentityReader::new(ProcRoot::new(base.join("proc")), HostState::under(&base.join("host")))
-        .trusting_owner(me)
+    IdentityReader::new(
+        ProcRoot::new(base.join("proc")),
+        HostState::under(&base.join("host")),
+    )
+    .trusting_owner(me)
 }
 
 #[test]
@@ -23,7 +26,10 @@ fn reads_each_runtimes_process_with_its_names() {
 
     let api = r.read(3002, 0).expect("3002");
     assert_eq!(api.workload.label(), "podman:api");
-    assert_eq!((api.user.as_deref(), api.container_pid), (Some("alice"), Some(7)));
+    assert_eq!(
+        (api.user.as_deref(), api.container_pid),
+        (Some("alice"), Some(7))
+    );
 
     let pod = r.read(3003, 0).expect("3003");
     assert_eq!(pod.workload.label(), "k8s:shop/web-0");
@@ -32,7 +38,10 @@ fn reads_each_runtimes_process_with_its_names() {
 
     let svc = r.read(3004, 0).expect("3004");
     assert_eq!(svc.workload.service(), Some("nginx.service"));
-    assert_eq!((svc.user.as_deref(), svc.container_pid), (Some("www-data"), None));
+    assert_eq!(
+        (svc.user.as_deref(), svc.container_pid),
+        (Some("www-data"), None)
+    );
 }
 
 #[test]
@@ -52,8 +61,11 @@ fn a_symlinked_state_file_is_not_followed() {
 fn state_files_of_another_owner_are_not_trusted() {
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/identity");
     let me = fs::metadata(base.join("host/etc/passwd")).unwrap().uid();
-    let mut r = IdentityReader::new(ProcRoot::new(base.join("proc")), HostState::under(&base.join("host")))
-        .trusting_owner(me.wrapping_add(1));
+    let mut r = IdentityReader::new(
+        ProcRoot::new(base.join("proc")),
+        HostState::under(&base.join("host")),
+    )
+    .trusting_owner(me.wrapping_add(1));
     let web = r.read(3001, 0).expect("3001");
     assert_eq!(web.workload.label(), "docker:4c01db0b339c");
     assert_eq!(web.user, None);
@@ -72,7 +84,9 @@ fn a_reused_pid_is_another_process() {
 
 #[test]
 fn hostile_state_files() {
-    let users = parse_passwd(b"root:x:0:0::/:/bin/sh\nbad\x1bname:x:5:5::/:\n\n::::\nx:y\nlong:x:99999999999:0::/:\n");
+    let users = parse_passwd(
+        b"root:x:0:0::/:/bin/sh\nbad\x1bname:x:5:5::/:\n\n::::\nx:y\nlong:x:99999999999:0::/:\n",
+    );
     assert_eq!(users.get(&0).map(String::as_str), Some("root"));
     assert_eq!(users.len(), 1);
     assert_eq!(docker_name(br#"{"Name":"/web"}"#).as_deref(), Some("web"));

@@ -16,6 +16,7 @@
 
 pub mod attribution;
 mod cgroup;
+pub mod cgroup_ids;
 pub mod fd_index;
 pub mod identity;
 mod netlink;

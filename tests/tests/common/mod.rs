@@ -4,6 +4,7 @@
 //! `NETOPROC_E2E_SCALE`, `CI`), and the entry point every
 //! test calls. The parts live in submodules by concept.
 
+pub mod cgroups;
 pub mod dnsmasq;
 pub mod expect;
 pub mod generator;
