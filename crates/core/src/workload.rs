@@ -19,7 +19,8 @@
 //!   CRI-O's monitor, not the container.
 //! - Podman: `libpod-<id>.scope` (under `machine.slice`, or the user's
 //!   `user@UID.service/user.slice` when rootless), with crun a `container`
-//!   cgroup below it; `libpod-conmon-<id>.scope` is the monitor.
+//!   cgroup below it; `libpod-conmon-<id>.scope` is the monitor. With the
+//!   cgroupfs manager (cgroup v1 and hybrid hosts): `libpod_parent/libpod-<id>`.
 //! - LXC: `lxc.payload.<name>` (LXC 4 and later) or `lxc/<name>`.
 //! - systemd: a service's processes are in `<unit>.service`; a login
 //!   session's in `user.slice/user-<uid>.slice/session-<id>.scope`.
@@ -319,6 +320,16 @@ fn container_at(parts: &[&str], i: usize) -> Option<Workload> {
     }
     if let Some(id) = scoped("libpod-") {
         return Some(Workload::Podman { id, name: None });
+    }
+    // Podman with the cgroupfs manager: `libpod_parent/libpod-<id>`.
+    if let Some(id) = part
+        .strip_prefix("libpod-")
+        .filter(|id| is_container_id(id))
+    {
+        return Some(Workload::Podman {
+            id: id.to_string(),
+            name: None,
+        });
     }
     if is_container_id(part) {
         if i > 0 && parts[i - 1] == "docker" {

@@ -94,6 +94,13 @@ fn every_runtime_from_real_paths() {
         ),
         ("podman-conmon.txt", Workload::Host),
         (
+            "podman-cgroupfs-hybrid.txt",
+            Workload::Podman {
+                id: "4b3593dd898a7ed2ccbbdc93337ea843c01cd36a7177ae355d62c15b36255f5e".into(),
+                name: None,
+            },
+        ),
+        (
             "lxc-payload.txt",
             Workload::Lxc {
                 name: "web01".into(),
