@@ -119,10 +119,19 @@ impl Drop for Container {
 /// `busybox` package installs a dynamic one at the same path): the image
 /// holds nothing else.
 fn static_busybox() -> bool {
-    let Ok(bytes) = std::fs::read(BUSYBOX) else {
+    let Ok(b) = std::fs::read(BUSYBOX) else {
         return false;
     };
-    !bytes.windows(8).any(|w| w == b"ld-linux")
+    // ELF64: no program header of type PT_INTERP (3).
+    let num = |at: usize, n: usize| -> Option<u64> {
+        let bytes = b.get(at..at + n)?;
+        Some(bytes.iter().rev().fold(0, |v, &x| v << 8 | u64::from(x)))
+    };
+    let (Some(phoff), Some(size), Some(count)) = (num(0x20, 8), num(0x36, 2), num(0x38, 2)) else {
+        return false;
+    };
+    b.starts_with(b"\x7fELF")
+        && (0..count).all(|i| num((phoff + i * size) as usize, 4).is_some_and(|t| t != 3))
 }
 
 fn engine_or_skip(test: &str) -> bool {
