@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::model::Counters;
 use crate::report::{ProcessRow, Report};
-use crate::workload::Workload;
+use crate::workload::{ProcessIdentity, Workload};
 
 /// What process rows are summed by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
@@ -90,19 +90,41 @@ pub struct GroupRow {
 
 /// The group of one row: `(key, name)`.
 pub fn group_of(row: &ProcessRow, by: GroupBy) -> (String, String) {
+    let member = Member {
+        pid: row.pid,
+        start_time_ns: row.start_time_ns.unwrap_or(0),
+        process: &row.process,
+        uid: row.uid,
+        identity: row.identity.as_deref(),
+    };
+    group_key(&member, by)
+}
+
+/// What grouping needs of a process, from whichever view holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct Member<'a> {
+    pub pid: u32,
+    pub start_time_ns: u64,
+    pub process: &'a str,
+    pub uid: Option<u32>,
+    pub identity: Option<&'a ProcessIdentity>,
+}
+
+/// The group of one process: `(key, name)`.
+pub fn group_key(m: &Member, by: GroupBy) -> (String, String) {
     let unknown = || (UNKNOWN_GROUP.to_string(), UNKNOWN_GROUP.to_string());
     let host = || (HOST_GROUP.to_string(), HOST_GROUP.to_string());
     if by == GroupBy::Process {
-        let key = format!("{}@{}", row.pid, row.start_time_ns.unwrap_or(0));
-        return (key, row.process.clone());
+        let key = format!("{}@{}", m.pid, m.start_time_ns);
+        return (key, m.process.to_string());
     }
     if by == GroupBy::User {
-        return match (row.uid, row.identity.as_ref().and_then(|i| i.user.clone())) {
+        return match (m.uid, m.identity.and_then(|i| i.user.clone())) {
             (Some(uid), name) => (uid.to_string(), name.unwrap_or_else(|| uid.to_string())),
             (None, _) => unknown(),
         };
     }
-    let Some(id) = &row.identity else {
+    let Some(id) = m.identity else {
         return unknown();
     };
     let w = &id.workload;
