@@ -7,8 +7,10 @@
 //! `config.json`.
 //!
 //! Those files are only trusted as far as their place: each is opened
-//! without following a final symlink, must be a regular file owned by root
-//! and at most a few MiB, and is read only that far; the ids that name
+//! without following a final symlink, must be a regular file owned by root,
+//! readable by netoproc's *real* user (so a capability-elevated netoproc
+//! shows no name its caller could not read) and at most a few MiB, and is
+//! read only that far; the ids that name
 //! them are checked hex first (no `..`, no `/`), and every name taken from
 //! them must look like a name ([`is_unit_name`]), else it is not used.
 //! Where they live is a [`HostState`]: the system's paths in the binary,
@@ -294,8 +296,14 @@ fn refresh<T: Default>(
 }
 
 /// At most `max` bytes of the regular file `path`, not through a final
-/// symlink, and (with `owner`) only when that uid owns it.
+/// symlink, and (with `owner`) only when that uid owns it and the *real*
+/// user may read it (`access(2)` checks the real ids): netoproc started
+/// with file capabilities shows no container name its caller could not
+/// read for themselves.
 fn read_bounded(path: &Path, max: u64, owner: Option<u32>) -> Option<Vec<u8>> {
+    if owner.is_some() && rustix::fs::access(path, rustix::fs::Access::READ_OK).is_err() {
+        return None;
+    }
     let f = fs::OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
