@@ -279,3 +279,91 @@ fn runtime_cgroups_group_within_a_percent_in_afpacket_mode() {
         check(test, &Mode::afpacket_exact(), 0.01, 1500, by, &ws);
     }
 }
+
+#[test]
+/// AF_PACKET: a namespace made after netoproc started, first entered by a
+/// short-lived process (`ip netns exec … sleep 0.2`, as setup scripts do), keeps
+/// its owners: the client's bytes land on its pid and in its container's
+/// group within 1%, not in `no_owner_bytes`. (The resolver used to keep the
+/// dead process's `ns/net` path and never dump that namespace again.)
+fn a_namespace_made_after_start_keeps_its_owners_in_afpacket_mode() {
+    let test = "identity_late_netns";
+    if !root_or_skip(test) {
+        return;
+    }
+    common::netoproc_bin();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut mode = Mode::afpacket_exact();
+    mode.args.extend(strings(&["--group-by", "container"]));
+    let np = NetoprocRun::start_in(&mode);
+    let id = fake_id("late");
+    let cg = Cgroup::new(&format!("system.slice/docker-{id}.scope"));
+    let pair = VethPair::new("late");
+    for ns in [&pair.a.name, &pair.b.name] {
+        let st = std::process::Command::new("ip")
+            .args(["netns", "exec", ns, "sleep", "0.2"])
+            .status()
+            .expect("ip netns exec");
+        assert!(st.success());
+    }
+    // The watcher notices the namespaces through those processes, which
+    // are gone by now.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let srv = format!("{}:5390", pair.v4(2));
+    let mut server = Generator::spawn(
+        &format!("{test}/server"),
+        &pair.b.name,
+        &strings(&[
+            "tcp-server",
+            "--listen",
+            &srv,
+            "--reply",
+            &REPLY.to_string(),
+        ]),
+    );
+    server.wait_ready();
+    let client = Generator::spawn_in_cgroup(
+        &format!("{test}/client"),
+        &pair.a.name,
+        &cg,
+        &strings(&[
+            "tcp-client",
+            "--connect",
+            &srv,
+            "--send",
+            &SEND.to_string(),
+            "--hold-ms",
+            "1500",
+        ]),
+    );
+    let c = client.finish();
+    server.finish();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let report = np.stop();
+    let row = report.processes.iter().find(|p| p.pid == c.pid);
+    let group = report.groups.iter().find(|g| g.key == id);
+    eprintln!(
+        "{test}: row {:?} group {:?} no_owner_bytes {:?}",
+        row.map(|r| (r.tx_bytes, r.rx_bytes)),
+        group.map(|g| (g.tx_bytes, g.rx_bytes)),
+        report.meta.lost.get("no_owner_bytes")
+    );
+    let row = row.unwrap_or_else(|| panic!("{test}: no row for the client (pid {})", c.pid));
+    assert!(
+        close(c.tx_bytes, row.tx_bytes, 0.01) && close(c.rx_bytes, row.rx_bytes, 0.01),
+        "{test}: client row tx {} rx {}, it moved tx {} rx {}",
+        row.tx_bytes,
+        row.rx_bytes,
+        c.tx_bytes,
+        c.rx_bytes
+    );
+    let group = group.unwrap_or_else(|| panic!("{test}: no group {id}"));
+    assert!(
+        close(c.tx_bytes, group.tx_bytes, 0.01) && close(c.rx_bytes, group.rx_bytes, 0.01),
+        "{test}: group tx {} rx {}",
+        group.tx_bytes,
+        group.rx_bytes
+    );
+    drop(pair);
+    drop(cg);
+}
