@@ -314,6 +314,20 @@ impl<'b> Engine<'b> {
                 pid: row.pid,
                 start_time_ns: row.start_time_ns.unwrap_or(0),
             };
+            // A row without a start time is the pid's latest known process
+            // (as the ledger files such owners): its identity, if read.
+            let latest = (key.start_time_ns == 0)
+                .then(|| self.ledger.process(row.pid))
+                .flatten()
+                .map(|p| ProcessKey {
+                    pid: row.pid,
+                    start_time_ns: p.start_time_ns,
+                })
+                .filter(|k| k.start_time_ns != 0 && self.identities.contains_key(k));
+            if let Some(latest) = latest {
+                row.identity = self.identities.get(&latest).map(|(id, _)| id.clone());
+                continue;
+            }
             if !self.identities.contains_key(&key) {
                 // Gone before it was read: what its cgroup id still tells.
                 let ppid = self.ledger.process(row.pid).map(|p| p.ppid);
