@@ -167,8 +167,9 @@ impl AgentState {
     fn read(&mut self, e: &mut Engine, clock: &dyn Clock) -> Result<Published, EngineError> {
         let now = clock.now();
         e.name_processes();
-        let report = e.ledger().report();
+        let mut report = e.ledger().report();
         e.look_up_containers(&report);
+        e.identify(&mut report);
         let dns = e.dns_report(&report);
         let deltas = self.tracker.read(
             now,
@@ -240,6 +241,7 @@ impl AgentState {
             degraded: capture.degraded.clone(),
             programs: capture.programs.clone(),
             attribution: e.attribution(),
+            namespaces: e.namespaces_seen(),
         };
         let (dns_report, remote_hosts) = match dns {
             Some((d, h)) => (Some(d), Some(h)),

@@ -299,6 +299,7 @@ fn snapshot(shared: &Shared) -> Response<std::io::Cursor<Vec<u8>>> {
         dns: s.dns.as_ref(),
         remote_hosts: s.remote_hosts.as_ref(),
         view: View::Processes,
+        group_by: netoproc_core::group::GroupBy::Process,
     };
     let mut out = Vec::with_capacity(64 * 1024);
     match write_snapshot(&mut out, Format::Json, &snap) {

@@ -46,7 +46,12 @@ pub struct SocketLedger {
     /// What forgotten processes moved (see [`SocketLedger::forget_processes`]).
     forgotten: Counters,
     tombstones: HashMap<SocketCookie, Tombstone>,
+    /// See [`SocketLedger::take_new_processes`].
+    new_processes: Vec<ProcessKey>,
 }
+
+/// New processes remembered between two [`SocketLedger::take_new_processes`].
+pub const MAX_NEW_PROCESSES: usize = 4096;
 
 /// What the retired sockets of one pid moved.
 #[derive(Debug, Clone, Default)]
@@ -131,7 +136,16 @@ impl SocketLedger {
     /// time for a known pid is a new process: the sockets held so far stay
     /// with the earlier one.
     pub fn observe_process(&mut self, p: ProcessInfo) {
-        match self.processes.observe(p) {
+        let new = !self.processes.knows(p.pid);
+        let key = ProcessKey {
+            pid: p.pid,
+            start_time_ns: p.start_time_ns,
+        };
+        let learned = self.processes.observe(p);
+        if (new || learned != Learned::Nothing) && self.new_processes.len() < MAX_NEW_PROCESSES {
+            self.new_processes.push(key);
+        }
+        match learned {
             Learned::Nothing => {}
             Learned::FirstStart { pid, start_time_ns } => {
                 let unknown = ProcessKey {
@@ -154,6 +168,14 @@ impl SocketLedger {
                 }
             }
         }
+    }
+
+    /// The processes first recorded (or whose pid was reused) since the
+    /// last call, at most [`MAX_NEW_PROCESSES`]: for reading what else is
+    /// known of them while they run. Those past the bound are left to the
+    /// next periodic look.
+    pub fn take_new_processes(&mut self) -> Vec<ProcessKey> {
+        std::mem::take(&mut self.new_processes)
     }
 
     /// The latest record of `pid`.
@@ -470,6 +492,7 @@ impl SocketLedger {
             cgroup_id,
             sockets: 0,
             counters: Counters::default(),
+            identity: None,
         }
     }
 

@@ -389,3 +389,23 @@ fn forgotten_processes_leave_their_rows_but_not_the_total() {
     assert_eq!(l.report().total.tx_bytes, before.total.tx_bytes + 50);
     assert_eq!(l.unowned().bytes, 0);
 }
+
+#[test]
+fn new_processes_are_handed_out_once() {
+    let mut l = SocketLedger::new();
+    let p = |pid: u32, start: u64| ProcessInfo {
+        pid,
+        start_time_ns: start,
+        comm: "x".into(),
+        ..ProcessInfo::default()
+    };
+    l.observe_process(p(5, 100));
+    l.observe_process(p(5, 100));
+    l.observe_process(p(6, 0));
+    let key = |pid, start_time_ns| ProcessKey { pid, start_time_ns };
+    assert_eq!(l.take_new_processes(), [key(5, 100), key(6, 0)]);
+    assert!(l.take_new_processes().is_empty());
+    // A reused pid is a new process.
+    l.observe_process(p(5, 200));
+    assert_eq!(l.take_new_processes(), [key(5, 200)]);
+}

@@ -10,11 +10,13 @@
 pub mod backend;
 pub mod clock;
 pub mod escape;
+pub mod group;
 pub mod identity;
 pub mod ledger;
 pub mod model;
 pub mod rates;
 pub mod report;
+pub mod workload;
 
 pub use model::{
     Counters, DnsPacket, Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie,

@@ -3,10 +3,12 @@
 //! losses). Built by the ledger; formatted by `netoproc-export`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::model::{Counters, Family, Protocol};
+use crate::workload::ProcessIdentity;
 
 /// One process's traffic over the capture window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,6 +32,11 @@ pub struct ProcessRow {
     pub sockets: u64,
     #[serde(flatten)]
     pub counters: Counters,
+    /// Its cgroup, namespace, user and workload (container, pod, service),
+    /// read from `/proc` while it ran; `None` when never read (it exited
+    /// first, or the row sums several processes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Arc<ProcessIdentity>>,
 }
 
 /// The `process` of the row that sums the processes past the ledger's

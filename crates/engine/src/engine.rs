@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 
 use netoproc_core::backend::{CaptureBackend, CaptureError, CaptureInfo};
 use netoproc_core::clock::Clock;
+use netoproc_core::identity::ProcessKey;
 use netoproc_core::ledger::SocketLedger;
 use netoproc_core::report::{AttributionStats, Losses, Report};
+use netoproc_core::workload::ProcessIdentity;
 use netoproc_dns::{DnsReport, Observatory};
-use netoproc_procfs::ProcRoot;
+use netoproc_procfs::{HostState, IdentityReader, ProcRoot};
 
 use crate::config::SessionConfig;
 use crate::ktime;
@@ -27,6 +29,12 @@ use crate::own::{OwnMeter, OwnUsage};
 /// Longest single wait for kernel events, so a stop request or a deadline
 /// is noticed within this long.
 pub const POLL_SLICE: Duration = Duration::from_millis(100);
+
+/// A live process's identity is read again after this many reads.
+pub const IDENTITY_REFRESH_READS: u64 = 10;
+
+/// Identities kept; past it, those of processes no row names are dropped.
+pub const MAX_IDENTITIES: usize = netoproc_core::identity::MAX_PROCESS_INFOS;
 
 /// A step of the loop failed in the backend.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +76,13 @@ pub struct Engine<'b> {
     /// Container or service labels by pid, read once per pid (found or not).
     containers: HashMap<u32, Arc<str>>,
     container_checked: HashSet<u32>,
+    /// Reads process identities (cgroup, workload, user) from `/proc`.
+    reader: IdentityReader,
+    /// Identities by process (pid and start time: a reused pid is another
+    /// key), with the read count they were taken at; kept after the process
+    /// exits, re-read while it runs every [`IDENTITY_REFRESH_READS`] reads
+    /// (an exec, or a move to another cgroup).
+    identities: HashMap<ProcessKey, (Arc<ProcessIdentity>, u64)>,
     own: OwnMeter,
     /// Closed connections folded into their process rows so far.
     folded: u64,
@@ -80,12 +95,14 @@ impl<'b> Engine<'b> {
         Engine {
             backend,
             procfs: ProcRoot::new(&cfg.proc_root),
+            reader: IdentityReader::new(ProcRoot::new(&cfg.proc_root), HostState::system()),
             dns: cfg.dns.map(Observatory::new),
             cfg,
             ledger: SocketLedger::new(),
             looked_up: HashSet::new(),
             containers: HashMap::new(),
             container_checked: HashSet::new(),
+            identities: HashMap::new(),
             own: OwnMeter::default(),
             folded: 0,
             reads: 0,
@@ -130,6 +147,7 @@ impl<'b> Engine<'b> {
         self.backend
             .drain_events(&mut self.ledger, timeout)
             .map_err(backend_err("reading kernel events"))?;
+        self.identify_new_processes();
         self.feed_dns();
         Ok(())
     }
@@ -142,6 +160,8 @@ impl<'b> Engine<'b> {
             .read_sockets(&mut self.ledger)
             .map_err(backend_err("reading socket counters"))?;
         self.reads += 1;
+        self.reader.refresh_cgroups();
+        self.identify_owners();
         self.feed_dns();
         if let Some(max) = self.cfg.max_closed {
             self.folded += fold_closed(&mut self.ledger, max);
@@ -211,6 +231,143 @@ impl<'b> Engine<'b> {
         }
     }
 
+    /// Reads the identity of every socket owner not identified yet (or
+    /// not for [`IDENTITY_REFRESH_READS`] reads) while it still runs: at
+    /// every read, so a process that lives one read long keeps its
+    /// container and service.
+    fn identify_owners(&mut self) {
+        let mut owners: HashSet<ProcessKey> = HashSet::new();
+        for s in self.ledger.sockets() {
+            if let Some(o) = &s.owner {
+                let start = match o.start_time_ns {
+                    0 => self.ledger.process(o.pid).map_or(0, |p| p.start_time_ns),
+                    t => t,
+                };
+                owners.insert(ProcessKey {
+                    pid: o.pid,
+                    start_time_ns: start,
+                });
+            }
+        }
+        let reads = self.reads;
+        for key in owners {
+            let stale = self
+                .identities
+                .get(&key)
+                .is_none_or(|(_, at)| reads >= at + IDENTITY_REFRESH_READS);
+            if !stale || key.pid == 0 {
+                continue;
+            }
+            match self.reader.read(key.pid, key.start_time_ns) {
+                Some(id) => {
+                    self.identities.insert(key, (Arc::new(id), reads));
+                }
+                // Gone (or another process now): keep what was read, and
+                // do not try again until the next refresh.
+                None => {
+                    if let Some(e) = self.identities.get_mut(&key) {
+                        e.1 = reads;
+                    }
+                }
+            }
+        }
+        if self.identities.len() > MAX_IDENTITIES {
+            let live: HashSet<ProcessKey> = self
+                .ledger
+                .sockets()
+                .filter_map(|s| s.owner.as_ref())
+                .map(|o| ProcessKey {
+                    pid: o.pid,
+                    start_time_ns: o.start_time_ns,
+                })
+                .collect();
+            self.identities.retain(|k, _| live.contains(k));
+        }
+    }
+
+    /// Reads the identity of each process the kernel recorded since the
+    /// last drain (eBPF names a process at its first socket), so one that
+    /// lives less than a read interval is still identified.
+    fn identify_new_processes(&mut self) {
+        for key in self.ledger.take_new_processes() {
+            if key.pid == 0 || self.identities.contains_key(&key) {
+                continue;
+            }
+            if let Some(id) = self.reader.read(key.pid, key.start_time_ns) {
+                self.identities.insert(key, (Arc::new(id), self.reads));
+            }
+        }
+    }
+
+    /// Gives each process row the identity read for its process (its pid
+    /// and start time; a row without a start time takes the one read
+    /// without), reading those not read yet when they still run.
+    pub fn identify(&mut self, report: &mut Report) {
+        // The network namespace each owner's sockets were in, for those
+        // gone before /proc was read (built only when one is).
+        let mut netns_of: Option<HashMap<u32, u64>> = None;
+        for row in &mut report.processes {
+            if row.pid == 0 {
+                continue;
+            }
+            let key = ProcessKey {
+                pid: row.pid,
+                start_time_ns: row.start_time_ns.unwrap_or(0),
+            };
+            // A row without a start time is the pid's latest known process
+            // (as the ledger files such owners): its identity, if read.
+            let latest = (key.start_time_ns == 0)
+                .then(|| self.ledger.process(row.pid))
+                .flatten()
+                .map(|p| ProcessKey {
+                    pid: row.pid,
+                    start_time_ns: p.start_time_ns,
+                })
+                .filter(|k| k.start_time_ns != 0 && self.identities.contains_key(k));
+            if let Some(latest) = latest {
+                row.identity = self.identities.get(&latest).map(|(id, _)| id.clone());
+                continue;
+            }
+            if !self.identities.contains_key(&key) {
+                // Gone before it was read: what its cgroup id still tells.
+                let ppid = self.ledger.process(row.pid).map(|p| p.ppid);
+                let id = self.reader.read(key.pid, key.start_time_ns).or_else(|| {
+                    let ledger = &self.ledger;
+                    let netns = netns_of
+                        .get_or_insert_with(|| {
+                            ledger
+                                .sockets()
+                                .filter_map(|s| s.owner.as_ref())
+                                .filter(|o| o.netns != 0)
+                                .map(|o| (o.pid, u64::from(o.netns)))
+                                .collect()
+                        })
+                        .get(&row.pid)
+                        .copied();
+                    self.reader
+                        .read_gone(row.cgroup_id, netns, row.uid, ppid.filter(|&p| p != 0))
+                });
+                if let Some(id) = id {
+                    self.identities.insert(key, (Arc::new(id), self.reads));
+                }
+            }
+            row.identity = self.identities.get(&key).map(|(id, _)| id.clone());
+        }
+    }
+
+    /// The network namespaces of the processes identified so far, sorted.
+    pub fn namespaces_seen(&self) -> Vec<u64> {
+        let mut ns: Vec<u64> = self
+            .identities
+            .values()
+            .filter_map(|(id, _)| id.netns)
+            .collect::<HashSet<u64>>()
+            .into_iter()
+            .collect();
+        ns.sort_unstable();
+        ns
+    }
+
     /// Reads the container labels of the report's processes not seen before.
     pub fn look_up_containers(&mut self, report: &Report) {
         for p in &report.processes {
@@ -270,6 +427,7 @@ impl<'b> Engine<'b> {
             self.container_checked.remove(pid);
             self.containers.remove(pid);
         }
+        self.identities.retain(|k, _| !pids.contains(&k.pid));
         self.ledger.forget_processes(pids)
     }
 

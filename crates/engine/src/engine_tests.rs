@@ -119,6 +119,21 @@ fn a_window_reads_every_interval_and_keeps_closed_sockets_bytes() {
         engine.containers().get(&42).map(|c| &**c),
         Some("docker:3f9a1c0b7e22")
     );
+    // Identities were read while the processes ran (at each read); pid 7
+    // never was in /proc.
+    let mut identified = report.clone();
+    engine.identify(&mut identified);
+    let of = |pid: u32| {
+        identified
+            .processes
+            .iter()
+            .find(|p| p.pid == pid)
+            .and_then(|p| p.identity.clone())
+    };
+    let id42 = of(42).expect("pid 42 identified");
+    assert_eq!(id42.workload.label(), "docker:3f9a1c0b7e22");
+    assert_eq!(id42.ppid, Some(1));
+    assert!(of(7).is_none());
     assert_eq!(
         engine.losses().unwrap(),
         netoproc_core::report::Losses::default()

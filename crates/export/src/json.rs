@@ -5,11 +5,15 @@
 //! asked for); a connection has `remote_host` when a DNS answer named its
 //! remote address. Addresses are strings as Rust prints them
 //! (`10.0.0.1:80`, `[fd00::1]:80`) or `null` when unknown. Counters are raw
-//! integers.
+//! integers. A process row has `identity` (`cgroup`, `netns`, `user`,
+//! `ppid`, `container_pid`, `workload` tagged by `kind`) when it was read;
+//! with `--group-by`, `group_by` and `groups` (each the exact sum of its
+//! processes) follow.
 
 use std::io::Write;
 use std::net::SocketAddr;
 
+use netoproc_core::group::{group, GroupBy, GroupRow};
 use netoproc_core::model::{Counters, Family, Protocol};
 use netoproc_core::report::{ConnectionRow, ProcessRow};
 use netoproc_dns::DnsReport;
@@ -25,6 +29,12 @@ struct Document<'a> {
     total: &'a Counters,
     #[serde(skip_serializing_if = "Option::is_none")]
     dns: Option<&'a DnsReport>,
+    /// With `--group-by` other than `process`: what rows were grouped by,
+    /// and the groups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_by: Option<GroupBy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<GroupRow>>,
 }
 
 /// A [`ConnectionRow`] with its addresses as strings, in the documented
@@ -87,6 +97,9 @@ pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> Result<(), ExportEr
         connections,
         total: &snap.report.total,
         dns: snap.dns,
+        group_by: (snap.group_by != GroupBy::Process).then_some(snap.group_by),
+        groups: (snap.group_by != GroupBy::Process)
+            .then(|| group(&snap.report.processes, snap.group_by)),
     };
     serde_json::to_writer(&mut *out, &doc)?;
     out.write_all(b"\n")?;

@@ -15,6 +15,7 @@ use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use netoproc_core::group::GroupBy;
 use netoproc_core::report::Report;
 use netoproc_dns::DnsReport;
 
@@ -167,6 +168,9 @@ pub struct Snapshot<'a> {
     pub remote_hosts: Option<&'a HashMap<IpAddr, String>>,
     /// What the text formats show.
     pub view: View,
+    /// Process rows summed by container, pod, service, user or cgroup
+    /// (`Process`: one row per process, no grouping).
+    pub group_by: GroupBy,
 }
 
 impl Snapshot<'_> {
@@ -236,6 +240,7 @@ mod tests {
                 dns: Some(&dns),
                 remote_hosts: None,
                 view,
+                group_by: GroupBy::Container,
             };
             for f in Format::ALL {
                 let err = write_snapshot(&mut Closed, f, &snap).unwrap_err();

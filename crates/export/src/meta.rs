@@ -47,6 +47,9 @@ pub struct Meta {
     /// How owners were found (AF_PACKET capture only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attribution: Option<AttributionStats>,
+    /// The network namespaces (inode numbers, as in `/proc/PID/ns/net`)
+    /// of the processes whose identity was read, sorted.
+    pub namespaces: Vec<u64>,
 }
 
 impl Default for Meta {
@@ -68,6 +71,7 @@ impl Default for Meta {
             degraded: Vec::new(),
             programs: Vec::new(),
             attribution: None,
+            namespaces: Vec::new(),
         }
     }
 }

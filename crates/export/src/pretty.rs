@@ -11,11 +11,12 @@ use netoproc_core::report::Report;
 
 use netoproc_core::escape::for_terminal;
 
-use crate::cell::addr;
+use crate::cell::{addr, user_and_owner};
 use crate::meta::{attribution_text, folded_text, loss_fields, processes_folded_text, LossUnit};
 use crate::table::{Align, Table};
 use crate::units::human_bytes;
 use crate::{Meta, Snapshot};
+use netoproc_core::group::{group, GroupBy, GroupRow};
 
 /// Lines of the process table stay within this many characters; the
 /// command line is cut to fit.
@@ -37,6 +38,9 @@ pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
         } else {
             writeln!(out, "no traffic captured in {:.1} s", meta.duration_s)?;
         }
+    } else if snap.group_by != GroupBy::Process {
+        writeln!(out, "by {}:", snap.group_by.name())?;
+        group_table(&group(&report.processes, snap.group_by)).write(out, MAX_WIDTH)?;
     } else {
         process_table(report).write(out, MAX_WIDTH)?;
     }
@@ -70,9 +74,12 @@ pub(crate) fn write_title(out: &mut dyn Write, m: &Meta) -> io::Result<()> {
     writeln!(out)
 }
 
+/// The process table; USER and OWNER (container, service, pod) columns
+/// only when some row's identity was read.
 fn process_table(report: &Report) -> Table {
     use Align::{Left, Right};
-    let mut t = Table::new(&[
+    let identities = report.processes.iter().any(|p| p.identity.is_some());
+    let mut columns = vec![
         ("PID", Right),
         ("PROCESS", Left),
         ("UID", Right),
@@ -82,11 +89,15 @@ fn process_table(report: &Report) -> Table {
         ("RX PKTS", Right),
         ("TX WIRE", Right),
         ("RX WIRE", Right),
-        ("CMDLINE", Left),
-    ]);
+    ];
+    if identities {
+        columns.extend([("USER", Left), ("OWNER", Left)]);
+    }
+    columns.push(("CMDLINE", Left));
+    let mut t = Table::new(&columns);
     for p in &report.processes {
         let c = &p.counters;
-        t.push(vec![
+        let mut row = vec![
             p.pid.to_string(),
             for_terminal(&p.process).into_owned(),
             p.uid.map_or_else(|| "?".to_string(), |u| u.to_string()),
@@ -96,7 +107,46 @@ fn process_table(report: &Report) -> Table {
             c.rx_packets.to_string(),
             human_bytes(c.tx_wire_bytes),
             human_bytes(c.rx_wire_bytes),
-            for_terminal(&p.cmdline).into_owned(),
+        ];
+        if identities {
+            let (user, owner) = user_and_owner(p);
+            let owner = if owner.is_empty() { "-".into() } else { owner };
+            row.push(for_terminal(&user).into_owned());
+            row.push(for_terminal(&owner).into_owned());
+        }
+        row.push(for_terminal(&p.cmdline).into_owned());
+        t.push(row);
+    }
+    t
+}
+
+fn group_table(groups: &[GroupRow]) -> Table {
+    use Align::{Left, Right};
+    let mut t = Table::new(&[
+        ("GROUP", Left),
+        ("PROCS", Right),
+        ("SOCKETS", Right),
+        ("TX", Right),
+        ("RX", Right),
+        ("TX PKTS", Right),
+        ("RX PKTS", Right),
+        ("TX WIRE", Right),
+        ("RX WIRE", Right),
+        ("KEY", Left),
+    ]);
+    for g in groups {
+        let c = &g.counters;
+        t.push(vec![
+            for_terminal(&g.name).into_owned(),
+            g.processes.to_string(),
+            g.sockets.to_string(),
+            human_bytes(c.tx_bytes),
+            human_bytes(c.rx_bytes),
+            c.tx_packets.to_string(),
+            c.rx_packets.to_string(),
+            human_bytes(c.tx_wire_bytes),
+            human_bytes(c.rx_wire_bytes),
+            for_terminal(&g.key).into_owned(),
         ]);
     }
     t

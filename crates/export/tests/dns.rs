@@ -3,6 +3,7 @@
 
 mod common;
 
+use netoproc_core::group::GroupBy;
 use netoproc_export::{Format, Snapshot, View};
 use serde_json::Value;
 
@@ -22,6 +23,7 @@ fn render(fmt: Format, view: View, connections: bool) -> String {
             dns: Some(&dns),
             remote_hosts: Some(&hosts),
             view,
+            group_by: GroupBy::Process,
         },
     )
 }
@@ -109,6 +111,7 @@ fn dns_view_without_dns() {
         dns: None,
         remote_hosts: None,
         view: View::Dns,
+        group_by: GroupBy::Process,
     };
     assert!(common::render_snapshot(Format::Pretty, &snap).contains("no DNS query seen in 10.0 s"));
     let tsv = common::render_snapshot(Format::Tsv, &snap);

@@ -7,6 +7,7 @@
 mod common;
 
 use netoproc_core::escape::{is_unsafe, unescape};
+use netoproc_core::group::GroupBy;
 use netoproc_core::report::Report;
 use netoproc_dns::DnsReport;
 use netoproc_export::{Format, Snapshot, View};
@@ -62,6 +63,7 @@ fn render(fmt: Format, view: View) -> String {
             dns: Some(&dns),
             remote_hosts: Some(&hosts),
             view,
+            group_by: GroupBy::Process,
         },
     )
 }

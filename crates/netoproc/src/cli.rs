@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+use netoproc_core::group::{GroupBy, Selection};
 use netoproc_export::{Format, View};
 
 const AFTER_HELP: &str = "\
@@ -70,6 +71,33 @@ pub struct Cli {
     /// latency, then each resolver's health). JSON always holds both.
     #[arg(long, value_name = "VIEW", default_value = "processes", value_parser = parse_view)]
     pub view: View,
+
+    /// Sum the process rows by `process` (no grouping), `container`, `pod`
+    /// (Kubernetes pod UID), `service` (systemd unit name), `user` or
+    /// `cgroup`; each group is exactly the sum of its processes. The live
+    /// view starts with it (the `g` key cycles through them).
+    #[arg(long, value_name = "WHAT", default_value = "process", value_parser = parse_group_by)]
+    pub group_by: GroupBy,
+
+    /// Only processes in these containers: an id (at least 4 leading hex
+    /// digits), a name, or a label as shown (`docker:web`);
+    /// comma-separated or repeated. Totals are of what is shown.
+    #[arg(long, value_name = "ID|NAME", value_delimiter = ',', value_parser = parse_selector)]
+    pub container: Vec<String>,
+
+    /// Only processes of these systemd services (`nginx` or
+    /// `nginx.service`); comma-separated or repeated.
+    #[arg(long, value_name = "UNIT", value_delimiter = ',', value_parser = parse_selector)]
+    pub service: Vec<String>,
+
+    /// Only these processes; comma-separated or repeated.
+    #[arg(long, value_name = "PID", value_delimiter = ',')]
+    pub pid: Vec<u32>,
+
+    /// Only processes of these users (names or uids); comma-separated or
+    /// repeated.
+    #[arg(long, value_name = "USER", value_delimiter = ',', value_parser = parse_selector)]
+    pub user: Vec<String>,
 
     /// Ports whose traffic is parsed as DNS, comma-separated (at most 8);
     /// `none` (or an empty value) turns DNS capture off.
@@ -165,6 +193,18 @@ pub struct Cli {
     pub sys_root: PathBuf,
 }
 
+impl Cli {
+    /// The processes `--container`, `--service`, `--pid` and `--user` keep.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            containers: self.container.clone(),
+            services: self.service.clone(),
+            pids: self.pid.clone(),
+            users: self.user.clone(),
+        }
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Check what this host allows: kernel, BTF, lockdown, capabilities, each
@@ -234,6 +274,21 @@ fn parse_interval(s: &str) -> Result<f64, String> {
 fn parse_format(s: &str) -> Result<Format, String> {
     s.parse()
         .map_err(|e: netoproc_export::UnknownFormat| e.to_string())
+}
+
+fn parse_group_by(s: &str) -> Result<GroupBy, String> {
+    GroupBy::parse(s).ok_or_else(|| {
+        format!("unknown grouping `{s}`: use one of process, container, pod, service, user, cgroup")
+    })
+}
+
+/// A `--container`/`--service`/`--user` value: a name of at most 253
+/// printable characters.
+fn parse_selector(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 253 || s.chars().any(|c| c.is_control()) {
+        return Err("expected a name or id of 1 to 253 printable characters".into());
+    }
+    Ok(s.to_string())
 }
 
 fn parse_view(s: &str) -> Result<View, String> {

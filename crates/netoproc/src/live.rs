@@ -9,6 +9,7 @@
 //! SIGINT/SIGTERM all end it, and the terminal is restored on every path
 //! out, errors and panics included.
 
+use netoproc_core::group::{GroupBy, Selection};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -30,6 +31,7 @@ use crate::failure::Failure;
 const POLL_SLICE: Duration = netoproc_engine::POLL_SLICE;
 
 pub fn run(
+    view: LiveChoices,
     session: SessionConfig,
     backend: &mut dyn CaptureBackend,
     clock: &dyn Clock,
@@ -48,11 +50,13 @@ pub fn run(
         engine: Engine::new(backend, session),
         model: LiveModel::new(run_info),
         started: clock.now(),
+        selection: view.selection,
     };
     // One tick before the terminal is taken, so a failing backend reports
     // on a normal screen.
     let mut vm = capture.tick(clock.now())?;
     let mut app = App::new();
+    app.group_by = view.group_by;
     let mut pending: Option<ViewModel> = None;
 
     let mut session = TerminalSession::enter().context("opening the terminal")?;
@@ -121,6 +125,14 @@ struct Capture<'a> {
     model: LiveModel,
     sys: SysClassNet,
     started: Instant,
+    selection: Selection,
+}
+
+/// What the command line chose for the live view: the starting grouping
+/// (`o` cycles it) and the processes shown.
+pub struct LiveChoices {
+    pub group_by: GroupBy,
+    pub selection: Selection,
 }
 
 impl Capture<'_> {
@@ -135,8 +147,10 @@ impl Capture<'_> {
         self.engine.read()?;
         self.engine.name_processes();
         // The view sorts the rows itself.
-        let report = self.engine.ledger().report_unordered();
+        let mut report = self.engine.ledger().report_unordered();
         self.engine.look_up_containers(&report);
+        self.engine.identify(&mut report);
+        self.selection.apply(&mut report);
         let now_ns = ktime::monotonic_ns();
         let (dns_report, remote_hosts): (Option<DnsReport>, HashMap<_, _>) =
             match self.engine.dns_report(&report) {

@@ -100,7 +100,11 @@ fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
     }
     if live {
         let session = session::session_config(cli, session::FrontEnd::Live);
-        live::run(session, capture.as_mut(), &SystemClock, &stop)
+        let view = live::LiveChoices {
+            group_by: cli.group_by,
+            selection: cli.selection(),
+        };
+        live::run(view, session, capture.as_mut(), &SystemClock, &stop)
     } else {
         let session = session::session_config(cli, session::FrontEnd::Snapshot);
         snapshot::run(cli, session, capture.as_mut(), &SystemClock, &stop)

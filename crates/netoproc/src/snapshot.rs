@@ -50,6 +50,9 @@ pub fn run(
     // socket's record) are looked up while they still exist.
     engine.name_processes();
     let lost = engine.losses()?;
+    let mut report = engine.ledger().report();
+    engine.identify(&mut report);
+    cli.selection().apply(&mut report);
 
     let info = engine.info();
     let meta = Meta {
@@ -70,8 +73,8 @@ pub fn run(
         degraded: info.degraded.clone(),
         programs: info.programs.clone(),
         attribution: engine.attribution(),
+        namespaces: engine.namespaces_seen(),
     };
-    let report = engine.ledger().report();
     let (dns_report, remote_hosts) = match engine.dns_report(&report) {
         Some((d, hosts)) => (Some(d), Some(hosts)),
         None => (None, None),
@@ -92,6 +95,7 @@ pub fn run(
         dns: dns_report.as_ref(),
         remote_hosts: remote_hosts.as_ref(),
         view: cli.view,
+        group_by: cli.group_by,
     };
     let stdout = io::stdout();
     let mut out = stdout.lock();

@@ -56,6 +56,11 @@ struct Namespace {
     /// Last [`SocketResolver::dump_now`] of it, per protocol
     /// ([`protocol_slot`]).
     last_dump_now: [Option<Instant>; 2],
+    /// An open nsfs file of the namespace, when the watcher handed one
+    /// over ([`SocketResolver::watch_netns_held`]): `path` is then its
+    /// `/proc/self/fd/N`, which reaches the namespace for as long as it is
+    /// watched, whatever became of the process it was found through.
+    held: Option<std::fs::File>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -193,6 +198,27 @@ impl<S: SocketSource> SocketResolver<S> {
         ns.pinned = true;
         if id != self.current {
             ns.path = Some(path);
+        }
+    }
+
+    /// [`Self::watch_netns`] through an open nsfs file of the namespace
+    /// (its `/proc/PID/ns/net` opened while that process lived): a
+    /// namespace first seen through a short-lived process stays dumpable
+    /// after the process exits. Its `ns/net` link dies with it; a path
+    /// kept from it made every later dump of the namespace fail, so the
+    /// traffic of a namespace made after netoproc started had no owners.
+    pub fn watch_netns_held(&mut self, id: NetnsId, file: std::fs::File) {
+        use std::os::fd::AsRawFd;
+        let path = self
+            .proc
+            .path()
+            .join("self/fd")
+            .join(file.as_raw_fd().to_string());
+        self.watch_netns(id, path);
+        if id != self.current {
+            if let Some(ns) = self.namespaces.get_mut(&id) {
+                ns.held = Some(file);
+            }
         }
     }
 
@@ -397,6 +423,7 @@ impl Namespace {
             generation: 0,
             pinned,
             last_dump_now: [None; 2],
+            held: None,
         }
     }
 }

@@ -560,3 +560,25 @@ fn across_namespaces_an_exact_match_beats_a_listener() {
         .unwrap();
     assert_eq!((res.netns, res.matched), (HOST, MatchKind::BoundAddress));
 }
+
+#[test]
+fn a_namespace_handed_over_open_is_dumped_through_its_file() {
+    use std::os::fd::AsRawFd;
+    let (mut r, src, now) = setup();
+    // Stands in for an nsfs file opened through a process that then exited.
+    let file = std::fs::File::open(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let fd = file.as_raw_fd();
+    r.watch_netns_held(OTHER, file);
+    r.refresh(now).unwrap();
+    let want = ProcRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/fdscan/proc"))
+        .path()
+        .join("self/fd")
+        .join(fd.to_string());
+    assert_eq!(src.0.borrow().paths[&OTHER].as_ref(), Some(&want));
+    // The resolver holds the file open while it watches the namespace, and
+    // lets it go with it.
+    let open = || std::path::Path::new(&format!("/proc/self/fd/{fd}")).exists();
+    assert!(open());
+    r.unwatch_netns(OTHER);
+    assert!(!open());
+}

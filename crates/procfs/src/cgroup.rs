@@ -4,24 +4,11 @@
 //! is read — no container runtime is asked, so names (`docker ps` names, pod
 //! names) are not known here, only the 12-hex short ids those tools print.
 //!
-//! The shapes, as the runtimes document or produce them (cgroup v2 line
-//! `0::/path`; on cgroup v1 the `name=systemd` line carries the same path):
-//!
-//! - Docker (docs.docker.com/engine/containers/runmetrics, "Find the cgroup
-//!   for a given container"): `system.slice/docker-<64 hex>.scope` with the
-//!   systemd cgroup driver, `docker/<64 hex>` with the cgroupfs driver.
-//! - containerd's CRI plugin with the systemd driver: the runc cgroups path
-//!   `<pod slice>:cri-containerd:<id>`, which systemd turns into
-//!   `kubepods.slice/…/kubepods-<qos>-pod<uid>.slice/cri-containerd-<id>.scope`;
-//!   CRI-O the same with `crio-<id>.scope`; with the cgroupfs driver the
-//!   kubelet uses `kubepods/<qos>/pod<uid>/<id>`.
-//! - Podman: `libpod-<id>.scope` (under `machine.slice`, or the user's
-//!   `user@UID.service/user.slice` when rootless), with crun a `container`
-//!   cgroup below it; `libpod-conmon-<id>.scope` is the monitor, not the
-//!   container.
-//! - systemd services: the process's own cgroup is `<unit>.service`.
+//! The shapes are parsed by `netoproc_core::workload`, which lists them.
 
 use std::fs;
+
+use netoproc_core::workload::{self, Workload};
 
 use crate::ProcRoot;
 
@@ -35,74 +22,15 @@ impl ProcRoot {
     }
 }
 
-/// The label for the contents of a `/proc/PID/cgroup` file.
+/// The label for the contents of a `/proc/PID/cgroup` file: the
+/// container's (`docker:<12 hex>`, `k8s:…`, `podman:…`, `lxc:name`) or the
+/// service's unit name; `None` for a login session or a host process.
 pub fn container_label(cgroup_file: &str) -> Option<String> {
-    label_of_path(cgroup_path(cgroup_file)?)
-}
-
-/// The cgroup v2 path (`0::/…`), or on a cgroup v1 host the systemd one.
-fn cgroup_path(file: &str) -> Option<&str> {
-    let lines = || {
-        file.lines().filter_map(|l| {
-            let mut f = l.splitn(3, ':');
-            Some((f.next()?, f.next()?, f.next()?))
-        })
-    };
-    let v2 = lines().find(|(id, ctl, _)| *id == "0" && ctl.is_empty());
-    match v2 {
-        Some((_, _, path)) if path != "/" => Some(path),
-        _ => lines()
-            .find(|(_, ctl, _)| *ctl == "name=systemd")
-            .map(|(_, _, p)| p)
-            .or(v2.map(|(_, _, p)| p)),
+    let w = workload::parse(workload::cgroup_path(cgroup_file)?);
+    match w {
+        Workload::Host | Workload::UserSession { .. } => None,
+        w => Some(w.label()),
     }
-}
-
-fn label_of_path(path: &str) -> Option<String> {
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    // The innermost container wins (a container may nest cgroups below its
-    // own, e.g. crun's `container`, or systemd services inside it).
-    for (i, part) in parts.iter().enumerate().rev() {
-        let parent = i.checked_sub(1).map(|p| parts[p]);
-        if let Some(label) = container_of(part, parent, &parts[..i]) {
-            return Some(label);
-        }
-    }
-    let last = parts.last()?;
-    (last.len() > ".service".len() && last.ends_with(".service")).then(|| last.to_string())
-}
-
-/// `part` names a container: its label.
-fn container_of(part: &str, parent: Option<&str>, ancestors: &[&str]) -> Option<String> {
-    let scoped = |prefix: &str| {
-        let id = part.strip_prefix(prefix)?;
-        let id = id.strip_suffix(".scope").unwrap_or(id);
-        is_container_id(id).then_some(id)
-    };
-    let short = |kind: &str, id: &str| Some(format!("{kind}:{}", &id[..12]));
-    if let Some(id) = scoped("docker-") {
-        return short("docker", id);
-    }
-    if let Some(id) = scoped("cri-containerd-").or_else(|| scoped("crio-")) {
-        return short("k8s", id);
-    }
-    if let Some(id) = scoped("libpod-") {
-        return short("podman", id);
-    }
-    if is_container_id(part) {
-        if parent == Some("docker") {
-            return short("docker", part);
-        }
-        if ancestors.first().is_some_and(|a| a.starts_with("kubepods")) {
-            return short("k8s", part);
-        }
-    }
-    None
-}
-
-/// A full container id: 64 lowercase hex digits.
-fn is_container_id(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]

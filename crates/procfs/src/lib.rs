@@ -16,7 +16,9 @@
 
 pub mod attribution;
 mod cgroup;
+pub mod cgroup_ids;
 pub mod fd_index;
+pub mod identity;
 mod netlink;
 pub mod netns;
 pub mod proc_events;
@@ -28,6 +30,7 @@ pub mod sysnet;
 pub use attribution::{RefreshReport, Resolution, ResolverConfig, ResolverStats, SocketResolver};
 pub use cgroup::container_label;
 pub use fd_index::FdIndex;
+pub use identity::{HostState, IdentityReader};
 pub use netns::{Netns, NetnsId};
 pub use proc_events::{ProcEvent, ProcEvents, ProcEventsError};
 pub use sock_diag::{InetSocket, SockDiag, SockDiagError, TcpState};
@@ -137,7 +140,7 @@ pub fn parse_process(pid: u32, status: &str, comm: &str, cmdline: &[u8]) -> Proc
     }
 }
 
-fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
     status
         .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(str::trim))

@@ -7,6 +7,7 @@
 //! their closed socket). Time comes in with each tick; no clock is read,
 //! and containers come as labels the caller read (from `/proc`, cached).
 
+use netoproc_core::workload::Workload;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -107,8 +108,16 @@ impl LiveModel {
         let mut owners: HashMap<u32, Owner, Fast> =
             HashMap::with_capacity_and_hasher(r.processes.len(), Fast::default());
         for p in &r.processes {
+            // The identity's label names containers by name when the
+            // runtime's state told it; else the cgroup label read by pid.
+            let label = p
+                .identity
+                .as_ref()
+                .filter(|i| !matches!(i.workload, Workload::Host | Workload::UserSession { .. }))
+                .map(|i| Arc::from(i.workload.label()));
             let container = tick.containers.get(&p.pid);
-            let container = container.unwrap_or(&self.no_container).clone();
+            let container =
+                label.unwrap_or_else(|| container.unwrap_or(&self.no_container).clone());
             owners.insert(p.pid, (Arc::from(p.process.as_str()), container));
         }
 
@@ -144,6 +153,9 @@ impl LiveModel {
                     name: owners[&p.pid].0.clone(),
                     container: owners[&p.pid].1.clone(),
                     cmdline: p.cmdline.clone(),
+                    uid: p.uid,
+                    identity: p.identity.clone(),
+                    members: 1,
                     rates,
                     rx_bytes: p.counters.rx_bytes,
                     tx_bytes: p.counters.tx_bytes,
@@ -342,6 +354,7 @@ mod tests {
                 cgroup_id: 0,
                 sockets: 1,
                 counters,
+                identity: None,
             }],
             connections: open
                 .then(|| ConnectionRow {

@@ -7,6 +7,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::format::Unit;
+use netoproc_core::group::GroupBy;
 
 /// The four views, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -154,6 +155,9 @@ pub struct App {
     /// Enter on a process: the connections view shows only this pid.
     pub drill_pid: Option<u32>,
     pub help: bool,
+    /// `o`: the processes view sums its rows by container, pod, service,
+    /// user or cgroup (`Process`: one row per process).
+    pub group_by: GroupBy,
 }
 
 impl Default for App {
@@ -177,6 +181,7 @@ impl App {
             selected_key: None,
             drill_pid: None,
             help: false,
+            group_by: GroupBy::Process,
         }
     }
 
@@ -242,6 +247,12 @@ impl App {
                 self.totals = !self.totals;
                 Action::Rearrange
             }
+            KeyCode::Char('o') => {
+                self.group_by = self.group_by.next();
+                self.selected = 0;
+                self.selected_key = None;
+                Action::Rearrange
+            }
             KeyCode::Char('w') => {
                 self.window = (self.window + 1) % netoproc_core::rates::WINDOWS.len();
                 Action::Rearrange
@@ -252,16 +263,19 @@ impl App {
             KeyCode::PageDown => self.select(rows, |s| s + PAGE),
             KeyCode::Home | KeyCode::Char('g') => self.select(rows, |_| 0),
             KeyCode::End | KeyCode::Char('G') => self.select(rows, |_| usize::MAX),
-            KeyCode::Enter if self.view == View::Processes => match rows.get(self.selected) {
-                Some(&pid) => {
-                    self.drill_pid = Some(pid as u32);
-                    self.view = View::Connections;
-                    self.selected = 0;
-                    self.selected_key = None;
-                    Action::Rearrange
+            // A group row has no pid to drill into.
+            KeyCode::Enter if self.view == View::Processes && self.group_by == GroupBy::Process => {
+                match rows.get(self.selected) {
+                    Some(&pid) => {
+                        self.drill_pid = Some(pid as u32);
+                        self.view = View::Connections;
+                        self.selected = 0;
+                        self.selected_key = None;
+                        Action::Rearrange
+                    }
+                    None => Action::None,
                 }
-                None => Action::None,
-            },
+            }
             KeyCode::Esc => self.back(),
             _ => Action::None,
         }

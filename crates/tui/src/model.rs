@@ -17,6 +17,10 @@ use netoproc_core::{Counters, Protocol};
 use crate::app::{App, Sort, SortColumn, View};
 use crate::dns::{query_matches, DnsView};
 use crate::sysnet::InterfaceCounters;
+use netoproc_core::group::{group_key, GroupBy, Member};
+use netoproc_core::workload::ProcessIdentity;
+#[cfg(test)]
+use netoproc_core::workload::Workload;
 
 /// Whether a row is current, just disappeared (shown greyed for a few
 /// seconds), or long gone (processes only: listed in totals mode).
@@ -61,8 +65,14 @@ pub struct ProcessView {
     pub name: Arc<str>,
     pub cmdline: String,
     /// The container or systemd service it runs in (`docker:3f9a1c0b7e22`,
-    /// `nginx.service`), empty when none is known.
+    /// `nginx.service`), empty when none is known. A group row: its key.
     pub container: Arc<str>,
+    /// `None` when not known (and for group rows).
+    pub uid: Option<u32>,
+    /// Its cgroup, namespace, user and workload, when read.
+    pub identity: Option<Arc<ProcessIdentity>>,
+    /// 1 for a process; the processes summed for a group row.
+    pub members: u32,
     pub rates: Rates,
     pub rx_bytes: u64,
     pub tx_bytes: u64,
@@ -121,6 +131,9 @@ pub struct ViewModel {
     pub attribution: Attribution,
     /// `None` when DNS capture is off.
     pub dns: Option<DnsView>,
+    /// The processes view's group rows while it groups (`o`), built when
+    /// arranged: each the exact sum of its members.
+    pub groups: Vec<ProcessView>,
     pub(crate) arranged: Arranged,
 }
 
@@ -141,9 +154,28 @@ struct ArrangeKey {
     drill_pid: Option<u32>,
     totals: bool,
     window: usize,
+    group_by: GroupBy,
 }
 
 impl ViewModel {
+    /// The processes view's rows: group rows while grouping, else the
+    /// processes. [`ViewModel::order`] indexes into these.
+    pub fn process_rows(&self) -> &[ProcessView] {
+        if self.grouped() {
+            &self.groups
+        } else {
+            &self.processes
+        }
+    }
+
+    /// Whether the processes view shows group rows.
+    pub fn grouped(&self) -> bool {
+        self.arranged
+            .for_key
+            .as_ref()
+            .is_some_and(|k| k.group_by != GroupBy::Process)
+    }
+
     /// Filters and sorts the current view's rows for `app`; does nothing
     /// when neither the rows nor the relevant choices changed.
     pub fn arrange(&mut self, app: &App) {
@@ -154,6 +186,7 @@ impl ViewModel {
             drill_pid: app.drill_pid,
             totals: app.totals,
             window: app.window,
+            group_by: app.group_by,
         };
         if self.arranged.for_key.as_ref() == Some(&key) {
             return;
@@ -164,7 +197,11 @@ impl ViewModel {
             View::Interfaces => self.arrange_interfaces(&key),
             View::Dns => self.arrange_queries(&key),
         };
-        let keys = order.iter().map(|&i| self.row_key(key.view, i)).collect();
+        let grouped = key.group_by != GroupBy::Process;
+        let keys = order
+            .iter()
+            .map(|&i| self.row_key(key.view, grouped, i))
+            .collect();
         self.arranged = Arranged {
             for_key: Some(key),
             order,
@@ -183,9 +220,10 @@ impl ViewModel {
         &self.arranged.keys
     }
 
-    fn row_key(&self, view: View, i: u32) -> u64 {
+    fn row_key(&self, view: View, grouped: bool, i: u32) -> u64 {
         let i = i as usize;
         match view {
+            View::Processes if grouped => name_key(&self.groups[i].container),
             View::Processes => u64::from(self.processes[i].pid),
             View::Connections => self.connections[i].key,
             View::Interfaces => name_key(&self.interfaces[i].since_start.name),
@@ -203,7 +241,7 @@ impl ViewModel {
             .collect()
     }
 
-    fn arrange_processes(&self, k: &ArrangeKey) -> Vec<u32> {
+    fn arrange_processes(&mut self, k: &ArrangeKey) -> Vec<u32> {
         let with_matching_connection: std::collections::HashSet<u32> = if k.filter.is_empty() {
             Default::default()
         } else {
@@ -222,9 +260,17 @@ impl ViewModel {
                         || process_matches(p, &k.filter))
             })
             .collect();
+        let rows = if k.group_by == GroupBy::Process {
+            self.groups.clear();
+            &self.processes
+        } else {
+            self.groups = group_rows(&self.processes, &order, k.group_by);
+            order = (0..self.groups.len() as u32).collect();
+            &self.groups
+        };
         let v = |p: &ProcessView| Volume::new(p.rates, p.rx_bytes, p.tx_bytes, k);
         order.sort_by(|&a, &b| {
-            let (a, b) = (&self.processes[a as usize], &self.processes[b as usize]);
+            let (a, b) = (&rows[a as usize], &rows[b as usize]);
             let o = match k.sort.column {
                 SortColumn::Pid => a.pid.cmp(&b.pid),
                 SortColumn::Process => a.name.cmp(&b.name),
@@ -402,6 +448,73 @@ pub(crate) fn name_key(s: &str) -> u64 {
     })
 }
 
+/// The processes at `members` summed per group: counters, rates, history
+/// and connections added, so a group is exactly the sum of its rows.
+fn group_rows(processes: &[ProcessView], members: &[u32], by: GroupBy) -> Vec<ProcessView> {
+    let mut groups: Vec<ProcessView> = Vec::new();
+    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for &i in members {
+        let p = &processes[i as usize];
+        let m = Member {
+            pid: p.pid,
+            start_time_ns: 0,
+            process: &p.name,
+            uid: p.uid,
+            identity: p.identity.as_deref(),
+        };
+        let (key, name) = group_key(&m, by);
+        let g = *at.entry(key.clone()).or_insert_with(|| {
+            groups.push(ProcessView {
+                pid: 0,
+                name: Arc::from(name.as_str()),
+                cmdline: String::new(),
+                container: Arc::from(key.as_str()),
+                uid: None,
+                identity: None,
+                members: 0,
+                rates: Rates::default(),
+                rx_bytes: 0,
+                tx_bytes: 0,
+                connections: 0,
+                history: Vec::new(),
+                presence: Presence::Idle,
+            });
+            groups.len() - 1
+        });
+        let g = &mut groups[g];
+        g.members += 1;
+        g.rx_bytes += p.rx_bytes;
+        g.tx_bytes += p.tx_bytes;
+        g.connections += p.connections;
+        for (sum, r) in [
+            (&mut g.rates.last_1s, p.rates.last_1s),
+            (&mut g.rates.last_10s, p.rates.last_10s),
+            (&mut g.rates.last_60s, p.rates.last_60s),
+        ] {
+            sum.rx += r.rx;
+            sum.tx += r.tx;
+        }
+        // Histories end at the same tick: add them aligned at the end.
+        if g.history.len() < p.history.len() {
+            let pad = p.history.len() - g.history.len();
+            g.history.splice(0..0, std::iter::repeat_n(0, pad));
+        }
+        let off = g.history.len() - p.history.len();
+        for (s, v) in g.history[off..].iter_mut().zip(&p.history) {
+            *s += v;
+        }
+        g.presence = match (g.presence, p.presence) {
+            (Presence::Live, _) | (_, Presence::Live) => Presence::Live,
+            (Presence::Fading, _) | (_, Presence::Fading) => Presence::Fading,
+            _ => Presence::Idle,
+        };
+    }
+    for g in &mut groups {
+        g.cmdline = format!("{} processes", g.members);
+    }
+    groups
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,6 +527,87 @@ mod tests {
             .all(|w| order_bits(w[0]) < order_bits(w[1])));
         assert_eq!(order_bits(-0.0), order_bits(0.0));
         assert_eq!(order_bits(f64::NAN), order_bits(0.0));
+    }
+
+    fn process(pid: u32, tx: u64, workload: Option<crate::model::Workload>) -> ProcessView {
+        ProcessView {
+            pid,
+            name: Arc::from(format!("p{pid}").as_str()),
+            cmdline: String::new(),
+            container: Arc::from(""),
+            uid: Some(0),
+            identity: workload.map(|workload| {
+                Arc::new(ProcessIdentity {
+                    cgroup: format!("/cg{pid}"),
+                    netns: Some(1),
+                    user: Some("root".into()),
+                    ppid: Some(1),
+                    container_pid: Some(1),
+                    workload,
+                })
+            }),
+            members: 1,
+            rates: Rates {
+                last_1s: Rate {
+                    rx: 1.0,
+                    tx: tx as f64,
+                },
+                ..Rates::default()
+            },
+            rx_bytes: 1,
+            tx_bytes: tx,
+            connections: 1,
+            history: vec![tx; (pid % 3) as usize + 1],
+            presence: Presence::Live,
+        }
+    }
+
+    #[test]
+    fn the_group_key_sums_rows_exactly_and_cycles() {
+        use crate::model::Workload;
+        let web = || {
+            Some(Workload::Docker {
+                id: "a".repeat(64),
+                name: Some("web".into()),
+            })
+        };
+        let mut vm = ViewModel {
+            processes: vec![
+                process(1, 100, web()),
+                process(2, 20, web()),
+                process(3, 5, Some(Workload::Host)),
+                process(4, 7, None),
+            ],
+            ..ViewModel::default()
+        };
+        let mut app = App::new();
+        app.totals = true;
+        vm.arrange(&app);
+        assert!(!vm.grouped());
+        assert_eq!(vm.process_rows().len(), 4);
+        app.on_key(
+            crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('o')),
+            vm.row_keys(),
+        );
+        assert_eq!(app.group_by, GroupBy::Container);
+        vm.arrange(&app);
+        assert!(vm.grouped());
+        let rows = vm.process_rows();
+        let names: Vec<&str> = vm
+            .order()
+            .iter()
+            .map(|&i| &*rows[i as usize].name)
+            .collect();
+        assert_eq!(names, ["docker:web", "(unknown)", "(host)"]);
+        let web = &rows[vm.order()[0] as usize];
+        assert_eq!((web.members, web.tx_bytes, web.connections), (2, 120, 2));
+        assert_eq!(web.rates.last_1s.tx, 120.0);
+        // Histories of 2 and 3 samples, added aligned at the latest.
+        assert_eq!(web.history, [20, 120, 120]);
+        let total: u64 = rows.iter().map(|g| g.tx_bytes).sum();
+        assert_eq!(total, 132);
+        assert_eq!(vm.row_keys().len(), 3);
+        assert_ne!(vm.row_keys()[0], vm.row_keys()[1]);
     }
 
     #[test]

@@ -39,7 +39,12 @@ fn header_cells_map_to_their_columns_at_80_columns() {
     assert_eq!(at(40), Hit::Header(SortColumn::Rx));
     assert_eq!(at(79), Hit::Nothing, "HISTORY does not sort");
     assert_eq!(hit_test(&app, SMALL, 3, 5), Hit::Row(0));
-    assert_eq!(hit_test(&app, SMALL, 3, 22), Hit::Row(17));
+    assert_eq!(hit_test(&app, SMALL, 3, 21), Hit::Row(16));
+    assert_eq!(
+        hit_test(&app, SMALL, 3, 22),
+        Hit::Nothing,
+        "the selected row's chain"
+    );
     assert_eq!(hit_test(&app, SMALL, 3, 23), Hit::Nothing, "the footer");
     assert_eq!(hit_test(&app, SMALL, 3, 1), Hit::Nothing, "the header");
     assert_eq!(hit_test(&app, SMALL, 1, 3), Hit::Tab(View::Processes));
@@ -51,9 +56,10 @@ fn header_cells_map_to_their_columns_at_80_columns() {
 #[test]
 fn rows_below_a_scrolled_selection_count_from_the_first_shown() {
     let mut app = App::new();
-    // 18 rows fit at 80x24; with the 30th selected, rows 12.. are shown.
+    // 17 rows fit at 80x24 (the line below is the selected row's chain);
+    // with the 30th selected, rows 13.. are shown.
     app.selected = 29;
-    assert_eq!(hit_test(&app, SMALL, 3, 5), Hit::Row(12));
+    assert_eq!(hit_test(&app, SMALL, 3, 5), Hit::Row(13));
     // In the interfaces view the summary below the table is not a row.
     app.view = View::Interfaces;
     app.selected = 0;

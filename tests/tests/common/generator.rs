@@ -64,6 +64,50 @@ impl Generator {
         }
     }
 
+    /// `np-trafficgen ARGS` in namespace `netns`, joining cgroup `cg`
+    /// before it starts (so every byte it moves is the group's).
+    pub fn spawn_in_cgroup(
+        label: &str,
+        netns: &str,
+        cg: &super::cgroups::Cgroup,
+        args: &[String],
+    ) -> Generator {
+        let mut inner = vec![
+            "netns".to_string(),
+            "exec".to_string(),
+            netns.to_string(),
+            super::trafficgen().display().to_string(),
+        ];
+        inner.extend(args.iter().cloned());
+        let (sh, sh_args) = cg.wrap(std::path::Path::new("ip"), &inner);
+        Generator::spawn_command(label, &sh, &sh_args)
+    }
+
+    fn spawn_command(label: &str, program: &std::path::Path, args: &[String]) -> Generator {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{label}: cannot start {}: {e}", program.display()));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Generator {
+            label: label.to_string(),
+            stdin: child.stdin.take(),
+            child,
+            lines,
+        }
+    }
+
     fn next_line(&mut self, within: Duration, what: &str) -> String {
         match self.lines.recv_timeout(within) {
             Ok(l) => l,

@@ -5,6 +5,7 @@
 //! test calls. The parts live in submodules by concept.
 
 pub mod browser;
+pub mod cgroups;
 pub mod dnsmasq;
 pub mod expect;
 pub mod generator;

@@ -34,6 +34,21 @@ pub struct NpReport {
     #[serde(default)]
     #[allow(dead_code)]
     pub dns: Option<serde_json::Value>,
+    /// With `--group-by`: the groups (read by `identity.rs`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub groups: Vec<Group>,
+}
+
+/// One `--group-by` group.
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+pub struct Group {
+    pub key: String,
+    pub name: String,
+    pub processes: u64,
+    pub tx_bytes: u64,
+    pub rx_bytes: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +70,10 @@ pub struct Meta {
     /// AF_PACKET only: how owners were found.
     #[serde(default)]
     pub attribution: Option<serde_json::Value>,
+    /// The network namespaces of the processes identified.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub namespaces: Vec<u64>,
 }
 
 /// A process or connection row (connection-only fields are optional).
@@ -77,6 +96,10 @@ pub struct Row {
     pub rx_bytes: u64,
     pub tx_wire_bytes: u64,
     pub rx_wire_bytes: u64,
+    /// Process rows: cgroup, namespace, workload (read by `identity.rs`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub identity: Option<serde_json::Value>,
 }
 
 pub struct NetoprocRun {

@@ -94,7 +94,12 @@ impl Default for AfPacketOptions {
             block_timeout: Duration::from_millis(2),
             proc_root: PathBuf::from("/proc"),
             run_netns: PathBuf::from(netoproc_procfs::netns::RUN_NETNS),
-            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+            // The cgroup2 mount: /sys/fs/cgroup on a unified host,
+            // /sys/fs/cgroup/unified on a hybrid one.
+            cgroup_root: std::fs::read_to_string("/proc/self/mountinfo")
+                .ok()
+                .and_then(|m| netoproc_procfs::cgroup_ids::cgroup2_mount(&m))
+                .map_or_else(|| PathBuf::from("/sys/fs/cgroup"), |(dir, _)| dir),
             all_namespaces: true,
             max_namespaces: DEFAULT_MAX_NAMESPACES,
             dns_ports: vec![53],

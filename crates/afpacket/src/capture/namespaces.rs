@@ -253,8 +253,13 @@ impl Namespaces {
             readers.push((state, spawned));
         }
         self.open.insert(id, Captured { readers });
-        let watch_path = path.map(Path::to_path_buf);
-        let _ = self.tx.send(ToWorker::Watch(id, watch_path));
+        // The path is often a short-lived process's `ns/net`: hand the
+        // resolver the namespace itself, opened now while it is reachable.
+        let msg = match path.map(std::fs::File::open) {
+            Some(Ok(file)) => ToWorker::WatchHeld(id, file),
+            _ => ToWorker::Watch(id, path.map(Path::to_path_buf)),
+        };
+        let _ = self.tx.send(msg);
         Ok(())
     }
 

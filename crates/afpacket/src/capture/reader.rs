@@ -44,6 +44,9 @@ pub enum ToWorker {
     /// Rings now capture in this namespace (`path` reaches it; `None` for
     /// netoproc's own).
     Watch(NetnsId, Option<std::path::PathBuf>),
+    /// A namespace to watch, with an open nsfs file of it (which outlives
+    /// the process whose `ns/net` it was opened through).
+    WatchHeld(NetnsId, std::fs::File),
     Unwatch(NetnsId),
     /// Every reader has flushed up to this sync request.
     Sync(u64),

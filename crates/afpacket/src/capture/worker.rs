@@ -84,6 +84,9 @@ pub fn spawn(
                             attributor.owners.resolver.watch_netns(id, path)
                         }
                         ToWorker::Watch(_, None) => {}
+                        ToWorker::WatchHeld(id, file) => {
+                            attributor.owners.resolver.watch_netns_held(id, file)
+                        }
                         ToWorker::Unwatch(id) => attributor.owners.resolver.unwatch_netns(id),
                         ToWorker::Sync(n) => {
                             attributor.settle(now);

@@ -6,6 +6,7 @@
 // Each test binary uses only some of these fixtures.
 #![allow(dead_code)]
 
+use netoproc_core::group::GroupBy;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
@@ -59,6 +60,7 @@ pub fn meta() -> Meta {
             },
         ],
         attribution: None,
+        namespaces: Vec::new(),
     }
 }
 
@@ -94,6 +96,7 @@ pub fn report() -> Report {
                 cgroup_id: 8812,
                 sockets: 1,
                 counters: curl,
+                identity: None,
             },
             ProcessRow {
                 pid: 812,
@@ -104,6 +107,7 @@ pub fn report() -> Report {
                 cgroup_id: 1207,
                 sockets: 1,
                 counters: resolved,
+                identity: None,
             },
         ],
         connections: vec![
@@ -167,6 +171,7 @@ pub fn render(fmt: Format, meta: &Meta, report: &Report, connections: bool) -> S
             dns: None,
             remote_hosts: None,
             view: View::Processes,
+            group_by: GroupBy::Process,
         },
     )
 }

@@ -77,7 +77,8 @@ impl<S: SocketSource> SocketResolver<S> {
             // path still reaches it: a process's `ns/net` link dies with the
             // process (the first one seen in a new namespace is often a
             // short-lived `ip -n …`), and then the listed path takes over.
-            let reachable = ns.path.as_deref().is_some_and(Path::exists);
+            // A held file reaches it whatever its path looks like here.
+            let reachable = ns.held.is_some() || ns.path.as_deref().is_some_and(Path::exists);
             if !ns.pinned || !reachable {
                 ns.path = Some(n.path);
             }

@@ -7,7 +7,7 @@ use ratatui::Frame;
 
 use super::{BOLD, DIM, KEY};
 
-const KEYS: [(&str, &str); 18] = [
+const KEYS: [(&str, &str); 19] = [
     ("1-4, Tab", "processes, connections, interfaces, DNS"),
     ("↑ ↓ PgUp PgDn", "select a row (also j k g G)"),
     ("Enter", "connections of the selected process"),
@@ -21,6 +21,7 @@ const KEYS: [(&str, &str); 18] = [
     ("b", "bytes or bits"),
     ("t", "rates or totals since start"),
     ("w", "rate window: 1 s, 10 s, 60 s"),
+    ("o", "group by container/pod/service/user/cgroup"),
     ("?", "this help; any key closes it"),
     ("q, Ctrl-C", "quit"),
     ("", "greyed rows ended in the last few seconds"),

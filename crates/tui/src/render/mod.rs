@@ -63,7 +63,10 @@ pub(crate) fn tab_label(i: usize, v: View) -> String {
 /// drawn. Shared with the mouse's hit-testing.
 pub(crate) fn table_layout(app: &App, body: Rect) -> (Rect, Vec<tables::Col>) {
     match app.view {
-        View::Processes => (body, tables::process_columns(app, body.width)),
+        View::Processes => {
+            let [table, _] = tables::split_processes(body);
+            (table, tables::process_columns(app, body.width))
+        }
         View::Connections => (body, tables::connection_columns(app, body.width)),
         View::Interfaces => {
             let [table, _] = interfaces::split(body);
@@ -153,6 +156,7 @@ fn render_footer(frame: &mut Frame, area: Rect, app: &App) {
             ),
             ("t", if app.totals { "rates" } else { "totals" }),
             ("w", "window"),
+            ("o", "group"),
         ]);
         let mut spans = vec![Span::raw(" ")];
         for (k, what) in hints {

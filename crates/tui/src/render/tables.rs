@@ -13,7 +13,9 @@ use ratatui::Frame;
 use super::{column_title, column_widths, scroll_offset, DIM};
 use crate::app::{App, SortColumn};
 use crate::format::{amount, count, fit_end, fit_start, rate};
-use crate::model::{Presence, ViewModel};
+use crate::model::{Presence, ProcessView, ViewModel};
+use netoproc_core::group::GroupBy;
+use netoproc_core::workload::Workload;
 
 /// From this width on, tables show their optional columns.
 const WIDE: u16 = 120;
@@ -47,10 +49,16 @@ pub(super) fn process_columns(app: &App, width: u16) -> Vec<Col> {
     let wide = width >= WIDE;
     let (rx, tx) = volume_titles(app);
     let container = if wide { CONTAINER_WIDE } else { CONTAINER };
+    let grouped = app.group_by != GroupBy::Process;
+    let (pid, process, key) = if grouped {
+        ("PROCS", "GROUP", "KEY")
+    } else {
+        ("PID", "PROCESS", "CONTAINER")
+    };
     let mut cols = vec![
-        col("PID", Some(S::Pid), Length(7), true),
-        col("PROCESS", Some(S::Process), Length(15), false),
-        col("CONTAINER", Some(S::Container), Length(container), false),
+        col(pid, Some(S::Pid), Length(7), true),
+        col(process, Some(S::Process), Length(15), false),
+        col(key, Some(S::Container), Length(container), false),
         col(rx, Some(S::Rx), Length(12), true),
         col(tx, Some(S::Tx), Length(12), true),
         col("CONNS", Some(S::Connections), Length(5), true),
@@ -67,7 +75,24 @@ pub(super) fn process_columns(app: &App, width: u16) -> Vec<Col> {
     cols
 }
 
-pub(super) fn processes(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
+/// The processes view: the table, and below it one line with the selected
+/// row's whole chain (process → service or container → pod).
+pub(super) fn split_processes(body: Rect) -> [Rect; 2] {
+    ratatui::layout::Layout::vertical([Fill(1), Length(1)]).areas(body)
+}
+
+pub(super) fn processes(frame: &mut Frame, body: Rect, app: &App, vm: &ViewModel) {
+    let [area, detail] = split_processes(body);
+    let rows_of = vm.process_rows();
+    let chosen = vm
+        .order()
+        .get(app.selected)
+        .and_then(|&i| rows_of.get(i as usize));
+    let text = chosen.map_or_else(String::new, |p| chain(p, vm.grouped()));
+    frame.render_widget(
+        Paragraph::new(Line::styled(fit_end(&text, detail.width as usize), DIM)),
+        detail,
+    );
     let wide = area.width >= WIDE;
     let cols = process_columns(app, area.width);
     let widths = column_widths(
@@ -78,10 +103,14 @@ pub(super) fn processes(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel
     let cmd_w = widths.get(7).copied().unwrap_or(0) as usize;
 
     let rows = visible(area, app, vm.order()).map(|(pos, &i)| {
-        let p = &vm.processes[i as usize];
+        let p = &rows_of[i as usize];
         let (rx, tx) = volumes(app, p.rates, p.rx_bytes, p.tx_bytes);
         let mut cells = vec![
-            p.pid.to_string(),
+            if vm.grouped() {
+                p.members.to_string()
+            } else {
+                p.pid.to_string()
+            },
             fit_end(&p.name, 15),
             container(&p.container, widths[2] as usize),
             rx,
@@ -285,6 +314,48 @@ pub(super) fn volumes(
     }
 }
 
+/// Who a row's traffic is for, as one line: `pid 812 nginx · user www-data
+/// → nginx.service · netns 4026531840 · cgroup /system.slice/nginx.service`,
+/// a container with its id and in-container pid, then its pod. Unescaped
+/// (the caller fits and escapes it).
+pub(crate) fn chain(p: &ProcessView, grouped: bool) -> String {
+    if grouped {
+        return format!("{} · {} processes · key {}", p.name, p.members, p.container);
+    }
+    let mut out = format!("pid {} {}", p.pid, p.name);
+    let Some(id) = &p.identity else {
+        out.push_str(" · not identified (gone before /proc was read)");
+        return out;
+    };
+    match (&id.user, p.uid) {
+        (Some(name), Some(uid)) => out.push_str(&format!(" · user {name} ({uid})")),
+        (None, Some(uid)) => out.push_str(&format!(" · uid {uid}")),
+        _ => {}
+    }
+    let w = &id.workload;
+    if !matches!(w, Workload::Host) {
+        out.push_str(&format!(" → {}", w.label()));
+        if let Some(cid) = w.container_id() {
+            if !w.label().contains(&cid[..cid.len().min(12)]) {
+                out.push_str(&format!(" ({})", &cid[..cid.len().min(12)]));
+            }
+        }
+        if let Some(pid) = id.container_pid {
+            out.push_str(&format!(", pid {pid} inside"));
+        }
+    }
+    if let Some(pod) = w.pod_label() {
+        out.push_str(&format!(" → pod {pod}"));
+    }
+    if let Some(ns) = id.netns {
+        out.push_str(&format!(" · netns {ns}"));
+    }
+    if !id.cgroup.is_empty() {
+        out.push_str(&format!(" · cgroup {}", id.cgroup));
+    }
+    out
+}
+
 /// The container cell: the label, or when it does not fit, the short id
 /// alone (`4c01db0b339c` for `docker:4c01db0b339c`, as `docker ps` shows).
 fn container(label: &str, width: usize) -> String {
@@ -322,6 +393,47 @@ pub(crate) fn sparkline(samples: &[u64], width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_chain_names_process_container_and_pod() {
+        use crate::model::ProcessView;
+        use netoproc_core::workload::{KubeRuntime, ProcessIdentity};
+        use std::sync::Arc;
+        let id = "d7dfb4a21fe1cf9eab5c8acf590e1503bbf16480df2f73bb47a41331fe204258";
+        let p = ProcessView {
+            pid: 812,
+            name: Arc::from("nginx"),
+            cmdline: String::new(),
+            container: Arc::from(""),
+            uid: Some(101),
+            identity: Some(Arc::new(ProcessIdentity {
+                cgroup: "/kubepods.slice/x".into(),
+                netns: Some(4026532001),
+                user: Some("nginx".into()),
+                ppid: Some(1),
+                container_pid: Some(7),
+                workload: Workload::Kubernetes {
+                    pod_uid: "1e597579-417e-482f-bf65-5fe170c3aebd".into(),
+                    container_id: id.into(),
+                    runtime: Some(KubeRuntime::Containerd),
+                    pod_name: Some("web-0".into()),
+                    namespace: Some("shop".into()),
+                },
+            })),
+            members: 1,
+            rates: Default::default(),
+            rx_bytes: 0,
+            tx_bytes: 0,
+            connections: 0,
+            history: Vec::new(),
+            presence: Presence::Live,
+        };
+        assert_eq!(
+            chain(&p, false),
+            "pid 812 nginx · user nginx (101) → k8s:shop/web-0 (d7dfb4a21fe1), pid 7 inside \
+             → pod shop/web-0 · netns 4026532001 · cgroup /kubepods.slice/x"
+        );
+    }
 
     #[test]
     fn sparkline_scales_to_its_peak_and_right_aligns() {
