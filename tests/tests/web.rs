@@ -3,7 +3,8 @@
 //! names of their own, move a known number of bytes over loopback in a
 //! network namespace this test makes; headless Chromium
 //! (`tests/web/check_page.py`) must show the client's row with exactly the
-//! bytes the client counted, sort by a column both ways, filter, show a
+//! bytes the client counted and its container (the client runs in a
+//! cgroup with Docker's layout) as `docker:<short id>`, sort by a column both ways, filter, show a
 //! process named with markup (`<b>np'"&…`) as text with no element made
 //! from it, draw every tab, and end with no error in the browser console.
 //! Screenshots of each tab are kept in `<target>/tmp/web-screenshots/`.
@@ -18,6 +19,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::browser::{self, Browser};
+use common::cgroups::{fake_id, Cgroup};
 use common::generator::Generator;
 use common::mode::Mode;
 use common::netns::Netns;
@@ -80,10 +82,15 @@ fn the_page_shows_live_traffic_in_a_real_browser() {
         &strings(&["tcp-server", "--listen", srv, "--reply", &reply]),
     );
     server.wait_ready();
-    let client = Generator::spawn_bin(
+    // The client runs in a group with Docker's layout: the page must name
+    // its container as every other output does.
+    let docker_id = fake_id("web");
+    let cg = Cgroup::new(&format!("system.slice/docker-{docker_id}.scope"));
+    let client = Generator::spawn_bin_in_cgroup(
         "client",
         &ns.name,
         &client_bin,
+        &cg,
         &strings(&["tcp-client", "--connect", srv, "--send", &send]),
     )
     .finish();
@@ -120,6 +127,8 @@ fn the_page_shows_live_traffic_in_a_real_browser() {
         client.rx_bytes.to_string(),
         "--hostile".into(),
         hostile_name,
+        "--workload".into(),
+        format!("docker:{}", &docker_id[..12]),
     ];
     for b in browsers {
         let report = browser::check_page(b, &args, &shots);

@@ -6,7 +6,8 @@ through geckodriver (--browser firefox), with Selenium. Checks, each
 bounded in time:
 
 - the generator's process row appears with exactly the bytes it sent and
-  received (the exact count is the byte cell's `data-bytes`);
+  received (the exact count is the byte cell's `data-bytes`), and with
+  its workload (--workload, e.g. `docker:3f9a1c0b7e22`);
 - sorting by a column header orders the rows, both ways;
 - the filter box keeps only matching rows, and says so when none match;
 - a process named with markup shows as that text, and no element it
@@ -259,6 +260,12 @@ def run(args, d, result):
 
     wait_for(f"{args.process} with {args.sent} B sent and {args.received} B received "
              f"(last seen: {result.get('generator_bytes')})", counted)
+    if args.workload:
+        who = column_index(d, "processes", "identity")
+        shown = row_of(d, "processes", args.process)["cells"][who]
+        if shown != args.workload:
+            raise CheckFailed(f"{args.process}'s workload shown as {shown!r}, not {args.workload!r}")
+        result["workload"] = shown
     d.save_screenshot(os.path.join(args.shots, "processes.png"))
 
     # Markup in a process name is text.
@@ -343,6 +350,7 @@ def main():
     p.add_argument("--sent", type=int, required=True)
     p.add_argument("--received", type=int, required=True)
     p.add_argument("--hostile")
+    p.add_argument("--workload", help="the workload label the generator's row must show")
     p.add_argument("--history-process")
     p.add_argument("--shots", required=True)
     p.add_argument("--browser", choices=["chromium", "firefox"], default="chromium")

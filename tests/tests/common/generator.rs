@@ -72,11 +72,23 @@ impl Generator {
         cg: &super::cgroups::Cgroup,
         args: &[String],
     ) -> Generator {
+        Generator::spawn_bin_in_cgroup(label, netns, &super::trafficgen(), cg, args)
+    }
+
+    /// [`Generator::spawn_in_cgroup`] with a copy of `np-trafficgen` at
+    /// `bin` (its file name becomes the process name).
+    pub fn spawn_bin_in_cgroup(
+        label: &str,
+        netns: &str,
+        bin: &std::path::Path,
+        cg: &super::cgroups::Cgroup,
+        args: &[String],
+    ) -> Generator {
         let mut inner = vec![
             "netns".to_string(),
             "exec".to_string(),
             netns.to_string(),
-            super::trafficgen().display().to_string(),
+            bin.display().to_string(),
         ];
         inner.extend(args.iter().cloned());
         let (sh, sh_args) = cg.wrap(std::path::Path::new("ip"), &inner);
