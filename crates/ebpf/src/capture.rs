@@ -25,6 +25,7 @@ use netoproc_core::DnsPacket;
 
 use crate::abi::{self, np_peer_counters, np_peer_key, np_sock_stats};
 use crate::cgroup::{cgroup2_mount, mount_private_cgroup2};
+use crate::error::AttachError;
 use crate::kretprobe::{self, TracefsKretprobe};
 use crate::ladder::{error_chain, os_error, status, Attacher, HookChoice, Rung, COMMON};
 use crate::live_read::{self, LiveRead, LiveReader};
@@ -65,8 +66,10 @@ impl Default for EbpfOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// Not permitted to load BPF programs (exit code 4); the kernel's words in the text.
     #[error("not permitted to load BPF programs ({0}); run as root or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN")]
     Privileges(String),
+    /// The kernel lacks what eBPF capture needs (BTF, a hook, a map type); the text says what.
     #[error("eBPF capture is unavailable here: {0}")]
     Unavailable(String),
 }
@@ -130,7 +133,7 @@ impl EbpfCapture {
                     chosen = Some(rung);
                     break;
                 }
-                Err((why, _)) => failures.push(format!("{rung}: {why}")),
+                Err(why) => failures.push(format!("{rung}: {}", error_chain(&why))),
             }
         }
         let Some(rung) = chosen else {
@@ -156,7 +159,12 @@ impl EbpfCapture {
         for h in COMMON {
             let r = attacher.attach(h);
             if let Err(e) = &r {
-                degraded.push(format!("{}: {} not attached: {e}", h.feeds, h.program));
+                degraded.push(format!(
+                    "{}: {} not attached: {}",
+                    h.feeds,
+                    h.program,
+                    error_chain(e)
+                ));
             }
             programs.push(status(h, &r));
         }
@@ -167,8 +175,9 @@ impl EbpfCapture {
         programs.push(PEERS_DUMP.status(peers.as_ref().err()));
         if let Err(e) = &peers {
             degraded.push(format!(
-                "read: {} not attached ({e}); per-remote UDP counters are walked with two syscalls an entry",
-                PEERS_DUMP.program
+                "read: {} not attached ({}); per-remote UDP counters are walked with two syscalls an entry",
+                PEERS_DUMP.program,
+                error_chain(e)
             ));
         }
         let peers = peers.ok();
@@ -425,13 +434,13 @@ pub(crate) struct DumpSpec {
 
 impl DumpSpec {
     /// How attaching it went, for the report's program list.
-    pub(crate) fn status(&self, error: Option<&String>) -> HookStatus {
+    pub(crate) fn status(&self, error: Option<&AttachError>) -> HookStatus {
         HookStatus {
             program: self.program.into(),
             attach_point: format!("iter/{}", self.target),
             feeds: "read",
             attached: error.is_none(),
-            error: error.cloned(),
+            error: error.map(|e| error_chain(e)),
         }
     }
 }
@@ -449,31 +458,33 @@ pub(crate) const PEERS_DUMP: DumpSpec = DumpSpec {
 };
 
 /// Loads an iterator program and links it (to its map, if it has one).
-pub(crate) fn attach_iter(ebpf: &mut Ebpf, btf: &Btf, spec: &DumpSpec) -> Result<IterLink, String> {
+pub(crate) fn attach_iter(
+    ebpf: &mut Ebpf,
+    btf: &Btf,
+    spec: &DumpSpec,
+) -> Result<IterLink, AttachError> {
     let prog: &mut Iter = ebpf
         .program_mut(spec.program)
-        .ok_or_else(|| format!("program {} missing", spec.program))?
-        .try_into()
-        .map_err(|e| error_chain(&e))?;
-    prog.load(spec.target, btf).map_err(|e| error_chain(&e))?;
+        .ok_or(AttachError::MissingProgram(spec.program))?
+        .try_into()?;
+    prog.load(spec.target, btf)?;
     let prog_fd = prog
-        .fd()
-        .map_err(|e| error_chain(&e))?
+        .fd()?
         .as_fd()
         .try_clone_to_owned()
-        .map_err(|e| e.to_string())?;
+        .map_err(AttachError::sys("duplicating the program's descriptor"))?;
     let map_fd = match spec.map.map(|name| (name, ebpf.map(name))) {
         None => None,
         Some((_, Some(Map::SkStorage(data) | Map::HashMap(data)))) => Some(
             data.fd()
                 .as_fd()
                 .try_clone_to_owned()
-                .map_err(|e| e.to_string())?,
+                .map_err(AttachError::sys("duplicating the map's descriptor"))?,
         ),
-        Some((name, _)) => return Err(format!("map {name} missing or of an unexpected type")),
+        Some((name, _)) => return Err(AttachError::MissingMap(name)),
     };
     IterLink::attach(prog_fd.as_fd(), map_fd.as_ref().map(|m| m.as_fd()))
-        .map_err(|e| format!("BPF_LINK_CREATE: {e}"))
+        .map_err(AttachError::sys("BPF_LINK_CREATE"))
 }
 
 /// Every record of a hash of socket records, two syscalls an entry.

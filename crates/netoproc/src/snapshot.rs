@@ -98,7 +98,6 @@ pub fn run(
     match write_snapshot(&mut out, cli.format, &snap).and_then(|()| out.flush().map_err(Into::into))
     {
         Ok(()) => Ok(()),
-        Err(e) if e.is_broken_pipe() => Ok(()),
         Err(e) => Err(Failure::Runtime(
             anyhow::Error::new(e).context("writing the snapshot"),
         )),

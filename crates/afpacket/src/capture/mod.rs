@@ -43,6 +43,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use netoproc_core::backend::{Capability, CapabilityNeed, CaptureInfo};
+use netoproc_core::error::Chain;
 use netoproc_core::ledger::SocketLedger;
 use netoproc_procfs::{ProcEvents, ProcRoot, ResolverConfig, SocketResolver};
 
@@ -105,15 +106,19 @@ impl Default for AfPacketOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// Not allowed to open capture sockets (exit code 4); the text says what to grant.
     #[error("{0}")]
     Privileges(String),
+    /// `--interface` names no interface anywhere netoproc looked.
     #[error(
         "no network interface named {0:?} in any network namespace; `ip link` lists them \
          (`ip -n NAME link` inside a named namespace)"
     )]
     UnknownInterface(String),
+    /// The options make no valid capture (a usage error).
     #[error("{0}")]
     Invalid(String),
+    /// The kernel or the host lacks what AF_PACKET capture needs; the text says why.
     #[error("AF_PACKET capture is unavailable here: {0}")]
     Unavailable(String),
 }
@@ -216,7 +221,7 @@ impl AfPacketCapture {
             settle: 2 * opts.block_timeout.max(COARSEST_TICK),
         };
         let proc = ProcRoot::new(&opts.proc_root);
-        let unavailable = |e: std::io::Error| StartError::Unavailable(e.to_string());
+        let unavailable = |e: std::io::Error| StartError::Unavailable(Chain(&e).to_string());
         let mut degraded = Vec::new();
 
         // Bounded both ways: a reader that outruns attribution blocks, its
@@ -239,7 +244,7 @@ impl AfPacketCapture {
                 return Err(StartError::Privileges(RingError::Permission.to_string()))
             }
             Err(RingError::UnknownInterface { .. }) if opts.interface.is_some() => {}
-            Err(e) => return Err(StartError::Unavailable(e.to_string())),
+            Err(e) => return Err(StartError::Unavailable(Chain(&e).to_string())),
         }
         if opts.all_namespaces {
             for (id, e) in ns.sync_all() {
@@ -265,13 +270,14 @@ impl AfPacketCapture {
         let proc_connector = match resolver.start_proc_events() {
             Ok(()) => true,
             Err(e) => {
-                degraded.push(format!("attribution: {e}"));
+                degraded.push(format!("attribution: {}", Chain(&e)));
                 false
             }
         };
         if let Err(e) = resolver.refresh(Instant::now()) {
             degraded.push(format!(
-                "attribution: listing sockets failed ({e}); traffic shows without owners"
+                "attribution: listing sockets failed ({}); traffic shows without owners",
+                Chain(&e)
             ));
         }
         let events = (proc_connector && opts.all_namespaces)

@@ -68,7 +68,7 @@ pub fn run(
     report.checks.extend(privilege_checks(proc_root, elevated));
     // Everything is probed: nothing privileged is left to do.
     crate::capabilities::drop_after_start(&[])
-        .map_err(|e| Failure::Runtime(anyhow::anyhow!(e).context("dropping capabilities")))?;
+        .map_err(|e| Failure::Runtime(anyhow::Error::new(e).context("dropping capabilities")))?;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let written = if args.format == "json" {
@@ -78,14 +78,9 @@ pub fn run(
     } else {
         write_pretty(&mut out, &report)
     };
-    match written.and_then(|()| out.flush()) {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            return Err(Failure::Runtime(
-                anyhow::Error::new(e).context("writing the doctor report"),
-            ))
-        }
-        _ => {}
-    }
+    written.and_then(|()| out.flush()).map_err(|e| {
+        Failure::Runtime(anyhow::Error::new(e).context("writing the doctor report"))
+    })?;
     if report.auto.mode == "none" {
         return Err(Failure::Unavailable(format!(
             "no capture mode works here: {}",
@@ -322,7 +317,7 @@ fn proc_connector() -> Check {
         Err(e) => Check {
             name: "proc_connector",
             verdict: Verdict::Warn,
-            found: e.to_string(),
+            found: netoproc_core::error::Chain(&e).to_string(),
             fix: Some(
                 "AF_PACKET attribution then rescans /proc instead; grant cap_net_admin and run \
                  in the host's network namespace"
