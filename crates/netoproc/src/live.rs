@@ -36,19 +36,7 @@ pub fn run(
     stop: &AtomicBool,
 ) -> Result<(), Failure> {
     let interval = session.read_interval;
-    let info = backend.info();
-    let run_info = RunInfo {
-        capture_mode: info.mode.to_string(),
-        hooks: info.hooks.to_string(),
-        degraded: info.degraded.clone(),
-        interval,
-    };
-    let mut capture = Capture {
-        sys: SysClassNet::new(&session.sys_root),
-        engine: Engine::new(backend, session),
-        model: LiveModel::new(run_info),
-        started: clock.now(),
-    };
+    let mut capture = Capture::new(session, backend, clock);
     // One tick before the terminal is taken, so a failing backend reports
     // on a normal screen.
     let mut vm = capture.tick(clock.now())?;
@@ -123,7 +111,23 @@ struct Capture<'a> {
     started: Instant,
 }
 
-impl Capture<'_> {
+impl<'a> Capture<'a> {
+    fn new(session: SessionConfig, backend: &'a mut dyn CaptureBackend, clock: &dyn Clock) -> Self {
+        let info = backend.info();
+        let run_info = RunInfo {
+            capture_mode: info.mode.to_string(),
+            hooks: info.hooks.to_string(),
+            degraded: info.degraded.clone(),
+            interval: session.read_interval,
+        };
+        Capture {
+            sys: SysClassNet::new(&session.sys_root),
+            engine: Engine::new(backend, session),
+            model: LiveModel::new(run_info),
+            started: clock.now(),
+        }
+    }
+
     fn drain(&mut self) -> anyhow::Result<()> {
         Ok(self.engine.drain(Duration::ZERO)?)
     }
@@ -172,3 +176,7 @@ impl Capture<'_> {
         Ok(vm)
     }
 }
+
+#[cfg(test)]
+#[path = "live_tests.rs"]
+mod tests;

@@ -15,6 +15,9 @@ mod serve;
 mod session;
 mod snapshot;
 
+#[cfg(test)]
+mod fake_script;
+
 use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
