@@ -111,23 +111,16 @@ fn missing_privileges_exit_4_with_advice() {
     assert_no_panic(&o);
 }
 
-/// `netoproc ... | head -c 10`: the reader goes away early; exit 0, quietly.
-#[test]
-fn closed_pipe_exits_0() {
-    if !is_root() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("this test needs root under CI=true");
-        }
-        eprintln!("skipping closed_pipe_exits_0: needs root");
-        return;
-    }
+/// Runs netoproc with a stdout pipe whose reader has left before anything
+/// is written; how it exited and its stderr.
+fn with_reader_gone(args: &[&str]) -> (std::process::ExitStatus, String) {
     let mut child = Command::new(BIN)
-        .args(["-d", "0.5", "--format", "json"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn netoproc");
-    drop(child.stdout.take()); // the reader leaves before anything is written
+    drop(child.stdout.take());
     let status = child.wait().expect("wait");
     let mut err = String::new();
     child
@@ -136,6 +129,16 @@ fn closed_pipe_exits_0() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
+    (status, err)
+}
+
+/// `netoproc ... | head -c 10`: the reader goes away early; exit 0, quietly.
+#[test]
+fn closed_pipe_exits_0() {
+    if !netoproc_testkit::root_or_skip("closed_pipe_exits_0", "root") {
+        return;
+    }
+    let (status, err) = with_reader_gone(&["-d", "0.5", "--format", "json"]);
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
@@ -145,11 +148,7 @@ fn closed_pipe_exits_0() {
 /// 28)", not the OS's words twice).
 #[test]
 fn full_disk_says_its_cause_once() {
-    if !is_root() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("this test needs root under CI=true");
-        }
-        eprintln!("skipping full_disk_says_its_cause_once: needs root");
+    if !netoproc_testkit::root_or_skip("full_disk_says_its_cause_once", "root") {
         return;
     }
     let full = std::fs::OpenOptions::new()
@@ -176,21 +175,7 @@ fn full_disk_says_its_cause_once() {
 /// (the closed pipe is recognised once, in `main`).
 #[test]
 fn doctor_closed_pipe_exits_quietly() {
-    let mut child = Command::new(BIN)
-        .args(["doctor"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn netoproc doctor");
-    drop(child.stdout.take());
-    let status = child.wait().expect("wait");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (status, err) = with_reader_gone(&["doctor"]);
     assert!(!err.contains("Broken pipe"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     // 0, or 3 where no capture mode works on this host: never 1.
@@ -202,11 +187,7 @@ fn doctor_closed_pipe_exits_quietly() {
 /// choice of `auto` agreeing with the hooks that attached.
 #[test]
 fn doctor_reports_this_host_truthfully() {
-    if !is_root() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("this test needs root under CI=true");
-        }
-        eprintln!("skipping doctor_reports_this_host_truthfully: needs root");
+    if !netoproc_testkit::root_or_skip("doctor_reports_this_host_truthfully", "root") {
         return;
     }
     let o = run(&["doctor", "--format", "json"]);
