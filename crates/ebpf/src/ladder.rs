@@ -8,7 +8,6 @@
 use std::fmt;
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::str::FromStr;
 
 use aya::programs::{
     BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr,
@@ -17,35 +16,10 @@ use aya::programs::{
 use aya::{Btf, Ebpf};
 use netoproc_core::backend::HookStatus;
 
-use crate::error::{AttachError, RungError, UnknownChoice};
+use crate::error::{AttachError, RungError};
 use crate::kretprobe::{self, TracefsKretprobe};
 
-/// The byte-counting rung the user asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HookChoice {
-    #[default]
-    Auto,
-    Tracepoint,
-    Fentry,
-    Kprobe,
-}
-
-impl FromStr for HookChoice {
-    type Err = UnknownChoice;
-    fn from_str(s: &str) -> Result<Self, UnknownChoice> {
-        match s {
-            "auto" => Ok(HookChoice::Auto),
-            "tracepoint" => Ok(HookChoice::Tracepoint),
-            "fentry" => Ok(HookChoice::Fentry),
-            "kprobe" => Ok(HookChoice::Kprobe),
-            other => Err(UnknownChoice {
-                what: "hook rung",
-                given: other.to_string(),
-                expected: "auto, tracepoint, fentry or kprobe",
-            }),
-        }
-    }
-}
+pub use netoproc_core::backend::HookChoice;
 
 /// A rung of the ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,14 +55,13 @@ impl fmt::Display for Rung {
     }
 }
 
-impl HookChoice {
-    pub fn rungs(self) -> &'static [Rung] {
-        match self {
-            HookChoice::Auto => &Rung::ALL,
-            HookChoice::Tracepoint => &[Rung::Tracepoint],
-            HookChoice::Fentry => &[Rung::Fentry],
-            HookChoice::Kprobe => &[Rung::Kprobe],
-        }
+/// The rungs to try for `choice`, in order.
+pub fn rungs(choice: HookChoice) -> &'static [Rung] {
+    match choice {
+        HookChoice::Auto => &Rung::ALL,
+        HookChoice::Tracepoint => &[Rung::Tracepoint],
+        HookChoice::Fentry => &[Rung::Fentry],
+        HookChoice::Kprobe => &[Rung::Kprobe],
     }
 }
 
@@ -577,13 +550,9 @@ mod tests {
     }
 
     #[test]
-    fn hook_choice_parses_and_orders_rungs() {
-        assert_eq!("auto".parse::<HookChoice>().unwrap().rungs(), &Rung::ALL);
-        assert_eq!(
-            "kprobe".parse::<HookChoice>().unwrap().rungs(),
-            &[Rung::Kprobe]
-        );
-        assert!("uprobe".parse::<HookChoice>().is_err());
+    fn hook_choice_orders_rungs() {
+        assert_eq!(rungs(HookChoice::Auto), &Rung::ALL);
+        assert_eq!(rungs(HookChoice::Kprobe), &[Rung::Kprobe]);
         assert_eq!(attach_point(&KPROBE_RUNG[1]), "kretprobe/inet_sendmsg");
         assert!(TRACEPOINT_RUNG.iter().filter(|h| h.required).count() == 2);
     }

@@ -17,7 +17,7 @@ pub mod probe;
 pub mod records;
 pub mod socket_iter;
 
-pub use capture::{EbpfCapture, EbpfOptions, StartError};
+pub use capture::{EbpfCapture, EbpfOptions, EbpfStartError};
 pub use error::{AttachError, RungError, UnknownChoice};
 pub use ladder::HookChoice;
 pub use live_read::LiveRead;

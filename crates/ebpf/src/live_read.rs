@@ -20,7 +20,9 @@ use std::str::FromStr;
 use aya::{Btf, Ebpf};
 use netoproc_core::backend::HookStatus;
 
-use crate::capture::{attach_iter, load_object, DumpSpec, EbpfOptions, StartError, SOCKETS_DUMP};
+use crate::capture::{
+    attach_iter, load_object, DumpSpec, EbpfOptions, EbpfStartError, SOCKETS_DUMP,
+};
 use crate::error::UnknownChoice;
 use crate::ladder::error_chain;
 use crate::map_dump::MapDump;
@@ -105,7 +107,11 @@ pub(crate) struct Chosen {
 
 /// Climbs the live-read ladder (or tries only `opts.live_read`). Runs before
 /// any other program is attached, so reloading the object costs nothing.
-pub(crate) fn choose(mut ebpf: Ebpf, btf: &Btf, opts: &EbpfOptions) -> Result<Chosen, StartError> {
+pub(crate) fn choose(
+    mut ebpf: Ebpf,
+    btf: &Btf,
+    opts: &EbpfOptions,
+) -> Result<Chosen, EbpfStartError> {
     let paths: &[LiveRead] = match &opts.live_read {
         Some(p) => std::slice::from_ref(p),
         None => &LiveRead::ALL,
@@ -155,7 +161,7 @@ pub(crate) fn choose(mut ebpf: Ebpf, btf: &Btf, opts: &EbpfOptions) -> Result<Ch
                 });
             }
             Err(e) if opts.live_read.is_some() => {
-                return Err(StartError::Unavailable(format!(
+                return Err(EbpfStartError::Unavailable(format!(
                     "--live-read {path}: {} did not attach: {}",
                     path.describe(),
                     error_chain(&e)

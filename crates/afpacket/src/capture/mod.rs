@@ -105,7 +105,7 @@ impl Default for AfPacketOptions {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub enum AfPacketStartError {
     /// Not allowed to open capture sockets (exit code 4); the text says what to grant.
     #[error("{0}")]
     Privileges(String),
@@ -183,20 +183,20 @@ pub struct AfPacketCapture {
 }
 
 impl AfPacketCapture {
-    pub fn start(opts: &AfPacketOptions) -> Result<AfPacketCapture, StartError> {
+    pub fn start(opts: &AfPacketOptions) -> Result<AfPacketCapture, AfPacketStartError> {
         if !(1..=16).contains(&opts.rings) {
-            return Err(StartError::Invalid(format!(
+            return Err(AfPacketStartError::Invalid(format!(
                 "--rings must be between 1 and 16, got {}",
                 opts.rings
             )));
         }
         if opts.max_flows == 0 {
-            return Err(StartError::Invalid(
+            return Err(AfPacketStartError::Invalid(
                 "attribution must remember at least one flow".into(),
             ));
         }
         if opts.max_namespaces == 0 {
-            return Err(StartError::Invalid(
+            return Err(AfPacketStartError::Invalid(
                 "at least one network namespace must get rings".into(),
             ));
         }
@@ -211,7 +211,7 @@ impl AfPacketCapture {
         };
         config
             .geometry()
-            .map_err(|e| StartError::Invalid(e.to_string()))?;
+            .map_err(|e| AfPacketStartError::Invalid(e.to_string()))?;
         let plan = RingPlan {
             config,
             rings: opts.rings,
@@ -221,7 +221,8 @@ impl AfPacketCapture {
             settle: 2 * opts.block_timeout.max(COARSEST_TICK),
         };
         let proc = ProcRoot::new(&opts.proc_root);
-        let unavailable = |e: std::io::Error| StartError::Unavailable(Chain(&e).to_string());
+        let unavailable =
+            |e: std::io::Error| AfPacketStartError::Unavailable(Chain(&e).to_string());
         let mut degraded = Vec::new();
 
         // Bounded both ways: a reader that outruns attribution blocks, its
@@ -241,10 +242,12 @@ impl AfPacketCapture {
         match ns.open_own() {
             Ok(()) => {}
             Err(RingError::Permission) => {
-                return Err(StartError::Privileges(RingError::Permission.to_string()))
+                return Err(AfPacketStartError::Privileges(
+                    RingError::Permission.to_string(),
+                ))
             }
             Err(RingError::UnknownInterface { .. }) if opts.interface.is_some() => {}
-            Err(e) => return Err(StartError::Unavailable(Chain(&e).to_string())),
+            Err(e) => return Err(AfPacketStartError::Unavailable(Chain(&e).to_string())),
         }
         if opts.all_namespaces {
             for (id, e) in ns.sync_all() {
@@ -253,7 +256,7 @@ impl AfPacketCapture {
         }
         if let Some(name) = &opts.interface {
             if ns.counts().0 == 0 {
-                return Err(StartError::UnknownInterface(name.clone()));
+                return Err(AfPacketStartError::UnknownInterface(name.clone()));
             }
         }
 
@@ -316,7 +319,7 @@ impl AfPacketCapture {
         Ok(AfPacketCapture {
             info: CaptureInfo {
                 live_read: None,
-                mode: "afpacket",
+                mode: netoproc_core::backend::BackendKind::Afpacket,
                 hooks: "none",
                 programs: Vec::new(),
                 degraded: [degraded.clone(), shared.uncaptured_lines()].concat(),
