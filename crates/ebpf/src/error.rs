@@ -4,6 +4,7 @@
 //! where they are reported, in a hook's status or in `meta.degraded`.
 
 use std::io;
+use std::path::PathBuf;
 
 /// Why one BPF program did not load or attach.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,47 @@ pub struct RungError {
     /// Why.
     #[source]
     pub source: AttachError,
+}
+
+/// Why a return probe could not be made through tracefs (the kernel's
+/// default pool is used then, and a note says so).
+#[derive(Debug, thiserror::Error)]
+pub enum TracefsError {
+    /// Opening or appending to `kprobe_events` failed; `command` is the line.
+    #[error("{}: {command:?}", path.display())]
+    Events {
+        path: PathBuf,
+        command: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The new event's `id` file could not be read.
+    #[error("reading {}", path.display())]
+    Id {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The `id` file did not hold a number.
+    #[error("{}: not an event id", path.display())]
+    BadId {
+        path: PathBuf,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    /// `perf_event_open` or an `ioctl` on the event failed; `op` names it.
+    #[error("{op}")]
+    Perf {
+        op: &'static str,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl TracefsError {
+    pub(crate) fn perf(op: &'static str) -> impl FnOnce(io::Error) -> TracefsError {
+        move |source| TracefsError::Perf { op, source }
+    }
 }
 
 /// A name that is not one of a choice's values (`--hooks`, `--live-read`).

@@ -18,6 +18,6 @@ pub mod records;
 pub mod socket_iter;
 
 pub use capture::{EbpfCapture, EbpfOptions, EbpfStartError};
-pub use error::{AttachError, RungError, UnknownChoice};
+pub use error::{AttachError, RungError, TracefsError, UnknownChoice};
 pub use ladder::HookChoice;
 pub use live_read::LiveRead;
