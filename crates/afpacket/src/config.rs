@@ -12,8 +12,8 @@ const PAGE_SIZE: u32 = 4096;
 /// 1232-byte DNS message, the EDNS size recommended since DNS Flag Day
 /// 2020, with room to spare.
 pub const DNS_SNAP_LEN: u32 = 1536;
-/// DNS ports one filter checks, at most.
-pub const MAX_DNS_PORTS: usize = 16;
+/// DNS ports one filter checks, at most: the same for every backend.
+pub use netoproc_core::backend::MAX_DNS_PORTS;
 
 /// How to open a [`Ring`](crate::Ring). `Default` suits a busy host: a
 /// 16 MiB ring of 1 MiB blocks retired after 50 ms, 128-byte snaps.
@@ -185,7 +185,7 @@ mod tests {
             ..d()
         }));
         assert!(bad(RingConfig {
-            dns_ports: (1..=17).collect(),
+            dns_ports: (1..=MAX_DNS_PORTS as u16 + 1).collect(),
             ..d()
         }));
         assert!(bad(RingConfig {

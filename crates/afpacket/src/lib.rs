@@ -31,24 +31,38 @@ pub use ring::{Ring, RingStats};
 /// Why a ring could not be opened or read.
 #[derive(Debug, thiserror::Error)]
 pub enum RingError {
+    /// The ring geometry or options make no valid ring.
     #[error("invalid ring options: {0}")]
     Config(String),
+    /// `--interface` names no interface of this namespace.
     #[error("no network interface named {name:?}; `ip link` lists them")]
     UnknownInterface { name: String },
+    /// EPERM/EACCES opening or setting up the socket.
     #[error(
         "opening an AF_PACKET socket needs CAP_NET_RAW: run as root or grant the \
          binary cap_net_raw (setcap cap_net_raw+ep)"
     )]
     Permission,
-    #[error("cannot enter network namespace {path}: {error}")]
-    Netns { path: PathBuf, error: io::Error },
+    /// `setns` into another namespace failed.
+    #[error("cannot enter network namespace {path}")]
+    Netns {
+        path: PathBuf,
+        #[source]
+        error: io::Error,
+    },
+    /// The namespace bound is reached.
     #[error(
         "{max} network namespaces already have rings (the most allowed; \
          --max-netns raises it)"
     )]
     TooManyNamespaces { max: usize },
-    #[error("{op} failed: {error}")]
-    Sys { op: &'static str, error: io::Error },
+    /// A system call failed; `op` names it.
+    #[error("{op} failed")]
+    Sys {
+        op: &'static str,
+        #[source]
+        error: io::Error,
+    },
 }
 
 impl RingError {

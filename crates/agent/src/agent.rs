@@ -160,7 +160,10 @@ impl AgentState {
                     m.ttl.as_secs()
                 );
             }
-            Err(e) => eprintln!("netoproc: SIGHUP: keeping the running config: {e}"),
+            Err(e) => eprintln!(
+                "netoproc: SIGHUP: keeping the running config: {}",
+                netoproc_core::error::Chain(&e)
+            ),
         }
     }
 

@@ -31,7 +31,10 @@ pub(crate) fn encode(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Re
             None,
             MetricType::Info,
         )?;
-        m.encode_info(&with(none(), &[("mode", c.mode), ("hooks", c.hooks)]))?;
+        m.encode_info(&with(
+            none(),
+            &[("mode", c.mode.name()), ("hooks", c.hooks)],
+        ))?;
     }
     gauge(
         enc,

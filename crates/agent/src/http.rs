@@ -304,6 +304,12 @@ fn snapshot(shared: &Shared) -> Response<std::io::Cursor<Vec<u8>>> {
     let mut out = Vec::with_capacity(64 * 1024);
     match write_snapshot(&mut out, Format::Json, &snap) {
         Ok(()) => json(out),
-        Err(e) => text(500, format!("writing the snapshot: {e}\n")),
+        Err(e) => text(
+            500,
+            format!(
+                "writing the snapshot: {}\n",
+                netoproc_core::error::Chain(&e)
+            ),
+        ),
     }
 }

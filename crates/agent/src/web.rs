@@ -38,6 +38,8 @@ const AUTH_CACHE_MAX: usize = 1024;
 /// What went wrong with the web configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
+    /// The file could not be read, parsed, or names unusable TLS material
+    /// or users; `message` says which key and why.
     #[error("web config {}: {message}", path.display())]
     File { path: PathBuf, message: String },
 }

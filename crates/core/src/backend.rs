@@ -14,6 +14,25 @@ pub use caps::Capability;
 
 pub type CaptureError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// The eBPF byte-counting rung asked for (`--hooks`): `Auto` takes the
+/// first of tracepoint, fentry and kprobe that attaches. One type for the
+/// command line and the eBPF backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum HookChoice {
+    #[default]
+    Auto,
+    Tracepoint,
+    Fentry,
+    Kprobe,
+}
+
+/// The most ports whose traffic is parsed as DNS (`--dns-ports`), for
+/// every backend: the eBPF programs have this many slots (`abi.h`
+/// `NP_DNS_PORTS_MAX`, checked when the eBPF crate compiles), and
+/// AF_PACKET's filter accepts the same.
+pub const MAX_DNS_PORTS: usize = 8;
+
 /// One program or hook a backend tried, and how that went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HookStatus {
@@ -28,11 +47,37 @@ pub struct HookStatus {
     pub error: Option<String>,
 }
 
+/// Which backend captures (`meta.capture_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Counting at the socket layer with eBPF programs.
+    Ebpf,
+    /// Packets from AF_PACKET rings, owners from sock_diag and `/proc`.
+    Afpacket,
+}
+
+impl BackendKind {
+    /// `ebpf` or `afpacket`, as reports and flags spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Ebpf => "ebpf",
+            BackendKind::Afpacket => "afpacket",
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// How the backend is capturing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CaptureInfo {
-    /// `ebpf` or `afpacket`.
-    pub mode: &'static str,
+    /// eBPF or AF_PACKET.
+    pub mode: BackendKind,
     /// The byte-hook rung in use: `tracepoint`, `fentry` or `kprobe`.
     pub hooks: &'static str,
     /// How live sockets are read (eBPF: `map-iter`, `socket-iter`, `walk`).

@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod clock;
+pub mod error;
 pub mod escape;
 pub mod group;
 pub mod identity;

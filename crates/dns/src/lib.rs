@@ -29,6 +29,8 @@ pub use observatory::{
     OVERFLOW_RESOLVER,
 };
 pub use owner::{OwnerLookup, PacketPidsOnly, ProcessRef};
-pub use report::{DnsReport, DnsStats, Failures, ProcessRow, QueryRow, QueryStatus, ResolverRow};
+pub use report::{
+    DnsProcessRow, DnsReport, DnsStats, Failures, QueryRow, QueryStatus, ResolverRow,
+};
 pub use summary::{LatencyHistogram, LATENCY_BOUNDS_S};
 pub use tcp::{StreamKey, TcpFrames, TcpLosses, MAX_FRAME_KEPT};

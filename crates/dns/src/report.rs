@@ -100,7 +100,7 @@ pub struct ResolverRow {
 
 /// DNS as one process used it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProcessRow {
+pub struct DnsProcessRow {
     pub pid: u32,
     pub process: String,
     /// Queries answered or timed out.
@@ -170,7 +170,7 @@ pub struct DnsReport {
     /// Most queries first.
     pub resolvers: Vec<ResolverRow>,
     /// Most queries first.
-    pub processes: Vec<ProcessRow>,
+    pub processes: Vec<DnsProcessRow>,
     pub stats: DnsStats,
 }
 

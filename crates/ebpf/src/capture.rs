@@ -17,7 +17,7 @@ use aya::programs::Iter;
 use aya::{Btf, Ebpf, EbpfLoader};
 use netoproc_core::backend::{
     CapabilityNeed, CaptureBackend, CaptureError, CaptureInfo, HookStatus, ENTERING_NAMESPACES,
-    NAMING_PROCESSES, READING_BPF_MAPS,
+    MAX_DNS_PORTS, NAMING_PROCESSES, READING_BPF_MAPS,
 };
 use netoproc_core::ledger::SocketLedger;
 use netoproc_core::report::Losses;
@@ -25,8 +25,9 @@ use netoproc_core::DnsPacket;
 
 use crate::abi::{self, np_peer_counters, np_peer_key, np_sock_stats};
 use crate::cgroup::{cgroup2_mount, mount_private_cgroup2};
+use crate::error::AttachError;
 use crate::kretprobe::{self, TracefsKretprobe};
-use crate::ladder::{error_chain, os_error, status, Attacher, HookChoice, Rung, COMMON};
+use crate::ladder::{error_chain, os_error, rungs, status, Attacher, HookChoice, Rung, COMMON};
 use crate::live_read::{self, LiveRead, LiveReader};
 use crate::map_dump::{IterLink, MapDump};
 use crate::names;
@@ -64,9 +65,11 @@ impl Default for EbpfOptions {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub enum EbpfStartError {
+    /// Not permitted to load BPF programs (exit code 4); the kernel's words in the text.
     #[error("not permitted to load BPF programs ({0}); run as root or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN")]
     Privileges(String),
+    /// The kernel lacks what eBPF capture needs (BTF, a hook, a map type); the text says what.
     #[error("eBPF capture is unavailable here: {0}")]
     Unavailable(String),
 }
@@ -111,7 +114,7 @@ const DRAIN_MAX: usize = 65_536;
 const DNS_BACKLOG: usize = 65_536;
 
 impl EbpfCapture {
-    pub fn start(opts: &EbpfOptions) -> Result<Self, StartError> {
+    pub fn start(opts: &EbpfOptions) -> Result<Self, EbpfStartError> {
         let (ebpf, btf) = load_object(opts, false)?;
         let chosen = live_read::choose(ebpf, &btf, opts)?;
         let mut ebpf = chosen.ebpf;
@@ -123,14 +126,14 @@ impl EbpfCapture {
         let mut attacher = Attacher::new(&mut ebpf, &btf, cgroup.as_ref());
         let mut failures = Vec::new();
         let mut chosen = None;
-        for &rung in opts.hooks.rungs() {
+        for &rung in rungs(opts.hooks) {
             match attacher.try_rung(rung) {
                 Ok(statuses) => {
                     programs.extend(statuses);
                     chosen = Some(rung);
                     break;
                 }
-                Err((why, _)) => failures.push(format!("{rung}: {why}")),
+                Err(why) => failures.push(format!("{rung}: {}", error_chain(&why))),
             }
         }
         let Some(rung) = chosen else {
@@ -143,11 +146,11 @@ impl EbpfCapture {
             );
             // Root refused is the kernel's policy (lockdown), not privileges.
             return Err(if eperm && !is_privileged() {
-                StartError::Privileges(msg)
+                EbpfStartError::Privileges(msg)
             } else if eperm {
-                StartError::Unavailable(format!("{msg}; {}", refused_as_root()))
+                EbpfStartError::Unavailable(format!("{msg}; {}", refused_as_root()))
             } else {
-                StartError::Unavailable(msg)
+                EbpfStartError::Unavailable(msg)
             });
         };
         for f in &failures {
@@ -156,7 +159,12 @@ impl EbpfCapture {
         for h in COMMON {
             let r = attacher.attach(h);
             if let Err(e) = &r {
-                degraded.push(format!("{}: {} not attached: {e}", h.feeds, h.program));
+                degraded.push(format!(
+                    "{}: {} not attached: {}",
+                    h.feeds,
+                    h.program,
+                    error_chain(e)
+                ));
             }
             programs.push(status(h, &r));
         }
@@ -167,8 +175,9 @@ impl EbpfCapture {
         programs.push(PEERS_DUMP.status(peers.as_ref().err()));
         if let Err(e) = &peers {
             degraded.push(format!(
-                "read: {} not attached ({e}); per-remote UDP counters are walked with two syscalls an entry",
-                PEERS_DUMP.program
+                "read: {} not attached ({}); per-remote UDP counters are walked with two syscalls an entry",
+                PEERS_DUMP.program,
+                error_chain(e)
             ));
         }
         let peers = peers.ok();
@@ -180,16 +189,16 @@ impl EbpfCapture {
         let events = ebpf
             .take_map(names::EVENTS)
             .ok_or_else(|| {
-                StartError::Unavailable("ring buffer map missing from the object".into())
+                EbpfStartError::Unavailable("ring buffer map missing from the object".into())
             })
             .and_then(|m| {
-                RingBuf::try_from(m).map_err(|e| StartError::Unavailable(error_chain(&e)))
+                RingBuf::try_from(m).map_err(|e| EbpfStartError::Unavailable(error_chain(&e)))
             })?;
 
         Ok(EbpfCapture {
             ebpf,
             info: CaptureInfo {
-                mode: "ebpf",
+                mode: netoproc_core::backend::BackendKind::Ebpf,
                 hooks: rung.name(),
                 live_read: Some(live.path().name()),
                 programs,
@@ -275,24 +284,27 @@ impl EbpfCapture {
     }
 }
 
+// The programs have a slot for every port the command line accepts.
+const _: () = assert!(abi::NP_DNS_PORTS_MAX as usize == MAX_DNS_PORTS);
+
 /// Loads the committed object (maps created, nothing attached) and returns
 /// it with the kernel BTF the programs are loaded against.
 /// `walk` loads it for the walk path (records in a hash keyed by cookie).
-pub(crate) fn load_object(opts: &EbpfOptions, walk: bool) -> Result<(Ebpf, Btf), StartError> {
+pub(crate) fn load_object(opts: &EbpfOptions, walk: bool) -> Result<(Ebpf, Btf), EbpfStartError> {
     // EbpfLoader::new() parses the kernel BTF itself (~15 MiB in memory);
     // drop that copy before parsing the one we keep, so two never coexist.
     let mut loader = EbpfLoader::new();
     loader.btf(None);
     let btf = Btf::from_sys_fs().map_err(|e| {
-        StartError::Unavailable(format!(
+        EbpfStartError::Unavailable(format!(
             "kernel BTF is missing at /sys/kernel/btf/vmlinux ({}); a kernel built with \
              CONFIG_DEBUG_INFO_BTF=y is needed",
             error_chain(&e)
         ))
     })?;
-    let mut ports = [0u16; abi::NP_DNS_PORTS_MAX as usize];
+    let mut ports = [0u16; MAX_DNS_PORTS];
     if opts.dns_ports.len() > ports.len() {
-        return Err(StartError::Unavailable(format!(
+        return Err(EbpfStartError::Unavailable(format!(
             "at most {} DNS ports can be watched, {} given",
             ports.len(),
             opts.dns_ports.len()
@@ -310,14 +322,14 @@ pub(crate) fn load_object(opts: &EbpfOptions, walk: bool) -> Result<(Ebpf, Btf),
     drop(loader);
     let ebpf = loaded.map_err(|e| match os_error(&e) {
         Some(libc::EPERM) | Some(libc::EACCES) if !is_privileged() => {
-            StartError::Privileges(error_chain(&e))
+            EbpfStartError::Privileges(error_chain(&e))
         }
-        Some(libc::EPERM) | Some(libc::EACCES) => StartError::Unavailable(format!(
+        Some(libc::EPERM) | Some(libc::EACCES) => EbpfStartError::Unavailable(format!(
             "loading the BPF object failed: {}; {}",
             error_chain(&e),
             refused_as_root()
         )),
-        _ => StartError::Unavailable(format!(
+        _ => EbpfStartError::Unavailable(format!(
             "loading the BPF object failed: {}",
             error_chain(&e)
         )),
@@ -425,13 +437,13 @@ pub(crate) struct DumpSpec {
 
 impl DumpSpec {
     /// How attaching it went, for the report's program list.
-    pub(crate) fn status(&self, error: Option<&String>) -> HookStatus {
+    pub(crate) fn status(&self, error: Option<&AttachError>) -> HookStatus {
         HookStatus {
             program: self.program.into(),
             attach_point: format!("iter/{}", self.target),
             feeds: "read",
             attached: error.is_none(),
-            error: error.cloned(),
+            error: error.map(|e| error_chain(e)),
         }
     }
 }
@@ -449,31 +461,33 @@ pub(crate) const PEERS_DUMP: DumpSpec = DumpSpec {
 };
 
 /// Loads an iterator program and links it (to its map, if it has one).
-pub(crate) fn attach_iter(ebpf: &mut Ebpf, btf: &Btf, spec: &DumpSpec) -> Result<IterLink, String> {
+pub(crate) fn attach_iter(
+    ebpf: &mut Ebpf,
+    btf: &Btf,
+    spec: &DumpSpec,
+) -> Result<IterLink, AttachError> {
     let prog: &mut Iter = ebpf
         .program_mut(spec.program)
-        .ok_or_else(|| format!("program {} missing", spec.program))?
-        .try_into()
-        .map_err(|e| error_chain(&e))?;
-    prog.load(spec.target, btf).map_err(|e| error_chain(&e))?;
+        .ok_or(AttachError::MissingProgram(spec.program))?
+        .try_into()?;
+    prog.load(spec.target, btf)?;
     let prog_fd = prog
-        .fd()
-        .map_err(|e| error_chain(&e))?
+        .fd()?
         .as_fd()
         .try_clone_to_owned()
-        .map_err(|e| e.to_string())?;
+        .map_err(AttachError::sys("duplicating the program's descriptor"))?;
     let map_fd = match spec.map.map(|name| (name, ebpf.map(name))) {
         None => None,
         Some((_, Some(Map::SkStorage(data) | Map::HashMap(data)))) => Some(
             data.fd()
                 .as_fd()
                 .try_clone_to_owned()
-                .map_err(|e| e.to_string())?,
+                .map_err(AttachError::sys("duplicating the map's descriptor"))?,
         ),
-        Some((name, _)) => return Err(format!("map {name} missing or of an unexpected type")),
+        Some((name, _)) => return Err(AttachError::MissingMap(name)),
     };
     IterLink::attach(prog_fd.as_fd(), map_fd.as_ref().map(|m| m.as_fd()))
-        .map_err(|e| format!("BPF_LINK_CREATE: {e}"))
+        .map_err(AttachError::sys("BPF_LINK_CREATE"))
 }
 
 /// Every record of a hash of socket records, two syscalls an entry.

@@ -17,6 +17,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::error::TracefsError;
+
 /// Kretprobe instances asked for (`KRETPROBE_MAXACTIVE_MAX` in the kernel).
 pub const MAXACTIVE: u32 = 4096;
 
@@ -111,7 +113,7 @@ impl TracefsKretprobe {
         program: &'static str,
         prog: BorrowedFd<'_>,
         function: &str,
-    ) -> io::Result<Self> {
+    ) -> Result<Self, TracefsError> {
         let root = &tracefs.root;
         let name = format!("{PREFIX}{}_{function}", std::process::id());
         write_events(root, &format!("r{MAXACTIVE}:kprobes/{name} {function}"))?;
@@ -128,17 +130,26 @@ impl TracefsKretprobe {
             .join("events/kprobes")
             .join(&probe.name)
             .join("id");
-        let id: u64 = fs::read_to_string(&id_path)?
+        let id: u64 = fs::read_to_string(&id_path)
+            .map_err(|source| TracefsError::Id {
+                path: id_path.clone(),
+                source,
+            })?
             .trim()
             .parse()
-            .map_err(|e| io::Error::other(format!("{}: {e}", id_path.display())))?;
-        let perf = perf_event_open_tracepoint(id)?;
+            .map_err(|source| TracefsError::BadId {
+                path: id_path.clone(),
+                source,
+            })?;
+        let perf = perf_event_open_tracepoint(id).map_err(TracefsError::perf("perf_event_open"))?;
         ioctl(
             &perf,
             PERF_EVENT_IOC_SET_BPF,
             prog.as_raw_fd() as libc::c_ulong,
-        )?;
-        ioctl(&perf, PERF_EVENT_IOC_ENABLE, 0)?;
+        )
+        .map_err(TracefsError::perf("PERF_EVENT_IOC_SET_BPF"))?;
+        ioctl(&perf, PERF_EVENT_IOC_ENABLE, 0)
+            .map_err(TracefsError::perf("PERF_EVENT_IOC_ENABLE"))?;
         probe.perf = Some(perf);
         Ok(probe)
     }
@@ -182,11 +193,17 @@ pub fn remove_stale(root: &Path) {
 
 /// Appends one command to `kprobe_events`. Opening it without `O_APPEND`
 /// would truncate it, removing every kprobe event on the system.
-fn write_events(root: &Path, command: &str) -> io::Result<()> {
+fn write_events(root: &Path, command: &str) -> Result<(), TracefsError> {
     let path = root.join("kprobe_events");
-    let mut f = OpenOptions::new().append(true).open(&path)?;
-    f.write_all(format!("{command}\n").as_bytes())
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {command:?}: {e}", path.display())))
+    OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(format!("{command}\n").as_bytes()))
+        .map_err(|source| TracefsError::Events {
+            path,
+            command: command.to_string(),
+            source,
+        })
 }
 
 fn perf_event_open_tracepoint(id: u64) -> io::Result<OwnedFd> {

@@ -8,7 +8,6 @@
 use std::fmt;
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::str::FromStr;
 
 use aya::programs::{
     BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr,
@@ -17,32 +16,10 @@ use aya::programs::{
 use aya::{Btf, Ebpf};
 use netoproc_core::backend::HookStatus;
 
+use crate::error::{AttachError, RungError};
 use crate::kretprobe::{self, TracefsKretprobe};
 
-/// The byte-counting rung the user asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HookChoice {
-    #[default]
-    Auto,
-    Tracepoint,
-    Fentry,
-    Kprobe,
-}
-
-impl FromStr for HookChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(HookChoice::Auto),
-            "tracepoint" => Ok(HookChoice::Tracepoint),
-            "fentry" => Ok(HookChoice::Fentry),
-            "kprobe" => Ok(HookChoice::Kprobe),
-            other => Err(format!(
-                "unknown hook rung {other:?} (expected auto, tracepoint, fentry or kprobe)"
-            )),
-        }
-    }
-}
+pub use netoproc_core::backend::HookChoice;
 
 /// A rung of the ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,14 +55,13 @@ impl fmt::Display for Rung {
     }
 }
 
-impl HookChoice {
-    pub fn rungs(self) -> &'static [Rung] {
-        match self {
-            HookChoice::Auto => &Rung::ALL,
-            HookChoice::Tracepoint => &[Rung::Tracepoint],
-            HookChoice::Fentry => &[Rung::Fentry],
-            HookChoice::Kprobe => &[Rung::Kprobe],
-        }
+/// The rungs to try for `choice`, in order.
+pub fn rungs(choice: HookChoice) -> &'static [Rung] {
+    match choice {
+        HookChoice::Auto => &Rung::ALL,
+        HookChoice::Tracepoint => &[Rung::Tracepoint],
+        HookChoice::Fentry => &[Rung::Fentry],
+        HookChoice::Kprobe => &[Rung::Kprobe],
     }
 }
 
@@ -297,30 +273,31 @@ impl<'a> Attacher<'a> {
     /// A return probe with [`kretprobe::MAXACTIVE`] instances through
     /// tracefs; where that fails, aya's with the kernel's default pool, and
     /// a note saying returns may be missed (they are counted).
-    fn attach_kretprobe(&mut self, h: &Hook) -> Result<(), String> {
+    fn attach_kretprobe(&mut self, h: &Hook) -> Result<(), AttachError> {
         let prog = self
             .ebpf
             .program_mut(h.program)
-            .ok_or_else(|| format!("program {} missing from the BPF object", h.program))?;
-        let p: &mut KProbe = prog.try_into().map_err(chain)?;
-        p.load().map_err(chain)?;
+            .ok_or(AttachError::MissingProgram(h.program))?;
+        let p: &mut KProbe = prog.try_into()?;
+        p.load()?;
         let tracefs = match &self.tracefs {
             Some(t) => {
-                let fd = p.fd().map_err(chain)?;
+                let fd = p.fd()?;
                 match TracefsKretprobe::attach(t, h.program, fd.as_fd(), h.target) {
                     Ok(k) => {
                         self.kretprobes.push(k);
                         return Ok(());
                     }
                     Err(e) => format!(
-                        "creating it in {}/kprobe_events failed: {e}",
-                        t.root.display()
+                        "creating it in {}/kprobe_events failed: {}",
+                        t.root.display(),
+                        error_chain(&e)
                     ),
                 }
             }
             None => "tracefs is not mounted and could not be mounted privately".to_string(),
         };
-        p.attach(h.target, 0).map_err(chain)?;
+        p.attach(h.target, 0)?;
         self.notes.push(format!(
             "bytes: kretprobe/{} has the kernel's default of max(10, 2 x CPUs) calls in flight ({tracefs}); \
              returns beyond that are missed and counted in kretprobe_misses",
@@ -330,12 +307,9 @@ impl<'a> Attacher<'a> {
     }
 
     /// Loads and attaches one hook.
-    pub fn attach(&mut self, h: &Hook) -> Result<(), String> {
+    pub fn attach(&mut self, h: &Hook) -> Result<(), AttachError> {
         let btf = self.btf;
-        let cgroup = || {
-            self.cgroup
-                .ok_or_else(|| "no cgroup v2 hierarchy is mounted".to_string())
-        };
+        let cgroup = || self.cgroup.ok_or(AttachError::NoCgroup);
         let cg = match h.kind {
             CgroupSockAddr | CgroupSock | CgroupSkb(_) => Some(cgroup()?),
             _ => None,
@@ -343,44 +317,44 @@ impl<'a> Attacher<'a> {
         let prog = self
             .ebpf
             .program_mut(h.program)
-            .ok_or_else(|| format!("program {} missing from the BPF object", h.program))?;
+            .ok_or(AttachError::MissingProgram(h.program))?;
         match (h.kind, cg) {
             (TpBtf, _) => {
-                let p: &mut BtfTracePoint = prog.try_into().map_err(chain)?;
-                p.load(h.target, btf).map_err(chain)?;
-                p.attach().map_err(chain)?;
+                let p: &mut BtfTracePoint = prog.try_into()?;
+                p.load(h.target, btf)?;
+                p.attach()?;
             }
             (FExit, _) => {
-                let p: &mut FExit = prog.try_into().map_err(chain)?;
-                p.load(h.target, btf).map_err(chain)?;
-                p.attach().map_err(chain)?;
+                let p: &mut FExit = prog.try_into()?;
+                p.load(h.target, btf)?;
+                p.attach()?;
             }
             (KProbe, _) if h.program.starts_with("np_krp_") => {
                 return self.attach_kretprobe(h);
             }
             (KProbe, _) => {
-                let p: &mut KProbe = prog.try_into().map_err(chain)?;
-                p.load().map_err(chain)?;
-                p.attach(h.target, 0).map_err(chain)?;
+                let p: &mut KProbe = prog.try_into()?;
+                p.load()?;
+                p.attach(h.target, 0)?;
             }
             (CgroupSockAddr, Some(cg)) => {
-                let p: &mut CgroupSockAddr = prog.try_into().map_err(chain)?;
-                p.load().map_err(chain)?;
-                p.attach(cg, CgroupAttachMode::Single).map_err(chain)?;
+                let p: &mut CgroupSockAddr = prog.try_into()?;
+                p.load()?;
+                p.attach(cg, CgroupAttachMode::Single)?;
             }
             (CgroupSock, Some(cg)) => {
-                let p: &mut CgroupSock = prog.try_into().map_err(chain)?;
-                p.load().map_err(chain)?;
-                p.attach(cg, CgroupAttachMode::Single).map_err(chain)?;
+                let p: &mut CgroupSock = prog.try_into()?;
+                p.load()?;
+                p.attach(cg, CgroupAttachMode::Single)?;
             }
             (CgroupSkb(dir), Some(cg)) => {
-                let p: &mut CgroupSkb = prog.try_into().map_err(chain)?;
-                p.load().map_err(chain)?;
+                let p: &mut CgroupSkb = prog.try_into()?;
+                p.load()?;
                 let t = match dir {
                     SkbDirection::Egress => CgroupSkbAttachType::Egress,
                     SkbDirection::Ingress => CgroupSkbAttachType::Ingress,
                 };
-                p.attach(cg, t, CgroupAttachMode::Single).map_err(chain)?;
+                p.attach(cg, t, CgroupAttachMode::Single)?;
             }
             (_, None) => unreachable!("cgroup hooks always have a cgroup here"),
         }
@@ -403,7 +377,7 @@ impl<'a> Attacher<'a> {
 
     /// Tries one rung. On success returns the statuses of all its hooks; on
     /// failure unloads what it attached and returns why.
-    pub fn try_rung(&mut self, rung: Rung) -> Result<Vec<HookStatus>, (String, Vec<HookStatus>)> {
+    pub fn try_rung(&mut self, rung: Rung) -> Result<Vec<HookStatus>, RungError> {
         let mut statuses = Vec::new();
         for h in rung.hooks() {
             let result = self.attach(h);
@@ -413,10 +387,11 @@ impl<'a> Attacher<'a> {
                     for done in rung.hooks() {
                         self.unload(done);
                     }
-                    return Err((
-                        format!("{} on {}: {e}", h.program, attach_point(h)),
-                        statuses,
-                    ));
+                    return Err(RungError {
+                        program: h.program,
+                        attach_point: attach_point(h),
+                        source: e,
+                    });
                 }
             }
         }
@@ -437,35 +412,20 @@ pub fn attach_point(h: &Hook) -> String {
     }
 }
 
-pub fn status(h: &Hook, result: &Result<(), String>) -> HookStatus {
+pub fn status(h: &Hook, result: &Result<(), AttachError>) -> HookStatus {
     HookStatus {
         program: h.program.to_string(),
         attach_point: attach_point(h),
         feeds: h.feeds,
         attached: result.is_ok(),
-        error: result.as_ref().err().cloned(),
+        error: result.as_ref().err().map(|e| error_chain(e)),
     }
-}
-
-fn chain<E: std::error::Error>(e: E) -> String {
-    error_chain(&e)
 }
 
 /// An error and its sources on one line. A verifier log is cut to its
 /// first line and its last lines, where the reason is.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        // Many errors repeat their source's text in their own: say it once.
-        let text = inner.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        src = inner.source();
-    }
-    let s = explain(s);
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let s = explain(netoproc_core::error::Chain(e).to_string());
     let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     if lines.len() <= 3 {
         return lines.join(" ");
@@ -590,13 +550,9 @@ mod tests {
     }
 
     #[test]
-    fn hook_choice_parses_and_orders_rungs() {
-        assert_eq!("auto".parse::<HookChoice>().unwrap().rungs(), &Rung::ALL);
-        assert_eq!(
-            "kprobe".parse::<HookChoice>().unwrap().rungs(),
-            &[Rung::Kprobe]
-        );
-        assert!("uprobe".parse::<HookChoice>().is_err());
+    fn hook_choice_orders_rungs() {
+        assert_eq!(rungs(HookChoice::Auto), &Rung::ALL);
+        assert_eq!(rungs(HookChoice::Kprobe), &[Rung::Kprobe]);
         assert_eq!(attach_point(&KPROBE_RUNG[1]), "kretprobe/inet_sendmsg");
         assert!(TRACEPOINT_RUNG.iter().filter(|h| h.required).count() == 2);
     }

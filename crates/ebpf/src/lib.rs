@@ -7,6 +7,7 @@
 pub mod abi;
 pub mod capture;
 pub mod cgroup;
+pub mod error;
 pub mod kretprobe;
 pub mod ladder;
 pub mod live_read;
@@ -16,6 +17,7 @@ pub mod probe;
 pub mod records;
 pub mod socket_iter;
 
-pub use capture::{EbpfCapture, EbpfOptions, StartError};
+pub use capture::{EbpfCapture, EbpfOptions, EbpfStartError};
+pub use error::{AttachError, RungError, TracefsError, UnknownChoice};
 pub use ladder::HookChoice;
 pub use live_read::LiveRead;

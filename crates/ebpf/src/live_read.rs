@@ -20,7 +20,11 @@ use std::str::FromStr;
 use aya::{Btf, Ebpf};
 use netoproc_core::backend::HookStatus;
 
-use crate::capture::{attach_iter, load_object, DumpSpec, EbpfOptions, StartError, SOCKETS_DUMP};
+use crate::capture::{
+    attach_iter, load_object, DumpSpec, EbpfOptions, EbpfStartError, SOCKETS_DUMP,
+};
+use crate::error::UnknownChoice;
+use crate::ladder::error_chain;
 use crate::map_dump::MapDump;
 use crate::socket_iter::SocketIters;
 
@@ -62,13 +66,15 @@ impl fmt::Display for LiveRead {
 }
 
 impl FromStr for LiveRead {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownChoice;
+    fn from_str(s: &str) -> Result<Self, UnknownChoice> {
         LiveRead::ALL
             .into_iter()
             .find(|r| r.name() == s)
-            .ok_or_else(|| {
-                format!("unknown live-read path {s:?} (expected map-iter, socket-iter or walk)")
+            .ok_or_else(|| UnknownChoice {
+                what: "live-read path",
+                given: s.to_string(),
+                expected: "map-iter, socket-iter or walk",
             })
     }
 }
@@ -101,7 +107,11 @@ pub(crate) struct Chosen {
 
 /// Climbs the live-read ladder (or tries only `opts.live_read`). Runs before
 /// any other program is attached, so reloading the object costs nothing.
-pub(crate) fn choose(mut ebpf: Ebpf, btf: &Btf, opts: &EbpfOptions) -> Result<Chosen, StartError> {
+pub(crate) fn choose(
+    mut ebpf: Ebpf,
+    btf: &Btf,
+    opts: &EbpfOptions,
+) -> Result<Chosen, EbpfStartError> {
     let paths: &[LiveRead] = match &opts.live_read {
         Some(p) => std::slice::from_ref(p),
         None => &LiveRead::ALL,
@@ -151,12 +161,13 @@ pub(crate) fn choose(mut ebpf: Ebpf, btf: &Btf, opts: &EbpfOptions) -> Result<Ch
                 });
             }
             Err(e) if opts.live_read.is_some() => {
-                return Err(StartError::Unavailable(format!(
-                    "--live-read {path}: {} did not attach: {e}",
-                    path.describe()
+                return Err(EbpfStartError::Unavailable(format!(
+                    "--live-read {path}: {} did not attach: {}",
+                    path.describe(),
+                    error_chain(&e)
                 )))
             }
-            Err(e) => refused.push(format!("{path} refused ({e})")),
+            Err(e) => refused.push(format!("{path} refused ({})", error_chain(&e))),
         }
     }
     unreachable!("the walk path always succeeds or returns its load error")

@@ -9,7 +9,7 @@ use netoproc_core::backend::HookStatus;
 use serde::Serialize;
 
 use crate::capture::{
-    attach_iter, load_object, open_cgroup2, EbpfOptions, StartError, PEERS_DUMP, SOCKETS_DUMP,
+    attach_iter, load_object, open_cgroup2, EbpfOptions, EbpfStartError, PEERS_DUMP, SOCKETS_DUMP,
 };
 use crate::ladder::{status, Attacher, Rung, COMMON};
 use crate::live_read::{TCP_ITER, UDP_ITER};
@@ -38,7 +38,7 @@ pub struct HookProbe {
 
 /// Attaches and detaches every hook. Fails only when the object itself
 /// cannot be loaded (no BTF, no privileges).
-pub fn probe_hooks(opts: &EbpfOptions) -> Result<HookProbe, StartError> {
+pub fn probe_hooks(opts: &EbpfOptions) -> Result<HookProbe, EbpfStartError> {
     let (mut ebpf, btf) = load_object(opts, false)?;
     let mut cgroup_notes = Vec::new();
     let cgroup = open_cgroup2(opts, &mut cgroup_notes);

@@ -31,12 +31,16 @@ pub enum Event {
     Dns(DnsPacket),
 }
 
+/// Why a ring-buffer record could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
+    /// Shorter than its kind's struct.
     #[error("event of {0} bytes is too short")]
     Short(usize),
+    /// A kind this user space does not know (object and crate disagree).
     #[error("unknown event kind {0}")]
     UnknownKind(u32),
+    /// A tuple whose protocol or family is neither TCP/UDP nor IPv4/IPv6.
     #[error("event with an unknown protocol or address family")]
     BadTuple,
 }

@@ -162,7 +162,7 @@ impl FakeBackend {
         FakeBackend {
             info: CaptureInfo {
                 live_read: None,
-                mode: "afpacket",
+                mode: netoproc_core::backend::BackendKind::Afpacket,
                 hooks: "none",
                 programs: Vec::new(),
                 degraded: Vec::new(),

@@ -6,8 +6,8 @@
 //! result; it never captures, aggregates or decides when to print.
 //!
 //! Errors are values: an [`ExportError`] keeps the underlying
-//! [`io::ErrorKind`], so the binary can treat a closed pipe (`| head`) as a
-//! quiet exit.
+//! [`io::Error`] as its source, so the binary can find a closed pipe
+//! (`| head`) in the chain and exit quietly.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -121,11 +121,11 @@ pub struct UnknownFormat(pub String);
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// The writer failed (closed pipe, full disk, ...).
-    #[error("cannot write the output: {0}")]
+    #[error("cannot write the output")]
     Io(#[from] io::Error),
     /// The JSON encoder failed for a reason other than the writer.
-    #[error("cannot encode the snapshot as JSON: {0}")]
-    Json(serde_json::Error),
+    #[error("cannot encode the snapshot as JSON")]
+    Json(#[source] serde_json::Error),
 }
 
 impl ExportError {
@@ -135,11 +135,6 @@ impl ExportError {
             ExportError::Io(e) => Some(e.kind()),
             ExportError::Json(_) => None,
         }
-    }
-
-    /// The reader went away (`netoproc ... | head`): not a failure to report.
-    pub fn is_broken_pipe(&self) -> bool {
-        self.io_kind() == Some(io::ErrorKind::BrokenPipe)
     }
 }
 
@@ -244,7 +239,11 @@ mod tests {
             };
             for f in Format::ALL {
                 let err = write_snapshot(&mut Closed, f, &snap).unwrap_err();
-                assert!(err.is_broken_pipe(), "{f}: {err:?}");
+                assert_eq!(
+                    err.io_kind(),
+                    Some(io::ErrorKind::BrokenPipe),
+                    "{f}: {err:?}"
+                );
             }
         }
     }

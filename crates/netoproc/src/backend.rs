@@ -3,7 +3,9 @@
 
 use netoproc_core::backend::CaptureBackend;
 
-use crate::cli::{CaptureMode, Cli, Hooks, LiveReadPath};
+use netoproc_core::backend::HookChoice;
+
+use crate::cli::{CaptureMode, Cli, LiveReadPath};
 use crate::failure::Failure;
 
 pub fn open(cli: &Cli, elevated: Option<&str>) -> Result<Box<dyn CaptureBackend>, Failure> {
@@ -14,7 +16,7 @@ pub fn open(cli: &Cli, elevated: Option<&str>) -> Result<Box<dyn CaptureBackend>
         || cli.max_flows.is_some();
     check_sizes(cli, elevated)?;
     match cli.capture_mode {
-        CaptureMode::Afpacket if cli.hooks != Hooks::Auto => Err(Failure::Usage(
+        CaptureMode::Afpacket if cli.hooks != HookChoice::Auto => Err(Failure::Usage(
             "--hooks chooses eBPF hooks; it cannot be used with --capture-mode=afpacket".into(),
         )),
         CaptureMode::Afpacket if cli.live_read != LiveReadPath::Auto => Err(Failure::Usage(
@@ -30,7 +32,7 @@ pub fn open(cli: &Cli, elevated: Option<&str>) -> Result<Box<dyn CaptureBackend>
         )),
         CaptureMode::Ebpf => open_ebpf(cli),
         // Hooks or a live-read path asked for by name mean eBPF or nothing.
-        CaptureMode::Auto if cli.hooks != Hooks::Auto || cli.live_read != LiveReadPath::Auto => {
+        CaptureMode::Auto if cli.hooks != HookChoice::Auto || cli.live_read != LiveReadPath::Auto => {
             open_ebpf(cli)
         }
         CaptureMode::Auto => match open_ebpf(cli) {
@@ -92,7 +94,7 @@ fn fall_back(
 }
 
 fn open_afpacket(cli: &Cli, elevated: Option<&str>) -> Result<Box<dyn CaptureBackend>, Failure> {
-    use netoproc_afpacket::capture::{AfPacketCapture, AfPacketOptions, StartError};
+    use netoproc_afpacket::capture::{AfPacketCapture, AfPacketOptions, AfPacketStartError};
 
     let defaults = AfPacketOptions::default();
     let opts = AfPacketOptions {
@@ -111,25 +113,20 @@ fn open_afpacket(cli: &Cli, elevated: Option<&str>) -> Result<Box<dyn CaptureBac
     };
     match AfPacketCapture::start(&opts) {
         Ok(c) => Ok(Box::new(c)),
-        Err(e @ StartError::Privileges(_)) => Err(Failure::Privileges(e.to_string())),
-        Err(e @ (StartError::UnknownInterface(_) | StartError::Invalid(_))) => {
+        Err(e @ AfPacketStartError::Privileges(_)) => Err(Failure::Privileges(e.to_string())),
+        Err(e @ (AfPacketStartError::UnknownInterface(_) | AfPacketStartError::Invalid(_))) => {
             Err(Failure::Usage(e.to_string()))
         }
-        Err(e @ StartError::Unavailable(_)) => Err(Failure::Unavailable(e.to_string())),
+        Err(e @ AfPacketStartError::Unavailable(_)) => Err(Failure::Unavailable(e.to_string())),
     }
 }
 
 #[cfg(feature = "ebpf")]
 fn open_ebpf(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
-    use netoproc_ebpf::{EbpfCapture, EbpfOptions, HookChoice, LiveRead, StartError};
+    use netoproc_ebpf::{EbpfCapture, EbpfOptions, EbpfStartError, LiveRead};
 
     let opts = EbpfOptions {
-        hooks: match cli.hooks {
-            Hooks::Auto => HookChoice::Auto,
-            Hooks::Tracepoint => HookChoice::Tracepoint,
-            Hooks::Fentry => HookChoice::Fentry,
-            Hooks::Kprobe => HookChoice::Kprobe,
-        },
+        hooks: cli.hooks,
         ringbuf_bytes: cli.ringbuf_kib * 1024,
         mountinfo: cli.proc_root.join("self/mountinfo"),
         dns_ports: cli.dns_ports.0.clone(),
@@ -142,8 +139,8 @@ fn open_ebpf(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
     };
     match EbpfCapture::start(&opts) {
         Ok(c) => Ok(Box::new(c)),
-        Err(e @ StartError::Privileges(_)) => Err(Failure::Privileges(e.to_string())),
-        Err(e @ StartError::Unavailable(_)) => Err(Failure::Unavailable(e.to_string())),
+        Err(e @ EbpfStartError::Privileges(_)) => Err(Failure::Privileges(e.to_string())),
+        Err(e @ EbpfStartError::Unavailable(_)) => Err(Failure::Unavailable(e.to_string())),
     }
 }
 

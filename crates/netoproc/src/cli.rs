@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+use netoproc_core::backend::HookChoice;
 use netoproc_core::group::{GroupBy, Selection};
 use netoproc_export::{Format, View};
 
@@ -113,8 +114,8 @@ pub struct Cli {
 
     /// eBPF byte hooks: `auto` takes the first that attaches of tracepoint
     /// (Linux 6.3+), fentry (BTF kernels) and kprobe.
-    #[arg(global = true, long, value_enum, default_value_t = Hooks::Auto, value_name = "RUNG")]
-    pub hooks: Hooks,
+    #[arg(global = true, long, value_enum, default_value_t = HookChoice::Auto, value_name = "RUNG")]
+    pub hooks: HookChoice,
 
     /// eBPF: how open sockets' counters are read each tick. `auto` takes
     /// the first the kernel allows: `map-iter` (one read of the whole
@@ -221,8 +222,8 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsPorts(pub Vec<u16>);
 
-/// As many ports as the kernel side has slots for.
-const MAX_DNS_PORTS: usize = 8;
+// As many ports as the kernel side has slots for (one limit for every backend).
+use netoproc_core::backend::MAX_DNS_PORTS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CaptureMode {
@@ -237,14 +238,6 @@ pub enum LiveReadPath {
     MapIter,
     SocketIter,
     Walk,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Hooks {
-    Auto,
-    Tracepoint,
-    Fentry,
-    Kprobe,
 }
 
 fn parse_duration(s: &str) -> Result<f64, String> {

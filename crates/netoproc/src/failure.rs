@@ -17,6 +17,19 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The reader of our output went away (`netoproc ... | head`): the one
+    /// place a closed pipe is recognised, anywhere in the error's chain.
+    /// Not a failure to report.
+    pub fn is_closed_pipe(&self) -> bool {
+        match self {
+            Failure::Runtime(e) => e.chain().any(|cause| {
+                netoproc_core::error::io_error(cause)
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }),
+            _ => false,
+        }
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             Failure::Runtime(_) => 1,

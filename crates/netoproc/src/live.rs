@@ -38,20 +38,7 @@ pub fn run(
     stop: &AtomicBool,
 ) -> Result<(), Failure> {
     let interval = session.read_interval;
-    let info = backend.info();
-    let run_info = RunInfo {
-        capture_mode: info.mode.to_string(),
-        hooks: info.hooks.to_string(),
-        degraded: info.degraded.clone(),
-        interval,
-    };
-    let mut capture = Capture {
-        sys: SysClassNet::new(&session.sys_root),
-        engine: Engine::new(backend, session),
-        model: LiveModel::new(run_info),
-        started: clock.now(),
-        selection: view.selection,
-    };
+    let mut capture = Capture::new(session, backend, clock, view.selection);
     // One tick before the terminal is taken, so a failing backend reports
     // on a normal screen.
     let mut vm = capture.tick(clock.now())?;
@@ -135,7 +122,29 @@ pub struct LiveChoices {
     pub selection: Selection,
 }
 
-impl Capture<'_> {
+impl<'a> Capture<'a> {
+    fn new(
+        session: SessionConfig,
+        backend: &'a mut dyn CaptureBackend,
+        clock: &dyn Clock,
+        selection: Selection,
+    ) -> Self {
+        let info = backend.info();
+        let run_info = RunInfo {
+            capture_mode: info.mode.to_string(),
+            hooks: info.hooks.to_string(),
+            degraded: info.degraded.clone(),
+            interval: session.read_interval,
+        };
+        Capture {
+            sys: SysClassNet::new(&session.sys_root),
+            engine: Engine::new(backend, session),
+            model: LiveModel::new(run_info),
+            started: clock.now(),
+            selection,
+        }
+    }
+
     fn drain(&mut self) -> anyhow::Result<()> {
         Ok(self.engine.drain(Duration::ZERO)?)
     }
@@ -186,3 +195,7 @@ impl Capture<'_> {
         Ok(vm)
     }
 }
+
+#[cfg(test)]
+#[path = "live_tests.rs"]
+mod tests;

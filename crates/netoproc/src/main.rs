@@ -15,6 +15,9 @@ mod serve;
 mod session;
 mod snapshot;
 
+#[cfg(test)]
+mod fake_script;
+
 use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -48,6 +51,9 @@ fn main() {
     privilege::quiet_panics(elevated);
     let checked = privilege::check_input(&command, &matches, elevated);
     if let Err(f) = checked.and_then(|()| run(&cli, elevated)) {
+        if f.is_closed_pipe() {
+            std::process::exit(0);
+        }
         eprintln!("netoproc: {f}");
         std::process::exit(f.exit_code());
     }
@@ -74,12 +80,14 @@ fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
             signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop)).map(drop)
         };
         hard.and_then(|()| signal_hook::flag::register(sig, Arc::clone(&stop)).map(drop))
-            .map_err(|e| Failure::Runtime(anyhow::anyhow!("installing the signal handler: {e}")))?;
+            .map_err(|e| {
+                Failure::Runtime(anyhow::Error::new(e).context("installing the signal handler"))
+            })?;
     }
     let mut capture = backend::open(cli, elevated)?;
     // Set up: from here on only what the backend still uses.
     let dropped = capabilities::drop_after_start(&capture.needs_after_start())
-        .map_err(|e| Failure::Runtime(anyhow::anyhow!(e).context("dropping capabilities")))?;
+        .map_err(|e| Failure::Runtime(anyhow::Error::new(e).context("dropping capabilities")))?;
     if cli.verbose {
         if let Some(why) = elevated {
             eprintln!("netoproc: runs with more privilege than its caller ({why})");

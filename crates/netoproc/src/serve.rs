@@ -82,7 +82,8 @@ pub fn run(cli: &Cli, args: &ServeArgs, elevated: Option<&str>) -> Result<(), Fa
         ));
     }
     let file = match &args.config {
-        Some(p) => FileConfig::load(p).map_err(|e| Failure::Usage(format!("config {e}")))?,
+        Some(p) => FileConfig::load(p)
+            .map_err(|e| Failure::Usage(format!("config {}", netoproc_core::error::Chain(&e))))?,
         None => FileConfig::default(),
     };
     let cli = with_file_capture_keys(&file, args.config.as_deref())?;
@@ -129,7 +130,7 @@ pub fn run(cli: &Cli, args: &ServeArgs, elevated: Option<&str>) -> Result<(), Fa
     // Set up: from here on only what the backend still uses (the listening
     // socket is opened next, on a port that needs no privilege).
     let dropped = crate::capabilities::drop_after_start(&capture.needs_after_start())
-        .map_err(|e| Failure::Runtime(anyhow::anyhow!(e).context("dropping capabilities")))?;
+        .map_err(|e| Failure::Runtime(anyhow::Error::new(e).context("dropping capabilities")))?;
     if cli.verbose {
         for line in dropped.lines() {
             eprintln!("netoproc: {line}");

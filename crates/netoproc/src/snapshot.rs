@@ -28,6 +28,18 @@ pub fn run(
     clock: &dyn Clock,
     stop: &AtomicBool,
 ) -> Result<(), Failure> {
+    run_to(cli, session, backend, clock, stop, &mut io::stdout().lock())
+}
+
+/// [`run`], printing to `out` (a test's buffer).
+pub(crate) fn run_to(
+    cli: &Cli,
+    session: SessionConfig,
+    backend: &mut dyn CaptureBackend,
+    clock: &dyn Clock,
+    stop: &AtomicBool,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
     let started_at = clock.wall();
     let t0 = clock.now();
     let deadline = cli.duration.map(|d| t0 + Duration::from_secs_f64(d));
@@ -97,14 +109,14 @@ pub fn run(
         view: cli.view,
         group_by: cli.group_by,
     };
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    match write_snapshot(&mut out, cli.format, &snap).and_then(|()| out.flush().map_err(Into::into))
-    {
+    match write_snapshot(out, cli.format, &snap).and_then(|()| out.flush().map_err(Into::into)) {
         Ok(()) => Ok(()),
-        Err(e) if e.is_broken_pipe() => Ok(()),
         Err(e) => Err(Failure::Runtime(
             anyhow::Error::new(e).context("writing the snapshot"),
         )),
     }
 }
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;

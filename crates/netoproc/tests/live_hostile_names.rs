@@ -183,7 +183,7 @@ fn hostile_names_reach_the_terminal_escaped() {
     }
     let mut view = LiveView::start();
     view.wait_for("the live view", b"1 Processes");
-    let ns = Netns::create("hostile");
+    let ns = Netns::new("hostile");
     let hostile = Hostile::start(&ns);
 
     view.type_keys(&format!("/{}\r", hostile.pid));

@@ -250,7 +250,7 @@ fn live_view_shows_a_generator_in_a_namespace_and_restores_the_terminal() {
         "1",
         "mouse reporting on"
     );
-    let ns = Netns::create("gen");
+    let ns = Netns::new("gen");
     let mut generator = Generator::start(&ns, SENT);
     assert_eq!(
         generator.finish(),

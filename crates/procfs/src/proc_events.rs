@@ -80,17 +80,20 @@ impl ProcEvent {
 /// Why the proc connector cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcEventsError {
+    /// EPERM/EACCES: the caller may not subscribe.
     #[error(
-        "the proc connector is not permitted ({0}): before Linux 6.6 it needs CAP_NET_ADMIN in \
-         the initial user namespace; falling back to periodic /proc scans"
+        "the proc connector is not permitted (before Linux 6.6 it needs CAP_NET_ADMIN in \
+         the initial user namespace); falling back to periodic /proc scans"
     )]
     NotPermitted(#[source] io::Error),
+    /// No connector here (another network namespace, or not built in).
     #[error(
-        "the proc connector is unavailable ({0}): it exists only in the initial network \
-         namespace of a kernel built with CONFIG_PROC_EVENTS; falling back to periodic /proc scans"
+        "the proc connector is unavailable (it exists only in the initial network \
+         namespace of a kernel built with CONFIG_PROC_EVENTS); falling back to periodic /proc scans"
     )]
     Unavailable(#[source] io::Error),
-    #[error("proc connector subscription failed: {0}")]
+    /// Any other failure opening or subscribing.
+    #[error("proc connector subscription failed")]
     Io(#[source] io::Error),
 }
 

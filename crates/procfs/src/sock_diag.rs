@@ -86,12 +86,15 @@ pub struct InetSocket {
 /// Why a dump failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SockDiagError {
-    #[error("cannot open a NETLINK_SOCK_DIAG socket: {0}")]
+    /// The netlink socket could not be opened.
+    #[error("cannot open a NETLINK_SOCK_DIAG socket")]
     Open(#[source] io::Error),
-    #[error("sock_diag request failed: {0}")]
+    /// Sending the request or receiving the reply failed.
+    #[error("sock_diag request failed")]
     Io(#[source] io::Error),
+    /// The kernel answered the dump with an error (`NLMSG_ERROR`).
     #[error(
-        "the kernel refused the {protocol}/{family} sock_diag dump: {source}{hint}",
+        "the kernel refused the {protocol}/{family} sock_diag dump{hint}",
         family = family.as_str(),
         hint = if *protocol == Protocol::Udp && source.raw_os_error() == Some(2) {
             " (load the udp_diag module: modprobe udp_diag)"
@@ -105,9 +108,11 @@ pub enum SockDiagError {
         #[source]
         source: io::Error,
     },
+    /// A reply that does not parse as netlink.
     #[error("malformed sock_diag reply: {0}")]
     Malformed(String),
-    #[error("cannot enter network namespace {}: {source} (needs CAP_SYS_ADMIN)", path.display())]
+    /// `setns` into the namespace to dump failed.
+    #[error("cannot enter network namespace {} (needs CAP_SYS_ADMIN)", path.display())]
     Netns {
         path: PathBuf,
         #[source]
@@ -454,7 +459,11 @@ mod tests {
         let done = read_answer(&captured(name), request, &mut undecodable, &mut |s| {
             sockets.push(s)
         });
-        (done.map_err(|e| e.to_string()), sockets, undecodable)
+        (
+            done.map_err(|e| netoproc_core::error::Chain(&e).to_string()),
+            sockets,
+            undecodable,
+        )
     }
 
     const DUMP: Request = Request {
@@ -539,7 +548,11 @@ mod tests {
     fn read_answer_err(data: &[u8], request: Request) -> (String, usize, u64) {
         let (mut n, mut undecodable) = (0, 0);
         let err = read_answer(data, request, &mut undecodable, &mut |_| n += 1).unwrap_err();
-        (err.to_string(), n, undecodable)
+        (
+            netoproc_core::error::Chain(&err).to_string(),
+            n,
+            undecodable,
+        )
     }
 
     #[test]

@@ -9,8 +9,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use netoproc_core::{Protocol, SocketCookie};
@@ -21,16 +20,10 @@ use netoproc_procfs::sock_diag::{dump_sockets, dump_sockets_in};
 use netoproc_procfs::{
     FdIndex, InetSocket, MatchKind, ProcEventsError, ProcRoot, ResolverConfig, SocketResolver,
 };
+use netoproc_testkit::netns::Netns;
 
-fn have_root() -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("this test needs root and CI=true: run the suite as root");
-    }
-    eprintln!("SKIPPED: needs root (sock_diag of all sockets, /proc/*/fd, setns)");
-    false
+fn have_root(test: &str) -> bool {
+    netoproc_testkit::root_or_skip(test, "root (sock_diag of all sockets, /proc/*/fd, setns)")
 }
 
 /// `getsockopt(fd, SOL_SOCKET, SO_COOKIE /* 57 */)`.
@@ -134,7 +127,7 @@ fn check_dump(dump: &[InetSocket], l: &Loopback) {
 
 #[test]
 fn sock_diag_lists_our_sockets_with_their_cookies() {
-    if !have_root() {
+    if !have_root("sock_diag_lists_our_sockets_with_their_cookies") {
         return;
     }
     let v4 = open_loopback("127.0.0.1");
@@ -149,7 +142,7 @@ fn sock_diag_lists_our_sockets_with_their_cookies() {
 
 #[test]
 fn fd_index_maps_our_sockets_to_our_pid() {
-    if !have_root() {
+    if !have_root("fd_index_maps_our_sockets_to_our_pid") {
         return;
     }
     let l = open_loopback("127.0.0.1");
@@ -178,7 +171,7 @@ fn fd_index_maps_our_sockets_to_our_pid() {
 
 #[test]
 fn resolver_names_both_ends_of_loopback_connections() {
-    if !have_root() {
+    if !have_root("resolver_names_both_ends_of_loopback_connections") {
         return;
     }
     let l = open_loopback("127.0.0.1");
@@ -277,63 +270,15 @@ fn resolver_names_both_ends_of_loopback_connections() {
     );
 }
 
-/// A network namespace made for one test, deleted on drop (also on panic).
-struct TempNetns {
-    name: String,
-}
-
-impl TempNetns {
-    fn new() -> TempNetns {
-        let name = format!("netoproc-test-{}", std::process::id());
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "ip netns add {name}");
-        let ns = TempNetns { name };
-        let ok = Command::new("ip")
-            .args(["-n", &ns.name, "link", "set", "lo", "up"])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "ip -n {} link set lo up", ns.name);
-        ns
-    }
-
-    fn path(&self) -> PathBuf {
-        Path::new("/run/netns").join(&self.name)
-    }
-}
-
-impl Drop for TempNetns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
 #[test]
 fn dumps_and_resolves_inside_another_network_namespace() {
-    if !have_root() {
+    if !have_root("dumps_and_resolves_inside_another_network_namespace") {
         return;
     }
-    let ns = TempNetns::new();
+    let ns = Netns::new("attribution");
     // Sockets are created from a thread inside the namespace; they stay
     // there when handed back.
-    let path = ns.path();
-    let l = std::thread::spawn(move || {
-        let f = std::fs::File::open(&path).unwrap();
-        rustix::thread::move_into_link_name_space(
-            f.as_fd(),
-            Some(rustix::thread::LinkNameSpaceType::Network),
-        )
-        .unwrap();
-        open_loopback("127.0.0.1")
-    })
-    .join()
-    .unwrap();
+    let l = ns.run(|| open_loopback("127.0.0.1"));
     (&l.client).write_all(b"hello").unwrap();
 
     let dump = dump_sockets_in(&ns.path()).unwrap();
@@ -350,18 +295,7 @@ fn dumps_and_resolves_inside_another_network_namespace() {
     assert_eq!(entry.name.as_deref(), Some(ns.name.as_str()));
 
     // The proc connector exists only in the initial network namespace.
-    let path = ns.path();
-    let refused = std::thread::spawn(move || {
-        let f = std::fs::File::open(&path).unwrap();
-        rustix::thread::move_into_link_name_space(
-            f.as_fd(),
-            Some(rustix::thread::LinkNameSpaceType::Network),
-        )
-        .unwrap();
-        ProcConnector::subscribe().err()
-    })
-    .join()
-    .unwrap();
+    let refused = ns.run(|| ProcConnector::subscribe().err());
     assert!(
         matches!(refused, Some(ProcEventsError::Unavailable(_))),
         "{refused:?}"

@@ -105,14 +105,19 @@ impl fmt::Display for Layer {
 /// means bytes that cannot be attributed to a port pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum WireError {
+    /// The frame carries something other than IPv4/IPv6.
     #[error("not an IP packet (EtherType {ether_type:#06x})")]
     NotIp { ether_type: u16 },
+    /// An IP packet of another transport (ICMP, SCTP, ...).
     #[error("IP protocol {protocol} is neither TCP nor UDP")]
     NotTcpUdp { protocol: u8 },
+    /// The capture length ends inside a header.
     #[error("{layer} header cut short by the capture length")]
     Truncated { layer: Layer },
+    /// A header whose fields contradict themselves (lengths, version).
     #[error("malformed {layer} header")]
     Malformed { layer: Layer },
+    /// A fragment after the first: no ports to attribute it by.
     #[error("non-first IP fragment: it carries no TCP/UDP header")]
     Fragment,
 }

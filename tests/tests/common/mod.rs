@@ -40,18 +40,7 @@ pub fn run_test_in(test: &str, mode: &Mode, build: impl FnOnce() -> Vec<Scenario
 
 /// True if root. Otherwise fails under `CI=true`, or prints a skip notice.
 pub fn root_or_skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "{test}: the end-to-end tests need root (eBPF, network namespaces) and CI=true \
-             forbids skipping them; run them with sudo"
-        );
-    }
-    eprintln!("skipping {test}: needs root (eBPF and network namespaces); run with sudo");
-    false
+    netoproc_testkit::root_or_skip(test, "eBPF and network namespaces (run with sudo)")
 }
 
 /// `np-trafficgen`, built by cargo with this test.

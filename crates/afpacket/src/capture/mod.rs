@@ -43,6 +43,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use netoproc_core::backend::{Capability, CapabilityNeed, CaptureInfo};
+use netoproc_core::error::Chain;
 use netoproc_core::ledger::SocketLedger;
 use netoproc_procfs::{ProcEvents, ProcRoot, ResolverConfig, SocketResolver};
 
@@ -109,16 +110,20 @@ impl Default for AfPacketOptions {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub enum AfPacketStartError {
+    /// Not allowed to open capture sockets (exit code 4); the text says what to grant.
     #[error("{0}")]
     Privileges(String),
+    /// `--interface` names no interface anywhere netoproc looked.
     #[error(
         "no network interface named {0:?} in any network namespace; `ip link` lists them \
          (`ip -n NAME link` inside a named namespace)"
     )]
     UnknownInterface(String),
+    /// The options make no valid capture (a usage error).
     #[error("{0}")]
     Invalid(String),
+    /// The kernel or the host lacks what AF_PACKET capture needs; the text says why.
     #[error("AF_PACKET capture is unavailable here: {0}")]
     Unavailable(String),
 }
@@ -183,20 +188,20 @@ pub struct AfPacketCapture {
 }
 
 impl AfPacketCapture {
-    pub fn start(opts: &AfPacketOptions) -> Result<AfPacketCapture, StartError> {
+    pub fn start(opts: &AfPacketOptions) -> Result<AfPacketCapture, AfPacketStartError> {
         if !(1..=16).contains(&opts.rings) {
-            return Err(StartError::Invalid(format!(
+            return Err(AfPacketStartError::Invalid(format!(
                 "--rings must be between 1 and 16, got {}",
                 opts.rings
             )));
         }
         if opts.max_flows == 0 {
-            return Err(StartError::Invalid(
+            return Err(AfPacketStartError::Invalid(
                 "attribution must remember at least one flow".into(),
             ));
         }
         if opts.max_namespaces == 0 {
-            return Err(StartError::Invalid(
+            return Err(AfPacketStartError::Invalid(
                 "at least one network namespace must get rings".into(),
             ));
         }
@@ -211,7 +216,7 @@ impl AfPacketCapture {
         };
         config
             .geometry()
-            .map_err(|e| StartError::Invalid(e.to_string()))?;
+            .map_err(|e| AfPacketStartError::Invalid(e.to_string()))?;
         let plan = RingPlan {
             config,
             rings: opts.rings,
@@ -221,7 +226,8 @@ impl AfPacketCapture {
             settle: 2 * opts.block_timeout.max(COARSEST_TICK),
         };
         let proc = ProcRoot::new(&opts.proc_root);
-        let unavailable = |e: std::io::Error| StartError::Unavailable(e.to_string());
+        let unavailable =
+            |e: std::io::Error| AfPacketStartError::Unavailable(Chain(&e).to_string());
         let mut degraded = Vec::new();
 
         // Bounded both ways: a reader that outruns attribution blocks, its
@@ -241,10 +247,12 @@ impl AfPacketCapture {
         match ns.open_own() {
             Ok(()) => {}
             Err(RingError::Permission) => {
-                return Err(StartError::Privileges(RingError::Permission.to_string()))
+                return Err(AfPacketStartError::Privileges(
+                    RingError::Permission.to_string(),
+                ))
             }
             Err(RingError::UnknownInterface { .. }) if opts.interface.is_some() => {}
-            Err(e) => return Err(StartError::Unavailable(e.to_string())),
+            Err(e) => return Err(AfPacketStartError::Unavailable(Chain(&e).to_string())),
         }
         if opts.all_namespaces {
             for (id, e) in ns.sync_all() {
@@ -253,7 +261,7 @@ impl AfPacketCapture {
         }
         if let Some(name) = &opts.interface {
             if ns.counts().0 == 0 {
-                return Err(StartError::UnknownInterface(name.clone()));
+                return Err(AfPacketStartError::UnknownInterface(name.clone()));
             }
         }
 
@@ -270,13 +278,14 @@ impl AfPacketCapture {
         let proc_connector = match resolver.start_proc_events() {
             Ok(()) => true,
             Err(e) => {
-                degraded.push(format!("attribution: {e}"));
+                degraded.push(format!("attribution: {}", Chain(&e)));
                 false
             }
         };
         if let Err(e) = resolver.refresh(Instant::now()) {
             degraded.push(format!(
-                "attribution: listing sockets failed ({e}); traffic shows without owners"
+                "attribution: listing sockets failed ({}); traffic shows without owners",
+                Chain(&e)
             ));
         }
         let events = (proc_connector && opts.all_namespaces)
@@ -315,7 +324,7 @@ impl AfPacketCapture {
         Ok(AfPacketCapture {
             info: CaptureInfo {
                 live_read: None,
-                mode: "afpacket",
+                mode: netoproc_core::backend::BackendKind::Afpacket,
                 hooks: "none",
                 programs: Vec::new(),
                 degraded: [degraded.clone(), shared.uncaptured_lines()].concat(),

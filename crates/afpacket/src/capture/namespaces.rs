@@ -207,7 +207,7 @@ impl Namespaces {
             RingError::Netns { error, .. } => {
                 format!("cannot enter them ({error}; needs CAP_SYS_ADMIN)")
             }
-            other => other.to_string(),
+            other => netoproc_core::error::Chain(other).to_string(),
         };
         self.shared.note_uncaptured(id, why);
     }

@@ -180,7 +180,8 @@ impl Reader {
                 }
             });
             if let Err(e) = polled {
-                *self.state.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                *self.state.error.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(netoproc_core::error::Chain(&e).to_string());
                 break;
             }
             if worker_gone {

@@ -12,7 +12,7 @@ use super::{Observatory, Outcome};
 use crate::owner::{OwnerLookup, ProcessRef};
 use crate::pending::Query;
 use crate::report::{
-    DnsReport, DnsStats, Failures, ProcessRow, QueryRow, QueryStatus, ResolverRow,
+    DnsProcessRow, DnsReport, DnsStats, Failures, QueryRow, QueryStatus, ResolverRow,
 };
 
 impl Observatory {
@@ -36,11 +36,11 @@ impl Observatory {
             let (pid, process) = named(e.query.key.cookie, e.owner.as_ref(), e.query.pid);
             queries.push(row(&e.query, pid, process, Some(&e.outcome)));
         }
-        let mut processes: HashMap<u32, ProcessRow> = self
+        let mut processes: HashMap<u32, DnsProcessRow> = self
             .processes
             .iter()
             .map(|(&pid, p)| {
-                let row = ProcessRow {
+                let row = DnsProcessRow {
                     pid,
                     process: p.comm.clone(),
                     queries: p.queries,
@@ -98,7 +98,7 @@ impl Observatory {
             }
         }
 
-        let mut processes: Vec<ProcessRow> = processes.into_values().collect();
+        let mut processes: Vec<DnsProcessRow> = processes.into_values().collect();
         processes
             .sort_by(|a, b| (b.queries + b.pending, a.pid).cmp(&(a.queries + a.pending, b.pid)));
         let mut resolvers: Vec<ResolverRow> = resolvers.into_values().collect();
@@ -160,8 +160,8 @@ fn row(q: &Query, pid: u32, process: String, outcome: Option<&Outcome>) -> Query
     r
 }
 
-fn empty_process(pid: u32) -> ProcessRow {
-    ProcessRow {
+fn empty_process(pid: u32) -> DnsProcessRow {
+    DnsProcessRow {
         pid,
         process: String::new(),
         queries: 0,

@@ -15,7 +15,7 @@ use netoproc_core::backend::HookStatus;
 use netoproc_core::model::{Counters, Family, Protocol};
 use netoproc_core::report::{ConnectionRow, Losses, ProcessRow, Report};
 use netoproc_dns::{
-    DnsReport, DnsStats, Failures, ProcessRow as DnsProcessRow, QueryRow, QueryStatus, ResolverRow,
+    DnsProcessRow, DnsReport, DnsStats, Failures, QueryRow, QueryStatus, ResolverRow,
 };
 use netoproc_export::{write_snapshot, Format, Meta, Snapshot, View};
 

@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::ThreadCaps;
+use super::{DropError, ThreadCaps};
 
 /// Capabilities every thread keeps, set before any thread is signalled.
 static KEEP: AtomicU64 = AtomicU64::new(0);
@@ -46,7 +46,7 @@ struct CapData {
 
 /// Makes every thread of the process keep only `keep` (and cut its
 /// bounding set to it when `bounding`), with no-new-privs set.
-pub fn reduce(keep: u64, bounding: bool) -> Result<(), String> {
+pub fn reduce(keep: u64, bounding: bool) -> Result<(), DropError> {
     KEEP.store(keep, Ordering::SeqCst);
     BOUNDING.store(bounding, Ordering::SeqCst);
     if let Some(last) = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
@@ -66,10 +66,9 @@ pub fn reduce(keep: u64, bounding: bool) -> Result<(), String> {
             return Ok(());
         }
         if let Some(errno) = nonzero(FAILED.load(Ordering::SeqCst)) {
-            return Err(format!(
-                "dropping capabilities failed in a thread: {}",
-                std::io::Error::from_raw_os_error(errno)
-            ));
+            return Err(DropError::InThread(std::io::Error::from_raw_os_error(
+                errno,
+            )));
         }
         for &tid in &behind {
             // SAFETY: tgkill with our own pid; a thread that has exited
@@ -81,10 +80,10 @@ pub fn reduce(keep: u64, bounding: bool) -> Result<(), String> {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-    Err(format!(
-        "{} thread(s) kept capabilities after {ROUNDS} attempts to drop them (threads {behind:?})",
-        behind.len()
-    ))
+    Err(DropError::Kept {
+        rounds: ROUNDS,
+        threads: behind,
+    })
 }
 
 fn nonzero(v: i32) -> Option<i32> {
@@ -92,9 +91,8 @@ fn nonzero(v: i32) -> Option<i32> {
 }
 
 /// Threads of this process whose status shows more than `keep`.
-fn threads_behind(keep: u64) -> Result<Vec<libc::pid_t>, String> {
-    let dir = std::fs::read_dir("/proc/self/task")
-        .map_err(|e| format!("listing this process's threads in /proc/self/task: {e}"))?;
+fn threads_behind(keep: u64) -> Result<Vec<libc::pid_t>, DropError> {
+    let dir = std::fs::read_dir("/proc/self/task").map_err(DropError::ListThreads)?;
     let mut behind = Vec::new();
     for entry in dir.flatten() {
         let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
@@ -112,7 +110,7 @@ fn threads_behind(keep: u64) -> Result<Vec<libc::pid_t>, String> {
 }
 
 /// A real-time signal of ours; its handler reduces the thread it runs on.
-fn install_handler() -> Result<libc::c_int, String> {
+fn install_handler() -> Result<libc::c_int, DropError> {
     let signal = libc::SIGRTMIN() + 6;
     // SAFETY: a zeroed sigaction is valid (empty mask, no flags); the
     // handler only makes async-signal-safe system calls.
@@ -122,10 +120,7 @@ fn install_handler() -> Result<libc::c_int, String> {
         action.sa_flags = libc::SA_RESTART;
         libc::sigemptyset(&mut action.sa_mask);
         if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
-            return Err(format!(
-                "installing the capability-drop signal handler: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(DropError::Handler(std::io::Error::last_os_error()));
         }
     }
     Ok(signal)

@@ -109,14 +109,40 @@ impl Dropped {
     }
 }
 
+/// Why capabilities could not be dropped in every thread.
+#[derive(Debug, thiserror::Error)]
+pub enum DropError {
+    /// This thread's capability sets could not be read.
+    #[error("cannot read this thread's capabilities from /proc/thread-self/status")]
+    OwnStatus,
+    /// The signal handler that reduces other threads could not be installed.
+    #[error("installing the capability-drop signal handler")]
+    Handler(#[source] std::io::Error),
+    /// The threads could not be listed, so none can be checked.
+    #[error("listing this process's threads in /proc/self/task")]
+    ListThreads(#[source] std::io::Error),
+    /// A thread's handler failed to reduce that thread.
+    #[error("dropping capabilities failed in a thread")]
+    InThread(#[source] std::io::Error),
+    /// Some threads still held capabilities after every attempt.
+    #[error(
+        "{} thread(s) kept capabilities after {rounds} attempts to drop them (threads {threads:?})",
+        threads.len()
+    )]
+    Kept {
+        rounds: u32,
+        threads: Vec<libc::pid_t>,
+    },
+}
+
 /// Keeps only what `needs` names (and is held) in every thread; sets
 /// no-new-privs. Fails when some thread could not be reduced.
-pub fn drop_after_start(needs: &[CapabilityNeed]) -> Result<Dropped, String> {
+pub fn drop_after_start(needs: &[CapabilityNeed]) -> Result<Dropped, DropError> {
     let own = std::fs::read_to_string("/proc/thread-self/status")
         .ok()
         .as_deref()
         .and_then(ThreadCaps::parse)
-        .ok_or("cannot read this thread's capabilities from /proc/thread-self/status")?;
+        .ok_or(DropError::OwnStatus)?;
     let kept = retained(own.permitted, needs);
     let keep = kept.iter().fold(0, |m, k| m | k.capability.bitmask());
     let bounding = own.effective & Capability::CAP_SETPCAP.bitmask() != 0;

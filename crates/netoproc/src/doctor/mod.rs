@@ -21,19 +21,45 @@ use checks::{Check, Verdict};
 #[derive(Debug, Clone, clap::Args)]
 pub struct DoctorArgs {
     /// Output format: `pretty` (default) or `json`.
-    #[arg(long, value_name = "FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
-    pub format: String,
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = DoctorFormat::Pretty)]
+    pub format: DoctorFormat,
 
     /// Root of the sys filesystem (for tests).
     #[arg(long, value_name = "DIR", default_value = "/sys", hide = true)]
     pub sys_root: PathBuf,
 }
 
+/// How the doctor's report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DoctorFormat {
+    Pretty,
+    Json,
+}
+
+/// The capture mode `auto` would choose here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoMode {
+    Ebpf,
+    Afpacket,
+    /// Neither works: `doctor` exits 3.
+    None,
+}
+
+impl std::fmt::Display for AutoMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AutoMode::Ebpf => "ebpf",
+            AutoMode::Afpacket => "afpacket",
+            AutoMode::None => "none",
+        })
+    }
+}
+
 /// What `auto` would do.
 #[derive(Debug, Clone, Serialize)]
 pub struct AutoChoice {
-    /// `ebpf`, `afpacket` or `none`.
-    pub mode: &'static str,
+    pub mode: AutoMode,
     pub hooks: Option<&'static str>,
     /// eBPF: how live sockets would be read.
     pub live_read: Option<&'static str>,
@@ -68,25 +94,20 @@ pub fn run(
     report.checks.extend(privilege_checks(proc_root, elevated));
     // Everything is probed: nothing privileged is left to do.
     crate::capabilities::drop_after_start(&[])
-        .map_err(|e| Failure::Runtime(anyhow::anyhow!(e).context("dropping capabilities")))?;
+        .map_err(|e| Failure::Runtime(anyhow::Error::new(e).context("dropping capabilities")))?;
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let written = if args.format == "json" {
+    let written = if args.format == DoctorFormat::Json {
         serde_json::to_writer(&mut out, &report)
             .map_err(io::Error::from)
             .and_then(|()| writeln!(out))
     } else {
         write_pretty(&mut out, &report)
     };
-    match written.and_then(|()| out.flush()) {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            return Err(Failure::Runtime(
-                anyhow::Error::new(e).context("writing the doctor report"),
-            ))
-        }
-        _ => {}
-    }
-    if report.auto.mode == "none" {
+    written.and_then(|()| out.flush()).map_err(|e| {
+        Failure::Runtime(anyhow::Error::new(e).context("writing the doctor report"))
+    })?;
+    if report.auto.mode == AutoMode::None {
         return Err(Failure::Unavailable(format!(
             "no capture mode works here: {}",
             report.auto.reason
@@ -234,7 +255,7 @@ fn diagnose(args: &DoctorArgs, proc_root: &std::path::Path) -> DoctorReport {
     }
     let auto = match ebpf_start {
         Ok(v) => AutoChoice {
-            mode: "ebpf",
+            mode: AutoMode::Ebpf,
             hooks: Some(v.hooks),
             live_read: v.live_read,
             reason: format!(
@@ -245,14 +266,14 @@ fn diagnose(args: &DoctorArgs, proc_root: &std::path::Path) -> DoctorReport {
             degraded: v.degraded,
         },
         Err(why) if afpacket_ok => AutoChoice {
-            mode: "afpacket",
+            mode: AutoMode::Afpacket,
             hooks: None,
             live_read: None,
             reason: format!("eBPF is unavailable ({why}); packet capture works"),
             degraded: Vec::new(),
         },
         Err(why) => AutoChoice {
-            mode: "none",
+            mode: AutoMode::None,
             hooks: None,
             live_read: None,
             reason: format!("neither eBPF ({why}) nor AF_PACKET is available"),
@@ -322,7 +343,7 @@ fn proc_connector() -> Check {
         Err(e) => Check {
             name: "proc_connector",
             verdict: Verdict::Warn,
-            found: e.to_string(),
+            found: netoproc_core::error::Chain(&e).to_string(),
             fix: Some(
                 "AF_PACKET attribution then rescans /proc instead; grant cap_net_admin and run \
                  in the host's network namespace"

@@ -565,15 +565,6 @@ fn no_flag_or_variable_discloses_a_root_only_file() {
     }
 }
 
-/// A named network namespace, deleted on drop.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
-
 /// `--max-netns` bounds the namespaces that get rings (an unprivileged
 /// user can create namespaces with `unshare -rn`): past it, a namespace is
 /// listed as not captured, naming the flag.
@@ -582,9 +573,7 @@ fn namespaces_with_rings_are_bounded() {
     if !root_or_skip("namespaces_with_rings_are_bounded") {
         return;
     }
-    let ns = Netns(format!("npt{}ns", std::process::id()));
-    run_ok(Command::new("ip").args(["netns", "add", &ns.0]));
-    run_ok(Command::new("ip").args(["-n", &ns.0, "link", "set", "lo", "up"]));
+    let _ns = netoproc_testkit::netns::Netns::new("max-netns");
     let degraded = |max: &str| -> String {
         let child = Command::new(BIN)
             .args(["--capture-mode", "afpacket", "--max-netns", max])

@@ -8,21 +8,9 @@ use std::process::{Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_netoproc");
 
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// True when the test may run; panics under `CI=true` without root.
 pub fn root_or_skip(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test} needs root under CI=true");
-    }
-    eprintln!("skipping {test}: needs root");
-    false
+    netoproc_testkit::root_or_skip(test, "root (users, groups, setpriv)")
 }
 
 pub fn run_ok(cmd: &mut Command) -> Output {
