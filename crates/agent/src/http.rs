@@ -17,6 +17,7 @@ use netoproc_export::{write_snapshot, Format, Snapshot, View};
 use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::exposition::{to_prometheus_text, wants_openmetrics, OPENMETRICS, PROMETHEUS_TEXT};
+use crate::history_http::Route;
 use crate::metrics::registry;
 use crate::published::Published;
 use crate::web::{AuthResult, WebSettings};
@@ -34,6 +35,31 @@ pub struct Shared {
     started: Instant,
     /// A loop that has not published for this long is not healthy.
     stale_after: Duration,
+    /// The history store, for the history routes; `None`: history off.
+    history: Option<HistoryAccess>,
+}
+
+/// How the HTTP workers reach the history ledger.
+#[derive(Debug, Clone)]
+pub struct HistoryAccess {
+    pub target: netoproc_history::Target,
+    /// The host this agent writes as (what the routes answer for).
+    pub host: String,
+    pub status: Arc<netoproc_history::writer::Status>,
+}
+
+impl HistoryAccess {
+    /// Why history is degraded, when it is.
+    pub fn degraded(&self) -> Option<String> {
+        if self.status.up.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(
+            self.status
+                .last_error()
+                .unwrap_or_else(|| "not written yet".into()),
+        )
+    }
 }
 
 impl Shared {
@@ -43,7 +69,13 @@ impl Shared {
             last_publish: Mutex::new(None),
             started: Instant::now(),
             stale_after,
+            history: None,
         }
+    }
+
+    /// Serves the history routes from `h`.
+    pub fn set_history(&mut self, h: HistoryAccess) {
+        self.history = Some(h);
     }
 
     /// Makes `p` what scrapes see from now on.
@@ -225,16 +257,44 @@ fn answer(req: Request, shared: &Shared, web: &WebState) {
         }
         "/healthz" if shared.healthy() => text(200, "ok\n"),
         "/healthz" => text(503, "the read loop has not completed a read recently\n"),
-        "/readyz" if shared.latest().is_some() => text(200, "ready\n"),
+        "/readyz" if shared.latest().is_some() => ready(shared),
         "/readyz" => text(503, "capture not read yet\n"),
         "/api/v1/snapshot" => snapshot(shared),
+        "/api/v1/history" => history(shared, req.url(), Route::Traffic),
+        "/api/v1/history/dns" => history(shared, req.url(), Route::Dns),
         "/" => text(
             200,
-            "netoproc serve: /metrics /healthz /readyz /api/v1/snapshot\n",
+            "netoproc serve: /metrics /healthz /readyz /api/v1/snapshot /api/v1/history /api/v1/history/dns\n",
         ),
         _ => text(404, "not found: try /metrics\n"),
     };
     let _ = req.respond(response);
+}
+
+/// Ready once capture was read; a degraded history store is said in the
+/// body (capture and metrics go on without it, so still 200).
+fn ready(shared: &Shared) -> Response<std::io::Cursor<Vec<u8>>> {
+    match shared.history.as_ref().and_then(HistoryAccess::degraded) {
+        None => text(200, "ready\n"),
+        Some(why) => text(
+            200,
+            format!(
+                "ready\ndegraded: history: {}\n",
+                netoproc_core::escape::for_terminal(&why)
+            ),
+        ),
+    }
+}
+
+fn history(shared: &Shared, url: &str, route: Route) -> Response<std::io::Cursor<Vec<u8>>> {
+    let qs = url.split_once('?').map_or("", |(_, q)| q);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (status, body) = crate::history_http::answer(shared.history.as_ref(), route, qs, now);
+    Response::from_string(body)
+        .with_status_code(status)
+        .with_header(header("Content-Type", "application/json"))
 }
 
 fn metrics(shared: &Shared, accept: Option<&str>) -> Response<std::io::Cursor<Vec<u8>>> {

@@ -12,6 +12,8 @@ pub mod budget;
 pub mod config;
 pub mod exposition;
 mod health;
+pub mod history_feed;
+mod history_http;
 pub mod http;
 pub mod identity;
 pub mod metrics;

@@ -40,10 +40,12 @@ impl GroupBy {
             "container" => GroupBy::Container,
             "user" => GroupBy::User,
             "remote" => GroupBy::Remote,
-            _ => return Err(HistoryError::BadQuery(format!(
+            _ => {
+                return Err(HistoryError::BadQuery(format!(
                 "group_by: `{}` is not one of identity, process, service, container, user, remote",
                 crate::target::printable(s)
-            ))),
+            )))
+            }
         })
     }
 
