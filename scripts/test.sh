@@ -59,6 +59,9 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 # `netoproc serve` tests: a real Prometheus server and promtool.
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
+# History tests: a real PostgreSQL 15 server (initdb + pg_ctl, started by
+# the tests themselves on loopback).
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"

@@ -48,7 +48,15 @@ fn transfer(ns: &str, bin: &Path, port: u16, send: u64) -> (u64, u64) {
         "server",
         ns,
         bin,
-        &strings(&["tcp-server", "--listen", &srv, "--reply", "4096", "--hold-ms", "1000"]),
+        &strings(&[
+            "tcp-server",
+            "--listen",
+            &srv,
+            "--reply",
+            "4096",
+            "--hold-ms",
+            "1000",
+        ]),
     );
     server.wait_ready();
     let client = Generator::spawn_bin(
@@ -89,7 +97,14 @@ fn history_json(args: &[&str]) -> serde_json::Value {
 /// Payload bytes (sent, received) of process `name` in the ledger.
 fn ledger_bytes(db: &str, host: &str, name: &str) -> (u64, u64) {
     let v = history_json(&[
-        "--history", db, "--host", host, "--since", "1h", "--process", name,
+        "--history",
+        db,
+        "--host",
+        host,
+        "--since",
+        "1h",
+        "--process",
+        name,
     ]);
     let t = &v["total"];
     (
@@ -154,7 +169,11 @@ fn history_survives_restart_and_kill_9_loses_at_most_the_open_minute() {
     agent.stop();
 
     // 2. A restarted agent keeps it and adds to it.
-    assert_eq!(ledger_bytes(&db_s, "e2e-hist", &name), first, "after restart");
+    assert_eq!(
+        ledger_bytes(&db_s, "e2e-hist", &name),
+        first,
+        "after restart"
+    );
     let agent = ServeRun::start(&mode, &args);
     let second = transfer(&ns.name, &bin, 5412, 200 * KIB);
     let both = add(first, second);
@@ -182,11 +201,22 @@ fn history_survives_restart_and_kill_9_loses_at_most_the_open_minute() {
     // The next agent opens the file a killed one left (WAL recovered).
     let agent = ServeRun::start(&mode, &args);
     let m = agent.metrics();
-    assert!(m.contains("netoproc_history_up 1"), "history not up after kill -9");
+    assert!(
+        m.contains("netoproc_history_up 1"),
+        "history not up after kill -9"
+    );
     agent.stop();
     // TSV and pretty read the same file.
     let out = Command::new(common::netoproc_bin())
-        .args(["history", "--history", &db_s, "--host", "e2e-hist", "--since", "1h"])
+        .args([
+            "history",
+            "--history",
+            &db_s,
+            "--host",
+            "e2e-hist",
+            "--since",
+            "1h",
+        ])
         .args(["--format", "tsv", "--group-by", "identity"])
         .output()
         .unwrap();

@@ -58,12 +58,22 @@ fn minute(i: i64) -> Minute {
         start: T0 + 60 * i,
         traffic: vec![
             (who("curl", "0", ""), Proto::Tcp, t(n * 7 + 1)),
-            (who("nginx", "33", "nginx.service"), Proto::Tcp, t(n * 11 + 5)),
+            (
+                who("nginx", "33", "nginx.service"),
+                Proto::Tcp,
+                t(n * 11 + 5),
+            ),
             (who("nginx", "33", "nginx.service"), Proto::Udp, t(3)),
             (who("dig", "1000", ""), Proto::Udp, t(n % 5 + 1)),
         ],
         remotes: (0..60)
-            .map(|r| (who("curl", "0", ""), format!("10.0.{}.{r}", i % 3), t(r + n)))
+            .map(|r| {
+                (
+                    who("curl", "0", ""),
+                    format!("10.0.{}.{r}", i % 3),
+                    t(r + n),
+                )
+            })
             .collect(),
         dns: vec![
             (
@@ -165,7 +175,10 @@ fn the_ledger_answers_the_same_on_postgresql_and_sqlite() {
         pg.port
     );
     let e = netoproc_history::error::chain(
-        open_writer(&Target::parse(&bad).unwrap()).err().unwrap().as_ref_error(),
+        open_writer(&Target::parse(&bad).unwrap())
+            .err()
+            .unwrap()
+            .as_ref_error(),
     );
     assert!(e.contains("password authentication failed"), "{e}");
     assert!(!e.contains(PASSWORD), "{e}");
@@ -198,7 +211,15 @@ fn transfer(ns: &str, bin: &Path, port: u16, send: u64) -> (u64, u64) {
         "server",
         ns,
         bin,
-        &strings(&["tcp-server", "--listen", &srv, "--reply", "2048", "--hold-ms", "1000"]),
+        &strings(&[
+            "tcp-server",
+            "--listen",
+            &srv,
+            "--reply",
+            "2048",
+            "--hold-ms",
+            "1000",
+        ]),
     );
     server.wait_ready();
     let client = Generator::spawn_bin(
@@ -318,10 +339,7 @@ fn two_agents_share_one_database_and_ride_out_its_restart() {
     pg.resume();
 
     // Back: the buffered minutes arrive, nothing lost, nothing dropped.
-    let all = (
-        first.0 + second.0 + third.0,
-        first.1 + second.1 + third.1,
-    );
+    let all = (first.0 + second.0 + third.0, first.1 + second.1 + third.1);
     for (host, ag) in [("pg-agent-a", &a), ("pg-agent-b", &b)] {
         let have = wait_for(&url, host, &name, all, Duration::from_secs(60));
         assert_eq!(have, all, "{host}: after the database restart");

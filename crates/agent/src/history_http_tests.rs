@@ -11,7 +11,8 @@ use netoproc_history::Target;
 use super::{answer, Route};
 use crate::http::HistoryAccess;
 
-const T0: i64 = 1_764_900_000 - 1_764_900_000 % 3600;
+/// An hour start: 2025-12-05T02:00:00Z.
+const T0: i64 = 1_764_900_000;
 
 fn ledger() -> (tempfile::TempDir, HistoryAccess) {
     let dir = tempfile::tempdir().unwrap();

@@ -78,6 +78,10 @@ pub trait Db: Send {
     fn used_bytes(&mut self) -> Result<Option<u64>, HistoryError>;
     /// Gives freed pages back to the file system (SQLite).
     fn shrink(&mut self) -> Result<(), HistoryError>;
+    /// `WITHOUT ROWID` for SQLite, empty for PostgreSQL.
+    fn without_rowid(&self) -> &'static str {
+        ""
+    }
     /// How the store is named in messages (redacted).
     fn describe(&self) -> &str;
 }

@@ -1,6 +1,9 @@
 //! The ledger's writes and upkeep, over any [`Db`]: a closed minute's
 //! rows added (upserts that add, so a restarted agent writing the same
-//! minute again adds to it), minutes folded into hours, rows past the
+//! minute again adds to it; traffic goes to its minute and its hour at
+//! once, so a month is read from hours), minutes folded into hours
+//! (remotes and DNS, re-bounded) or deleted once their hours hold them
+//! (traffic), rows past the
 //! retention deleted, and (SQLite) the oldest hours deleted while the
 //! store is over its size cap. Every row deleted by age or size is
 //! counted in [`Upkeep`]; folding loses nothing (sums are kept exactly,
@@ -185,12 +188,22 @@ pub fn write_minute(db: &mut dyn Db, host: &str, m: &Minute) -> Result<(), Histo
 }
 
 fn write_minute_inner(db: &mut dyn Db, host: &str, m: &Minute) -> Result<(), HistoryError> {
-    let (res, bucket) = placement(m.start, folded_until(db, host, Table::Traffic)?);
+    // Traffic: the minute row and, at once, its hour's row (so long
+    // ranges read hours only); a minute already folded, the hour only.
+    let folded = folded_until(db, host, Table::Traffic)?;
+    let hour = m.start.div_euclid(HOUR) * HOUR;
     let sql = upsert_traffic_sql(Table::Traffic);
     for (id, proto, t) in &m.traffic {
-        if !t.is_zero() {
-            db.exec(&sql, &traffic_row(host, res, bucket, id, proto.as_str(), t))?;
+        if t.is_zero() {
+            continue;
         }
+        if m.start >= folded {
+            db.exec(
+                &sql,
+                &traffic_row(host, MINUTE, m.start, id, proto.as_str(), t),
+            )?;
+        }
+        db.exec(&sql, &traffic_row(host, HOUR, hour, id, proto.as_str(), t))?;
     }
     let (res, bucket) = placement(m.start, folded_until(db, host, Table::Remotes)?);
     let sql = upsert_traffic_sql(Table::Remotes);
@@ -295,26 +308,8 @@ fn fold(db: &mut dyn Db, host: &str, table: Table, until: i64) -> Result<u64, Hi
     )?[0][0]
         .count();
     match table {
-        Table::Traffic => {
-            let sums: Vec<String> = TRAFFIC_COLS.iter().map(|c| format!("SUM({c})")).collect();
-            let set: Vec<String> = TRAFFIC_COLS
-                .iter()
-                .map(|c| format!("{c} = traffic.{c} + excluded.{c}"))
-                .collect();
-            db.exec(
-                &format!(
-                    "INSERT INTO traffic (host, res, bucket, {key}, {cols})
-                     SELECT host, 3600, bucket - (bucket % 3600), {key}, {sums} FROM traffic
-                     WHERE host = ? AND res = 60 AND bucket < ?
-                     GROUP BY host, bucket - (bucket % 3600), {key}
-                     ON CONFLICT (host, res, bucket, {key}) DO UPDATE SET {set}",
-                    cols = TRAFFIC_COLS.join(", "),
-                    sums = sums.join(", "),
-                    set = set.join(", ")
-                ),
-                &[host.into(), until.into()],
-            )?;
-        }
+        // Hour rows were written with the minutes: only delete these.
+        Table::Traffic => {}
         Table::Remotes => {
             // Summed per hour, then bounded again per identity and hour.
             let sums: Vec<String> = TRAFFIC_COLS

@@ -65,6 +65,14 @@ fn no_upkeep_limits() -> Retention {
 fn minutes_add_up_by_group_with_filters_limits_and_series() {
     let (_d, t) = temp_store();
     let mut db = open_writer(&t).unwrap();
+    let Target::Sqlite(p) = &t else {
+        unreachable!()
+    };
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     for i in 0..10 {
         let m = Minute {
             start: T0 + 60 * i,
@@ -248,6 +256,7 @@ fn thirty_generated_days_fold_into_exact_sums() {
     let ids = [id("curl", "0"), id("nginx", "33"), id("postgres", "105")];
     let mut total = Traffic::default();
     let mut last_day = Traffic::default();
+    let mut last_six_hours = Traffic::default();
     let days = 30;
     let r = Retention {
         traffic_minutes_s: 2 * 86400,
@@ -266,6 +275,9 @@ fn thirty_generated_days_fold_into_exact_sums() {
             total.add(&x);
             if m >= (days - 1) * 1440 {
                 last_day.add(&x);
+            }
+            if m >= days * 1440 - 360 {
+                last_six_hours.add(&x);
             }
             minute.traffic.push((who.clone(), Proto::Tcp, x));
         }
@@ -292,10 +304,35 @@ fn thirty_generated_days_fold_into_exact_sums() {
     assert_eq!(s, total.payload_bytes_sent);
     let series: i64 = a.series.iter().flat_map(|s| &s.points).map(|p| p[2]).sum();
     assert_eq!(series as u64, total.payload_bytes_received);
-    // The last day is still in minutes.
+    // The last day from hours, its last six hours from minutes.
     let b = query::run(db.as_mut(), &q(end - 86400, end, GroupBy::Identity)).unwrap();
-    assert_eq!(b.resolution_seconds, 60);
+    assert_eq!(b.resolution_seconds, 3600);
     assert_eq!(b.total, last_day);
+    let c = query::run(db.as_mut(), &q(end - 6 * 3600, end, GroupBy::Identity)).unwrap();
+    assert_eq!(c.resolution_seconds, 60);
+    assert_eq!(c.total, last_six_hours);
+    // A minute buffered through a long outage arrives after its hour was
+    // folded: it goes to the hour, and sums stay exact.
+    let late = Minute {
+        start: T0 + 60,
+        traffic: vec![(ids[0].clone(), Proto::Udp, traffic(12_345))],
+        remotes: vec![(ids[0].clone(), "10.9.9.9".into(), traffic(12_345))],
+        ..Minute::default()
+    };
+    write_minute(db.as_mut(), "h1", &late).unwrap();
+    total.add(&traffic(12_345));
+    let d = query::run(db.as_mut(), &q(T0, end, GroupBy::Process)).unwrap();
+    assert_eq!(d.total, total);
+    let e = query::run(db.as_mut(), &q(T0, end, GroupBy::Remote)).unwrap();
+    assert_eq!(e.total, traffic(12_345));
+    let stray = db
+        .rows(
+            "SELECT COUNT(*) FROM traffic WHERE res = 60 AND bucket < ?",
+            &[(end - 2 * 86400).into()],
+        )
+        .unwrap()[0][0]
+        .int();
+    assert_eq!(stray, 0, "no minute row left behind a fold");
 }
 
 #[test]

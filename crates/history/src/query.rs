@@ -1,8 +1,8 @@
 //! Reading the ledger: top talkers of a time range grouped by identity,
 //! process, service, container, user or remote, their exact total, and a
-//! series per row for a chart; DNS per identity and resolver. A range
-//! entirely within a table's unfolded minutes is read at minute
-//! resolution; any other at hour resolution over whole hours (the range
+//! series per row for a chart; DNS per identity and resolver. A range of
+//! at most six hours entirely within a table's unfolded minutes is read at
+//! minute resolution; any other at hour resolution over whole hours (the range
 //! read is returned, so sums are exact for the range they claim).
 
 use std::collections::{BTreeMap, HashMap};
@@ -155,6 +155,10 @@ pub struct Answer {
     pub series: Vec<Series>,
 }
 
+/// Ranges up to this long are read at minute resolution (when the
+/// minutes are still there): [`MAX_POINTS`] minutes.
+pub const MINUTE_RANGE_S: i64 = MAX_POINTS * MINUTE;
+
 /// The resolution a table is read at for a range, and the range read.
 fn resolve_range(
     db: &mut dyn Db,
@@ -163,12 +167,23 @@ fn resolve_range(
     since: i64,
     until: i64,
 ) -> Result<(i64, i64, i64), HistoryError> {
-    if since >= folded_until(db, host, table)? {
+    if until - since <= MINUTE_RANGE_S && since >= folded_until(db, host, table)? {
         Ok((MINUTE, since, until))
     } else {
         let s = since.div_euclid(HOUR) * HOUR;
         let u = (until + HOUR - 1).div_euclid(HOUR) * HOUR;
         Ok((HOUR, s, u))
+    }
+}
+
+/// Which rows a resolution reads: minutes; or hours — for traffic the
+/// hour rows alone (written with the minutes), for remotes and DNS the
+/// hour rows and the minutes not folded yet.
+fn rows_at(table: Table, res: i64) -> &'static str {
+    match (res, table) {
+        (MINUTE, _) => " AND res = 60",
+        (_, Table::Traffic) => " AND res = 3600",
+        _ => "",
     }
 }
 
@@ -224,8 +239,7 @@ pub fn run(db: &mut dyn Db, q: &Query) -> Result<Answer, HistoryError> {
     let sums = "CAST(SUM(payload_tx) AS BIGINT), CAST(SUM(payload_rx) AS BIGINT), CAST(SUM(wire_tx) AS BIGINT), CAST(SUM(wire_rx) AS BIGINT), CAST(SUM(packets_tx) AS BIGINT), CAST(SUM(packets_rx) AS BIGINT)";
     let mut params: Vec<Value> = vec![q.host.clone().into_value(), since.into(), until.into()];
     let filter = q.filters.sql(&mut params);
-    // At hour resolution: hour rows and the minutes not folded yet.
-    let res_sql = if res == MINUTE { " AND res = 60" } else { "" };
+    let res_sql = rows_at(table, res);
     let rows = db.rows(
         &format!(
             "SELECT {cols_sql}, {sums} FROM {t} WHERE host = ? AND bucket >= ? AND bucket < ?{res_sql}{filter} GROUP BY {cols_sql}",
@@ -385,7 +399,7 @@ pub struct DnsAnswer {
 pub fn dns(db: &mut dyn Db, q: &Query) -> Result<DnsAnswer, HistoryError> {
     check(q)?;
     let (res, since, until) = resolve_range(db, &q.host, Table::Dns, q.since, q.until)?;
-    let res_sql = if res == MINUTE { " AND res = 60" } else { "" };
+    let res_sql = rows_at(Table::Dns, res);
     let mut params: Vec<Value> = vec![q.host.clone().into_value(), since.into(), until.into()];
     let filter = q.filters.sql(&mut params);
     let rows = db.rows(

@@ -3,7 +3,9 @@
 //! were applied; opening a store applies the rest in one transaction, and
 //! refuses a store from a newer netoproc. Every table is keyed by host,
 //! resolution (60: minutes, 3600: hours) and bucket start (Unix seconds),
-//! then the identity.
+//! then the identity. `{WITHOUT_ROWID}` is SQLite's `WITHOUT ROWID` (rows
+//! stored in their key's B-tree: no second copy of the key) and nothing
+//! for PostgreSQL.
 
 use crate::db::{Db, Value};
 use crate::error::HistoryError;
@@ -19,7 +21,7 @@ pub const MIGRATIONS: &[&str] = &[
         payload_tx BIGINT NOT NULL, payload_rx BIGINT NOT NULL,
         wire_tx BIGINT NOT NULL, wire_rx BIGINT NOT NULL,
         packets_tx BIGINT NOT NULL, packets_rx BIGINT NOT NULL,
-        PRIMARY KEY (host, res, bucket, process, service, container, pod, uid, protocol));
+        PRIMARY KEY (host, res, bucket, process, service, container, pod, uid, protocol)) {WITHOUT_ROWID};
      CREATE TABLE remotes (
         host TEXT NOT NULL, res BIGINT NOT NULL, bucket BIGINT NOT NULL,
         process TEXT NOT NULL, service TEXT NOT NULL, container TEXT NOT NULL,
@@ -27,13 +29,13 @@ pub const MIGRATIONS: &[&str] = &[
         payload_tx BIGINT NOT NULL, payload_rx BIGINT NOT NULL,
         wire_tx BIGINT NOT NULL, wire_rx BIGINT NOT NULL,
         packets_tx BIGINT NOT NULL, packets_rx BIGINT NOT NULL,
-        PRIMARY KEY (host, res, bucket, process, service, container, pod, uid, remote));
+        PRIMARY KEY (host, res, bucket, process, service, container, pod, uid, remote)) {WITHOUT_ROWID};
      CREATE TABLE dns (
         host TEXT NOT NULL, res BIGINT NOT NULL, bucket BIGINT NOT NULL,
         process TEXT NOT NULL, service TEXT NOT NULL, container TEXT NOT NULL,
         pod TEXT NOT NULL, uid TEXT NOT NULL, resolver TEXT NOT NULL,
         queries BIGINT NOT NULL, failures BIGINT NOT NULL, latency TEXT NOT NULL,
-        PRIMARY KEY (host, res, bucket, process, service, container, pod, uid, resolver));",
+        PRIMARY KEY (host, res, bucket, process, service, container, pod, uid, resolver)) {WITHOUT_ROWID};",
     // 2: how far each host's minutes were folded into hours, per table.
     "CREATE TABLE fold_state (
         host TEXT NOT NULL, tbl TEXT NOT NULL, until_bucket BIGINT NOT NULL,
@@ -71,7 +73,7 @@ pub fn migrate_to(db: &mut dyn Db, target: i64) -> Result<(), HistoryError> {
     db.begin()?;
     let result = (|| {
         for m in &MIGRATIONS[found as usize..target as usize] {
-            db.batch(m)?;
+            db.batch(&m.replace("{WITHOUT_ROWID}", db.without_rowid()))?;
         }
         db.exec("DELETE FROM history_meta WHERE key = 'schema_version'", &[])?;
         db.exec(

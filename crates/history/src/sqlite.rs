@@ -49,7 +49,20 @@ impl SqliteDb {
                 source,
             }
         };
+        let existed = path.exists();
         let conn = Connection::open_with_flags(path, flags).map_err(err("opening"))?;
+        if create && !existed {
+            // Who used the network is nobody else's business: owner only
+            // (SQLite gives the WAL and index files the same mode).
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |source| HistoryError::Dir {
+                    store: name.clone(),
+                    dir: path.display().to_string(),
+                    source,
+                },
+            )?;
+        }
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(err("setting the busy timeout"))?;
         // Before any table exists: lets the size cap give pages back.
@@ -169,6 +182,10 @@ impl Db for SqliteDb {
             while rows.next().map_err(self.err("shrinking", p))?.is_some() {}
         }
         Ok(())
+    }
+
+    fn without_rowid(&self) -> &'static str {
+        "WITHOUT ROWID"
     }
 
     fn describe(&self) -> &str {

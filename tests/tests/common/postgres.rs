@@ -173,7 +173,14 @@ impl Postgres {
     pub fn pause(&mut self) {
         let out = self.run(
             "pg_ctl",
-            &["-D", self.data().to_str().unwrap(), "-m", "fast", "-w", "stop"],
+            &[
+                "-D",
+                self.data().to_str().unwrap(),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
         );
         assert!(
             out.status.success(),
