@@ -248,3 +248,7 @@ impl HistoryFeed {
         self.writer.stop();
     }
 }
+
+#[cfg(test)]
+#[path = "history_feed_tests.rs"]
+mod tests;
