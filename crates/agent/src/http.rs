@@ -286,7 +286,30 @@ fn ready(shared: &Shared) -> Response<std::io::Cursor<Vec<u8>>> {
     }
 }
 
+/// One history query at a time: the two workers also answer /metrics,
+/// and a long range must not hold both.
+static HISTORY_BUSY: AtomicBool = AtomicBool::new(false);
+
 fn history(shared: &Shared, url: &str, route: Route) -> Response<std::io::Cursor<Vec<u8>>> {
+    if HISTORY_BUSY.swap(true, Ordering::Acquire) {
+        return Response::from_string(
+            "{\"error\": \"history unavailable: another history query is running; retry\"}",
+        )
+        .with_status_code(503)
+        .with_header(header("Content-Type", "application/json"))
+        .with_header(header("Retry-After", "1"));
+    }
+    struct Release;
+    impl Drop for Release {
+        fn drop(&mut self) {
+            HISTORY_BUSY.store(false, Ordering::Release);
+        }
+    }
+    let _release = Release;
+    history_answer(shared, url, route)
+}
+
+fn history_answer(shared: &Shared, url: &str, route: Route) -> Response<std::io::Cursor<Vec<u8>>> {
     let qs = url.split_once('?').map_or("", |(_, q)| q);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -46,6 +46,11 @@ impl PgDb {
             config.connect_timeout(Duration::from_secs(5));
         }
         config.application_name("netoproc");
+        // A server that hangs fails the statement (and the writer retries)
+        // instead of blocking the writer for good.
+        config.options("-c statement_timeout=60000");
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(30));
         let client = config
             .connect(NoTls)
             .map_err(|source| HistoryError::Postgres {

@@ -92,7 +92,13 @@ pub struct Writer {
     status: Arc<Status>,
     cap: usize,
     thread: Option<JoinHandle<()>>,
+    /// Disconnected when the thread ends.
+    ended: std::sync::mpsc::Receiver<()>,
 }
+
+/// How long stopping waits for the last writes (a hung database must not
+/// hang the agent's exit).
+pub const STOP_WITHIN: Duration = Duration::from_secs(10);
 
 impl Writer {
     /// Starts the thread; it opens the store itself (a store that cannot
@@ -108,14 +114,19 @@ impl Writer {
         let status = Arc::new(Status::default());
         let cap = cfg.buffer_minutes.max(1);
         let (q, s) = (queue.clone(), status.clone());
+        let (alive, ended) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("netoproc-history".into())
-            .spawn(move || run(cfg, now, &q, &s))?;
+            .spawn(move || {
+                let _alive = alive;
+                run(cfg, now, &q, &s)
+            })?;
         Ok(Writer {
             queue,
             status,
             cap,
             thread: Some(thread),
+            ended,
         })
     }
 
@@ -139,7 +150,8 @@ impl Writer {
     }
 
     /// Writes what is queued (one attempt each when the store is down;
-    /// what cannot be written is counted as dropped) and ends the thread.
+    /// what cannot be written is counted as dropped) and ends the thread,
+    /// waiting at most [`STOP_WITHIN`].
     pub fn stop(mut self) {
         self.finish();
     }
@@ -150,8 +162,18 @@ impl Writer {
             lock(lk).stop = true;
             cv.notify_one();
         }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        let Some(t) = self.thread.take() else { return };
+        match self.ended.recv_timeout(STOP_WITHIN) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let n = lock(&self.queue.0).minutes.len();
+                eprintln!(
+                    "netoproc: history: the store did not answer within {STOP_WITHIN:?}; up to {} minutes not written",
+                    n + 1
+                );
+            }
+            _ => {
+                let _ = t.join();
+            }
         }
     }
 }
