@@ -118,14 +118,14 @@ pub fn retention(
 ) -> Result<Retention, Failure> {
     let retain_s = match retain.or(file.retain.as_deref()) {
         Some(s) => parse_retain(s)
-            .map_err(|e| Failure::Usage(format!("--retain: {e}")))?
+            .map_err(|e| Failure::Usage(format!("history retain (--retain): {e}")))?
             .as_secs() as i64,
         None => DEFAULT_RETAIN_S,
     };
     let mib = max_mib.or(file.max_mib).unwrap_or(DEFAULT_MAX_MIB);
     if !(16..=1 << 20).contains(&mib) {
         return Err(Failure::Usage(format!(
-            "--history-max-mib: must be between 16 and 1048576, got {mib}"
+            "history max_mib (--history-max-mib): must be between 16 and 1048576, got {mib}"
         )));
     }
     Ok(Retention {
