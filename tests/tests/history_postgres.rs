@@ -343,7 +343,7 @@ fn two_agents_share_one_database_and_ride_out_its_restart() {
     for (host, ag) in [("pg-agent-a", &a), ("pg-agent-b", &b)] {
         let have = wait_for(&url, host, &name, all, Duration::from_secs(60));
         assert_eq!(have, all, "{host}: after the database restart");
-        assert_eq!(metric(ag, "netoproc_history_minutes_dropped_total"), 0.0);
+        assert_eq!(metric(ag, "netoproc_history_batches_dropped_total"), 0.0);
         assert_eq!(metric(ag, "netoproc_history_up"), 1.0);
     }
     // The HTTP API answers for the agent's own host.

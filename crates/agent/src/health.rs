@@ -175,15 +175,15 @@ fn history(enc: &mut DescriptorEncoder, h: &HistoryView) -> std::fmt::Result {
     )?;
     counter(
         enc,
-        "netoproc_history_minutes_written",
-        "Minutes written to the history store.",
+        "netoproc_history_batches_written",
+        "Closed minutes (one batch of rollups each) written to the history store.",
         None,
         [(none(), n(&st.minutes_written))],
     )?;
     counter(
         enc,
-        "netoproc_history_minutes_dropped",
-        "Minutes lost: pushed out of the full buffer while the store was down, or unwritten at exit.",
+        "netoproc_history_batches_dropped",
+        "Closed minutes lost: pushed out of the full buffer (60) while the store was down, or unwritten at exit.",
         None,
         [(none(), n(&st.minutes_dropped))],
     )?;
@@ -196,8 +196,8 @@ fn history(enc: &mut DescriptorEncoder, h: &HistoryView) -> std::fmt::Result {
     )?;
     gauge(
         enc,
-        "netoproc_history_minutes_queued",
-        "Closed minutes waiting to be written.",
+        "netoproc_history_batches_queued",
+        "Closed minutes waiting to be written (at most 60).",
         None,
         [(none(), n(&st.minutes_queued) as f64)],
     )?;
