@@ -2,7 +2,9 @@
 //! everything a scrape needs computed once and published — identities'
 //! deltas through the series budget, `_info` rows, resolvers, coverage,
 //! capture health, the snapshot's parts — then closed sockets retired so
-//! memory stays bounded. SIGHUP (the `reload` flag) re-reads `[metrics]`
+//! memory stays bounded. With history on, each read's deltas also go to
+//! the open ledger minute ([`crate::history_feed`]), written by a thread
+//! of its own. SIGHUP (the `reload` flag) re-reads `[metrics]`
 //! from the config file; the stop flag (SIGTERM, SIGINT) ends the loop and
 //! the HTTP server.
 

@@ -3,7 +3,9 @@
 //! every few seconds, not thousands of requests). Routes: `/metrics`
 //! (Prometheus text, or OpenMetrics when the `Accept` header asks),
 //! `/healthz` (the read loop is alive), `/readyz` (capture started and read
-//! once), `/api/v1/snapshot` (the snapshot JSON of the latest read). Two
+//! once; its body names a degraded history store), `/api/v1/snapshot`
+//! (the snapshot JSON of the latest read), `/api/v1/history` and
+//! `/api/v1/history/dns` (the ledger's queries, [`crate::history_http`]). Two
 //! worker threads answer from the latest [`Published`] read; they never
 //! touch the capture.
 
