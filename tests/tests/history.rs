@@ -4,7 +4,8 @@
 //! history` reads it back while the agent runs — exactly the generators'
 //! own payload byte counts (eBPF). A restarted agent keeps the history and
 //! adds to it; `kill -9` loses at most the open minute (checked against
-//! the generators' counts); a corrupt file degrades history (a clear
+//! the generators' counts); a full disk degrades history until there is
+//! room again, then the buffered minute is written; a corrupt file degrades history (a clear
 //! error, /readyz says so, `netoproc_history_up 0`) while /metrics goes on.
 //! The agent runs with the hidden test-only `--history-minute-secs 10`
 //! (10 to 60 s "minutes") so a run takes seconds, not minutes. Needs
@@ -282,4 +283,112 @@ fn a_corrupt_history_file_degrades_history_not_the_agent() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{bad:?}: {out:?}");
     }
+}
+
+/// A tmpfs mounted for the test, unmounted on Drop (also on failure).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(kib: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let st = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={kib}k,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(st.success(), "mount tmpfs");
+        SmallDisk { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills what is left with a file; its path.
+    fn fill(&self) -> PathBuf {
+        let p = self.path().join("filler");
+        let mut f = std::fs::File::create(&p).unwrap();
+        let chunk = vec![0u8; 4096];
+        // Bounded: the disk is small.
+        for _ in 0..100_000 {
+            if std::io::Write::write_all(&mut f, &chunk).is_err() {
+                break;
+            }
+        }
+        let _ = f.sync_all();
+        p
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_degrades_history_and_the_buffered_minutes_follow_once_there_is_room() {
+    let test = "a_full_disk_degrades_history_and_the_buffered_minutes_follow_once_there_is_room";
+    if !root_or_skip(test) {
+        return;
+    }
+    let disk = SmallDisk::mount(2048);
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = named_generator(tmp.path(), "hf");
+    let name = bin.file_name().unwrap().to_string_lossy().into_owned();
+    let db = disk.path().join("history.sqlite");
+    let db_s = db.to_str().unwrap().to_string();
+    let ns = Netns::new("hfull");
+    let agent = ServeRun::start(
+        &Mode::ebpf(),
+        &[
+            "--history",
+            &db_s,
+            "--history-minute-secs",
+            "10",
+            "--host-name",
+            "e2e-full",
+        ],
+    );
+    // The store is open (schema written) before the disk fills.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !agent.metrics().contains("netoproc_history_up 1") {
+        assert!(Instant::now() < deadline, "history never came up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let filler = disk.fill();
+    // Traffic while the disk is full: its minute cannot be written.
+    let moved = transfer(&ns.name, &bin, 5431, 400 * KIB);
+    let deadline = Instant::now() + WRITTEN_WITHIN;
+    let body = loop {
+        let (code, body) = get(agent.addr, "/readyz").unwrap();
+        assert_eq!(code, 200, "{body}");
+        if body.contains("degraded: history") || Instant::now() >= deadline {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(body.contains("degraded: history"), "{body}");
+    assert!(body.contains("full"), "the reason names it: {body}");
+    let m = agent.metrics();
+    assert!(m.contains("netoproc_history_up 0"), "{m}");
+    assert!(m.contains("netoproc_reads_total"), "capture goes on");
+    // Room again: the buffered minute is written, nothing lost.
+    std::fs::remove_file(filler).unwrap();
+    assert_eq!(wait_for(&db_s, "e2e-full", &name, moved), moved);
+    let m = agent.metrics();
+    assert!(m.contains("netoproc_history_up 1"), "{m}");
+    assert!(
+        m.contains("netoproc_history_batches_dropped_total 0"),
+        "{m}"
+    );
+    agent.stop();
 }
