@@ -5,8 +5,9 @@
 //! own payload byte counts (eBPF). A restarted agent keeps the history and
 //! adds to it; `kill -9` loses at most the open minute (checked against
 //! the generators' counts); a full disk degrades history until there is
-//! room again, then the buffered minute is written; a corrupt file degrades history (a clear
-//! error, /readyz says so, `netoproc_history_up 0`) while /metrics goes on.
+//! room again, then the buffered minute is written; a corrupt file
+//! degrades history (a clear error, /readyz says so, `netoproc_history_up
+//! 0`) while /metrics goes on.
 //! The agent runs with the hidden test-only `--history-minute-secs 10`
 //! (10 to 60 s "minutes") so a run takes seconds, not minutes. Needs
 //! root; skips otherwise, except under `CI=true` where it fails. Run as
