@@ -167,9 +167,18 @@ fn main() {
         last_used = used;
     }
     drop(db);
-    // Queries over the whole range, with a fresh reader (as the CLI).
+    queries(&target, days);
+    if std::env::var_os("BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(path.with_extension("sqlite-wal"));
+        let _ = std::fs::remove_file(path.with_extension("sqlite-shm"));
+    }
+}
+
+/// Queries over the whole range, with a fresh reader (as the CLI).
+fn queries(target: &Target, days: i64) {
     let end = T0 + days * 86400;
-    let mut rd = netoproc_history::store::open_reader(&target).expect("reader");
+    let mut rd = netoproc_history::store::open_reader(target).expect("reader");
     for (what, since, g) in [
         ("whole range by process", T0, GroupBy::Process),
         ("whole range by identity", T0, GroupBy::Identity),
@@ -217,9 +226,4 @@ fn main() {
         rows(&mut rd, "SELECT COUNT(*) FROM remotes"),
         rows(&mut rd, "SELECT COUNT(*) FROM dns")
     );
-    if std::env::var_os("BENCH_KEEP").is_none() {
-        let _ = std::fs::remove_file(&path);
-        let _ = std::fs::remove_file(path.with_extension("sqlite-wal"));
-        let _ = std::fs::remove_file(path.with_extension("sqlite-shm"));
-    }
 }

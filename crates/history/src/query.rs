@@ -325,30 +325,77 @@ pub fn run(db: &mut dyn Db, q: &Query) -> Result<Answer, HistoryError> {
         until.into(),
     ];
     let filter = q.filters.sql(&mut params);
-    let ordinals: Vec<String> = (1..=n + 1).map(|i| i.to_string()).collect();
-    let rows = db.rows(
-        &format!(
-            "SELECT {cols_sql}, (bucket - ?) / ?, CAST(SUM(payload_tx) AS BIGINT), CAST(SUM(payload_rx) AS BIGINT) FROM {t}
-             WHERE host = ? AND bucket >= ? AND bucket < ?{res_sql}{filter} GROUP BY {ord}",
-            t = table.name(),
-            ord = ordinals.join(", ")
-        ),
-        &params,
-    )?;
     let other_slot = if rest.is_empty() {
         None
     } else {
         Some(out_rows.len() - 1)
     };
-    for r in rows {
-        let key: Vec<String> = r[..n].iter().map(Value::text).collect();
-        let Some(i) = slot.get(&key).copied().or(other_slot) else {
-            continue;
-        };
-        let p = r[n].int().max(0) as usize;
-        if let Some(pt) = series[i].points.get_mut(p) {
-            pt[1] = pt[1].saturating_add(r[n + 1].int());
-            pt[2] = pt[2].saturating_add(r[n + 2].int());
+    let add = |pt: &mut [i64; 3], tx: i64, rx: i64| {
+        pt[1] = pt[1].saturating_add(tx);
+        pt[2] = pt[2].saturating_add(rx);
+    };
+    if n == 1 && other_slot.is_some() {
+        // Many keys (remotes, processes): the top rows' series by key,
+        // `other` as the whole per point less them — not one group per
+        // key and point.
+        let point =
+            "(bucket - ?) / ?, CAST(SUM(payload_tx) AS BIGINT), CAST(SUM(payload_rx) AS BIGINT)";
+        let all = db.rows(
+            &format!(
+                "SELECT {point} FROM {t} WHERE host = ? AND bucket >= ? AND bucket < ?{res_sql}{filter} GROUP BY 1",
+                t = table.name()
+            ),
+            &params,
+        )?;
+        let mut top_params = params.clone();
+        let marks: Vec<&str> = ranked.iter().map(|_| "?").collect();
+        top_params.extend(ranked.iter().map(|(k, _)| Value::Text(k[0].clone())));
+        let tops = db.rows(
+            &format!(
+                "SELECT {cols_sql}, {point} FROM {t} WHERE host = ? AND bucket >= ? AND bucket < ?{res_sql}{filter} AND {cols_sql} IN ({marks}) GROUP BY 1, 2",
+                t = table.name(),
+                marks = marks.join(", ")
+            ),
+            &top_params,
+        )?;
+        let o = other_slot.unwrap_or(0);
+        for r in all {
+            if let Some(pt) = series[o].points.get_mut(r[0].int().max(0) as usize) {
+                add(pt, r[1].int(), r[2].int());
+            }
+        }
+        for r in tops {
+            let Some(i) = slot.get(&vec![r[0].text()]).copied() else {
+                continue;
+            };
+            let p = r[1].int().max(0) as usize;
+            if let Some(pt) = series[i].points.get_mut(p) {
+                add(pt, r[2].int(), r[3].int());
+            }
+            if let Some(pt) = series[o].points.get_mut(p) {
+                add(pt, -r[2].int(), -r[3].int());
+            }
+        }
+    } else {
+        let ordinals: Vec<String> = (1..=n + 1).map(|i| i.to_string()).collect();
+        let rows = db.rows(
+            &format!(
+                "SELECT {cols_sql}, (bucket - ?) / ?, CAST(SUM(payload_tx) AS BIGINT), CAST(SUM(payload_rx) AS BIGINT) FROM {t}
+                 WHERE host = ? AND bucket >= ? AND bucket < ?{res_sql}{filter} GROUP BY {ord}",
+                t = table.name(),
+                ord = ordinals.join(", ")
+            ),
+            &params,
+        )?;
+        for r in rows {
+            let key: Vec<String> = r[..n].iter().map(Value::text).collect();
+            let Some(i) = slot.get(&key).copied().or(other_slot) else {
+                continue;
+            };
+            let p = r[n].int().max(0) as usize;
+            if let Some(pt) = series[i].points.get_mut(p) {
+                add(pt, r[n + 1].int(), r[n + 2].int());
+            }
         }
     }
     Ok(Answer {
