@@ -311,6 +311,12 @@ fn bad_config_files_are_usage_errors_naming_the_line() {
     let (code, err) = serve_with_config("listen = \"nowhere\"\n");
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("listen"), "{err}");
+    let (code, err) = serve_with_config("[history]\nretain = \"soon\"\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("retain"), "{err}");
+    let (code, err) = serve_with_config("[history]\nstore = \"mysql://u:pw-x9@h/db\"\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--history") && !err.contains("pw-x9"), "{err}");
 }
 
 /// A real Prometheus scrapes `netoproc serve` over HTTPS with basic auth

@@ -2,7 +2,9 @@
 //! everything a scrape needs computed once and published — identities'
 //! deltas through the series budget, `_info` rows, resolvers, coverage,
 //! capture health, the snapshot's parts — then closed sockets retired so
-//! memory stays bounded. SIGHUP (the `reload` flag) re-reads `[metrics]`
+//! memory stays bounded. With history on, each read's deltas also go to
+//! the open ledger minute ([`crate::history_feed`]), written by a thread
+//! of its own. SIGHUP (the `reload` flag) re-reads `[metrics]`
 //! from the config file; the stop flag (SIGTERM, SIGINT) ends the loop and
 //! the HTTP server.
 
@@ -17,9 +19,12 @@ use netoproc_engine::{Engine, EngineError};
 use netoproc_export::Meta;
 use netoproc_procfs::sysnet::{InterfaceCounters, SysClassNet};
 
+use netoproc_history::writer::{Writer, WriterConfig};
+
 use crate::budget::Budget;
 use crate::config::{FileConfig, MetricsSection, MetricsSettings};
-use crate::http::{HttpServer, Shared, WebState};
+use crate::history_feed::HistoryFeed;
+use crate::http::{HistoryAccess, HttpServer, Shared, WebState};
 use crate::identity::Identity;
 use crate::metrics::{MAX_CMDLINE, MAX_INTERFACES, MAX_RESOLVERS};
 use crate::published::{ProcessInfoRow, Published, RemoteSeries, ResolverSeries, SnapshotParts};
@@ -40,6 +45,17 @@ pub struct ServeOptions {
     pub web: WebSettings,
     /// The web config file, re-read on SIGHUP.
     pub web_config_file: Option<PathBuf>,
+    /// Where and how history is kept; `None`: `--history off`.
+    pub history: Option<HistoryOptions>,
+}
+
+/// The history ledger the agent writes.
+#[derive(Debug, Clone)]
+pub struct HistoryOptions {
+    pub writer: WriterConfig,
+    /// Seconds of one ledger minute: 60, shorter only in tests (a hidden,
+    /// bounded flag).
+    pub bucket_s: i64,
 }
 
 /// Why the agent stopped.
@@ -55,6 +71,12 @@ pub enum AgentError {
     /// The capture failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The history writer thread could not be started.
+    #[error("starting the history writer")]
+    History {
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Serves until `stop` is set. `on_listening` is told the bound address
@@ -68,7 +90,23 @@ pub fn serve(
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), AgentError> {
     let interval = engine.config().read_interval;
-    let shared = Arc::new(Shared::new(Duration::from_secs(30) + 5 * interval));
+    let mut shared = Shared::new(Duration::from_secs(30) + 5 * interval);
+    // The writer thread opens the store itself: a store that is down
+    // degrades history, never the agent.
+    let history = match &opts.history {
+        Some(h) => {
+            let writer = Writer::start(h.writer.clone(), Box::new(unix_now))
+                .map_err(|source| AgentError::History { source })?;
+            shared.set_history(HistoryAccess {
+                target: h.writer.target.clone(),
+                host: h.writer.host.clone(),
+                status: writer.status(),
+            });
+            Some(HistoryFeed::new(writer, h.bucket_s))
+        }
+        None => None,
+    };
+    let shared = Arc::new(shared);
     let web = Arc::new(WebState::new(opts.web.clone()));
     let server = HttpServer::start(opts.listen, shared.clone(), web.clone()).map_err(|source| {
         AgentError::Listen {
@@ -81,7 +119,8 @@ pub fn serve(
         budget: Budget::new(opts.metrics.budget()),
         remotes: opts.metrics.remote_budget().map(Budget::new),
         metrics: opts.metrics,
-        tracker: DeltaTracker::with_remotes(opts.metrics.remote_series > 0),
+        tracker: DeltaTracker::with_remotes(opts.metrics.remote_series > 0 || history.is_some()),
+        history,
         sys: SysClassNet::new(&engine.config().sys_root),
         resolver_slots: Vec::new(),
         started_at: clock.wall(),
@@ -97,7 +136,17 @@ pub fn serve(
         Ok::<(), AgentError>(())
     });
     server.stop();
+    if let Some(h) = state.history.take() {
+        // The open minute and anything queued are written before exit.
+        h.stop();
+    }
     result.map(drop)
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// SIGHUP: re-reads the web config file, if there is one; a bad one keeps
@@ -132,6 +181,8 @@ struct AgentState {
     resolver_slots: Vec<SocketAddr>,
     started_at: SystemTime,
     t0: std::time::Instant,
+    /// The ledger's open minute; `None` with `--history off`.
+    history: Option<HistoryFeed>,
 }
 
 impl AgentState {
@@ -152,7 +203,8 @@ impl AgentState {
                     (Some(b), Some(cfg)) => b.reconfigure(cfg, clock.now()),
                     (slot, cfg) => *slot = cfg.map(Budget::new),
                 }
-                self.tracker.set_remotes(m.remote_series > 0);
+                self.tracker
+                    .set_remotes(m.remote_series > 0 || self.history.is_some());
                 eprintln!(
                     "netoproc: SIGHUP: reloaded [metrics] from {} (max_series {}, identity_ttl_s {}); other keys apply at the next start",
                     path.display(),
@@ -181,6 +233,27 @@ impl AgentState {
             dns.as_ref().map(|(d, _)| d),
             e.containers(),
         );
+        if let Some(h) = self.history.as_mut() {
+            let latencies: Vec<(SocketAddr, netoproc_dns::LatencyHistogram)> = e
+                .dns()
+                .map(|obs| {
+                    obs.resolver_latencies()
+                        .map(|(a, h)| (a, h.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let wall = clock
+                .wall()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            h.add(
+                wall,
+                &deltas.by_identity,
+                &deltas.by_remote,
+                dns.as_ref().map(|(d, _)| d),
+                &latencies,
+            );
+        }
         self.budget.apply(now, deltas.by_identity);
         let remotes = self.remotes.as_mut().map(|b| {
             b.apply(now, deltas.by_remote);
@@ -265,6 +338,7 @@ impl AgentState {
             own: e.own_usage(now),
             reads: e.reads(),
             read_at: clock.wall(),
+            history: self.history.as_ref().map(HistoryFeed::view),
             snapshot: SnapshotParts {
                 meta,
                 report,

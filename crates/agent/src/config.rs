@@ -22,6 +22,13 @@
 //! min_residency_s = 60
 //! info_per_identity = 2
 //! remote_series = 0        # opt-in: (identity, remote address) pairs
+//!
+//! [history]
+//! store = "/var/lib/netoproc/history.sqlite"   # or postgres://…, or "off"
+//! state_dir = "/var/lib/netoproc"
+//! retain = "30d"
+//! max_mib = 1024
+//! host_name = "web1"       # default: the hostname
 //! ```
 
 use std::net::SocketAddr;
@@ -72,6 +79,21 @@ pub struct FileConfig {
     pub capture: CaptureSection,
     #[serde(default)]
     pub metrics: MetricsSection,
+    #[serde(default)]
+    pub history: HistorySection,
+}
+
+/// `[history]`: the ledger (the `serve` flags of the same names win).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySection {
+    /// A SQLite file, a `postgres://` URL or `off`.
+    pub store: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    /// `30d`, `12h`, …
+    pub retain: Option<String>,
+    pub max_mib: Option<u64>,
+    pub host_name: Option<String>,
 }
 
 /// `[capture]`: the global capture flags' values.

@@ -6,6 +6,9 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
+use std::sync::atomic::Ordering;
+
+use crate::history_feed::HistoryView;
 use crate::metrics::{counter, gauge, with, Labels};
 use crate::published::Published;
 
@@ -115,6 +118,9 @@ pub(crate) fn encode(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Re
             [(none(), (own.rss_kib * 1024) as f64)],
         )?;
     }
+    if let Some(h) = &p.history {
+        history(enc, h)?;
+    }
     let b = &p.budget;
     gauge(
         enc,
@@ -155,5 +161,71 @@ pub(crate) fn encode(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Re
             (with(none(), &[("reason", "expired")]), b.expired),
             (with(none(), &[("reason", "evicted")]), b.evicted),
         ],
+    )
+}
+
+/// The history ledger's writer: up or degraded, what it wrote, lost,
+/// folded and deleted.
+fn history(enc: &mut DescriptorEncoder, h: &HistoryView) -> std::fmt::Result {
+    let st = &h.status;
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    gauge(
+        enc,
+        "netoproc_history_up",
+        "1 when the history store took the last write, 0 when it is degraded (the reason is in /readyz and on stderr).",
+        None,
+        [(none(), if st.up.load(Ordering::Relaxed) { 1.0 } else { 0.0 })],
+    )?;
+    counter(
+        enc,
+        "netoproc_history_batches_written",
+        "Closed minutes (one batch of rollups each) written to the history store.",
+        None,
+        [(none(), n(&st.minutes_written))],
+    )?;
+    counter(
+        enc,
+        "netoproc_history_batches_dropped",
+        "Closed minutes lost: pushed out of the full buffer (60) while the store was down, or unwritten at exit.",
+        None,
+        [(none(), n(&st.minutes_dropped))],
+    )?;
+    counter(
+        enc,
+        "netoproc_history_write_errors",
+        "Failed opens, writes and upkeep rounds of the history store.",
+        None,
+        [(none(), n(&st.write_errors))],
+    )?;
+    gauge(
+        enc,
+        "netoproc_history_batches_queued",
+        "Closed minutes waiting to be written (at most 60).",
+        None,
+        [(none(), n(&st.minutes_queued) as f64)],
+    )?;
+    counter(
+        enc,
+        "netoproc_history_rows_folded",
+        "Minute rows folded into hour rows (sums kept).",
+        None,
+        [(none(), n(&st.rows_folded))],
+    )?;
+    counter(
+        enc,
+        "netoproc_history_rows_deleted",
+        "History rows deleted, by reason: `age` (past --retain) or `size` (over --history-max-mib).",
+        None,
+        [
+            (with(none(), &[("reason", "age")]), n(&st.rows_deleted_age)),
+            (with(none(), &[("reason", "size")]), n(&st.rows_deleted_size)),
+        ],
+    )?;
+    counter(
+        enc,
+        "netoproc_history_identities_folded",
+        "Identities or (identity, remote) pairs past a minute's bound, kept in history as `other`.",
+        None,
+        [(none(), h.identities_folded)],
     )
 }

@@ -3,7 +3,9 @@
 //! every few seconds, not thousands of requests). Routes: `/metrics`
 //! (Prometheus text, or OpenMetrics when the `Accept` header asks),
 //! `/healthz` (the read loop is alive), `/readyz` (capture started and read
-//! once), `/api/v1/snapshot` (the snapshot JSON of the latest read),
+//! once; its body names a degraded history store), `/api/v1/snapshot`
+//! (the snapshot JSON of the latest read), `/api/v1/history` and
+//! `/api/v1/history/dns` (the ledger's queries, [`crate::history_http`]),
 //! `/api/v1/interfaces` (the interfaces' own counters, for the page's
 //! attributed share), and the web page (`/` and `/assets/…`, embedded by
 //! `netoproc-web`, with its security headers). Two
@@ -20,6 +22,7 @@ use netoproc_export::{write_snapshot, Format, Snapshot, View};
 use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::exposition::{to_prometheus_text, wants_openmetrics, OPENMETRICS, PROMETHEUS_TEXT};
+use crate::history_http::Route;
 use crate::metrics::registry;
 use crate::published::Published;
 use crate::web::{AuthResult, WebSettings};
@@ -37,6 +40,31 @@ pub struct Shared {
     started: Instant,
     /// A loop that has not published for this long is not healthy.
     stale_after: Duration,
+    /// The history store, for the history routes; `None`: history off.
+    history: Option<HistoryAccess>,
+}
+
+/// How the HTTP workers reach the history ledger.
+#[derive(Debug, Clone)]
+pub struct HistoryAccess {
+    pub target: netoproc_history::Target,
+    /// The host this agent writes as (what the routes answer for).
+    pub host: String,
+    pub status: Arc<netoproc_history::writer::Status>,
+}
+
+impl HistoryAccess {
+    /// Why history is degraded, when it is.
+    pub fn degraded(&self) -> Option<String> {
+        if self.status.up.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(
+            self.status
+                .last_error()
+                .unwrap_or_else(|| "not written yet".into()),
+        )
+    }
 }
 
 impl Shared {
@@ -46,7 +74,13 @@ impl Shared {
             last_publish: Mutex::new(None),
             started: Instant::now(),
             stale_after,
+            history: None,
         }
+    }
+
+    /// Serves the history routes from `h`.
+    pub fn set_history(&mut self, h: HistoryAccess) {
+        self.history = Some(h);
     }
 
     /// Makes `p` what scrapes see from now on.
@@ -232,16 +266,67 @@ fn answer(req: Request, shared: &Shared, web: &WebState) {
         }
         "/healthz" if shared.healthy() => text(200, "ok\n"),
         "/healthz" => text(503, "the read loop has not completed a read recently\n"),
-        "/readyz" if shared.latest().is_some() => text(200, "ready\n"),
+        "/readyz" if shared.latest().is_some() => ready(shared),
         "/readyz" => text(503, "capture not read yet\n"),
         "/api/v1/snapshot" => snapshot(shared),
         "/api/v1/interfaces" => interfaces(shared),
+        "/api/v1/history" => history(shared, req.url(), Route::Traffic),
+        "/api/v1/history/dns" => history(shared, req.url(), Route::Dns),
         _ => text(
             404,
             "not found: the page is at /, metrics at /metrics, JSON at /api/v1/snapshot\n",
         ),
     };
     let _ = req.respond(response);
+}
+
+/// Ready once capture was read; a degraded history store is said in the
+/// body (capture and metrics go on without it, so still 200).
+fn ready(shared: &Shared) -> Response<std::io::Cursor<Vec<u8>>> {
+    match shared.history.as_ref().and_then(HistoryAccess::degraded) {
+        None => text(200, "ready\n"),
+        Some(why) => text(
+            200,
+            format!(
+                "ready\ndegraded: history: {}\n",
+                netoproc_core::escape::for_terminal(&why)
+            ),
+        ),
+    }
+}
+
+/// One history query at a time: the two workers also answer /metrics,
+/// and a long range must not hold both.
+static HISTORY_BUSY: AtomicBool = AtomicBool::new(false);
+
+fn history(shared: &Shared, url: &str, route: Route) -> Response<std::io::Cursor<Vec<u8>>> {
+    if HISTORY_BUSY.swap(true, Ordering::Acquire) {
+        return Response::from_string(
+            "{\"error\": \"history unavailable: another history query is running; retry\"}",
+        )
+        .with_status_code(503)
+        .with_header(header("Content-Type", "application/json"))
+        .with_header(header("Retry-After", "1"));
+    }
+    struct Release;
+    impl Drop for Release {
+        fn drop(&mut self) {
+            HISTORY_BUSY.store(false, Ordering::Release);
+        }
+    }
+    let _release = Release;
+    history_answer(shared, url, route)
+}
+
+fn history_answer(shared: &Shared, url: &str, route: Route) -> Response<std::io::Cursor<Vec<u8>>> {
+    let qs = url.split_once('?').map_or("", |(_, q)| q);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (status, body) = crate::history_http::answer(shared.history.as_ref(), route, qs, now);
+    Response::from_string(body)
+        .with_status_code(status)
+        .with_header(header("Content-Type", "application/json"))
 }
 
 fn metrics(shared: &Shared, accept: Option<&str>) -> Response<std::io::Cursor<Vec<u8>>> {

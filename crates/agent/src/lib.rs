@@ -4,14 +4,18 @@
 //! Prometheus text or OpenMetrics ([`metrics`], [`exposition`]), with
 //! health, readiness and the snapshot JSON. Its settings come from flags
 //! and a TOML file ([`config`]), reloaded on SIGHUP; TLS and basic auth from a
-//! web config file in the exporters' format ([`web`]). It never opens a
-//! capture backend itself: the binary hands one in.
+//! web config file in the exporters' format ([`web`]). What it counted is
+//! kept in the history ledger (`netoproc-history`) through
+//! [`history_feed`]. It never opens a capture backend itself: the binary
+//! hands one in.
 
 pub mod agent;
 pub mod budget;
 pub mod config;
 pub mod exposition;
 mod health;
+pub mod history_feed;
+mod history_http;
 pub mod http;
 pub mod identity;
 pub mod metrics;

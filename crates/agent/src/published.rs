@@ -73,5 +73,7 @@ pub struct Published {
     pub own: Option<OwnUsage>,
     pub reads: u64,
     pub read_at: SystemTime,
+    /// The history writer's state; `None` with `--history off`.
+    pub history: Option<crate::history_feed::HistoryView>,
     pub snapshot: SnapshotParts,
 }

@@ -254,6 +254,7 @@ fn run_agent(
         metrics_flags: flags,
         web: Default::default(),
         web_config_file: None,
+        history: None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let reload = AtomicBool::new(false);

@@ -158,6 +158,7 @@ fn the_page_and_its_apis() {
         metrics_flags: flags,
         web: WebSettings::default(),
         web_config_file: None,
+        history: None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let reload = AtomicBool::new(false);

@@ -126,6 +126,7 @@ fn https_with_basic_auth() {
         metrics_flags: flags,
         web,
         web_config_file: Some(web_yml),
+        history: None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let reload = AtomicBool::new(false);

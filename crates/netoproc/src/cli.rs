@@ -216,6 +216,10 @@ pub enum Command {
     /// (/healthz, /readyz) and the snapshot JSON (/api/v1/snapshot) over
     /// HTTP, on 127.0.0.1:9767 unless --listen says otherwise.
     Serve(crate::serve::ServeArgs),
+    /// What the agent's history ledger holds for a time range: top talkers
+    /// by identity, process, service, container, user or remote, with the
+    /// exact total (pretty, TSV or JSON). Reads while the agent writes.
+    History(crate::history::HistoryArgs),
 }
 
 /// The `--dns-ports` list; empty when DNS capture is off.

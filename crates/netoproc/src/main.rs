@@ -9,6 +9,7 @@ mod capabilities;
 mod cli;
 mod doctor;
 mod failure;
+mod history;
 mod live;
 mod privilege;
 mod serve;
@@ -62,6 +63,9 @@ fn main() {
 fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
     if let Some(cli::Command::Doctor(args)) = &cli.command {
         return doctor::run(args, &cli.proc_root, elevated);
+    }
+    if let Some(cli::Command::History(args)) = &cli.command {
+        return history::run(args, elevated);
     }
     if let Some(cli::Command::Serve(args)) = &cli.command {
         return serve::run(cli, args, elevated);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, Parser};
-use netoproc_agent::agent::{serve, AgentError, ServeOptions};
+use netoproc_agent::agent::{serve, AgentError, HistoryOptions, ServeOptions};
 use netoproc_agent::config::{
     resolve_listen, FileConfig, MetricsSection, MetricsSettings, DEFAULT_LISTEN,
 };
@@ -19,6 +19,8 @@ use netoproc_agent::web::WebSettings;
 use netoproc_core::clock::SystemClock;
 use netoproc_dns::ObservatoryConfig;
 use netoproc_engine::{Engine, SessionConfig};
+use netoproc_history::writer::{WriterConfig, DEFAULT_BUFFER_MINUTES};
+use netoproc_history::Target;
 
 use crate::cli::Cli;
 use crate::failure::Failure;
@@ -73,6 +75,34 @@ pub struct ServeArgs {
     /// Each pair takes 4 series from --max-series.
     #[arg(long, value_name = "N")]
     pub remote_series: Option<usize>,
+
+    /// The traffic ledger: a SQLite file, a postgres://user:password@host/db
+    /// URL (many agents may share one; the password is never printed), or
+    /// `off` [default: <state dir>/history.sqlite].
+    #[arg(long, value_name = "PATH|URL|off")]
+    pub history: Option<PathBuf>,
+
+    /// Where the default ledger file lives [default: /var/lib/netoproc].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// History older than this is deleted [default: 30d].
+    #[arg(long, value_name = "DURATION")]
+    pub retain: Option<String>,
+
+    /// The SQLite ledger is kept under this many MiB: the oldest hours are
+    /// deleted (and counted) first [default: 1024].
+    #[arg(long, value_name = "MIB")]
+    pub history_max_mib: Option<u64>,
+
+    /// The host name history rows carry [default: the hostname].
+    #[arg(long, value_name = "NAME")]
+    pub host_name: Option<String>,
+
+    /// Tests only: seconds in a ledger "minute" (10 to 60). Changes only
+    /// how often rows are cut, never what is read or written where.
+    #[arg(long, value_name = "SECS", hide = true, default_value_t = 60, value_parser = clap::value_parser!(i64).range(10..=60))]
+    pub history_minute_secs: i64,
 }
 
 pub fn run(cli: &Cli, args: &ServeArgs, elevated: Option<&str>) -> Result<(), Failure> {
@@ -109,6 +139,7 @@ pub fn run(cli: &Cli, args: &ServeArgs, elevated: Option<&str>) -> Result<(), Fa
         Some(p) => WebSettings::load(p).map_err(|e| Failure::Usage(format!("serve: {e}")))?,
         None => WebSettings::default(),
     };
+    let history = history_options(args, &file)?;
     let scheme = if web.tls.is_some() { "https" } else { "http" };
     let web_line = web.describe();
 
@@ -155,10 +186,19 @@ pub fn run(cli: &Cli, args: &ServeArgs, elevated: Option<&str>) -> Result<(), Fa
         metrics_flags: flags,
         web,
         web_config_file,
+        history: history.clone(),
+    };
+    let history_line = match &history {
+        Some(h) => format!(
+            "history {} as host {}",
+            h.writer.target.describe(),
+            netoproc_history::target::printable(&h.writer.host)
+        ),
+        None => "history off".to_string(),
     };
     let result = serve(&mut engine, &SystemClock, &stop, &reload, &opts, |addr| {
         eprintln!(
-            "netoproc: serving {scheme}://{addr}/metrics ({web_line}; capture mode {}, hooks {}; budget {} series)",
+            "netoproc: serving {scheme}://{addr}/metrics ({web_line}; capture mode {}, hooks {}; budget {} series; {history_line})",
             info.mode, info.hooks, metrics.max_series
         );
     });
@@ -166,7 +206,40 @@ pub fn run(cli: &Cli, args: &ServeArgs, elevated: Option<&str>) -> Result<(), Fa
         Ok(()) => Ok(()),
         Err(e @ AgentError::Listen { .. }) => Err(Failure::Runtime(anyhow::Error::new(e))),
         Err(AgentError::Engine(e)) => Err(e.into()),
+        Err(e @ AgentError::History { .. }) => Err(Failure::Runtime(anyhow::Error::new(e))),
     }
+}
+
+/// The ledger's settings from the flags over the file's `[history]`.
+fn history_options(args: &ServeArgs, file: &FileConfig) -> Result<Option<HistoryOptions>, Failure> {
+    let h = &file.history;
+    let state_dir = crate::history::state_dir(args.state_dir.as_deref(), h);
+    let target = crate::history::target(args.history.as_deref(), h.store.as_deref(), &state_dir)?;
+    if target == Target::Off {
+        return Ok(None);
+    }
+    let retention = crate::history::retention(args.retain.as_deref(), args.history_max_mib, h)?;
+    let host = args
+        .host_name
+        .clone()
+        .or_else(|| h.host_name.clone())
+        .unwrap_or_else(crate::history::hostname);
+    if host.is_empty() || host.len() > 253 || host.chars().any(char::is_control) {
+        return Err(Failure::Usage(
+            "--host-name: 1 to 253 printable characters".into(),
+        ));
+    }
+    Ok(Some(HistoryOptions {
+        writer: WriterConfig {
+            target,
+            host,
+            retention,
+            buffer_minutes: DEFAULT_BUFFER_MINUTES,
+            retry: std::time::Duration::from_secs(5),
+            upkeep_every: std::time::Duration::from_secs(60),
+        },
+        bucket_s: args.history_minute_secs,
+    }))
 }
 
 /// The config file's capture keys as flags, for the flags not given on the

@@ -13,6 +13,7 @@ pub mod http;
 pub mod mode;
 pub mod netns;
 pub mod netoproc_run;
+pub mod postgres;
 pub mod prometheus;
 pub mod scenario;
 pub mod scenarios;

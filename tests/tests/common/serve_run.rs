@@ -2,7 +2,9 @@
 //! flags and `serve --listen 127.0.0.1:0` plus extra arguments, its stderr
 //! forwarded and kept, its address read from its `serving http://…` line,
 //! ready once `/readyz` answers 200, stopped with SIGTERM (it must exit 0),
-//! and killed on Drop if a test fails while it runs.
+//! and killed on Drop if a test fails while it runs. Unless the test
+//! chooses its history store, the agent keeps it in a temporary state
+//! directory.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -20,14 +22,26 @@ pub struct ServeRun {
     child: Child,
     pub addr: SocketAddr,
     pub stderr: Arc<Mutex<Vec<String>>>,
+    /// The state directory (history ledger) of a run not given one: never
+    /// the host's /var/lib/netoproc.
+    _state: Option<tempfile::TempDir>,
 }
 
 impl ServeRun {
     pub fn start(mode: &Mode, extra: &[&str]) -> ServeRun {
         let bin = mode.bin.clone().unwrap_or_else(super::netoproc_bin);
+        let state = (!extra
+            .iter()
+            .any(|a| *a == "--history" || *a == "--state-dir"))
+        .then(|| tempfile::tempdir().expect("a state directory"));
+        let state_args: Vec<String> = state
+            .as_ref()
+            .map(|d| vec!["--state-dir".into(), d.path().display().to_string()])
+            .unwrap_or_default();
         let mut child = Command::new(&bin)
             .args(&mode.args)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(&state_args)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -67,6 +81,7 @@ impl ServeRun {
             child,
             addr,
             stderr,
+            _state: state,
         };
         if tls {
             // HTTPS: readiness is for the caller's TLS client to see.

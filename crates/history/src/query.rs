@@ -1,0 +1,496 @@
+//! Reading the ledger: top talkers of a time range grouped by identity,
+//! process, service, container, user or remote, their exact total, and a
+//! series per row for a chart; DNS per identity and resolver. A range of
+//! at most six hours entirely within a table's unfolded minutes is read at
+//! minute resolution; any other at hour resolution over whole hours (the range
+//! read is returned, so sums are exact for the range they claim).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::db::{Db, Value};
+use crate::error::HistoryError;
+use crate::ledger::{folded_until, Table, HOUR, MINUTE};
+use crate::model::{Latency, Traffic};
+
+/// At most this many rows (`limit`).
+pub const MAX_LIMIT: usize = 1000;
+pub const DEFAULT_LIMIT: usize = 20;
+/// Points per series at most; buckets are widened to fit.
+pub const MAX_POINTS: i64 = 360;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    Identity,
+    Process,
+    Service,
+    Container,
+    User,
+    Remote,
+}
+
+impl GroupBy {
+    pub fn parse(s: &str) -> Result<Self, HistoryError> {
+        Ok(match s {
+            "identity" => GroupBy::Identity,
+            "process" => GroupBy::Process,
+            "service" => GroupBy::Service,
+            "container" => GroupBy::Container,
+            "user" => GroupBy::User,
+            "remote" => GroupBy::Remote,
+            _ => {
+                return Err(HistoryError::BadQuery(format!(
+                "group_by: `{}` is not one of identity, process, service, container, user, remote",
+                crate::target::printable(s)
+            )))
+            }
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Identity => "identity",
+            GroupBy::Process => "process",
+            GroupBy::Service => "service",
+            GroupBy::Container => "container",
+            GroupBy::User => "user",
+            GroupBy::Remote => "remote",
+        }
+    }
+
+    /// (column, key name in the output)
+    fn columns(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            GroupBy::Identity => &[
+                ("process", "process"),
+                ("service", "service"),
+                ("container", "container"),
+                ("pod", "pod"),
+                ("uid", "user"),
+            ],
+            GroupBy::Process => &[("process", "process")],
+            GroupBy::Service => &[("service", "service")],
+            GroupBy::Container => &[("container", "container")],
+            GroupBy::User => &[("uid", "user")],
+            GroupBy::Remote => &[("remote", "remote")],
+        }
+    }
+
+    fn table(self) -> Table {
+        if self == GroupBy::Remote {
+            Table::Remotes
+        } else {
+            Table::Traffic
+        }
+    }
+}
+
+/// Exact-match filters on identity fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    pub process: Option<String>,
+    pub service: Option<String>,
+    pub container: Option<String>,
+    pub user: Option<String>,
+}
+
+impl Filters {
+    fn sql(&self, params: &mut Vec<Value>) -> String {
+        let mut s = String::new();
+        for (col, v) in [
+            ("process", &self.process),
+            ("service", &self.service),
+            ("container", &self.container),
+            ("uid", &self.user),
+        ] {
+            if let Some(v) = v {
+                s.push_str(&format!(" AND {col} = ?"));
+                params.push(v.into());
+            }
+        }
+        s
+    }
+}
+
+/// One question to the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    pub host: String,
+    /// Unix seconds, `since < until`.
+    pub since: i64,
+    pub until: i64,
+    pub group_by: GroupBy,
+    pub limit: usize,
+    pub filters: Filters,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    pub key: BTreeMap<String, String>,
+    pub label: String,
+    pub other: bool,
+    #[serde(flatten)]
+    pub traffic: Traffic,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Series {
+    pub label: String,
+    /// `[bucket start, payload bytes sent, payload bytes received]`.
+    pub points: Vec<[i64; 3]>,
+}
+
+/// The answer, in the HTTP API's shape.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Answer {
+    pub host: String,
+    pub since: i64,
+    pub until: i64,
+    pub resolution_seconds: i64,
+    pub group_by: GroupBy,
+    pub rows: Vec<Row>,
+    pub total: Traffic,
+    pub series: Vec<Series>,
+}
+
+/// Ranges up to this long are read at minute resolution (when the
+/// minutes are still there): [`MAX_POINTS`] minutes.
+pub const MINUTE_RANGE_S: i64 = MAX_POINTS * MINUTE;
+
+/// The resolution a table is read at for a range, and the range read.
+fn resolve_range(
+    db: &mut dyn Db,
+    host: &str,
+    table: Table,
+    since: i64,
+    until: i64,
+) -> Result<(i64, i64, i64), HistoryError> {
+    if until - since <= MINUTE_RANGE_S && since >= folded_until(db, host, table)? {
+        Ok((MINUTE, since, until))
+    } else {
+        let s = since.div_euclid(HOUR) * HOUR;
+        let u = (until + HOUR - 1).div_euclid(HOUR) * HOUR;
+        Ok((HOUR, s, u))
+    }
+}
+
+/// Which rows a resolution reads: minutes; or hours — for traffic the
+/// hour rows alone (written with the minutes), for remotes and DNS the
+/// hour rows and the minutes not folded yet.
+fn rows_at(table: Table, res: i64) -> &'static str {
+    match (res, table) {
+        (MINUTE, _) => " AND res = 60",
+        (_, Table::Traffic) => " AND res = 3600",
+        _ => "",
+    }
+}
+
+fn check(q: &Query) -> Result<(), HistoryError> {
+    if q.since >= q.until {
+        return Err(HistoryError::BadQuery(format!(
+            "since ({}) must be before until ({})",
+            q.since, q.until
+        )));
+    }
+    if q.limit == 0 || q.limit > MAX_LIMIT {
+        return Err(HistoryError::BadQuery(format!(
+            "limit must be between 1 and {MAX_LIMIT}, got {}",
+            q.limit
+        )));
+    }
+    Ok(())
+}
+
+fn label(group_by: GroupBy, key: &[String]) -> String {
+    let show = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    match group_by {
+        GroupBy::Identity => {
+            let mut l = show(&key[0]);
+            for (v, name) in [(&key[1], ""), (&key[2], ""), (&key[3], "pod ")] {
+                if !v.is_empty() {
+                    l.push_str(&format!(" {name}{v}"));
+                }
+            }
+            if !key[4].is_empty() {
+                l.push_str(&format!(" uid {}", key[4]));
+            }
+            l
+        }
+        GroupBy::Remote if key[0].is_empty() => "(no address)".into(),
+        _ => show(&key[0]),
+    }
+}
+
+/// Top talkers, total and series for `q`.
+pub fn run(db: &mut dyn Db, q: &Query) -> Result<Answer, HistoryError> {
+    check(q)?;
+    let table = q.group_by.table();
+    let (res, since, until) = resolve_range(db, &q.host, table, q.since, q.until)?;
+    let cols: Vec<&str> = q.group_by.columns().iter().map(|c| c.0).collect();
+    let cols_sql = cols.join(", ");
+    let sums = "CAST(SUM(payload_tx) AS BIGINT), CAST(SUM(payload_rx) AS BIGINT), CAST(SUM(wire_tx) AS BIGINT), CAST(SUM(wire_rx) AS BIGINT), CAST(SUM(packets_tx) AS BIGINT), CAST(SUM(packets_rx) AS BIGINT)";
+    let mut params: Vec<Value> = vec![q.host.clone().into_value(), since.into(), until.into()];
+    let filter = q.filters.sql(&mut params);
+    let res_sql = rows_at(table, res);
+    let rows = db.rows(
+        &format!(
+            "SELECT {cols_sql}, {sums} FROM {t} WHERE host = ? AND bucket >= ? AND bucket < ?{res_sql}{filter} GROUP BY {cols_sql}",
+            t = table.name()
+        ),
+        &params,
+    )?;
+    let n = cols.len();
+    let mut ranked: Vec<(Vec<String>, Traffic)> = rows
+        .into_iter()
+        .map(|r| {
+            let key: Vec<String> = r[..n].iter().map(Value::text).collect();
+            let t = Traffic::from_array(std::array::from_fn(|i| r[n + i].count()));
+            (key, t)
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.1.volume().cmp(&a.1.volume()).then(a.0.cmp(&b.0)));
+    let mut total = Traffic::default();
+    for (_, t) in &ranked {
+        total.add(t);
+    }
+    let rest: Vec<(Vec<String>, Traffic)> = if ranked.len() > q.limit {
+        ranked.split_off(q.limit)
+    } else {
+        Vec::new()
+    };
+    let slot: HashMap<Vec<String>, usize> = ranked
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k.clone(), i))
+        .collect();
+    let names = q.group_by.columns();
+    let mut out_rows: Vec<Row> = ranked
+        .iter()
+        .map(|(k, t)| Row {
+            key: names
+                .iter()
+                .zip(k)
+                .map(|(c, v)| (c.1.to_string(), v.clone()))
+                .collect(),
+            label: label(q.group_by, k),
+            other: false,
+            traffic: *t,
+        })
+        .collect();
+    if !rest.is_empty() {
+        let mut t = Traffic::default();
+        for (_, x) in &rest {
+            t.add(x);
+        }
+        out_rows.push(Row {
+            key: names
+                .iter()
+                .map(|c| (c.1.to_string(), "other".to_string()))
+                .collect(),
+            label: "other".into(),
+            other: true,
+            traffic: t,
+        });
+    }
+
+    // Series: payload bytes per step, every row's (the rest as `other`).
+    let span = until - since;
+    let step = {
+        let raw = (span + MAX_POINTS - 1) / MAX_POINTS;
+        ((raw + res - 1) / res).max(1) * res
+    };
+    let npoints = ((span + step - 1) / step) as usize;
+    let mut series: Vec<Series> = out_rows
+        .iter()
+        .map(|r| Series {
+            label: r.label.clone(),
+            points: (0..npoints)
+                .map(|i| [since + i as i64 * step, 0, 0])
+                .collect(),
+        })
+        .collect();
+    let mut params: Vec<Value> = vec![
+        since.into(),
+        step.into(),
+        q.host.clone().into_value(),
+        since.into(),
+        until.into(),
+    ];
+    let filter = q.filters.sql(&mut params);
+    let other_slot = if rest.is_empty() {
+        None
+    } else {
+        Some(out_rows.len() - 1)
+    };
+    let add = |pt: &mut [i64; 3], tx: i64, rx: i64| {
+        pt[1] = pt[1].saturating_add(tx);
+        pt[2] = pt[2].saturating_add(rx);
+    };
+    if n == 1 && other_slot.is_some() {
+        // Many keys (remotes, processes): the top rows' series by key,
+        // `other` as the whole per point less them — not one group per
+        // key and point.
+        let point =
+            "(bucket - ?) / ?, CAST(SUM(payload_tx) AS BIGINT), CAST(SUM(payload_rx) AS BIGINT)";
+        let all = db.rows(
+            &format!(
+                "SELECT {point} FROM {t} WHERE host = ? AND bucket >= ? AND bucket < ?{res_sql}{filter} GROUP BY 1",
+                t = table.name()
+            ),
+            &params,
+        )?;
+        let mut top_params = params.clone();
+        let marks: Vec<&str> = ranked.iter().map(|_| "?").collect();
+        top_params.extend(ranked.iter().map(|(k, _)| Value::Text(k[0].clone())));
+        let tops = db.rows(
+            &format!(
+                "SELECT {cols_sql}, {point} FROM {t} WHERE host = ? AND bucket >= ? AND bucket < ?{res_sql}{filter} AND {cols_sql} IN ({marks}) GROUP BY 1, 2",
+                t = table.name(),
+                marks = marks.join(", ")
+            ),
+            &top_params,
+        )?;
+        let o = other_slot.unwrap_or(0);
+        for r in all {
+            if let Some(pt) = series[o].points.get_mut(r[0].int().max(0) as usize) {
+                add(pt, r[1].int(), r[2].int());
+            }
+        }
+        for r in tops {
+            let Some(i) = slot.get(&vec![r[0].text()]).copied() else {
+                continue;
+            };
+            let p = r[1].int().max(0) as usize;
+            if let Some(pt) = series[i].points.get_mut(p) {
+                add(pt, r[2].int(), r[3].int());
+            }
+            if let Some(pt) = series[o].points.get_mut(p) {
+                add(pt, -r[2].int(), -r[3].int());
+            }
+        }
+    } else {
+        let ordinals: Vec<String> = (1..=n + 1).map(|i| i.to_string()).collect();
+        let rows = db.rows(
+            &format!(
+                "SELECT {cols_sql}, (bucket - ?) / ?, CAST(SUM(payload_tx) AS BIGINT), CAST(SUM(payload_rx) AS BIGINT) FROM {t}
+                 WHERE host = ? AND bucket >= ? AND bucket < ?{res_sql}{filter} GROUP BY {ord}",
+                t = table.name(),
+                ord = ordinals.join(", ")
+            ),
+            &params,
+        )?;
+        for r in rows {
+            let key: Vec<String> = r[..n].iter().map(Value::text).collect();
+            let Some(i) = slot.get(&key).copied().or(other_slot) else {
+                continue;
+            };
+            let p = r[n].int().max(0) as usize;
+            if let Some(pt) = series[i].points.get_mut(p) {
+                add(pt, r[n + 1].int(), r[n + 2].int());
+            }
+        }
+    }
+    Ok(Answer {
+        host: q.host.clone(),
+        since,
+        until,
+        resolution_seconds: res,
+        group_by: q.group_by,
+        rows: out_rows,
+        total,
+        series,
+    })
+}
+
+trait IntoValue {
+    fn into_value(self) -> Value;
+}
+
+impl IntoValue for String {
+    fn into_value(self) -> Value {
+        Value::Text(self)
+    }
+}
+
+/// One DNS row of the answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DnsRow {
+    pub process: String,
+    pub resolver: String,
+    pub queries: u64,
+    pub failures: u64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DnsAnswer {
+    pub host: String,
+    pub since: i64,
+    pub until: i64,
+    pub resolution_seconds: i64,
+    pub rows: Vec<DnsRow>,
+}
+
+/// DNS for the range: per process (resolver empty: queries and failures
+/// are counted per process) and per resolver (process empty: with the
+/// latency percentiles, bucket upper bounds), most queries first.
+pub fn dns(db: &mut dyn Db, q: &Query) -> Result<DnsAnswer, HistoryError> {
+    check(q)?;
+    let (res, since, until) = resolve_range(db, &q.host, Table::Dns, q.since, q.until)?;
+    let res_sql = rows_at(Table::Dns, res);
+    let mut params: Vec<Value> = vec![q.host.clone().into_value(), since.into(), until.into()];
+    let filter = q.filters.sql(&mut params);
+    let rows = db.rows(
+        &format!(
+            "SELECT process, resolver, queries, failures, latency FROM dns WHERE host = ? AND bucket >= ? AND bucket < ?{res_sql}{filter}"
+        ),
+        &params,
+    )?;
+    let mut merged: BTreeMap<(String, String), (u64, u64, Latency)> = BTreeMap::new();
+    for r in rows {
+        let e = merged.entry((r[0].text(), r[1].text())).or_default();
+        e.0 += r[2].count();
+        e.1 += r[3].count();
+        e.2.add(&Latency::decode(&r[4].text()));
+    }
+    let mut rows: Vec<DnsRow> = merged
+        .into_iter()
+        .map(|((process, resolver), (queries, failures, lat))| DnsRow {
+            process,
+            resolver,
+            queries,
+            failures,
+            latency_p50_ms: lat.quantile_ms(0.5),
+            latency_p99_ms: lat.quantile_ms(0.99),
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.queries
+            .cmp(&a.queries)
+            .then(a.process.cmp(&b.process))
+            .then(a.resolver.cmp(&b.resolver))
+    });
+    rows.truncate(q.limit);
+    Ok(DnsAnswer {
+        host: q.host.clone(),
+        since,
+        until,
+        resolution_seconds: res,
+        rows,
+    })
+}
+
+/// The hosts a store holds rows for (a shared PostgreSQL has many).
+pub fn hosts(db: &mut dyn Db) -> Result<Vec<String>, HistoryError> {
+    let rows = db.rows("SELECT DISTINCT host FROM traffic ORDER BY host", &[])?;
+    Ok(rows.iter().map(|r| r[0].text()).collect())
+}

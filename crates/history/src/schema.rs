@@ -1,0 +1,92 @@
+//! The ledger's schema, one list of forward migrations in SQL that SQLite
+//! and PostgreSQL both run. `history_meta.schema_version` says how many
+//! were applied; opening a store applies the rest in one transaction, and
+//! refuses a store from a newer netoproc. Every table is keyed by host,
+//! resolution (60: minutes, 3600: hours) and bucket start (Unix seconds),
+//! then the identity. `{WITHOUT_ROWID}` is SQLite's `WITHOUT ROWID` (rows
+//! stored in their key's B-tree: no second copy of the key) and nothing
+//! for PostgreSQL.
+
+use crate::db::{Db, Value};
+use crate::error::HistoryError;
+
+/// Migration `i` (0-based) brings the schema to version `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: traffic, remotes and DNS rollups.
+    "CREATE TABLE history_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE traffic (
+        host TEXT NOT NULL, res BIGINT NOT NULL, bucket BIGINT NOT NULL,
+        process TEXT NOT NULL, service TEXT NOT NULL, container TEXT NOT NULL,
+        pod TEXT NOT NULL, uid TEXT NOT NULL, protocol TEXT NOT NULL,
+        payload_tx BIGINT NOT NULL, payload_rx BIGINT NOT NULL,
+        wire_tx BIGINT NOT NULL, wire_rx BIGINT NOT NULL,
+        packets_tx BIGINT NOT NULL, packets_rx BIGINT NOT NULL,
+        PRIMARY KEY (host, res, bucket, process, service, container, pod, uid, protocol)) {WITHOUT_ROWID};
+     CREATE TABLE remotes (
+        host TEXT NOT NULL, res BIGINT NOT NULL, bucket BIGINT NOT NULL,
+        process TEXT NOT NULL, service TEXT NOT NULL, container TEXT NOT NULL,
+        pod TEXT NOT NULL, uid TEXT NOT NULL, remote TEXT NOT NULL,
+        payload_tx BIGINT NOT NULL, payload_rx BIGINT NOT NULL,
+        wire_tx BIGINT NOT NULL, wire_rx BIGINT NOT NULL,
+        packets_tx BIGINT NOT NULL, packets_rx BIGINT NOT NULL,
+        PRIMARY KEY (host, res, bucket, process, service, container, pod, uid, remote)) {WITHOUT_ROWID};
+     CREATE TABLE dns (
+        host TEXT NOT NULL, res BIGINT NOT NULL, bucket BIGINT NOT NULL,
+        process TEXT NOT NULL, service TEXT NOT NULL, container TEXT NOT NULL,
+        pod TEXT NOT NULL, uid TEXT NOT NULL, resolver TEXT NOT NULL,
+        queries BIGINT NOT NULL, failures BIGINT NOT NULL, latency TEXT NOT NULL,
+        PRIMARY KEY (host, res, bucket, process, service, container, pod, uid, resolver)) {WITHOUT_ROWID};",
+    // 2: how far each host's minutes were folded into hours, per table.
+    "CREATE TABLE fold_state (
+        host TEXT NOT NULL, tbl TEXT NOT NULL, until_bucket BIGINT NOT NULL,
+        PRIMARY KEY (host, tbl));",
+];
+
+/// The version this netoproc writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The store's version: 0 when it holds no netoproc tables yet.
+pub fn version(db: &mut dyn Db) -> Result<i64, HistoryError> {
+    match db.rows(
+        "SELECT value FROM history_meta WHERE key = 'schema_version'",
+        &[],
+    ) {
+        Ok(rows) => Ok(rows.first().map_or(0, |r| r[0].int())),
+        Err(_) => Ok(0),
+    }
+}
+
+/// Applies the migrations `db` lacks, up to `target` (tests migrate
+/// from older versions; everything else passes [`SCHEMA_VERSION`]).
+pub fn migrate_to(db: &mut dyn Db, target: i64) -> Result<(), HistoryError> {
+    let found = version(db)?;
+    if found > SCHEMA_VERSION {
+        return Err(HistoryError::NewerSchema {
+            store: db.describe().to_string(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if found >= target {
+        return Ok(());
+    }
+    db.begin()?;
+    let result = (|| {
+        for m in &MIGRATIONS[found as usize..target as usize] {
+            db.batch(&m.replace("{WITHOUT_ROWID}", db.without_rowid()))?;
+        }
+        db.exec("DELETE FROM history_meta WHERE key = 'schema_version'", &[])?;
+        db.exec(
+            "INSERT INTO history_meta (key, value) VALUES ('schema_version', ?)",
+            &[Value::Text(target.to_string())],
+        )?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => db.commit(),
+        Err(e) => {
+            db.rollback();
+            Err(e)
+        }
+    }
+}
