@@ -96,6 +96,17 @@ fn main() {
     let days = arg("--days", 3);
     let kept = arg("--minutes-kept-days", 2);
     let dir = std::env::var("BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into());
+    // `--query-only FILE`: only the queries, over the first `--days` days
+    // of a file an earlier run kept (BENCH_KEEP=1) or is still writing.
+    let query_only = std::env::args()
+        .skip_while(|a| a != "--query-only")
+        .nth(1)
+        .map(std::path::PathBuf::from);
+    if let Some(p) = query_only {
+        println!("queries over {} ({days} days)", p.display());
+        queries(&Target::Sqlite(p), days);
+        return;
+    }
     let path =
         std::path::Path::new(&dir).join(format!("np-ledger-bench-{}.sqlite", std::process::id()));
     let _ = std::fs::remove_file(&path);

@@ -272,10 +272,17 @@ pub fn upkeep(
     let cutoff = now - r.retain_s;
     db.begin()?;
     let mut n = 0;
-    for t in [Table::Traffic, Table::Remotes, Table::Dns] {
+    // One range of the key (host, res, bucket) per resolution: no scan.
+    for (t, res) in [Table::Traffic, Table::Remotes, Table::Dns]
+        .into_iter()
+        .flat_map(|t| [(t, MINUTE), (t, HOUR)])
+    {
         match db.exec(
-            &format!("DELETE FROM {} WHERE host = ? AND bucket < ?", t.name()),
-            &[host.into(), cutoff.into()],
+            &format!(
+                "DELETE FROM {} WHERE host = ? AND res = ? AND bucket < ?",
+                t.name()
+            ),
+            &[host.into(), res.into(), cutoff.into()],
         ) {
             Ok(k) => n += k,
             Err(e) => {
