@@ -34,7 +34,7 @@ fn key(id: &Identity) -> IdentityKey {
         process: id.process.to_string(),
         service: id.service.to_string(),
         container: id.container.to_string(),
-        pod: String::new(),
+        pod: id.pod.to_string(),
         user: id.user.to_string(),
     }
 }

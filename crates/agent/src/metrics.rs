@@ -48,7 +48,7 @@ pub fn series_per_identity(info_per_identity: usize) -> usize {
     12 + 6 + info_per_identity
 }
 
-const IDENTITY_LABELS: [&str; 4] = ["process", "service", "container", "user"];
+const IDENTITY_LABELS: [&str; 5] = ["process", "service", "container", "pod", "user"];
 const DIRECTIONS: [&str; 2] = ["sent", "received"];
 const PROTOCOLS: [&str; 2] = ["tcp", "udp"];
 
@@ -81,7 +81,7 @@ pub(crate) fn escape(v: &str) -> String {
 }
 
 fn identity_labels(id: &Identity) -> Labels {
-    let v = [&id.process, &id.service, &id.container, &id.user];
+    let v = [&id.process, &id.service, &id.container, &id.pod, &id.user];
     IDENTITY_LABELS
         .iter()
         .zip(v)

@@ -76,8 +76,10 @@ impl DeltaTracker {
         self.remotes = remotes;
     }
 
-    /// Deltas since the previous call. `containers` are the cgroup labels
-    /// by pid; `report` is the ledger's report of this read.
+    /// Deltas since the previous call. `report` is the ledger's report of
+    /// this read, its rows identified (`Engine::identify`): a row's workload
+    /// names its service, container and pod; `containers` (cgroup labels by
+    /// pid) stand in for rows without one.
     pub fn read(
         &mut self,
         now: Instant,
@@ -139,8 +141,13 @@ impl DeltaTracker {
             let comm = ledger
                 .process(row.pid)
                 .map_or(row.process.as_str(), |p| p.comm.as_str());
-            let label = containers.get(&row.pid).map(|l| &**l);
-            identity_of.insert(row.pid, Identity::of(comm, label, row.uid));
+            // The workload /proc named for this process (by pid and start
+            // time); else the cgroup label looked up by pid.
+            let id = match &row.identity {
+                Some(pi) => Identity::of_workload(comm, &pi.workload, row.uid),
+                None => Identity::of(comm, containers.get(&row.pid).map(|l| &**l), row.uid),
+            };
+            identity_of.insert(row.pid, id);
         }
 
         if let Some(dns) = dns {
