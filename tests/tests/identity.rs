@@ -19,6 +19,7 @@ use common::mode::Mode;
 use common::netns::VethPair;
 use common::netoproc_run::{NetoprocRun, NpReport};
 use common::root_or_skip;
+use common::serve_run::ServeRun;
 use netoproc_e2e::tally::GenReport;
 
 const SEND: u64 = 3 << 20;
@@ -364,6 +365,71 @@ fn a_namespace_made_after_start_keeps_its_owners_in_afpacket_mode() {
         group.tx_bytes,
         group.rx_bytes
     );
+    drop(pair);
+    drop(cg);
+}
+
+#[test]
+/// The agent names the same workload: a client in a Kubernetes pod's group
+/// (containerd layout) shows in `/metrics` under its `container` and `pod`
+/// labels with exactly the bytes it moved (eBPF).
+fn the_agent_labels_series_with_container_and_pod() {
+    let test = "identity_agent_pod";
+    if !root_or_skip(test) {
+        return;
+    }
+    common::netoproc_bin();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let k8s = fake_id("agentpod");
+    let pod = fake_uuid("agentpod");
+    let cg = Cgroup::new(&format!(
+        "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{k8s}.scope",
+        pod.replace('-', "_")
+    ));
+    let pair = VethPair::new("agpod");
+    let agent = ServeRun::start(&Mode::ebpf(), &[]);
+    let srv = format!("{}:5391", pair.v4(2));
+    let mut server = Generator::spawn(
+        &format!("{test}/server"),
+        &pair.b.name,
+        &strings(&[
+            "tcp-server",
+            "--listen",
+            &srv,
+            "--reply",
+            &REPLY.to_string(),
+        ]),
+    );
+    server.wait_ready();
+    let c = Generator::spawn_in_cgroup(
+        &format!("{test}/client"),
+        &pair.a.name,
+        &cg,
+        &strings(&["tcp-client", "--connect", &srv, "--send", &SEND.to_string()]),
+    )
+    .finish();
+    server.finish();
+    let container = format!("k8s:{}", &k8s[..12]);
+    let pod_label = format!("pod:{pod}");
+    let want = |dir: &str, bytes: u64| {
+        format!(
+            "netoproc_payload_bytes_total{{process=\"np-trafficgen\",service=\"\",container=\"{container}\",pod=\"{pod_label}\",user=\"0\",direction=\"{dir}\",protocol=\"tcp\"}} {bytes}"
+        )
+    };
+    let (sent, received) = (want("sent", c.tx_bytes), want("received", c.rx_bytes));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let m = agent.metrics();
+        if m.lines().any(|l| l == sent) && m.lines().any(|l| l == received) {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            let ours: Vec<&str> = m.lines().filter(|l| l.contains(&pod_label)).collect();
+            panic!("{test}: no series `{sent}` and `{received}`; the pod's: {ours:#?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    agent.stop();
     drop(pair);
     drop(cg);
 }
