@@ -6,7 +6,10 @@
 //! bytes the client counted and its container (the client runs in a
 //! cgroup with Docker's layout) as `docker:<short id>`, sort by a column both ways, filter, show a
 //! process named with markup (`<b>np'"&…`) as text with no element made
-//! from it, draw every tab, and end with no error in the browser console.
+//! from it, draw every tab — the history tab with its chart and the client
+//! among the top talkers (the agent keeps history with 10 s "minutes"),
+//! its drill-down listing its remotes — and end with no error in the
+//! browser console.
 //! Screenshots of each tab are kept in `<target>/tmp/web-screenshots/`.
 //! Needs root, the browsers, their WebDrivers and Selenium; skips otherwise, except
 //! under `CI=true` where it fails. Run as root:
@@ -70,7 +73,9 @@ fn the_page_shows_live_traffic_in_a_real_browser() {
         .into_owned();
 
     let ns = Netns::new("web");
-    let agent = ServeRun::start(&Mode::ebpf(), &[]);
+    // History with 10 s "minutes" (a hidden test-only flag), so the page's
+    // history tab has the traffic within seconds.
+    let agent = ServeRun::start(&Mode::ebpf(), &["--history-minute-secs", "10"]);
 
     let send = scaled(8 * MIB, MIB).to_string();
     let reply = scaled(2 * MIB, 256 * 1024).to_string();
@@ -120,7 +125,7 @@ fn the_page_shows_live_traffic_in_a_real_browser() {
         "--url".into(),
         format!("http://{}", agent.addr),
         "--process".into(),
-        client_name,
+        client_name.clone(),
         "--sent".into(),
         client.tx_bytes.to_string(),
         "--received".into(),
@@ -129,11 +134,20 @@ fn the_page_shows_live_traffic_in_a_real_browser() {
         hostile_name,
         "--workload".into(),
         format!("docker:{}", &docker_id[..12]),
+        "--history-process".into(),
+        client_name.clone(),
     ];
     for b in browsers {
         let report = browser::check_page(b, &args, &shots);
         eprintln!("page check: {report}; screenshots in {}", shots.display());
-        for tab in ["processes", "connections", "dns", "interfaces", "health"] {
+        for tab in [
+            "processes",
+            "connections",
+            "dns",
+            "interfaces",
+            "health",
+            "history",
+        ] {
             assert!(
                 shots.join(b.name()).join(format!("{tab}.png")).is_file(),
                 "no screenshot of {tab} in {}",

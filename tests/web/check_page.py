@@ -13,8 +13,8 @@ bounded in time:
 - a process named with markup shows as that text, and no element it
   names exists in the page;
 - every tab draws (connections, DNS, interfaces, capture health, history),
-  the history tab with its chart and the generator among its top talkers
-  when --history-process is given;
+  the history tab (with --history-process) with its chart, the generator
+  among its top talkers with exactly its bytes, and its drill-down;
 - the browser itself went nowhere but loopback: netoproc's own snapshot
   shows no connection of the browser's processes to another address and
   no DNS lookup by them;
@@ -176,7 +176,8 @@ def row_of_label(d, label):
 def click_label(d, label):
     for tr in d.find_elements(By.CSS_SELECTOR, "#talkers tbody tr[data-label]"):
         if tr.get_attribute("data-label") == label:
-            tr.click()
+            # The first cell: geckodriver does not click a <tr> itself.
+            tr.find_element(By.CSS_SELECTOR, "td").click()
             return True
     return False
 
@@ -322,9 +323,24 @@ def run(args, d, result):
     tab(d, "health", args.shots, "#programs tbody tr")
     if args.history_process:
         d.get(args.url + "/#history")
+        last_ask = [time.monotonic()]
+
+        def talker():
+            # The agent writes a minute when it closes: ask again now and then,
+            # until the generator's row holds all it moved.
+            r = next((r for r in rows(d, "talkers", "data-label") if r["key"] == args.history_process), None)
+            if r is not None:
+                result["history_bytes"] = (int(r["bytes"][1]), int(r["bytes"][2]))
+                if result["history_bytes"] == (args.sent, args.received):
+                    return True
+            if time.monotonic() - last_ask[0] > 3:
+                d.find_element(By.CSS_SELECTOR, ".range button[data-since='1h']").click()
+                last_ask[0] = time.monotonic()
+            return False
+
+        wait_for(f"{args.history_process} among the top talkers with {args.sent} B sent and "
+                 f"{args.received} B received (last seen: {result.get('history_bytes')})", talker, timeout=120)
         wait_for("the history chart", lambda: d.find_elements(By.CSS_SELECTOR, "#chart canvas"))
-        wait_for(f"{args.history_process} among the top talkers",
-                 lambda: row_of_label(d, args.history_process))
         wait_for(f"a click on {args.history_process}'s row", lambda: click_label(d, args.history_process))
         wait_for("the drill-down", lambda: d.find_element(By.ID, "drill").is_displayed()
                  and d.find_elements(By.CSS_SELECTOR, "#drill-remotes tbody tr"))

@@ -546,13 +546,35 @@
     return q.toString();
   }
 
+  // History queries, one at a time: the agent answers one history query at
+  // a time (so /metrics is never starved) and says so with a 503 to a
+  // second; the page queues its own and retries a few times when another
+  // client's query holds the store.
+  let historyQueue = Promise.resolve();
+  const BUSY = "another history query is running";
+  function historyGet(path) {
+    const run = async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await getJson(path);
+        } catch (e) {
+          if (attempt >= 5 || !String(e.message).includes(BUSY)) throw e;
+          await new Promise((r) => setTimeout(r, 400 * (attempt + 1)));
+        }
+      }
+    };
+    const p = historyQueue.then(run, run);
+    historyQueue = p.catch(() => {});
+    return p;
+  }
+
   async function loadHistory() {
     const h = state.history;
     h.fetchedAt = Date.now();
     const status = document.getElementById("history-status");
     status.textContent = "loading…";
     try {
-      h.data = await getJson("/api/v1/history?" + historyQuery({ group_by: h.groupBy, limit: HISTORY_LIMIT }));
+      h.data = await historyGet("/api/v1/history?" + historyQuery({ group_by: h.groupBy, limit: HISTORY_LIMIT }));
       status.textContent = "";
     } catch (e) {
       h.data = null;
@@ -631,12 +653,13 @@
   function keyFilter(row) {
     const q = {};
     for (const [k, v] of Object.entries(row.key || {})) {
-      if (["process", "service", "container", "user", "remote"].includes(k) && v !== "") q[k] = v;
+      if (["process", "service", "container", "user"].includes(k) && v !== "") q[k] = v;
     }
     return q;
   }
 
   function drawTalkers(rows) {
+    state.history.drawnFilter = state.filter;
     const sel = state.history.selected;
     const shown = rows.filter((r) => matches([r.label, ...Object.values(r.key || {})]))
       .map((r) => Object.assign({}, r, {
@@ -654,7 +677,8 @@
     ], shown, (r) => ({
       "data-label": r.label,
       class: "clickable" + (sel && sel.label === r.label ? " selected" : ""),
-      onclick: r.other ? undefined : () => { state.history.selected = r; loadDrill(r); renderHistory(); },
+      onclick: r.other || state.history.groupBy === "remote" ? undefined
+        : () => { state.history.selected = r; loadDrill(r); renderHistory(); },
     }));
   }
 
@@ -666,10 +690,8 @@
     const remotes = document.getElementById("drill-remotes");
     const dns = document.getElementById("drill-dns");
     try {
-      const [r, d] = await Promise.all([
-        getJson("/api/v1/history?" + historyQuery(Object.assign({ group_by: "remote", limit: 20 }, filter))),
-        getJson("/api/v1/history/dns?" + historyQuery(Object.assign({ limit: 20 }, filter))),
-      ]);
+      const r = await historyGet("/api/v1/history?" + historyQuery(Object.assign({ group_by: "remote", limit: 20 }, filter)));
+      const d = await historyGet("/api/v1/history/dns?" + historyQuery(Object.assign({ limit: 20 }, filter)));
       drawTable(remotes, null, [
         { key: "label", label: "remote" },
         { key: "payload_bytes_sent", label: "sent", num: true, cell: (x) => bytes(x.payload_bytes_sent) },
@@ -699,8 +721,11 @@
     else if (state.tab === "interfaces") renderInterfaces();
     else if (state.tab === "health") renderHealth();
     else if (state.tab === "history") {
-      if (Date.now() - state.history.fetchedAt > HISTORY_REFRESH_MS && !state.history.until) loadHistory();
-      else drawTalkers(state.history.data ? state.history.data.rows || [] : []);
+      // History changes when it is loaded, not at every live read: redraw
+      // the talkers only when the filter changed (rows stay put to click).
+      const h = state.history;
+      if (Date.now() - h.fetchedAt > HISTORY_REFRESH_MS && !h.until) loadHistory();
+      else if (h.drawnFilter !== state.filter) drawTalkers(h.data ? h.data.rows || [] : []);
     }
     state.renders++;
     document.body.dataset.renders = String(state.renders);
