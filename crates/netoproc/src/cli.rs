@@ -56,6 +56,7 @@ pub struct Cli {
 
     /// Live view: seconds between screen refreshes, which is also how often
     /// the kernel's socket counters are read. Keys act at once either way.
+    /// `stream`: seconds between lines.
     #[arg(short, long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
     pub interval: f64,
 
@@ -220,6 +221,12 @@ pub enum Command {
     /// by identity, process, service, container, user or remote, with the
     /// exact total (pretty, TSV or JSON). Reads while the agent writes.
     History(crate::history::HistoryArgs),
+    /// Print one JSON line every --interval while capturing: what each
+    /// process (or group, with --group-by) moved in that interval, the
+    /// interval's total and the losses so far; flushed line by line, for jq
+    /// and log shippers (a closed pipe ends it quietly). Runs until
+    /// --duration or Ctrl-C; the filters (--pid, --container, ...) apply.
+    Stream,
 }
 
 /// The `--dns-ports` list; empty when DNS capture is off.

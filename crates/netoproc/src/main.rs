@@ -15,6 +15,7 @@ mod privilege;
 mod serve;
 mod session;
 mod snapshot;
+mod stream;
 
 #[cfg(test)]
 mod fake_script;
@@ -72,7 +73,8 @@ fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
     }
     // Without --duration: the live view on a terminal, else capture until
     // Ctrl-C and print.
-    let live = cli.duration.is_none() && std::io::stdout().is_terminal();
+    let streaming = matches!(cli.command, Some(cli::Command::Stream));
+    let live = !streaming && cli.duration.is_none() && std::io::stdout().is_terminal();
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second Ctrl-C exits at once; the first ends the capture window.
@@ -110,7 +112,10 @@ fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
             eprintln!("netoproc: degraded: {d}");
         }
     }
-    if live {
+    if streaming {
+        let session = session::session_config(cli, session::FrontEnd::Snapshot);
+        stream::run(cli, session, capture.as_mut(), &SystemClock, &stop)
+    } else if live {
         let session = session::session_config(cli, session::FrontEnd::Live);
         let view = live::LiveChoices {
             group_by: cli.group_by,
