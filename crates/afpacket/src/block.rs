@@ -27,7 +27,9 @@ pub struct Packet<'a> {
     pub link: Option<LinkType>,
     /// The device's `ARPHRD_*` type, as the kernel reported it.
     pub hatype: u16,
+    /// Sent by this host, or anything else.
     pub direction: Direction,
+    /// Index of the interface it crossed, in the ring's namespace.
     pub ifindex: u32,
     /// The packet's length at the link layer before snapping (`tp_len`).
     pub orig_len: u32,

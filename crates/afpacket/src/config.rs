@@ -39,6 +39,7 @@ pub struct RingConfig {
     /// TCP and UDP packets from or to these ports keep `dns_snap_len`
     /// bytes, so their DNS messages can be read (see `filter`).
     pub dns_ports: Vec<u16>,
+    /// Bytes kept of packets to or from `dns_ports`, link header included.
     pub dns_snap_len: u32,
     /// Joins this `PACKET_FANOUT` group (hash by flow, defragmenting), so
     /// several rings with the same id share the traffic.

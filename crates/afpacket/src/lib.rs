@@ -12,6 +12,8 @@
 //! filter is what keeps payload out of the ring. Only packets from or to a
 //! DNS port keep more than their headers.
 
+#![warn(missing_docs)]
+
 mod block;
 pub mod capture;
 mod config;
@@ -36,7 +38,10 @@ pub enum RingError {
     Config(String),
     /// `--interface` names no interface of this namespace.
     #[error("no network interface named {name:?}; `ip link` lists them")]
-    UnknownInterface { name: String },
+    UnknownInterface {
+        /// The name given.
+        name: String,
+    },
     /// EPERM/EACCES opening or setting up the socket.
     #[error(
         "opening an AF_PACKET socket needs CAP_NET_RAW: run as root or grant the \
@@ -46,7 +51,9 @@ pub enum RingError {
     /// `setns` into another namespace failed.
     #[error("cannot enter network namespace {path}")]
     Netns {
+        /// The namespace file given to `setns`.
         path: PathBuf,
+        /// Why opening it or `setns` failed.
         #[source]
         error: io::Error,
     },
@@ -55,11 +62,16 @@ pub enum RingError {
         "{max} network namespaces already have rings (the most allowed; \
          --max-netns raises it)"
     )]
-    TooManyNamespaces { max: usize },
+    TooManyNamespaces {
+        /// The bound (`--max-netns`).
+        max: usize,
+    },
     /// A system call failed; `op` names it.
     #[error("{op} failed")]
     Sys {
+        /// The call, e.g. `socket(AF_PACKET)`.
         op: &'static str,
+        /// The errno it returned.
         #[source]
         error: io::Error,
     },

@@ -35,7 +35,9 @@ use crate::web::WebSettings;
 /// What `serve` was asked for, resolved from flags and the file.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
+    /// Address and port the HTTP server binds.
     pub listen: SocketAddr,
+    /// The series budget and what each identity exports, checked.
     pub metrics: MetricsSettings,
     /// Re-read on SIGHUP.
     pub config_path: Option<PathBuf>,
@@ -52,6 +54,7 @@ pub struct ServeOptions {
 /// The history ledger the agent writes.
 #[derive(Debug, Clone)]
 pub struct HistoryOptions {
+    /// The store and its bounds, for the writer thread.
     pub writer: WriterConfig,
     /// Seconds of one ledger minute: 60, shorter only in tests (a hidden,
     /// bounded flag).
@@ -64,7 +67,9 @@ pub enum AgentError {
     /// The listen address could not be bound.
     #[error("listening on {addr} (choose another with --listen)")]
     Listen {
+        /// The address asked for.
         addr: SocketAddr,
+        /// Why binding failed (in use, not permitted, ...).
         #[source]
         source: std::io::Error,
     },
@@ -74,6 +79,7 @@ pub enum AgentError {
     /// The history writer thread could not be started.
     #[error("starting the history writer")]
     History {
+        /// Why the thread could not be spawned.
         #[source]
         source: std::io::Error,
     },

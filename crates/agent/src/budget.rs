@@ -45,6 +45,7 @@ const MAX_EVICTIONS_PER_READ: usize = 16;
 /// Weight of the past in the per-read volume average (halves each read).
 const DECAY: f64 = 0.5;
 
+/// How many identities get series, and how long they keep them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BudgetConfig {
     /// Identities with series of their own (`other` not included).
@@ -57,9 +58,13 @@ pub struct BudgetConfig {
     pub min_residency: Duration,
 }
 
+/// An identity with series of its own.
 #[derive(Debug, Clone)]
 pub struct Exported {
+    /// What it moved since it was exported (not before: that is in
+    /// `other`).
     pub tally: Tally,
+    /// When it got its series.
     pub since: Instant,
     last_active: Instant,
     recent: f64,
@@ -88,13 +93,17 @@ pub struct BudgetStats {
     /// becomes a candidate: first seen while the budget was full, or again
     /// after being forgotten).
     pub folded: u64,
+    /// Exported identities dropped after idling for the TTL.
     pub expired: u64,
+    /// Exported identities replaced by busier ones (or cut by a smaller
+    /// budget on reload).
     pub evicted: u64,
     /// Candidates forgotten early to bound memory (their traffic stays in
     /// `other`).
     pub candidates_forgotten: u64,
 }
 
+/// The series budget; see the module docs.
 #[derive(Debug)]
 pub struct Budget {
     cfg: BudgetConfig,
@@ -106,6 +115,7 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// Nothing exported or counted yet.
     pub fn new(cfg: BudgetConfig) -> Self {
         Budget {
             cfg,
@@ -117,6 +127,7 @@ impl Budget {
         }
     }
 
+    /// The config in force.
     pub fn config(&self) -> BudgetConfig {
         self.cfg
     }
@@ -133,14 +144,18 @@ impl Budget {
         }
     }
 
+    /// The identities with series now, in no order.
     pub fn exported(&self) -> impl Iterator<Item = (&Identity, &Exported)> {
         self.exported.iter()
     }
 
+    /// Whether `id` has series now.
     pub fn is_exported(&self, id: &Identity) -> bool {
         self.exported.contains_key(id)
     }
 
+    /// The overflow identity's counters: traffic of identities without
+    /// series, at the time it moved.
     pub fn other(&self) -> &Tally {
         &self.other
     }
@@ -150,6 +165,7 @@ impl Budget {
         &self.retired
     }
 
+    /// What the budget did so far.
     pub fn stats(&self) -> BudgetStats {
         self.stats
     }

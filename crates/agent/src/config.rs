@@ -43,9 +43,13 @@ use crate::metrics::{series_per_identity, FIXED_SERIES};
 /// Where `serve` listens unless told otherwise: loopback only. 9767 lies in
 /// the range Prometheus exporters use and is not a port of a common one.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9767";
+/// `max_series` unless set: series on `/metrics`, all families together.
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
+/// `identity_ttl_s` unless set.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
+/// `min_residency_s` unless set.
 pub const DEFAULT_MIN_RESIDENCY: Duration = Duration::from_secs(60);
+/// `info_per_identity` unless set.
 pub const DEFAULT_INFO_PER_IDENTITY: usize = 2;
 
 /// What went wrong with the configuration.
@@ -54,31 +58,48 @@ pub enum ConfigError {
     /// The file could not be read.
     #[error("reading {}", path.display())]
     Read {
+        /// The file given.
         path: PathBuf,
+        /// Why reading it failed.
         #[source]
         source: std::io::Error,
     },
     /// Not TOML, a wrong type or an unknown key; the message names the
     /// line and column.
     #[error("{}: {message}", path.display())]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The file given.
+        path: PathBuf,
+        /// The parser's complaint, with `line N: ` in front when known.
+        message: String,
+    },
     /// A value out of range, named by its key.
     #[error("{key}: {message}")]
-    Invalid { key: &'static str, message: String },
+    Invalid {
+        /// The key (or flag name without `--`) whose value is wrong.
+        key: &'static str,
+        /// What is wrong, with the allowed range and the value given.
+        message: String,
+    },
 }
 
 /// The file's contents; every key optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// Address and port to serve on (`--listen`); default [`DEFAULT_LISTEN`].
     pub listen: Option<String>,
+    /// Milliseconds between reads of the capture (`--read-interval-ms`).
     pub read_interval_ms: Option<u64>,
     /// TLS and basic auth ([`crate::web`]); relative to the TOML file.
     pub web_config_file: Option<PathBuf>,
+    /// `[capture]`.
     #[serde(default)]
     pub capture: CaptureSection,
+    /// `[metrics]`.
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// `[history]`.
     #[serde(default)]
     pub history: HistorySection,
 }
@@ -89,10 +110,14 @@ pub struct FileConfig {
 pub struct HistorySection {
     /// A SQLite file, a `postgres://` URL or `off`.
     pub store: Option<String>,
+    /// Where the default ledger file lives (`/var/lib/netoproc`).
     pub state_dir: Option<PathBuf>,
     /// `30d`, `12h`, …
     pub retain: Option<String>,
+    /// The SQLite ledger is kept under this many MiB, oldest hours deleted
+    /// first (default 1024).
     pub max_mib: Option<u64>,
+    /// The host name history rows carry (default: the hostname).
     pub host_name: Option<String>,
 }
 
@@ -100,12 +125,19 @@ pub struct HistorySection {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaptureSection {
+    /// `auto`, `ebpf` or `afpacket`.
     pub mode: Option<String>,
+    /// The byte-hook rung: `auto`, `tracepoint`, `fentry` or `kprobe`.
     pub hooks: Option<String>,
+    /// AF_PACKET: capture on this interface only.
     pub interface: Option<String>,
+    /// AF_PACKET: rings per namespace.
     pub rings: Option<u16>,
+    /// AF_PACKET: memory of each ring, in MiB.
     pub ring_mib: Option<u32>,
+    /// Ports whose traffic is parsed as DNS.
     pub dns_ports: Option<Vec<u16>>,
+    /// eBPF: the event ring buffer's size, in KiB.
     pub ringbuf_kib: Option<u32>,
 }
 
@@ -113,14 +145,22 @@ pub struct CaptureSection {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSection {
+    /// Series on `/metrics` at most, all families together.
     pub max_series: Option<usize>,
+    /// Seconds an exported identity may be idle before it is dropped.
     pub identity_ttl_s: Option<u64>,
+    /// Seconds an exported identity holds its place before a busier one
+    /// may evict it.
     pub min_residency_s: Option<u64>,
+    /// `_info` series per identity (0 to 16).
     pub info_per_identity: Option<usize>,
+    /// (identity, remote address) pairs with series of their own; 0 or
+    /// absent: none.
     pub remote_series: Option<usize>,
 }
 
 impl FileConfig {
+    /// Reads and parses the file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -153,9 +193,13 @@ impl FileConfig {
 /// The metric settings, checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricsSettings {
+    /// Series on `/metrics` at most, room for 5 identities to 10 000 000.
     pub max_series: usize,
+    /// An exported identity idle this long is dropped (1 s to 7 days).
     pub ttl: Duration,
+    /// An exported identity is not evicted before this (1 s to 7 days).
     pub min_residency: Duration,
+    /// `_info` series per identity (0 to 16).
     pub info_per_identity: usize,
     /// (identity, remote address) pairs with payload series of their own;
     /// 0: no remote series (the default: a remote label is opt-in).
@@ -222,6 +266,8 @@ impl MetricsSettings {
         })
     }
 
+    /// The identity budget these settings leave room for: `max_series`
+    /// less the fixed and remote series, divided by each identity's.
     pub fn budget(&self) -> BudgetConfig {
         BudgetConfig {
             max_identities: (self.max_series - FIXED_SERIES - remote_cost(self.remote_series))

@@ -8,8 +8,10 @@
 //! exactly those differences; samples and label escaping are the same in
 //! both formats (hand-written: no crate converts between them).
 
-/// The media types served.
+/// The media type served to scrapers that ask for OpenMetrics 1.0.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The classic Prometheus text format, for scrapers that do not ask for
+/// OpenMetrics.
 pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Whether the `Accept` header asks for OpenMetrics (with a non-zero

@@ -98,7 +98,10 @@ pub struct HistoryFeed {
 /// What /metrics shows of history.
 #[derive(Debug, Clone)]
 pub struct HistoryView {
+    /// The writer's state: up or not, minutes written and dropped, last
+    /// error.
     pub status: Arc<Status>,
+    /// Identities (and pairs) whose traffic went to `other` this run.
     pub identities_folded: u64,
 }
 
@@ -114,6 +117,7 @@ impl HistoryFeed {
         }
     }
 
+    /// What `/metrics` shows of history now.
     pub fn view(&self) -> HistoryView {
         HistoryView {
             status: self.writer.status(),

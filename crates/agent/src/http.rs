@@ -47,9 +47,11 @@ pub struct Shared {
 /// How the HTTP workers reach the history ledger.
 #[derive(Debug, Clone)]
 pub struct HistoryAccess {
+    /// The store the routes read.
     pub target: netoproc_history::Target,
     /// The host this agent writes as (what the routes answer for).
     pub host: String,
+    /// The writer's state, for the routes' degraded notice.
     pub status: Arc<netoproc_history::writer::Status>,
 }
 
@@ -68,6 +70,8 @@ impl HistoryAccess {
 }
 
 impl Shared {
+    /// Nothing published yet; `/healthz` fails once no read was published
+    /// for `stale_after` (counted from now until the first).
     pub fn new(stale_after: Duration) -> Self {
         Shared {
             published: Mutex::new(None),
@@ -89,6 +93,7 @@ impl Shared {
         *lock(&self.last_publish) = Some(Instant::now());
     }
 
+    /// What scrapes see now; `None` before the first read.
     pub fn latest(&self) -> Option<Arc<Published>> {
         lock(&self.published).clone()
     }
@@ -113,12 +118,14 @@ pub struct WebState {
 }
 
 impl WebState {
+    /// Starts with `settings`.
     pub fn new(settings: WebSettings) -> Self {
         WebState {
             current: Mutex::new(settings),
         }
     }
 
+    /// The settings in force, for one connection or request.
     pub fn get(&self) -> WebSettings {
         lock(&self.current).clone()
     }
@@ -205,6 +212,7 @@ impl HttpServer {
         self.addr
     }
 
+    /// Stops the workers and waits for them to finish.
     pub fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
         for _ in &self.workers {

@@ -114,6 +114,7 @@ impl Identity {
         }
     }
 
+    /// Whether this is the overflow identity.
     pub fn is_other(&self) -> bool {
         &*self.user == OTHER
     }

@@ -9,6 +9,8 @@
 //! [`history_feed`]. It never opens a capture backend itself: the binary
 //! hands one in.
 
+#![warn(missing_docs)]
+
 pub mod agent;
 pub mod budget;
 pub mod config;

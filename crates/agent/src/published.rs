@@ -21,7 +21,9 @@ use crate::tally::{DnsCounts, Tally};
 /// One `_info` series: a live process of an exported identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessInfoRow {
+    /// The exported identity the process counts for.
     pub identity: Identity,
+    /// Its process id.
     pub pid: u32,
     /// Cut to [`crate::metrics::MAX_CMDLINE`] characters.
     pub cmdline: String,
@@ -30,16 +32,23 @@ pub struct ProcessInfoRow {
 /// One resolver's DNS figures (or `other`'s, summed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResolverSeries {
+    /// Queries by outcome.
     pub dns: DnsCounts,
+    /// Answered queries' latencies.
     pub latency: LatencyHistogram,
 }
 
 /// The snapshot JSON's parts, serialized on request.
 #[derive(Debug)]
 pub struct SnapshotParts {
+    /// How the capture runs (the JSON `meta` object).
     pub meta: Meta,
+    /// Processes and connections at the read.
     pub report: Report,
+    /// The observatory's report; `None` when DNS capture is off.
     pub dns: Option<DnsReport>,
+    /// Names DNS answers gave remote addresses; `None` when DNS capture
+    /// is off.
     pub remote_hosts: Option<HashMap<IpAddr, String>>,
 }
 
@@ -47,33 +56,49 @@ pub struct SnapshotParts {
 /// the pair `other`; retired pairs' counters; what their budget did.
 #[derive(Debug, Clone)]
 pub struct RemoteSeries {
+    /// Exported pairs, then the pair `other`.
     pub pairs: Vec<(Identity, Tally)>,
+    /// Counters of every pair whose series ended.
     pub retired: Tally,
+    /// What the pairs' budget did.
     pub budget: BudgetStats,
+    /// Pairs with series of their own at most (`remote_series`).
     pub max_pairs: usize,
 }
 
+/// Everything one read publishes; swapped in whole (see the module docs).
 #[derive(Debug)]
 pub struct Published {
     /// Exported identities, then `other`.
     pub identities: Vec<(Identity, Tally)>,
+    /// Counters of every identity whose series ended.
     pub retired: Tally,
     /// `None` unless `remote_series` is set.
     pub remotes: Option<RemoteSeries>,
+    /// The `_info` series: live processes of exported identities.
     pub info: Vec<ProcessInfoRow>,
+    /// What the identity budget did.
     pub budget: BudgetStats,
+    /// The identity budget in force.
     pub budget_config: BudgetConfig,
+    /// The `max_series` setting in force.
     pub max_series: usize,
+    /// Everything lost or unattributable so far.
     pub losses: Losses,
     /// At most [`crate::metrics::MAX_INTERFACES`]; the rest summed as `other`.
     pub interfaces: Vec<InterfaceCounters>,
     /// By resolver address (or `other`); `None` when DNS capture is off.
     pub resolvers: Option<Vec<(String, ResolverSeries)>>,
+    /// What the backend attached: mode, rung, programs, degradations.
     pub capture: CaptureInfo,
+    /// The agent's own CPU and memory; `None` when unreadable.
     pub own: Option<OwnUsage>,
+    /// Complete reads so far, this one included.
     pub reads: u64,
+    /// When this read was made, by the run's wall clock.
     pub read_at: SystemTime,
     /// The history writer's state; `None` with `--history off`.
     pub history: Option<crate::history_feed::HistoryView>,
+    /// What `/api/v1/snapshot` serializes.
     pub snapshot: SnapshotParts,
 }

@@ -18,6 +18,7 @@ pub struct Interfaces<'a> {
     pub read_at_ms: u64,
     /// Reads the agent has made.
     pub reads: u64,
+    /// One entry per interface, `other` last when there are more than 64.
     pub interfaces: Vec<Interface<'a>>,
 }
 
@@ -25,18 +26,28 @@ pub struct Interfaces<'a> {
 /// the first 64 by name).
 #[derive(Debug, Serialize)]
 pub struct Interface<'a> {
+    /// The interface's name, or `other`.
     pub name: &'a str,
+    /// Bytes sent, link-layer headers included.
     pub tx_bytes: u64,
+    /// Bytes received, link-layer headers included.
     pub rx_bytes: u64,
+    /// Packets sent.
     pub tx_packets: u64,
+    /// Packets received.
     pub rx_packets: u64,
+    /// Frames the device failed to send.
     pub tx_errors: u64,
+    /// Bad frames received.
     pub rx_errors: u64,
+    /// Dropped before they were sent.
     pub tx_dropped: u64,
+    /// Received, then dropped by the kernel.
     pub rx_dropped: u64,
 }
 
 impl<'a> Interfaces<'a> {
+    /// The document for read `p`, with this host's name.
     pub fn of(p: &'a Published) -> Self {
         Interfaces {
             host: host_name(),

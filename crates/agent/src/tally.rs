@@ -8,12 +8,17 @@ use netoproc_dns::Failures;
 /// DNS queries by how they ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DnsCounts {
+    /// Answered NOERROR (empty answers included).
     pub noerror: u64,
+    /// Answered NXDOMAIN.
     pub nxdomain: u64,
+    /// Answered SERVFAIL.
     pub servfail: u64,
+    /// Answered REFUSED.
     pub refused: u64,
     /// Any other error rcode.
     pub other: u64,
+    /// No response within the timeout.
     pub timeout: u64,
 }
 
@@ -31,6 +36,7 @@ impl DnsCounts {
         }
     }
 
+    /// Field-wise sum.
     pub fn add(&mut self, o: &DnsCounts) {
         self.noerror += o.noerror;
         self.nxdomain += o.nxdomain;
@@ -40,6 +46,7 @@ impl DnsCounts {
         self.timeout += o.timeout;
     }
 
+    /// Field-wise difference, saturating at zero.
     pub fn saturating_sub(&self, o: &DnsCounts) -> DnsCounts {
         DnsCounts {
             noerror: self.noerror.saturating_sub(o.noerror),
@@ -62,6 +69,7 @@ impl DnsCounts {
         ]
     }
 
+    /// No query counted.
     pub fn is_zero(&self) -> bool {
         *self == DnsCounts::default()
     }
@@ -72,6 +80,7 @@ impl DnsCounts {
 pub struct Tally {
     /// Indexed by [`proto_index`].
     pub traffic: [Counters; 2],
+    /// DNS queries by outcome.
     pub dns: DnsCounts,
 }
 
@@ -84,6 +93,7 @@ pub fn proto_index(p: Protocol) -> usize {
 }
 
 impl Tally {
+    /// Adds `o` to every counter.
     pub fn add(&mut self, o: &Tally) {
         for (a, b) in self.traffic.iter_mut().zip(&o.traffic) {
             a.add(b);
@@ -91,6 +101,7 @@ impl Tally {
         self.dns.add(&o.dns);
     }
 
+    /// Nothing counted.
     pub fn is_zero(&self) -> bool {
         self.traffic.iter().all(Counters::is_zero) && self.dns.is_zero()
     }

@@ -54,6 +54,7 @@ pub struct DeltaTracker {
 /// One read's deltas by identity, and which pids were networking.
 #[derive(Debug, Default)]
 pub struct ReadDeltas {
+    /// What each identity moved in this read.
     pub by_identity: HashMap<Identity, Tally>,
     /// Pids with an open socket, by identity (for the `_info` series).
     pub live_pids: HashMap<Identity, Vec<u32>>,

@@ -41,14 +41,22 @@ pub enum WebConfigError {
     /// The file could not be read, parsed, or names unusable TLS material
     /// or users; `message` says which key and why.
     #[error("web config {}: {message}", path.display())]
-    File { path: PathBuf, message: String },
+    File {
+        /// The web config file given.
+        path: PathBuf,
+        /// Which key (and user) is wrong, and why; never a hash.
+        message: String,
+    },
 }
 
 /// The file's contents.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebConfigFile {
+    /// With it, HTTPS only; without, plain HTTP.
     pub tls_server_config: Option<TlsSection>,
+    /// User name to bcrypt hash; with it, every path but `/healthz` needs
+    /// one of the users.
     pub basic_auth_users: Option<HashMap<String, String>>,
 }
 
@@ -56,17 +64,25 @@ pub struct WebConfigFile {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSection {
+    /// The server's certificate chain, PEM; relative to the file's folder.
     pub cert_file: Option<PathBuf>,
+    /// The server's private key, PEM; relative to the file's folder.
     pub key_file: Option<PathBuf>,
+    /// `NoClientCert` (default), `VerifyClientCertIfGiven` or
+    /// `RequireAndVerifyClientCert`.
     pub client_auth_type: Option<String>,
+    /// CAs client certificates must chain to (with client verification).
     pub client_ca_file: Option<PathBuf>,
+    /// `TLS12` (default) or `TLS13`.
     pub min_version: Option<String>,
 }
 
 /// The checked configuration, ready for the server.
 #[derive(Clone, Default)]
 pub struct WebSettings {
+    /// The TLS server config; `None`: plain HTTP.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The users; `None`: no authentication.
     pub auth: Option<Arc<BasicAuth>>,
 }
 
@@ -271,11 +287,15 @@ pub struct BasicAuth {
 /// Whether a request may go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthResult {
+    /// Credentials of a configured user.
     Allowed,
+    /// Missing or wrong credentials: answer 401.
     Denied,
 }
 
 impl BasicAuth {
+    /// Checks every user name and bcrypt hash; the error names the user,
+    /// never the hash.
     pub fn new(users: &HashMap<String, String>) -> Result<Self, String> {
         let mut cost = 10;
         for (user, hash) in users {

@@ -12,6 +12,8 @@ use crate::report::{AttributionStats, Losses};
 
 pub use caps::Capability;
 
+/// Any failure a backend reports; the engine wraps it with the step that
+/// failed ([`std::error::Error::source`] keeps the cause).
 pub type CaptureError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The eBPF byte-counting rung asked for (`--hooks`): `Auto` takes the
@@ -20,10 +22,14 @@ pub type CaptureError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum HookChoice {
+    /// The first rung that attaches, in the order below.
     #[default]
     Auto,
+    /// BTF tracepoints (`tp_btf/sock_send_length`, ...): kernel 6.3+.
     Tracepoint,
+    /// fentry/fexit programs on the socket calls: kernels with BTF.
     Fentry,
+    /// kprobes/kretprobes: any kernel.
     Kprobe,
 }
 
@@ -42,6 +48,7 @@ pub struct HookStatus {
     pub attach_point: String,
     /// What it feeds: `bytes`, `udp-remote`, `close`, `wire`, `read`.
     pub feeds: &'static str,
+    /// It attached and is running.
     pub attached: bool,
     /// Why it did not attach; `None` when it did.
     pub error: Option<String>,
@@ -82,6 +89,7 @@ pub struct CaptureInfo {
     pub hooks: &'static str,
     /// How live sockets are read (eBPF: `map-iter`, `socket-iter`, `walk`).
     pub live_read: Option<&'static str>,
+    /// Every program or hook tried, attached or not.
     pub programs: Vec<HookStatus>,
     /// Features that run degraded, with the reason.
     pub degraded: Vec<String>,
@@ -93,7 +101,9 @@ pub struct CaptureInfo {
 /// reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CapabilityNeed {
+    /// The capability kept.
     pub capability: Capability,
+    /// What it is kept for, in words for `--verbose` and `doctor`.
     pub why: &'static str,
 }
 
@@ -134,7 +144,10 @@ pub const ASSUMED_NEEDS_AFTER_START: &[CapabilityNeed] = &[
     READING_BPF_MAPS,
 ];
 
+/// A started capture (eBPF or AF_PACKET) the engine drives: it reads
+/// sockets and events into the ledger and reports what it lost.
 pub trait CaptureBackend {
+    /// What was attached and how: mode, rung, programs, degradations.
     fn info(&self) -> &CaptureInfo;
 
     /// The capabilities this backend still uses after start-up (every

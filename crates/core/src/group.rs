@@ -25,14 +25,21 @@ pub enum GroupBy {
     /// No grouping: one row per process.
     #[default]
     Process,
+    /// By container id (LXC by name); processes outside one in `(host)`.
     Container,
+    /// By Kubernetes pod UID; processes outside a pod in `(host)`.
     Pod,
+    /// By systemd unit name (login sessions and containers as themselves);
+    /// the rest in `(host)`.
     Service,
+    /// By uid; rows whose uid could not be read in `(unknown)`.
     User,
+    /// By cgroup v2 path.
     Cgroup,
 }
 
 impl GroupBy {
+    /// Every grouping, in the order [`GroupBy::next`] cycles through.
     pub const ALL: [GroupBy; 6] = [
         GroupBy::Process,
         GroupBy::Container,
@@ -42,6 +49,7 @@ impl GroupBy {
         GroupBy::Cgroup,
     ];
 
+    /// The lowercase name, as `--group-by` and the API take it.
     pub fn name(self) -> &'static str {
         match self {
             GroupBy::Process => "process",
@@ -59,6 +67,7 @@ impl GroupBy {
         GroupBy::ALL[(i + 1) % GroupBy::ALL.len()]
     }
 
+    /// The grouping named `s` (any case); `None` for an unknown name.
     pub fn parse(s: &str) -> Option<GroupBy> {
         GroupBy::ALL
             .into_iter()
@@ -83,7 +92,9 @@ pub struct GroupRow {
     pub name: String,
     /// Process rows summed.
     pub processes: u64,
+    /// Sockets of those rows, summed.
     pub sockets: u64,
+    /// Counters of those rows, summed.
     #[serde(flatten)]
     pub counters: Counters,
 }
@@ -103,10 +114,16 @@ pub fn group_of(row: &ProcessRow, by: GroupBy) -> (String, String) {
 /// What grouping needs of a process, from whichever view holds it.
 #[derive(Debug, Clone, Copy)]
 pub struct Member<'a> {
+    /// Process id.
     pub pid: u32,
+    /// Start time, ns since boot (0: not known); with `pid`, the key of a
+    /// per-process group.
     pub start_time_ns: u64,
+    /// Task name, the name of a per-process group.
     pub process: &'a str,
+    /// `None` when it could not be read.
     pub uid: Option<u32>,
+    /// `None` when never read from `/proc`: the row lands in `(unknown)`.
     pub identity: Option<&'a ProcessIdentity>,
 }
 
@@ -186,12 +203,14 @@ pub struct Selection {
     pub containers: Vec<String>,
     /// Unit names, with or without `.service`.
     pub services: Vec<String>,
+    /// Process ids.
     pub pids: Vec<u32>,
     /// User names or uids.
     pub users: Vec<String>,
 }
 
 impl Selection {
+    /// No list given: every row is kept.
     pub fn is_empty(&self) -> bool {
         self.containers.is_empty()
             && self.services.is_empty()

@@ -41,7 +41,10 @@ pub fn start_time_at_tick(boottime_ns: u64, ticks_per_second: u64) -> u64 {
 /// for example when its record was lost and the process is gone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct ProcessKey {
+    /// Process id (thread group id).
     pub pid: u32,
+    /// Start time in ns since boot, at clock-tick resolution
+    /// ([`start_time_at_tick`]); 0 when not known.
     pub start_time_ns: u64,
 }
 
@@ -52,12 +55,24 @@ pub enum Learned {
     Nothing,
     /// The first start time known for `pid`: what was filed under an
     /// unknown start (0) is this process.
-    FirstStart { pid: u32, start_time_ns: u64 },
+    FirstStart {
+        /// The pid whose start became known.
+        pid: u32,
+        /// Its start time, ns since boot.
+        start_time_ns: u64,
+    },
     /// `pid` now names a newer process; what the ledger holds of it belongs
     /// to the one that started at `previous`.
-    Reused { pid: u32, previous: u64 },
+    Reused {
+        /// The reused pid.
+        pid: u32,
+        /// Start time (ns since boot) of the earlier process of `pid`.
+        previous: u64,
+    },
 }
 
+/// The process records known, by [`ProcessKey`], and the latest start
+/// time per pid; at most [`MAX_PROCESS_INFOS`] records.
 #[derive(Debug, Default)]
 pub struct Identities {
     /// The latest start time known per pid (0: none known).
@@ -121,6 +136,8 @@ impl Identities {
         self.current.contains_key(&pid)
     }
 
+    /// The record of exactly this process; `None` when never filed or
+    /// dropped past the bound.
     pub fn info(&self, key: ProcessKey) -> Option<&ProcessInfo> {
         self.infos.get(&key)
     }
@@ -130,10 +147,12 @@ impl Identities {
         self.info(self.current(pid))
     }
 
+    /// Process records held.
     pub fn len(&self) -> usize {
         self.infos.len()
     }
 
+    /// No process record held.
     pub fn is_empty(&self) -> bool {
         self.infos.is_empty()
     }

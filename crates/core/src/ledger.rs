@@ -28,6 +28,11 @@ use crate::report::{ConnectionRow, ProcessRow, Report, OTHER_PROCESSES};
 /// process makes this attacker-sized); past it, see [`OTHER_PROCESSES`].
 pub const MAX_PROCESS_ROWS: usize = 65_536;
 
+/// Every socket seen in the capture, by cookie, with the processes that
+/// owned them. Observations merge (counters by maximum, so order does not
+/// matter); [`SocketLedger::retire_closed`] folds closed sockets into
+/// their process rows, and processes past [`MAX_PROCESS_ROWS`] into
+/// [`OTHER_PROCESSES`], each fold counted.
 #[derive(Debug, Default)]
 pub struct SocketLedger {
     sockets: HashMap<SocketCookie, SocketRecord>,
@@ -76,12 +81,16 @@ struct Tombstone {
 /// Bytes of sockets that were never seen in a send/receive call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Unowned {
+    /// How many such sockets.
     pub sockets: u64,
+    /// Their L4 payload bytes, both directions.
     pub bytes: u64,
+    /// Their IP-layer bytes, headers included, both directions.
     pub wire_bytes: u64,
 }
 
 impl SocketLedger {
+    /// An empty ledger.
     pub fn new() -> Self {
         Self::default()
     }
@@ -208,10 +217,13 @@ impl SocketLedger {
         self.processes_folded
     }
 
+    /// The merged record of one socket still held; `None` when never seen
+    /// or folded away.
     pub fn socket(&self, cookie: SocketCookie) -> Option<&SocketRecord> {
         self.sockets.get(&cookie)
     }
 
+    /// Every socket record held, live and closed, in no order.
     pub fn sockets(&self) -> impl Iterator<Item = &SocketRecord> {
         self.sockets.values()
     }

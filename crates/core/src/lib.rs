@@ -7,6 +7,8 @@
 //! formatting but [`escape`], the one rule every view shares for showing
 //! text that comes from outside; backends and views live in their own crates.
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod clock;
 pub mod error;

@@ -13,16 +13,21 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct SocketCookie(pub u64);
 
+/// The transport a socket speaks; netoproc counts only these two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
+    /// TCP (stream sockets).
     Tcp,
+    /// UDP (datagram sockets), connected or not.
     Udp,
 }
 
 impl Protocol {
+    /// Both protocols, TCP first.
     pub const ALL: [Protocol; 2] = [Protocol::Tcp, Protocol::Udp];
 
+    /// The lowercase name, as in JSON and metrics labels: `tcp`, `udp`.
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Tcp => "tcp",
@@ -42,11 +47,14 @@ impl fmt::Display for Protocol {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
+    /// An `AF_INET` socket.
     Ipv4,
+    /// An `AF_INET6` socket (also when it talks to IPv4-mapped addresses).
     Ipv6,
 }
 
 impl Family {
+    /// The lowercase name, as in JSON: `ipv4`, `ipv6`.
     pub fn as_str(self) -> &'static str {
         match self {
             Family::Ipv4 => "ipv4",
@@ -59,9 +67,13 @@ impl Family {
 /// connected (unconnected UDP; its remotes are [`PeerRecord`]s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tuple {
+    /// TCP or UDP.
     pub protocol: Protocol,
+    /// The family the socket was created with.
     pub family: Family,
+    /// This host's address and port.
     pub local: SocketAddr,
+    /// The peer's address and port; `None` while not connected.
     pub remote: Option<SocketAddr>,
 }
 
@@ -74,11 +86,16 @@ pub const UNKNOWN_UID: u32 = u32::MAX;
 /// first send or receive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
+    /// Process id (thread group id) of the owner at that call.
     pub pid: u32,
     /// [`UNKNOWN_UID`] when not known.
     pub uid: u32,
+    /// Command name of the calling task (the kernel's `comm`, at most 15
+    /// bytes).
     pub comm: String,
+    /// The task's cgroup v2 id (the cgroup directory's inode number).
     pub cgroup_id: u64,
+    /// Inode number of the task's network namespace.
     pub netns: u32,
     /// When the process started, as [`ProcessInfo::start_time_ns`] (0: not
     /// known): with the pid, which process this is.
@@ -94,12 +111,15 @@ pub struct Counters {
     pub rx_bytes: u64,
     /// IP-layer packets (GSO/GRO super-packets count once).
     pub tx_packets: u64,
+    /// IP-layer packets received (GSO/GRO super-packets count once).
     pub rx_packets: u64,
     /// IP-layer bytes, headers included.
     pub tx_wire_bytes: u64,
+    /// IP-layer bytes received, headers included.
     pub rx_wire_bytes: u64,
     /// Successful send / receive calls.
     pub tx_calls: u64,
+    /// Successful receive calls.
     pub rx_calls: u64,
 }
 
@@ -142,6 +162,7 @@ impl Counters {
         }
     }
 
+    /// Nothing counted in any field.
     pub fn is_zero(&self) -> bool {
         *self == Counters::default()
     }
@@ -150,10 +171,13 @@ impl Counters {
 /// One observation of a socket: from a periodic map read or a close event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SocketRecord {
+    /// Which socket.
     pub cookie: SocketCookie,
     /// `None` when only packets were seen, never a send/receive call.
     pub owner: Option<Owner>,
+    /// Endpoints; `None` when the observation did not carry them.
     pub tuple: Option<Tuple>,
+    /// Cumulative since netoproc first saw the socket.
     pub counters: Counters,
     /// The owner released the socket (closed its last descriptor).
     pub closed: bool,
@@ -186,11 +210,17 @@ impl SocketRecord {
 /// Traffic of an unconnected UDP socket to or from one remote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerRecord {
+    /// The unconnected UDP socket.
     pub cookie: SocketCookie,
+    /// The remote the datagrams went to or came from.
     pub remote: SocketAddr,
+    /// Payload bytes sent to `remote`, cumulative.
     pub tx_bytes: u64,
+    /// Payload bytes received from `remote`, cumulative.
     pub rx_bytes: u64,
+    /// Send calls to `remote`.
     pub tx_calls: u64,
+    /// Receive calls that returned a datagram from `remote`.
     pub rx_calls: u64,
 }
 
@@ -198,10 +228,13 @@ pub struct PeerRecord {
 /// socket, so it survives the process's exit.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProcessInfo {
+    /// Process id (thread group id).
     pub pid: u32,
+    /// Parent's process id at capture time; 0 when not known.
     pub ppid: u32,
     /// [`UNKNOWN_UID`] when not known.
     pub uid: u32,
+    /// Command name (the kernel's `comm`, at most 15 bytes).
     pub comm: String,
     /// Arguments, joined by spaces; empty when unreadable.
     pub cmdline: String,
@@ -214,6 +247,7 @@ pub struct ProcessInfo {
 /// copied only the DNS payload. Parsed by the DNS observatory, then dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsPacket {
+    /// The socket the packet passed.
     pub cookie: SocketCookie,
     /// The socket's owner when the kernel already knew it; otherwise join by
     /// cookie (the first query of a fresh socket leaves before its owner is
@@ -221,9 +255,11 @@ pub struct DnsPacket {
     pub pid: Option<u32>,
     /// Sent by the local socket (`true`) or received by it.
     pub outgoing: bool,
+    /// UDP, or TCP (length-prefixed messages).
     pub protocol: Protocol,
-    /// Packet source and destination.
+    /// Packet source.
     pub src: SocketAddr,
+    /// Packet destination.
     pub dst: SocketAddr,
     /// Kernel monotonic time (ns) the packet passed the socket layer.
     pub ktime_ns: u64,

@@ -39,11 +39,14 @@ const LONGEST: u64 = 60_000_000;
 /// Receive and transmit bytes per second.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Rate {
+    /// Bytes received per second.
     pub rx: f64,
+    /// Bytes sent per second.
     pub tx: f64,
 }
 
 impl Rate {
+    /// Both directions together, bytes per second.
     pub fn total(&self) -> f64 {
         self.rx + self.tx
     }
@@ -52,8 +55,11 @@ impl Rate {
 /// One key's rate over each of [`WINDOWS`].
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Rates {
+    /// Over the last second.
     pub last_1s: Rate,
+    /// Over the last 10 seconds.
     pub last_10s: Rate,
+    /// Over the last 60 seconds.
     pub last_60s: Rate,
 }
 
@@ -166,6 +172,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> RateTracker<K, S> {
         self.series.len()
     }
 
+    /// No key tracked.
     pub fn is_empty(&self) -> bool {
         self.series.is_empty()
     }

@@ -30,6 +30,7 @@ pub struct ProcessRow {
     pub cgroup_id: u64,
     /// Sockets the process used in the window.
     pub sockets: u64,
+    /// Traffic of those sockets in the window, closed ones folded in.
     #[serde(flatten)]
     pub counters: Counters,
     /// Its cgroup, namespace, user and workload (container, pod, service),
@@ -46,7 +47,9 @@ pub const OTHER_PROCESSES: &str = "(other processes)";
 /// One connection (or, for unconnected UDP, one socket-and-remote pair).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConnectionRow {
+    /// TCP or UDP.
     pub protocol: Protocol,
+    /// The family the socket was created with.
     pub family: Family,
     /// `None` when only packets were seen before any send/receive call.
     pub local: Option<SocketAddr>,
@@ -57,8 +60,11 @@ pub struct ConnectionRow {
     pub state: &'static str,
     /// 0 when no process could be named.
     pub pid: u32,
+    /// The owner's task name (`comm`); empty when no process was named.
     pub process: String,
+    /// The kernel's socket cookie (AF_PACKET: a synthetic one per flow).
     pub cookie: u64,
+    /// Traffic of the connection (or of the socket to this remote).
     #[serde(flatten)]
     pub counters: Counters,
 }
@@ -93,11 +99,15 @@ pub struct Losses {
     pub unparsed_packets: u64,
     /// IP packets without a full socket (handshake replies, TIME_WAIT ACKs).
     pub unattributed_tx_packets: u64,
+    /// Received IP packets without a full socket.
     pub unattributed_rx_packets: u64,
+    /// IP-layer bytes (headers included) of `unattributed_tx_packets`.
     pub unattributed_tx_wire_bytes: u64,
+    /// IP-layer bytes (headers included) of `unattributed_rx_packets`.
     pub unattributed_rx_wire_bytes: u64,
     /// Bytes of sockets never seen in a send/receive call (no owner known).
     pub no_owner_bytes: u64,
+    /// IP-layer bytes of those same sockets, headers included.
     pub no_owner_wire_bytes: u64,
     /// DNS packets longer than the kernel copies (parsed as far as copied).
     pub dns_truncated: u64,
@@ -147,7 +157,11 @@ impl Losses {
 /// The result of one capture window.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// One row per process, plus the `(other processes)` row past the
+    /// ledger's bound.
     pub processes: Vec<ProcessRow>,
+    /// One row per connection still held (closed ones past the bound are
+    /// folded into their process rows and have none).
     pub connections: Vec<ConnectionRow>,
     /// Sum over all processes.
     pub total: Counters,
@@ -195,23 +209,30 @@ pub struct AttributionStats {
     pub attributed_share: f64,
     /// Tuple lookups, and those answered from the resolver's cache.
     pub lookups: u64,
+    /// Of `lookups`: answered from the resolver's cache.
     pub cache_hits: u64,
     /// sock_diag dumps (one per namespace), and those a new tuple caused.
     pub dumps: u64,
+    /// Of `dumps`: caused by an unknown tuple.
     pub on_demand_dumps: u64,
     /// New tuples that waited for the next dump (rate limit).
     pub rate_limited: u64,
     /// Full `/proc/*/fd` scans, and processes rescanned one by one.
     pub full_scans: u64,
+    /// Processes rescanned one by one (proc events, hot processes).
     pub pid_rescans: u64,
     /// Whether the proc connector delivers fork/exec/exit events (else
     /// the fd index is kept fresh by scans alone).
     pub proc_connector: bool,
+    /// Process events received from the proc connector, overruns included.
     pub proc_events: u64,
+    /// Proc event overruns (each forces a full `/proc` scan).
     pub proc_events_lost: u64,
     /// Network namespaces captured in, and rings open.
     pub namespaces: u64,
+    /// AF_PACKET rings open over all namespaces (`--rings` in each).
     pub rings: u64,
+    /// Captured packets not counted, by why.
     pub unparsed: UnparsedPackets,
 }
 
@@ -226,12 +247,14 @@ pub struct UnparsedPackets {
     pub fragments: u64,
     /// Headers cut short by the snap length.
     pub truncated: u64,
+    /// Headers whose fields contradict themselves (lengths, version).
     pub malformed: u64,
     /// Link layers netoproc does not parse (e.g. GRE, InfiniBand).
     pub unknown_link: u64,
 }
 
 impl UnparsedPackets {
+    /// All kinds summed.
     pub fn total(&self) -> u64 {
         self.not_ip
             + self.not_tcp_udp

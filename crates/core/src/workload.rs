@@ -53,12 +53,16 @@ pub const MAX_NAME: usize = 253;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KubeRuntime {
+    /// containerd (`cri-containerd-<id>.scope`).
     Containerd,
+    /// CRI-O (`crio-<id>.scope`).
     Crio,
+    /// Docker (`docker-<id>.scope` under `kubepods`).
     Docker,
 }
 
 impl KubeRuntime {
+    /// The lowercase name, as serialized: `containerd`, `crio`, `docker`.
     pub fn as_str(self) -> &'static str {
         match self {
             KubeRuntime::Containerd => "containerd",
@@ -74,27 +78,53 @@ impl KubeRuntime {
 pub enum Workload {
     /// A Docker container: its 64-hex id, and its name (without the leading
     /// `/`) when the engine's state could be read.
-    Docker { id: String, name: Option<String> },
+    Docker {
+        /// The container id, 64 lowercase hex digits.
+        id: String,
+        /// The container's name; `None` when the state was not readable.
+        name: Option<String>,
+    },
     /// A container of a Kubernetes pod.
     Kubernetes {
         /// The pod's UID, with dashes (`1e597579-417e-…`).
         pod_uid: String,
+        /// The container id, 64 lowercase hex digits.
         container_id: String,
+        /// The runtime the scope name says; `None` with the cgroupfs
+        /// driver, whose paths do not say.
         runtime: Option<KubeRuntime>,
+        /// The pod's name, when a runtime's state named it.
         pod_name: Option<String>,
+        /// The pod's Kubernetes namespace, when a runtime's state named it.
         namespace: Option<String>,
     },
     /// A Podman container (rootful or rootless).
-    Podman { id: String, name: Option<String> },
+    Podman {
+        /// The container id, 64 lowercase hex digits.
+        id: String,
+        /// The container's name; `None` when the state was not readable.
+        name: Option<String>,
+    },
     /// An LXC container.
-    Lxc { name: String },
+    Lxc {
+        /// The container's name from the path.
+        name: String,
+    },
     /// A systemd service (`nginx.service`): keyed by its unit name, which
     /// stays when a restart gives the service a new cgroup.
     #[serde(rename = "service")]
-    SystemdService { unit: String },
+    SystemdService {
+        /// The unit name, `.service` included.
+        unit: String,
+    },
     /// A login session of user `uid` (`session-<session>.scope`).
     #[serde(rename = "session")]
-    UserSession { uid: u32, session: String },
+    UserSession {
+        /// The user's uid, from `user-<uid>.slice`.
+        uid: u32,
+        /// The session id, from `session-<session>.scope`.
+        session: String,
+    },
     /// None of the above: a plain host process (or an unknown layout).
     Host,
 }
@@ -211,6 +241,7 @@ pub struct ProcessIdentity {
     pub netns: Option<u64>,
     /// The user name of its uid, from the host's `/etc/passwd`.
     pub user: Option<String>,
+    /// Its parent's pid; `None` when unreadable.
     pub ppid: Option<u32>,
     /// Its pid in its own pid namespace (the last `NSpid` of
     /// `/proc/PID/status`), when that differs from the host's.

@@ -36,6 +36,8 @@ const DOH_HOSTS: [&str; 8] = [
     "dns.nextdns.io",
 ];
 
+/// An encrypted DNS transport: its queries are counted as connections,
+/// never parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EncryptedDns {
     /// DNS over TLS or over QUIC (port 853).

@@ -9,6 +9,8 @@
 //! dropped; every collection is capped, and whatever could not be parsed or
 //! had to be dropped is counted in [`DnsStats`], never a panic.
 
+#![warn(missing_docs)]
+
 mod encrypted;
 mod message;
 mod names;

@@ -65,11 +65,17 @@ impl fmt::Display for RrType {
 pub struct Rcode(pub u16);
 
 impl Rcode {
+    /// No error: the answer (possibly empty) is the answer.
     pub const NOERROR: Rcode = Rcode(0);
+    /// The server failed to answer (upstream unreachable, DNSSEC failure).
     pub const SERVFAIL: Rcode = Rcode(2);
+    /// The name does not exist.
     pub const NXDOMAIN: Rcode = Rcode(3);
+    /// The server declined to answer (policy).
     pub const REFUSED: Rcode = Rcode(5);
 
+    /// The IANA mnemonic; `None` for codes without one here (shown as
+    /// `RCODE<n>`).
     pub fn name(self) -> Option<&'static str> {
         const NAMES: [&str; 12] = [
             "NOERROR",
@@ -103,46 +109,70 @@ impl fmt::Display for Rcode {
     }
 }
 
+/// What a message asks: one name and record type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Question {
     /// Lower case, ASCII (IDNs as punycode), without the final dot.
     pub name: String,
+    /// The record type asked for (`A`, `AAAA`, `HTTPS`, ...).
     pub qtype: RrType,
 }
 
+/// One record of the answer section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     /// The owner name, as [`Question::name`].
     pub name: String,
+    /// Seconds the record may be cached, as sent.
     pub ttl: u32,
+    /// The record's data.
     pub data: AnswerData,
 }
 
 /// The data of one answer record, in presentation form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AnswerData {
+    /// An IPv4 address.
     A(Ipv4Addr),
+    /// An IPv6 address.
     Aaaa(Ipv6Addr),
+    /// The canonical name the owner name is an alias of.
     Cname(String),
+    /// The name a reverse-lookup name points to.
     Ptr(String),
+    /// A mail exchanger.
     Mx {
+        /// Lower is preferred.
         preference: u16,
+        /// The mail server's name.
         exchange: String,
     },
+    /// The record's strings, each quoted, joined by spaces, cut to
+    /// 200 characters.
     Txt(String),
+    /// A service location.
     Srv {
+        /// Lower is tried first.
         priority: u16,
+        /// Share among records of equal priority.
         weight: u16,
+        /// The service's port on `target`.
         port: u16,
+        /// The host offering the service.
         target: String,
     },
     /// HTTPS (`https`) or SVCB: priority, target and the parameters as text.
     Svcb {
+        /// An HTTPS record (type 65) rather than SVCB (64).
         https: bool,
+        /// 0 is alias mode; otherwise lower is preferred.
         priority: u16,
+        /// The target name.
         target: String,
+        /// The SvcParams in presentation form; empty when none.
         params: String,
     },
+    /// A type not decoded here: only its type is kept.
     Other(RrType),
 }
 
@@ -188,16 +218,25 @@ impl fmt::Display for AnswerData {
 /// The EDNS(0) OPT pseudo-record's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Edns {
+    /// The largest UDP payload the sender accepts, in bytes.
     pub udp_payload: u16,
+    /// The EDNS version (0 today).
     pub version: u8,
+    /// The DO bit: the sender wants DNSSEC records.
     pub dnssec_ok: bool,
 }
 
+/// One parsed DNS message, query or response: its header, first question
+/// and answers. Names and texts are bounded and still attacker input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsMessage {
+    /// The transaction id that pairs a response with its query.
     pub id: u16,
+    /// The QR flag: a response (`true`) or a query.
     pub is_response: bool,
+    /// The header's opcode (0: a standard query).
     pub opcode: u8,
+    /// The response code, EDNS extension included.
     pub rcode: Rcode,
     /// The TC flag: the sender cut the message (retry over TCP expected).
     pub truncated: bool,
@@ -207,6 +246,7 @@ pub struct DnsMessage {
     pub answers: Vec<Answer>,
     /// Answer records the header announced.
     pub answer_count: u16,
+    /// The OPT record's header; `None` when the message has none.
     pub edns: Option<Edns>,
     /// Every section decoded; `false` when the bytes ended early (a copy
     /// cut by the kernel) and only what came before was read.

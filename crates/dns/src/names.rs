@@ -29,6 +29,8 @@ struct Entry {
     reverse: bool,
 }
 
+/// Address to the name it was an answer for, with TTL plus grace; the
+/// oldest entries are evicted past the cap, and counted.
 #[derive(Debug)]
 pub struct NameCache {
     entries: HashMap<IpAddr, Entry>,
@@ -40,6 +42,7 @@ pub struct NameCache {
 }
 
 impl NameCache {
+    /// An empty cache holding at most `max_entries` addresses (at least 1).
     pub fn new(max_entries: usize) -> Self {
         NameCache {
             entries: HashMap::new(),
@@ -50,10 +53,12 @@ impl NameCache {
         }
     }
 
+    /// Addresses held, expired ones included until evicted.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// No address named.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -45,6 +45,8 @@ pub struct ObservatoryConfig {
     pub max_queries: usize,
     /// Queries awaiting a response.
     pub max_pending: usize,
+    /// TCP (socket, direction) streams reassembled at once; the least
+    /// recently used is dropped past it.
     pub max_tcp_streams: usize,
     /// Addresses in the name cache.
     pub max_names: usize,
@@ -98,6 +100,9 @@ struct Ended {
     outcome: Outcome,
 }
 
+/// The DNS observatory: pairs queries with responses, attributes them to
+/// processes, names addresses, and sums per process and resolver, every
+/// collection bounded by its [`ObservatoryConfig`].
 #[derive(Debug)]
 pub struct Observatory {
     cfg: ObservatoryConfig,
@@ -117,6 +122,7 @@ pub struct Observatory {
 }
 
 impl Observatory {
+    /// An observatory with nothing seen yet, bounded by `cfg`.
     pub fn new(cfg: ObservatoryConfig) -> Self {
         Observatory {
             cfg,

@@ -9,11 +9,14 @@ use netoproc_core::SocketCookie;
 /// A process as shown next to its queries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessRef {
+    /// Process id of the socket's owner.
     pub pid: u32,
     /// Kernel task name; empty when not known yet.
     pub comm: String,
 }
 
+/// Names the process that owns a socket: the socket ledger, or
+/// [`PacketPidsOnly`] where none is kept.
 pub trait OwnerLookup {
     /// The owner of socket `cookie`; `pid` is what the kernel attached to
     /// the packet, if anything.

@@ -21,6 +21,7 @@ pub enum QueryStatus {
 }
 
 impl QueryStatus {
+    /// The lowercase name, as serialized.
     pub fn as_str(self) -> &'static str {
         match self {
             QueryStatus::Answered => "answered",
@@ -35,6 +36,7 @@ impl QueryStatus {
 pub struct QueryRow {
     /// 0 when the owner could not be named.
     pub pid: u32,
+    /// The owner's task name; empty when not known.
     pub process: String,
     /// Lower case, without the final dot.
     pub name: String,
@@ -43,13 +45,17 @@ pub struct QueryRow {
     pub qtype: String,
     /// `NOERROR`, `NXDOMAIN`, ...; `null` without a response.
     pub rcode: Option<String>,
+    /// Answered, timed out, or still pending.
     pub status: QueryStatus,
     /// Addresses alone, other records as `TYPE data` (`CNAME www.np.test`).
     pub answers: Vec<String>,
     /// Query to response, in the kernel's clock, µs precision.
+    /// `None` without a response.
     pub latency_ms: Option<f64>,
+    /// The address and port the query was sent to.
     #[serde(serialize_with = "as_text")]
     pub resolver: SocketAddr,
+    /// UDP or TCP.
     pub transport: Protocol,
     /// DNS transaction id.
     pub id: u16,
@@ -64,9 +70,13 @@ pub struct QueryRow {
 /// Responses by kind of failure.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Failures {
+    /// Answered NXDOMAIN: the name does not exist.
     pub nxdomain: u64,
+    /// Answered SERVFAIL.
     pub servfail: u64,
+    /// Answered REFUSED.
     pub refused: u64,
+    /// No response within the timeout.
     pub timeout: u64,
     /// Any other non-zero rcode (FORMERR, NOTIMP, ...).
     pub other: u64,
@@ -83,35 +93,48 @@ impl Failures {
 /// resolver is `0.0.0.0:0` sums the resolvers past [`crate::MAX_RESOLVERS`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolverRow {
+    /// The resolver's address and port (`0.0.0.0:0`: the overflow row).
     #[serde(serialize_with = "as_text")]
     pub resolver: SocketAddr,
     /// Queries answered or timed out.
     pub queries: u64,
+    /// Of `queries`: those with a response.
     pub answered: u64,
+    /// Queries still awaiting a response (not in `queries`).
     pub pending: u64,
+    /// Failed queries, by kind.
     pub failures: Failures,
     /// Share of `queries` the resolver failed (SERVFAIL, REFUSED, timeout,
     /// other errors; NXDOMAIN is an answer).
     pub failure_rate: f64,
     /// Latency percentiles of answered queries (±1%).
+    /// Median latency in ms; `None` when nothing was answered.
     pub p50_ms: Option<f64>,
+    /// 99th-percentile latency in ms; `None` when nothing was answered.
     pub p99_ms: Option<f64>,
 }
 
 /// DNS as one process used it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DnsProcessRow {
+    /// Process id; 0 for the row summing processes past
+    /// [`crate::MAX_PROCESSES`] (or queries whose owner was not named).
     pub pid: u32,
+    /// Task name; empty when not known.
     pub process: String,
     /// Queries answered or timed out.
     pub queries: u64,
+    /// Of `queries`: those with a response.
     pub answered: u64,
+    /// Queries still awaiting a response (not in `queries`).
     pub pending: u64,
     /// Distinct names asked (counted up to a cap per process).
     pub names: u64,
+    /// Failed queries, by kind.
     pub failures: Failures,
     /// Connections to encrypted DNS: DoT/DoQ (port 853) and DoH.
     pub dot_connections: u64,
+    /// Connections to DoH (port 443 to a known DoH address or name).
     pub doh_connections: u64,
 }
 
@@ -130,6 +153,8 @@ pub struct DnsStats {
     pub tcp_desyncs: u64,
     /// DNS-over-TCP segments skipped as retransmissions (not a loss).
     pub tcp_retransmits: u64,
+    /// TCP streams dropped, least recently used first, to stay within the
+    /// stream bound.
     pub tcp_streams_evicted: u64,
     /// Responses received that answer no pending query of their socket
     /// (transaction id, addresses and question): unsolicited, duplicate or
@@ -144,10 +169,13 @@ pub struct DnsStats {
     /// Query records and pending queries dropped to stay within bounds
     /// (summaries still count them).
     pub queries_evicted: u64,
+    /// Pending queries dropped, oldest first, to stay within bounds; a
+    /// response to one counts as unmatched.
     pub pending_evicted: u64,
     /// Addresses the name cache holds now, and those dropped (oldest
     /// first) to stay within its bound before they expired.
     pub names_cached: u64,
+    /// Addresses dropped from the name cache before they expired.
     pub names_evicted: u64,
     /// Ended queries summed into the overflow resolver row (`0.0.0.0:0`,
     /// "other resolvers") because [`crate::MAX_RESOLVERS`] resolvers
@@ -171,6 +199,7 @@ pub struct DnsReport {
     pub resolvers: Vec<ResolverRow>,
     /// Most queries first.
     pub processes: Vec<DnsProcessRow>,
+    /// What could not be used, and what was dropped.
     pub stats: DnsStats,
 }
 

@@ -108,11 +108,14 @@ pub struct LatencyHistogram {
     pub buckets: [u64; LATENCY_BOUNDS_S.len()],
     /// Answers slower than the last bound.
     pub above: u64,
+    /// All latencies recorded, summed, in ns (saturating).
     pub sum_ns: u64,
+    /// Latencies recorded.
     pub count: u64,
 }
 
 impl LatencyHistogram {
+    /// Counts one answer that took `ns` nanoseconds.
     pub fn record(&mut self, ns: u64) {
         let s = ns as f64 / 1e9;
         match LATENCY_BOUNDS_S.iter().position(|&b| s <= b) {

@@ -25,7 +25,9 @@ pub const MAX_FRAME_KEPT: usize = 4096 + 2;
 /// One direction of one TCP socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StreamKey {
+    /// The TCP socket.
     pub cookie: SocketCookie,
+    /// The direction: sent by the local socket (`true`) or received.
     pub outgoing: bool,
 }
 
@@ -95,6 +97,7 @@ pub struct TcpFrames {
 }
 
 impl TcpFrames {
+    /// No streams yet; at most `max_streams` (at least 1) held at once.
     pub fn new(max_streams: usize) -> Self {
         TcpFrames {
             streams: HashMap::new(),
@@ -103,10 +106,12 @@ impl TcpFrames {
         }
     }
 
+    /// What was cut, dropped or lost its framing so far.
     pub fn losses(&self) -> TcpLosses {
         self.losses
     }
 
+    /// Streams held now.
     pub fn stream_count(&self) -> usize {
         self.streams.len()
     }

@@ -3,7 +3,10 @@
 //! what bindgen cannot: `aya::Pod` for the types read from maps, and
 //! compile-time size checks against the C layout.
 
+// missing_docs: the C header `crates/ebpf/bpf/abi.h` documents every type,
+// field and constant; bindgen output is not edited to repeat it.
 #[allow(
+    missing_docs,
     non_camel_case_types,
     non_upper_case_globals,
     non_snake_case,

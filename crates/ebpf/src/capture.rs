@@ -38,8 +38,10 @@ use crate::records::{
 /// The compiled programs (see `scripts/regen-bpf.sh`).
 pub(crate) static OBJECT: &[u8] = aya::include_bytes_aligned!("generated/netoproc.bpf.o");
 
+/// How the eBPF backend captures.
 #[derive(Debug, Clone)]
 pub struct EbpfOptions {
+    /// The byte-hook rung asked for (`--hooks`); `Auto` climbs the ladder.
     pub hooks: HookChoice,
     /// Ring buffer size in bytes: a power of two, at least one page.
     pub ringbuf_bytes: u32,
@@ -64,6 +66,7 @@ impl Default for EbpfOptions {
     }
 }
 
+/// Why the eBPF backend could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum EbpfStartError {
     /// Not permitted to load BPF programs (exit code 4); the kernel's words in the text.
@@ -74,6 +77,9 @@ pub enum EbpfStartError {
     Unavailable(String),
 }
 
+/// The eBPF capture backend: the loaded object, the rung of byte hooks
+/// that attached, the live-socket reader and the ring buffer of events.
+/// Detaches everything on drop.
 pub struct EbpfCapture {
     ebpf: Ebpf,
     info: CaptureInfo,
@@ -114,6 +120,8 @@ const DRAIN_MAX: usize = 65_536;
 const DNS_BACKLOG: usize = 65_536;
 
 impl EbpfCapture {
+    /// Loads the committed object, attaches the first rung that works (or
+    /// the one asked for) and picks the live-socket reader.
     pub fn start(opts: &EbpfOptions) -> Result<Self, EbpfStartError> {
         let (ebpf, btf) = load_object(opts, false)?;
         let chosen = live_read::choose(ebpf, &btf, opts)?;

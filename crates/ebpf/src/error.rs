@@ -25,7 +25,9 @@ pub enum AttachError {
     /// A system call of our own failed; `op` names it.
     #[error("{op}")]
     Sys {
+        /// The call, in words.
         op: &'static str,
+        /// The errno it returned.
         #[source]
         source: io::Error,
     },
@@ -57,29 +59,38 @@ pub enum TracefsError {
     /// Opening or appending to `kprobe_events` failed; `command` is the line.
     #[error("{}: {command:?}", path.display())]
     Events {
+        /// The `kprobe_events` file.
         path: PathBuf,
+        /// The line written (a probe definition or its removal).
         command: String,
+        /// Why opening or writing failed.
         #[source]
         source: io::Error,
     },
     /// The new event's `id` file could not be read.
     #[error("reading {}", path.display())]
     Id {
+        /// The event's `id` file.
         path: PathBuf,
+        /// Why reading it failed.
         #[source]
         source: io::Error,
     },
     /// The `id` file did not hold a number.
     #[error("{}: not an event id", path.display())]
     BadId {
+        /// The event's `id` file.
         path: PathBuf,
+        /// What the number did not parse as.
         #[source]
         source: std::num::ParseIntError,
     },
     /// `perf_event_open` or an `ioctl` on the event failed; `op` names it.
     #[error("{op}")]
     Perf {
+        /// The call, e.g. `perf_event_open`.
         op: &'static str,
+        /// The errno it returned.
         #[source]
         source: io::Error,
     },

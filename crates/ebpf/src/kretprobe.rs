@@ -63,6 +63,7 @@ pub fn tracefs_root() -> Option<PathBuf> {
 /// `/proc/self/fd/N`).
 #[derive(Debug, Clone)]
 pub struct Tracefs {
+    /// The tracefs directory holding `kprobe_events`.
     pub root: PathBuf,
     /// Whether it was mounted by netoproc, for netoproc only.
     pub private: bool,

@@ -24,14 +24,19 @@ pub use netoproc_core::backend::HookChoice;
 /// A rung of the ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rung {
+    /// BTF tracepoints (`tp_btf/sock_send_length`, ...): Linux 6.3+.
     Tracepoint,
+    /// fexit programs on the socket calls: kernels with BTF.
     Fentry,
+    /// kprobes and kretprobes: any kernel.
     Kprobe,
 }
 
 impl Rung {
+    /// Every rung, in the order `auto` tries them.
     pub const ALL: [Rung; 3] = [Rung::Tracepoint, Rung::Fentry, Rung::Kprobe];
 
+    /// The name `--hooks` and `meta.hooks` use.
     pub fn name(self) -> &'static str {
         match self {
             Rung::Tracepoint => "tracepoint",
@@ -40,6 +45,7 @@ impl Rung {
         }
     }
 
+    /// The rung's byte hooks (the [`COMMON`] programs come on top).
     pub fn hooks(self) -> &'static [Hook] {
         match self {
             Rung::Tracepoint => TRACEPOINT_RUNG,
@@ -68,28 +74,40 @@ pub fn rungs(choice: HookChoice) -> &'static [Rung] {
 /// How a program attaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookKind {
+    /// A BTF-enabled tracepoint (`tp_btf/`).
     TpBtf,
+    /// An fexit program on a kernel function.
     FExit,
     /// kprobe or kretprobe (the ELF section decides which).
     KProbe,
+    /// A `cgroup/connect*`, `sendmsg*` or `recvmsg*` program on the cgroup
+    /// v2 root.
     CgroupSockAddr,
+    /// The `cgroup/sock_release` program on the cgroup v2 root.
     CgroupSock,
+    /// A `cgroup_skb` program on the cgroup v2 root, one direction.
     CgroupSkb(SkbDirection),
 }
 
+/// Which way a `cgroup_skb` program sees packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SkbDirection {
+    /// Leaving the host's sockets.
     Egress,
+    /// Arriving at the host's sockets.
     Ingress,
 }
 
 /// One program of the object and where it goes.
 #[derive(Debug, Clone, Copy)]
 pub struct Hook {
+    /// The program's name in the object, e.g. `np_tp_send`.
     pub program: &'static str,
+    /// How it attaches.
     pub kind: HookKind,
     /// Tracepoint or kernel function name; empty for cgroup programs.
     pub target: &'static str,
+    /// What it feeds: `bytes`, `udp-remote`, `close`, `wire`, ...
     pub feeds: &'static str,
     /// A rung whose required hook fails is not used.
     pub required: bool,
@@ -244,8 +262,11 @@ pub const COMMON: &[Hook] = &[
 /// Everything needed to attach: the object, kernel BTF, the cgroup v2 root,
 /// tracefs (for return probes with a big instance pool).
 pub struct Attacher<'a> {
+    /// The loaded object.
     pub ebpf: &'a mut Ebpf,
+    /// The kernel's BTF, for tracepoint and fexit programs.
     pub btf: &'a Btf,
+    /// The cgroup v2 root, open; `None`: cgroup programs cannot attach.
     pub cgroup: Option<&'a File>,
     tracefs: Option<kretprobe::Tracefs>,
     /// Return probes made through tracefs; attached while held.
@@ -255,6 +276,8 @@ pub struct Attacher<'a> {
 }
 
 impl<'a> Attacher<'a> {
+    /// An attacher for `ebpf`; finds (or privately mounts) tracefs and
+    /// removes return probes a previous run left behind.
     pub fn new(ebpf: &'a mut Ebpf, btf: &'a Btf, cgroup: Option<&'a File>) -> Self {
         let tracefs = kretprobe::Tracefs::find();
         if let Some(t) = &tracefs {
@@ -399,6 +422,8 @@ impl<'a> Attacher<'a> {
     }
 }
 
+/// Where `h` attaches, as `meta` and `doctor` show it: `tp_btf/...`,
+/// `fexit/...`, `kprobe/...`, `kretprobe/...`, `cgroup/...`.
 pub fn attach_point(h: &Hook) -> String {
     match h.kind {
         TpBtf => format!("tp_btf/{}", h.target),
@@ -412,6 +437,7 @@ pub fn attach_point(h: &Hook) -> String {
     }
 }
 
+/// The reported status of `h` after an attach attempt ended in `result`.
 pub fn status(h: &Hook, result: &Result<(), AttachError>) -> HookStatus {
     HookStatus {
         program: h.program.to_string(),

@@ -4,6 +4,8 @@
 //! picks the hook rung the kernel supports ([`ladder`]), and turns what the
 //! kernel hands over into core records ([`records`]). It never formats output.
 
+#![warn(missing_docs)]
+
 pub mod abi;
 pub mod capture;
 pub mod cgroup;

@@ -31,14 +31,19 @@ use crate::socket_iter::SocketIters;
 /// A way of reading live sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LiveRead {
+    /// `iter/bpf_sk_storage_map`: the storage map in one read (5.9+).
     MapIter,
+    /// `iter/tcp` and `iter/udp`, one walk per network namespace.
     SocketIter,
+    /// A hash keyed by cookie, walked with two map syscalls an entry.
     Walk,
 }
 
 impl LiveRead {
+    /// Every path, in the order tried.
     pub const ALL: [LiveRead; 3] = [LiveRead::MapIter, LiveRead::SocketIter, LiveRead::Walk];
 
+    /// The name `--live-read` and `meta.live_read` use.
     pub fn name(self) -> &'static str {
         match self {
             LiveRead::MapIter => "map-iter",
@@ -81,12 +86,16 @@ impl FromStr for LiveRead {
 
 /// The reader a capture uses, holding what its path needs.
 pub enum LiveReader {
+    /// Dumps the socket storage map through its iterator.
     MapIter(MapDump),
+    /// Walks each namespace's TCP and UDP sockets.
     SocketIter(Box<SocketIters>),
+    /// Walks the cookie-keyed hash; needs nothing held.
     Walk,
 }
 
 impl LiveReader {
+    /// Which path this reader is.
     pub fn path(&self) -> LiveRead {
         match self {
             LiveReader::MapIter(_) => LiveRead::MapIter,

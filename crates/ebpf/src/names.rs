@@ -18,8 +18,10 @@ pub const SOCK_WALK: &str = "np_sock_walk";
 /// The kprobe rung's records, keyed by socket address.
 pub const SOCK_HASH: &str = "np_sock_hash";
 
-/// Read-only globals set at load time.
+/// Read-only global set at load time: the ports whose packets are DNS.
 pub const GLOBAL_DNS_PORTS: &str = "np_dns_ports";
+/// Read-only global set at load time: records go to the walkable hash
+/// instead of socket storage.
 pub const GLOBAL_WALK_MODE: &str = "np_walk_mode";
 
 #[cfg(test)]

@@ -17,15 +17,21 @@ use crate::live_read::{TCP_ITER, UDP_ITER};
 /// One rung's programs and whether the rung as a whole would work.
 #[derive(Debug, Clone, Serialize)]
 pub struct RungProbe {
+    /// `tracepoint`, `fentry` or `kprobe`.
     pub rung: &'static str,
     /// Every required hook attached.
     pub usable: bool,
+    /// Each of the rung's programs, attached and detached again.
     pub hooks: Vec<HookStatus>,
 }
 
+/// What `doctor` found trying every hook.
 #[derive(Debug, Clone, Serialize)]
 pub struct HookProbe {
+    /// Each rung of the byte-hook ladder, in ladder order.
     pub rungs: Vec<RungProbe>,
+    /// Programs every rung runs beside its byte hooks (early owners, UDP
+    /// remotes, closes, wire bytes); none is required.
     pub common: Vec<HookStatus>,
     /// The iterators that read live sockets and per-remote UDP counters.
     pub readers: Vec<HookStatus>,

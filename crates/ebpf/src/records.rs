@@ -26,8 +26,11 @@ const IPPROTO_UDP: u8 = 17;
 /// One decoded ring-buffer event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A socket's final record, at its release or TCP close.
     SocketClosed(SocketRecord),
+    /// A process's first socket: the process's identity.
     Process(ProcessInfo),
+    /// A DNS packet passed a socket on a DNS port.
     Dns(DnsPacket),
 }
 

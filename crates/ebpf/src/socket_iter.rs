@@ -45,6 +45,8 @@ pub struct SocketIters {
 }
 
 impl SocketIters {
+    /// Walks with `tcp` and `udp` in the host's `/proc` namespaces; the
+    /// namespace list is read on first use.
     pub fn new(tcp: IterLink, udp: IterLink) -> Self {
         let proc = ProcRoot::new("/proc");
         let own = proc.current_netns().ok().map(|id| id.0);

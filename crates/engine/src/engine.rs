@@ -43,7 +43,9 @@ pub enum EngineError {
     /// counters"), the source says why.
     #[error("{what}")]
     Backend {
+        /// The step that failed, e.g. "reading socket counters".
         what: &'static str,
+        /// The backend's error.
         #[source]
         source: CaptureError,
     },
@@ -91,6 +93,8 @@ pub struct Engine<'b> {
 }
 
 impl<'b> Engine<'b> {
+    /// A session over `backend` with an empty ledger, reading processes
+    /// under `cfg.proc_root`; DNS is observed only when `cfg.dns` is set.
     pub fn new(backend: &'b mut dyn CaptureBackend, cfg: SessionConfig) -> Self {
         Engine {
             backend,
@@ -109,18 +113,23 @@ impl<'b> Engine<'b> {
         }
     }
 
+    /// The configuration the session was started with.
     pub fn config(&self) -> &SessionConfig {
         &self.cfg
     }
 
+    /// What the backend attached: mode, hook rung, programs, degradations.
     pub fn info(&self) -> &CaptureInfo {
         self.backend.info()
     }
 
+    /// Every socket counted so far, live and closed, and the process rows
+    /// closed ones were folded into.
     pub fn ledger(&self) -> &SocketLedger {
         &self.ledger
     }
 
+    /// The `/proc` the session names processes from.
     pub fn procfs(&self) -> &ProcRoot {
         &self.procfs
     }
@@ -397,6 +406,8 @@ impl<'b> Engine<'b> {
         self.dns.as_ref()
     }
 
+    /// How owners were found, for backends that infer them from packets
+    /// (AF_PACKET); `None` where the kernel names them (eBPF).
     pub fn attribution(&self) -> Option<AttributionStats> {
         self.backend.attribution()
     }

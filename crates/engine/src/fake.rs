@@ -28,6 +28,8 @@ pub struct StepClock {
 }
 
 impl StepClock {
+    /// A clock at the real present, whose wall time starts at a fixed
+    /// instant (1 800 000 000 s after the Unix epoch) so output is stable.
     pub fn new() -> Self {
         let now = Instant::now();
         StepClock {
@@ -37,6 +39,7 @@ impl StepClock {
         }
     }
 
+    /// Moves the clock, and every copy of it, forward by `d`.
     pub fn advance(&self, d: Duration) {
         self.mono.set(self.mono.get() + d);
     }
@@ -60,13 +63,19 @@ impl Clock for StepClock {
 /// One scripted socket.
 #[derive(Debug, Clone)]
 pub struct FakeSocket {
+    /// Socket cookie; also picks the local port (40000 + cookie % 20000).
     pub cookie: u64,
+    /// Process id of the owner (uid 1000, one cgroup and netns for all).
     pub pid: u32,
+    /// Command name of the owner.
     pub comm: String,
+    /// TCP or UDP.
     pub protocol: Protocol,
+    /// Peer address; the local side is always 10.0.0.1.
     pub remote: std::net::SocketAddr,
-    /// Payload bytes sent and received per read.
+    /// Payload bytes sent per read.
     pub tx_per_read: u64,
+    /// Payload bytes received per read.
     pub rx_per_read: u64,
     /// The socket appears at this read (1-based) …
     pub opens_at: u64,
@@ -138,6 +147,7 @@ impl FakeSocket {
 pub struct FakeBackend {
     info: CaptureInfo,
     clock: StepClock,
+    /// The script, in the order given.
     pub sockets: Vec<FakeSocket>,
     /// Reads done so far.
     pub reads: u64,
@@ -150,6 +160,8 @@ pub struct FakeBackend {
 }
 
 impl FakeBackend {
+    /// A backend playing `sockets` against `clock`, reporting AF_PACKET
+    /// mode with no hooks, no programs and nothing lost.
     pub fn new(clock: StepClock, sockets: Vec<FakeSocket>) -> Self {
         let mut opening: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
         let mut closing: BTreeMap<u64, Vec<usize>> = BTreeMap::new();

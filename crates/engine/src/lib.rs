@@ -9,6 +9,8 @@
 //! It never formats output and never chooses a backend: the binary opens
 //! one, and tests hand in a fake.
 
+#![warn(missing_docs)]
+
 mod config;
 mod engine;
 #[cfg(any(test, feature = "fake"))]

@@ -12,6 +12,7 @@ pub struct OwnUsage {
     pub cpu_percent: f64,
     /// CPU time used since start, in seconds (user + system).
     pub cpu_seconds: f64,
+    /// Resident memory at the sample, in KiB.
     pub rss_kib: u64,
 }
 

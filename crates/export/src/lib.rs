@@ -9,6 +9,8 @@
 //! [`io::Error`] as its source, so the binary can find a closed pipe
 //! (`| head`) in the chain and exit quietly.
 
+#![warn(missing_docs)]
+
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, BufWriter, Write};
@@ -86,8 +88,10 @@ pub enum View {
 }
 
 impl View {
+    /// Every view, in the order they are listed and printed.
     pub const ALL: [View; 2] = [View::Processes, View::Dns];
 
+    /// The view's name as `--view` takes it (and as it parses back).
     pub fn name(self) -> &'static str {
         match self {
             View::Processes => "processes",
@@ -152,7 +156,9 @@ impl From<serde_json::Error> for ExportError {
 /// One capture window, ready to print.
 #[derive(Debug, Clone, Copy)]
 pub struct Snapshot<'a> {
+    /// How the window was captured.
     pub meta: &'a Meta,
+    /// What the window counted: processes, connections, DNS.
     pub report: &'a Report,
     /// Print the per-connection table too.
     pub connections: bool,

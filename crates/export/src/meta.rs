@@ -32,6 +32,7 @@ pub struct Meta {
     pub started_at: SystemTime,
     /// Ctrl-C ended the window before its planned end.
     pub interrupted: bool,
+    /// Everything counted as lost or unattributable during the window.
     pub lost: Losses,
     /// Closed sockets folded into their process rows to bound memory
     /// (`--max-connections`): their bytes are in the process rows and the
@@ -43,6 +44,7 @@ pub struct Meta {
     pub processes_folded: u64,
     /// Features running degraded, each with its reason.
     pub degraded: Vec<String>,
+    /// Each program or hook the backend tried, and how that went.
     pub programs: Vec<HookStatus>,
     /// How owners were found (AF_PACKET capture only).
     #[serde(skip_serializing_if = "Option::is_none")]

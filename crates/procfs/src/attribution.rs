@@ -27,20 +27,27 @@ use crate::ProcRoot;
 /// The socket a tuple belongs to and who holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolution {
+    /// The socket, as the namespace's latest dump listed it.
     pub socket: InetSocket,
+    /// The network namespace it was found in.
     pub netns: NetnsId,
     /// Processes holding the socket, ascending; empty when none is known
     /// (TIME_WAIT, kernel sockets, a process outside this `/proc`).
     pub pids: Vec<u32>,
+    /// Which rule matched: exact tuple, bound address, or wildcard.
     pub matched: MatchKind,
 }
 
 /// What one refresh did.
 #[derive(Debug, Default)]
 pub struct RefreshReport {
+    /// Namespaces dumped successfully.
     pub namespaces: usize,
+    /// Sockets held over all watched namespaces afterwards.
     pub sockets: usize,
+    /// The fd index was rebuilt by a full `/proc/*/fd` scan.
     pub full_scan: bool,
+    /// Processes whose descriptors were rescanned one by one.
     pub pids_rescanned: usize,
     /// Namespaces whose dump failed (their previous table is kept).
     pub errors: Vec<(NetnsId, SockDiagError)>,
@@ -125,6 +132,9 @@ impl SocketResolver<SockDiagSource> {
 }
 
 impl<S: SocketSource> SocketResolver<S> {
+    /// A resolver over `source`, watching `current` (the caller's own
+    /// namespace) only; nothing is dumped or scanned until the first
+    /// refresh or lookup.
     pub fn with_source(
         proc: ProcRoot,
         source: S,
@@ -222,6 +232,8 @@ impl<S: SocketSource> SocketResolver<S> {
         }
     }
 
+    /// Stops dumping namespace `id` and forgets its sockets; the caller's
+    /// own namespace is always kept.
     pub fn unwatch_netns(&mut self, id: NetnsId) {
         if id != self.current && self.namespaces.remove(&id).is_some() {
             self.source.forget(id);
@@ -312,6 +324,7 @@ impl<S: SocketSource> SocketResolver<S> {
         }
     }
 
+    /// Counters of the work done so far.
     pub fn stats(&self) -> ResolverStats {
         self.stats
     }
@@ -322,10 +335,12 @@ impl<S: SocketSource> SocketResolver<S> {
         self.event_driven
     }
 
+    /// Which process holds which socket inode, as of the last scan.
     pub fn fd_index(&self) -> &FdIndex {
         &self.fds
     }
 
+    /// The namespace netoproc itself runs in (always watched).
     pub fn current_netns(&self) -> NetnsId {
         self.current
     }
@@ -335,6 +350,7 @@ impl<S: SocketSource> SocketResolver<S> {
         self.namespaces.get(&netns).map(|n| &n.table)
     }
 
+    /// Every namespace watched, the current one included, ascending.
     pub fn watched_netns(&self) -> Vec<NetnsId> {
         let mut v: Vec<NetnsId> = self.namespaces.keys().copied().collect();
         v.sort();

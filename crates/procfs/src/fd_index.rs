@@ -43,6 +43,7 @@ impl ScanStats {
 }
 
 impl FdIndex {
+    /// An empty index: no process scanned yet.
     pub fn new() -> FdIndex {
         FdIndex::default()
     }

@@ -46,6 +46,7 @@ const MAX_NAMES: usize = 4096;
 /// Where the host's state files are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostState {
+    /// The user database uids are named from (`/etc/passwd`).
     pub passwd: PathBuf,
     /// Docker's data root (`/var/lib/docker`).
     pub docker: PathBuf,
@@ -105,6 +106,8 @@ struct Cached<T> {
 }
 
 impl IdentityReader {
+    /// A reader of processes under `proc`, naming them from `host`'s
+    /// state files, which must be owned by root.
     pub fn new(proc: ProcRoot, host: HostState) -> Self {
         IdentityReader {
             host,

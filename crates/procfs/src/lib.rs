@@ -14,6 +14,8 @@
 //! [`attribution::SocketResolver`] joins them, with the matching rules in
 //! the pure [`socket_table`].
 
+#![warn(missing_docs)]
+
 pub mod attribution;
 mod cgroup;
 pub mod cgroup_ids;
@@ -67,10 +69,12 @@ impl Default for ProcRoot {
 }
 
 impl ProcRoot {
+    /// Reads under `root` (`/proc` outside tests).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         ProcRoot { root: root.into() }
     }
 
+    /// The `/proc` root this reads under.
     pub fn path(&self) -> &Path {
         &self.root
     }

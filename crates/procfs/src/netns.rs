@@ -29,6 +29,7 @@ impl fmt::Display for NetnsId {
 /// One network namespace and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Netns {
+    /// The namespace's inode number.
     pub id: NetnsId,
     /// A path `setns` accepts: `/run/netns/NAME` when named (it outlives
     /// any process), else `<proc>/PID/ns/net` of its lowest pid.

@@ -42,20 +42,42 @@ pub enum ProcEvent {
     /// A task was created; a new process when `child_pid == child_tgid`,
     /// else a thread.
     Fork {
+        /// Thread id of the forking task.
         parent_pid: u32,
+        /// Process id of the forking task.
         parent_tgid: u32,
+        /// Thread id of the new task.
         child_pid: u32,
+        /// Process id of the new task.
         child_tgid: u32,
     },
     /// A process replaced its image (close-on-exec descriptors are gone).
-    Exec { pid: u32, tgid: u32 },
+    Exec {
+        /// Thread id of the task that called exec.
+        pid: u32,
+        /// Its process id.
+        tgid: u32,
+    },
     /// A task ended; the process is gone when `pid == tgid`.
-    Exit { pid: u32, tgid: u32, exit_code: u32 },
+    Exit {
+        /// Thread id of the task that ended.
+        pid: u32,
+        /// Its process id.
+        tgid: u32,
+        /// The raw wait status (exit code and signal, as `waitpid` gives).
+        exit_code: u32,
+    },
     /// The kernel's answer to a subscription (`err` is a positive errno, 0
     /// for success).
-    Ack { err: u32 },
+    Ack {
+        /// 0 for success, else a positive errno.
+        err: u32,
+    },
     /// Any other event (uid, gid, sid, ptrace, comm, coredump, ...).
-    Other { what: u32 },
+    Other {
+        /// The `PROC_EVENT_*` number.
+        what: u32,
+    },
     /// Events were lost (socket or channel overrun): rescan everything.
     Lost,
 }

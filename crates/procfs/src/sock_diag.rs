@@ -30,23 +30,36 @@ use crate::netlink::{self, NetlinkFrame};
 /// `Established` (connected) and `Close` (not connected).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TcpState {
+    /// `TCP_ESTABLISHED` (1); a connected UDP socket.
     Established,
+    /// `TCP_SYN_SENT` (2): connecting.
     SynSent,
+    /// `TCP_SYN_RECV` (3).
     SynRecv,
+    /// `TCP_FIN_WAIT1` (4).
     FinWait1,
+    /// `TCP_FIN_WAIT2` (5).
     FinWait2,
+    /// `TCP_TIME_WAIT` (6): a timewait socket, no owner, no inode.
     TimeWait,
+    /// `TCP_CLOSE` (7); an unconnected UDP socket.
     Close,
+    /// `TCP_CLOSE_WAIT` (8).
     CloseWait,
+    /// `TCP_LAST_ACK` (9).
     LastAck,
+    /// `TCP_LISTEN` (10).
     Listen,
+    /// `TCP_CLOSING` (11).
     Closing,
+    /// `TCP_NEW_SYN_RECV` (12): a request socket, no owner, no inode.
     NewSynRecv,
     /// A state this code does not know (newer kernels add some).
     Other(u8),
 }
 
 impl TcpState {
+    /// The state of `idiag_state`; unknown numbers are [`TcpState::Other`].
     pub fn from_raw(raw: u8) -> TcpState {
         use TcpState::*;
         match raw {
@@ -70,16 +83,22 @@ impl TcpState {
 /// One TCP or UDP socket as the kernel lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct InetSocket {
+    /// TCP or UDP.
     pub protocol: Protocol,
+    /// The family of the dump that listed it.
     pub family: Family,
+    /// Bound address and port (wildcard when bound to any).
     pub local: SocketAddr,
     /// `None` when the socket has no peer (listening, unconnected UDP).
     pub remote: Option<SocketAddr>,
+    /// The kernel's state of the socket.
     pub state: TcpState,
+    /// The uid the socket belongs to (`sk_uid`: its creator's, as a rule).
     pub uid: u32,
     /// The socket's inode, as in `/proc/PID/fd/N -> socket:[inode]`; 0 for
     /// TIME_WAIT and request sockets, which belong to no file.
     pub inode: u64,
+    /// The kernel's socket cookie.
     pub cookie: SocketCookie,
 }
 
@@ -103,8 +122,11 @@ pub enum SockDiagError {
         }
     )]
     Refused {
+        /// The protocol dumped.
         protocol: Protocol,
+        /// The family dumped.
         family: Family,
+        /// The errno the kernel answered with.
         #[source]
         source: io::Error,
     },
@@ -114,7 +136,9 @@ pub enum SockDiagError {
     /// `setns` into the namespace to dump failed.
     #[error("cannot enter network namespace {} (needs CAP_SYS_ADMIN)", path.display())]
     Netns {
+        /// The namespace file `setns` was given.
         path: PathBuf,
+        /// Why opening it or `setns` failed.
         #[source]
         source: io::Error,
     },
@@ -373,9 +397,14 @@ fn decode_socket(
 /// asked for, and whether it was a dump (answered until `NLMSG_DONE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request {
+    /// The netlink sequence number sent; replies carrying another are
+    /// skipped.
     pub seq: u32,
+    /// The protocol asked for.
     pub protocol: Protocol,
+    /// The family asked for.
     pub family: Family,
+    /// A dump (answered until `NLMSG_DONE`) rather than one socket.
     pub dump: bool,
 }
 

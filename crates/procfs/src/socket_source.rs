@@ -47,6 +47,7 @@ pub struct SockDiagSource {
 }
 
 impl SockDiagSource {
+    /// No socket opened yet; each namespace's opens on its first dump.
     pub fn new() -> SockDiagSource {
         SockDiagSource::default()
     }

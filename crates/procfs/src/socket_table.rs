@@ -39,6 +39,7 @@ pub struct SocketTable {
 }
 
 impl SocketTable {
+    /// Indexes one dump of a namespace's sockets.
     pub fn new(sockets: Vec<InetSocket>) -> SocketTable {
         let mut t = SocketTable {
             exact: HashMap::with_capacity(sockets.len()),
@@ -152,18 +153,22 @@ impl SocketTable {
             .map(|s| (s, MatchKind::Wildcard))
     }
 
+    /// The socket with this cookie; `None` when the dump did not list it.
     pub fn by_cookie(&self, cookie: SocketCookie) -> Option<&InetSocket> {
         self.by_cookie.get(&cookie).map(|&i| &self.sockets[i])
     }
 
+    /// Every socket of the dump, in the kernel's order.
     pub fn sockets(&self) -> &[InetSocket] {
         &self.sockets
     }
 
+    /// Sockets in the table.
     pub fn len(&self) -> usize {
         self.sockets.len()
     }
 
+    /// The dump listed no socket.
     pub fn is_empty(&self) -> bool {
         self.sockets.is_empty()
     }

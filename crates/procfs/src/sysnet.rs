@@ -15,22 +15,33 @@ use std::path::{Path, PathBuf};
 /// since netoproc started once a baseline is taken off).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InterfaceCounters {
+    /// The interface's name (the directory under `class/net`).
     pub name: String,
+    /// `statistics/rx_bytes`: bytes received, link-layer headers included.
     pub rx_bytes: u64,
+    /// `statistics/tx_bytes`: bytes sent, link-layer headers included.
     pub tx_bytes: u64,
+    /// `statistics/rx_packets`.
     pub rx_packets: u64,
+    /// `statistics/tx_packets`.
     pub tx_packets: u64,
+    /// `statistics/rx_errors`: bad frames received.
     pub rx_errors: u64,
+    /// `statistics/tx_errors`: frames the device failed to send.
     pub tx_errors: u64,
+    /// `statistics/rx_dropped`: received, then dropped by the kernel.
     pub rx_dropped: u64,
+    /// `statistics/tx_dropped`: dropped before they were sent.
     pub tx_dropped: u64,
 }
 
 impl InterfaceCounters {
+    /// Receive and transmit errors together.
     pub fn errors(&self) -> u64 {
         self.rx_errors + self.tx_errors
     }
 
+    /// Receive and transmit drops together.
     pub fn drops(&self) -> u64 {
         self.rx_dropped + self.tx_dropped
     }
@@ -65,6 +76,7 @@ impl Default for SysClassNet {
 }
 
 impl SysClassNet {
+    /// Reads under `sys_root` (`/sys` outside tests).
     pub fn new(sys_root: impl Into<PathBuf>) -> Self {
         SysClassNet {
             root: sys_root.into(),

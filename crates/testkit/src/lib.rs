@@ -5,6 +5,8 @@
 //! test must run. [`netns`] makes network namespaces that are deleted on
 //! drop, also when the test panics.
 
+#![warn(missing_docs)]
+
 pub mod netns;
 
 use std::process::Command;

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
-/// The veth end inside namespace `a` / `b` of a [`VethPair`].
+/// The veth end inside namespace `a` of a [`VethPair`].
 pub const IFACE_A: &str = "np-veth-a";
+/// The veth end inside namespace `b` of a [`VethPair`].
 pub const IFACE_B: &str = "np-veth-b";
 
 /// Runs `ip ARGS`, panicking with its stderr if it fails.
@@ -34,6 +35,7 @@ static NEXT_NETNS: AtomicU32 = AtomicU32::new(0);
 /// One named network namespace, deleted on Drop.
 #[derive(Debug)]
 pub struct Netns {
+    /// The name `ip netns` knows it by (unique within the test process).
     pub name: String,
 }
 
@@ -97,12 +99,19 @@ static NEXT_SUBNET: AtomicU8 = AtomicU8::new(1);
 /// Two namespaces joined by a veth pair (`a` is .1, `b` is .2).
 #[derive(Debug)]
 pub struct VethPair {
+    /// The namespace holding [`IFACE_A`], host .1.
     pub a: Netns,
+    /// The namespace holding [`IFACE_B`], host .2.
     pub b: Netns,
+    /// Third octet of the pair's 10.203.x.0/24 (and of fd00:203:x::/64),
+    /// 1 to 250, distinct among the pairs of one test process.
     pub subnet: u8,
 }
 
 impl VethPair {
+    /// Creates namespaces `<suffix>-a` and `<suffix>-b`, joined by a veth
+    /// pair with IPv4 and IPv6 addresses, both ends up. Panics when `ip`
+    /// fails (tests run as root).
     pub fn new(suffix: &str) -> VethPair {
         let subnet = NEXT_SUBNET.fetch_add(1, Ordering::Relaxed) % 250 + 1;
         let a = Netns::new(&format!("{suffix}-a"));

@@ -43,12 +43,17 @@ pub type Containers = HashMap<u32, Arc<str>>;
 pub struct Tick<'a> {
     /// From the run's clock.
     pub now: Instant,
+    /// Since capture started.
     pub uptime: Duration,
+    /// The ledger's report at this tick.
     pub report: &'a Report,
+    /// Everything lost or unattributable so far.
     pub losses: Losses,
     /// The interface counters, or why they could not be read.
     pub interfaces: Result<&'a [InterfaceCounters], String>,
+    /// netoproc's own use; `None` when it could not be read.
     pub own: Option<OwnUsage>,
+    /// Container or service labels of the report's pids.
     pub containers: &'a Containers,
     /// `None` when DNS capture is off.
     pub dns: Option<DnsTick<'a>>,
@@ -57,12 +62,18 @@ pub struct Tick<'a> {
 /// Facts about the run that do not change per tick.
 #[derive(Debug, Clone, Default)]
 pub struct RunInfo {
+    /// `ebpf` or `afpacket`.
     pub capture_mode: String,
+    /// The byte-hook rung in use, e.g. `tracepoint`.
     pub hooks: String,
+    /// Features running degraded, with the reason.
     pub degraded: Vec<String>,
+    /// Time between ticks.
     pub interval: Duration,
 }
 
+/// Turns ticks into [`ViewModel`]s, keeping rates, sparkline history,
+/// the interface baseline and fading rows between them.
 #[derive(Debug)]
 pub struct LiveModel {
     run: RunInfo,
@@ -83,6 +94,8 @@ pub struct LiveModel {
 }
 
 impl LiveModel {
+    /// Nothing seen yet; the first tick's interface counters become the
+    /// baseline.
     pub fn new(run: RunInfo) -> Self {
         LiveModel {
             run,

@@ -12,13 +12,18 @@ use netoproc_core::group::GroupBy;
 /// The four views, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum View {
+    /// One row per process (or per group of them).
     Processes,
+    /// One row per connection, or socket and remote for unconnected UDP.
     Connections,
+    /// The kernel's interface counters.
     Interfaces,
+    /// DNS queries as the observatory saw them.
     Dns,
 }
 
 impl View {
+    /// Every view, in tab order.
     pub const ALL: [View; 4] = [
         View::Processes,
         View::Connections,
@@ -26,6 +31,7 @@ impl View {
         View::Dns,
     ];
 
+    /// The tab's title.
     pub fn title(self) -> &'static str {
         match self {
             View::Processes => "Processes",
@@ -65,20 +71,35 @@ impl View {
 /// What a view can be sorted by. `Traffic` is rx + tx.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SortColumn {
+    /// Process id.
     Pid,
+    /// Task name.
     Process,
+    /// Container or service label.
     Container,
+    /// Received: rate, or bytes in totals mode.
     Rx,
+    /// Sent: rate, or bytes in totals mode.
     Tx,
+    /// Received plus sent.
     Traffic,
+    /// Live connection rows of the process.
     Connections,
+    /// TCP or UDP.
     Protocol,
+    /// Local address and port.
     Local,
+    /// Remote address and port.
     Remote,
+    /// `open` or `closed`.
     State,
+    /// The owner's task name.
     Owner,
+    /// Interface name.
     Interface,
+    /// Interface errors, both directions.
     Errors,
+    /// Interface drops, both directions.
     Drops,
 }
 
@@ -89,6 +110,7 @@ impl SortColumn {
         matches!(self, Pid | Rx | Tx | Traffic | Connections | Errors | Drops)
     }
 
+    /// The column's header text.
     pub fn label(self) -> &'static str {
         use SortColumn::*;
         match self {
@@ -111,9 +133,12 @@ impl SortColumn {
     }
 }
 
+/// A view's sort: a column and a direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Sort {
+    /// What rows are ordered by.
     pub column: SortColumn,
+    /// Largest (or last) first.
     pub descending: bool,
 }
 
@@ -126,14 +151,17 @@ pub enum Action {
     Redraw,
     /// Sort, filter, view or drill-down changed: arrange rows again, then draw.
     Rearrange,
+    /// `q` or Ctrl-C: leave the live view.
     Quit,
 }
 
 /// How far PageUp/PageDown move.
 const PAGE: usize = 10;
 
+/// The live view's state, as keys set it; see the module docs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct App {
+    /// The view on screen.
     pub view: View,
     sorts: [Sort; 4],
     /// Filter text, matched against names, pids, ports, addresses and
@@ -143,6 +171,7 @@ pub struct App {
     pub editing_filter: bool,
     /// Space: the display keeps its rows while capture goes on.
     pub frozen: bool,
+    /// `b`: bytes or bits.
     pub unit: Unit,
     /// `t`: totals since start instead of rates.
     pub totals: bool,
@@ -154,6 +183,7 @@ pub struct App {
     pub selected_key: Option<u64>,
     /// Enter on a process: the connections view shows only this pid.
     pub drill_pid: Option<u32>,
+    /// `?`: the help overlay is shown.
     pub help: bool,
     /// `o`: the processes view sums its rows by container, pod, service,
     /// user or cgroup (`Process`: one row per process).
@@ -167,6 +197,8 @@ impl Default for App {
 }
 
 impl App {
+    /// The processes view, sorted by traffic, rates over the shortest
+    /// window, in bytes, nothing filtered or selected.
     pub fn new() -> Self {
         App {
             view: View::Processes,

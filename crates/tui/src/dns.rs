@@ -18,6 +18,7 @@ pub const RECENT_QUERIES: usize = 1_000;
 /// What the DNS observatory had at one tick.
 #[derive(Debug, Clone, Copy)]
 pub struct DnsTick<'a> {
+    /// The observatory's report at this tick.
     pub report: &'a DnsReport,
     /// CLOCK_MONOTONIC now, the clock of [`QueryRow::sent_ns`].
     pub now_ns: u64,
@@ -34,15 +35,18 @@ pub struct DnsView {
     pub resolvers: Vec<ResolverRow>,
     /// Queries the report held in all (the view keeps the newest).
     pub total_queries: usize,
+    /// What the observatory could not use or dropped.
     pub stats: DnsStats,
 }
 
+/// One row of the DNS view: a query and when it left.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryView {
     /// Stable identity of the row across ticks.
     pub key: u64,
     /// When the query left, on the run's clock (time since start).
     pub at: Duration,
+    /// The query as the observatory reported it.
     pub row: QueryRow,
 }
 

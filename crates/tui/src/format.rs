@@ -17,8 +17,10 @@ const BIT_UNITS: [&str; 7] = ["b", "kb", "Mb", "Gb", "Tb", "Pb", "Eb"];
 /// How amounts are shown: bytes (binary prefixes) or bits (decimal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Unit {
+    /// Bytes with binary prefixes (KiB, MiB, ...).
     #[default]
     Bytes,
+    /// Bits with decimal prefixes (kb, Mb, ...).
     Bits,
 }
 

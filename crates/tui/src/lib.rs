@@ -5,6 +5,8 @@
 //! terminal through [`terminal::TerminalSession`], or `TestBackend` in tests.
 //! It never captures and never reads the clock: the binary's loop feeds it.
 
+#![warn(missing_docs)]
+
 pub mod aggregate;
 pub mod app;
 pub mod dns;

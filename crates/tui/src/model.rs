@@ -26,8 +26,12 @@ use netoproc_core::workload::Workload;
 /// seconds), or long gone (processes only: listed in totals mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Presence {
+    /// Open connection, or a process with one or with traffic in the
+    /// last minute.
     Live,
+    /// Gone for less than [`crate::aggregate::FADE`]: shown greyed.
     Fading,
+    /// A process inactive for longer: hidden unless totals mode is on.
     Idle,
 }
 
@@ -36,9 +40,11 @@ pub enum Presence {
 pub struct OwnUsage {
     /// Share of one core over the last tick, in percent.
     pub cpu_percent: f64,
+    /// Resident memory, in KiB.
     pub rss_kib: u64,
 }
 
+/// The facts of the header lines: capture, uptime, totals, losses.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Header {
     /// `ebpf` or `afpacket`.
@@ -47,22 +53,33 @@ pub struct Header {
     pub hooks: String,
     /// Features running degraded.
     pub degraded: Vec<String>,
+    /// Since capture started, by the run's clock.
     pub uptime: Duration,
+    /// Time between ticks.
     pub interval: Duration,
     /// All processes since start (payload bytes).
     pub total: Counters,
+    /// Payload bytes per second of all processes together.
     pub total_rates: Rates,
     /// Processes with an open socket or traffic in the last minute.
     pub active_processes: usize,
+    /// Connection rows live now (fading ones not counted).
     pub connections: usize,
+    /// Everything lost or unattributable so far.
     pub losses: Losses,
+    /// netoproc's own use; `None` when it could not be read.
     pub own: Option<OwnUsage>,
 }
 
+/// One row of the processes view: a process, or a group of them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcessView {
+    /// Process id; 0 for the `(other processes)` row and group rows.
     pub pid: u32,
+    /// Task name; a group row: the group's name.
     pub name: Arc<str>,
+    /// Arguments joined by spaces (cut to 4096 bytes); empty when
+    /// unreadable.
     pub cmdline: String,
     /// The container or systemd service it runs in (`docker:3f9a1c0b7e22`,
     /// `nginx.service`), empty when none is known. A group row: its key.
@@ -73,61 +90,87 @@ pub struct ProcessView {
     pub identity: Option<Arc<ProcessIdentity>>,
     /// 1 for a process; the processes summed for a group row.
     pub members: u32,
+    /// Payload bytes per second over the last 1, 10 and 60 s.
     pub rates: Rates,
+    /// Payload bytes received since start.
     pub rx_bytes: u64,
+    /// Payload bytes sent since start.
     pub tx_bytes: u64,
     /// Connection rows the process has now.
     pub connections: u32,
     /// rx + tx bytes per second of each of the last ticks, oldest first.
     pub history: Vec<u64>,
+    /// Live, fading or idle.
     pub presence: Presence,
 }
 
+/// One row of the connections view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionView {
     /// Stable identity of the row across ticks (socket and remote).
     pub key: u64,
+    /// TCP or UDP.
     pub protocol: Protocol,
+    /// `None` when only packets were seen before any send/receive call.
     pub local: Option<SocketAddr>,
+    /// `None` for unconnected UDP traffic whose remote is not known.
     pub remote: Option<SocketAddr>,
     /// The name a DNS answer gave the remote address, when one did.
     pub remote_host: Option<Arc<str>>,
+    /// `open` or `closed`.
     pub state: &'static str,
+    /// The owner's pid; 0 when no process could be named.
     pub pid: u32,
+    /// The owner's task name.
     pub process: Arc<str>,
     /// The owner's container or service, empty when none is known.
     pub container: Arc<str>,
+    /// Payload bytes per second over the last 1, 10 and 60 s.
     pub rates: Rates,
+    /// Payload bytes received since start.
     pub rx_bytes: u64,
+    /// Payload bytes sent since start.
     pub tx_bytes: u64,
+    /// Live, or fading after its closed socket was retired.
     pub presence: Presence,
 }
 
+/// One row of the interfaces view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InterfaceView {
     /// Counters moved since netoproc started.
     pub since_start: InterfaceCounters,
+    /// Link-layer bytes per second, as the kernel counts them.
     pub rates: Rates,
 }
 
 /// Interface traffic against what was attributed to processes, since start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Attribution {
+    /// Bytes every interface received, summed (link layer, kernel counters).
     pub interface_rx_bytes: u64,
+    /// Bytes every interface sent, summed.
     pub interface_tx_bytes: u64,
-    /// IP-layer bytes of process sockets.
+    /// IP-layer bytes of process sockets, received.
     pub process_rx_wire_bytes: u64,
+    /// IP-layer bytes of process sockets, sent.
     pub process_tx_wire_bytes: u64,
 }
 
+/// Everything one frame shows, and its current arrangement.
 #[derive(Debug, Clone, Default)]
 pub struct ViewModel {
+    /// The header lines.
     pub header: Header,
+    /// Every process row, in the report's order (see [`ViewModel::order`]).
     pub processes: Vec<ProcessView>,
+    /// Every connection row, fading ones included.
     pub connections: Vec<ConnectionView>,
+    /// One row per interface.
     pub interfaces: Vec<InterfaceView>,
     /// Why the interface counters could not be read, if they could not.
     pub interfaces_error: Option<String>,
+    /// Interface bytes against bytes attributed to processes.
     pub attribution: Attribution,
     /// `None` when DNS capture is off.
     pub dns: Option<DnsView>,

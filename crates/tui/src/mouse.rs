@@ -17,12 +17,14 @@ pub const WHEEL_ROWS: usize = 3;
 /// What is drawn at a screen cell, as far as a click is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hit {
+    /// A view's tab.
     Tab(View),
     /// The header of a column the view can be sorted by.
     Header(SortColumn),
     /// A table row, as a position in the arranged rows (it may be past the
     /// last row: the caller checks against the rows it has).
     Row(usize),
+    /// Anything else: a click there does nothing.
     Nothing,
 }
 

@@ -14,6 +14,7 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
 use ratatui::Terminal;
 
+/// A ratatui terminal drawing to stdout through crossterm.
 pub type RealTerminal = Terminal<CrosstermBackend<Stdout>>;
 
 /// The terminal in raw mode on the alternate screen, reporting the mouse,
@@ -23,6 +24,8 @@ pub struct TerminalSession {
 }
 
 impl TerminalSession {
+    /// Takes over the terminal: raw mode, alternate screen, mouse
+    /// reporting, and a panic hook that gives it back.
     pub fn enter() -> io::Result<Self> {
         static HOOK: Once = Once::new();
         // ratatui's own hook (installed by `try_init`) leaves the screen;
@@ -41,6 +44,7 @@ impl TerminalSession {
         Ok(session)
     }
 
+    /// The terminal to draw on.
     pub fn terminal(&mut self) -> &mut RealTerminal {
         &mut self.terminal
     }

@@ -5,6 +5,8 @@
 //! crate only decides which lengths to trust. It does no I/O, keeps no
 //! state, never allocates and never panics, whatever the bytes.
 
+#![warn(missing_docs)]
+
 mod frame;
 
 pub use frame::parse_frame;
@@ -43,8 +45,11 @@ impl LinkType {
 /// What one TCP or UDP packet says about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PacketSummary {
+    /// TCP or UDP.
     pub protocol: Protocol,
+    /// Sender's address and port, as in the packet.
     pub src: SocketAddr,
+    /// Receiver's address and port, as in the packet.
     pub dst: SocketAddr,
     /// IP-layer bytes, IP header included, from the IP length fields (or
     /// from the frame's original length for TSO/GSO super-packets whose
@@ -79,11 +84,18 @@ impl PacketSummary {
 /// The protocol layer a [`WireError`] refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layer {
+    /// The Ethernet header.
     Ethernet,
+    /// An 802.1Q/802.1ad VLAN tag.
     Vlan,
+    /// The IPv4 or IPv6 header.
     Ip,
+    /// An IP extension header (IPv6 extensions, the IPv4 authentication
+    /// header).
     IpExtension,
+    /// The TCP header.
     Tcp,
+    /// The UDP header.
     Udp,
 }
 
@@ -107,16 +119,28 @@ impl fmt::Display for Layer {
 pub enum WireError {
     /// The frame carries something other than IPv4/IPv6.
     #[error("not an IP packet (EtherType {ether_type:#06x})")]
-    NotIp { ether_type: u16 },
+    NotIp {
+        /// The frame's EtherType, after any VLAN tags.
+        ether_type: u16,
+    },
     /// An IP packet of another transport (ICMP, SCTP, ...).
     #[error("IP protocol {protocol} is neither TCP nor UDP")]
-    NotTcpUdp { protocol: u8 },
+    NotTcpUdp {
+        /// The IP protocol number (for IPv6, the header after any extensions).
+        protocol: u8,
+    },
     /// The capture length ends inside a header.
     #[error("{layer} header cut short by the capture length")]
-    Truncated { layer: Layer },
+    Truncated {
+        /// The layer whose header was cut.
+        layer: Layer,
+    },
     /// A header whose fields contradict themselves (lengths, version).
     #[error("malformed {layer} header")]
-    Malformed { layer: Layer },
+    Malformed {
+        /// The layer whose header is malformed.
+        layer: Layer,
+    },
     /// A fragment after the first: no ports to attribute it by.
     #[error("non-first IP fragment: it carries no TCP/UDP header")]
     Fragment,

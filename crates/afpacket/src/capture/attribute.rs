@@ -95,12 +95,16 @@ impl Default for AttributionConfig {
 /// Records that changed, to merge into the ledger.
 #[derive(Debug, Default)]
 pub struct Batch {
+    /// Socket records (real or synthetic cookies) with their counters.
     pub sockets: Vec<SocketRecord>,
+    /// Per-remote counters of unconnected UDP sockets.
     pub peers: Vec<PeerRecord>,
+    /// Owners not announced to the ledger before.
     pub processes: Vec<ProcessInfo>,
 }
 
 impl Batch {
+    /// Nothing changed.
     pub fn is_empty(&self) -> bool {
         self.sockets.is_empty() && self.peers.is_empty() && self.processes.is_empty()
     }
@@ -152,7 +156,10 @@ const RETRIES_PER_TICK: usize = 1024;
 /// still count as candidates.
 const CANDIDATE_SLACK: Duration = Duration::from_millis(100);
 
+/// Binds flows to socket records and owners, and turns flow deltas into
+/// [`Batch`]es; bounded by its [`AttributionConfig`].
 pub struct Attributor<O: Owners> {
+    /// Where sockets and processes are looked up.
     pub owners: O,
     config: AttributionConfig,
     flows: HashMap<FlowKey, Flow>,
@@ -176,10 +183,12 @@ pub struct Attributor<O: Owners> {
     new_processes: Vec<ProcessInfo>,
     next_synthetic: u64,
     last_refresh: Option<Instant>,
+    /// Flows and payload bytes by how their owner was found.
     pub tally: Tally,
 }
 
 impl<O: Owners> Attributor<O> {
+    /// No flows yet; synthetic cookies start at 1 (bit 62 set).
     pub fn new(owners: O, config: AttributionConfig) -> Self {
         Attributor {
             owners,
@@ -300,6 +309,7 @@ impl<O: Owners> Attributor<O> {
         }
     }
 
+    /// Flows bound or waiting now (at most `max_flows`).
     pub fn flows_tracked(&self) -> usize {
         self.flows.len()
     }

@@ -32,9 +32,13 @@ use crate::Direction;
 /// One local socket's view of one remote, in one network namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
+    /// The namespace whose ring saw the packets.
     pub netns: NetnsId,
+    /// TCP or UDP.
     pub protocol: Protocol,
+    /// This host's end (the source of outgoing packets).
     pub local: SocketAddr,
+    /// The other end.
     pub remote: SocketAddr,
 }
 
@@ -48,11 +52,15 @@ pub struct FlowDelta {
     pub tcp_flags: u8,
 }
 
+/// The TCP FIN flag bit.
 pub const TCP_FIN: u8 = 0x01;
+/// The TCP SYN flag bit.
 pub const TCP_SYN: u8 = 0x02;
+/// The TCP RST flag bit.
 pub const TCP_RST: u8 = 0x04;
 
 impl FlowDelta {
+    /// Adds a later delta of the same flow: counters summed, flags OR-ed.
     pub fn add(&mut self, o: &FlowDelta) {
         self.counters.add(&o.counters);
         self.tcp_flags |= o.tcp_flags;
@@ -152,6 +160,7 @@ pub struct DnsCounts {
 pub const MAX_DNS_HELD: usize = 65_536;
 
 impl FlowAggregator {
+    /// An aggregator for a ring in namespace `netns`, nothing seen yet.
     pub fn new(netns: NetnsId) -> FlowAggregator {
         FlowAggregator {
             netns,
@@ -338,6 +347,7 @@ impl FlowAggregator {
             .retain(|_, s| now.wrapping_sub(s.generation) < SEEN_GENERATIONS);
     }
 
+    /// Flows remembered now (at most [`MAX_SEEN`]).
     pub fn flows_known(&self) -> usize {
         self.seen.len()
     }

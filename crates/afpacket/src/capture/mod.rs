@@ -66,7 +66,9 @@ pub struct AfPacketOptions {
     /// A partly filled block reaches userspace after this long: short, so
     /// a new flow is looked up while its socket still exists.
     pub block_timeout: Duration,
+    /// The `/proc` owners are named from.
     pub proc_root: PathBuf,
+    /// Where named network namespaces are (`/run/netns`).
     pub run_netns: PathBuf,
     /// Where cgroup v2 is mounted, for owners' cgroup ids.
     pub cgroup_root: PathBuf,
@@ -109,6 +111,7 @@ impl Default for AfPacketOptions {
     }
 }
 
+/// Why the AF_PACKET backend could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum AfPacketStartError {
     /// Not allowed to open capture sockets (exit code 4); the text says what to grant.
@@ -168,6 +171,9 @@ const TO_WORKER_CAPACITY: usize = 4_096;
 /// Messages queued from the attribution thread to the capture loop, at most.
 const TO_MAIN_CAPACITY: usize = 4_096;
 
+/// The AF_PACKET capture backend: rings and reader threads per namespace,
+/// an attribution thread that names owners from sock_diag and `/proc`, a
+/// namespace watcher. Stops its threads on drop.
 pub struct AfPacketCapture {
     info: CaptureInfo,
     start_degraded: Vec<String>,
@@ -188,6 +194,7 @@ pub struct AfPacketCapture {
 }
 
 impl AfPacketCapture {
+    /// Checks `opts`, opens the rings and starts the threads.
     pub fn start(opts: &AfPacketOptions) -> Result<AfPacketCapture, AfPacketStartError> {
         if !(1..=16).contains(&opts.rings) {
             return Err(AfPacketStartError::Invalid(format!(

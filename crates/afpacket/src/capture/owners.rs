@@ -27,6 +27,7 @@ use super::sightings::Sightings;
 /// The answer to "which socket is this flow's".
 #[derive(Debug, Clone, Default)]
 pub struct Lookup {
+    /// The socket and its holders; `None` when no socket matched.
     pub found: Option<Resolution>,
     /// Not found because a fresh dump had to wait (rate limit): asking
     /// again soon may find it...
@@ -39,6 +40,7 @@ pub struct Lookup {
 /// A process as the owner of a socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessMeta {
+    /// What `/proc` said of the process.
     pub info: ProcessInfo,
     /// cgroup v2 id (the cgroup directory's inode); 0 if unknown.
     pub cgroup_id: u64,
@@ -95,6 +97,7 @@ const PROCESS_MAX_AGE: Duration = Duration::from_secs(10);
 
 /// The real [`Owners`]: a [`SocketResolver`] and `/proc`.
 pub struct ProcOwners {
+    /// Tuples to sockets and holders.
     pub resolver: SocketResolver,
     proc: ProcRoot,
     cgroup_root: PathBuf,
@@ -108,6 +111,8 @@ pub struct ProcOwners {
 }
 
 impl ProcOwners {
+    /// Owners from `resolver`, processes read under `proc`, cgroup ids
+    /// under `cgroup_root`, named namespaces under `run_netns`.
     pub fn new(
         resolver: SocketResolver,
         proc: ProcRoot,
@@ -129,6 +134,7 @@ impl ProcOwners {
         }
     }
 
+    /// The resolver's counters.
     pub fn stats(&self) -> ResolverStats {
         self.resolver.stats()
     }

@@ -49,6 +49,7 @@ impl Default for ResolverConfig {
 /// Counters of the resolver's work, for meta output and `doctor`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ResolverStats {
+    /// Tuples asked for.
     pub lookups: u64,
     /// Answered from the cache, still valid for the latest dump.
     pub cache_hits: u64,
@@ -67,13 +68,17 @@ pub struct ResolverStats {
     /// Unknown tuples asked for one by one, and how many of them the
     /// kernel knew (the others fall back to a dump).
     pub exact_lookups: u64,
+    /// Of `exact_lookups`: those the kernel knew.
     pub exact_found: u64,
     /// Unknown tuples that did not cause a dump (rate limit).
     pub rate_limited: u64,
+    /// Dumps that failed (the namespace's previous table is kept).
     pub dump_errors: u64,
+    /// Full `/proc/*/fd` scans.
     pub full_scans: u64,
     /// Processes rescanned one by one (proc events, hot processes).
     pub pid_rescans: u64,
+    /// Process events received, overruns included.
     pub proc_events: u64,
     /// Proc event overruns (each forces a full scan).
     pub proc_events_lost: u64,
