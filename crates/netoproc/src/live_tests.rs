@@ -9,7 +9,7 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent};
 use netoproc_core::clock::Clock;
 use netoproc_engine::fake::StepClock;
-use netoproc_tui::{App, View, ViewModel};
+use netoproc_tui::{App, Screen, ViewModel};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -53,7 +53,7 @@ fn four_ticks_of_the_live_view() {
         assert!(screen.contains(conns), "tick {tick}: {screen}");
         insta::assert_snapshot!(format!("processes_tick_{tick}"), screen);
         if tick == 4 {
-            for view in [View::Connections, View::Interfaces] {
+            for view in [Screen::Connections, Screen::Interfaces] {
                 while app.view != view {
                     app.on_key(KeyEvent::from(KeyCode::Tab), vm.row_keys());
                 }

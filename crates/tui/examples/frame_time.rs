@@ -88,7 +88,7 @@ fn run(connections: u64, runs: usize) {
     let mut term = Terminal::new(TestBackend::new(160, 40)).unwrap();
     let app = App::new();
     let mut conn_app = App::new();
-    conn_app.view = netoproc_tui::View::Connections;
+    conn_app.view = netoproc_tui::Screen::Connections;
     let ifs = vec![InterfaceCounters {
         name: "eth0".into(),
         ..Default::default()

@@ -9,9 +9,10 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crate::format::Unit;
 use netoproc_core::group::GroupBy;
 
-/// The four views, in tab order.
+/// The live view's four screens, in tab order (`netoproc_export::View` is
+/// what a snapshot prints: processes or DNS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum View {
+pub enum Screen {
     /// One row per process (or per group of them).
     Processes,
     /// One row per connection, or socket and remote for unconnected UDP.
@@ -22,43 +23,43 @@ pub enum View {
     Dns,
 }
 
-impl View {
+impl Screen {
     /// Every view, in tab order.
-    pub const ALL: [View; 4] = [
-        View::Processes,
-        View::Connections,
-        View::Interfaces,
-        View::Dns,
+    pub const ALL: [Screen; 4] = [
+        Screen::Processes,
+        Screen::Connections,
+        Screen::Interfaces,
+        Screen::Dns,
     ];
 
     /// The tab's title.
     pub fn title(self) -> &'static str {
         match self {
-            View::Processes => "Processes",
-            View::Connections => "Connections",
-            View::Interfaces => "Interfaces",
-            View::Dns => "DNS",
+            Screen::Processes => "Processes",
+            Screen::Connections => "Connections",
+            Screen::Interfaces => "Interfaces",
+            Screen::Dns => "DNS",
         }
     }
 
     fn index(self) -> usize {
-        View::ALL.iter().position(|v| *v == self).unwrap_or(0)
+        Screen::ALL.iter().position(|v| *v == self).unwrap_or(0)
     }
 
     /// The columns `s` and ←/→ cycle through, in screen order.
     pub fn sort_columns(self) -> &'static [SortColumn] {
         use SortColumn::*;
         match self {
-            View::Processes => &[Pid, Process, Container, Rx, Tx, Traffic, Connections],
-            View::Connections => &[Protocol, Local, Remote, State, Owner, Rx, Tx, Traffic],
-            View::Interfaces => &[Interface, Rx, Tx, Traffic, Errors, Drops],
-            View::Dns => &[],
+            Screen::Processes => &[Pid, Process, Container, Rx, Tx, Traffic, Connections],
+            Screen::Connections => &[Protocol, Local, Remote, State, Owner, Rx, Tx, Traffic],
+            Screen::Interfaces => &[Interface, Rx, Tx, Traffic, Errors, Drops],
+            Screen::Dns => &[],
         }
     }
 
     fn default_sort(self) -> Sort {
         let column = match self {
-            View::Interfaces => SortColumn::Interface,
+            Screen::Interfaces => SortColumn::Interface,
             _ => SortColumn::Traffic,
         };
         Sort {
@@ -162,7 +163,7 @@ const PAGE: usize = 10;
 #[derive(Debug, Clone, PartialEq)]
 pub struct App {
     /// The view on screen.
-    pub view: View,
+    pub view: Screen,
     sorts: [Sort; 4],
     /// Filter text, matched against names, pids, ports, addresses and
     /// containers of the current view.
@@ -201,8 +202,8 @@ impl App {
     /// window, in bytes, nothing filtered or selected.
     pub fn new() -> Self {
         App {
-            view: View::Processes,
-            sorts: View::ALL.map(View::default_sort),
+            view: Screen::Processes,
+            sorts: Screen::ALL.map(Screen::default_sort),
             filter: String::new(),
             editing_filter: false,
             frozen: false,
@@ -250,9 +251,11 @@ impl App {
                 self.help = true;
                 Action::Redraw
             }
-            KeyCode::Char(c @ '1'..='4') => self.switch_view(View::ALL[c as usize - '1' as usize]),
-            KeyCode::Tab => self.switch_view(View::ALL[(self.view.index() + 1) % 4]),
-            KeyCode::BackTab => self.switch_view(View::ALL[(self.view.index() + 3) % 4]),
+            KeyCode::Char(c @ '1'..='4') => {
+                self.switch_view(Screen::ALL[c as usize - '1' as usize])
+            }
+            KeyCode::Tab => self.switch_view(Screen::ALL[(self.view.index() + 1) % 4]),
+            KeyCode::BackTab => self.switch_view(Screen::ALL[(self.view.index() + 3) % 4]),
             KeyCode::Char('s') | KeyCode::Right => self.cycle_sort(1),
             KeyCode::Left => self.cycle_sort(-1),
             KeyCode::Char('r') => {
@@ -296,11 +299,13 @@ impl App {
             KeyCode::Home | KeyCode::Char('g') => self.select(rows, |_| 0),
             KeyCode::End | KeyCode::Char('G') => self.select(rows, |_| usize::MAX),
             // A group row has no pid to drill into.
-            KeyCode::Enter if self.view == View::Processes && self.group_by == GroupBy::Process => {
+            KeyCode::Enter
+                if self.view == Screen::Processes && self.group_by == GroupBy::Process =>
+            {
                 match rows.get(self.selected) {
                     Some(&pid) => {
                         self.drill_pid = Some(pid as u32);
-                        self.view = View::Connections;
+                        self.view = Screen::Connections;
                         self.selected = 0;
                         self.selected_key = None;
                         Action::Rearrange
@@ -336,7 +341,7 @@ impl App {
     /// Esc outside the filter: leave the drill-down, else clear the filter.
     fn back(&mut self) -> Action {
         if let Some(pid) = self.drill_pid.take() {
-            self.view = View::Processes;
+            self.view = Screen::Processes;
             self.selected_key = Some(u64::from(pid));
             return Action::Rearrange;
         }
@@ -347,7 +352,7 @@ impl App {
         Action::None
     }
 
-    pub(crate) fn switch_view(&mut self, v: View) -> Action {
+    pub(crate) fn switch_view(&mut self, v: Screen) -> Action {
         if v == self.view && self.drill_pid.is_none() {
             return Action::None;
         }

@@ -75,12 +75,12 @@ fn enter_drills_into_the_selected_process_and_esc_comes_back() {
     key(&mut app, KeyCode::Down, &pids);
     assert_eq!((app.selected, app.selected_key), (1, Some(1717)));
     assert_eq!(key(&mut app, KeyCode::Enter, &pids), Action::Rearrange);
-    assert_eq!(app.view, View::Connections);
+    assert_eq!(app.view, Screen::Connections);
     assert_eq!(app.drill_pid, Some(1717));
     // Enter on a connection does nothing.
     assert_eq!(key(&mut app, KeyCode::Enter, &[77]), Action::None);
     key(&mut app, KeyCode::Esc, &[77]);
-    assert_eq!(app.view, View::Processes);
+    assert_eq!(app.view, Screen::Processes);
     assert_eq!(app.drill_pid, None);
     // The selection goes back to the process, wherever it is now.
     app.follow(&[812, 4242, 1717]);
@@ -88,7 +88,7 @@ fn enter_drills_into_the_selected_process_and_esc_comes_back() {
     // Switching views leaves a drill-down too.
     key(&mut app, KeyCode::Enter, &[812, 4242, 1717]);
     key(&mut app, KeyCode::Tab, &[]);
-    assert_eq!((app.view, app.drill_pid), (View::Interfaces, None));
+    assert_eq!((app.view, app.drill_pid), (Screen::Interfaces, None));
     // Nothing to drill into in an empty view.
     let mut empty = App::new();
     assert_eq!(key(&mut empty, KeyCode::Enter, &[]), Action::None);

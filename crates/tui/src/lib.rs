@@ -19,7 +19,7 @@ pub use netoproc_procfs::sysnet;
 pub mod terminal;
 
 pub use aggregate::{Containers, LiveModel, RunInfo, Tick};
-pub use app::{Action, App, View};
+pub use app::{Action, App, Screen};
 pub use dns::DnsTick;
 pub use model::ViewModel;
 pub use render::render;

@@ -14,7 +14,7 @@ use netoproc_core::rates::{Rate, Rates};
 use netoproc_core::report::Losses;
 use netoproc_core::{Counters, Protocol};
 
-use crate::app::{App, Sort, SortColumn, View};
+use crate::app::{App, Screen, Sort, SortColumn};
 use crate::dns::{query_matches, DnsView};
 use crate::sysnet::InterfaceCounters;
 use netoproc_core::group::{group_key, GroupBy, Member};
@@ -191,7 +191,7 @@ pub(crate) struct Arranged {
 /// Everything in [`App`] that changes which rows show, in which order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct ArrangeKey {
-    view: View,
+    view: Screen,
     sort: Sort,
     filter: String,
     drill_pid: Option<u32>,
@@ -235,10 +235,10 @@ impl ViewModel {
             return;
         }
         let order = match key.view {
-            View::Processes => self.arrange_processes(&key),
-            View::Connections => self.arrange_connections(&key),
-            View::Interfaces => self.arrange_interfaces(&key),
-            View::Dns => self.arrange_queries(&key),
+            Screen::Processes => self.arrange_processes(&key),
+            Screen::Connections => self.arrange_connections(&key),
+            Screen::Interfaces => self.arrange_interfaces(&key),
+            Screen::Dns => self.arrange_queries(&key),
         };
         let grouped = key.group_by != GroupBy::Process;
         let keys = order
@@ -263,14 +263,14 @@ impl ViewModel {
         &self.arranged.keys
     }
 
-    fn row_key(&self, view: View, grouped: bool, i: u32) -> u64 {
+    fn row_key(&self, view: Screen, grouped: bool, i: u32) -> u64 {
         let i = i as usize;
         match view {
-            View::Processes if grouped => name_key(&self.groups[i].container),
-            View::Processes => u64::from(self.processes[i].pid),
-            View::Connections => self.connections[i].key,
-            View::Interfaces => name_key(&self.interfaces[i].since_start.name),
-            View::Dns => self.dns.as_ref().map_or(0, |d| d.queries[i].key),
+            Screen::Processes if grouped => name_key(&self.groups[i].container),
+            Screen::Processes => u64::from(self.processes[i].pid),
+            Screen::Connections => self.connections[i].key,
+            Screen::Interfaces => name_key(&self.interfaces[i].since_start.name),
+            Screen::Dns => self.dns.as_ref().map_or(0, |d| d.queries[i].key),
         }
     }
 

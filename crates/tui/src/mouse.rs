@@ -8,7 +8,7 @@
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 
-use crate::app::{Action, App, SortColumn, View};
+use crate::app::{Action, App, Screen, SortColumn};
 use crate::render::{areas, column_widths, scroll_offset, tab_label, table_layout};
 
 /// Rows one notch of the wheel moves the selection.
@@ -18,7 +18,7 @@ pub const WHEEL_ROWS: usize = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hit {
     /// A view's tab.
-    Tab(View),
+    Tab(Screen),
     /// The header of a column the view can be sorted by.
     Header(SortColumn),
     /// A table row, as a position in the arranged rows (it may be past the
@@ -33,7 +33,7 @@ pub fn hit_test(app: &App, screen: Rect, x: u16, y: u16) -> Hit {
     let [_, tabs, body, _] = areas(screen);
     if tabs.height > 0 && y == tabs.y {
         let mut left = tabs.x;
-        for (i, v) in View::ALL.iter().enumerate() {
+        for (i, v) in Screen::ALL.iter().enumerate() {
             let w = tab_label(i, *v).chars().count() as u16;
             if (left..left + w).contains(&x) {
                 return Hit::Tab(*v);

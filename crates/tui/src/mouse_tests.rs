@@ -47,9 +47,9 @@ fn header_cells_map_to_their_columns_at_80_columns() {
     );
     assert_eq!(hit_test(&app, SMALL, 3, 23), Hit::Nothing, "the footer");
     assert_eq!(hit_test(&app, SMALL, 3, 1), Hit::Nothing, "the header");
-    assert_eq!(hit_test(&app, SMALL, 1, 3), Hit::Tab(View::Processes));
-    assert_eq!(hit_test(&app, SMALL, 16, 3), Hit::Tab(View::Connections));
-    assert_eq!(hit_test(&app, SMALL, 45, 3), Hit::Tab(View::Dns));
+    assert_eq!(hit_test(&app, SMALL, 1, 3), Hit::Tab(Screen::Processes));
+    assert_eq!(hit_test(&app, SMALL, 16, 3), Hit::Tab(Screen::Connections));
+    assert_eq!(hit_test(&app, SMALL, 45, 3), Hit::Tab(Screen::Dns));
     assert_eq!(hit_test(&app, SMALL, 60, 3), Hit::Nothing);
 }
 
@@ -61,12 +61,12 @@ fn rows_below_a_scrolled_selection_count_from_the_first_shown() {
     app.selected = 29;
     assert_eq!(hit_test(&app, SMALL, 3, 5), Hit::Row(13));
     // In the interfaces view the summary below the table is not a row.
-    app.view = View::Interfaces;
+    app.view = Screen::Interfaces;
     app.selected = 0;
     assert_eq!(hit_test(&app, SMALL, 3, 18), Hit::Row(13));
     assert_eq!(hit_test(&app, SMALL, 3, 19), Hit::Nothing);
     // The DNS view: queries above, the resolver table (6 lines) below.
-    app.view = View::Dns;
+    app.view = Screen::Dns;
     assert_eq!(hit_test(&app, SMALL, 3, 4), Hit::Nothing, "no column sorts");
     assert_eq!(hit_test(&app, SMALL, 3, 5), Hit::Row(0));
     assert_eq!(hit_test(&app, SMALL, 3, 16), Hit::Row(11));
@@ -101,7 +101,7 @@ fn column_named(word: &str) -> Option<SortColumn> {
 
 #[test]
 fn every_header_word_on_screen_hits_its_column() {
-    for view in [View::Processes, View::Connections, View::Interfaces] {
+    for view in [Screen::Processes, Screen::Connections, Screen::Interfaces] {
         for (w, h) in [(80, 24), (160, 40)] {
             let mut app = App::new();
             app.view = view;
@@ -167,7 +167,7 @@ fn clicks_sort_select_and_switch_views() {
     assert_eq!(mouse(&mut app, down, 0, 0, &[]), Action::None);
 
     assert_eq!(click(&mut app, 16, 3, &rows), Action::Rearrange);
-    assert_eq!(app.view, View::Connections);
+    assert_eq!(app.view, Screen::Connections);
     assert_eq!(click(&mut app, 16, 3, &rows), Action::None);
     // Moves and releases do nothing; with help open a click closes it.
     let up = MouseEventKind::Up(MouseButton::Left);

@@ -8,7 +8,7 @@
 mod common;
 
 use netoproc_core::escape::is_unsafe;
-use netoproc_tui::{App, View};
+use netoproc_tui::{App, Screen};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -23,7 +23,7 @@ fn hostile(s: &str) -> String {
 }
 
 /// Every symbol the screen holds, row by row.
-fn cells(view: View, width: u16, height: u16) -> String {
+fn cells(view: Screen, width: u16, height: u16) -> String {
     let mut vm = common::scenario_named(&hostile);
     let mut app = App::new();
     app.view = view;
@@ -44,19 +44,19 @@ fn cells(view: View, width: u16, height: u16) -> String {
 
 #[test]
 fn every_view_shows_hostile_names_escaped() {
-    let wanted: &[(View, &[&str])] = &[
+    let wanted: &[(Screen, &[&str])] = &[
         (
-            View::Processes,
+            Screen::Processes,
             &[
                 "cu\\x1b[2J\\x1b[Hrl",
                 "run\\x1b]52;c;cHduZWQ=\\x07worker",
                 "4c01\\x1b]0;pwned\\x07",
             ],
         ),
-        (View::Connections, &["down\\u{202e}exe.sdaol"]),
-        (View::Interfaces, &["eth\\x1b[31m0"]),
+        (Screen::Connections, &["down\\u{202e}exe.sdaol"]),
+        (Screen::Interfaces, &["eth\\x1b[31m0"]),
         (
-            View::Dns,
+            Screen::Dns,
             &["reddit\\x9b31m.map", "you\\u{2066}tube\\u{2069}"],
         ),
     ];
@@ -70,7 +70,7 @@ fn every_view_shows_hostile_names_escaped() {
 
 #[test]
 fn no_cell_holds_what_a_terminal_obeys() {
-    for view in View::ALL {
+    for view in Screen::ALL {
         for (w, h) in [(80, 24), (160, 40), (220, 40)] {
             let screen = cells(view, w, h);
             let bad: Vec<char> = screen
@@ -84,7 +84,7 @@ fn no_cell_holds_what_a_terminal_obeys() {
 
 #[test]
 fn hostile_screens() {
-    for view in View::ALL {
+    for view in Screen::ALL {
         let mut vm = common::scenario_named(&hostile);
         let mut app = App::new();
         app.view = view;

@@ -4,11 +4,11 @@
 mod common;
 
 use crossterm::event::{KeyCode, KeyEvent};
-use netoproc_tui::{App, View};
+use netoproc_tui::{App, Screen};
 
 use common::{scenario, screen};
 
-fn app_on(view: View) -> App {
+fn app_on(view: Screen) -> App {
     let mut app = App::new();
     app.view = view;
     app
@@ -24,7 +24,7 @@ fn press(app: &mut App, vm: &mut netoproc_tui::ViewModel, code: KeyCode) {
 
 #[test]
 fn every_view_at_both_sizes() {
-    for view in View::ALL {
+    for view in Screen::ALL {
         for (w, h) in [(80, 24), (160, 40)] {
             let mut vm = scenario();
             let out = screen(&mut app_on(view), &mut vm, w, h);
@@ -62,7 +62,7 @@ fn drill_down_into_a_process() {
 #[test]
 fn filtering_while_typing() {
     let mut vm = scenario();
-    let mut app = app_on(View::Connections);
+    let mut app = app_on(Screen::Connections);
     press(&mut app, &mut vm, KeyCode::Char('/'));
     for c in "127.0".chars() {
         press(&mut app, &mut vm, KeyCode::Char(c));
@@ -82,7 +82,7 @@ fn help_overlay_and_frozen() {
 #[test]
 fn tiny_terminal_does_not_panic() {
     for (w, h) in [(1, 1), (20, 5), (80, 3)] {
-        for view in View::ALL {
+        for view in Screen::ALL {
             let mut vm = scenario();
             let mut app = app_on(view);
             app.help = true;
@@ -98,7 +98,7 @@ fn fading_rows_are_grey() {
     use ratatui::Terminal;
 
     let mut vm = scenario();
-    let app = app_on(View::Connections);
+    let app = app_on(Screen::Connections);
     vm.arrange(&app);
     let mut t = Terminal::new(TestBackend::new(160, 40)).unwrap();
     t.draw(|f| netoproc_tui::render(f, &app, &vm)).unwrap();
@@ -135,7 +135,7 @@ fn filter_by_container_by_dns_name_and_in_the_dns_view() {
 
     // A name DNS gave the remote address finds the connection, and its
     // process in the processes view.
-    let mut app = app_on(View::Connections);
+    let mut app = app_on(Screen::Connections);
     filter(&mut app, &mut vm, "github");
     let s = screen(&mut app, &mut vm, 80, 24);
     assert!(s.contains("alive.github.com:443"), "{s}");
@@ -144,7 +144,7 @@ fn filter_by_container_by_dns_name_and_in_the_dns_view() {
     let s = screen(&mut app, &mut vm, 80, 24);
     assert!(s.contains("1717 firefox") && !s.contains("curl"), "{s}");
 
-    let mut app = app_on(View::Dns);
+    let mut app = app_on(Screen::Dns);
     filter(&mut app, &mut vm, "nxdomain");
     let s = screen(&mut app, &mut vm, 80, 24);
     assert!(
@@ -157,7 +157,7 @@ fn filter_by_container_by_dns_name_and_in_the_dns_view() {
 fn dns_view_without_dns_capture_says_how_to_turn_it_on() {
     let mut vm = scenario();
     vm.dns = None;
-    let s = screen(&mut app_on(View::Dns), &mut vm, 80, 24);
+    let s = screen(&mut app_on(Screen::Dns), &mut vm, 80, 24);
     assert!(s.contains("DNS capture is off."), "{s}");
     assert!(s.contains("--dns-ports 53"), "{s}");
 }
@@ -168,6 +168,6 @@ fn header_lost_counts_every_kind_of_loss() {
     vm.header.losses.capture_drops = 7;
     vm.header.losses.kretprobe_misses = 2;
     vm.header.losses.dns_packets_dropped = 1;
-    let s = screen(&mut app_on(View::Processes), &mut vm, 160, 40);
+    let s = screen(&mut app_on(Screen::Processes), &mut vm, 160, 40);
     assert!(s.contains(" lost 10 "), "{s}");
 }

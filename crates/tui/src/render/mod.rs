@@ -17,7 +17,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::app::{App, SortColumn, View};
+use crate::app::{App, Screen, SortColumn};
 use crate::format::{count, Unit};
 use crate::model::ViewModel;
 
@@ -32,10 +32,10 @@ pub fn render(frame: &mut Frame, app: &App, vm: &ViewModel) {
     header::render(frame, header, app, vm);
     render_tabs(frame, tabs, app, vm);
     match app.view {
-        View::Processes => tables::processes(frame, body, app, vm),
-        View::Connections => tables::connections(frame, body, app, vm),
-        View::Interfaces => interfaces::interfaces(frame, body, app, vm),
-        View::Dns => dns::dns(frame, body, app, vm),
+        Screen::Processes => tables::processes(frame, body, app, vm),
+        Screen::Connections => tables::connections(frame, body, app, vm),
+        Screen::Interfaces => interfaces::interfaces(frame, body, app, vm),
+        Screen::Dns => dns::dns(frame, body, app, vm),
     }
     render_footer(frame, footer, app);
     if app.help {
@@ -55,7 +55,7 @@ pub(crate) fn areas(screen: Rect) -> [Rect; 4] {
 }
 
 /// A tab's label on the tab line; the tabs sit side by side from the left.
-pub(crate) fn tab_label(i: usize, v: View) -> String {
+pub(crate) fn tab_label(i: usize, v: Screen) -> String {
     format!(" {} {} ", i + 1, v.title())
 }
 
@@ -63,16 +63,16 @@ pub(crate) fn tab_label(i: usize, v: View) -> String {
 /// drawn. Shared with the mouse's hit-testing.
 pub(crate) fn table_layout(app: &App, body: Rect) -> (Rect, Vec<tables::Col>) {
     match app.view {
-        View::Processes => {
+        Screen::Processes => {
             let [table, _] = tables::split_processes(body);
             (table, tables::process_columns(app, body.width))
         }
-        View::Connections => (body, tables::connection_columns(app, body.width)),
-        View::Interfaces => {
+        Screen::Connections => (body, tables::connection_columns(app, body.width)),
+        Screen::Interfaces => {
             let [table, _] = interfaces::split(body);
             (table, interfaces::interface_columns(app))
         }
-        View::Dns => {
+        Screen::Dns => {
             let [table, _] = dns::split(body);
             (table, dns::query_columns(table.width))
         }
@@ -81,7 +81,7 @@ pub(crate) fn table_layout(app: &App, body: Rect) -> (Rect, Vec<tables::Col>) {
 
 fn render_tabs(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
     let mut spans = Vec::new();
-    for (i, v) in View::ALL.iter().enumerate() {
+    for (i, v) in Screen::ALL.iter().enumerate() {
         let style = if *v == app.view {
             BOLD.add_modifier(Modifier::REVERSED)
         } else {
@@ -102,7 +102,7 @@ fn render_tabs(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
     if !app.filter.is_empty() && !app.editing_filter {
         status.push(format!("filter \"{}\"", for_terminal(&app.filter)));
     }
-    if app.view == View::Dns {
+    if app.view == Screen::Dns {
         if let Some(d) = &vm.dns {
             status.push(format!("{} queries", count(d.total_queries as u64)));
         }
@@ -137,7 +137,7 @@ fn render_footer(frame: &mut Frame, area: Rect, app: &App) {
         let mut hints: Vec<(&str, &str)> = vec![("q", "quit"), ("?", "help")];
         if app.drill_pid.is_some() {
             hints.push(("Esc", "back"));
-        } else if app.view == View::Processes {
+        } else if app.view == Screen::Processes {
             hints.push(("Enter", "connections"));
         }
         hints.extend([
