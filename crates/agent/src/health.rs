@@ -36,7 +36,7 @@ pub(crate) fn encode(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Re
         )?;
         m.encode_info(&with(
             none(),
-            &[("mode", c.mode.name()), ("hooks", c.hooks)],
+            &[("mode", c.mode.name()), ("hooks", c.hooks.name())],
         ))?;
     }
     gauge(

@@ -80,13 +80,46 @@ impl std::fmt::Display for BackendKind {
     }
 }
 
+/// The rung of byte hooks a capture counts with (`meta.hooks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HookRung {
+    /// BTF tracepoints on the socket calls (Linux 6.3+).
+    Tracepoint,
+    /// fexit programs on the socket calls (kernels with BTF).
+    Fentry,
+    /// kprobes and kretprobes (any kernel).
+    Kprobe,
+    /// No byte hooks: AF_PACKET counts packets.
+    None,
+}
+
+impl HookRung {
+    /// `tracepoint`, `fentry`, `kprobe` or `none`, as `--hooks` and
+    /// reports spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            HookRung::Tracepoint => "tracepoint",
+            HookRung::Fentry => "fentry",
+            HookRung::Kprobe => "kprobe",
+            HookRung::None => "none",
+        }
+    }
+}
+
+impl std::fmt::Display for HookRung {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// How the backend is capturing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CaptureInfo {
     /// eBPF or AF_PACKET.
     pub mode: BackendKind,
-    /// The byte-hook rung in use: `tracepoint`, `fentry` or `kprobe`.
-    pub hooks: &'static str,
+    /// The byte-hook rung in use.
+    pub hooks: HookRung,
     /// How live sockets are read (eBPF: `map-iter`, `socket-iter`, `walk`).
     pub live_read: Option<&'static str>,
     /// Every program or hook tried, attached or not.

@@ -207,7 +207,7 @@ impl EbpfCapture {
             ebpf,
             info: CaptureInfo {
                 mode: netoproc_core::backend::BackendKind::Ebpf,
-                hooks: rung.name(),
+                hooks: rung.hook_rung(),
                 live_read: Some(live.path().name()),
                 programs,
                 degraded,

@@ -45,6 +45,16 @@ impl Rung {
         }
     }
 
+    /// The same rung as reports name it.
+    pub fn hook_rung(self) -> netoproc_core::backend::HookRung {
+        use netoproc_core::backend::HookRung;
+        match self {
+            Rung::Tracepoint => HookRung::Tracepoint,
+            Rung::Fentry => HookRung::Fentry,
+            Rung::Kprobe => HookRung::Kprobe,
+        }
+    }
+
     /// The rung's byte hooks (the [`COMMON`] programs come on top).
     pub fn hooks(self) -> &'static [Hook] {
         match self {

@@ -175,7 +175,7 @@ impl FakeBackend {
             info: CaptureInfo {
                 live_read: None,
                 mode: netoproc_core::backend::BackendKind::Afpacket,
-                hooks: "none",
+                hooks: netoproc_core::backend::HookRung::None,
                 programs: Vec::new(),
                 degraded: Vec::new(),
             },

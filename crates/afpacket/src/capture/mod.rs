@@ -332,7 +332,7 @@ impl AfPacketCapture {
             info: CaptureInfo {
                 live_read: None,
                 mode: netoproc_core::backend::BackendKind::Afpacket,
-                hooks: "none",
+                hooks: netoproc_core::backend::HookRung::None,
                 programs: Vec::new(),
                 degraded: [degraded.clone(), shared.uncaptured_lines()].concat(),
             },

@@ -315,7 +315,7 @@ fn probe_ebpf(proc_root: &std::path::Path) -> EbpfProbe {
         .map(|c| {
             let info = c.info();
             EbpfVerdict {
-                hooks: info.hooks,
+                hooks: info.hooks.name(),
                 live_read: info.live_read,
                 degraded: info.degraded.clone(),
             }
