@@ -33,6 +33,23 @@ pub enum HookChoice {
     Kprobe,
 }
 
+/// How live sockets' counters are read (`--live-read`): `Auto` takes the
+/// first path the kernel allows, in the order below. One type for the
+/// command line and the eBPF backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum LiveReadChoice {
+    /// The first path that loads.
+    #[default]
+    Auto,
+    /// `iter/bpf_sk_storage_map`: the storage map in one read (5.9+).
+    MapIter,
+    /// `iter/tcp` and `iter/udp`, one walk per network namespace.
+    SocketIter,
+    /// A hash keyed by socket cookie, walked with two syscalls an entry.
+    Walk,
+}
+
 /// The most ports whose traffic is parsed as DNS (`--dns-ports`), for
 /// every backend: the eBPF programs have this many slots (`abi.h`
 /// `NP_DNS_PORTS_MAX`, checked when the eBPF crate compiles), and

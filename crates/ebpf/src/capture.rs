@@ -34,6 +34,7 @@ use crate::names;
 use crate::records::{
     decode_event, decode_peer_dump, decode_socket_dump, peer_record, socket_record, Event,
 };
+use netoproc_core::backend::LiveReadChoice;
 
 /// The compiled programs (see `scripts/regen-bpf.sh`).
 pub(crate) static OBJECT: &[u8] = aya::include_bytes_aligned!("generated/netoproc.bpf.o");
@@ -50,8 +51,9 @@ pub struct EbpfOptions {
     /// Ports whose packets are DNS (at most 8); empty switches DNS capture
     /// off.
     pub dns_ports: Vec<u16>,
-    /// How live sockets are read; `None`: the first path the kernel allows.
-    pub live_read: Option<LiveRead>,
+    /// How live sockets are read (`--live-read`); `Auto`: the first path
+    /// the kernel allows.
+    pub live_read: LiveReadChoice,
 }
 
 impl Default for EbpfOptions {
@@ -61,7 +63,7 @@ impl Default for EbpfOptions {
             ringbuf_bytes: 8 << 20,
             mountinfo: PathBuf::from("/proc/self/mountinfo"),
             dns_ports: vec![53],
-            live_read: None,
+            live_read: LiveReadChoice::Auto,
         }
     }
 }

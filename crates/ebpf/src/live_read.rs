@@ -43,6 +43,17 @@ impl LiveRead {
     /// Every path, in the order tried.
     pub const ALL: [LiveRead; 3] = [LiveRead::MapIter, LiveRead::SocketIter, LiveRead::Walk];
 
+    /// The one path `choice` forces; `None` for `auto`.
+    pub fn forced(choice: netoproc_core::backend::LiveReadChoice) -> Option<LiveRead> {
+        use netoproc_core::backend::LiveReadChoice as C;
+        match choice {
+            C::Auto => None,
+            C::MapIter => Some(LiveRead::MapIter),
+            C::SocketIter => Some(LiveRead::SocketIter),
+            C::Walk => Some(LiveRead::Walk),
+        }
+    }
+
     /// The name `--live-read` and `meta.live_read` use.
     pub fn name(self) -> &'static str {
         match self {
@@ -121,7 +132,8 @@ pub(crate) fn choose(
     btf: &Btf,
     opts: &EbpfOptions,
 ) -> Result<Chosen, EbpfStartError> {
-    let paths: &[LiveRead] = match &opts.live_read {
+    let forced = LiveRead::forced(opts.live_read);
+    let paths: &[LiveRead] = match &forced {
         Some(p) => std::slice::from_ref(p),
         None => &LiveRead::ALL,
     };
@@ -169,7 +181,7 @@ pub(crate) fn choose(
                     degraded,
                 });
             }
-            Err(e) if opts.live_read.is_some() => {
+            Err(e) if forced.is_some() => {
                 return Err(EbpfStartError::Unavailable(format!(
                     "--live-read {path}: {} did not attach: {}",
                     path.describe(),

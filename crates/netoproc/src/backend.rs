@@ -5,8 +5,9 @@ use netoproc_core::backend::CaptureBackend;
 
 use netoproc_core::backend::HookChoice;
 
-use crate::cli::{CaptureMode, Cli, LiveReadPath};
+use crate::cli::{CaptureMode, Cli};
 use crate::failure::Failure;
+use netoproc_core::backend::LiveReadChoice;
 
 pub fn open(cli: &Cli, elevated: Option<&str>) -> Result<Box<dyn CaptureBackend>, Failure> {
     let afpacket_flags = cli.interface.is_some()
@@ -19,7 +20,7 @@ pub fn open(cli: &Cli, elevated: Option<&str>) -> Result<Box<dyn CaptureBackend>
         CaptureMode::Afpacket if cli.hooks != HookChoice::Auto => Err(Failure::Usage(
             "--hooks chooses eBPF hooks; it cannot be used with --capture-mode=afpacket".into(),
         )),
-        CaptureMode::Afpacket if cli.live_read != LiveReadPath::Auto => Err(Failure::Usage(
+        CaptureMode::Afpacket if cli.live_read != LiveReadChoice::Auto => Err(Failure::Usage(
             "--live-read chooses how eBPF reads sockets; it cannot be used with --capture-mode=afpacket"
                 .into(),
         )),
@@ -32,7 +33,7 @@ pub fn open(cli: &Cli, elevated: Option<&str>) -> Result<Box<dyn CaptureBackend>
         )),
         CaptureMode::Ebpf => open_ebpf(cli),
         // Hooks or a live-read path asked for by name mean eBPF or nothing.
-        CaptureMode::Auto if cli.hooks != HookChoice::Auto || cli.live_read != LiveReadPath::Auto => {
+        CaptureMode::Auto if cli.hooks != HookChoice::Auto || cli.live_read != LiveReadChoice::Auto => {
             open_ebpf(cli)
         }
         CaptureMode::Auto => match open_ebpf(cli) {
@@ -123,19 +124,14 @@ fn open_afpacket(cli: &Cli, elevated: Option<&str>) -> Result<Box<dyn CaptureBac
 
 #[cfg(feature = "ebpf")]
 fn open_ebpf(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
-    use netoproc_ebpf::{EbpfCapture, EbpfOptions, EbpfStartError, LiveRead};
+    use netoproc_ebpf::{EbpfCapture, EbpfOptions, EbpfStartError};
 
     let opts = EbpfOptions {
         hooks: cli.hooks,
         ringbuf_bytes: cli.ringbuf_kib * 1024,
         mountinfo: cli.proc_root.join("self/mountinfo"),
         dns_ports: cli.dns_ports.0.clone(),
-        live_read: match cli.live_read {
-            LiveReadPath::Auto => None,
-            LiveReadPath::MapIter => Some(LiveRead::MapIter),
-            LiveReadPath::SocketIter => Some(LiveRead::SocketIter),
-            LiveReadPath::Walk => Some(LiveRead::Walk),
-        },
+        live_read: cli.live_read,
     };
     match EbpfCapture::start(&opts) {
         Ok(c) => Ok(Box::new(c)),

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use netoproc_core::backend::HookChoice;
+use netoproc_core::backend::{HookChoice, LiveReadChoice};
 use netoproc_core::group::{GroupBy, Selection};
 use netoproc_export::{Format, View};
 
@@ -125,8 +125,8 @@ pub struct Cli {
     /// iterator), `walk` (records kept in a hash walked with two syscalls
     /// an entry; costs each send and receive a hash lookup). Counts are the
     /// same on every path; forcing one is for tests and troubleshooting.
-    #[arg(global = true, long, value_enum, default_value_t = LiveReadPath::Auto, value_name = "PATH")]
-    pub live_read: LiveReadPath,
+    #[arg(global = true, long, value_enum, default_value_t = LiveReadChoice::Auto, value_name = "PATH")]
+    pub live_read: LiveReadChoice,
 
     /// Size of the kernel-to-userspace event ring buffer, in KiB (a power of
     /// two, at least 4). Raise it if `ringbuf_events` losses are reported.
@@ -241,14 +241,6 @@ pub enum CaptureMode {
     Auto,
     Ebpf,
     Afpacket,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LiveReadPath {
-    Auto,
-    MapIter,
-    SocketIter,
-    Walk,
 }
 
 fn parse_duration(s: &str) -> Result<f64, String> {
