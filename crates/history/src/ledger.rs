@@ -19,6 +19,7 @@ use crate::model::{
 
 pub const MINUTE: i64 = 60;
 pub const HOUR: i64 = 3600;
+pub const DAY: i64 = 86400;
 
 /// The tables with minute and hour rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +193,7 @@ fn write_minute_inner(db: &mut dyn Db, host: &str, m: &Minute) -> Result<(), His
     // ranges read hours only); a minute already folded, the hour only.
     let folded = folded_until(db, host, Table::Traffic)?;
     let hour = m.start.div_euclid(HOUR) * HOUR;
+    let day = m.start.div_euclid(DAY) * DAY;
     let sql = upsert_traffic_sql(Table::Traffic);
     for (id, proto, t) in &m.traffic {
         if t.is_zero() {
@@ -204,11 +206,15 @@ fn write_minute_inner(db: &mut dyn Db, host: &str, m: &Minute) -> Result<(), His
             )?;
         }
         db.exec(&sql, &traffic_row(host, HOUR, hour, id, proto.as_str(), t))?;
+        db.exec(&sql, &traffic_row(host, DAY, day, id, proto.as_str(), t))?;
     }
+    // Remotes: the minute (or its hour, folded already) and its day, whose
+    // rows the hourly fold bounds again.
     let (res, bucket) = placement(m.start, folded_until(db, host, Table::Remotes)?);
     let sql = upsert_traffic_sql(Table::Remotes);
     for (id, remote, t) in bound_remotes(m.remotes.clone(), MAX_REMOTES_PER_IDENTITY) {
         db.exec(&sql, &traffic_row(host, res, bucket, &id, &remote, &t))?;
+        db.exec(&sql, &traffic_row(host, DAY, day, &id, &remote, &t))?;
     }
     let (res, bucket) = placement(m.start, folded_until(db, host, Table::Dns)?);
     for (id, resolver, d) in &m.dns {
@@ -273,16 +279,24 @@ pub fn upkeep(
     db.begin()?;
     let mut n = 0;
     // One range of the key (host, res, bucket) per resolution: no scan.
-    for (t, res) in [Table::Traffic, Table::Remotes, Table::Dns]
-        .into_iter()
-        .flat_map(|t| [(t, MINUTE), (t, HOUR)])
-    {
+    // A day row goes once its whole day is past the retention (a day is
+    // read whole or not at all).
+    for (t, res, before) in [
+        (Table::Traffic, MINUTE, cutoff),
+        (Table::Traffic, HOUR, cutoff),
+        (Table::Traffic, DAY, cutoff.div_euclid(DAY) * DAY - DAY + 1),
+        (Table::Remotes, MINUTE, cutoff),
+        (Table::Remotes, HOUR, cutoff),
+        (Table::Remotes, DAY, cutoff.div_euclid(DAY) * DAY - DAY + 1),
+        (Table::Dns, MINUTE, cutoff),
+        (Table::Dns, HOUR, cutoff),
+    ] {
         match db.exec(
             &format!(
                 "DELETE FROM {} WHERE host = ? AND res = ? AND bucket < ?",
                 t.name()
             ),
-            &[host.into(), res.into(), cutoff.into()],
+            &[host.into(), res.into(), before.into()],
         ) {
             Ok(k) => n += k,
             Err(e) => {
@@ -342,6 +356,8 @@ fn fold(db: &mut dyn Db, host: &str, table: Table, until: i64) -> Result<u64, Hi
                     .push((id, r[6].text(), t));
             }
             let sql = upsert_traffic_sql(Table::Remotes);
+            let days: std::collections::BTreeSet<i64> =
+                by_hour.keys().map(|h| h.div_euclid(DAY) * DAY).collect();
             for (hour, list) in by_hour {
                 // With the hour's rows already there (a late minute).
                 let have = db.rows(
@@ -364,6 +380,12 @@ fn fold(db: &mut dyn Db, host: &str, table: Table, until: i64) -> Result<u64, Hi
                 for (id, remote, t) in bound_remotes(all, MAX_REMOTES_PER_IDENTITY) {
                     db.exec(&sql, &traffic_row(host, HOUR, hour, &id, &remote, &t))?;
                 }
+            }
+            // The days these hours are in, bounded again (their rows were
+            // added minute by minute): the remotes of an identity's day
+            // stay at most the bound plus what the next hour adds.
+            for day in days {
+                rebound(db, host, DAY, day)?;
             }
         }
         Table::Dns => {
@@ -414,6 +436,34 @@ fn fold(db: &mut dyn Db, host: &str, table: Table, until: i64) -> Result<u64, Hi
     Ok(n)
 }
 
+/// Replaces `host`'s remote rows of one bucket by the same rows bounded
+/// per identity (sums kept: the rest goes to the overflow row).
+fn rebound(db: &mut dyn Db, host: &str, res: i64, bucket: i64) -> Result<(), HistoryError> {
+    let have = db.rows(
+        &format!(
+            "SELECT {ID_COLS}, remote, {cols} FROM remotes WHERE host = ? AND res = ? AND bucket = ?",
+            cols = TRAFFIC_COLS.join(", ")
+        ),
+        &[host.into(), res.into(), bucket.into()],
+    )?;
+    let all: Vec<(IdentityKey, String, Traffic)> = have
+        .into_iter()
+        .map(|r| {
+            let t = Traffic::from_array(std::array::from_fn(|i| r[6 + i].count()));
+            (identity_from(&r[0..5]), r[5].text(), t)
+        })
+        .collect();
+    db.exec(
+        "DELETE FROM remotes WHERE host = ? AND res = ? AND bucket = ?",
+        &[host.into(), res.into(), bucket.into()],
+    )?;
+    let sql = upsert_traffic_sql(Table::Remotes);
+    for (id, remote, t) in bound_remotes(all, MAX_REMOTES_PER_IDENTITY) {
+        db.exec(&sql, &traffic_row(host, res, bucket, &id, &remote, &t))?;
+    }
+    Ok(())
+}
+
 pub(crate) fn identity_from(v: &[Value]) -> IdentityKey {
     IdentityKey {
         process: v[0].text(),
@@ -435,21 +485,39 @@ fn enforce_size(db: &mut dyn Db, max: u64) -> Result<u64, HistoryError> {
             Some(used) if used > max => {}
             _ => break,
         }
-        let oldest = db.rows(
-            "SELECT MIN(bucket) FROM (SELECT MIN(bucket) AS bucket FROM traffic UNION ALL SELECT MIN(bucket) FROM remotes UNION ALL SELECT MIN(bucket) FROM dns) AS m",
-            &[],
-        )?;
-        let Some(Value::Int(oldest)) = oldest.first().and_then(|r| r.first()).cloned() else {
-            break;
+        // The oldest hour or minute row; when only day rows are left, the
+        // oldest day.
+        let oldest = |db: &mut dyn Db, res: &str| {
+            db.rows(
+                &format!("SELECT MIN(bucket) FROM (SELECT MIN(bucket) AS bucket FROM traffic WHERE {res} UNION ALL SELECT MIN(bucket) FROM remotes WHERE {res} UNION ALL SELECT MIN(bucket) FROM dns WHERE {res}) AS m"),
+                &[],
+            )
+            .map(|r| match r.first().and_then(|r| r.first()) {
+                Some(Value::Int(b)) => Some(*b),
+                _ => None,
+            })
         };
-        let end = oldest.div_euclid(HOUR) * HOUR + HOUR;
+        let end = match oldest(db, "res < 86400")? {
+            Some(b) => b.div_euclid(HOUR) * HOUR + HOUR,
+            None => match oldest(db, "res = 86400")? {
+                Some(b) => b.div_euclid(DAY) * DAY + DAY,
+                None => break,
+            },
+        };
         db.begin()?;
         let mut n = 0;
-        for t in [Table::Traffic, Table::Remotes, Table::Dns] {
-            match db.exec(
-                &format!("DELETE FROM {} WHERE bucket < ?", t.name()),
-                &[end.into()],
-            ) {
+        // A day row goes with the last hour of its day (a day is read
+        // whole or not at all).
+        for (t, cond, at) in [
+            (Table::Traffic, "res < 86400 AND bucket < ?", end),
+            (Table::Remotes, "res < 86400 AND bucket < ?", end),
+            (Table::Dns, "res < 86400 AND bucket < ?", end),
+            (Table::Traffic, "res = 86400 AND bucket <= ?", end - DAY),
+            (Table::Remotes, "res = 86400 AND bucket <= ?", end - DAY),
+        ] {
+            let sql = format!("DELETE FROM {} WHERE {cond}", t.name());
+            let params = [Value::from(at)];
+            match db.exec(&sql, &params) {
                 Ok(k) => n += k,
                 Err(e) => {
                     db.rollback();

@@ -2,8 +2,9 @@
 //! process, service, container, user or remote, their exact total, and a
 //! series per row for a chart; DNS per identity and resolver. A range of
 //! at most six hours entirely within a table's unfolded minutes is read at
-//! minute resolution; any other at hour resolution over whole hours (the range
-//! read is returned, so sums are exact for the range they claim).
+//! minute resolution; one of at most two days at hour resolution over whole
+//! hours; a longer one from day rows over whole days (the range read is
+//! returned, so sums are exact for the range they claim).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,7 +12,7 @@ use serde::Serialize;
 
 use crate::db::{Db, Value};
 use crate::error::HistoryError;
-use crate::ledger::{folded_until, Table, HOUR, MINUTE};
+use crate::ledger::{folded_until, Table, DAY, HOUR, MINUTE};
 use crate::model::{Latency, Traffic};
 
 /// At most this many rows (`limit`).
@@ -159,7 +160,14 @@ pub struct Answer {
 /// minutes are still there): [`MAX_POINTS`] minutes.
 pub const MINUTE_RANGE_S: i64 = MAX_POINTS * MINUTE;
 
-/// The resolution a table is read at for a range, and the range read.
+/// Ranges longer than this are read from day rows (traffic and remotes):
+/// two days of hours at most, so a month reads 30 rows per key.
+pub const HOUR_RANGE_S: i64 = 2 * DAY;
+
+/// The resolution a table is read at for a range, and the range read:
+/// minutes for at most six hours still in minutes; hours for at most two
+/// days (and always for DNS, which keeps no day rows); whole days beyond.
+/// The range is widened to whole buckets, and the answer says so.
 fn resolve_range(
     db: &mut dyn Db,
     host: &str,
@@ -167,23 +175,30 @@ fn resolve_range(
     since: i64,
     until: i64,
 ) -> Result<(i64, i64, i64), HistoryError> {
+    let widen = |res: i64| {
+        let s = since.div_euclid(res) * res;
+        let u = (until + res - 1).div_euclid(res) * res;
+        (res, s, u)
+    };
     if until - since <= MINUTE_RANGE_S && since >= folded_until(db, host, table)? {
         Ok((MINUTE, since, until))
+    } else if until - since <= HOUR_RANGE_S || table == Table::Dns {
+        Ok(widen(HOUR))
     } else {
-        let s = since.div_euclid(HOUR) * HOUR;
-        let u = (until + HOUR - 1).div_euclid(HOUR) * HOUR;
-        Ok((HOUR, s, u))
+        Ok(widen(DAY))
     }
 }
 
 /// Which rows a resolution reads: minutes; or hours — for traffic the
 /// hour rows alone (written with the minutes), for remotes and DNS the
-/// hour rows and the minutes not folded yet.
+/// hour rows and the minutes not folded yet; or days (traffic and remotes
+/// write every minute to its day at once).
 fn rows_at(table: Table, res: i64) -> &'static str {
     match (res, table) {
         (MINUTE, _) => " AND res = 60",
+        (DAY, _) => " AND res = 86400",
         (_, Table::Traffic) => " AND res = 3600",
-        _ => "",
+        _ => " AND res IN (60, 3600)",
     }
 }
 
