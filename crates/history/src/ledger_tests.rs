@@ -348,11 +348,7 @@ fn thirty_generated_days_fold_into_exact_sums() {
     // Two days from hours agree with the same days from day rows.
     let h = query::run(db.as_mut(), &q(end - 2 * 86400, end, GroupBy::Remote)).unwrap();
     assert_eq!(h.resolution_seconds, 3600);
-    let d = query::run(
-        db.as_mut(),
-        &q(end - 2 * 86400 - 1, end, GroupBy::Remote),
-    )
-    .unwrap();
+    let d = query::run(db.as_mut(), &q(end - 2 * 86400 - 1, end, GroupBy::Remote)).unwrap();
     assert_eq!(d.resolution_seconds, 86400);
     let mut three_days = h.total;
     let first = query::run(
@@ -482,7 +478,11 @@ fn an_older_schema_is_migrated_forward_and_a_newer_one_refused() {
     for g in [GroupBy::Process, GroupBy::Remote] {
         let a = query::run(db.as_mut(), &q(T0, T0 + 3 * DAY, g)).unwrap();
         assert_eq!(a.resolution_seconds, DAY);
-        let want = if g == GroupBy::Process { 6 + 60 + 1 } else { 66 };
+        let want = if g == GroupBy::Process {
+            6 + 60 + 1
+        } else {
+            66
+        };
         assert_eq!(a.total.payload_bytes_received, want, "{g:?}");
     }
     db.batch("UPDATE history_meta SET value = '99' WHERE key = 'schema_version'")
