@@ -18,7 +18,7 @@
 use std::time::{Duration, Instant};
 
 use netoproc_history::db::Db;
-use netoproc_history::ledger::{upkeep, write_minute, Retention, HOUR};
+use netoproc_history::ledger::{build_remote_day, upkeep, write_minute, Retention, HOUR};
 use netoproc_history::model::{Dns, IdentityKey, Latency, Minute, Proto, Traffic};
 use netoproc_history::query::{self, Filters, GroupBy, Query};
 use netoproc_history::store::open_writer;
@@ -201,6 +201,13 @@ fn main() {
                 if mi % 60 == 0 {
                     let h = hour_as_minute(start, &ids, remotes, mi as u64);
                     write_minute(db.as_mut(), "bench", &h).expect("prefill");
+                }
+                if mi == 23 * 60 {
+                    // The day's last hour: its remotes over all identities,
+                    // as the fold of that hour builds them.
+                    db.begin().expect("begin");
+                    build_remote_day(db.as_mut(), "bench", T0 + day * 86400).expect("remote day");
+                    db.commit().expect("commit");
                 }
                 continue;
             }

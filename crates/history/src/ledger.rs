@@ -27,6 +27,8 @@ pub enum Table {
     Traffic,
     Remotes,
     Dns,
+    /// Each day's remotes over all identities (day rows only).
+    RemoteDays,
 }
 
 impl Table {
@@ -35,6 +37,7 @@ impl Table {
             Table::Traffic => "traffic",
             Table::Remotes => "remotes",
             Table::Dns => "dns",
+            Table::RemoteDays => "remote_days",
         }
     }
 
@@ -44,6 +47,7 @@ impl Table {
             Table::Traffic => "protocol",
             Table::Remotes => "remote",
             Table::Dns => "resolver",
+            Table::RemoteDays => "remote",
         }
     }
 }
@@ -57,6 +61,10 @@ const TRAFFIC_COLS: [&str; 6] = [
     "packets_tx",
     "packets_rx",
 ];
+
+/// At most this many remotes per host and day in `remote_days` (the rest
+/// summed in the overflow row).
+pub const MAX_REMOTES_PER_DAY: usize = 1000;
 
 /// How long minutes are kept before they are folded into hours, and how
 /// much is kept at all.
@@ -121,6 +129,13 @@ fn upsert_traffic_sql(table: Table) -> String {
         set = set.join(", ")
     )
 }
+
+const UPSERT_REMOTE_DAY: &str = "INSERT INTO remote_days (host, bucket, remote, payload_tx, payload_rx, wire_tx, wire_rx, packets_tx, packets_rx)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (host, bucket, remote) DO UPDATE SET payload_tx = remote_days.payload_tx + excluded.payload_tx,
+     payload_rx = remote_days.payload_rx + excluded.payload_rx, wire_tx = remote_days.wire_tx + excluded.wire_tx,
+     wire_rx = remote_days.wire_rx + excluded.wire_rx, packets_tx = remote_days.packets_tx + excluded.packets_tx,
+     packets_rx = remote_days.packets_rx + excluded.packets_rx";
 
 const UPSERT_DNS: &str = "INSERT INTO dns (host, res, bucket, process, service, container, pod, uid, resolver, queries, failures, latency)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -215,6 +230,12 @@ fn write_minute_inner(db: &mut dyn Db, host: &str, m: &Minute) -> Result<(), His
     for (id, remote, t) in bound_remotes(m.remotes.clone(), MAX_REMOTES_PER_IDENTITY) {
         db.exec(&sql, &traffic_row(host, res, bucket, &id, &remote, &t))?;
         db.exec(&sql, &traffic_row(host, DAY, day, &id, &remote, &t))?;
+        if res == HOUR {
+            // Late: its day's `remote_days` may be built already.
+            let mut p = vec![host.into(), day.into(), remote.as_str().into()];
+            p.extend(t.as_array().map(Value::from));
+            db.exec(UPSERT_REMOTE_DAY, &p)?;
+        }
     }
     let (res, bucket) = placement(m.start, folded_until(db, host, Table::Dns)?);
     for (id, resolver, d) in &m.dns {
@@ -305,6 +326,16 @@ pub fn upkeep(
             }
         }
     }
+    match db.exec(
+        "DELETE FROM remote_days WHERE host = ? AND bucket < ?",
+        &[host.into(), (cutoff.div_euclid(DAY) * DAY - DAY + 1).into()],
+    ) {
+        Ok(k) => n += k,
+        Err(e) => {
+            db.rollback();
+            return Err(e);
+        }
+    }
     db.commit()?;
     out.deleted_by_age = n;
     if let Some(max) = r.max_bytes {
@@ -329,8 +360,9 @@ fn fold(db: &mut dyn Db, host: &str, table: Table, until: i64) -> Result<u64, Hi
     )?[0][0]
         .count();
     match table {
-        // Hour rows were written with the minutes: only delete these.
-        Table::Traffic => {}
+        // Hour rows were written with the minutes: only delete these
+        // (`remote_days` has no minutes: never folded).
+        Table::Traffic | Table::RemoteDays => {}
         Table::Remotes => {
             // Summed per hour, then bounded again per identity and hour.
             let sums: Vec<String> = TRAFFIC_COLS
@@ -386,6 +418,7 @@ fn fold(db: &mut dyn Db, host: &str, table: Table, until: i64) -> Result<u64, Hi
             // stay at most the bound plus what the next hour adds.
             for day in days {
                 rebound(db, host, DAY, day)?;
+                build_remote_day(db, host, day)?;
             }
         }
         Table::Dns => {
@@ -464,6 +497,51 @@ fn rebound(db: &mut dyn Db, host: &str, res: i64, bucket: i64) -> Result<(), His
     Ok(())
 }
 
+/// Rebuilds `host`'s `remote_days` row of one day from that day's remote
+/// rows: summed over identities, the busiest [`MAX_REMOTES_PER_DAY`], the
+/// rest in the overflow row (sums kept). The fold calls it for the days
+/// it touched; `ledger_bench` for the days it writes as folded.
+pub fn build_remote_day(db: &mut dyn Db, host: &str, day: i64) -> Result<(), HistoryError> {
+    let sums: Vec<String> = TRAFFIC_COLS
+        .iter()
+        .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
+        .collect();
+    let rows = db.rows(
+        &format!(
+            "SELECT remote, {} FROM remotes WHERE host = ? AND res = 86400 AND bucket = ? GROUP BY remote",
+            sums.join(", ")
+        ),
+        &[host.into(), day.into()],
+    )?;
+    let all: Vec<(IdentityKey, String, Traffic)> = rows
+        .into_iter()
+        .map(|r| {
+            let t = Traffic::from_array(std::array::from_fn(|i| r[1 + i].count()));
+            (IdentityKey::default(), r[0].text(), t)
+        })
+        .collect();
+    db.exec(
+        "DELETE FROM remote_days WHERE host = ? AND bucket = ?",
+        &[host.into(), day.into()],
+    )?;
+    for (_, remote, t) in bound_remotes(all, MAX_REMOTES_PER_DAY) {
+        let mut p = vec![host.into(), day.into(), remote.as_str().into()];
+        p.extend(t.as_array().map(Value::from));
+        db.exec(UPSERT_REMOTE_DAY, &p)?;
+    }
+    Ok(())
+}
+
+/// Days from which `remote_days` holds every day once it is folded
+/// (a store migrated to it holds none before).
+pub fn remote_days_from(db: &mut dyn Db, host: &str) -> Result<i64, HistoryError> {
+    let rows = db.rows(
+        "SELECT until_bucket FROM fold_state WHERE host = ? AND tbl = 'remote_days_from'",
+        &[host.into()],
+    )?;
+    Ok(rows.first().map_or(i64::MIN, |r| r[0].int()))
+}
+
 pub(crate) fn identity_from(v: &[Value]) -> IdentityKey {
     IdentityKey {
         process: v[0].text(),
@@ -514,6 +592,7 @@ fn enforce_size(db: &mut dyn Db, max: u64) -> Result<u64, HistoryError> {
             (Table::Dns, "res < 86400 AND bucket < ?", end),
             (Table::Traffic, "res = 86400 AND bucket <= ?", end - DAY),
             (Table::Remotes, "res = 86400 AND bucket <= ?", end - DAY),
+            (Table::RemoteDays, "bucket <= ?", end - DAY),
         ] {
             let sql = format!("DELETE FROM {} WHERE {cond}", t.name());
             let params = [Value::from(at)];

@@ -342,6 +342,40 @@ fn thirty_generated_days_fold_into_exact_sums() {
         most <= MAX_REMOTES_PER_IDENTITY as i64 + 1,
         "{most} remote rows of one identity's day"
     );
+    // A month by remote read `remote_days` (one row per remote and day:
+    // under the bound here), and agrees with the identities' day rows,
+    // which a filtered query reads.
+    let per_day = db
+        .rows(
+            "SELECT COUNT(*), COUNT(DISTINCT bucket) FROM remote_days",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(per_day[0][1].int(), 30);
+    // Three identities' 50 busiest remotes a day each and one `other`.
+    assert_eq!(per_day[0][0].int(), 30 * (3 * 50 + 1));
+    let mut by_curl = q(T0, end, GroupBy::Remote);
+    by_curl.filters.process = Some("curl".into());
+    by_curl.limit = 1000;
+    let f = query::run(db.as_mut(), &by_curl).unwrap();
+    let mut all = q(T0, end, GroupBy::Remote);
+    all.limit = 1000;
+    let g = query::run(db.as_mut(), &all).unwrap();
+    let curl = |r: &query::Row| r.key["remote"].ends_with(".0");
+    let from_days: u64 = g
+        .rows
+        .iter()
+        .filter(|r| curl(r))
+        .map(|r| r.traffic.volume())
+        .sum();
+    let named: u64 = f
+        .rows
+        .iter()
+        .filter(|r| !r.other && r.key["remote"] != OTHER_REMOTE)
+        .map(|r| r.traffic.volume())
+        .sum();
+    assert_eq!(named, from_days);
+    assert!(named > 0 && named < f.total.volume());
     // A range not on day boundaries is widened to whole days, and says so.
     let w = query::run(db.as_mut(), &q(T0 + 5000, end - 5000, GroupBy::Remote)).unwrap();
     assert_eq!((w.since, w.until, w.total), (T0, end, total));

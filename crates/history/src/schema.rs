@@ -58,6 +58,18 @@ pub const MIGRATIONS: &[&str] = &[
         CAST(SUM(wire_rx) AS BIGINT), CAST(SUM(packets_tx) AS BIGINT), CAST(SUM(packets_rx) AS BIGINT)
      FROM remotes WHERE res IN (60, 3600)
      GROUP BY host, bucket - (bucket % 86400), process, service, container, pod, uid, remote;",
+    // 4: each day's remotes over all identities (the busiest per host and
+    // day, the rest in `other`), rebuilt when a day's hours are folded:
+    // a month by remote reads these. Days before the remotes' fold point
+    // at migration have none (read from `remotes`): `remote_days_from`.
+    "CREATE TABLE remote_days (
+        host TEXT NOT NULL, bucket BIGINT NOT NULL, remote TEXT NOT NULL,
+        payload_tx BIGINT NOT NULL, payload_rx BIGINT NOT NULL,
+        wire_tx BIGINT NOT NULL, wire_rx BIGINT NOT NULL,
+        packets_tx BIGINT NOT NULL, packets_rx BIGINT NOT NULL,
+        PRIMARY KEY (host, bucket, remote)) {WITHOUT_ROWID};
+     INSERT INTO fold_state (host, tbl, until_bucket)
+     SELECT host, 'remote_days_from', until_bucket - (until_bucket % 86400) FROM fold_state WHERE tbl = 'remotes';",
 ];
 
 /// The version this netoproc writes.
