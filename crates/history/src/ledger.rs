@@ -1,9 +1,10 @@
 //! The ledger's writes and upkeep, over any [`Db`]: a closed minute's
 //! rows added (upserts that add, so a restarted agent writing the same
-//! minute again adds to it; traffic goes to its minute and its hour at
-//! once, so a month is read from hours), minutes folded into hours
-//! (remotes and DNS, re-bounded) or deleted once their hours hold them
-//! (traffic), rows past the
+//! minute again adds to it; traffic goes to its minute, hour and day at
+//! once, remotes to their minute and day, so a month is read from days),
+//! minutes folded into hours (remotes and DNS, re-bounded; the day's
+//! remotes bounded again and `remote_days` rebuilt) or deleted once their
+//! hours hold them (traffic), rows past the
 //! retention deleted, and (SQLite) the oldest hours deleted while the
 //! store is over its size cap. Every row deleted by age or size is
 //! counted in [`Upkeep`]; folding loses nothing (sums are kept exactly,
