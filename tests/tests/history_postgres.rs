@@ -125,6 +125,12 @@ fn the_ledger_answers_the_same_on_postgresql_and_sqlite() {
                 upkeep(db.as_mut(), "h1", T0 + 60 * i, &r).unwrap();
             }
         }
+        // A few minutes on three more days, folded: ranges over two days
+        // read day rows and `remote_days`.
+        for d in 1..4 {
+            write_minute(db.as_mut(), "h1", &minute(d * 1440 + 10 * d)).unwrap();
+        }
+        upkeep(db.as_mut(), "h1", T0 + 4 * 86400 + HOUR, &r).unwrap();
     }
     let mut answers = Vec::new();
     for t in &targets {
@@ -138,7 +144,12 @@ fn the_ledger_answers_the_same_on_postgresql_and_sqlite() {
             GroupBy::User,
             GroupBy::Remote,
         ] {
-            for (since, until) in [(T0, T0 + 200 * 60), (T0 + 150 * 60, T0 + 190 * 60)] {
+            for (since, until) in [
+                (T0, T0 + 200 * 60),
+                (T0 + 150 * 60, T0 + 190 * 60),
+                (T0, T0 + 4 * 86400),
+                (T0 + 1000, T0 + 3 * 86400 + 5),
+            ] {
                 let q = Query {
                     host: "h1".into(),
                     since,
@@ -168,6 +179,18 @@ fn the_ledger_answers_the_same_on_postgresql_and_sqlite() {
         serde_json::to_value(want).unwrap(),
         answers[1][0]["total"],
         "total over 200 minutes"
+    );
+    // Four days from day rows (and by remote from `remote_days`), exact.
+    for d in 1..4 {
+        want.add(&minute(d * 1440 + 10 * d).total());
+    }
+    assert_eq!(answers[1][4]["resolution_seconds"], 86400);
+    assert_eq!(answers[1][44]["resolution_seconds"], 86400);
+    assert_eq!(answers[1][44]["group_by"], "remote");
+    assert_eq!(
+        serde_json::to_value(want).unwrap(),
+        answers[1][4]["total"],
+        "total over four days"
     );
     // A wrong password: a clear error, and the password is not in it.
     let bad = format!(

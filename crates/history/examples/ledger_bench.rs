@@ -7,12 +7,18 @@
 //! instead of the default two days (for a query at minute resolution over
 //! 30 days). Run through `bench/history.sh`, which also counts fsyncs.
 //!
+//! `--prefill-hours H` writes the first H hours not minute by minute but
+//! as the fold leaves them: each hour's sums as one write into an hour
+//! already folded (so to its hour and day rows, remotes bounded per
+//! identity), which takes minutes instead of hours of real time for a
+//! month; the minutes after it are written and folded as the agent does.
+//!
 //! `cargo run --release -p netoproc-history --example ledger_bench -- --days 3`
 
 use std::time::{Duration, Instant};
 
 use netoproc_history::db::Db;
-use netoproc_history::ledger::{upkeep, write_minute, Retention, HOUR};
+use netoproc_history::ledger::{build_remote_day, upkeep, write_minute, Retention, HOUR};
 use netoproc_history::model::{Dns, IdentityKey, Latency, Minute, Proto, Traffic};
 use netoproc_history::query::{self, Filters, GroupBy, Query};
 use netoproc_history::store::open_writer;
@@ -90,11 +96,45 @@ fn minute(start: i64, ids: &[IdentityKey], remotes: usize, i: u64) -> Minute {
     m
 }
 
+/// One hour's sums (minutes `mi0..mi0 + 60` of a day) as one minute at
+/// the hour's start: traffic and DNS added up, remotes of the three
+/// minute patterns (`i % 3`) twenty times each.
+fn hour_as_minute(start: i64, ids: &[IdentityKey], remotes: usize, mi0: u64) -> Minute {
+    let mut h = minute(start, ids, remotes, mi0);
+    for x in &mut h.traffic {
+        x.2 = Traffic::default();
+    }
+    for d in &mut h.dns {
+        d.2 = Dns::default();
+    }
+    for i in mi0..mi0 + 60 {
+        let m = minute(start, ids, 0, i);
+        for (a, b) in h.traffic.iter_mut().zip(&m.traffic) {
+            a.2.add(&b.2);
+        }
+        for (a, b) in h.dns.iter_mut().zip(&m.dns) {
+            a.2.add(&b.2);
+        }
+    }
+    h.remotes.clear();
+    for i in mi0..mi0 + 3 {
+        for (id, r, t) in minute(start, ids, remotes, i).remotes {
+            let mut x = Traffic::default();
+            for _ in 0..20 {
+                x.add(&t);
+            }
+            h.remotes.push((id, r, x));
+        }
+    }
+    h
+}
+
 fn main() {
     let identities = arg("--identities", 500) as usize;
     let remotes = arg("--remotes", 50) as usize;
     let days = arg("--days", 3);
     let kept = arg("--minutes-kept-days", 2);
+    let prefill = arg("--prefill-hours", 0);
     let dir = std::env::var("BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into());
     // `--query-only FILE`: only the queries, over the first `--days` days
     // of a file an earlier run kept (BENCH_KEEP=1) or is still writing.
@@ -142,10 +182,36 @@ fn main() {
     println!("day\tfile_MiB\tused_MiB\twrite_cpu_ms_per_minute\twrite_wall_ms_per_minute\tupkeep_cpu_s_per_day");
     let mut last_used = 0u64;
     let t_all = Instant::now();
+    if prefill > 0 {
+        // As if every table was folded up to the end of the prefill.
+        for t in ["traffic", "remotes", "dns"] {
+            db.exec(
+                "INSERT INTO fold_state (host, tbl, until_bucket) VALUES (?, ?, ?)",
+                &["bench".into(), t.into(), (T0 + prefill * HOUR).into()],
+            )
+            .expect("fold state");
+        }
+    }
     for day in 0..days {
         let (mut w_cpu, mut w_wall, mut u_cpu) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        let mut written = 0u32;
         for mi in 0..1440 {
             let start = T0 + (day * 1440 + mi) * 60;
+            if day * 24 + mi / 60 < prefill {
+                if mi % 60 == 0 {
+                    let h = hour_as_minute(start, &ids, remotes, mi as u64);
+                    write_minute(db.as_mut(), "bench", &h).expect("prefill");
+                }
+                if mi == 23 * 60 {
+                    // The day's last hour: its remotes over all identities,
+                    // as the fold of that hour builds them.
+                    db.begin().expect("begin");
+                    build_remote_day(db.as_mut(), "bench", T0 + day * 86400).expect("remote day");
+                    db.commit().expect("commit");
+                }
+                continue;
+            }
+            written += 1;
             let m = minute(start, &ids, remotes, mi as u64);
             let (c0, w0) = (cpu(), Instant::now());
             write_minute(db.as_mut(), "bench", &m).expect("write");
@@ -165,8 +231,8 @@ fn main() {
             day + 1,
             file as f64 / 1048576.0,
             used as f64 / 1048576.0,
-            w_cpu.as_secs_f64() * 1000.0 / 1440.0,
-            w_wall.as_secs_f64() * 1000.0 / 1440.0,
+            w_cpu.as_secs_f64() * 1000.0 / f64::from(written.max(1)),
+            w_wall.as_secs_f64() * 1000.0 / f64::from(written.max(1)),
             u_cpu.as_secs_f64()
         );
         eprintln!(
@@ -196,6 +262,8 @@ fn queries(target: &Target, days: i64) {
         ("whole range by remote", T0, GroupBy::Remote),
         ("last hour by process", end - 3600, GroupBy::Process),
         ("last day by process", end - 86400, GroupBy::Process),
+        ("last day by remote", end - 86400, GroupBy::Remote),
+        ("last hour by remote", end - 3600, GroupBy::Remote),
     ] {
         let q = Query {
             host: "bench".into(),

@@ -1,9 +1,10 @@
 //! The ledger's writes and upkeep, over any [`Db`]: a closed minute's
 //! rows added (upserts that add, so a restarted agent writing the same
-//! minute again adds to it; traffic goes to its minute and its hour at
-//! once, so a month is read from hours), minutes folded into hours
-//! (remotes and DNS, re-bounded) or deleted once their hours hold them
-//! (traffic), rows past the
+//! minute again adds to it; traffic goes to its minute, hour and day at
+//! once, remotes to their minute and day, so a month is read from days),
+//! minutes folded into hours (remotes and DNS, re-bounded; the day's
+//! remotes bounded again and `remote_days` rebuilt) or deleted once their
+//! hours hold them (traffic), rows past the
 //! retention deleted, and (SQLite) the oldest hours deleted while the
 //! store is over its size cap. Every row deleted by age or size is
 //! counted in [`Upkeep`]; folding loses nothing (sums are kept exactly,
@@ -19,6 +20,7 @@ use crate::model::{
 
 pub const MINUTE: i64 = 60;
 pub const HOUR: i64 = 3600;
+pub const DAY: i64 = 86400;
 
 /// The tables with minute and hour rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +28,8 @@ pub enum Table {
     Traffic,
     Remotes,
     Dns,
+    /// Each day's remotes over all identities (day rows only).
+    RemoteDays,
 }
 
 impl Table {
@@ -34,6 +38,7 @@ impl Table {
             Table::Traffic => "traffic",
             Table::Remotes => "remotes",
             Table::Dns => "dns",
+            Table::RemoteDays => "remote_days",
         }
     }
 
@@ -43,6 +48,7 @@ impl Table {
             Table::Traffic => "protocol",
             Table::Remotes => "remote",
             Table::Dns => "resolver",
+            Table::RemoteDays => "remote",
         }
     }
 }
@@ -56,6 +62,10 @@ const TRAFFIC_COLS: [&str; 6] = [
     "packets_tx",
     "packets_rx",
 ];
+
+/// At most this many remotes per host and day in `remote_days` (the rest
+/// summed in the overflow row).
+pub const MAX_REMOTES_PER_DAY: usize = 1000;
 
 /// How long minutes are kept before they are folded into hours, and how
 /// much is kept at all.
@@ -120,6 +130,13 @@ fn upsert_traffic_sql(table: Table) -> String {
         set = set.join(", ")
     )
 }
+
+const UPSERT_REMOTE_DAY: &str = "INSERT INTO remote_days (host, bucket, remote, payload_tx, payload_rx, wire_tx, wire_rx, packets_tx, packets_rx)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (host, bucket, remote) DO UPDATE SET payload_tx = remote_days.payload_tx + excluded.payload_tx,
+     payload_rx = remote_days.payload_rx + excluded.payload_rx, wire_tx = remote_days.wire_tx + excluded.wire_tx,
+     wire_rx = remote_days.wire_rx + excluded.wire_rx, packets_tx = remote_days.packets_tx + excluded.packets_tx,
+     packets_rx = remote_days.packets_rx + excluded.packets_rx";
 
 const UPSERT_DNS: &str = "INSERT INTO dns (host, res, bucket, process, service, container, pod, uid, resolver, queries, failures, latency)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -192,6 +209,7 @@ fn write_minute_inner(db: &mut dyn Db, host: &str, m: &Minute) -> Result<(), His
     // ranges read hours only); a minute already folded, the hour only.
     let folded = folded_until(db, host, Table::Traffic)?;
     let hour = m.start.div_euclid(HOUR) * HOUR;
+    let day = m.start.div_euclid(DAY) * DAY;
     let sql = upsert_traffic_sql(Table::Traffic);
     for (id, proto, t) in &m.traffic {
         if t.is_zero() {
@@ -204,11 +222,21 @@ fn write_minute_inner(db: &mut dyn Db, host: &str, m: &Minute) -> Result<(), His
             )?;
         }
         db.exec(&sql, &traffic_row(host, HOUR, hour, id, proto.as_str(), t))?;
+        db.exec(&sql, &traffic_row(host, DAY, day, id, proto.as_str(), t))?;
     }
+    // Remotes: the minute (or its hour, folded already) and its day, whose
+    // rows the hourly fold bounds again.
     let (res, bucket) = placement(m.start, folded_until(db, host, Table::Remotes)?);
     let sql = upsert_traffic_sql(Table::Remotes);
     for (id, remote, t) in bound_remotes(m.remotes.clone(), MAX_REMOTES_PER_IDENTITY) {
         db.exec(&sql, &traffic_row(host, res, bucket, &id, &remote, &t))?;
+        db.exec(&sql, &traffic_row(host, DAY, day, &id, &remote, &t))?;
+        if res == HOUR {
+            // Late: its day's `remote_days` may be built already.
+            let mut p = vec![host.into(), day.into(), remote.as_str().into()];
+            p.extend(t.as_array().map(Value::from));
+            db.exec(UPSERT_REMOTE_DAY, &p)?;
+        }
     }
     let (res, bucket) = placement(m.start, folded_until(db, host, Table::Dns)?);
     for (id, resolver, d) in &m.dns {
@@ -273,22 +301,40 @@ pub fn upkeep(
     db.begin()?;
     let mut n = 0;
     // One range of the key (host, res, bucket) per resolution: no scan.
-    for (t, res) in [Table::Traffic, Table::Remotes, Table::Dns]
-        .into_iter()
-        .flat_map(|t| [(t, MINUTE), (t, HOUR)])
-    {
+    // A day row goes once its whole day is past the retention (a day is
+    // read whole or not at all).
+    for (t, res, before) in [
+        (Table::Traffic, MINUTE, cutoff),
+        (Table::Traffic, HOUR, cutoff),
+        (Table::Traffic, DAY, cutoff.div_euclid(DAY) * DAY - DAY + 1),
+        (Table::Remotes, MINUTE, cutoff),
+        (Table::Remotes, HOUR, cutoff),
+        (Table::Remotes, DAY, cutoff.div_euclid(DAY) * DAY - DAY + 1),
+        (Table::Dns, MINUTE, cutoff),
+        (Table::Dns, HOUR, cutoff),
+    ] {
         match db.exec(
             &format!(
                 "DELETE FROM {} WHERE host = ? AND res = ? AND bucket < ?",
                 t.name()
             ),
-            &[host.into(), res.into(), cutoff.into()],
+            &[host.into(), res.into(), before.into()],
         ) {
             Ok(k) => n += k,
             Err(e) => {
                 db.rollback();
                 return Err(e);
             }
+        }
+    }
+    match db.exec(
+        "DELETE FROM remote_days WHERE host = ? AND bucket < ?",
+        &[host.into(), (cutoff.div_euclid(DAY) * DAY - DAY + 1).into()],
+    ) {
+        Ok(k) => n += k,
+        Err(e) => {
+            db.rollback();
+            return Err(e);
         }
     }
     db.commit()?;
@@ -315,8 +361,9 @@ fn fold(db: &mut dyn Db, host: &str, table: Table, until: i64) -> Result<u64, Hi
     )?[0][0]
         .count();
     match table {
-        // Hour rows were written with the minutes: only delete these.
-        Table::Traffic => {}
+        // Hour rows were written with the minutes: only delete these
+        // (`remote_days` has no minutes: never folded).
+        Table::Traffic | Table::RemoteDays => {}
         Table::Remotes => {
             // Summed per hour, then bounded again per identity and hour.
             let sums: Vec<String> = TRAFFIC_COLS
@@ -342,6 +389,8 @@ fn fold(db: &mut dyn Db, host: &str, table: Table, until: i64) -> Result<u64, Hi
                     .push((id, r[6].text(), t));
             }
             let sql = upsert_traffic_sql(Table::Remotes);
+            let days: std::collections::BTreeSet<i64> =
+                by_hour.keys().map(|h| h.div_euclid(DAY) * DAY).collect();
             for (hour, list) in by_hour {
                 // With the hour's rows already there (a late minute).
                 let have = db.rows(
@@ -364,6 +413,13 @@ fn fold(db: &mut dyn Db, host: &str, table: Table, until: i64) -> Result<u64, Hi
                 for (id, remote, t) in bound_remotes(all, MAX_REMOTES_PER_IDENTITY) {
                     db.exec(&sql, &traffic_row(host, HOUR, hour, &id, &remote, &t))?;
                 }
+            }
+            // The days these hours are in, bounded again (their rows were
+            // added minute by minute): the remotes of an identity's day
+            // stay at most the bound plus what the next hour adds.
+            for day in days {
+                rebound(db, host, DAY, day)?;
+                build_remote_day(db, host, day)?;
             }
         }
         Table::Dns => {
@@ -414,6 +470,79 @@ fn fold(db: &mut dyn Db, host: &str, table: Table, until: i64) -> Result<u64, Hi
     Ok(n)
 }
 
+/// Replaces `host`'s remote rows of one bucket by the same rows bounded
+/// per identity (sums kept: the rest goes to the overflow row).
+fn rebound(db: &mut dyn Db, host: &str, res: i64, bucket: i64) -> Result<(), HistoryError> {
+    let have = db.rows(
+        &format!(
+            "SELECT {ID_COLS}, remote, {cols} FROM remotes WHERE host = ? AND res = ? AND bucket = ?",
+            cols = TRAFFIC_COLS.join(", ")
+        ),
+        &[host.into(), res.into(), bucket.into()],
+    )?;
+    let all: Vec<(IdentityKey, String, Traffic)> = have
+        .into_iter()
+        .map(|r| {
+            let t = Traffic::from_array(std::array::from_fn(|i| r[6 + i].count()));
+            (identity_from(&r[0..5]), r[5].text(), t)
+        })
+        .collect();
+    db.exec(
+        "DELETE FROM remotes WHERE host = ? AND res = ? AND bucket = ?",
+        &[host.into(), res.into(), bucket.into()],
+    )?;
+    let sql = upsert_traffic_sql(Table::Remotes);
+    for (id, remote, t) in bound_remotes(all, MAX_REMOTES_PER_IDENTITY) {
+        db.exec(&sql, &traffic_row(host, res, bucket, &id, &remote, &t))?;
+    }
+    Ok(())
+}
+
+/// Rebuilds `host`'s `remote_days` row of one day from that day's remote
+/// rows: summed over identities, the busiest [`MAX_REMOTES_PER_DAY`], the
+/// rest in the overflow row (sums kept). The fold calls it for the days
+/// it touched; `ledger_bench` for the days it writes as folded.
+pub fn build_remote_day(db: &mut dyn Db, host: &str, day: i64) -> Result<(), HistoryError> {
+    let sums: Vec<String> = TRAFFIC_COLS
+        .iter()
+        .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
+        .collect();
+    let rows = db.rows(
+        &format!(
+            "SELECT remote, {} FROM remotes WHERE host = ? AND res = 86400 AND bucket = ? GROUP BY remote",
+            sums.join(", ")
+        ),
+        &[host.into(), day.into()],
+    )?;
+    let all: Vec<(IdentityKey, String, Traffic)> = rows
+        .into_iter()
+        .map(|r| {
+            let t = Traffic::from_array(std::array::from_fn(|i| r[1 + i].count()));
+            (IdentityKey::default(), r[0].text(), t)
+        })
+        .collect();
+    db.exec(
+        "DELETE FROM remote_days WHERE host = ? AND bucket = ?",
+        &[host.into(), day.into()],
+    )?;
+    for (_, remote, t) in bound_remotes(all, MAX_REMOTES_PER_DAY) {
+        let mut p = vec![host.into(), day.into(), remote.as_str().into()];
+        p.extend(t.as_array().map(Value::from));
+        db.exec(UPSERT_REMOTE_DAY, &p)?;
+    }
+    Ok(())
+}
+
+/// Days from which `remote_days` holds every day once it is folded
+/// (a store migrated to it holds none before).
+pub fn remote_days_from(db: &mut dyn Db, host: &str) -> Result<i64, HistoryError> {
+    let rows = db.rows(
+        "SELECT until_bucket FROM fold_state WHERE host = ? AND tbl = 'remote_days_from'",
+        &[host.into()],
+    )?;
+    Ok(rows.first().map_or(i64::MIN, |r| r[0].int()))
+}
+
 pub(crate) fn identity_from(v: &[Value]) -> IdentityKey {
     IdentityKey {
         process: v[0].text(),
@@ -435,21 +564,40 @@ fn enforce_size(db: &mut dyn Db, max: u64) -> Result<u64, HistoryError> {
             Some(used) if used > max => {}
             _ => break,
         }
-        let oldest = db.rows(
-            "SELECT MIN(bucket) FROM (SELECT MIN(bucket) AS bucket FROM traffic UNION ALL SELECT MIN(bucket) FROM remotes UNION ALL SELECT MIN(bucket) FROM dns) AS m",
-            &[],
-        )?;
-        let Some(Value::Int(oldest)) = oldest.first().and_then(|r| r.first()).cloned() else {
-            break;
+        // The oldest hour or minute row; when only day rows are left, the
+        // oldest day.
+        let oldest = |db: &mut dyn Db, res: &str| {
+            db.rows(
+                &format!("SELECT MIN(bucket) FROM (SELECT MIN(bucket) AS bucket FROM traffic WHERE {res} UNION ALL SELECT MIN(bucket) FROM remotes WHERE {res} UNION ALL SELECT MIN(bucket) FROM dns WHERE {res}) AS m"),
+                &[],
+            )
+            .map(|r| match r.first().and_then(|r| r.first()) {
+                Some(Value::Int(b)) => Some(*b),
+                _ => None,
+            })
         };
-        let end = oldest.div_euclid(HOUR) * HOUR + HOUR;
+        let end = match oldest(db, "res < 86400")? {
+            Some(b) => b.div_euclid(HOUR) * HOUR + HOUR,
+            None => match oldest(db, "res = 86400")? {
+                Some(b) => b.div_euclid(DAY) * DAY + DAY,
+                None => break,
+            },
+        };
         db.begin()?;
         let mut n = 0;
-        for t in [Table::Traffic, Table::Remotes, Table::Dns] {
-            match db.exec(
-                &format!("DELETE FROM {} WHERE bucket < ?", t.name()),
-                &[end.into()],
-            ) {
+        // A day row goes with the last hour of its day (a day is read
+        // whole or not at all).
+        for (t, cond, at) in [
+            (Table::Traffic, "res < 86400 AND bucket < ?", end),
+            (Table::Remotes, "res < 86400 AND bucket < ?", end),
+            (Table::Dns, "res < 86400 AND bucket < ?", end),
+            (Table::Traffic, "res = 86400 AND bucket <= ?", end - DAY),
+            (Table::Remotes, "res = 86400 AND bucket <= ?", end - DAY),
+            (Table::RemoteDays, "bucket <= ?", end - DAY),
+        ] {
+            let sql = format!("DELETE FROM {} WHERE {cond}", t.name());
+            let params = [Value::from(at)];
+            match db.exec(&sql, &params) {
                 Ok(k) => n += k,
                 Err(e) => {
                     db.rollback();

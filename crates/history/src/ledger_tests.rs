@@ -6,8 +6,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::db::Db;
-use crate::ledger::{upkeep, write_minute, Retention, HOUR};
-use crate::model::{Dns, IdentityKey, Latency, Minute, Proto, Traffic, OTHER_REMOTE};
+use crate::ledger::{upkeep, write_minute, Retention, DAY, HOUR};
+use crate::model::{
+    Dns, IdentityKey, Latency, Minute, Proto, Traffic, MAX_REMOTES_PER_IDENTITY, OTHER_REMOTE,
+};
 use crate::query::{self, Filters, GroupBy, Query};
 use crate::schema::SCHEMA_VERSION;
 use crate::store::{open_at, open_reader, open_writer};
@@ -167,7 +169,7 @@ fn remotes_are_bounded_per_identity_with_exact_sums_also_when_folded() {
     }
     let rows = db
         .rows(
-            "SELECT COUNT(*) FROM remotes WHERE bucket = ?",
+            "SELECT COUNT(*) FROM remotes WHERE res = 60 AND bucket = ?",
             &[T0.into()],
         )
         .unwrap();
@@ -177,12 +179,22 @@ fn remotes_are_bounded_per_identity_with_exact_sums_also_when_folded() {
     let a = query::run(db.as_mut(), &all).unwrap();
     assert_eq!(a.total, expect);
     assert!(a.rows.iter().any(|r| r.key["remote"] == OTHER_REMOTE));
-    // Folded into one hour: still 50 + 1 rows and the same sums.
+    // Folded into one hour: still 50 + 1 rows and the same sums; the
+    // day's rows (180 remotes written to it) bounded again too.
     upkeep(db.as_mut(), "h1", T0 + 3 * HOUR, &no_upkeep_limits()).unwrap();
     let n = db
-        .rows("SELECT COUNT(*), MIN(res) FROM remotes", &[])
+        .rows(
+            "SELECT res, COUNT(*) FROM remotes GROUP BY res ORDER BY res",
+            &[],
+        )
         .unwrap();
-    assert_eq!((n[0][0].int(), n[0][1].int()), (51, 3600));
+    let n: Vec<(i64, i64)> = n.iter().map(|r| (r[0].int(), r[1].int())).collect();
+    assert_eq!(n, vec![(3600, 51), (86400, 51)]);
+    let mut days = q(T0, T0 + 3 * DAY, GroupBy::Remote);
+    days.limit = 1000;
+    let c = query::run(db.as_mut(), &days).unwrap();
+    assert_eq!((c.resolution_seconds, c.total), (DAY, expect));
+    assert_eq!(c.rows.len(), 51);
     let b = query::run(db.as_mut(), &all).unwrap();
     assert_eq!(b.resolution_seconds, 3600);
     assert_eq!(b.total, expect);
@@ -280,6 +292,10 @@ fn thirty_generated_days_fold_into_exact_sums() {
                 last_six_hours.add(&x);
             }
             minute.traffic.push((who.clone(), Proto::Tcp, x));
+            // Remotes: more than the bound over a day (a new one every
+            // quarter hour), as many bytes as the traffic in all.
+            let far = format!("10.0.{}.{}", (m / 15) % 96, i);
+            minute.remotes.push((who.clone(), far, x));
         }
         write_minute(db.as_mut(), "h1", &minute).unwrap();
         if m % 60 == 0 {
@@ -297,13 +313,85 @@ fn thirty_generated_days_fold_into_exact_sums() {
         .unwrap()[0][0]
         .int();
     assert!(hours > 0 && minutes > 0, "{hours} hours, {minutes} minutes");
-    let a = query::run(db.as_mut(), &q(T0, end, GroupBy::Process)).unwrap();
-    assert_eq!(a.resolution_seconds, 3600);
-    assert_eq!(a.total, total);
-    let s: u64 = a.rows.iter().map(|r| r.traffic.payload_bytes_sent).sum();
-    assert_eq!(s, total.payload_bytes_sent);
-    let series: i64 = a.series.iter().flat_map(|s| &s.points).map(|p| p[2]).sum();
-    assert_eq!(series as u64, total.payload_bytes_received);
+    // The month from day rows, by every grouping: exact totals, rows and
+    // series that add up to them.
+    for g in [
+        GroupBy::Process,
+        GroupBy::Identity,
+        GroupBy::User,
+        GroupBy::Remote,
+    ] {
+        let a = query::run(db.as_mut(), &q(T0, end, g)).unwrap();
+        assert_eq!((a.resolution_seconds, a.since, a.until), (86400, T0, end));
+        assert_eq!(a.total, total, "{g:?}");
+        let s: u64 = a.rows.iter().map(|r| r.traffic.payload_bytes_sent).sum();
+        assert_eq!(s, total.payload_bytes_sent, "{g:?}");
+        let series: i64 = a.series.iter().flat_map(|s| &s.points).map(|p| p[2]).sum();
+        assert_eq!(series as u64, total.payload_bytes_received, "{g:?}");
+        assert_eq!(a.series[0].points.len(), 30);
+    }
+    // Day rows of remotes are bounded per identity once their hours fold.
+    let most = db
+        .rows(
+            "SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM remotes WHERE res = 86400 AND bucket < ? GROUP BY bucket, process) AS c",
+            &[(end - 86400).into()],
+        )
+        .unwrap()[0][0]
+        .int();
+    assert!(
+        most <= MAX_REMOTES_PER_IDENTITY as i64 + 1,
+        "{most} remote rows of one identity's day"
+    );
+    // A month by remote read `remote_days` (one row per remote and day:
+    // under the bound here), and agrees with the identities' day rows,
+    // which a filtered query reads.
+    let per_day = db
+        .rows(
+            "SELECT COUNT(*), COUNT(DISTINCT bucket) FROM remote_days",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(per_day[0][1].int(), 30);
+    // Three identities' 50 busiest remotes a day each and one `other`.
+    assert_eq!(per_day[0][0].int(), 30 * (3 * 50 + 1));
+    let mut by_curl = q(T0, end, GroupBy::Remote);
+    by_curl.filters.process = Some("curl".into());
+    by_curl.limit = 1000;
+    let f = query::run(db.as_mut(), &by_curl).unwrap();
+    let mut all = q(T0, end, GroupBy::Remote);
+    all.limit = 1000;
+    let g = query::run(db.as_mut(), &all).unwrap();
+    let curl = |r: &query::Row| r.key["remote"].ends_with(".0");
+    let from_days: u64 = g
+        .rows
+        .iter()
+        .filter(|r| curl(r))
+        .map(|r| r.traffic.volume())
+        .sum();
+    let named: u64 = f
+        .rows
+        .iter()
+        .filter(|r| !r.other && r.key["remote"] != OTHER_REMOTE)
+        .map(|r| r.traffic.volume())
+        .sum();
+    assert_eq!(named, from_days);
+    assert!(named > 0 && named < f.total.volume());
+    // A range not on day boundaries is widened to whole days, and says so.
+    let w = query::run(db.as_mut(), &q(T0 + 5000, end - 5000, GroupBy::Remote)).unwrap();
+    assert_eq!((w.since, w.until, w.total), (T0, end, total));
+    // Two days from hours agree with the same days from day rows.
+    let h = query::run(db.as_mut(), &q(end - 2 * 86400, end, GroupBy::Remote)).unwrap();
+    assert_eq!(h.resolution_seconds, 3600);
+    let d = query::run(db.as_mut(), &q(end - 2 * 86400 - 1, end, GroupBy::Remote)).unwrap();
+    assert_eq!(d.resolution_seconds, 86400);
+    let mut three_days = h.total;
+    let first = query::run(
+        db.as_mut(),
+        &q(end - 3 * 86400, end - 2 * 86400, GroupBy::Process),
+    )
+    .unwrap();
+    three_days.add(&first.total);
+    assert_eq!(d.total, three_days);
     // The last day from hours, its last six hours from minutes.
     let b = query::run(db.as_mut(), &q(end - 86400, end, GroupBy::Identity)).unwrap();
     assert_eq!(b.resolution_seconds, 3600);
@@ -324,7 +412,10 @@ fn thirty_generated_days_fold_into_exact_sums() {
     let d = query::run(db.as_mut(), &q(T0, end, GroupBy::Process)).unwrap();
     assert_eq!(d.total, total);
     let e = query::run(db.as_mut(), &q(T0, end, GroupBy::Remote)).unwrap();
-    assert_eq!(e.total, traffic(12_345));
+    assert_eq!(e.total, total);
+    let e = query::run(db.as_mut(), &q(T0, T0 + HOUR, GroupBy::Remote)).unwrap();
+    let first_hour = query::run(db.as_mut(), &q(T0, T0 + HOUR, GroupBy::Process)).unwrap();
+    assert_eq!(e.total, first_hour.total);
     let stray = db
         .rows(
             "SELECT COUNT(*) FROM traffic WHERE res = 60 AND bucket < ?",
@@ -358,7 +449,11 @@ fn retention_and_the_size_cap_delete_the_oldest_and_count_it() {
     r.retain_s = 5 * 86400;
     let now = T0 + 10 * 86400;
     let u = upkeep(db.as_mut(), "h1", now, &r).unwrap();
-    assert_eq!(u.deleted_by_age, 5 * 24 * 50, "five days of 24 x 50 rows");
+    assert_eq!(
+        u.deleted_by_age,
+        5 * 24 * 50 + 5 * 50,
+        "five days of 24 x 50 hour rows and 50 day rows"
+    );
     let oldest = db.rows("SELECT MIN(bucket) FROM traffic", &[]).unwrap()[0][0].int();
     assert!(oldest >= now - 5 * 86400);
     // A cap at a third of what is left: the oldest hours go until it fits.
@@ -393,10 +488,37 @@ fn an_older_schema_is_migrated_forward_and_a_newer_one_refused() {
         ))
         .unwrap();
     }
+    {
+        // Version 2 (no day rows): traffic hours, remote hours and minutes.
+        let mut v2 = open_at(&t, 2).unwrap();
+        v2.batch(&format!(
+            "INSERT INTO traffic VALUES ('h1', 3600, {T0}, 'curl', '', '', '', '0', 'tcp', 5, 6, 7, 8, 1, 2);
+             INSERT INTO traffic VALUES ('h1', 3600, {h}, 'curl', '', '', '', '0', 'tcp', 50, 60, 70, 80, 10, 20);
+             INSERT INTO traffic VALUES ('h1', 3600, {d}, 'curl', '', '', '', '0', 'tcp', 1, 1, 1, 1, 1, 1);
+             INSERT INTO remotes VALUES ('h1', 3600, {T0}, 'curl', '', '', '', '0', '10.0.0.1', 5, 6, 7, 8, 1, 2);
+             INSERT INTO remotes VALUES ('h1', 60, {m}, 'curl', '', '', '', '0', '10.0.0.1', 50, 60, 70, 80, 10, 20);",
+            h = T0 + 5 * HOUR,
+            d = T0 + DAY,
+            m = T0 + 7 * HOUR + 60,
+        ))
+        .unwrap();
+    }
     let mut db = open_writer(&t).unwrap();
     assert_eq!(crate::schema::version(db.as_mut()).unwrap(), SCHEMA_VERSION);
     let a = query::run(db.as_mut(), &q(T0, T0 + 60, GroupBy::Process)).unwrap();
     assert_eq!(a.total.payload_bytes_received, 6);
+    // The migration made day rows of what was there: three days read
+    // from them add up.
+    for g in [GroupBy::Process, GroupBy::Remote] {
+        let a = query::run(db.as_mut(), &q(T0, T0 + 3 * DAY, g)).unwrap();
+        assert_eq!(a.resolution_seconds, DAY);
+        let want = if g == GroupBy::Process {
+            6 + 60 + 1
+        } else {
+            66
+        };
+        assert_eq!(a.total.payload_bytes_received, want, "{g:?}");
+    }
     db.batch("UPDATE history_meta SET value = '99' WHERE key = 'schema_version'")
         .unwrap();
     drop(db);

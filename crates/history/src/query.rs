@@ -2,8 +2,9 @@
 //! process, service, container, user or remote, their exact total, and a
 //! series per row for a chart; DNS per identity and resolver. A range of
 //! at most six hours entirely within a table's unfolded minutes is read at
-//! minute resolution; any other at hour resolution over whole hours (the range
-//! read is returned, so sums are exact for the range they claim).
+//! minute resolution; one of at most two days at hour resolution over whole
+//! hours; a longer one from day rows over whole days (the range read is
+//! returned, so sums are exact for the range they claim).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,7 +12,7 @@ use serde::Serialize;
 
 use crate::db::{Db, Value};
 use crate::error::HistoryError;
-use crate::ledger::{folded_until, Table, HOUR, MINUTE};
+use crate::ledger::{folded_until, remote_days_from, Table, DAY, HOUR, MINUTE};
 use crate::model::{Latency, Traffic};
 
 /// At most this many rows (`limit`).
@@ -159,7 +160,14 @@ pub struct Answer {
 /// minutes are still there): [`MAX_POINTS`] minutes.
 pub const MINUTE_RANGE_S: i64 = MAX_POINTS * MINUTE;
 
-/// The resolution a table is read at for a range, and the range read.
+/// Ranges longer than this are read from day rows (traffic and remotes):
+/// two days of hours at most, so a month reads 30 rows per key.
+pub const HOUR_RANGE_S: i64 = 2 * DAY;
+
+/// The resolution a table is read at for a range, and the range read:
+/// minutes for at most six hours still in minutes; hours for at most two
+/// days (and always for DNS, which keeps no day rows); whole days beyond.
+/// The range is widened to whole buckets, and the answer says so.
 fn resolve_range(
     db: &mut dyn Db,
     host: &str,
@@ -167,23 +175,30 @@ fn resolve_range(
     since: i64,
     until: i64,
 ) -> Result<(i64, i64, i64), HistoryError> {
+    let widen = |res: i64| {
+        let s = since.div_euclid(res) * res;
+        let u = (until + res - 1).div_euclid(res) * res;
+        (res, s, u)
+    };
     if until - since <= MINUTE_RANGE_S && since >= folded_until(db, host, table)? {
         Ok((MINUTE, since, until))
+    } else if until - since <= HOUR_RANGE_S || table == Table::Dns {
+        Ok(widen(HOUR))
     } else {
-        let s = since.div_euclid(HOUR) * HOUR;
-        let u = (until + HOUR - 1).div_euclid(HOUR) * HOUR;
-        Ok((HOUR, s, u))
+        Ok(widen(DAY))
     }
 }
 
 /// Which rows a resolution reads: minutes; or hours — for traffic the
 /// hour rows alone (written with the minutes), for remotes and DNS the
-/// hour rows and the minutes not folded yet.
+/// hour rows and the minutes not folded yet; or days (traffic and remotes
+/// write every minute to its day at once).
 fn rows_at(table: Table, res: i64) -> &'static str {
     match (res, table) {
         (MINUTE, _) => " AND res = 60",
+        (DAY, _) => " AND res = 86400",
         (_, Table::Traffic) => " AND res = 3600",
-        _ => "",
+        _ => " AND res IN (60, 3600)",
     }
 }
 
@@ -229,6 +244,61 @@ fn label(group_by: GroupBy, key: &[String]) -> String {
     }
 }
 
+/// The rows a query reads: `FROM …` up to its `WHERE` conditions (more
+/// are appended with ` AND …`) and their parameters. A range of days by
+/// remote with no filter reads `remote_days` for the days it holds whole
+/// (a few thousand rows a day instead of every identity's remotes) and
+/// the identities' day rows for the others.
+fn source(
+    db: &mut dyn Db,
+    q: &Query,
+    table: Table,
+    res: i64,
+    since: i64,
+    until: i64,
+) -> Result<(String, Vec<Value>), HistoryError> {
+    let host: Value = q.host.as_str().into();
+    if q.group_by == GroupBy::Remote && res == DAY && q.filters == Filters::default() {
+        let folded = folded_until(db, &q.host, Table::Remotes)?;
+        let whole_until = if folded == i64::MIN {
+            folded
+        } else {
+            folded.div_euclid(DAY) * DAY
+        };
+        let a = since.max(remote_days_from(db, &q.host)?);
+        let b = until.min(whole_until);
+        if a < b {
+            let cols =
+                "remote, bucket, payload_tx, payload_rx, wire_tx, wire_rx, packets_tx, packets_rx";
+            return Ok((
+                format!(
+                    "(SELECT {cols} FROM remote_days WHERE host = ? AND bucket >= ? AND bucket < ?
+                      UNION ALL SELECT {cols} FROM remotes WHERE host = ? AND res = 86400
+                      AND ((bucket >= ? AND bucket < ?) OR (bucket >= ? AND bucket < ?))) AS src WHERE 1 = 1"
+                ),
+                vec![
+                    host.clone(),
+                    a.into(),
+                    b.into(),
+                    host,
+                    since.into(),
+                    a.into(),
+                    b.into(),
+                    until.into(),
+                ],
+            ));
+        }
+    }
+    Ok((
+        format!(
+            "{t} WHERE host = ? AND bucket >= ? AND bucket < ?{r}",
+            t = table.name(),
+            r = rows_at(table, res)
+        ),
+        vec![host, since.into(), until.into()],
+    ))
+}
+
 /// Top talkers, total and series for `q`.
 pub fn run(db: &mut dyn Db, q: &Query) -> Result<Answer, HistoryError> {
     check(q)?;
@@ -237,14 +307,11 @@ pub fn run(db: &mut dyn Db, q: &Query) -> Result<Answer, HistoryError> {
     let cols: Vec<&str> = q.group_by.columns().iter().map(|c| c.0).collect();
     let cols_sql = cols.join(", ");
     let sums = "CAST(SUM(payload_tx) AS BIGINT), CAST(SUM(payload_rx) AS BIGINT), CAST(SUM(wire_tx) AS BIGINT), CAST(SUM(wire_rx) AS BIGINT), CAST(SUM(packets_tx) AS BIGINT), CAST(SUM(packets_rx) AS BIGINT)";
-    let mut params: Vec<Value> = vec![q.host.clone().into_value(), since.into(), until.into()];
+    let (from, from_params) = source(db, q, table, res, since, until)?;
+    let mut params = from_params.clone();
     let filter = q.filters.sql(&mut params);
-    let res_sql = rows_at(table, res);
     let rows = db.rows(
-        &format!(
-            "SELECT {cols_sql}, {sums} FROM {t} WHERE host = ? AND bucket >= ? AND bucket < ?{res_sql}{filter} GROUP BY {cols_sql}",
-            t = table.name()
-        ),
+        &format!("SELECT {cols_sql}, {sums} FROM {from}{filter} GROUP BY {cols_sql}"),
         &params,
     )?;
     let n = cols.len();
@@ -317,13 +384,8 @@ pub fn run(db: &mut dyn Db, q: &Query) -> Result<Answer, HistoryError> {
                 .collect(),
         })
         .collect();
-    let mut params: Vec<Value> = vec![
-        since.into(),
-        step.into(),
-        q.host.clone().into_value(),
-        since.into(),
-        until.into(),
-    ];
+    let mut params: Vec<Value> = vec![since.into(), step.into()];
+    params.extend(from_params);
     let filter = q.filters.sql(&mut params);
     let other_slot = if rest.is_empty() {
         None
@@ -341,10 +403,7 @@ pub fn run(db: &mut dyn Db, q: &Query) -> Result<Answer, HistoryError> {
         let point =
             "(bucket - ?) / ?, CAST(SUM(payload_tx) AS BIGINT), CAST(SUM(payload_rx) AS BIGINT)";
         let all = db.rows(
-            &format!(
-                "SELECT {point} FROM {t} WHERE host = ? AND bucket >= ? AND bucket < ?{res_sql}{filter} GROUP BY 1",
-                t = table.name()
-            ),
+            &format!("SELECT {point} FROM {from}{filter} GROUP BY 1"),
             &params,
         )?;
         let mut top_params = params.clone();
@@ -352,8 +411,7 @@ pub fn run(db: &mut dyn Db, q: &Query) -> Result<Answer, HistoryError> {
         top_params.extend(ranked.iter().map(|(k, _)| Value::Text(k[0].clone())));
         let tops = db.rows(
             &format!(
-                "SELECT {cols_sql}, {point} FROM {t} WHERE host = ? AND bucket >= ? AND bucket < ?{res_sql}{filter} AND {cols_sql} IN ({marks}) GROUP BY 1, 2",
-                t = table.name(),
+                "SELECT {cols_sql}, {point} FROM {from}{filter} AND {cols_sql} IN ({marks}) GROUP BY 1, 2",
                 marks = marks.join(", ")
             ),
             &top_params,
@@ -380,9 +438,7 @@ pub fn run(db: &mut dyn Db, q: &Query) -> Result<Answer, HistoryError> {
         let ordinals: Vec<String> = (1..=n + 1).map(|i| i.to_string()).collect();
         let rows = db.rows(
             &format!(
-                "SELECT {cols_sql}, (bucket - ?) / ?, CAST(SUM(payload_tx) AS BIGINT), CAST(SUM(payload_rx) AS BIGINT) FROM {t}
-                 WHERE host = ? AND bucket >= ? AND bucket < ?{res_sql}{filter} GROUP BY {ord}",
-                t = table.name(),
+                "SELECT {cols_sql}, (bucket - ?) / ?, CAST(SUM(payload_tx) AS BIGINT), CAST(SUM(payload_rx) AS BIGINT) FROM {from}{filter} GROUP BY {ord}",
                 ord = ordinals.join(", ")
             ),
             &params,

@@ -274,10 +274,10 @@ fn write_pretty(out: &mut impl Write, a: &Answer) -> std::io::Result<()> {
         cell(&a.host),
         format_utc(a.since),
         format_utc(a.until),
-        if a.resolution_seconds == 60 {
-            "minute"
-        } else {
-            "hour"
+        match a.resolution_seconds {
+            60 => "minute",
+            3600 => "hour",
+            _ => "day",
         }
     )?;
     let labels: Vec<String> = a.rows.iter().map(|r| cell(&r.label)).collect();

@@ -586,7 +586,7 @@
 
   function rangeLabel(d) {
     const f = (s) => new Date(s * 1000).toLocaleString();
-    return d ? `${f(d.since)} – ${f(d.until)} · ${d.resolution_seconds / 60 >= 60 ? "hourly" : "per minute"}` : "";
+    return d ? `${f(d.since)} – ${f(d.until)} · ${d.resolution_seconds >= 86400 ? "daily" : d.resolution_seconds >= 3600 ? "hourly" : "per minute"}` : "";
   }
 
   function renderHistory() {
