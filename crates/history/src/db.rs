@@ -9,12 +9,16 @@ use crate::error::HistoryError;
 /// A parameter or a column value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
+    /// An integer (counters, Unix seconds, resolutions).
     Int(i64),
+    /// Text (identity fields, remotes, resolvers, encoded latency).
     Text(String),
+    /// SQL `NULL`: reads as 0 or empty.
     Null,
 }
 
 impl Value {
+    /// As an integer: text that does not parse and `NULL` read as 0.
     pub fn int(&self) -> i64 {
         match self {
             Value::Int(i) => *i,
@@ -28,6 +32,7 @@ impl Value {
         u64::try_from(self.int()).unwrap_or(0)
     }
 
+    /// As text: an integer in decimal, `NULL` as empty.
     pub fn text(&self) -> String {
         match self {
             Value::Int(i) => i.to_string(),
@@ -69,8 +74,13 @@ pub trait Db: Send {
     fn batch(&mut self, sql: &str) -> Result<(), HistoryError>;
     /// Every row of a query, columns in order.
     fn rows(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, HistoryError>;
+    /// Starts a transaction (SQLite: `BEGIN IMMEDIATE`, so a second
+    /// writer fails here rather than at commit).
     fn begin(&mut self) -> Result<(), HistoryError>;
+    /// Commits the open transaction.
     fn commit(&mut self) -> Result<(), HistoryError>;
+    /// Abandons the open transaction; errors are ignored (there may be
+    /// none open, or the connection may be gone).
     fn rollback(&mut self);
     /// Bytes the store takes, where the backend can tell (SQLite: the
     /// file's used pages); `None` for PostgreSQL, whose space is the

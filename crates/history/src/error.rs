@@ -10,37 +10,54 @@ pub enum HistoryError {
     /// The SQLite file could not be opened, read or written.
     #[error("history {store}: {what}")]
     Sqlite {
+        /// The store's redacted description.
         store: String,
+        /// What was being done ("opening", "committing", …).
         what: String,
+        /// The SQLite error.
         #[source]
         source: rusqlite::Error,
     },
     /// The PostgreSQL server refused, went away or failed a statement.
     #[error("history {store}: {what}")]
     Postgres {
+        /// The store's redacted description (never the password).
         store: String,
+        /// What was being done ("connecting", "reading the URL", …).
         what: String,
+        /// The client's error (it never echoes the URL).
         #[source]
         source: postgres::Error,
     },
     /// The store holds a schema this netoproc does not know.
     #[error("history {store}: schema version {found} is newer than this netoproc's ({known}); upgrade netoproc or point --history elsewhere")]
     NewerSchema {
+        /// The store's redacted description.
         store: String,
+        /// The version the store holds.
         found: i64,
+        /// The newest version this netoproc knows ([`crate::schema::SCHEMA_VERSION`]).
         known: i64,
     },
     /// Not a netoproc history store (another program's database).
     #[error("history {store}: {why}")]
-    Foreign { store: String, why: String },
+    Foreign {
+        /// The store's redacted description.
+        store: String,
+        /// What gave it away.
+        why: String,
+    },
     /// A query parameter out of range or malformed.
     #[error("{0}")]
     BadQuery(String),
     /// The file's folder could not be made.
     #[error("history {store}: creating {dir}")]
     Dir {
+        /// The store's redacted description.
         store: String,
+        /// The folder that could not be made.
         dir: String,
+        /// The file system's error.
         #[source]
         source: std::io::Error,
     },

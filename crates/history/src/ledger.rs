@@ -18,21 +18,28 @@ use crate::model::{
     bound_remotes, Dns, IdentityKey, Latency, Minute, Traffic, MAX_REMOTES_PER_IDENTITY,
 };
 
+/// A minute row's resolution, seconds (the `res` column).
 pub const MINUTE: i64 = 60;
+/// An hour row's resolution, seconds.
 pub const HOUR: i64 = 3600;
+/// A day row's resolution, seconds (UTC days).
 pub const DAY: i64 = 86400;
 
 /// The tables with minute and hour rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {
+    /// Traffic per identity and protocol (minute, hour and day rows).
     Traffic,
+    /// Each identity's busiest remotes (minute, hour and day rows).
     Remotes,
+    /// DNS per identity and per resolver (minute and hour rows).
     Dns,
     /// Each day's remotes over all identities (day rows only).
     RemoteDays,
 }
 
 impl Table {
+    /// The table's SQL name.
     pub fn name(self) -> &'static str {
         match self {
             Table::Traffic => "traffic",
@@ -81,7 +88,9 @@ pub struct Retention {
     pub max_bytes: Option<u64>,
 }
 
+/// Rows are kept 30 days unless told otherwise (seconds).
 pub const DEFAULT_RETAIN_S: i64 = 30 * 86400;
+/// The SQLite file is kept under 1 GiB unless told otherwise (MiB).
 pub const DEFAULT_MAX_MIB: u64 = 1024;
 
 impl Default for Retention {

@@ -11,6 +11,8 @@
 //! its host. The agent writes through [`writer`], a thread with a bounded
 //! queue, so a slow or absent store never stalls capture.
 
+#![warn(missing_docs)]
+
 pub mod db;
 pub mod error;
 pub mod ledger;

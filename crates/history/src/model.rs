@@ -15,8 +15,11 @@ pub const OTHER_REMOTE: &str = "other";
 /// Whose traffic a row counts: the agent's identity, as text.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct IdentityKey {
+    /// The kernel's task name (`comm`); empty when no owner was named.
     pub process: String,
+    /// The systemd unit (`nginx.service`) the process runs in, or empty.
     pub service: String,
+    /// The container (`docker:web`, `k8s:default/web-0`, …), or empty.
     pub container: String,
     /// The Kubernetes pod, where known (empty otherwise).
     pub pod: String,
@@ -27,15 +30,22 @@ pub struct IdentityKey {
 /// Six counters: both directions of payload bytes, wire bytes, packets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Traffic {
+    /// Transport payload bytes sent (no headers).
     pub payload_bytes_sent: u64,
+    /// Transport payload bytes received (no headers).
     pub payload_bytes_received: u64,
+    /// Bytes sent on the wire, headers included.
     pub wire_bytes_sent: u64,
+    /// Bytes received on the wire, headers included.
     pub wire_bytes_received: u64,
+    /// Packets sent.
     pub packets_sent: u64,
+    /// Packets received.
     pub packets_received: u64,
 }
 
 impl Traffic {
+    /// Adds `o`, counter by counter.
     pub fn add(&mut self, o: &Traffic) {
         self.payload_bytes_sent += o.payload_bytes_sent;
         self.payload_bytes_received += o.payload_bytes_received;
@@ -45,6 +55,7 @@ impl Traffic {
         self.packets_received += o.packets_received;
     }
 
+    /// True when every counter is 0 (such rows are not written).
     pub fn is_zero(&self) -> bool {
         *self == Traffic::default()
     }
@@ -89,16 +100,21 @@ pub const LATENCY_BOUNDS_S: [f64; 13] = [
 /// Counts per [`LATENCY_BOUNDS_S`] bucket, then the open one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Latency {
+    /// Answers per bucket: `buckets[i]` took at most
+    /// `LATENCY_BOUNDS_S[i]` seconds (and more than the bound before);
+    /// the last counts slower answers.
     pub buckets: [u64; LATENCY_BOUNDS_S.len() + 1],
 }
 
 impl Latency {
+    /// Adds `o`, bucket by bucket.
     pub fn add(&mut self, o: &Latency) {
         for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
             *a += b;
         }
     }
 
+    /// Answers counted, all buckets.
     pub fn count(&self) -> u64 {
         self.buckets.iter().sum()
     }
@@ -146,16 +162,19 @@ pub struct Dns {
     pub queries: u64,
     /// SERVFAIL, REFUSED, other error rcodes and timeouts.
     pub failures: u64,
+    /// Answer latencies (the agent counts them per resolver).
     pub latency: Latency,
 }
 
 impl Dns {
+    /// Adds `o`: counts and latency buckets.
     pub fn add(&mut self, o: &Dns) {
         self.queries += o.queries;
         self.failures += o.failures;
         self.latency.add(&o.latency);
     }
 
+    /// True when nothing was counted (such rows are not written).
     pub fn is_zero(&self) -> bool {
         *self == Dns::default()
     }
@@ -164,11 +183,14 @@ impl Dns {
 /// Transport protocols, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Proto {
+    /// TCP.
     Tcp,
+    /// UDP.
     Udp,
 }
 
 impl Proto {
+    /// As stored: `tcp` or `udp`.
     pub fn as_str(self) -> &'static str {
         match self {
             Proto::Tcp => "tcp",
@@ -182,6 +204,7 @@ impl Proto {
 pub struct Minute {
     /// Unix seconds of the bucket's start.
     pub start: i64,
+    /// Traffic per identity and protocol.
     pub traffic: Vec<(IdentityKey, Proto, Traffic)>,
     /// At most [`MAX_REMOTES_PER_IDENTITY`] rows and one [`OTHER_REMOTE`]
     /// row per identity (the ledger enforces it).
@@ -192,6 +215,7 @@ pub struct Minute {
 }
 
 impl Minute {
+    /// True with no rows at all (nothing to write).
     pub fn is_empty(&self) -> bool {
         self.traffic.is_empty() && self.remotes.is_empty() && self.dns.is_empty()
     }

@@ -13,6 +13,8 @@ use postgres::{Client, Config, NoTls, Statement};
 use crate::db::{Db, Value};
 use crate::error::HistoryError;
 
+/// A [`Db`] over one PostgreSQL connection, with its prepared
+/// statements.
 pub struct PgDb {
     client: Client,
     name: String,
@@ -36,6 +38,9 @@ pub fn number_placeholders(sql: &str) -> String {
 }
 
 impl PgDb {
+    /// Connects to `url` (5 s connect timeout unless the URL sets one;
+    /// statements time out after 60 s; TCP keepalives on). `name` is the
+    /// redacted description errors carry instead of the URL.
     pub fn connect(url: &str, name: &str) -> Result<Self, HistoryError> {
         let mut config: Config = url.parse().map_err(|source| HistoryError::Postgres {
             store: name.to_string(),

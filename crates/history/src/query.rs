@@ -17,22 +17,33 @@ use crate::model::{Latency, Traffic};
 
 /// At most this many rows (`limit`).
 pub const MAX_LIMIT: usize = 1000;
+/// Rows when the caller names no `limit`.
 pub const DEFAULT_LIMIT: usize = 20;
 /// Points per series at most; buckets are widened to fit.
 pub const MAX_POINTS: i64 = 360;
 
+/// What the rows of an answer are: one per distinct value of these
+/// identity fields, or per remote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupBy {
+    /// The whole identity: process, service, container, pod and user.
     Identity,
+    /// The process name (`comm`).
     Process,
+    /// The systemd unit.
     Service,
+    /// The container.
     Container,
+    /// The uid.
     User,
+    /// The remote address (from the remotes tables).
     Remote,
 }
 
 impl GroupBy {
+    /// Parses `group_by`: `identity`, `process`, `service`, `container`,
+    /// `user` or `remote`; anything else is [`HistoryError::BadQuery`].
     pub fn parse(s: &str) -> Result<Self, HistoryError> {
         Ok(match s {
             "identity" => GroupBy::Identity,
@@ -50,6 +61,7 @@ impl GroupBy {
         })
     }
 
+    /// The name [`GroupBy::parse`] reads.
     pub fn as_str(self) -> &'static str {
         match self {
             GroupBy::Identity => "identity",
@@ -91,9 +103,13 @@ impl GroupBy {
 /// Exact-match filters on identity fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filters {
+    /// Only this process name; `None` for any.
     pub process: Option<String>,
+    /// Only this service; `None` for any.
     pub service: Option<String>,
+    /// Only this container; `None` for any.
     pub container: Option<String>,
+    /// Only this uid (decimal); `None` for any.
     pub user: Option<String>,
 }
 
@@ -118,26 +134,40 @@ impl Filters {
 /// One question to the ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
+    /// The host whose rows are read.
     pub host: String,
     /// Unix seconds, `since < until`.
     pub since: i64,
+    /// Unix seconds, exclusive.
     pub until: i64,
+    /// What a row is.
     pub group_by: GroupBy,
+    /// Rows ranked by volume, 1 to [`MAX_LIMIT`]; the rest are summed
+    /// in one `other` row.
     pub limit: usize,
+    /// Which identities count.
     pub filters: Filters,
 }
 
+/// One row of an answer: a group and its traffic over the range.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
+    /// The group's fields by name (`process`, `user`, `remote`, …); every
+    /// value `other` on the overflow row.
     pub key: BTreeMap<String, String>,
+    /// The group as one line of text for display.
     pub label: String,
+    /// True for the row summing the groups past `limit`.
     pub other: bool,
+    /// The group's counters over the range.
     #[serde(flatten)]
     pub traffic: Traffic,
 }
 
+/// One row's traffic over time, one point per bucket.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Series {
+    /// The [`Row::label`] it belongs to (`other` for the overflow).
     pub label: String,
     /// `[bucket start, payload bytes sent, payload bytes received]`.
     pub points: Vec<[i64; 3]>,
@@ -146,13 +176,23 @@ pub struct Series {
 /// The answer, in the HTTP API's shape.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Answer {
+    /// The host asked about.
     pub host: String,
+    /// The range read, Unix seconds: the question's, widened to whole
+    /// buckets at hour and day resolution.
     pub since: i64,
+    /// End of the range read, exclusive.
     pub until: i64,
+    /// The rows' resolution: 60, 3600 or 86400 seconds.
     pub resolution_seconds: i64,
+    /// What a row is.
     pub group_by: GroupBy,
+    /// At most `limit` rows by volume, then the `other` row if any were
+    /// left.
     pub rows: Vec<Row>,
+    /// Everything the filters matched in the range.
     pub total: Traffic,
+    /// Payload bytes over time for each row.
     pub series: Vec<Series>,
 }
 
@@ -479,20 +519,35 @@ impl IntoValue for String {
 /// One DNS row of the answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DnsRow {
+    /// The process; empty on a resolver row.
     pub process: String,
+    /// The resolver's address; empty on a process row.
     pub resolver: String,
+    /// Queries answered or timed out.
     pub queries: u64,
+    /// Error rcodes and timeouts.
     pub failures: u64,
+    /// Median answer latency, ms (a bucket's upper bound); `None`
+    /// without answers.
     pub latency_p50_ms: Option<f64>,
+    /// 99th percentile answer latency, ms (a bucket's upper bound);
+    /// `None` without answers.
     pub latency_p99_ms: Option<f64>,
 }
 
+/// The DNS answer, in the HTTP API's shape.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DnsAnswer {
+    /// The host asked about.
     pub host: String,
+    /// The range read, Unix seconds (widened to whole buckets at hour
+    /// resolution).
     pub since: i64,
+    /// End of the range read, exclusive.
     pub until: i64,
+    /// The rows' resolution: 60 or 3600 seconds (DNS keeps no days).
     pub resolution_seconds: i64,
+    /// At most `limit` rows.
     pub rows: Vec<DnsRow>,
 }
 

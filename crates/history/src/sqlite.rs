@@ -13,6 +13,7 @@ use rusqlite::{params_from_iter, Connection, OpenFlags};
 use crate::db::{Db, Value};
 use crate::error::HistoryError;
 
+/// A [`Db`] over one SQLite file (WAL).
 pub struct SqliteDb {
     conn: Connection,
     name: String,

@@ -9,11 +9,15 @@ use crate::error::HistoryError;
 
 /// The default file under the state directory.
 pub const DEFAULT_FILE: &str = "history.sqlite";
+/// Where the default file lives.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/netoproc";
 
+/// Where the ledger lives; `Debug` shows the redacted description.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Target {
+    /// No history kept.
     Off,
+    /// A SQLite file at this path.
     Sqlite(PathBuf),
     /// The URL as given (secret: never printed).
     Postgres(String),

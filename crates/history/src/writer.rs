@@ -23,12 +23,19 @@ use crate::target::Target;
 /// an hour.
 pub const DEFAULT_BUFFER_MINUTES: usize = 60;
 
+/// How the writer runs.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
+    /// The store written to.
     pub target: Target,
+    /// The host name every row carries.
     pub host: String,
+    /// Folding, retention and size cap for upkeep.
     pub retention: Retention,
+    /// Closed minutes the queue holds at most (0 counts as 1); past it
+    /// the oldest is dropped and counted.
     pub buffer_minutes: usize,
+    /// Wait after a failed open, write or upkeep before trying again.
     pub retry: Duration,
     /// How often upkeep runs.
     pub upkeep_every: Duration,
@@ -39,14 +46,20 @@ pub struct WriterConfig {
 pub struct Status {
     /// The last open, write or upkeep succeeded.
     pub up: AtomicBool,
+    /// Minutes written to the store.
     pub minutes_written: AtomicU64,
     /// Minutes lost: pushed out of a full queue, or still queued when the
     /// agent stopped with the store unreachable.
     pub minutes_dropped: AtomicU64,
+    /// Failed opens, writes and upkeep rounds.
     pub write_errors: AtomicU64,
+    /// Minutes waiting in the queue now (a gauge).
     pub minutes_queued: AtomicU64,
+    /// Minute rows folded into hours (nothing lost).
     pub rows_folded: AtomicU64,
+    /// Rows deleted for being older than the retention.
     pub rows_deleted_age: AtomicU64,
+    /// Rows deleted while the store was over its size cap.
     pub rows_deleted_size: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
@@ -130,6 +143,7 @@ impl Writer {
         })
     }
 
+    /// The writer's counters, shared with its thread.
     pub fn status(&self) -> Arc<Status> {
         self.status.clone()
     }
