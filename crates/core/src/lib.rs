@@ -17,6 +17,7 @@ pub mod group;
 pub mod identity;
 pub mod ledger;
 pub mod model;
+pub mod mountinfo;
 pub mod rates;
 pub mod report;
 pub mod workload;

@@ -14,15 +14,9 @@ use std::path::PathBuf;
 /// The mount point of the first cgroup2 filesystem mounted at the root of
 /// its hierarchy, from the text of `/proc/self/mountinfo`.
 pub fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
-    mountinfo.lines().find_map(|line| {
-        // Fields: id parent major:minor root mount-point options... - fstype source super-options
-        let (pre, post) = line.split_once(" - ")?;
-        let fstype = post.split_whitespace().next()?;
-        let mut pre = pre.split_whitespace();
-        let root = pre.nth(3)?;
-        let mount_point = pre.next()?;
-        (fstype == "cgroup2" && root == "/").then(|| PathBuf::from(unescape(mount_point)))
-    })
+    netoproc_core::mountinfo::mounts(mountinfo)
+        .find(|m| m.fstype == "cgroup2" && m.root == "/")
+        .map(|m| m.mount_point)
 }
 
 /// Mounts the cgroup v2 hierarchy in a mount namespace of a thread's own
@@ -83,26 +77,6 @@ pub fn mount_private(fstype: &std::ffi::CStr, at: &[&str]) -> io::Result<File> {
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("the mounting thread panicked")))
     })
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal `\NNN`.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -101,41 +101,7 @@ fn walk(dir: &Path, shown: &str, depth: usize, out: &mut HashMap<u64, String>) {
     }
 }
 
-/// The first cgroup2 mount of a mountinfo text: its mount point and root.
-pub fn cgroup2_mount(mountinfo: &str) -> Option<(PathBuf, String)> {
-    mountinfo.lines().find_map(|line| {
-        let (pre, post) = line.split_once(" - ")?;
-        if post.split_whitespace().next() != Some("cgroup2") {
-            return None;
-        }
-        let f: Vec<&str> = pre.split_whitespace().collect();
-        Some((
-            PathBuf::from(unescape_octal(f.get(4)?)),
-            unescape_octal(f.get(3)?),
-        ))
-    })
-}
-
-/// mountinfo writes space, tab, newline and backslash as `\ooo`.
-fn unescape_octal(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+pub use netoproc_core::mountinfo::cgroup2_mount;
 
 #[cfg(test)]
 mod tests {
