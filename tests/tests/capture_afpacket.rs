@@ -17,6 +17,8 @@
 #[allow(dead_code)]
 mod common;
 
+use common::strings;
+
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
@@ -95,10 +97,6 @@ fn tool_or_skip(test: &str, tool: &str, package: &str) -> bool {
         eprintln!("skipping {test}: {tool} not found (apt-get install {package})");
     }
     found
-}
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
 }
 
 #[test]

@@ -9,14 +9,12 @@
 #[allow(dead_code)]
 mod common;
 
+use common::strings;
+
 use common::mode::Mode;
 use common::netns::Netns;
 use common::scenarios as sc;
 use common::{root_or_skip, scenario};
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
 
 #[test]
 /// netoproc in AF_PACKET mode started inside a network namespace of its own

@@ -16,6 +16,8 @@
 #[allow(dead_code)]
 mod common;
 
+use common::{named_generator, strings};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -30,17 +32,6 @@ use common::serve_run::ServeRun;
 const KIB: u64 = 1024;
 /// A 10 s minute closes, and is written, well within this.
 const WRITTEN_WITHIN: Duration = Duration::from_secs(45);
-
-fn named_generator(dir: &Path, tag: &str) -> PathBuf {
-    let name = format!("np{tag}{}", std::process::id() % 1_000_000);
-    let path = dir.join(&name[..name.len().min(15)]);
-    std::fs::copy(common::trafficgen(), &path).expect("copy np-trafficgen");
-    path
-}
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
 
 /// One TCP transfer between two generators named `bin` in `ns`; the
 /// payload bytes they sent and received, by their own count.

@@ -17,7 +17,9 @@
 #[allow(dead_code)]
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::{named_generator, strings};
+
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -215,17 +217,6 @@ impl AsRefError for netoproc_history::HistoryError {
     fn as_ref_error(&self) -> &(dyn std::error::Error + 'static) {
         self
     }
-}
-
-fn named_generator(dir: &Path, tag: &str) -> PathBuf {
-    let name = format!("np{tag}{}", std::process::id() % 1_000_000);
-    let path = dir.join(&name[..name.len().min(15)]);
-    std::fs::copy(common::trafficgen(), &path).expect("copy np-trafficgen");
-    path
-}
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
 }
 
 fn transfer(ns: &str, bin: &Path, port: u16, send: u64) -> (u64, u64) {

@@ -11,6 +11,8 @@
 #[allow(dead_code)]
 mod common;
 
+use common::strings;
+
 use std::os::unix::fs::MetadataExt;
 
 use common::cgroups::{fake_id, fake_uuid, Cgroup};
@@ -114,10 +116,6 @@ fn workloads() -> Vec<Workload> {
 /// One test at a time: AF_PACKET sees every namespace's traffic, and the
 /// groups' parents (`system.slice`) are shared.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
 
 /// Runs every workload's client and server under one netoproc grouping by
 /// `by`; returns the report and each client's own count.

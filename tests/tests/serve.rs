@@ -21,8 +21,9 @@
 #[allow(dead_code)]
 mod common;
 
+use common::{named_generator, strings};
+
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -37,19 +38,6 @@ use common::{root_or_skip, scaled};
 const MIB: u64 = 1 << 20;
 /// How long Prometheus may take to show the final counts.
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
-
-/// A copy of `np-trafficgen` named so that no other process on the host
-/// shares its process name (comm: at most 15 bytes).
-fn named_generator(dir: &std::path::Path, tag: &str) -> PathBuf {
-    let name = format!("np{tag}{}", std::process::id() % 1_000_000);
-    let path = dir.join(&name[..name.len().min(15)]);
-    std::fs::copy(common::trafficgen(), &path).expect("copy np-trafficgen");
-    path
-}
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
 
 fn promtool_check(body: &str) {
     let mut child = match Command::new("promtool")

@@ -19,7 +19,7 @@
 #[allow(dead_code)]
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::{named_trafficgen, strings};
 
 use common::browser::{self, Browser};
 use common::cgroups::{fake_id, Cgroup};
@@ -30,18 +30,6 @@ use common::serve_run::ServeRun;
 use common::{root_or_skip, scaled};
 
 const MIB: u64 = 1 << 20;
-
-/// A copy of `np-trafficgen` named `name` (cut to the 15 bytes of comm).
-fn named(dir: &Path, name: &str) -> PathBuf {
-    let cut: String = name.chars().take(15).collect();
-    let path = dir.join(cut);
-    std::fs::copy(common::trafficgen(), &path).expect("copy np-trafficgen");
-    path
-}
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
 
 #[test]
 fn the_page_shows_live_traffic_in_a_real_browser() {
@@ -58,9 +46,9 @@ fn the_page_shows_live_traffic_in_a_real_browser() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let id = std::process::id() % 100_000;
-    let client_bin = named(tmp.path(), &format!("npwebc{id}"));
-    let server_bin = named(tmp.path(), &format!("npwebs{id}"));
-    let hostile_bin = named(tmp.path(), &format!("<b>np'\"&{id}"));
+    let client_bin = named_trafficgen(tmp.path(), &format!("npwebc{id}"));
+    let server_bin = named_trafficgen(tmp.path(), &format!("npwebs{id}"));
+    let hostile_bin = named_trafficgen(tmp.path(), &format!("<b>np'\"&{id}"));
     let client_name = client_bin
         .file_name()
         .unwrap()

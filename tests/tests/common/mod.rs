@@ -44,6 +44,32 @@ pub fn root_or_skip(test: &str) -> bool {
     netoproc_testkit::root_or_skip(test, "eBPF and network namespaces (run with sudo)")
 }
 
+/// `v` as owned strings (a generator's arguments).
+pub fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// A copy of `np-trafficgen` in `dir` named `name`, cut to the 15 bytes
+/// of a task name: its file name becomes the process name.
+pub fn named_trafficgen(dir: &std::path::Path, name: &str) -> PathBuf {
+    let mut cut = String::new();
+    for c in name.chars() {
+        if cut.len() + c.len_utf8() > 15 {
+            break;
+        }
+        cut.push(c);
+    }
+    let path = dir.join(cut);
+    std::fs::copy(trafficgen(), &path).expect("copy np-trafficgen");
+    path
+}
+
+/// [`named_trafficgen`] named `np<tag><pid>`, so that no other process on
+/// the host (another test's agent sees every one) shares its name.
+pub fn named_generator(dir: &std::path::Path, tag: &str) -> PathBuf {
+    named_trafficgen(dir, &format!("np{tag}{}", std::process::id() % 1_000_000))
+}
+
 /// `np-trafficgen`, built by cargo with this test.
 pub fn trafficgen() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_np-trafficgen"))
