@@ -16,13 +16,13 @@
 #[allow(dead_code)]
 mod common;
 
-use common::{named_generator, strings};
+use common::generator::tcp_transfer;
+use common::named_generator;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::generator::Generator;
 use common::http::get;
 use common::mode::Mode;
 use common::netns::Netns;
@@ -32,44 +32,6 @@ use common::serve_run::ServeRun;
 const KIB: u64 = 1024;
 /// A 10 s minute closes, and is written, well within this.
 const WRITTEN_WITHIN: Duration = Duration::from_secs(45);
-
-/// One TCP transfer between two generators named `bin` in `ns`; the
-/// payload bytes they sent and received, by their own count.
-fn transfer(ns: &str, bin: &Path, port: u16, send: u64) -> (u64, u64) {
-    let srv = format!("127.0.0.1:{port}");
-    let mut server = Generator::spawn_bin(
-        "server",
-        ns,
-        bin,
-        &strings(&[
-            "tcp-server",
-            "--listen",
-            &srv,
-            "--reply",
-            "4096",
-            "--hold-ms",
-            "1000",
-        ]),
-    );
-    server.wait_ready();
-    let client = Generator::spawn_bin(
-        "client",
-        ns,
-        bin,
-        &strings(&[
-            "tcp-client",
-            "--connect",
-            &srv,
-            "--send",
-            &send.to_string(),
-            "--hold-ms",
-            "1000",
-        ]),
-    );
-    let c = client.finish();
-    let s = server.finish();
-    (c.tx_bytes + s.tx_bytes, c.rx_bytes + s.rx_bytes)
-}
 
 /// `netoproc history … --format json`'s answer.
 fn history_json(args: &[&str]) -> serde_json::Value {
@@ -146,7 +108,7 @@ fn history_survives_restart_and_kill_9_loses_at_most_the_open_minute() {
 
     // 1. Written while the agent runs, read while it writes.
     let agent = ServeRun::start(&mode, &args);
-    let first = transfer(&ns.name, &bin, 5411, 300 * KIB);
+    let first = tcp_transfer(&ns.name, &bin, 5411, 300 * KIB, 4096);
     let have = wait_for(&db_s, "e2e-hist", &name, first);
     assert_eq!(have, first, "ledger vs generators (sent, received)");
     // The HTTP API answers the same.
@@ -168,16 +130,16 @@ fn history_survives_restart_and_kill_9_loses_at_most_the_open_minute() {
         "after restart"
     );
     let agent = ServeRun::start(&mode, &args);
-    let second = transfer(&ns.name, &bin, 5412, 200 * KIB);
+    let second = tcp_transfer(&ns.name, &bin, 5412, 200 * KIB, 4096);
     let both = add(first, second);
     assert_eq!(wait_for(&db_s, "e2e-hist", &name, both), both);
 
     // 3. kill -9 right after a transfer: what closed minutes held stays,
     // at most the open minute's traffic is lost.
-    let third = transfer(&ns.name, &bin, 5413, 100 * KIB);
+    let third = tcp_transfer(&ns.name, &bin, 5413, 100 * KIB, 4096);
     let before_kill = add(both, third);
     assert_eq!(wait_for(&db_s, "e2e-hist", &name, before_kill), before_kill);
-    let last = transfer(&ns.name, &bin, 5414, 150 * KIB);
+    let last = tcp_transfer(&ns.name, &bin, 5414, 150 * KIB, 4096);
     agent.signal(libc::SIGKILL);
     drop(agent);
     let after = ledger_bytes(&db_s, "e2e-hist", &name);
@@ -358,7 +320,7 @@ fn a_full_disk_degrades_history_and_the_buffered_minutes_follow_once_there_is_ro
     }
     let filler = disk.fill();
     // Traffic while the disk is full: its minute cannot be written.
-    let moved = transfer(&ns.name, &bin, 5431, 400 * KIB);
+    let moved = tcp_transfer(&ns.name, &bin, 5431, 400 * KIB, 4096);
     let deadline = Instant::now() + WRITTEN_WITHIN;
     let body = loop {
         let (code, body) = get(agent.addr, "/readyz").unwrap();

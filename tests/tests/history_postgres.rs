@@ -17,13 +17,12 @@
 #[allow(dead_code)]
 mod common;
 
-use common::{named_generator, strings};
+use common::generator::tcp_transfer;
+use common::named_generator;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::generator::Generator;
 use common::http::get;
 use common::mode::Mode;
 use common::netns::Netns;
@@ -219,42 +218,6 @@ impl AsRefError for netoproc_history::HistoryError {
     }
 }
 
-fn transfer(ns: &str, bin: &Path, port: u16, send: u64) -> (u64, u64) {
-    let srv = format!("127.0.0.1:{port}");
-    let mut server = Generator::spawn_bin(
-        "server",
-        ns,
-        bin,
-        &strings(&[
-            "tcp-server",
-            "--listen",
-            &srv,
-            "--reply",
-            "2048",
-            "--hold-ms",
-            "1000",
-        ]),
-    );
-    server.wait_ready();
-    let client = Generator::spawn_bin(
-        "client",
-        ns,
-        bin,
-        &strings(&[
-            "tcp-client",
-            "--connect",
-            &srv,
-            "--send",
-            &send.to_string(),
-            "--hold-ms",
-            "1000",
-        ]),
-    );
-    let c = client.finish();
-    let s = server.finish();
-    (c.tx_bytes + s.tx_bytes, c.rx_bytes + s.rx_bytes)
-}
-
 /// Payload bytes (sent, received) of process `name` on `host`, read with
 /// `netoproc history --history URL --host HOST`.
 fn ledger_bytes(url: &str, host: &str, name: &str) -> (u64, u64) {
@@ -324,7 +287,7 @@ fn two_agents_share_one_database_and_ride_out_its_restart() {
     let b = agent("pg-agent-b");
 
     // Both agents see the same traffic; each writes it under its host.
-    let first = transfer(&ns.name, &bin, 5511, 200 * 1024);
+    let first = tcp_transfer(&ns.name, &bin, 5511, 200 * 1024, 2048);
     for host in ["pg-agent-a", "pg-agent-b"] {
         let have = wait_for(&url, host, &name, first, Duration::from_secs(45));
         assert_eq!(have, first, "{host}: ledger vs generators");
@@ -332,7 +295,7 @@ fn two_agents_share_one_database_and_ride_out_its_restart() {
 
     // The database goes away; traffic goes on.
     pg.pause();
-    let second = transfer(&ns.name, &bin, 5512, 100 * 1024);
+    let second = tcp_transfer(&ns.name, &bin, 5512, 100 * 1024, 2048);
     // A minute closes and fails to be written: both agents say so.
     let deadline = Instant::now() + Duration::from_secs(45);
     for ag in [&a, &b] {
@@ -349,7 +312,7 @@ fn two_agents_share_one_database_and_ride_out_its_restart() {
         assert_eq!(metric(ag, "netoproc_history_up"), 0.0);
         assert!(metric(ag, "netoproc_history_write_errors_total") >= 1.0);
     }
-    let third = transfer(&ns.name, &bin, 5513, 50 * 1024);
+    let third = tcp_transfer(&ns.name, &bin, 5513, 50 * 1024, 2048);
     pg.resume();
 
     // Back: the buffered minutes arrive, nothing lost, nothing dropped.

@@ -174,3 +174,51 @@ impl Drop for Generator {
         }
     }
 }
+
+/// One TCP transfer between two copies of `np-trafficgen` at `bin` in
+/// namespace `ns`: the client sends `send` bytes to 127.0.0.1:`port`, the
+/// server replies `reply`; both hold their sockets a second after. The
+/// payload bytes (sent, received) of the two together, by their own count.
+pub fn tcp_transfer(
+    ns: &str,
+    bin: &std::path::Path,
+    port: u16,
+    send: u64,
+    reply: u64,
+) -> (u64, u64) {
+    let srv = format!("127.0.0.1:{port}");
+    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let (send, reply) = (send.to_string(), reply.to_string());
+    let mut server = Generator::spawn_bin(
+        "server",
+        ns,
+        bin,
+        &args(&[
+            "tcp-server",
+            "--listen",
+            &srv,
+            "--reply",
+            &reply,
+            "--hold-ms",
+            "1000",
+        ]),
+    );
+    server.wait_ready();
+    let client = Generator::spawn_bin(
+        "client",
+        ns,
+        bin,
+        &args(&[
+            "tcp-client",
+            "--connect",
+            &srv,
+            "--send",
+            &send,
+            "--hold-ms",
+            "1000",
+        ]),
+    );
+    let c = client.finish();
+    let s = server.finish();
+    (c.tx_bytes + s.tx_bytes, c.rx_bytes + s.rx_bytes)
+}
