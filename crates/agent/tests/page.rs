@@ -6,20 +6,14 @@
 //! with markup comes back in the snapshot JSON as data, never unescaped
 //! into HTML.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use netoproc_agent::agent::{serve, ServeOptions};
-use netoproc_agent::config::{MetricsSection, MetricsSettings};
+use common::WAIT;
 use netoproc_agent::web::WebSettings;
-use netoproc_core::Protocol;
-use netoproc_engine::fake::{FakeBackend, FakeSocket, StepClock};
-use netoproc_engine::{Engine, SessionConfig};
-
-const WAIT: Duration = Duration::from_secs(60);
 const HOSTILE: &str = "<script>x'\"";
 
 /// One request; the status, the headers (lower-cased names) and the body.
@@ -130,54 +124,10 @@ fn checks(addr: SocketAddr) {
 fn the_page_and_its_apis() {
     let dir = tempfile::tempdir().unwrap();
     sys_tree(dir.path());
-    let clock = StepClock::new();
-    let sockets = vec![FakeSocket {
-        cookie: 1,
-        pid: 4242,
-        comm: HOSTILE.into(),
-        protocol: Protocol::Tcp,
-        remote: SocketAddr::from(([192, 0, 2, 1], 443)),
-        tx_per_read: 1000,
-        rx_per_read: 10,
-        opens_at: 1,
-        closes_after: None,
-    }];
-    let mut backend = FakeBackend::new(clock.clone(), sockets);
-    let session = SessionConfig {
-        proc_root: dir.path().to_path_buf(),
-        sys_root: dir.path().to_path_buf(),
-        dns: None,
-        read_interval: Duration::from_secs(1),
-        max_closed: None,
-    };
-    let flags = MetricsSection::default();
-    let opts = ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        metrics: MetricsSettings::resolve(&flags, &MetricsSection::default()).unwrap(),
-        config_path: None,
-        metrics_flags: flags,
-        web: WebSettings::default(),
-        web_config_file: None,
-        history: None,
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let reload = AtomicBool::new(false);
-    let (addr_tx, addr_rx) = mpsc::channel();
-    let stop2 = stop.clone();
-    let client = std::thread::spawn(move || {
-        let result = std::panic::catch_unwind(move || {
-            checks(addr_rx.recv_timeout(WAIT).expect("listening"));
-        });
-        stop2.store(true, Ordering::Relaxed);
-        result
-    });
-    let mut engine = Engine::new(&mut backend, session);
-    let result = serve(&mut engine, &clock, &stop, &reload, &opts, |a| {
-        addr_tx.send(a).unwrap();
-    });
-    let checked = client.join().unwrap();
-    result.expect("serve");
-    if let Err(panic) = checked {
-        std::panic::resume_unwind(panic);
-    }
+    common::serve_one_socket(
+        HOSTILE,
+        dir.path(),
+        common::options(WebSettings::default(), None),
+        checks,
+    );
 }

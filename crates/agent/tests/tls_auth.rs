@@ -5,23 +5,18 @@
 //! wrong, unknown or no credentials → 401 with `WWW-Authenticate: Basic`;
 //! `/healthz` needs none; plain HTTP on the port gets no HTTP answer.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use netoproc_agent::agent::{serve, ServeOptions};
-use netoproc_agent::config::{MetricsSection, MetricsSettings};
+use common::WAIT;
 use netoproc_agent::web::WebSettings;
-use netoproc_core::Protocol;
-use netoproc_engine::fake::{FakeBackend, FakeSocket, StepClock};
-use netoproc_engine::{Engine, SessionConfig};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::pki_types::ServerName;
-
-const WAIT: Duration = Duration::from_secs(60);
 
 struct Client {
     config: Arc<rustls::ClientConfig>,
@@ -98,106 +93,59 @@ fn https_with_basic_auth() {
         ),
     };
 
-    let clock = StepClock::new();
-    let sockets = vec![FakeSocket {
-        cookie: 1,
-        pid: 4242,
-        comm: "scraped".into(),
-        protocol: Protocol::Tcp,
-        remote: SocketAddr::from(([192, 0, 2, 1], 443)),
-        tx_per_read: 1000,
-        rx_per_read: 10,
-        opens_at: 1,
-        closes_after: None,
-    }];
-    let mut backend = FakeBackend::new(clock.clone(), sockets);
-    let session = SessionConfig {
-        proc_root: dir.path().to_path_buf(),
-        sys_root: dir.path().to_path_buf(),
-        dns: None,
-        read_interval: Duration::from_secs(1),
-        max_closed: None,
-    };
-    let flags = MetricsSection::default();
-    let opts = ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        metrics: MetricsSettings::resolve(&flags, &MetricsSection::default()).unwrap(),
-        config_path: None,
-        metrics_flags: flags,
-        web,
-        web_config_file: Some(web_yml),
-        history: None,
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let reload = AtomicBool::new(false);
-    let (addr_tx, addr_rx) = mpsc::channel();
-    let stop2 = stop.clone();
-    let scraper = std::thread::spawn(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-            let addr: SocketAddr = addr_rx.recv_timeout(WAIT).expect("listening");
-            let good = Some(("prometheus", "right horse"));
-            let deadline = Instant::now() + WAIT;
-            loop {
-                let r = client.get(addr, "/readyz", good);
-                if status(&r) == "200" {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "not ready: {r}");
-                std::thread::sleep(Duration::from_millis(20));
+    let opts = common::options(web, Some(web_yml));
+    common::serve_one_socket("scraped", dir.path(), opts, move |addr| {
+        let good = Some(("prometheus", "right horse"));
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let r = client.get(addr, "/readyz", good);
+            if status(&r) == "200" {
+                break;
             }
-            let r = client.get(addr, "/metrics", good);
-            assert_eq!(status(&r), "200", "{r}");
-            assert!(r.contains("netoproc_payload_bytes_total{"), "{r}");
-            assert!(r.contains("scraped"), "{r}");
-            // The cached pair again, then every wrong one.
-            assert_eq!(status(&client.get(addr, "/metrics", good)), "200");
-            for bad in [
-                None,
-                Some(("prometheus", "wrong horse")),
-                Some(("prometheus", "right horse ")),
-                Some(("nobody", "right horse")),
-            ] {
-                for path in ["/metrics", "/readyz", "/api/v1/snapshot", "/"] {
-                    let r = client.get(addr, path, bad);
-                    assert_eq!(status(&r), "401", "{path} {bad:?}: {r}");
-                    assert!(
-                        r.to_ascii_lowercase()
-                            .contains("www-authenticate: basic realm=\"netoproc\""),
-                        "{r}"
-                    );
-                    assert!(!r.contains("netoproc_"), "{r}");
-                }
+            assert!(Instant::now() < deadline, "not ready: {r}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let r = client.get(addr, "/metrics", good);
+        assert_eq!(status(&r), "200", "{r}");
+        assert!(r.contains("netoproc_payload_bytes_total{"), "{r}");
+        assert!(r.contains("scraped"), "{r}");
+        // The cached pair again, then every wrong one.
+        assert_eq!(status(&client.get(addr, "/metrics", good)), "200");
+        for bad in [
+            None,
+            Some(("prometheus", "wrong horse")),
+            Some(("prometheus", "right horse ")),
+            Some(("nobody", "right horse")),
+        ] {
+            for path in ["/metrics", "/readyz", "/api/v1/snapshot", "/"] {
+                let r = client.get(addr, path, bad);
+                assert_eq!(status(&r), "401", "{path} {bad:?}: {r}");
+                assert!(
+                    r.to_ascii_lowercase()
+                        .contains("www-authenticate: basic realm=\"netoproc\""),
+                    "{r}"
+                );
+                assert!(!r.contains("netoproc_"), "{r}");
             }
-            let r = client.get(addr, "/api/v1/snapshot", good);
-            assert_eq!(status(&r), "200", "{r}");
-            // Health needs no credentials.
-            let r = client.get(addr, "/healthz", None);
-            assert_eq!(status(&r), "200", "{r}");
-            // Plain HTTP on the TLS port: no HTTP answer.
-            let mut s = TcpStream::connect(addr).unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            s.write_all(b"GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")
-                .unwrap();
-            let mut out = Vec::new();
-            let _ = s.read_to_end(&mut out);
-            assert!(
-                !String::from_utf8_lossy(&out).contains("HTTP/1."),
-                "plain HTTP answered: {:?}",
-                String::from_utf8_lossy(&out)
-            );
-            // And TLS still works after that.
-            assert_eq!(status(&client.get(addr, "/healthz", None)), "200");
-        }));
-        stop2.store(true, Ordering::Relaxed);
-        result
+        }
+        let r = client.get(addr, "/api/v1/snapshot", good);
+        assert_eq!(status(&r), "200", "{r}");
+        // Health needs no credentials.
+        let r = client.get(addr, "/healthz", None);
+        assert_eq!(status(&r), "200", "{r}");
+        // Plain HTTP on the TLS port: no HTTP answer.
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        assert!(
+            !String::from_utf8_lossy(&out).contains("HTTP/1."),
+            "plain HTTP answered: {:?}",
+            String::from_utf8_lossy(&out)
+        );
+        // And TLS still works after that.
+        assert_eq!(status(&client.get(addr, "/healthz", None)), "200");
     });
-    let mut engine = Engine::new(&mut backend, session);
-    let result = serve(&mut engine, &clock, &stop, &reload, &opts, |a| {
-        addr_tx.send(a).unwrap();
-    });
-    let scraped = scraper.join().unwrap();
-    result.expect("serve");
-    if let Err(panic) = scraped {
-        std::panic::resume_unwind(panic);
-    }
 }
