@@ -117,6 +117,16 @@ fn workloads() -> Vec<Workload> {
 /// groups' parents (`system.slice`) are shared.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// The start of every test here: root (or skip, or fail under `CI=true`),
+/// the binary built, and the others waited for; `None` when skipping.
+fn one_at_a_time(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
+    if !root_or_skip(test) {
+        return None;
+    }
+    common::netoproc_bin();
+    Some(ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 /// Runs every workload's client and server under one netoproc grouping by
 /// `by`; returns the report and each client's own count.
 fn capture(mode: &Mode, by: &str, ws: &[Workload], hold_ms: u64) -> (NpReport, Vec<GenReport>) {
@@ -248,11 +258,9 @@ fn check(test: &str, mode: &Mode, share: f64, hold_ms: u64, by: &str, ws: &[Work
 /// by container, pod, service and cgroup.
 fn runtime_cgroups_group_exactly_in_ebpf_mode() {
     let test = "identity_ebpf";
-    if !root_or_skip(test) {
+    let Some(_one) = one_at_a_time(test) else {
         return;
-    }
-    common::netoproc_bin();
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let ws = workloads();
     for by in ["container", "pod", "service", "cgroup"] {
         // Clients that exit at once: identified by their cgroup id.
@@ -265,11 +273,9 @@ fn runtime_cgroups_group_exactly_in_ebpf_mode() {
 /// namespaces keeping its owners' identities.
 fn runtime_cgroups_group_within_a_percent_in_afpacket_mode() {
     let test = "identity_afpacket";
-    if !root_or_skip(test) {
+    let Some(_one) = one_at_a_time(test) else {
         return;
-    }
-    common::netoproc_bin();
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let ws = workloads();
     for by in ["container", "service"] {
         // AF_PACKET names a socket's owner from /proc while it runs (a
@@ -287,11 +293,9 @@ fn runtime_cgroups_group_within_a_percent_in_afpacket_mode() {
 /// dead process's `ns/net` path and never dump that namespace again.)
 fn a_namespace_made_after_start_keeps_its_owners_in_afpacket_mode() {
     let test = "identity_late_netns";
-    if !root_or_skip(test) {
+    let Some(_one) = one_at_a_time(test) else {
         return;
-    }
-    common::netoproc_bin();
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let mut mode = Mode::afpacket_exact();
     mode.args.extend(strings(&["--group-by", "container"]));
     let np = NetoprocRun::start_in(&mode);
@@ -373,11 +377,9 @@ fn a_namespace_made_after_start_keeps_its_owners_in_afpacket_mode() {
 /// labels with exactly the bytes it moved (eBPF).
 fn the_agent_labels_series_with_container_and_pod() {
     let test = "identity_agent_pod";
-    if !root_or_skip(test) {
+    let Some(_one) = one_at_a_time(test) else {
         return;
-    }
-    common::netoproc_bin();
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let k8s = fake_id("agentpod");
     let pod = fake_uuid("agentpod");
     let cg = Cgroup::new(&format!(

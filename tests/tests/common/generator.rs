@@ -38,30 +38,14 @@ impl Generator {
         bin: &std::path::Path,
         args: &[String],
     ) -> Generator {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", netns])
-            .arg(bin)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{label}: cannot start np-trafficgen: {e}"));
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Generator {
-            label: label.to_string(),
-            stdin: child.stdin.take(),
-            child,
-            lines,
-        }
+        let mut all = vec![
+            "netns".to_string(),
+            "exec".to_string(),
+            netns.to_string(),
+            bin.display().to_string(),
+        ];
+        all.extend(args.iter().cloned());
+        Generator::spawn_command(label, std::path::Path::new("ip"), &all)
     }
 
     /// `np-trafficgen ARGS` in namespace `netns`, joining cgroup `cg`
