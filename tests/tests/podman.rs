@@ -35,12 +35,14 @@ fn podman(args: &[&str]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("cannot run podman (apt-get install podman): {e}"))
 }
 
-/// `soft:hard` of one of this process's own rlimits: what the container
-/// gets, as podman's defaults (nofile 1048576, nproc 4194304) are more
-/// than a sandbox without CAP_SYS_RESOURCE lets runc set ("error setting
-/// rlimit type 6: operation not permitted" where the hard nproc limit is
-/// 1000).
-fn own_limit(resource: libc::__rlimit_resource_t) -> String {
+/// `soft:hard` of one of this process's own rlimits, each at most `cap`:
+/// what the container gets, as podman's defaults (nofile 1048576, nproc
+/// 4194304) are more than a sandbox without CAP_SYS_RESOURCE lets runc set
+/// ("error setting rlimit type 6: operation not permitted"). Even our own
+/// nproc limit can be refused (runc's init runs under a lower one on some
+/// hosts: 96367 was refused where 4096 was not), so nproc is capped; the
+/// container runs three processes.
+fn own_limit(resource: libc::__rlimit_resource_t, cap: libc::rlim_t) -> String {
     let mut r = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -48,14 +50,8 @@ fn own_limit(resource: libc::__rlimit_resource_t) -> String {
     // SAFETY: getrlimit writes one rlimit into the struct it is given.
     let rc = unsafe { libc::getrlimit(resource, &mut r) };
     assert_eq!(rc, 0, "getrlimit");
-    let show = |v: libc::rlim_t| {
-        if v == libc::RLIM_INFINITY {
-            "-1".to_string()
-        } else {
-            v.to_string()
-        }
-    };
-    format!("{}:{}", show(r.rlim_cur), show(r.rlim_max))
+    let (soft, hard) = (r.rlim_cur.min(cap), r.rlim_max.min(cap));
+    format!("{soft}:{hard}")
 }
 
 fn ok(args: &[&str]) -> String {
@@ -200,8 +196,8 @@ fn run(test: &str, mode: Mode, share: f64) {
     );
     let netns = format!("ns:/run/netns/{}", pair.a.name);
     let (nofile, nproc) = (
-        format!("nofile={}", own_limit(libc::RLIMIT_NOFILE)),
-        format!("nproc={}", own_limit(libc::RLIMIT_NPROC)),
+        format!("nofile={}", own_limit(libc::RLIMIT_NOFILE, 65_536)),
+        format!("nproc={}", own_limit(libc::RLIMIT_NPROC, 1024)),
     );
     let id = ok(&[
         "run",
