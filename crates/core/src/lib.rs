@@ -12,6 +12,7 @@ pub mod clock;
 pub mod escape;
 pub mod identity;
 pub mod ledger;
+pub mod lifecycle;
 pub mod model;
 pub mod rates;
 pub mod report;

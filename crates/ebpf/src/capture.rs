@@ -20,6 +20,7 @@ use netoproc_core::backend::{
     NAMING_PROCESSES, READING_BPF_MAPS,
 };
 use netoproc_core::ledger::SocketLedger;
+use netoproc_core::lifecycle::{LifeEvent, Step};
 use netoproc_core::report::Losses;
 use netoproc_core::DnsPacket;
 
@@ -31,7 +32,7 @@ use crate::live_read::{self, LiveRead, LiveReader};
 use crate::map_dump::{IterLink, MapDump};
 use crate::names;
 use crate::records::{
-    decode_event, decode_peer_dump, decode_socket_dump, peer_record, socket_record, Event,
+    decode_event, decode_life_samples, decode_peer_dump, decode_socket_dump, peer_record, socket_record, Event,
 };
 
 /// The compiled programs (see `scripts/regen-bpf.sh`).
@@ -88,6 +89,9 @@ pub struct EbpfCapture {
     /// DNS packets decoded but not yet taken.
     dns: Vec<DnsPacket>,
     dns_dropped: u64,
+    /// TCP lifecycle steps and live samples decoded but not yet taken.
+    life: Vec<LifeEvent>,
+    life_dropped: u64,
     /// Ring-buffer records skipped because they did not decode.
     undecodable: u64,
     /// `np_peers` entries this process deleted (of closed sockets).
@@ -109,6 +113,10 @@ const DRAIN_MAX: usize = 65_536;
 /// DNS packets held between two `take_dns` calls before new ones are
 /// dropped (and counted).
 const DNS_BACKLOG: usize = 65_536;
+
+/// Lifecycle steps and samples held between two `take_lifecycle` calls
+/// before new ones are dropped (and counted).
+const LIFE_BACKLOG: usize = 262_144;
 
 impl EbpfCapture {
     pub fn start(opts: &EbpfOptions) -> Result<Self, StartError> {
@@ -204,6 +212,8 @@ impl EbpfCapture {
             kretprobes,
             dns: Vec::new(),
             dns_dropped: 0,
+            life: Vec::new(),
+            life_dropped: 0,
             undecodable: 0,
             peers_deleted: 0,
             peers_evicted: 0,
@@ -486,6 +496,13 @@ fn walk_records(ebpf: &Ebpf, map: &str, ledger: &mut SocketLedger) -> Result<(),
     Ok(())
 }
 
+/// Live TCP sockets' lifecycle samples from a socket dump, past the
+/// backlog bound only the newest read's (a sample replaces the last one).
+fn keep_samples(life: &mut Vec<LifeEvent>, bytes: &[u8]) {
+    life.retain(|e| e.step != Step::Sample);
+    life.extend(decode_life_samples(bytes));
+}
+
 impl CaptureBackend for EbpfCapture {
     fn info(&self) -> &CaptureInfo {
         &self.info
@@ -534,6 +551,13 @@ impl CaptureBackend for EbpfCapture {
             match decode_event(&item) {
                 Ok(Event::SocketClosed(rec)) => ledger.observe_socket(rec),
                 Ok(Event::Process(p)) => ledger.observe_process(p),
+                Ok(Event::Life(ev)) => {
+                    if self.life.len() < LIFE_BACKLOG {
+                        self.life.push(ev);
+                    } else {
+                        self.life_dropped += 1;
+                    }
+                }
                 Ok(Event::Dns(p)) => {
                     if self.dns.len() < DNS_BACKLOG {
                         self.dns.push(p);
@@ -551,9 +575,11 @@ impl CaptureBackend for EbpfCapture {
     fn read_sockets(&mut self, ledger: &mut SocketLedger) -> Result<(), CaptureError> {
         match &mut self.live {
             LiveReader::MapIter(it) => {
-                for rec in decode_socket_dump(it.read_all()?) {
+                let bytes = it.read_all()?;
+                for rec in decode_socket_dump(bytes) {
                     ledger.observe_socket(rec);
                 }
+                keep_samples(&mut self.life, bytes);
             }
             LiveReader::SocketIter(it) => {
                 let named: BTreeSet<u32> = ledger
@@ -561,9 +587,11 @@ impl CaptureBackend for EbpfCapture {
                     .filter(|s| !s.closed)
                     .filter_map(|s| s.owner.as_ref().map(|o| o.netns))
                     .collect();
-                for rec in decode_socket_dump(it.read_all(&named)?) {
+                let bytes = it.read_all(&named)?;
+                for rec in decode_socket_dump(bytes) {
                     ledger.observe_socket(rec);
                 }
+                keep_samples(&mut self.life, bytes);
                 let new: Vec<String> = it
                     .unreachable
                     .iter()
@@ -587,6 +615,14 @@ impl CaptureBackend for EbpfCapture {
 
     fn take_dns(&mut self) -> Vec<DnsPacket> {
         std::mem::take(&mut self.dns)
+    }
+
+    fn take_lifecycle(&mut self) -> Vec<LifeEvent> {
+        std::mem::take(&mut self.life)
+    }
+
+    fn lifecycle_dropped(&self) -> u64 {
+        self.life_dropped
     }
 
     fn losses(&self) -> Result<Losses, CaptureError> {

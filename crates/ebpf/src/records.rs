@@ -6,6 +6,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use netoproc_core::lifecycle::{
+    Closer, ConnectionLife, LifeEvent, Outcome, ResponseHistogram, Role, Step, TcpHealth,
+};
 use netoproc_core::model::join_argv;
 use netoproc_core::{
     Counters, DnsPacket, Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie,
@@ -16,6 +19,12 @@ use crate::abi::{
     np_dns_event, np_peer_counters, np_peer_entry, np_peer_key, np_proc_event, np_sock_event,
     np_sock_stats, np_tuple, NP_DIR_TX, NP_EV_DNS, NP_EV_PROC, NP_EV_SOCK_CLOSE, NP_F_CLOSED,
     NP_F_CLOSER_OWNER, NP_F_OWNER, NP_F_TUPLE,
+};
+use crate::abi::{
+    np_life_event, np_tcp_life, NP_CLOSER_LOCAL, NP_CLOSER_REMOTE, NP_EV_LIFE, NP_LIFE_ACCEPTED,
+    NP_LIFE_CLOSED, NP_LIFE_CONNECT, NP_LIFE_ESTABLISHED, NP_L_HEALTH, NP_OUT_ABORTED,
+    NP_OUT_CLOSED, NP_OUT_OPEN, NP_OUT_REFUSED, NP_OUT_RESET, NP_OUT_TIMEOUT, NP_OUT_UNREACHABLE,
+    NP_ROLE_CLIENT, NP_ROLE_SERVER,
 };
 
 const AF_INET: u16 = 2;
@@ -29,6 +38,8 @@ pub enum Event {
     SocketClosed(SocketRecord),
     Process(ProcessInfo),
     Dns(DnsPacket),
+    /// A TCP connection's lifecycle step.
+    Life(LifeEvent),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -64,6 +75,19 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
             Ok(Event::Process(process_info(&ev)))
         }
         NP_EV_DNS => decode_dns(bytes),
+        NP_EV_LIFE => {
+            let ev: np_life_event = read_struct(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+            let step = match ev.what {
+                NP_LIFE_CONNECT => Step::Connect,
+                NP_LIFE_ESTABLISHED => Step::Established,
+                NP_LIFE_ACCEPTED => Step::Accepted,
+                NP_LIFE_CLOSED => Step::Closed,
+                other => return Err(DecodeError::UnknownKind(other)),
+            };
+            life_event(&ev.stats, step, ev.hdr.ktime_ns)
+                .map(Event::Life)
+                .ok_or(DecodeError::BadTuple)
+        }
         other => Err(DecodeError::UnknownKind(other)),
     }
 }
@@ -108,6 +132,72 @@ fn protocol_of(p: u8) -> Option<Protocol> {
         IPPROTO_UDP => Some(Protocol::Udp),
         _ => None,
     }
+}
+
+/// A lifecycle step (or, with [`Step::Sample`], a live socket's state) of
+/// the socket `s`; `None` when no lifecycle hook saw it connect or be
+/// accepted.
+pub fn life_event(s: &np_sock_stats, step: Step, ktime_ns: u64) -> Option<LifeEvent> {
+    let life = connection_life(&s.life)?;
+    let record = socket_record(s, 0);
+    Some(LifeEvent {
+        step,
+        ktime_ns,
+        cookie: record.cookie,
+        record,
+        life,
+    })
+}
+
+fn connection_life(l: &np_tcp_life) -> Option<ConnectionLife> {
+    let role = match u32::from(l.role) {
+        NP_ROLE_CLIENT => Role::Client,
+        NP_ROLE_SERVER => Role::Server,
+        _ => return None,
+    };
+    let outcome = match u32::from(l.outcome) {
+        NP_OUT_OPEN => Outcome::Open,
+        NP_OUT_CLOSED => Outcome::Success,
+        NP_OUT_REFUSED => Outcome::Refused,
+        NP_OUT_RESET => Outcome::Reset,
+        NP_OUT_TIMEOUT => Outcome::Timeout,
+        NP_OUT_UNREACHABLE => Outcome::Unreachable,
+        NP_OUT_ABORTED => Outcome::AbortedByExit,
+        _ => Outcome::Other,
+    };
+    let nonzero = |v: u64| (v != 0).then_some(v);
+    Some(ConnectionLife {
+        role,
+        outcome,
+        connect_ns: l.connect_ns,
+        established_ns: nonzero(l.established_ns),
+        closed_ns: nonzero(l.closed_ns),
+        handshake_ns: nonzero(l.handshake_ns),
+        health: (u32::from(l.flags) & NP_L_HEALTH != 0).then_some(TcpHealth {
+            srtt_us: l.srtt_us,
+            rttvar_us: l.rttvar_us,
+            min_rtt_us: l.min_rtt_us,
+            cwnd: l.cwnd,
+            total_retrans: l.total_retrans,
+            segs_out: l.segs_out,
+        }),
+        retrans_events: l.retrans_events,
+        error: l.sk_err,
+        closer: match u32::from(l.closer) {
+            NP_CLOSER_LOCAL => Some(Closer::Local),
+            NP_CLOSER_REMOTE => Some(Closer::Remote),
+            _ => None,
+        },
+        response: ResponseHistogram::from_kernel(&l.rt_hist, l.rt_count, l.rt_sum_us),
+    })
+}
+
+/// The lifecycle samples of the TCP sockets in a socket-iterator dump.
+pub fn decode_life_samples(bytes: &[u8]) -> impl Iterator<Item = LifeEvent> + '_ {
+    bytes
+        .chunks_exact(std::mem::size_of::<np_sock_stats>())
+        .filter_map(read_struct::<np_sock_stats>)
+        .filter_map(|s| life_event(&s, Step::Sample, 0))
 }
 
 /// Splits the socket-storage iterator's output into records. A trailing

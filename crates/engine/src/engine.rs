@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use netoproc_core::backend::{CaptureBackend, CaptureError, CaptureInfo};
 use netoproc_core::clock::Clock;
 use netoproc_core::ledger::SocketLedger;
+use netoproc_core::lifecycle::{ConnectionBook, LifeEvent, LifecycleReport, Step};
 use netoproc_core::report::{AttributionStats, Losses, Report};
 use netoproc_dns::{DnsReport, Observatory};
 use netoproc_procfs::ProcRoot;
@@ -73,10 +74,25 @@ pub struct Engine<'b> {
     folded: u64,
     /// Complete reads of every live socket so far.
     reads: u64,
+    /// TCP connections' lifecycle and health, and per-process rollups.
+    book: ConnectionBook,
+    /// Lifecycle steps kept for a front-end that streams them (`watch`);
+    /// `None` when none does.
+    life_stream: Option<Vec<LifeEvent>>,
+    /// Steps dropped because the front-end did not take them in time.
+    life_stream_dropped: u64,
 }
+
+/// Open connections kept as rows at most (more are counted, not kept).
+pub const MAX_OPEN_CONNECTIONS: usize = 262_144;
+/// Closed connections kept as rows when the session sets no bound.
+pub const DEFAULT_MAX_CLOSED_CONNECTIONS: usize = 10_000;
+/// Lifecycle steps held for a streaming front-end between two takes.
+const LIFE_STREAM_MAX: usize = 262_144;
 
 impl<'b> Engine<'b> {
     pub fn new(backend: &'b mut dyn CaptureBackend, cfg: SessionConfig) -> Self {
+        let cfg_max = cfg.max_closed;
         Engine {
             backend,
             procfs: ProcRoot::new(&cfg.proc_root),
@@ -89,6 +105,12 @@ impl<'b> Engine<'b> {
             own: OwnMeter::default(),
             folded: 0,
             reads: 0,
+            book: ConnectionBook::new(
+                MAX_OPEN_CONNECTIONS,
+                cfg_max_closed(&cfg_max),
+            ),
+            life_stream: None,
+            life_stream_dropped: 0,
         }
     }
 
@@ -130,6 +152,7 @@ impl<'b> Engine<'b> {
         self.backend
             .drain_events(&mut self.ledger, timeout)
             .map_err(backend_err("reading kernel events"))?;
+        self.feed_lifecycle();
         self.feed_dns();
         Ok(())
     }
@@ -142,6 +165,7 @@ impl<'b> Engine<'b> {
             .read_sockets(&mut self.ledger)
             .map_err(backend_err("reading socket counters"))?;
         self.reads += 1;
+        self.feed_lifecycle();
         self.feed_dns();
         if let Some(max) = self.cfg.max_closed {
             self.folded += fold_closed(&mut self.ledger, max);
@@ -278,6 +302,43 @@ impl<'b> Engine<'b> {
         self.own.sample(&self.procfs, now)
     }
 
+    /// Keeps every lifecycle step from now on for [`Engine::take_life_events`].
+    pub fn stream_lifecycle(&mut self) {
+        self.life_stream.get_or_insert_with(Vec::new);
+    }
+
+    /// Lifecycle steps since the last call (with [`Engine::stream_lifecycle`]).
+    pub fn take_life_events(&mut self) -> Vec<LifeEvent> {
+        self.life_stream.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Connections' lifecycle and health and the per-process rollups now.
+    pub fn lifecycle(&self) -> LifecycleReport {
+        self.book.report()
+    }
+
+    /// Lifecycle steps lost so far: in the backend (its ring or backlog) and
+    /// between the engine and a streaming front-end.
+    pub fn lifecycle_dropped(&self) -> u64 {
+        self.backend.lifecycle_dropped() + self.life_stream_dropped
+    }
+
+    fn feed_lifecycle(&mut self) {
+        for ev in self.backend.take_lifecycle() {
+            self.book.observe(&ev);
+            if let Some(q) = &mut self.life_stream {
+                if ev.step == Step::Sample {
+                    continue;
+                }
+                if q.len() < LIFE_STREAM_MAX {
+                    q.push(ev);
+                } else {
+                    self.life_stream_dropped += 1;
+                }
+            }
+        }
+    }
+
     fn feed_dns(&mut self) {
         let packets = self.backend.take_dns();
         if let Some(obs) = &mut self.dns {
@@ -285,6 +346,12 @@ impl<'b> Engine<'b> {
             obs.sweep(ktime::monotonic_ns(), &self.ledger);
         }
     }
+}
+
+fn cfg_max_closed(max: &Option<u64>) -> usize {
+    max.map_or(DEFAULT_MAX_CLOSED_CONNECTIONS, |m| {
+        usize::try_from(m).unwrap_or(usize::MAX)
+    })
 }
 
 /// Folds the closed sockets into their process rows once more than `max`

@@ -5,7 +5,8 @@
 //! asked for); a connection has `remote_host` when a DNS answer named its
 //! remote address. Addresses are strings as Rust prints them
 //! (`10.0.0.1:80`, `[fd00::1]:80`) or `null` when unknown. Counters are raw
-//! integers.
+//! integers. With TCP lifecycle tracking, `"lifecycle":{..}` holds every
+//! connection's outcome and health and the per-process rollups.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -15,7 +16,7 @@ use netoproc_core::report::{ConnectionRow, ProcessRow};
 use netoproc_dns::DnsReport;
 use serde::{Serialize, Serializer};
 
-use crate::{ExportError, Meta, Snapshot};
+use crate::{ExportError, LifecycleSection, Meta, Snapshot};
 
 #[derive(Serialize)]
 struct Document<'a> {
@@ -25,6 +26,8 @@ struct Document<'a> {
     total: &'a Counters,
     #[serde(skip_serializing_if = "Option::is_none")]
     dns: Option<&'a DnsReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lifecycle: Option<&'a LifecycleSection<'a>>,
 }
 
 /// A [`ConnectionRow`] with its addresses as strings, in the documented
@@ -71,7 +74,11 @@ fn addr_or_null<S: Serializer>(a: &Option<SocketAddr>, s: S) -> Result<S::Ok, S:
     }
 }
 
-pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> Result<(), ExportError> {
+pub(crate) fn write(
+    out: &mut dyn Write,
+    snap: &Snapshot,
+    lifecycle: Option<&LifecycleSection>,
+) -> Result<(), ExportError> {
     let connections = if snap.connections {
         snap.report
             .connections
@@ -87,6 +94,7 @@ pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> Result<(), ExportEr
         connections,
         total: &snap.report.total,
         dns: snap.dns,
+        lifecycle,
     };
     serde_json::to_writer(&mut *out, &doc)?;
     out.write_all(b"\n")?;

@@ -175,6 +175,11 @@ pub enum Command {
     /// (/healthz, /readyz) and the snapshot JSON (/api/v1/snapshot) over
     /// HTTP, on 127.0.0.1:9767 unless --listen says otherwise.
     Serve(crate::serve::ServeArgs),
+    /// Stream TCP connection lifecycle as JSON lines: one object per
+    /// connect, established, accepted and closed step (outcome, failure
+    /// reason, handshake, RTT, retransmissions, response time), and with
+    /// --interval one summary per process per interval. Flushed per line.
+    Watch(crate::watch::WatchArgs),
 }
 
 /// The `--dns-ports` list; empty when DNS capture is off.

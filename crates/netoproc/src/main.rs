@@ -14,6 +14,7 @@ mod privilege;
 mod serve;
 mod session;
 mod snapshot;
+mod watch;
 
 use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
@@ -62,7 +63,9 @@ fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
     }
     // Without --duration: the live view on a terminal, else capture until
     // Ctrl-C and print.
-    let live = cli.duration.is_none() && std::io::stdout().is_terminal();
+    let live = cli.duration.is_none()
+        && std::io::stdout().is_terminal()
+        && !matches!(cli.command, Some(cli::Command::Watch(_)));
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second Ctrl-C exits at once; the first ends the capture window.
@@ -97,6 +100,10 @@ fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
             let d = netoproc_core::escape::for_terminal(d);
             eprintln!("netoproc: degraded: {d}");
         }
+    }
+    if let Some(cli::Command::Watch(args)) = &cli.command {
+        let session = session::session_config(cli, session::FrontEnd::Snapshot);
+        return watch::run(args, session, capture.as_mut(), &SystemClock, &stop);
     }
     if live {
         let session = session::session_config(cli, session::FrontEnd::Live);

@@ -12,7 +12,7 @@ use anyhow::Context;
 use netoproc_core::backend::CaptureBackend;
 use netoproc_core::clock::Clock;
 use netoproc_engine::{Engine, SessionConfig};
-use netoproc_export::{write_snapshot, Meta, Snapshot};
+use netoproc_export::{write_snapshot_with_lifecycle, LifecycleSection, Meta, Snapshot};
 
 use crate::cli::Cli;
 use crate::failure::Failure;
@@ -93,9 +93,18 @@ pub fn run(
         remote_hosts: remote_hosts.as_ref(),
         view: cli.view,
     };
+    let life_report = engine.lifecycle();
+    let (sources, unavailable) = crate::watch::lifecycle_sources(engine.info());
+    let life = LifecycleSection {
+        sources: &sources,
+        unavailable: &unavailable,
+        steps_dropped: engine.lifecycle_dropped(),
+        report: &life_report,
+    };
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    match write_snapshot(&mut out, cli.format, &snap).and_then(|()| out.flush().map_err(Into::into))
+    match write_snapshot_with_lifecycle(&mut out, cli.format, &snap, Some(&life))
+        .and_then(|()| out.flush().map_err(Into::into))
     {
         Ok(()) => Ok(()),
         Err(e) if e.is_broken_pipe() => Ok(()),
