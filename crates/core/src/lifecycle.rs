@@ -12,7 +12,9 @@ use crate::model::{SocketCookie, SocketRecord};
 mod book;
 mod histogram;
 
-pub use book::{event_row, ConnectionBook, ConnectionRow, LifecycleReport, ProcessHealth, Quantiles};
+pub use book::{
+    event_row, ConnectionBook, ConnectionRow, LifecycleReport, ProcessHealth, Quantiles,
+};
 pub use histogram::{ResponseHistogram, RT_BUCKETS};
 
 /// Which side of the handshake this socket is.

@@ -32,7 +32,8 @@ use crate::live_read::{self, LiveRead, LiveReader};
 use crate::map_dump::{IterLink, MapDump};
 use crate::names;
 use crate::records::{
-    decode_event, decode_life_samples, decode_peer_dump, decode_socket_dump, peer_record, socket_record, Event,
+    decode_event, decode_life_samples, decode_peer_dump, decode_socket_dump, peer_record,
+    socket_record, Event,
 };
 
 /// The compiled programs (see `scripts/regen-bpf.sh`).

@@ -105,10 +105,7 @@ impl<'b> Engine<'b> {
             own: OwnMeter::default(),
             folded: 0,
             reads: 0,
-            book: ConnectionBook::new(
-                MAX_OPEN_CONNECTIONS,
-                cfg_max_closed(&cfg_max),
-            ),
+            book: ConnectionBook::new(MAX_OPEN_CONNECTIONS, cfg_max_closed(&cfg_max)),
             life_stream: None,
             life_stream_dropped: 0,
         }
@@ -309,7 +306,10 @@ impl<'b> Engine<'b> {
 
     /// Lifecycle steps since the last call (with [`Engine::stream_lifecycle`]).
     pub fn take_life_events(&mut self) -> Vec<LifeEvent> {
-        self.life_stream.as_mut().map(std::mem::take).unwrap_or_default()
+        self.life_stream
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Connections' lifecycle and health and the per-process rollups now.

@@ -134,7 +134,13 @@ pub fn write_summary(
     opened: u64,
     accepted: u64,
 ) -> Result<(), ExportError> {
-    let per_s = |n: u64| if interval_s > 0.0 { n as f64 / interval_s } else { 0.0 };
+    let per_s = |n: u64| {
+        if interval_s > 0.0 {
+            n as f64 / interval_s
+        } else {
+            0.0
+        }
+    };
     serde_json::to_writer(
         &mut *out,
         &SummaryLine {

@@ -63,13 +63,18 @@ pub fn lifecycle_sources(info: &CaptureInfo) -> (Vec<(&'static str, &'static str
         return (sources, missing);
     }
     if attached("np_tcp_state") {
-        sources.push(("steps, outcome, handshake, closer", "tp_btf/inet_sock_set_state"));
+        sources.push((
+            "steps, outcome, handshake, closer",
+            "tp_btf/inet_sock_set_state",
+        ));
         sources.push((
             "rtt, rttvar, min_rtt, cwnd, retransmits at close",
             "tcp_sock at TCP_CLOSE",
         ));
     } else {
-        missing.push("connection lifecycle and TCP health: tp_btf/inet_sock_set_state did not attach".into());
+        missing.push(
+            "connection lifecycle and TCP health: tp_btf/inet_sock_set_state did not attach".into(),
+        );
     }
     if attached("np_tcp_retrans") {
         sources.push(("retransmit_events", "tp_btf/tcp_retransmit_skb"));
@@ -86,7 +91,8 @@ pub fn lifecycle_sources(info: &CaptureInfo) -> (Vec<(&'static str, &'static str
     }
     if info.hooks == "kprobe" {
         missing.push(
-            "response time: the kprobe rung keeps send/receive records apart from the lifecycle".into(),
+            "response time: the kprobe rung keeps send/receive records apart from the lifecycle"
+                .into(),
         );
     } else {
         sources.push(("response_ms", "send/receive hooks' timing (socket storage)"));
@@ -195,7 +201,9 @@ fn stream(
         if done {
             let lost = engine.lifecycle_dropped();
             if lost > 0 {
-                eprintln!("netoproc: {lost} lifecycle steps were lost (ring buffer or backlog full)");
+                eprintln!(
+                    "netoproc: {lost} lifecycle steps were lost (ring buffer or backlog full)"
+                );
             }
             return Ok(());
         }

@@ -34,6 +34,10 @@ pub struct NpReport {
     #[serde(default)]
     #[allow(dead_code)]
     pub dns: Option<serde_json::Value>,
+    /// TCP lifecycle and health (read by `lifecycle.rs`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub lifecycle: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -196,7 +196,10 @@ impl ConnectionBook {
         let known = self.rows.contains_key(&ev.cookie);
         let Some(row) = (match self.rows.get_mut(&ev.cookie) {
             Some(r) => Some(r),
-            None if ev.step == Step::Sample && ev.life.closed_ns.is_none() && open_rows >= self.max_open => {
+            None if ev.step == Step::Sample
+                && ev.life.closed_ns.is_none()
+                && open_rows >= self.max_open =>
+            {
                 None
             }
             None if open_rows >= self.max_open && ev.step != Step::Closed => {

@@ -1,7 +1,7 @@
 use super::*;
 use crate::lifecycle::histogram::{bucket_of_us, bucket_range_us};
-use crate::lifecycle::RT_BUCKETS;
 use crate::lifecycle::TcpHealth;
+use crate::lifecycle::RT_BUCKETS;
 use crate::model::{Counters, Owner, SocketRecord};
 
 fn life(role: Role, outcome: Outcome, closed: bool) -> ConnectionLife {
@@ -54,13 +54,31 @@ fn event(cookie: u64, pid: u32, step: Step, life: ConnectionLife) -> LifeEvent {
 #[test]
 fn rollup_counts_outcomes_and_a_short_success_is_a_success() {
     let mut b = ConnectionBook::new(100, 100);
-    b.observe(&event(1, 7, Step::Closed, life(Role::Client, Outcome::Success, true)));
-    b.observe(&event(2, 7, Step::Closed, life(Role::Client, Outcome::Refused, true)));
-    b.observe(&event(3, 7, Step::Connect, life(Role::Client, Outcome::Open, false)));
+    b.observe(&event(
+        1,
+        7,
+        Step::Closed,
+        life(Role::Client, Outcome::Success, true),
+    ));
+    b.observe(&event(
+        2,
+        7,
+        Step::Closed,
+        life(Role::Client, Outcome::Refused, true),
+    ));
+    b.observe(&event(
+        3,
+        7,
+        Step::Connect,
+        life(Role::Client, Outcome::Open, false),
+    ));
     let r = b.report();
     assert_eq!(r.connections.len(), 3);
     let p = &r.processes[0];
-    assert_eq!((p.pid, p.connections_opened, p.successes, p.open), (7, 3, 1, 1));
+    assert_eq!(
+        (p.pid, p.connections_opened, p.successes, p.open),
+        (7, 3, 1, 1)
+    );
     assert_eq!(p.failures["refused"], 1);
     assert_eq!(p.failures["timeout"], 0);
     let hs = p.handshake_ms.p50.expect("handshake");
@@ -73,7 +91,12 @@ fn rollup_counts_outcomes_and_a_short_success_is_a_success() {
 fn closed_rows_past_the_bound_fold_into_their_process() {
     let mut b = ConnectionBook::new(100, 2);
     for c in 0..5 {
-        b.observe(&event(c, 9, Step::Closed, life(Role::Server, Outcome::Success, true)));
+        b.observe(&event(
+            c,
+            9,
+            Step::Closed,
+            life(Role::Server, Outcome::Success, true),
+        ));
     }
     let r = b.report();
     assert_eq!(r.connections.len(), 2);
@@ -87,22 +110,46 @@ fn the_accepting_process_owns_a_server_connection() {
     let mut e = event(1, 0, Step::Sample, life(Role::Server, Outcome::Open, false));
     e.record.owner = None;
     b.observe(&e);
-    b.observe(&event(1, 42, Step::Accepted, life(Role::Server, Outcome::Open, false)));
+    b.observe(&event(
+        1,
+        42,
+        Step::Accepted,
+        life(Role::Server, Outcome::Open, false),
+    ));
     assert_eq!(b.report().connections[0].pid, Some(42));
 }
 
 #[test]
 fn open_rows_past_the_bound_are_counted() {
     let mut b = ConnectionBook::new(1, 10);
-    b.observe(&event(1, 1, Step::Connect, life(Role::Client, Outcome::Open, false)));
-    b.observe(&event(2, 1, Step::Connect, life(Role::Client, Outcome::Open, false)));
+    b.observe(&event(
+        1,
+        1,
+        Step::Connect,
+        life(Role::Client, Outcome::Open, false),
+    ));
+    b.observe(&event(
+        2,
+        1,
+        Step::Connect,
+        life(Role::Client, Outcome::Open, false),
+    ));
     assert_eq!(b.report().rows_dropped, 1);
     assert_eq!(b.len(), 1);
 }
 
 #[test]
 fn response_buckets_match_the_kernel_and_read_within_an_eighth() {
-    for us in [1u64, 64, 100, 1_000, 30_000, 123_456, 4_000_000, u64::MAX / 2] {
+    for us in [
+        1u64,
+        64,
+        100,
+        1_000,
+        30_000,
+        123_456,
+        4_000_000,
+        u64::MAX / 2,
+    ] {
         // The kernel's np_rt_bucket, written out.
         let kernel = if us < 64 {
             0

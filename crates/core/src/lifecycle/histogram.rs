@@ -124,7 +124,11 @@ impl ResponseHistogram {
             .filter(|(_, &c)| c > 0)
             .map(|(i, &count)| {
                 let (lo_us, hi_us) = bucket_range_us(i);
-                BucketCount { lo_us, hi_us, count }
+                BucketCount {
+                    lo_us,
+                    hi_us,
+                    count,
+                }
             })
             .collect()
     }
