@@ -111,17 +111,24 @@ struct Counts {
 
 type Queue = Arc<(Mutex<VecDeque<(Instant, Vec<u8>)>>, Condvar)>;
 
-/// One direction: frames read from `from` leave on `to` after `delay`.
+/// How frames cross one direction of the link.
+#[derive(Clone, Copy)]
+struct Impairment {
+    delay: Duration,
+    loss: f64,
+    seed: u64,
+}
+
+/// One direction: frames read from `from` leave on `to` after the delay.
 fn direction(
     from: Arc<OwnedFd>,
     from_index: i32,
     to: Arc<OwnedFd>,
-    delay: Duration,
-    loss: f64,
-    seed: u64,
+    how: Impairment,
     stop: Arc<AtomicBool>,
     counts: Arc<Counts>,
 ) -> [thread::JoinHandle<()>; 2] {
+    let Impairment { delay, loss, seed } = how;
     let queue: Queue = Arc::new((Mutex::new(VecDeque::new()), Condvar::new()));
     let (q, st, c) = (Arc::clone(&queue), Arc::clone(&stop), Arc::clone(&counts));
     let reader = thread::spawn(move || {
@@ -146,7 +153,7 @@ fn direction(
                 continue;
             }
             // Our own sends on this interface come back as outgoing.
-            if sll.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+            if sll.sll_pkttype == libc::PACKET_OUTGOING {
                 continue;
             }
             c.received.fetch_add(1, Ordering::Relaxed);
@@ -220,9 +227,7 @@ pub fn run(
         Arc::clone(&fa),
         ia,
         Arc::clone(&fb),
-        delay,
-        loss,
-        seed,
+        Impairment { delay, loss, seed },
         Arc::clone(&halt),
         Arc::clone(&counts),
     ));
@@ -230,9 +235,11 @@ pub fn run(
         fb,
         ib,
         fa,
-        delay,
-        loss,
-        seed.wrapping_mul(31).wrapping_add(7),
+        Impairment {
+            delay,
+            loss,
+            seed: seed.wrapping_mul(31).wrapping_add(7),
+        },
         Arc::clone(&halt),
         Arc::clone(&counts),
     ));

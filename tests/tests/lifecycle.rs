@@ -479,3 +479,120 @@ fn retransmissions_across_a_2_percent_lossy_link_match_ss() {
     let p = process_of(&r, cli.pid);
     assert!(f(&p, "retransmit_ratio") > 0.0, "{p}");
 }
+
+#[test]
+fn watch_streams_one_json_line_per_step_and_exits_quietly_when_the_pipe_closes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let test = "lifecycle_watch_jsonl";
+    if !common::root_or_skip(test) {
+        return;
+    }
+    let _one_at_a_time = serial();
+    let pair = VethPair::new("watch");
+    let mut np = Command::new(common::netoproc_bin())
+        .args([
+            "-v",
+            "watch",
+            "--format",
+            "jsonl",
+            "--interval",
+            "0.5",
+            "--duration",
+            "120",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start netoproc watch");
+    let mut guard = KillOnDrop(Some(np.id()));
+    let (tx, ready) = std::sync::mpsc::channel();
+    let err = np.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("[netoproc watch] {line}");
+            if line.contains("first complete read") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    ready
+        .recv_timeout(Duration::from_secs(120))
+        .expect("netoproc watch did not start");
+    let to = SocketAddr::new(pair.v4(2), 5651).to_string();
+    let dial = Generator::spawn(
+        "refused",
+        &pair.a.name,
+        &args(&["tcp-dial", "--connect", &to]),
+    )
+    .finish();
+    let pid = u64::from(dial.pid);
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let out = np.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut out = BufReader::new(out);
+        let mut line = String::new();
+        // Stops reading (and drops the pipe) once told to.
+        while out.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            if lines_tx.send(std::mem::take(&mut line)).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut connect, mut closed, mut summary) = (false, None, false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !(connect && closed.is_some() && summary) && std::time::Instant::now() < deadline {
+        let Ok(l) = lines.recv_timeout(Duration::from_secs(1)) else {
+            continue;
+        };
+        let v: Value = serde_json::from_str(l.trim_end())
+            .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {l:?}"));
+        assert!(l.ends_with('\n') && !l.trim_end().contains('\n'));
+        if v["pid"].as_u64() != Some(pid) {
+            continue;
+        }
+        match v["event"].as_str() {
+            Some("connect") => connect = true,
+            Some("closed") => closed = Some(v["outcome"].as_str().unwrap_or("").to_string()),
+            Some("summary") => {
+                summary = true;
+                assert_eq!(v["failures"]["refused"], 1, "{v}");
+            }
+            other => panic!("unexpected event {other:?}: {v}"),
+        }
+    }
+    assert!(connect, "no connect line");
+    assert_eq!(closed.as_deref(), Some("refused"));
+    assert!(summary, "no summary line within the deadline");
+    // `| head`: the reader goes away; the next line written ends the run,
+    // with status 0.
+    drop(lines);
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = np.try_wait().expect("wait") {
+            guard.0 = None; // reaped: the pid may name another process now
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "watch kept running after its reader left"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "watch exited with {status}");
+    let _ = reader.join();
+}
+
+/// Kills the child `pid` on Drop (a failed test) unless it was reaped.
+struct KillOnDrop(Option<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            // SAFETY: signalling our own unreaped child by pid.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    }
+}

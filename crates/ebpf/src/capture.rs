@@ -117,7 +117,7 @@ const DNS_BACKLOG: usize = 65_536;
 
 /// Lifecycle steps and samples held between two `take_lifecycle` calls
 /// before new ones are dropped (and counted).
-const LIFE_BACKLOG: usize = 262_144;
+const LIFE_BACKLOG: usize = 65_536;
 
 impl EbpfCapture {
     pub fn start(opts: &EbpfOptions) -> Result<Self, StartError> {
@@ -554,7 +554,7 @@ impl CaptureBackend for EbpfCapture {
                 Ok(Event::Process(p)) => ledger.observe_process(p),
                 Ok(Event::Life(ev)) => {
                     if self.life.len() < LIFE_BACKLOG {
-                        self.life.push(ev);
+                        self.life.push(*ev);
                     } else {
                         self.life_dropped += 1;
                     }

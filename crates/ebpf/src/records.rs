@@ -39,7 +39,7 @@ pub enum Event {
     Process(ProcessInfo),
     Dns(DnsPacket),
     /// A TCP connection's lifecycle step.
-    Life(LifeEvent),
+    Life(Box<LifeEvent>),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
                 other => return Err(DecodeError::UnknownKind(other)),
             };
             life_event(&ev.stats, step, ev.hdr.ktime_ns)
-                .map(Event::Life)
+                .map(|e| Event::Life(Box::new(e)))
                 .ok_or(DecodeError::BadTuple)
         }
         other => Err(DecodeError::UnknownKind(other)),
@@ -379,6 +379,57 @@ mod tests {
         unsafe {
             std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>())
         }
+    }
+
+    fn bytes_of<T>(v: &T) -> Vec<u8> {
+        // SAFETY: reading the bytes of a plain-old-data ABI struct.
+        unsafe {
+            std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>())
+        }
+        .to_vec()
+    }
+
+    #[test]
+    fn lifecycle_events_decode_with_outcome_health_and_response_times() {
+        let mut ev = np_life_event {
+            hdr: np_event_hdr {
+                kind: NP_EV_LIFE,
+                _pad0: 0,
+                ktime_ns: 5,
+            },
+            what: NP_LIFE_CLOSED,
+            _pad0: 0,
+            stats: stats_v4(),
+        };
+        let l = &mut ev.stats.life;
+        l.role = NP_ROLE_CLIENT as u8;
+        l.outcome = NP_OUT_REFUSED as u8;
+        l.connect_ns = 1_000;
+        l.closed_ns = 2_000;
+        l.sk_err = 111;
+        l.flags = NP_L_HEALTH as u8;
+        l.cwnd = 10;
+        l.rt_hist[3] = 2;
+        l.rt_count = 2;
+        l.rt_sum_us = 150;
+        let Ok(Event::Life(e)) = decode_event(&bytes_of(&ev)) else {
+            panic!("not a lifecycle event");
+        };
+        assert_eq!(e.step, Step::Closed);
+        assert_eq!(e.life.outcome, Outcome::Refused);
+        assert_eq!(e.life.role, Role::Client);
+        assert_eq!(e.life.duration_ns(), Some(1_000));
+        assert_eq!(e.life.health.map(|h| h.cwnd), Some(10));
+        assert_eq!(e.life.response.counts, vec![(3, 2)]);
+        assert_eq!(e.record.owner.map(|o| o.pid), Some(77));
+        // No role: no lifecycle (a UDP socket, or one no hook saw connect).
+        ev.stats.life.role = 0;
+        assert!(decode_event(&bytes_of(&ev)).is_err());
+        // Short and unknown steps are errors, not panics.
+        assert!(decode_event(&bytes_of(&ev)[..100]).is_err());
+        ev.stats.life.role = NP_ROLE_SERVER as u8;
+        ev.what = 99;
+        assert!(decode_event(&bytes_of(&ev)).is_err());
     }
 
     #[test]

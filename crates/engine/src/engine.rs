@@ -88,7 +88,7 @@ pub const MAX_OPEN_CONNECTIONS: usize = 262_144;
 /// Closed connections kept as rows when the session sets no bound.
 pub const DEFAULT_MAX_CLOSED_CONNECTIONS: usize = 10_000;
 /// Lifecycle steps held for a streaming front-end between two takes.
-const LIFE_STREAM_MAX: usize = 262_144;
+const LIFE_STREAM_MAX: usize = 65_536;
 
 impl<'b> Engine<'b> {
     pub fn new(backend: &'b mut dyn CaptureBackend, cfg: SessionConfig) -> Self {

@@ -103,7 +103,14 @@ fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
     }
     if let Some(cli::Command::Watch(args)) = &cli.command {
         let session = session::session_config(cli, session::FrontEnd::Snapshot);
-        return watch::run(args, session, capture.as_mut(), &SystemClock, &stop);
+        return watch::run(
+            args,
+            cli.verbose,
+            session,
+            capture.as_mut(),
+            &SystemClock,
+            &stop,
+        );
     }
     if live {
         let session = session::session_config(cli, session::FrontEnd::Live);

@@ -124,12 +124,13 @@ fn written(r: Result<(), ExportError>) -> Result<(), Stop> {
 
 pub fn run(
     args: &WatchArgs,
+    verbose: bool,
     session: SessionConfig,
     backend: &mut dyn CaptureBackend,
     clock: &dyn Clock,
     stop: &AtomicBool,
 ) -> Result<(), Failure> {
-    match stream(args, session, backend, clock, stop) {
+    match stream(args, verbose, session, backend, clock, stop) {
         Ok(()) | Err(Stop::Pipe) => Ok(()),
         Err(Stop::Failed(f)) => Err(f),
     }
@@ -137,6 +138,7 @@ pub fn run(
 
 fn stream(
     args: &WatchArgs,
+    verbose: bool,
     session: SessionConfig,
     backend: &mut dyn CaptureBackend,
     clock: &dyn Clock,
@@ -163,6 +165,9 @@ fn stream(
         } else if now >= next_read {
             engine.read().map_err(failed)?;
             engine.retire_closed();
+            if verbose && engine.reads() == 1 {
+                eprintln!("netoproc: first complete read, watching");
+            }
             next_read = now + read_interval;
         } else {
             engine

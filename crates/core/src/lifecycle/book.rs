@@ -293,7 +293,7 @@ impl ConnectionBook {
             }
             connections.push(row_report(cookie.0, r));
         }
-        connections.sort_by(|a, b| (a.pid, a.cookie).cmp(&(b.pid, b.cookie)));
+        connections.sort_by_key(|c| (c.pid, c.cookie));
         let mut processes: Vec<ProcessHealth> = sums
             .into_iter()
             .map(|(pid, s)| process_report(pid, &s))

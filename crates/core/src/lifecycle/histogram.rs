@@ -10,24 +10,16 @@ pub const RT_BUCKETS: usize = 128;
 const SUB: usize = 8;
 const MIN_SHIFT: u32 = 6;
 
-/// Counts of response times per bucket, summed over connections.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Counts of response times per bucket, summed over connections. Sparse:
+/// `(bucket, count)` of the non-empty buckets in bucket order, so a
+/// connection without samples costs nothing and most have a few buckets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResponseHistogram {
-    pub counts: [u64; RT_BUCKETS],
+    pub counts: Vec<(u8, u64)>,
     /// Samples taken and their sum in µs (exact: the mean is not bucketed;
     /// the counts saturate, these do not).
     pub taken: u64,
     pub sum_us: u64,
-}
-
-impl Default for ResponseHistogram {
-    fn default() -> Self {
-        ResponseHistogram {
-            counts: [0; RT_BUCKETS],
-            taken: 0,
-            sum_us: 0,
-        }
-    }
 }
 
 /// The bucket `i`'s range in µs, `[lo, hi)`; bucket 0 starts at 0.
@@ -55,14 +47,25 @@ impl ResponseHistogram {
             sum_us,
             ..ResponseHistogram::default()
         };
-        for (c, &r) in h.counts.iter_mut().zip(raw) {
-            *c = u64::from(r);
-        }
+        h.counts = raw
+            .iter()
+            .take(RT_BUCKETS)
+            .enumerate()
+            .filter(|(_, &r)| r > 0)
+            .map(|(i, &r)| (i as u8, u64::from(r)))
+            .collect();
         h
     }
 
+    fn add(&mut self, bucket: u8, n: u64) {
+        match self.counts.binary_search_by_key(&bucket, |&(b, _)| b) {
+            Ok(i) => self.counts[i].1 += n,
+            Err(i) => self.counts.insert(i, (bucket, n)),
+        }
+    }
+
     pub fn record_us(&mut self, us: u64) {
-        self.counts[bucket_of_us(us)] += 1;
+        self.add(bucket_of_us(us) as u8, 1);
         self.taken += 1;
         self.sum_us += us;
     }
@@ -70,13 +73,13 @@ impl ResponseHistogram {
     pub fn merge(&mut self, o: &ResponseHistogram) {
         self.taken += o.taken;
         self.sum_us += o.sum_us;
-        for (a, b) in self.counts.iter_mut().zip(o.counts.iter()) {
-            *a += b;
+        for &(b, n) in &o.counts {
+            self.add(b, n);
         }
     }
 
     pub fn samples(&self) -> u64 {
-        self.counts.iter().sum()
+        self.counts.iter().map(|&(_, n)| n).sum()
     }
 
     /// The `q` quantile (0..=1) in µs: the midpoint of its bucket.
@@ -87,10 +90,10 @@ impl ResponseHistogram {
         }
         let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
         let mut seen = 0;
-        for (i, &c) in self.counts.iter().enumerate() {
+        for &(i, c) in &self.counts {
             seen += c;
             if seen >= rank {
-                let (lo, hi) = bucket_range_us(i);
+                let (lo, hi) = bucket_range_us(usize::from(i));
                 return Some((lo + hi) as f64 / 2.0);
             }
         }
@@ -120,10 +123,8 @@ impl ResponseHistogram {
     pub fn non_empty(&self) -> Vec<BucketCount> {
         self.counts
             .iter()
-            .enumerate()
-            .filter(|(_, &c)| c > 0)
-            .map(|(i, &count)| {
-                let (lo_us, hi_us) = bucket_range_us(i);
+            .map(|&(i, count)| {
+                let (lo_us, hi_us) = bucket_range_us(usize::from(i));
                 BucketCount {
                     lo_us,
                     hi_us,
