@@ -17,6 +17,8 @@
 #define NP_ENETUNREACH 101
 #define NP_EPIPE 32
 
+_Static_assert((NP_RT_BUCKETS & (NP_RT_BUCKETS - 1)) == 0, "NP_RT_BUCKETS: a power of two");
+
 static __always_inline void np_life_emit(struct np_sock_stats *st, __u32 what)
 {
 	struct np_life_event *ev = bpf_ringbuf_reserve(&np_events, sizeof(*ev), 0);
@@ -135,7 +137,12 @@ static __always_inline void np_life_on_io(struct np_sock_stats *st, int dir)
 		__u64 us = (now - l->last_io_ns) / 1000;
 		__u32 b = np_rt_bucket(us);
 
-		if (b < NP_RT_BUCKETS && l->rt_hist[b] < 0xffff)
+		/* Bound the index where older verifiers (6.1) can see it: clang
+		 * otherwise drops the check it can prove, and the verifier
+		 * cannot. */
+		asm volatile("" : "+r"(b));
+		b &= NP_RT_BUCKETS - 1;
+		if (l->rt_hist[b] < 0xffff)
 			l->rt_hist[b]++;
 		l->rt_count++;
 		l->rt_sum_us += us;
