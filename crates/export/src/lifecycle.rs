@@ -28,9 +28,21 @@ pub struct LifecycleSection<'a> {
     pub report: &'a LifecycleReport,
 }
 
+/// Milliseconds with three significant digits or so (loopback RTTs are
+/// tens of microseconds).
+fn ms(v: f64) -> String {
+    if v < 1.0 {
+        format!("{v:.3}")
+    } else if v < 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
 fn q(v: &Quantiles) -> String {
     match (v.p50, v.p99) {
-        (Some(a), Some(b)) => format!("{a:.1}/{b:.1}"),
+        (Some(a), Some(b)) => format!("{}/{}", ms(a), ms(b)),
         _ => "-".into(),
     }
 }
@@ -155,3 +167,7 @@ pub fn write_summary(
     out.write_all(b"\n")?;
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;
