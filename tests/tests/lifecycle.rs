@@ -93,26 +93,44 @@ fn outcomes_refused_reset_timeout_aborted_and_500_short_successes() {
     let _one_at_a_time = serial();
     let pair = VethPair::new("life");
     pair.pin_neighbours();
-    // A SYN to .3 goes to b's MAC, and b, not a router, drops it.
-    let mac_b = mac(&pair.b, common::netns::IFACE_B);
+    // A SYN to .3 goes to b's MAC, and b, not a router, drops it; one to
+    // .4 from b goes to a's MAC likewise. a gives up after one retry (3 s);
+    // b keeps trying (its default), so its dialer can be killed mid-connect
+    // however slowly this machine notices the SYN_SENT socket.
     let black = format!("10.203.{}.3", pair.subnet);
-    let out = Command::new("ip")
-        .args([
-            "-n",
-            &pair.a.name,
-            "neigh",
-            "replace",
-            &black,
-            "lladdr",
-            &mac_b,
-            "dev",
-            IFACE_A,
-            "nud",
-            "permanent",
-        ])
-        .output()
-        .expect("ip neigh");
-    assert!(out.status.success());
+    let black_b = format!("10.203.{}.4", pair.subnet);
+    for (ns, addr, peer, iface) in [
+        (&pair.a, &black, &pair.b, common::netns::IFACE_B),
+        (&pair.b, &black_b, &pair.a, IFACE_A),
+    ] {
+        let lladdr = mac(peer, iface);
+        let dev = if iface == IFACE_A {
+            common::netns::IFACE_B
+        } else {
+            IFACE_A
+        };
+        let out = Command::new("ip")
+            .args([
+                "-n",
+                &ns.name,
+                "neigh",
+                "replace",
+                addr,
+                "lladdr",
+                &lladdr,
+                "dev",
+                dev,
+                "nud",
+                "permanent",
+            ])
+            .output()
+            .expect("ip neigh");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     sysctl(&pair.a, "net.ipv4.tcp_syn_retries=1");
 
     let b = pair.v4(2);
@@ -142,8 +160,8 @@ fn outcomes_refused_reset_timeout_aborted_and_500_short_successes() {
     );
     let killed = Generator::spawn(
         "killed",
-        &pair.a.name,
-        &args(&["tcp-dial", "--connect", &format!("{black}:5604")]),
+        &pair.b.name,
+        &args(&["tcp-dial", "--connect", &format!("{black_b}:5604")]),
     );
     let killed_pid = killed.pid();
     let mut acceptor = Generator::spawn(
@@ -172,13 +190,13 @@ fn outcomes_refused_reset_timeout_aborted_and_500_short_successes() {
             .args([
                 "netns",
                 "exec",
-                &pair.a.name,
+                &pair.b.name,
                 "ss",
                 "-tnH",
                 "state",
                 "syn-sent",
                 "dst",
-                &format!("{black}:5604"),
+                &format!("{black_b}:5604"),
             ])
             .output()
             .expect("ss");
