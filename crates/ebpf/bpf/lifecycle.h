@@ -19,8 +19,17 @@
 
 _Static_assert((NP_RT_BUCKETS & (NP_RT_BUCKETS - 1)) == 0, "NP_RT_BUCKETS: a power of two");
 
+/* Set by userspace at load time: whether anyone streams the steps before
+ * close (`netoproc watch`). Otherwise only NP_LIFE_CLOSED is sent (it
+ * carries the whole record: owner, outcome, health), which keeps the ring
+ * and the reader at two events per connection instead of five. */
+const volatile bool np_life_steps = true;
+
 static __always_inline void np_life_emit(struct np_sock_stats *st, __u32 what)
 {
+	if (what != NP_LIFE_CLOSED && !np_life_steps)
+		return;
+
 	struct np_life_event *ev = bpf_ringbuf_reserve(&np_events, sizeof(*ev), 0);
 
 	if (!ev) {

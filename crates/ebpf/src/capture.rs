@@ -51,6 +51,9 @@ pub struct EbpfOptions {
     pub dns_ports: Vec<u16>,
     /// How live sockets are read; `None`: the first path the kernel allows.
     pub live_read: Option<LiveRead>,
+    /// Send every TCP lifecycle step (connect, established, accepted) as it
+    /// happens, for a stream; otherwise only closes (and live samples).
+    pub lifecycle_steps: bool,
 }
 
 impl Default for EbpfOptions {
@@ -61,6 +64,7 @@ impl Default for EbpfOptions {
             mountinfo: PathBuf::from("/proc/self/mountinfo"),
             dns_ports: vec![53],
             live_read: None,
+            lifecycle_steps: true,
         }
     }
 }
@@ -311,10 +315,12 @@ pub(crate) fn load_object(opts: &EbpfOptions, walk: bool) -> Result<(Ebpf, Btf),
     }
     ports[..opts.dns_ports.len()].copy_from_slice(&opts.dns_ports);
     let walk_mode = u8::from(walk);
+    let life_steps = u8::from(opts.lifecycle_steps);
     let loaded = loader
         .btf(Some(&btf))
         .override_global(names::GLOBAL_DNS_PORTS, &ports, true)
         .override_global(names::GLOBAL_WALK_MODE, &walk_mode, true)
+        .override_global(names::GLOBAL_LIFE_STEPS, &life_steps, true)
         .map_max_entries(names::EVENTS, opts.ringbuf_bytes)
         .map_max_entries(names::SOCK_WALK, WALK_MAX_SOCKETS)
         .load(OBJECT);

@@ -21,6 +21,7 @@ pub const SOCK_HASH: &str = "np_sock_hash";
 /// Read-only globals set at load time.
 pub const GLOBAL_DNS_PORTS: &str = "np_dns_ports";
 pub const GLOBAL_WALK_MODE: &str = "np_walk_mode";
+pub const GLOBAL_LIFE_STEPS: &str = "np_life_steps";
 
 #[cfg(test)]
 mod tests {
@@ -57,7 +58,7 @@ mod tests {
         }
         let elf = object::File::parse(crate::capture::OBJECT).expect("ELF");
         let symbols: HashSet<&str> = elf.symbols().filter_map(|s| s.name().ok()).collect();
-        for g in [GLOBAL_DNS_PORTS, GLOBAL_WALK_MODE] {
+        for g in [GLOBAL_DNS_PORTS, GLOBAL_WALK_MODE, GLOBAL_LIFE_STEPS] {
             assert!(symbols.contains(g), "global {g} is not in the object");
         }
     }

@@ -139,6 +139,8 @@ fn open_ebpf(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
             LiveReadPath::SocketIter => Some(LiveRead::SocketIter),
             LiveReadPath::Walk => Some(LiveRead::Walk),
         },
+        // Steps before close are sent only to a stream that prints them.
+        lifecycle_steps: matches!(cli.command, Some(crate::cli::Command::Watch(_))),
     };
     match EbpfCapture::start(&opts) {
         Ok(c) => Ok(Box::new(c)),
