@@ -9,6 +9,9 @@ round:
   none      no monitor
   netoproc  netoproc in snapshot mode (eBPF, every lifecycle hook attached),
             started before the window and stopped (SIGINT) after it
+  control   (with --control PATH) the same with a netoproc built without the
+            lifecycle programs (the commit before them): what the byte,
+            close and wire programs cost on their own
 
 Each arm runs the loop as fast as it goes for S seconds (throughput, conn/s);
 the netoproc arm then runs it paced at RATE conn/s (default 5,000) for S
@@ -80,6 +83,7 @@ def main():
     ap.add_argument("--rate", type=float, default=5000.0)
     ap.add_argument("--seed", type=int, default=18)
     ap.add_argument("--out", default="")
+    ap.add_argument("--control", default="", help="a netoproc without lifecycle tracking")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     port = 7000
@@ -89,15 +93,21 @@ def main():
     rows = []
     try:
         for r in range(a.rounds):
-            arms = ["none", "netoproc"]
+            arms = ["none", "netoproc"] + (["control"] if a.control else [])
             rng.shuffle(arms)
             res = {"round": r + 1}
             for arm in arms:
-                np = start_netoproc(a.netoproc) if arm == "netoproc" else None
+                binary = {"netoproc": a.netoproc, "control": a.control}.get(arm)
+                np = start_netoproc(binary) if binary else None
                 time.sleep(0.5)
                 pid, n, secs = loop(a.netns, port, a.seconds, 0)
                 res[f"{arm}_conn_s"] = n / secs
-                if np:
+                if np and arm == "control":
+                    c0, t0 = cpu_s(np.pid), time.monotonic()
+                    loop(a.netns, port, a.seconds, a.rate)
+                    res["control_cpu_pct"] = 100 * (cpu_s(np.pid) - c0) / (time.monotonic() - t0)
+                    stop_netoproc(np)
+                elif np:
                     c0, t0 = cpu_s(np.pid), time.monotonic()
                     ppid, pn, psecs = loop(a.netns, port, a.seconds, a.rate)
                     res["paced_conn_s"] = pn / psecs
@@ -111,6 +121,9 @@ def main():
                     res["missed_fast"] = n - counted.get(pid, 0)
                     res["missed_paced"] = pn - counted.get(ppid, 0)
             res["ratio"] = res["netoproc_conn_s"] / res["none_conn_s"]
+            if a.control:
+                res["control_ratio"] = res["control_conn_s"] / res["none_conn_s"]
+                res["life_ratio"] = res["netoproc_conn_s"] / res["control_conn_s"]
             log(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in res.items()}))
             rows.append(res)
     finally:
@@ -134,6 +147,16 @@ def main():
         f"{med('paced_conn_s'):.0f} | **{med('netoproc_cpu_pct'):.1f}** | "
         f"{sum(x['lost_ringbuf'] for x in rows)} (sum) | {sum(x['steps_dropped'] for x in rows)} (sum) | "
         f"{sum(x['missed_fast'] for x in rows)}/{sum(x['missed_paced'] for x in rows)} (sum) |")
+    if a.control:
+        lines += [
+            "",
+            "| | median |",
+            "|---|---|",
+            f"| control (no lifecycle) conn/s | {med('control_conn_s'):.0f} |",
+            f"| control / none | {med('control_ratio'):.3f} |",
+            f"| netoproc / control (the lifecycle programs' own cost) | **{med('life_ratio'):.3f}** |",
+            f"| control CPU % at the paced rate | {med('control_cpu_pct'):.1f} |",
+        ]
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:

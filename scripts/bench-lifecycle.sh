@@ -5,6 +5,10 @@
 # connections/s; lost events. See BENCHMARKS.md, "Connection lifecycle".
 #
 #   sudo scripts/bench-lifecycle.sh [--rounds N] [--seconds S] [--rate R] [--seed N] [--binary PATH]
+#                                   [--control PATH]
+#
+# --control: a netoproc built without lifecycle tracking (e.g. from commit 6bc1bea)
+# as a third arm, to split the lifecycle programs' cost from the rest.
 #
 # Defaults: 10 rounds x 5 s windows, about 5 minutes. Results: Markdown on
 # stdout and in bench/results/lifecycle-<date>-<kernel>.md.
