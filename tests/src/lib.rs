@@ -6,8 +6,10 @@
 //! or decides pass/fail; it only moves bytes and tells the truth about them.
 
 pub mod afpacket;
+pub mod bridge;
 pub mod dns;
 pub mod flood;
+pub mod lifecycle;
 pub mod procs;
 pub mod tally;
 pub mod tcp;

@@ -43,6 +43,13 @@ pub struct GenReport {
     /// Link-layer counters (only the `packet-count` role).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wire: Option<WireCount>,
+    /// How long each successful connect() took, in µs, in order (only the
+    /// `tcp-dial` role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_us: Option<Vec<u64>>,
+    /// How each connection ended, by kind (only the `tcp-dial` role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcomes: Option<BTreeMap<String, u64>>,
     /// Every lookup and its own timing (only the `dns-lookups` role).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<crate::dns::DnsLog>,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::ledger::SocketLedger;
+use crate::lifecycle::LifeEvent;
 use crate::model::DnsPacket;
 use crate::report::{AttributionStats, Losses};
 
@@ -229,6 +230,19 @@ pub trait CaptureBackend {
     /// in [`Losses::dns_packets_dropped`].
     fn take_dns(&mut self) -> Vec<DnsPacket> {
         Vec::new()
+    }
+
+    /// TCP lifecycle steps and live-socket samples since the last call
+    /// (oldest first). The backend holds a bounded number between calls
+    /// and counts what it had to drop in [`CaptureBackend::lifecycle_dropped`].
+    fn take_lifecycle(&mut self) -> Vec<LifeEvent> {
+        Vec::new()
+    }
+
+    /// Lifecycle steps dropped so far: the kernel's ring was full (also in
+    /// [`Losses::ringbuf_events`]) or the backlog between two takes was.
+    fn lifecycle_dropped(&self) -> u64 {
+        0
     }
 
     /// How owners were found, for backends that infer them from packets

@@ -16,6 +16,7 @@ pub mod escape;
 pub mod group;
 pub mod identity;
 pub mod ledger;
+pub mod lifecycle;
 pub mod model;
 pub mod mountinfo;
 pub mod rates;

@@ -74,6 +74,66 @@ struct np_counters {
 	__u64 rx_wire_packets;
 };
 
+/* ---- TCP connection lifecycle and health (issue 18) ---------------------- */
+
+/* np_tcp_life.role */
+#define NP_ROLE_CLIENT 1 /* this side sent the SYN (connect) */
+#define NP_ROLE_SERVER 2 /* this side accepted it (a listener's child) */
+
+/* np_tcp_life.outcome, decided when the socket reaches TCP_CLOSE */
+#define NP_OUT_OPEN 0        /* not closed yet */
+#define NP_OUT_CLOSED 1      /* established, then closed without error */
+#define NP_OUT_REFUSED 2     /* ECONNREFUSED: RST in answer to the SYN */
+#define NP_OUT_RESET 3       /* ECONNRESET / EPIPE: the peer reset it */
+#define NP_OUT_TIMEOUT 4     /* ETIMEDOUT: SYN or data never acknowledged */
+#define NP_OUT_UNREACHABLE 5 /* EHOSTUNREACH / ENETUNREACH */
+#define NP_OUT_ABORTED 6     /* closed by its owner (or its exit) while connecting, no error */
+#define NP_OUT_OTHER 7       /* any other error */
+
+/* np_tcp_life.closer: who sent the first FIN */
+#define NP_CLOSER_LOCAL 1
+#define NP_CLOSER_REMOTE 2
+
+/* np_tcp_life.flags */
+#define NP_L_HEALTH 0x1      /* srtt..total_retrans were read from tcp_sock */
+#define NP_L_ACCEPTED 0x2    /* the accepted event was sent (server side) */
+
+/* Response-time histogram: eight buckets per power of two of microseconds
+ * from 64 us (bucket 0 also holds faster answers) to ~4 s (the last also
+ * holds slower ones); bucket i starts at 2^(i/8 + 6) + (i%8) * 2^(i/8 + 3).
+ * Counts saturate at 65535. */
+#define NP_RT_BUCKETS 128
+#define NP_RT_SUB 8
+#define NP_RT_MIN_SHIFT 6
+
+/* Per-socket lifecycle, in the socket's np_sock_stats. Times are
+ * bpf_ktime_get_ns(); durations in ns; health in us as tcp_info gives it. */
+struct np_tcp_life {
+	__u64 connect_ns;     /* client: SYN_SENT; server: child socket made */
+	__u64 established_ns; /* 0 if never established */
+	__u64 closed_ns;      /* 0 while open */
+	__u64 handshake_ns;   /* client: SYN_SENT -> ESTABLISHED; server: the
+			       * SYN-ACK -> ACK time (the kernel's first RTT) */
+	__u32 srtt_us;        /* tp->srtt_us >> 3 */
+	__u32 rttvar_us;      /* tp->mdev_us >> 2 */
+	__u32 min_rtt_us;     /* tp->rtt_min */
+	__u32 cwnd;           /* tp->snd_cwnd, segments */
+	__u32 total_retrans;  /* tp->total_retrans: segments retransmitted */
+	__u32 retrans_events; /* tcp:tcp_retransmit_skb seen for this socket */
+	__u32 sk_err;         /* sk->sk_err (or sk_err_soft) at close */
+	__u8 role;            /* NP_ROLE_* (0: not seen connecting or accepted) */
+	__u8 outcome;         /* NP_OUT_* */
+	__u8 closer;          /* NP_CLOSER_* */
+	__u8 flags;           /* NP_L_* */
+	__u64 last_io_ns;     /* last send/recv call (response time) */
+	__u32 last_dir;       /* NP_DIR_* + 1 of that call, 0 if none */
+	__u32 rt_count;       /* response-time samples taken */
+	__u32 segs_out;       /* tp->segs_out: segments sent, retransmissions included */
+	__u32 _pad0;
+	__u64 rt_sum_us;      /* sum of the response-time samples, us */
+	__u16 rt_hist[NP_RT_BUCKETS];
+};
+
 /* The per-socket record: value of the socket-local storage map `np_socks`
  * (tracing rungs and cgroup programs) and of the hash map `np_sock_hash`
  * (kprobe rung, keyed by the kernel address of the socket). */
@@ -84,6 +144,7 @@ struct np_sock_stats {
 	__u64 cookie; /* socket cookie, the join key across programs */
 	__u32 flags;  /* NP_F_* */
 	__u32 state;  /* last TCP state seen (TCP_* numbering), 0 if none */
+	struct np_tcp_life life; /* TCP only; zero where no lifecycle hook ran */
 };
 
 /* Key of `np_peers`: traffic of an unconnected UDP socket to or from one
@@ -149,7 +210,8 @@ enum np_stat {
 	                                * return (out of kretprobe instances) */
 	NP_STAT_PEER_INSERTS = 15,     /* np_peers entries made: userspace derives the
 	                                * LRU's evictions (made - deleted - alive) */
-	NP_STAT_MAX = 16,
+	NP_STAT_LIFE_EVENTS = 16,      /* lifecycle events emitted */
+	NP_STAT_MAX = 17,
 };
 
 /* Ring buffer events. Every event starts with np_event_hdr. */
@@ -157,6 +219,15 @@ enum np_event_kind {
 	NP_EV_SOCK_CLOSE = 1, /* final counters of a socket (release or TCP close) */
 	NP_EV_PROC = 2,       /* first socket of a process: its identity */
 	NP_EV_DNS = 3,        /* one DNS packet's payload, with its socket */
+	NP_EV_LIFE = 4,       /* a TCP connection's lifecycle step (np_life_event) */
+};
+
+/* np_life_event.what */
+enum np_life_what {
+	NP_LIFE_CONNECT = 1,     /* SYN_SENT, in the connecting process */
+	NP_LIFE_ESTABLISHED = 2, /* client: the handshake completed */
+	NP_LIFE_ACCEPTED = 3,    /* server: first call by the accepting process */
+	NP_LIFE_CLOSED = 4,      /* TCP_CLOSE: outcome, duration, health */
 };
 
 struct np_event_hdr {
@@ -180,6 +251,14 @@ struct np_proc_event {
 			      * starttime), tells reused pids apart */
 	char comm[NP_COMM_LEN];
 	char cmdline[NP_CMDLINE_LEN]; /* NUL-separated argv, truncated */
+};
+
+/* One lifecycle step of a TCP socket, with the socket's whole record. */
+struct np_life_event {
+	struct np_event_hdr hdr;
+	__u32 what; /* np_life_what */
+	__u32 _pad0;
+	struct np_sock_stats stats;
 };
 
 /* A packet to or from a DNS port: headers parsed in the kernel, only the

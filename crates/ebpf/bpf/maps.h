@@ -90,6 +90,23 @@ struct {
 	__type(value, __u64);
 } np_stats SEC(".maps");
 
+/* An all-zero record: the value new hash entries are made from (a record
+ * is too big to zero on the BPF stack beside the callers' own locals).
+ * Never written. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct np_sock_stats);
+} np_zero_record SEC(".maps");
+
+static __always_inline struct np_sock_stats *np_zero(void)
+{
+	__u32 k = 0;
+
+	return bpf_map_lookup_elem(&np_zero_record, &k);
+}
+
 /* Scratch space to build a DNS event before copying only its used part. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

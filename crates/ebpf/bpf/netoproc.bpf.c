@@ -50,13 +50,15 @@ static __always_inline struct np_sock_stats *np_walk_record(__u64 cookie)
 	if (st)
 		return st;
 
-	struct np_sock_stats zero = {};
+	struct np_sock_stats *zero = np_zero();
 
-	zero.cookie = cookie;
-	bpf_map_update_elem(&np_sock_walk, &cookie, &zero, BPF_NOEXIST);
+	if (zero)
+		bpf_map_update_elem(&np_sock_walk, &cookie, zero, BPF_NOEXIST);
 	st = bpf_map_lookup_elem(&np_sock_walk, &cookie);
 	if (!st)
 		stat_add(NP_STAT_SOCK_HASH_FULL, 1);
+	else if (!st->cookie)
+		st->cookie = cookie;
 	return st;
 }
 
@@ -172,9 +174,10 @@ static __always_inline struct np_sock_stats *np_sock_hash_get(struct sock *sk)
 	if (st)
 		return st;
 
-	struct np_sock_stats zero = {};
+	struct np_sock_stats *zero = np_zero();
 
-	bpf_map_update_elem(&np_sock_hash, &key, &zero, BPF_NOEXIST);
+	if (zero)
+		bpf_map_update_elem(&np_sock_hash, &key, zero, BPF_NOEXIST);
 	st = bpf_map_lookup_elem(&np_sock_hash, &key);
 	if (!st)
 		stat_add(NP_STAT_SOCK_HASH_FULL, 1);
@@ -422,6 +425,11 @@ int np_sock_release(struct bpf_sock *ctx)
 		np_fill_owner(&st->owner);
 		st->flags |= NP_F_OWNER | NP_F_CLOSER_OWNER;
 	}
+	/* Accepted and closed without a single send or receive. */
+	if (st->life.role == NP_ROLE_SERVER && !(st->life.flags & NP_L_ACCEPTED)) {
+		st->life.flags |= NP_L_ACCEPTED;
+		np_life_emit(st, NP_LIFE_ACCEPTED);
+	}
 	st->flags |= NP_F_CLOSED;
 	np_emit_close(st);
 	/* Walk mode: the entry outlives the socket unless removed. UDP is done
@@ -432,25 +440,134 @@ int np_sock_release(struct bpf_sock *ctx)
 	return 1;
 }
 
-/* A TCP socket reaching CLOSE after its owner released it has sent its last
- * FIN/ACK: emit its final wire counters too. */
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(np_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
+/* Connecting: in the connecting process (tcp_v4_connect/tcp_v6_connect),
+ * so the owner is who called connect(). The local port is not chosen yet. */
+static __always_inline void np_life_connect(struct sock *sk, struct np_sock_stats *st)
 {
-	if (newstate != TCP_CLOSE || sk->sk_protocol != IPPROTO_TCP)
-		return 0;
+	struct np_tcp_life *l = &st->life;
 
-	__u64 cookie = np_walk_mode ? bpf_get_socket_cookie((struct sock *)sk) : 0;
-	struct np_sock_stats *st = np_sock_record_lookup((struct sock *)sk, cookie);
+	if (!(st->flags & NP_F_OWNER)) {
+		np_fill_owner(&st->owner);
+		st->owner.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+		st->flags |= NP_F_OWNER;
+		st->flags &= ~NP_F_EARLY_OWNER;
+		np_describe_process();
+	}
+	np_read_tuple(&st->tuple, sk);
+	st->flags |= NP_F_TUPLE;
+	l->role = NP_ROLE_CLIENT;
+	l->connect_ns = bpf_ktime_get_ns();
+	np_life_emit(st, NP_LIFE_CONNECT);
+}
 
-	if (st) {
-		st->state = TCP_CLOSE;
+/* Lifecycle from TCP state changes. Some run in softirq, where `current`
+ * is not the socket's owner: the owner is what process context recorded
+ * (connect for clients; the accepting process's first call for servers). */
+static __always_inline void np_life_state(struct sock *sk, int oldstate, int newstate)
+{
+	__u64 cookie = np_walk_mode ? bpf_get_socket_cookie(sk) : 0;
+	struct np_sock_stats *st;
+
+	if (newstate == TCP_SYN_SENT || newstate == TCP_SYN_RECV)
+		st = np_sock_record(sk, cookie);
+	else
+		st = np_sock_record_lookup(sk, cookie);
+	if (!st)
+		return;
+	if (!st->cookie)
+		st->cookie = bpf_get_socket_cookie(sk);
+
+	struct np_tcp_life *l = &st->life;
+
+	st->state = newstate;
+	switch (newstate) {
+	case TCP_SYN_SENT:
+		np_life_connect(sk, st);
+		break;
+	case TCP_SYN_RECV:
+		/* A listener's child, made when the handshake's last ACK came. */
+		if (oldstate == TCP_LISTEN || !l->role) {
+			l->role = NP_ROLE_SERVER;
+			l->connect_ns = bpf_ktime_get_ns();
+		}
+		break;
+	case TCP_ESTABLISHED:
+		if (l->established_ns)
+			break;
+		l->established_ns = bpf_ktime_get_ns();
+		if (l->role == NP_ROLE_CLIENT && l->connect_ns) {
+			l->handshake_ns = l->established_ns - l->connect_ns;
+			np_read_tuple(&st->tuple, sk);
+			st->flags |= NP_F_TUPLE;
+			np_life_health(l, sk);
+			np_life_emit(st, NP_LIFE_ESTABLISHED);
+		} else if (l->role == NP_ROLE_SERVER) {
+			/* The SYN-ACK's round trip: the kernel's first RTT sample. */
+			np_life_health(l, sk);
+			l->handshake_ns = (__u64)l->srtt_us * 1000;
+			if (!(st->flags & NP_F_TUPLE)) {
+				np_read_tuple(&st->tuple, sk);
+				st->flags |= NP_F_TUPLE;
+			}
+		}
+		break;
+	case TCP_FIN_WAIT1:
+		if (!l->closer)
+			l->closer = NP_CLOSER_LOCAL;
+		break;
+	case TCP_CLOSE_WAIT:
+		if (!l->closer)
+			l->closer = NP_CLOSER_REMOTE;
+		break;
+	case TCP_CLOSE:
+		if (l->role && !l->closed_ns) {
+			int err = BPF_CORE_READ(sk, sk_err);
+
+			if (!err)
+				err = BPF_CORE_READ(sk, sk_err_soft);
+			/* A connect closed with only a soft error pending (an ICMP
+			 * that did not end it) was still closed by its owner. */
+			if (!BPF_CORE_READ(sk, sk_err) && oldstate == TCP_SYN_SENT &&
+			    err != NP_EHOSTUNREACH && err != NP_ENETUNREACH)
+				err = 0;
+			l->closed_ns = bpf_ktime_get_ns();
+			l->sk_err = err;
+			l->outcome = np_life_outcome(l, err);
+			np_life_health(l, sk);
+			if (st->tuple.sport == 0)
+				np_read_tuple(&st->tuple, sk);
+			np_life_emit(st, NP_LIFE_CLOSED);
+		}
+		/* Reaching CLOSE after its owner released it, it has sent its
+		 * last FIN/ACK: emit its final wire counters too. */
 		np_emit_close(st);
 		/* Walk mode: released already, or never owned by a file (a child
 		 * never accepted): no release will come to remove the entry. */
 		if (np_walk_mode && ((st->flags & NP_F_CLOSED) || !sk->sk_socket))
 			bpf_map_delete_elem(&np_sock_walk, &cookie);
+		break;
 	}
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(np_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	np_life_state((struct sock *)sk, oldstate, newstate);
+	return 0;
+}
+
+/* One retransmitted skb (two arguments: Linux 6.1's form; later kernels add
+ * an error code, and tp->total_retrans counts only the segments sent). */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(np_tcp_retrans, const struct sock *sk, const struct sk_buff *skb)
+{
+	__u64 cookie = np_walk_mode ? bpf_get_socket_cookie((struct sock *)sk) : 0;
+	struct np_sock_stats *st = np_sock_record_lookup((struct sock *)sk, cookie);
+
+	if (st)
+		__sync_fetch_and_add(&st->life.retrans_events, 1);
 	return 0;
 }
 
@@ -504,7 +621,8 @@ static __always_inline void np_count_wire(struct __sk_buff *skb, int dir)
 		return;
 	if (!st->cookie)
 		st->cookie = bpf_get_socket_cookie(skb);
-	if (!(st->flags & NP_F_TUPLE)) {
+	/* A connecting socket's record has no local port yet: its SYN does. */
+	if (!(st->flags & NP_F_TUPLE) || !st->tuple.sport) {
 		np_tuple_from_bpf_sock(&st->tuple, sk);
 		st->flags |= NP_F_TUPLE;
 	}
@@ -560,8 +678,12 @@ int np_dump_tcp(struct bpf_iter__tcp *ctx)
 	if (!tp)
 		return 0;
 	st = bpf_sk_storage_get(&np_socks, tp, 0, 0);
-	if (st)
+	if (st) {
+		/* Live health, as tcp_info would report it now. */
+		if (st->life.role && !st->life.closed_ns)
+			np_life_health(&st->life, (struct sock *)tp);
 		bpf_seq_write(ctx->meta->seq, st, sizeof(*st));
+	}
 	return 0;
 }
 

@@ -15,6 +15,8 @@
 #define MSG_PEEK 2
 #define TCP_CLOSE 7
 
+#include "lifecycle.h"
+
 static __always_inline bool np_tracked(__u16 family, __u16 protocol)
 {
 	return (family == AF_INET || family == AF_INET6) &&
@@ -179,6 +181,8 @@ static __always_inline void np_count_io(struct np_sock_stats *st, struct sock *s
 
 	if (st->tuple.protocol == IPPROTO_UDP && st->tuple.dport == 0)
 		np_count_peer(st, bytes, dir);
+	else if (st->tuple.protocol == IPPROTO_TCP)
+		np_life_on_io(st, dir);
 }
 
 static __always_inline void np_emit_close(struct np_sock_stats *st)

@@ -31,7 +31,9 @@ unsafe impl aya::Pod for np_peer_counters {}
 const _: () = assert!(core::mem::size_of::<np_tuple>() == 40);
 const _: () = assert!(core::mem::size_of::<np_owner>() == 48);
 const _: () = assert!(core::mem::size_of::<np_counters>() == 64);
-const _: () = assert!(core::mem::size_of::<np_sock_stats>() == 168);
+const _: () = assert!(core::mem::size_of::<np_tcp_life>() == 352);
+const _: () = assert!(core::mem::size_of::<np_sock_stats>() == 520);
+const _: () = assert!(core::mem::size_of::<np_life_event>() == 544);
 const _: () = assert!(core::mem::size_of::<np_peer_key>() == 32);
-const _: () = assert!(core::mem::size_of::<np_sock_event>() == 184);
+const _: () = assert!(core::mem::size_of::<np_sock_event>() == 536);
 const _: () = assert!(core::mem::size_of::<np_proc_event>() == 312);

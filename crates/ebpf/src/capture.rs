@@ -20,6 +20,7 @@ use netoproc_core::backend::{
     MAX_DNS_PORTS, NAMING_PROCESSES, READING_BPF_MAPS,
 };
 use netoproc_core::ledger::SocketLedger;
+use netoproc_core::lifecycle::{LifeEvent, Step};
 use netoproc_core::report::Losses;
 use netoproc_core::DnsPacket;
 
@@ -32,7 +33,8 @@ use crate::live_read::{self, LiveRead, LiveReader};
 use crate::map_dump::{IterLink, MapDump};
 use crate::names;
 use crate::records::{
-    decode_event, decode_peer_dump, decode_socket_dump, peer_record, socket_record, Event,
+    decode_event, decode_life_samples, decode_peer_dump, decode_socket_dump, peer_record,
+    socket_record, Event,
 };
 use netoproc_core::backend::LiveReadChoice;
 
@@ -54,6 +56,9 @@ pub struct EbpfOptions {
     /// How live sockets are read (`--live-read`); `Auto`: the first path
     /// the kernel allows.
     pub live_read: LiveReadChoice,
+    /// Send every TCP lifecycle step (connect, established, accepted) as it
+    /// happens, for a stream; otherwise only closes (and live samples).
+    pub lifecycle_steps: bool,
 }
 
 impl Default for EbpfOptions {
@@ -64,6 +69,7 @@ impl Default for EbpfOptions {
             mountinfo: PathBuf::from("/proc/self/mountinfo"),
             dns_ports: vec![53],
             live_read: LiveReadChoice::Auto,
+            lifecycle_steps: true,
         }
     }
 }
@@ -99,6 +105,9 @@ pub struct EbpfCapture {
     /// DNS packets decoded but not yet taken.
     dns: Vec<DnsPacket>,
     dns_dropped: u64,
+    /// TCP lifecycle steps and live samples decoded but not yet taken.
+    life: Vec<LifeEvent>,
+    life_dropped: u64,
     /// Ring-buffer records skipped because they did not decode.
     undecodable: u64,
     /// `np_peers` entries this process deleted (of closed sockets).
@@ -120,6 +129,10 @@ const DRAIN_MAX: usize = 65_536;
 /// DNS packets held between two `take_dns` calls before new ones are
 /// dropped (and counted).
 const DNS_BACKLOG: usize = 65_536;
+
+/// Lifecycle steps and samples held between two `take_lifecycle` calls
+/// before new ones are dropped (and counted).
+const LIFE_BACKLOG: usize = 65_536;
 
 impl EbpfCapture {
     /// Loads the committed object, attaches the first rung that works (or
@@ -223,6 +236,8 @@ impl EbpfCapture {
             kretprobes,
             dns: Vec::new(),
             dns_dropped: 0,
+            life: Vec::new(),
+            life_dropped: 0,
             undecodable: 0,
             peers_deleted: 0,
             peers_evicted: 0,
@@ -322,10 +337,12 @@ pub(crate) fn load_object(opts: &EbpfOptions, walk: bool) -> Result<(Ebpf, Btf),
     }
     ports[..opts.dns_ports.len()].copy_from_slice(&opts.dns_ports);
     let walk_mode = u8::from(walk);
+    let life_steps = u8::from(opts.lifecycle_steps);
     let loaded = loader
         .btf(Some(&btf))
         .override_global(names::GLOBAL_DNS_PORTS, &ports, true)
         .override_global(names::GLOBAL_WALK_MODE, &walk_mode, true)
+        .override_global(names::GLOBAL_LIFE_STEPS, &life_steps, true)
         .map_max_entries(names::EVENTS, opts.ringbuf_bytes)
         .map_max_entries(names::SOCK_WALK, WALK_MAX_SOCKETS)
         .load(OBJECT);
@@ -510,6 +527,13 @@ fn walk_records(ebpf: &Ebpf, map: &str, ledger: &mut SocketLedger) -> Result<(),
     Ok(())
 }
 
+/// Live TCP sockets' lifecycle samples from a socket dump, past the
+/// backlog bound only the newest read's (a sample replaces the last one).
+fn keep_samples(life: &mut Vec<LifeEvent>, bytes: &[u8]) {
+    life.retain(|e| e.step != Step::Sample);
+    life.extend(decode_life_samples(bytes));
+}
+
 impl CaptureBackend for EbpfCapture {
     fn info(&self) -> &CaptureInfo {
         &self.info
@@ -558,6 +582,13 @@ impl CaptureBackend for EbpfCapture {
             match decode_event(&item) {
                 Ok(Event::SocketClosed(rec)) => ledger.observe_socket(rec),
                 Ok(Event::Process(p)) => ledger.observe_process(p),
+                Ok(Event::Life(ev)) => {
+                    if self.life.len() < LIFE_BACKLOG {
+                        self.life.push(*ev);
+                    } else {
+                        self.life_dropped += 1;
+                    }
+                }
                 Ok(Event::Dns(p)) => {
                     if self.dns.len() < DNS_BACKLOG {
                         self.dns.push(p);
@@ -575,9 +606,11 @@ impl CaptureBackend for EbpfCapture {
     fn read_sockets(&mut self, ledger: &mut SocketLedger) -> Result<(), CaptureError> {
         match &mut self.live {
             LiveReader::MapIter(it) => {
-                for rec in decode_socket_dump(it.read_all()?) {
+                let bytes = it.read_all()?;
+                for rec in decode_socket_dump(bytes) {
                     ledger.observe_socket(rec);
                 }
+                keep_samples(&mut self.life, bytes);
             }
             LiveReader::SocketIter(it) => {
                 let named: BTreeSet<u32> = ledger
@@ -585,9 +618,11 @@ impl CaptureBackend for EbpfCapture {
                     .filter(|s| !s.closed)
                     .filter_map(|s| s.owner.as_ref().map(|o| o.netns))
                     .collect();
-                for rec in decode_socket_dump(it.read_all(&named)?) {
+                let bytes = it.read_all(&named)?;
+                for rec in decode_socket_dump(bytes) {
                     ledger.observe_socket(rec);
                 }
+                keep_samples(&mut self.life, bytes);
                 let new: Vec<String> = it
                     .unreachable
                     .iter()
@@ -611,6 +646,14 @@ impl CaptureBackend for EbpfCapture {
 
     fn take_dns(&mut self) -> Vec<DnsPacket> {
         std::mem::take(&mut self.dns)
+    }
+
+    fn take_lifecycle(&mut self) -> Vec<LifeEvent> {
+        std::mem::take(&mut self.life)
+    }
+
+    fn lifecycle_dropped(&self) -> u64 {
+        self.life_dropped
     }
 
     fn losses(&self) -> Result<Losses, CaptureError> {

@@ -254,6 +254,13 @@ pub const COMMON: &[Hook] = &[
     hook("np_sock_release", CgroupSock, "", "close", false),
     hook("np_tcp_state", TpBtf, "inet_sock_set_state", "close", false),
     hook(
+        "np_tcp_retrans",
+        TpBtf,
+        "tcp_retransmit_skb",
+        "lifecycle",
+        false,
+    ),
+    hook(
         "np_skb_egress",
         CgroupSkb(SkbDirection::Egress),
         "",

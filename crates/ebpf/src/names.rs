@@ -23,6 +23,9 @@ pub const GLOBAL_DNS_PORTS: &str = "np_dns_ports";
 /// Read-only global set at load time: records go to the walkable hash
 /// instead of socket storage.
 pub const GLOBAL_WALK_MODE: &str = "np_walk_mode";
+/// Read-only global set at load time: lifecycle steps before close go to
+/// userspace too (for `netoproc watch`), not only closes.
+pub const GLOBAL_LIFE_STEPS: &str = "np_life_steps";
 
 #[cfg(test)]
 mod tests {
@@ -59,7 +62,7 @@ mod tests {
         }
         let elf = object::File::parse(crate::capture::OBJECT).expect("ELF");
         let symbols: HashSet<&str> = elf.symbols().filter_map(|s| s.name().ok()).collect();
-        for g in [GLOBAL_DNS_PORTS, GLOBAL_WALK_MODE] {
+        for g in [GLOBAL_DNS_PORTS, GLOBAL_WALK_MODE, GLOBAL_LIFE_STEPS] {
             assert!(symbols.contains(g), "global {g} is not in the object");
         }
     }

@@ -6,6 +6,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use netoproc_core::lifecycle::{
+    Closer, ConnectionLife, LifeEvent, Outcome, ResponseHistogram, Role, Step, TcpHealth,
+};
 use netoproc_core::model::join_argv;
 use netoproc_core::{
     Counters, DnsPacket, Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie,
@@ -16,6 +19,12 @@ use crate::abi::{
     np_dns_event, np_peer_counters, np_peer_entry, np_peer_key, np_proc_event, np_sock_event,
     np_sock_stats, np_tuple, NP_DIR_TX, NP_EV_DNS, NP_EV_PROC, NP_EV_SOCK_CLOSE, NP_F_CLOSED,
     NP_F_CLOSER_OWNER, NP_F_OWNER, NP_F_TUPLE,
+};
+use crate::abi::{
+    np_life_event, np_tcp_life, NP_CLOSER_LOCAL, NP_CLOSER_REMOTE, NP_EV_LIFE, NP_LIFE_ACCEPTED,
+    NP_LIFE_CLOSED, NP_LIFE_CONNECT, NP_LIFE_ESTABLISHED, NP_L_HEALTH, NP_OUT_ABORTED,
+    NP_OUT_CLOSED, NP_OUT_OPEN, NP_OUT_REFUSED, NP_OUT_RESET, NP_OUT_TIMEOUT, NP_OUT_UNREACHABLE,
+    NP_ROLE_CLIENT, NP_ROLE_SERVER,
 };
 
 const AF_INET: u16 = 2;
@@ -32,6 +41,8 @@ pub enum Event {
     Process(ProcessInfo),
     /// A DNS packet passed a socket on a DNS port.
     Dns(DnsPacket),
+    /// A TCP connection's lifecycle step.
+    Life(Box<LifeEvent>),
 }
 
 /// Why a ring-buffer record could not be decoded.
@@ -71,6 +82,19 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
             Ok(Event::Process(process_info(&ev)))
         }
         NP_EV_DNS => decode_dns(bytes),
+        NP_EV_LIFE => {
+            let ev: np_life_event = read_struct(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+            let step = match ev.what {
+                NP_LIFE_CONNECT => Step::Connect,
+                NP_LIFE_ESTABLISHED => Step::Established,
+                NP_LIFE_ACCEPTED => Step::Accepted,
+                NP_LIFE_CLOSED => Step::Closed,
+                other => return Err(DecodeError::UnknownKind(other)),
+            };
+            life_event(&ev.stats, step, ev.hdr.ktime_ns)
+                .map(|e| Event::Life(Box::new(e)))
+                .ok_or(DecodeError::BadTuple)
+        }
         other => Err(DecodeError::UnknownKind(other)),
     }
 }
@@ -115,6 +139,72 @@ fn protocol_of(p: u8) -> Option<Protocol> {
         IPPROTO_UDP => Some(Protocol::Udp),
         _ => None,
     }
+}
+
+/// A lifecycle step (or, with [`Step::Sample`], a live socket's state) of
+/// the socket `s`; `None` when no lifecycle hook saw it connect or be
+/// accepted.
+pub fn life_event(s: &np_sock_stats, step: Step, ktime_ns: u64) -> Option<LifeEvent> {
+    let life = connection_life(&s.life)?;
+    let record = socket_record(s, 0);
+    Some(LifeEvent {
+        step,
+        ktime_ns,
+        cookie: record.cookie,
+        record,
+        life,
+    })
+}
+
+fn connection_life(l: &np_tcp_life) -> Option<ConnectionLife> {
+    let role = match u32::from(l.role) {
+        NP_ROLE_CLIENT => Role::Client,
+        NP_ROLE_SERVER => Role::Server,
+        _ => return None,
+    };
+    let outcome = match u32::from(l.outcome) {
+        NP_OUT_OPEN => Outcome::Open,
+        NP_OUT_CLOSED => Outcome::Success,
+        NP_OUT_REFUSED => Outcome::Refused,
+        NP_OUT_RESET => Outcome::Reset,
+        NP_OUT_TIMEOUT => Outcome::Timeout,
+        NP_OUT_UNREACHABLE => Outcome::Unreachable,
+        NP_OUT_ABORTED => Outcome::AbortedByExit,
+        _ => Outcome::Other,
+    };
+    let nonzero = |v: u64| (v != 0).then_some(v);
+    Some(ConnectionLife {
+        role,
+        outcome,
+        connect_ns: l.connect_ns,
+        established_ns: nonzero(l.established_ns),
+        closed_ns: nonzero(l.closed_ns),
+        handshake_ns: nonzero(l.handshake_ns),
+        health: (u32::from(l.flags) & NP_L_HEALTH != 0).then_some(TcpHealth {
+            srtt_us: l.srtt_us,
+            rttvar_us: l.rttvar_us,
+            min_rtt_us: l.min_rtt_us,
+            cwnd: l.cwnd,
+            total_retrans: l.total_retrans,
+            segs_out: l.segs_out,
+        }),
+        retrans_events: l.retrans_events,
+        error: l.sk_err,
+        closer: match u32::from(l.closer) {
+            NP_CLOSER_LOCAL => Some(Closer::Local),
+            NP_CLOSER_REMOTE => Some(Closer::Remote),
+            _ => None,
+        },
+        response: ResponseHistogram::from_kernel(&l.rt_hist, l.rt_count, l.rt_sum_us),
+    })
+}
+
+/// The lifecycle samples of the TCP sockets in a socket-iterator dump.
+pub fn decode_life_samples(bytes: &[u8]) -> impl Iterator<Item = LifeEvent> + '_ {
+    bytes
+        .chunks_exact(std::mem::size_of::<np_sock_stats>())
+        .filter_map(read_struct::<np_sock_stats>)
+        .filter_map(|s| life_event(&s, Step::Sample, 0))
 }
 
 /// Splits the socket-storage iterator's output into records. A trailing
@@ -296,6 +386,57 @@ mod tests {
         unsafe {
             std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>())
         }
+    }
+
+    fn bytes_of<T>(v: &T) -> Vec<u8> {
+        // SAFETY: reading the bytes of a plain-old-data ABI struct.
+        unsafe {
+            std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>())
+        }
+        .to_vec()
+    }
+
+    #[test]
+    fn lifecycle_events_decode_with_outcome_health_and_response_times() {
+        let mut ev = np_life_event {
+            hdr: np_event_hdr {
+                kind: NP_EV_LIFE,
+                _pad0: 0,
+                ktime_ns: 5,
+            },
+            what: NP_LIFE_CLOSED,
+            _pad0: 0,
+            stats: stats_v4(),
+        };
+        let l = &mut ev.stats.life;
+        l.role = NP_ROLE_CLIENT as u8;
+        l.outcome = NP_OUT_REFUSED as u8;
+        l.connect_ns = 1_000;
+        l.closed_ns = 2_000;
+        l.sk_err = 111;
+        l.flags = NP_L_HEALTH as u8;
+        l.cwnd = 10;
+        l.rt_hist[3] = 2;
+        l.rt_count = 2;
+        l.rt_sum_us = 150;
+        let Ok(Event::Life(e)) = decode_event(&bytes_of(&ev)) else {
+            panic!("not a lifecycle event");
+        };
+        assert_eq!(e.step, Step::Closed);
+        assert_eq!(e.life.outcome, Outcome::Refused);
+        assert_eq!(e.life.role, Role::Client);
+        assert_eq!(e.life.duration_ns(), Some(1_000));
+        assert_eq!(e.life.health.map(|h| h.cwnd), Some(10));
+        assert_eq!(e.life.response.counts, vec![(3, 2)]);
+        assert_eq!(e.record.owner.map(|o| o.pid), Some(77));
+        // No role: no lifecycle (a UDP socket, or one no hook saw connect).
+        ev.stats.life.role = 0;
+        assert!(decode_event(&bytes_of(&ev)).is_err());
+        // Short and unknown steps are errors, not panics.
+        assert!(decode_event(&bytes_of(&ev)[..100]).is_err());
+        ev.stats.life.role = NP_ROLE_SERVER as u8;
+        ev.what = 99;
+        assert!(decode_event(&bytes_of(&ev)).is_err());
     }
 
     #[test]

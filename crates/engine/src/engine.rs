@@ -17,6 +17,7 @@ use netoproc_core::backend::{CaptureBackend, CaptureError, CaptureInfo};
 use netoproc_core::clock::Clock;
 use netoproc_core::identity::ProcessKey;
 use netoproc_core::ledger::SocketLedger;
+use netoproc_core::lifecycle::{ConnectionBook, LifeEvent, LifecycleReport, Step};
 use netoproc_core::report::{AttributionStats, Losses, Report};
 use netoproc_core::workload::ProcessIdentity;
 use netoproc_dns::{DnsReport, Observatory};
@@ -90,12 +91,27 @@ pub struct Engine<'b> {
     folded: u64,
     /// Complete reads of every live socket so far.
     reads: u64,
+    /// TCP connections' lifecycle and health, and per-process rollups.
+    book: ConnectionBook,
+    /// Lifecycle steps kept for a front-end that streams them (`watch`);
+    /// `None` when none does.
+    life_stream: Option<Vec<LifeEvent>>,
+    /// Steps dropped because the front-end did not take them in time.
+    life_stream_dropped: u64,
 }
+
+/// Open connections kept as rows at most (more are counted, not kept).
+pub const MAX_OPEN_CONNECTIONS: usize = 262_144;
+/// Closed connections kept as rows when the session sets no bound.
+pub const DEFAULT_MAX_CLOSED_CONNECTIONS: usize = 10_000;
+/// Lifecycle steps held for a streaming front-end between two takes.
+const LIFE_STREAM_MAX: usize = 65_536;
 
 impl<'b> Engine<'b> {
     /// A session over `backend` with an empty ledger, reading processes
     /// under `cfg.proc_root`; DNS is observed only when `cfg.dns` is set.
     pub fn new(backend: &'b mut dyn CaptureBackend, cfg: SessionConfig) -> Self {
+        let cfg_max = cfg.max_closed;
         Engine {
             backend,
             procfs: ProcRoot::new(&cfg.proc_root),
@@ -110,6 +126,9 @@ impl<'b> Engine<'b> {
             own: OwnMeter::default(),
             folded: 0,
             reads: 0,
+            book: ConnectionBook::new(MAX_OPEN_CONNECTIONS, cfg_max_closed(&cfg_max)),
+            life_stream: None,
+            life_stream_dropped: 0,
         }
     }
 
@@ -157,6 +176,7 @@ impl<'b> Engine<'b> {
             .drain_events(&mut self.ledger, timeout)
             .map_err(backend_err("reading kernel events"))?;
         self.identify_new_processes();
+        self.feed_lifecycle();
         self.feed_dns();
         Ok(())
     }
@@ -171,6 +191,7 @@ impl<'b> Engine<'b> {
         self.reads += 1;
         self.reader.refresh_cgroups();
         self.identify_owners();
+        self.feed_lifecycle();
         self.feed_dns();
         if let Some(max) = self.cfg.max_closed {
             self.folded += fold_closed(&mut self.ledger, max);
@@ -447,6 +468,46 @@ impl<'b> Engine<'b> {
         self.own.sample(&self.procfs, now)
     }
 
+    /// Keeps every lifecycle step from now on for [`Engine::take_life_events`].
+    pub fn stream_lifecycle(&mut self) {
+        self.life_stream.get_or_insert_with(Vec::new);
+    }
+
+    /// Lifecycle steps since the last call (with [`Engine::stream_lifecycle`]).
+    pub fn take_life_events(&mut self) -> Vec<LifeEvent> {
+        self.life_stream
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Connections' lifecycle and health and the per-process rollups now.
+    pub fn lifecycle(&self) -> LifecycleReport {
+        self.book.report()
+    }
+
+    /// Lifecycle steps lost so far: in the backend (its ring or backlog) and
+    /// between the engine and a streaming front-end.
+    pub fn lifecycle_dropped(&self) -> u64 {
+        self.backend.lifecycle_dropped() + self.life_stream_dropped
+    }
+
+    fn feed_lifecycle(&mut self) {
+        for ev in self.backend.take_lifecycle() {
+            self.book.observe(&ev);
+            if let Some(q) = &mut self.life_stream {
+                if ev.step == Step::Sample {
+                    continue;
+                }
+                if q.len() < LIFE_STREAM_MAX {
+                    q.push(ev);
+                } else {
+                    self.life_stream_dropped += 1;
+                }
+            }
+        }
+    }
+
     fn feed_dns(&mut self) {
         let packets = self.backend.take_dns();
         if let Some(obs) = &mut self.dns {
@@ -454,6 +515,12 @@ impl<'b> Engine<'b> {
             obs.sweep(ktime::monotonic_ns(), &self.ledger);
         }
     }
+}
+
+fn cfg_max_closed(max: &Option<u64>) -> usize {
+    max.map_or(DEFAULT_MAX_CLOSED_CONNECTIONS, |m| {
+        usize::try_from(m).unwrap_or(usize::MAX)
+    })
 }
 
 /// Folds the closed sockets into their process rows once more than `max`

@@ -9,6 +9,8 @@
 //! `ppid`, `container_pid`, `workload` tagged by `kind`) when it was read;
 //! with `--group-by`, `group_by` and `groups` (each the exact sum of its
 //! processes) follow.
+//! With TCP lifecycle tracking, `lifecycle` holds every connection's
+//! outcome and health and the per-process rollups.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -19,7 +21,7 @@ use netoproc_core::report::{ConnectionRow, ProcessRow};
 use netoproc_dns::DnsReport;
 use serde::{Serialize, Serializer};
 
-use crate::{ExportError, Meta, Snapshot};
+use crate::{ExportError, LifecycleSection, Meta, Snapshot};
 
 #[derive(Serialize)]
 struct Document<'a> {
@@ -35,6 +37,8 @@ struct Document<'a> {
     group_by: Option<GroupBy>,
     #[serde(skip_serializing_if = "Option::is_none")]
     groups: Option<Vec<GroupRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lifecycle: Option<&'a LifecycleSection<'a>>,
 }
 
 /// A [`ConnectionRow`] with its addresses as strings, in the documented
@@ -81,7 +85,11 @@ fn addr_or_null<S: Serializer>(a: &Option<SocketAddr>, s: S) -> Result<S::Ok, S:
     }
 }
 
-pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> Result<(), ExportError> {
+pub(crate) fn write(
+    out: &mut dyn Write,
+    snap: &Snapshot,
+    lifecycle: Option<&LifecycleSection>,
+) -> Result<(), ExportError> {
     let connections = if snap.connections {
         snap.report
             .connections
@@ -100,6 +108,7 @@ pub(crate) fn write(out: &mut dyn Write, snap: &Snapshot) -> Result<(), ExportEr
         group_by: (snap.group_by != GroupBy::Process).then_some(snap.group_by),
         groups: (snap.group_by != GroupBy::Process)
             .then(|| group(&snap.report.processes, snap.group_by)),
+        lifecycle,
     };
     serde_json::to_writer(&mut *out, &doc)?;
     out.write_all(b"\n")?;

@@ -24,12 +24,14 @@ use netoproc_dns::DnsReport;
 mod cell;
 mod dns;
 mod json;
+mod lifecycle;
 mod meta;
 mod pretty;
 mod table;
 mod tsv;
 mod units;
 
+pub use lifecycle::{write_step, write_summary, LifecycleSection};
 pub use meta::Meta;
 pub use units::human_bytes;
 
@@ -189,13 +191,29 @@ pub fn write_snapshot(
     fmt: Format,
     snap: &Snapshot,
 ) -> Result<(), ExportError> {
+    write_snapshot_with_lifecycle(out, fmt, snap, None)
+}
+
+/// [`write_snapshot`] with the TCP lifecycle section: JSON gains a
+/// `lifecycle` object, the pretty process view a "TCP health" table.
+pub fn write_snapshot_with_lifecycle(
+    out: &mut dyn Write,
+    fmt: Format,
+    snap: &Snapshot,
+    life: Option<&LifecycleSection>,
+) -> Result<(), ExportError> {
     let mut out = BufWriter::new(out);
     match (fmt, snap.view) {
-        (Format::Pretty, View::Processes) => pretty::write(&mut out, snap)?,
+        (Format::Pretty, View::Processes) => {
+            pretty::write(&mut out, snap)?;
+            if let Some(l) = life {
+                lifecycle::write_pretty(&mut out, l)?;
+            }
+        }
         (Format::Pretty, View::Dns) => dns::write_pretty(&mut out, snap)?,
         (Format::Tsv, View::Processes) => tsv::write(&mut out, snap)?,
         (Format::Tsv, View::Dns) => dns::write_tsv(&mut out, snap)?,
-        (Format::Json, _) => json::write(&mut out, snap)?,
+        (Format::Json, _) => json::write(&mut out, snap, life)?,
     }
     out.flush()?;
     Ok(())

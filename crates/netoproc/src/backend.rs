@@ -132,6 +132,8 @@ fn open_ebpf(cli: &Cli) -> Result<Box<dyn CaptureBackend>, Failure> {
         mountinfo: cli.proc_root.join("self/mountinfo"),
         dns_ports: cli.dns_ports.0.clone(),
         live_read: cli.live_read,
+        // Steps before close are sent only to a stream that prints them.
+        lifecycle_steps: matches!(cli.command, Some(crate::cli::Command::Watch(_))),
     };
     match EbpfCapture::start(&opts) {
         Ok(c) => Ok(Box::new(c)),

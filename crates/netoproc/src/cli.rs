@@ -227,6 +227,11 @@ pub enum Command {
     /// and log shippers (a closed pipe ends it quietly). Runs until
     /// --duration or Ctrl-C; the filters (--pid, --container, ...) apply.
     Stream,
+    /// Stream TCP connection lifecycle as JSON lines: one object per
+    /// connect, established, accepted and closed step (outcome, failure
+    /// reason, handshake, RTT, retransmissions, response time), and with
+    /// --interval one summary per process per interval. Flushed per line.
+    Watch(crate::watch::WatchArgs),
 }
 
 /// The `--dns-ports` list; empty when DNS capture is off.

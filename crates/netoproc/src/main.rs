@@ -16,6 +16,7 @@ mod serve;
 mod session;
 mod snapshot;
 mod stream;
+mod watch;
 
 #[cfg(test)]
 mod fake_script;
@@ -73,7 +74,10 @@ fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
     }
     // Without --duration: the live view on a terminal, else capture until
     // Ctrl-C and print.
-    let streaming = matches!(cli.command, Some(cli::Command::Stream));
+    let streaming = matches!(
+        cli.command,
+        Some(cli::Command::Stream | cli::Command::Watch(_))
+    );
     let live = !streaming && cli.duration.is_none() && std::io::stdout().is_terminal();
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -112,7 +116,18 @@ fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
             eprintln!("netoproc: degraded: {d}");
         }
     }
-    if streaming {
+    if let Some(cli::Command::Watch(args)) = &cli.command {
+        let session = session::session_config(cli, session::FrontEnd::Snapshot);
+        return watch::run(
+            args,
+            cli.verbose,
+            session,
+            capture.as_mut(),
+            &SystemClock,
+            &stop,
+        );
+    }
+    if matches!(cli.command, Some(cli::Command::Stream)) {
         let session = session::session_config(cli, session::FrontEnd::Snapshot);
         stream::run(cli, session, capture.as_mut(), &SystemClock, &stop)
     } else if live {

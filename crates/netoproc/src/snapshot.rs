@@ -12,7 +12,7 @@ use anyhow::Context;
 use netoproc_core::backend::CaptureBackend;
 use netoproc_core::clock::Clock;
 use netoproc_engine::{Engine, SessionConfig};
-use netoproc_export::{write_snapshot, Meta, Snapshot};
+use netoproc_export::{write_snapshot_with_lifecycle, LifecycleSection, Meta, Snapshot};
 
 use crate::cli::Cli;
 use crate::failure::Failure;
@@ -109,7 +109,17 @@ pub(crate) fn run_to(
         view: cli.view,
         group_by: cli.group_by,
     };
-    match write_snapshot(out, cli.format, &snap).and_then(|()| out.flush().map_err(Into::into)) {
+    let life_report = engine.lifecycle();
+    let (sources, unavailable) = crate::watch::lifecycle_sources(engine.info());
+    let life = LifecycleSection {
+        sources: &sources,
+        unavailable: &unavailable,
+        steps_dropped: engine.lifecycle_dropped(),
+        report: &life_report,
+    };
+    match write_snapshot_with_lifecycle(out, cli.format, &snap, Some(&life))
+        .and_then(|()| out.flush().map_err(Into::into))
+    {
         Ok(()) => Ok(()),
         Err(e) => Err(Failure::Runtime(
             anyhow::Error::new(e).context("writing the snapshot"),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use netoproc_e2e::tally::{print_report, GenReport};
-use netoproc_e2e::{afpacket, dns, flood, procs, tcp, udp};
+use netoproc_e2e::{afpacket, bridge, dns, flood, lifecycle, procs, tcp, udp};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -169,6 +169,69 @@ enum Role {
         #[arg(long)]
         send: u64,
     },
+    /// Make CONNECTIONS sequential connections, each: SEND bytes then read
+    /// to EOF (when SEND > 0), hold HOLD_MS, close; report how each ended.
+    TcpDial {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        connections: u32,
+        #[arg(long, default_value_t = 0)]
+        send: u64,
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
+        #[arg(long, default_value_t = 20_000)]
+        connect_timeout_ms: u64,
+    },
+    /// Accept CONNECTIONS connections in turn, each read to EOF.
+    TcpAccept {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        connections: u32,
+    },
+    /// Accept CONNECTIONS connections, read once, close with SO_LINGER 0.
+    TcpResetServer {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        connections: u32,
+    },
+    /// One connection: REQUESTS times read SIZE bytes, sleep THINK_MS,
+    /// answer SIZE bytes.
+    TcpRrServer {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        requests: u32,
+        #[arg(long)]
+        size: usize,
+        #[arg(long)]
+        think_ms: u64,
+    },
+    /// REQUESTS round trips of SIZE bytes to a tcp-rr-server.
+    TcpRrClient {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long)]
+        requests: u32,
+        #[arg(long)]
+        size: usize,
+    },
+    /// Forward frames between interfaces A and B, each held DELAY_MS and
+    /// dropped with probability LOSS (seeded), until stdin is closed.
+    Bridge {
+        #[arg(long)]
+        a: String,
+        #[arg(long)]
+        b: String,
+        #[arg(long, default_value_t = 0.0)]
+        delay_ms: f64,
+        #[arg(long, default_value_t = 0.0)]
+        loss: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Count IP-layer bytes of TCP packets to/from PORT on IFACE with an
     /// AF_PACKET socket, until stdin is closed.
     PacketCount {
@@ -259,6 +322,70 @@ fn run(role: Role) -> std::io::Result<GenReport> {
         Role::FloodResolvers { base, count } => flood::resolvers(base, count)?,
         Role::FloodSources { to, base, count } => flood::sources(to, base, count)?,
         Role::FloodPids { to, count } => flood::fresh_pids(to, count)?,
+        Role::TcpDial {
+            connect,
+            connections,
+            send,
+            hold_ms,
+            connect_timeout_ms,
+        } => {
+            let (t, outcomes, connect_us) = lifecycle::dial(
+                connect,
+                connections,
+                send,
+                Duration::from_millis(hold_ms),
+                Duration::from_millis(connect_timeout_ms),
+            )?;
+            GenReport {
+                outcomes: Some(outcomes),
+                connect_us: Some(connect_us),
+                ..t.into_report("tcp-dial")
+            }
+        }
+        Role::TcpAccept {
+            listen,
+            connections,
+        } => lifecycle::accept(listen, connections)?.into_report("tcp-accept"),
+        Role::TcpResetServer {
+            listen,
+            connections,
+        } => lifecycle::reset_server(listen, connections)?.into_report("tcp-reset-server"),
+        Role::TcpRrServer {
+            listen,
+            requests,
+            size,
+            think_ms,
+        } => lifecycle::rr_server(listen, requests, size, Duration::from_millis(think_ms))?
+            .into_report("tcp-rr-server"),
+        Role::TcpRrClient {
+            connect,
+            requests,
+            size,
+        } => lifecycle::rr_client(connect, requests, size)?.into_report("tcp-rr-client"),
+        Role::Bridge {
+            a,
+            b,
+            delay_ms,
+            loss,
+            seed,
+        } => {
+            afpacket::stop_on_stdin_eof(&STOP);
+            let (wire, failed) = bridge::run(
+                &a,
+                &b,
+                Duration::from_secs_f64(delay_ms.clamp(0.0, 10_000.0) / 1000.0),
+                loss.clamp(0.0, 1.0),
+                seed,
+                &STOP,
+            )?;
+            GenReport {
+                pid: std::process::id(),
+                role: "bridge".into(),
+                wire: Some(wire),
+                unanswered: failed,
+                ..GenReport::default()
+            }
+        }
         Role::PacketCount { iface, port } => {
             afpacket::stop_on_stdin_eof(&STOP);
             let wire = afpacket::count(&iface, port, &STOP)?;

@@ -123,6 +123,17 @@ impl Generator {
         assert_eq!(l, "ready", "{}: unexpected first line", self.label);
     }
 
+    /// The generator's pid (`ip netns exec` execs in place).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the generator (SIGKILL) and reaps it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Closes the generator's stdin (the packet counter stops on EOF).
     pub fn close_stdin(&mut self) {
         self.stdin.take();

@@ -10,6 +10,7 @@ pub mod dnsmasq;
 pub mod expect;
 pub mod generator;
 pub mod http;
+pub mod link;
 pub mod mode;
 pub mod netns;
 pub mod netoproc_run;

@@ -38,6 +38,10 @@ pub struct NpReport {
     #[serde(default)]
     #[allow(dead_code)]
     pub groups: Vec<Group>,
+    /// TCP lifecycle and health (read by `lifecycle.rs`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub lifecycle: Option<serde_json::Value>,
 }
 
 /// One `--group-by` group.

@@ -12,6 +12,23 @@ pub const NP_F_EARLY_OWNER: u32 = 8;
 pub const NP_F_CLOSER_OWNER: u32 = 16;
 pub const NP_DIR_TX: u32 = 0;
 pub const NP_DIR_RX: u32 = 1;
+pub const NP_ROLE_CLIENT: u32 = 1;
+pub const NP_ROLE_SERVER: u32 = 2;
+pub const NP_OUT_OPEN: u32 = 0;
+pub const NP_OUT_CLOSED: u32 = 1;
+pub const NP_OUT_REFUSED: u32 = 2;
+pub const NP_OUT_RESET: u32 = 3;
+pub const NP_OUT_TIMEOUT: u32 = 4;
+pub const NP_OUT_UNREACHABLE: u32 = 5;
+pub const NP_OUT_ABORTED: u32 = 6;
+pub const NP_OUT_OTHER: u32 = 7;
+pub const NP_CLOSER_LOCAL: u32 = 1;
+pub const NP_CLOSER_REMOTE: u32 = 2;
+pub const NP_L_HEALTH: u32 = 1;
+pub const NP_L_ACCEPTED: u32 = 2;
+pub const NP_RT_BUCKETS: u32 = 128;
+pub const NP_RT_SUB: u32 = 8;
+pub const NP_RT_MIN_SHIFT: u32 = 6;
 pub type __u8 = ::std::os::raw::c_uchar;
 pub type __u16 = ::std::os::raw::c_ushort;
 pub type __u32 = ::std::os::raw::c_uint;
@@ -464,7 +481,429 @@ fn bindgen_test_layout_np_counters() {
     test_field_rx_wire_packets();
 }
 #[repr(C)]
-#[derive(Debug, Default, Copy, Clone)]
+#[derive(Debug, Copy, Clone)]
+pub struct np_tcp_life {
+    pub connect_ns: __u64,
+    pub established_ns: __u64,
+    pub closed_ns: __u64,
+    pub handshake_ns: __u64,
+    pub srtt_us: __u32,
+    pub rttvar_us: __u32,
+    pub min_rtt_us: __u32,
+    pub cwnd: __u32,
+    pub total_retrans: __u32,
+    pub retrans_events: __u32,
+    pub sk_err: __u32,
+    pub role: __u8,
+    pub outcome: __u8,
+    pub closer: __u8,
+    pub flags: __u8,
+    pub last_io_ns: __u64,
+    pub last_dir: __u32,
+    pub rt_count: __u32,
+    pub segs_out: __u32,
+    pub _pad0: __u32,
+    pub rt_sum_us: __u64,
+    pub rt_hist: [__u16; 128usize],
+}
+#[test]
+fn bindgen_test_layout_np_tcp_life() {
+    assert_eq!(
+        ::core::mem::size_of::<np_tcp_life>(),
+        352usize,
+        concat!("Size of: ", stringify!(np_tcp_life))
+    );
+    assert_eq!(
+        ::core::mem::align_of::<np_tcp_life>(),
+        8usize,
+        concat!("Alignment of ", stringify!(np_tcp_life))
+    );
+    fn test_field_connect_ns() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).connect_ns) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(connect_ns)
+            )
+        );
+    }
+    test_field_connect_ns();
+    fn test_field_established_ns() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).established_ns) as usize - ptr as usize
+            },
+            8usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(established_ns)
+            )
+        );
+    }
+    test_field_established_ns();
+    fn test_field_closed_ns() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).closed_ns) as usize - ptr as usize
+            },
+            16usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(closed_ns)
+            )
+        );
+    }
+    test_field_closed_ns();
+    fn test_field_handshake_ns() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).handshake_ns) as usize - ptr as usize
+            },
+            24usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(handshake_ns)
+            )
+        );
+    }
+    test_field_handshake_ns();
+    fn test_field_srtt_us() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).srtt_us) as usize - ptr as usize
+            },
+            32usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(srtt_us)
+            )
+        );
+    }
+    test_field_srtt_us();
+    fn test_field_rttvar_us() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).rttvar_us) as usize - ptr as usize
+            },
+            36usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(rttvar_us)
+            )
+        );
+    }
+    test_field_rttvar_us();
+    fn test_field_min_rtt_us() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).min_rtt_us) as usize - ptr as usize
+            },
+            40usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(min_rtt_us)
+            )
+        );
+    }
+    test_field_min_rtt_us();
+    fn test_field_cwnd() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).cwnd) as usize - ptr as usize
+            },
+            44usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(cwnd)
+            )
+        );
+    }
+    test_field_cwnd();
+    fn test_field_total_retrans() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).total_retrans) as usize - ptr as usize
+            },
+            48usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(total_retrans)
+            )
+        );
+    }
+    test_field_total_retrans();
+    fn test_field_retrans_events() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).retrans_events) as usize - ptr as usize
+            },
+            52usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(retrans_events)
+            )
+        );
+    }
+    test_field_retrans_events();
+    fn test_field_sk_err() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).sk_err) as usize - ptr as usize
+            },
+            56usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(sk_err)
+            )
+        );
+    }
+    test_field_sk_err();
+    fn test_field_role() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).role) as usize - ptr as usize
+            },
+            60usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(role)
+            )
+        );
+    }
+    test_field_role();
+    fn test_field_outcome() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).outcome) as usize - ptr as usize
+            },
+            61usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(outcome)
+            )
+        );
+    }
+    test_field_outcome();
+    fn test_field_closer() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).closer) as usize - ptr as usize
+            },
+            62usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(closer)
+            )
+        );
+    }
+    test_field_closer();
+    fn test_field_flags() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).flags) as usize - ptr as usize
+            },
+            63usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(flags)
+            )
+        );
+    }
+    test_field_flags();
+    fn test_field_last_io_ns() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).last_io_ns) as usize - ptr as usize
+            },
+            64usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(last_io_ns)
+            )
+        );
+    }
+    test_field_last_io_ns();
+    fn test_field_last_dir() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).last_dir) as usize - ptr as usize
+            },
+            72usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(last_dir)
+            )
+        );
+    }
+    test_field_last_dir();
+    fn test_field_rt_count() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).rt_count) as usize - ptr as usize
+            },
+            76usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(rt_count)
+            )
+        );
+    }
+    test_field_rt_count();
+    fn test_field_segs_out() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).segs_out) as usize - ptr as usize
+            },
+            80usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(segs_out)
+            )
+        );
+    }
+    test_field_segs_out();
+    fn test_field__pad0() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr)._pad0) as usize - ptr as usize
+            },
+            84usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(_pad0)
+            )
+        );
+    }
+    test_field__pad0();
+    fn test_field_rt_sum_us() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).rt_sum_us) as usize - ptr as usize
+            },
+            88usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(rt_sum_us)
+            )
+        );
+    }
+    test_field_rt_sum_us();
+    fn test_field_rt_hist() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_life>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).rt_hist) as usize - ptr as usize
+            },
+            96usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_life),
+                "::",
+                stringify!(rt_hist)
+            )
+        );
+    }
+    test_field_rt_hist();
+}
+impl Default for np_tcp_life {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
 pub struct np_sock_stats {
     pub owner: np_owner,
     pub tuple: np_tuple,
@@ -472,12 +911,13 @@ pub struct np_sock_stats {
     pub cookie: __u64,
     pub flags: __u32,
     pub state: __u32,
+    pub life: np_tcp_life,
 }
 #[test]
 fn bindgen_test_layout_np_sock_stats() {
     assert_eq!(
         ::core::mem::size_of::<np_sock_stats>(),
-        168usize,
+        520usize,
         concat!("Size of: ", stringify!(np_sock_stats))
     );
     assert_eq!(
@@ -587,6 +1027,32 @@ fn bindgen_test_layout_np_sock_stats() {
         );
     }
     test_field_state();
+    fn test_field_life() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_sock_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).life) as usize - ptr as usize
+            },
+            168usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_sock_stats),
+                "::",
+                stringify!(life)
+            )
+        );
+    }
+    test_field_life();
+}
+impl Default for np_sock_stats {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
 }
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
@@ -1031,12 +1497,19 @@ pub const NP_STAT_DNS_TRUNCATED: np_stat = 12;
 pub const NP_STAT_DNS_UNPARSED: np_stat = 13;
 pub const NP_STAT_KRETPROBE_STALE: np_stat = 14;
 pub const NP_STAT_PEER_INSERTS: np_stat = 15;
-pub const NP_STAT_MAX: np_stat = 16;
+pub const NP_STAT_LIFE_EVENTS: np_stat = 16;
+pub const NP_STAT_MAX: np_stat = 17;
 pub type np_stat = ::std::os::raw::c_uint;
 pub const NP_EV_SOCK_CLOSE: np_event_kind = 1;
 pub const NP_EV_PROC: np_event_kind = 2;
 pub const NP_EV_DNS: np_event_kind = 3;
+pub const NP_EV_LIFE: np_event_kind = 4;
 pub type np_event_kind = ::std::os::raw::c_uint;
+pub const NP_LIFE_CONNECT: np_life_what = 1;
+pub const NP_LIFE_ESTABLISHED: np_life_what = 2;
+pub const NP_LIFE_ACCEPTED: np_life_what = 3;
+pub const NP_LIFE_CLOSED: np_life_what = 4;
+pub type np_life_what = ::std::os::raw::c_uint;
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 pub struct np_event_hdr {
@@ -1109,7 +1582,7 @@ fn bindgen_test_layout_np_event_hdr() {
     test_field_ktime_ns();
 }
 #[repr(C)]
-#[derive(Debug, Default, Copy, Clone)]
+#[derive(Debug, Copy, Clone)]
 pub struct np_sock_event {
     pub hdr: np_event_hdr,
     pub stats: np_sock_stats,
@@ -1118,7 +1591,7 @@ pub struct np_sock_event {
 fn bindgen_test_layout_np_sock_event() {
     assert_eq!(
         ::core::mem::size_of::<np_sock_event>(),
-        184usize,
+        536usize,
         concat!("Size of: ", stringify!(np_sock_event))
     );
     assert_eq!(
@@ -1160,6 +1633,15 @@ fn bindgen_test_layout_np_sock_event() {
         );
     }
     test_field_stats();
+}
+impl Default for np_sock_event {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
@@ -1323,6 +1805,104 @@ fn bindgen_test_layout_np_proc_event() {
     test_field_cmdline();
 }
 impl Default for np_proc_event {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct np_life_event {
+    pub hdr: np_event_hdr,
+    pub what: __u32,
+    pub _pad0: __u32,
+    pub stats: np_sock_stats,
+}
+#[test]
+fn bindgen_test_layout_np_life_event() {
+    assert_eq!(
+        ::core::mem::size_of::<np_life_event>(),
+        544usize,
+        concat!("Size of: ", stringify!(np_life_event))
+    );
+    assert_eq!(
+        ::core::mem::align_of::<np_life_event>(),
+        8usize,
+        concat!("Alignment of ", stringify!(np_life_event))
+    );
+    fn test_field_hdr() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_life_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).hdr) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_life_event),
+                "::",
+                stringify!(hdr)
+            )
+        );
+    }
+    test_field_hdr();
+    fn test_field_what() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_life_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).what) as usize - ptr as usize
+            },
+            16usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_life_event),
+                "::",
+                stringify!(what)
+            )
+        );
+    }
+    test_field_what();
+    fn test_field__pad0() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_life_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr)._pad0) as usize - ptr as usize
+            },
+            20usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_life_event),
+                "::",
+                stringify!(_pad0)
+            )
+        );
+    }
+    test_field__pad0();
+    fn test_field_stats() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_life_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).stats) as usize - ptr as usize
+            },
+            24usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_life_event),
+                "::",
+                stringify!(stats)
+            )
+        );
+    }
+    test_field_stats();
+}
+impl Default for np_life_event {
     fn default() -> Self {
         let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
         unsafe {
