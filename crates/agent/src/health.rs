@@ -72,6 +72,7 @@ pub(crate) fn encode(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Re
         ("socket_map_full", l.socket_map_full),
         ("peer_map_full", l.peer_map_full),
         ("kretprobe_misses", l.kretprobe_misses),
+        ("program_misses", l.program_misses),
         ("capture_drops", l.capture_drops),
         ("unparsed_packets", l.unparsed_packets),
         ("dns_truncated", l.dns_truncated),

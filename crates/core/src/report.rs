@@ -90,6 +90,12 @@ pub struct Losses {
     /// probe did not run (the kernel ran out of kretprobe instances) or ran
     /// without its entry (calls in flight at start).
     pub kretprobe_misses: u64,
+    /// Runs of netoproc's eBPF tracing programs (tracepoint, fentry,
+    /// kprobe) the kernel skipped because the same program was already
+    /// running on that CPU — a run that was preempted or interrupted (the
+    /// kernel's per-program `recursion_misses`). A skipped byte hook loses
+    /// that call's bytes; a skipped state hook, a lifecycle step.
+    pub program_misses: u64,
     /// Packets the kernel dropped because a capture ring was full
     /// (AF_PACKET `PACKET_STATISTICS`, summed over every ring).
     pub capture_drops: u64,
@@ -129,6 +135,7 @@ impl Losses {
             peer_map_evicted,
             ring_records_undecodable,
             kretprobe_misses,
+            program_misses,
             capture_drops,
             unparsed_packets,
             unattributed_tx_packets: _,
@@ -147,6 +154,7 @@ impl Losses {
             + peer_map_evicted
             + ring_records_undecodable
             + kretprobe_misses
+            + program_misses
             + capture_drops
             + unparsed_packets
             + dns_truncated

@@ -143,7 +143,8 @@ struct np_sock_stats {
 	struct np_counters counters;
 	__u64 cookie; /* socket cookie, the join key across programs */
 	__u32 flags;  /* NP_F_* */
-	__u32 state;  /* last TCP state seen (TCP_* numbering), 0 if none */
+	__u32 state;  /* last TCP state np_tcp_state followed (TCP_* numbering; it
+		       * skips FIN_WAIT2, TIME_WAIT, LAST_ACK, CLOSING), 0 if none */
 	struct np_tcp_life life; /* TCP only; zero where no lifecycle hook ran */
 };
 
@@ -253,13 +254,20 @@ struct np_proc_event {
 	char cmdline[NP_CMDLINE_LEN]; /* NUL-separated argv, truncated */
 };
 
-/* One lifecycle step of a TCP socket, with the socket's whole record. */
+/* One lifecycle step of a TCP socket, with the socket's whole record.
+ * Sent without the response histogram (NP_LIFE_EVENT_SHORT_LEN bytes)
+ * when the socket has no response-time sample. */
 struct np_life_event {
 	struct np_event_hdr hdr;
 	__u32 what; /* np_life_what */
 	__u32 _pad0;
 	struct np_sock_stats stats;
 };
+
+/* Bytes of a close record as sent: np_sock_event up to stats.life. */
+#define NP_SOCK_EVENT_LEN __builtin_offsetof(struct np_sock_event, stats.life)
+/* Bytes of a lifecycle record without its response histogram. */
+#define NP_LIFE_EVENT_SHORT_LEN __builtin_offsetof(struct np_life_event, stats.life.rt_hist)
 
 /* A packet to or from a DNS port: headers parsed in the kernel, only the
  * DNS payload copied. Sent with its real length (header + `captured`). */

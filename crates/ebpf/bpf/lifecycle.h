@@ -30,20 +30,32 @@ static __always_inline void np_life_emit(struct np_sock_stats *st, __u32 what)
 	if (what != NP_LIFE_CLOSED && !np_life_steps)
 		return;
 
-	struct np_life_event *ev = bpf_ringbuf_reserve(&np_events, sizeof(*ev), 0);
+	struct np_life_event *ev;
 
-	if (!ev) {
-		stat_add(NP_STAT_RINGBUF_LOST, 1);
-		return;
+	/* Most sockets never took a response-time sample: their record goes
+	 * without the histogram, less than half the bytes. */
+	if (st->life.rt_count) {
+		ev = bpf_ringbuf_reserve(&np_events, sizeof(*ev), 0);
+		if (!ev)
+			goto lost;
+		__builtin_memcpy(&ev->stats, st, sizeof(*st));
+	} else {
+		ev = bpf_ringbuf_reserve(&np_events, NP_LIFE_EVENT_SHORT_LEN, 0);
+		if (!ev)
+			goto lost;
+		__builtin_memcpy(&ev->stats, st,
+				 __builtin_offsetof(struct np_sock_stats, life.rt_hist));
 	}
 	ev->hdr.kind = NP_EV_LIFE;
 	ev->hdr._pad0 = 0;
 	ev->hdr.ktime_ns = bpf_ktime_get_ns();
 	ev->what = what;
 	ev->_pad0 = 0;
-	__builtin_memcpy(&ev->stats, st, sizeof(*st));
 	bpf_ringbuf_submit(ev, np_rb_flags());
 	stat_add(NP_STAT_LIFE_EVENTS, 1);
+	return;
+lost:
+	stat_add(NP_STAT_RINGBUF_LOST, 1);
 }
 
 /* The health fields tcp_info would report, read from the tcp_sock. */

@@ -465,6 +465,13 @@ static __always_inline void np_life_connect(struct sock *sk, struct np_sock_stat
  * (connect for clients; the accepting process's first call for servers). */
 static __always_inline void np_life_state(struct sock *sk, int oldstate, int newstate)
 {
+	/* FIN_WAIT2, TIME_WAIT, LAST_ACK, CLOSING and LISTEN change nothing
+	 * netoproc keeps: leave before the storage lookup (four of a
+	 * connection's ten state changes). */
+	if (newstate != TCP_SYN_SENT && newstate != TCP_SYN_RECV && newstate != TCP_ESTABLISHED &&
+	    newstate != TCP_FIN_WAIT1 && newstate != TCP_CLOSE_WAIT && newstate != TCP_CLOSE)
+		return;
+
 	__u64 cookie = np_walk_mode ? bpf_get_socket_cookie(sk) : 0;
 	struct np_sock_stats *st;
 
@@ -536,11 +543,15 @@ static __always_inline void np_life_state(struct sock *sk, int oldstate, int new
 			np_life_health(l, sk);
 			if (st->tuple.sport == 0)
 				np_read_tuple(&st->tuple, sk);
+			/* The closed step carries the whole record: userspace
+			 * takes it as the socket's close record too (its final
+			 * wire counters, after the last FIN/ACK). */
 			np_life_emit(st, NP_LIFE_CLOSED);
+		} else {
+			/* No lifecycle (a listener, a socket from before the
+			 * start): the final wire counters as a close record. */
+			np_emit_close(st);
 		}
-		/* Reaching CLOSE after its owner released it, it has sent its
-		 * last FIN/ACK: emit its final wire counters too. */
-		np_emit_close(st);
 		/* Walk mode: released already, or never owned by a file (a child
 		 * never accepted): no release will come to remove the entry. */
 		if (np_walk_mode && ((st->flags & NP_F_CLOSED) || !sk->sk_socket))

@@ -110,6 +110,8 @@ pub struct EbpfCapture {
     life_dropped: u64,
     /// Ring-buffer records skipped because they did not decode.
     undecodable: u64,
+    /// This process's `fdinfo` directory (programs' skipped runs).
+    fdinfo: PathBuf,
     /// `np_peers` entries this process deleted (of closed sockets).
     peers_deleted: u64,
     /// The LRU's evictions, as last derived (never decreases).
@@ -238,6 +240,7 @@ impl EbpfCapture {
             dns_dropped: 0,
             life: Vec::new(),
             life_dropped: 0,
+            fdinfo: crate::misses::fdinfo_dir(&opts.mountinfo),
             undecodable: 0,
             peers_deleted: 0,
             peers_evicted: 0,
@@ -583,6 +586,10 @@ impl CaptureBackend for EbpfCapture {
                 Ok(Event::SocketClosed(rec)) => ledger.observe_socket(rec),
                 Ok(Event::Process(p)) => ledger.observe_process(p),
                 Ok(Event::Life(ev)) => {
+                    // The closed step is also the socket's close record.
+                    if ev.step == Step::Closed {
+                        ledger.observe_socket(ev.record.clone());
+                    }
                     if self.life.len() < LIFE_BACKLOG {
                         self.life.push(*ev);
                     } else {
@@ -653,7 +660,13 @@ impl CaptureBackend for EbpfCapture {
     }
 
     fn lifecycle_dropped(&self) -> u64 {
-        self.life_dropped
+        // A skipped run of the state hook may have been a step.
+        let state_misses: u64 = crate::misses::program_misses(&self.ebpf, &self.fdinfo)
+            .iter()
+            .filter(|(name, _)| name == crate::ladder::TCP_STATE)
+            .map(|(_, n)| n)
+            .sum();
+        self.life_dropped + state_misses
     }
 
     fn losses(&self) -> Result<Losses, CaptureError> {
@@ -669,6 +682,10 @@ impl CaptureBackend for EbpfCapture {
             ring_records_undecodable: self.undecodable,
             kretprobe_misses: get(abi::NP_STAT_INFLIGHT_MISS)?
                 + self.missed_returns(get(abi::NP_STAT_KRETPROBE_STALE)?),
+            program_misses: crate::misses::program_misses(&self.ebpf, &self.fdinfo)
+                .iter()
+                .map(|(_, n)| n)
+                .sum(),
             capture_drops: 0,
             unparsed_packets: 0,
             unattributed_tx_packets: get(abi::NP_STAT_WIRE_NO_SOCK_TX)?,

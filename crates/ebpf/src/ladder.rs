@@ -242,6 +242,9 @@ const KPROBE_RUNG: &[Hook] = &[
     ),
 ];
 
+/// The TCP state-change hook: lifecycle steps and the final close.
+pub const TCP_STATE: &str = "np_tcp_state";
+
 /// Programs every rung runs beside its byte hooks. None is required: each
 /// failure degrades only what it feeds.
 pub const COMMON: &[Hook] = &[
@@ -252,7 +255,7 @@ pub const COMMON: &[Hook] = &[
     hook("np_recvmsg4", CgroupSockAddr, "", "udp-remote", false),
     hook("np_recvmsg6", CgroupSockAddr, "", "udp-remote", false),
     hook("np_sock_release", CgroupSock, "", "close", false),
-    hook("np_tcp_state", TpBtf, "inet_sock_set_state", "close", false),
+    hook(TCP_STATE, TpBtf, "inet_sock_set_state", "close", false),
     hook(
         "np_tcp_retrans",
         TpBtf,

@@ -14,6 +14,7 @@ pub mod kretprobe;
 pub mod ladder;
 pub mod live_read;
 pub mod map_dump;
+mod misses;
 pub mod names;
 pub mod probe;
 pub mod records;

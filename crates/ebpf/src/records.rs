@@ -69,12 +69,36 @@ fn read_struct<T: Copy>(bytes: &[u8]) -> Option<T> {
     Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
+/// A record sent shorter than its struct (the kernel leaves out a tail it
+/// has no use for): at least `min` bytes, the rest zero.
+fn read_prefix<T: Copy + Default>(bytes: &[u8], min: usize) -> Option<T> {
+    let size = std::mem::size_of::<T>();
+    if bytes.len() < min.min(size) {
+        return None;
+    }
+    let mut full = T::default();
+    let n = bytes.len().min(size);
+    // SAFETY: `full` is a valid T of `size` bytes and n <= size; T is a
+    // plain-old-data ABI struct for which every bit pattern is valid.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), (&raw mut full).cast::<u8>(), n);
+    }
+    Some(full)
+}
+
+/// Bytes of a close record as the kernel sends it (`NP_SOCK_EVENT_LEN`).
+const SOCK_EVENT_LEN: usize = std::mem::offset_of!(np_sock_event, stats.life);
+/// Bytes of a lifecycle record without its response histogram
+/// (`NP_LIFE_EVENT_SHORT_LEN`).
+const LIFE_EVENT_SHORT_LEN: usize = std::mem::offset_of!(np_life_event, stats.life.rt_hist);
+
 /// Decodes one ring-buffer event.
 pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
     let kind = read_struct::<u32>(bytes).ok_or(DecodeError::Short(bytes.len()))?;
     match kind {
         NP_EV_SOCK_CLOSE => {
-            let ev: np_sock_event = read_struct(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+            let ev: np_sock_event =
+                read_prefix(bytes, SOCK_EVENT_LEN).ok_or(DecodeError::Short(bytes.len()))?;
             Ok(Event::SocketClosed(socket_record(&ev.stats, 0)))
         }
         NP_EV_PROC => {
@@ -83,7 +107,8 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
         }
         NP_EV_DNS => decode_dns(bytes),
         NP_EV_LIFE => {
-            let ev: np_life_event = read_struct(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+            let ev: np_life_event =
+                read_prefix(bytes, LIFE_EVENT_SHORT_LEN).ok_or(DecodeError::Short(bytes.len()))?;
             let step = match ev.what {
                 NP_LIFE_CONNECT => Step::Connect,
                 NP_LIFE_ESTABLISHED => Step::Established,
@@ -437,6 +462,52 @@ mod tests {
         ev.stats.life.role = NP_ROLE_SERVER as u8;
         ev.what = 99;
         assert!(decode_event(&bytes_of(&ev)).is_err());
+    }
+
+    #[test]
+    fn records_sent_without_their_tail_decode_as_the_kernel_sends_them() {
+        // A close record without the lifecycle part.
+        let close = np_sock_event {
+            hdr: np_event_hdr {
+                kind: NP_EV_SOCK_CLOSE,
+                _pad0: 0,
+                ktime_ns: 5,
+            },
+            stats: stats_v4(),
+        };
+        let bytes = bytes_of(&close);
+        let Ok(Event::SocketClosed(r)) = decode_event(&bytes[..SOCK_EVENT_LEN]) else {
+            panic!("a short close record did not decode");
+        };
+        assert_eq!((r.cookie, r.counters.tx_bytes), (SocketCookie(99), 1000));
+        assert!(decode_event(&bytes[..SOCK_EVENT_LEN - 1]).is_err());
+        // A lifecycle record without its response histogram.
+        let mut ev = np_life_event {
+            hdr: np_event_hdr {
+                kind: NP_EV_LIFE,
+                _pad0: 0,
+                ktime_ns: 5,
+            },
+            what: NP_LIFE_CLOSED,
+            _pad0: 0,
+            stats: stats_v4(),
+        };
+        ev.stats.life.role = NP_ROLE_SERVER as u8;
+        ev.stats.life.outcome = NP_OUT_CLOSED as u8;
+        ev.stats.life.established_ns = 10;
+        let bytes = bytes_of(&ev);
+        let Ok(Event::Life(e)) = decode_event(&bytes[..LIFE_EVENT_SHORT_LEN]) else {
+            panic!("a short lifecycle record did not decode");
+        };
+        assert_eq!(
+            (e.life.outcome, e.life.role),
+            (Outcome::Success, Role::Server)
+        );
+        assert!(e.life.response.counts.is_empty());
+        assert!(decode_event(&bytes[..LIFE_EVENT_SHORT_LEN - 1]).is_err());
+        // Today 184 of 536 bytes and 288 of 544.
+        assert!(SOCK_EVENT_LEN * 2 < std::mem::size_of::<np_sock_event>());
+        assert!(LIFE_EVENT_SHORT_LEN * 10 < std::mem::size_of::<np_life_event>() * 6);
     }
 
     #[test]

@@ -117,7 +117,7 @@ pub(crate) enum LossUnit {
 /// Every [`Losses`] field by its serialized name, in declaration order.
 /// The destructuring is exhaustive, so a field added in core fails to
 /// compile here until it is listed.
-pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 17] {
+pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 18] {
     use LossUnit::{Bytes, Events};
     let Losses {
         ringbuf_events,
@@ -127,6 +127,7 @@ pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 17] {
         peer_map_evicted,
         ring_records_undecodable,
         kretprobe_misses,
+        program_misses,
         capture_drops,
         unparsed_packets,
         unattributed_tx_packets,
@@ -146,6 +147,7 @@ pub(crate) fn loss_fields(l: &Losses) -> [(&'static str, u64, LossUnit); 17] {
         ("peer_map_evicted", peer_map_evicted, Events),
         ("ring_records_undecodable", ring_records_undecodable, Events),
         ("kretprobe_misses", kretprobe_misses, Events),
+        ("program_misses", program_misses, Events),
         ("capture_drops", capture_drops, Events),
         ("unparsed_packets", unparsed_packets, Events),
         ("unattributed_tx_packets", unattributed_tx_packets, Events),
