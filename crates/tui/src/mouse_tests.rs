@@ -238,3 +238,20 @@ fn clicks_sort_select_and_switch_views() {
         "the click only closed help"
     );
 }
+
+#[test]
+fn the_detail_pane_is_not_a_row() {
+    let mut app = App::new();
+    app.detail = true;
+    let vm = ViewModel::default();
+    // 19 body lines at 80x24: a table of 10 (header and 9 rows), the pane
+    // of 8, the chain line.
+    assert_eq!(hit_test(&app, &vm, SMALL, 3, 13), Hit::Row(8));
+    assert_eq!(hit_test(&app, &vm, SMALL, 3, 14), Hit::Nothing, "the pane");
+    assert_eq!(hit_test(&app, &vm, SMALL, 3, 21), Hit::Nothing, "the pane");
+    // Under a process's connections too.
+    app.view = Screen::Connections;
+    app.drill_pid = Some(1717);
+    assert_eq!(hit_test(&app, &vm, SMALL, 3, 14), Hit::Row(9));
+    assert_eq!(hit_test(&app, &vm, SMALL, 3, 15), Hit::Nothing, "the pane");
+}

@@ -16,6 +16,7 @@ use ratatui::Frame;
 use super::{BOLD, DIM, WARN};
 use crate::format::{count, fit_end, millis};
 use crate::model::ViewModel;
+use netoproc_core::escape::for_terminal;
 use netoproc_core::lifecycle::{BucketCount, ProcessHealth, Quantiles};
 
 /// Lines the pane takes with its border, when the body has room.
@@ -70,9 +71,11 @@ pub(super) fn pane(frame: &mut Frame, area: Rect, vm: &ViewModel, who: Subject<'
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
+    // One statement, wrapped over the pane's lines when it is long.
     let say = |frame: &mut Frame, text: String| {
         frame.render_widget(
-            Paragraph::new(Line::styled(fit_end(&text, inner.width as usize), DIM)),
+            Paragraph::new(Line::styled(for_terminal(&text).into_owned(), DIM))
+                .wrap(Wrap { trim: true }),
             inner,
         );
     };
@@ -187,7 +190,8 @@ fn histogram(frame: &mut Frame, area: Rect, vm: &ViewModel, h: &ProcessHealth) {
                 format!("Not measured: {m}.")
             });
         frame.render_widget(
-            Paragraph::new(Line::styled(why, DIM)).wrap(Wrap { trim: true }),
+            Paragraph::new(Line::styled(for_terminal(&why).into_owned(), DIM))
+                .wrap(Wrap { trim: true }),
             area,
         );
         return;
