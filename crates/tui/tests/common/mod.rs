@@ -258,10 +258,14 @@ fn dns_report(now_ns: u64, label: Label) -> DnsReport {
     }
 }
 
+/// Cookie, role, handshake µs, RTT µs, retransmits and segments per
+/// second, response times.
+type Health = (u64, Role, u64, u32, u32, u32, &'static [(u64, u64)]);
+
 /// The TCP health of the scenario's owned TCP sockets: cookie, role,
 /// handshake and smoothed RTT in µs, retransmitted and sent segments per
 /// second, and response times per second (µs, how many).
-const HEALTH: &[(u64, Role, u64, u32, u32, u32, &[(u64, u64)])] = &[
+const HEALTH: &[Health] = &[
     (11, Role::Client, 24_100, 23_800, 3, 1_700, &[(25_300, 2)]),
     (
         12,
