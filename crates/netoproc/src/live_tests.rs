@@ -12,8 +12,8 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent};
 use netoproc_core::clock::Clock;
 use netoproc_core::lifecycle::Outcome;
-use netoproc_engine::fake::FakeFailure;
 use netoproc_engine::fake::StepClock;
+use netoproc_engine::fake::{FakeBackend, FakeFailure};
 use netoproc_tui::{App, Screen, ViewModel};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -31,21 +31,26 @@ fn frame(app: &mut App, vm: &mut ViewModel, width: u16, height: u16) -> String {
     t.backend().to_string()
 }
 
+/// The live loop's capture over `backend`, with the default command line
+/// on the test roots, and its tick interval (1 s).
+fn capture<'a>(
+    roots: &Roots,
+    backend: &'a mut FakeBackend,
+    clock: &StepClock,
+) -> (Capture<'a>, Duration) {
+    let session = session_config(&roots.cli(&[]), FrontEnd::Live);
+    let interval = session.read_interval;
+    assert_eq!(interval, Duration::from_secs(1));
+    let selection = netoproc_core::group::Selection::default();
+    (Capture::new(session, backend, clock, selection), interval)
+}
+
 #[test]
 fn four_ticks_of_the_live_view() {
     let roots = Roots::new();
-    let cli = roots.cli(&[]);
     let clock = StepClock::new();
     let mut backend = backend(&clock);
-    let session = session_config(&cli, FrontEnd::Live);
-    let interval = session.read_interval;
-    assert_eq!(interval, Duration::from_secs(1));
-    let mut capture = Capture::new(
-        session,
-        &mut backend,
-        &clock,
-        netoproc_core::group::Selection::default(),
-    );
+    let (mut capture, interval) = capture(&roots, &mut backend, &clock);
     let mut app = App::new();
     for tick in 1..=4 {
         clock.advance(interval);
@@ -83,7 +88,6 @@ fn four_ticks_of_the_live_view() {
 #[test]
 fn tcp_health_over_four_ticks() {
     let roots = Roots::new();
-    let cli = roots.cli(&[]);
     let clock = StepClock::new();
     let refused = FakeFailure {
         cookie: 90,
@@ -94,14 +98,7 @@ fn tcp_health_over_four_ticks() {
         outcome: Outcome::Refused,
     };
     let mut backend = backend(&clock).with_lifecycle(vec![refused]);
-    let session = session_config(&cli, FrontEnd::Live);
-    let interval = session.read_interval;
-    let mut capture = Capture::new(
-        session,
-        &mut backend,
-        &clock,
-        netoproc_core::group::Selection::default(),
-    );
+    let (mut capture, interval) = capture(&roots, &mut backend, &clock);
     let mut app = App::new();
     app.view = Screen::Connections;
     for tick in 1..=4 {
