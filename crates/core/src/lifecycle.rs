@@ -15,7 +15,7 @@ mod histogram;
 pub use book::{
     event_row, ConnectionBook, ConnectionRow, LifecycleReport, ProcessHealth, Quantiles,
 };
-pub use histogram::{ResponseHistogram, RT_BUCKETS};
+pub use histogram::{BucketCount, ResponseHistogram, RT_BUCKETS};
 
 /// Which side of the handshake this socket is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -3,7 +3,11 @@
 //! deterministically (bandwhich's `OsInputOutput` idea). Each socket of the
 //! script sends and receives a fixed number of bytes per read and may close
 //! at a given read, its close arriving as an event; nothing here reads the
-//! OS. Behind the `fake` feature, for this crate's and the front-ends' tests.
+//! OS. [`FakeBackend::with_lifecycle`] makes it an eBPF capture that also
+//! follows its TCP sockets' lifecycle (connect and established at open, a
+//! live sample at every read, a successful close) and plays failed
+//! connects. Behind the `fake` feature, for this crate's and the
+//! front-ends' tests.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +17,9 @@ use std::time::{Duration, Instant, SystemTime};
 use netoproc_core::backend::{CaptureBackend, CaptureError, CaptureInfo};
 use netoproc_core::clock::Clock;
 use netoproc_core::ledger::SocketLedger;
+use netoproc_core::lifecycle::{
+    ConnectionLife, LifeEvent, Outcome, ResponseHistogram, Role, Step, TcpHealth,
+};
 use netoproc_core::report::Losses;
 use netoproc_core::{
     Counters, Family, Owner, ProcessInfo, Protocol, SocketCookie, SocketRecord, Tuple,
@@ -140,6 +147,59 @@ impl FakeSocket {
     }
 }
 
+impl FakeSocket {
+    /// Its scripted TCP health after `active` reads: a handshake of
+    /// 3 to 21 ms by cookie, an RTT just above it, a retransmission every
+    /// few reads, and two response times per read (twice the handshake).
+    fn life(&self, active: u64, outcome: Outcome, now_ns: u64) -> ConnectionLife {
+        let handshake_us = (self.cookie % 7 + 1) * 3_000;
+        let opened_ns = (self.opens_at * 1_000_000_000).saturating_sub(handshake_us * 1000);
+        let mut response = ResponseHistogram::default();
+        for _ in 0..2 * active {
+            response.record_us(2 * handshake_us + 500 * (self.cookie % 4));
+        }
+        let segs = self.counters(active).tx_packets as u32;
+        ConnectionLife {
+            role: Role::Client,
+            outcome,
+            connect_ns: opened_ns,
+            established_ns: Some(opened_ns + handshake_us * 1000),
+            closed_ns: (outcome != Outcome::Open).then_some(now_ns),
+            handshake_ns: Some(handshake_us * 1000),
+            health: Some(TcpHealth {
+                srtt_us: (handshake_us + 400) as u32,
+                rttvar_us: 250,
+                min_rtt_us: handshake_us as u32,
+                cwnd: 10 + active as u32,
+                total_retrans: (active / 2) as u32,
+                segs_out: segs,
+            }),
+            retrans_events: (active / 2) as u32,
+            error: 0,
+            closer: None,
+            response,
+        }
+    }
+}
+
+/// A connect that fails (no traffic, no socket read), for
+/// [`FakeBackend::with_lifecycle`].
+#[derive(Debug, Clone)]
+pub struct FakeFailure {
+    /// Socket cookie, unlike any scripted socket's.
+    pub cookie: u64,
+    /// Process id of the owner.
+    pub pid: u32,
+    /// Command name of the owner.
+    pub comm: String,
+    /// The peer it tried.
+    pub remote: std::net::SocketAddr,
+    /// Its close arrives with the events after this read.
+    pub after_read: u64,
+    /// How it ended: a failure reason.
+    pub outcome: Outcome,
+}
+
 /// A backend that plays [`FakeSocket`]s. Indexed by open and close read,
 /// so a script of tens of thousands of sockets costs only the open ones
 /// per read.
@@ -157,6 +217,12 @@ pub struct FakeBackend {
     open: BTreeSet<usize>,
     /// Losses reported as they are.
     pub losses: Losses,
+    /// Whether lifecycle steps are played ([`FakeBackend::with_lifecycle`]).
+    lifecycle: bool,
+    /// Failed connects still to play.
+    failures: Vec<FakeFailure>,
+    /// Steps since the last take.
+    steps: Vec<LifeEvent>,
 }
 
 impl FakeBackend {
@@ -186,6 +252,101 @@ impl FakeBackend {
             closing,
             open: BTreeSet::new(),
             losses: Losses::default(),
+            lifecycle: false,
+            failures: Vec::new(),
+            steps: Vec::new(),
+        }
+    }
+
+    /// The same script as an eBPF capture that follows TCP connections:
+    /// each TCP socket connects and is established when it opens, is
+    /// sampled at every read and closes as a success; each of `failures`
+    /// closes with its outcome after its read.
+    pub fn with_lifecycle(mut self, failures: Vec<FakeFailure>) -> Self {
+        use netoproc_core::backend::{BackendKind, HookRung, HookStatus};
+        let hook = |program: &str, attach_point: &str| HookStatus {
+            program: program.into(),
+            attach_point: attach_point.into(),
+            feeds: "lifecycle",
+            attached: true,
+            error: None,
+        };
+        self.info.mode = BackendKind::Ebpf;
+        self.info.hooks = HookRung::Tracepoint;
+        self.info.live_read = Some("socket-iter");
+        self.info.programs = vec![
+            hook("np_tcp_state", "tp_btf/inet_sock_set_state"),
+            hook("np_tcp_retrans", "tp_btf/tcp_retransmit_skb"),
+        ];
+        self.lifecycle = true;
+        self.failures = failures;
+        self
+    }
+
+    fn step(&mut self, i: usize, step: Step, outcome: Outcome) {
+        let s = &self.sockets[i];
+        if !self.lifecycle || s.protocol != Protocol::Tcp {
+            return;
+        }
+        let now_ns = self.reads * 1_000_000_000;
+        let active = s.active_reads(self.reads);
+        self.steps.push(LifeEvent {
+            step,
+            ktime_ns: now_ns,
+            cookie: SocketCookie(s.cookie),
+            record: s.record(active, outcome != Outcome::Open),
+            life: s.life(active, outcome, now_ns),
+        });
+    }
+
+    fn play_failures(&mut self) {
+        let now_ns = self.reads * 1_000_000_000;
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.failures)
+            .into_iter()
+            .partition(|f| f.after_read <= self.reads);
+        self.failures = later;
+        for f in due {
+            self.steps.push(LifeEvent {
+                step: Step::Closed,
+                ktime_ns: now_ns,
+                cookie: SocketCookie(f.cookie),
+                record: SocketRecord {
+                    cookie: SocketCookie(f.cookie),
+                    owner: Some(Owner {
+                        pid: f.pid,
+                        uid: 1000,
+                        comm: f.comm.clone(),
+                        cgroup_id: 1,
+                        netns: 1,
+                        start_time_ns: 0,
+                    }),
+                    tuple: Some(Tuple {
+                        protocol: Protocol::Tcp,
+                        family: Family::Ipv4,
+                        local: std::net::SocketAddr::from((
+                            [10, 0, 0, 1],
+                            40000 + (f.cookie % 20000) as u16,
+                        )),
+                        remote: Some(f.remote),
+                    }),
+                    counters: Counters::default(),
+                    closed: true,
+                    owner_is_closer: false,
+                },
+                life: ConnectionLife {
+                    role: Role::Client,
+                    outcome: f.outcome,
+                    connect_ns: now_ns.saturating_sub(500_000_000),
+                    established_ns: None,
+                    closed_ns: Some(now_ns),
+                    handshake_ns: None,
+                    health: None,
+                    retrans_events: 0,
+                    error: 0,
+                    closer: None,
+                    response: ResponseHistogram::default(),
+                },
+            });
         }
     }
 
@@ -225,7 +386,11 @@ impl CaptureBackend for FakeBackend {
                 self.open.remove(&i);
                 let s = &self.sockets[i];
                 ledger.observe_socket(s.record(s.active_reads(self.reads), true));
+                self.step(i, Step::Closed, Outcome::Success);
             }
+        }
+        if self.lifecycle {
+            self.play_failures();
         }
         self.clock.advance(timeout);
         Ok(())
@@ -233,14 +398,27 @@ impl CaptureBackend for FakeBackend {
 
     fn read_sockets(&mut self, ledger: &mut SocketLedger) -> Result<(), CaptureError> {
         self.reads += 1;
-        if let Some(new) = self.opening.remove(&self.reads) {
-            self.open.extend(new);
+        let new = self.opening.remove(&self.reads).unwrap_or_default();
+        for &i in &new {
+            self.step(i, Step::Connect, Outcome::Open);
+            self.step(i, Step::Established, Outcome::Open);
         }
+        self.open.extend(new);
         for &i in &self.open {
             let s = &self.sockets[i];
             ledger.observe_socket(s.record(s.active_reads(self.reads), false));
         }
+        if self.lifecycle {
+            let open: Vec<usize> = self.open.iter().copied().collect();
+            for i in open {
+                self.step(i, Step::Sample, Outcome::Open);
+            }
+        }
         Ok(())
+    }
+
+    fn take_lifecycle(&mut self) -> Vec<LifeEvent> {
+        std::mem::take(&mut self.steps)
     }
 
     fn losses(&self) -> Result<Losses, CaptureError> {

@@ -5,7 +5,9 @@
 //! waits for keys with a timeout, so input stays responsive, and drains the
 //! event ring (and the DNS packets, into the DNS observatory) so
 //! short-lived sockets are not lost; those steps are the engine's. Each
-//! process's container is read from `/proc/PID/cgroup` once. `q`, Ctrl-C (a key in raw mode) and
+//! process's container is read from `/proc/PID/cgroup` once. Each tick
+//! also hands the view the engine's TCP lifecycle report (or, once, why
+//! this capture has none: [`crate::watch::lifecycle_off`]). `q`, Ctrl-C (a key in raw mode) and
 //! SIGINT/SIGTERM all end it, and the terminal is restored on every path
 //! out, errors and panics included.
 
@@ -83,7 +85,7 @@ pub fn run(
                 },
                 Event::Mouse(m) => {
                     let screen = session.screen().context("reading the screen size")?;
-                    match app.on_mouse(m, screen, vm.row_keys()) {
+                    match app.on_mouse(m, screen, &vm) {
                         Action::Quit => break,
                         Action::None => {}
                         Action::Redraw | Action::Rearrange => dirty = true,
@@ -113,6 +115,8 @@ struct Capture<'a> {
     sys: SysClassNet,
     started: Instant,
     selection: Selection,
+    /// The capture follows TCP connections: each tick reads the lifecycle.
+    follows_lifecycle: bool,
 }
 
 /// What the command line chose for the live view: the starting grouping
@@ -130,18 +134,23 @@ impl<'a> Capture<'a> {
         selection: Selection,
     ) -> Self {
         let info = backend.info();
+        let (_, lifecycle_missing) = crate::watch::lifecycle_sources(info);
         let run_info = RunInfo {
             capture_mode: info.mode.to_string(),
             hooks: info.hooks.to_string(),
             degraded: info.degraded.clone(),
             interval: session.read_interval,
+            lifecycle_off: crate::watch::lifecycle_off(info),
+            lifecycle_missing,
         };
+        let follows_lifecycle = run_info.lifecycle_off.is_none();
         Capture {
             sys: SysClassNet::new(&session.sys_root),
             engine: Engine::new(backend, session),
             model: LiveModel::new(run_info),
             started: clock.now(),
             selection,
+            follows_lifecycle,
         }
     }
 
@@ -171,6 +180,7 @@ impl<'a> Capture<'a> {
             let dir = self.sys.path().join("class/net");
             format!("{}: {e}", dir.display())
         });
+        let lifecycle = self.follows_lifecycle.then(|| self.engine.lifecycle());
         let own = self.engine.own_usage(now).map(|u| OwnUsage {
             cpu_percent: u.cpu_percent,
             rss_kib: u.rss_kib,
@@ -188,6 +198,8 @@ impl<'a> Capture<'a> {
                 now_ns,
                 remote_hosts: &remote_hosts,
             }),
+            lifecycle: lifecycle.as_ref(),
+            lifecycle_steps_lost: self.engine.lifecycle_dropped(),
         });
         // Closed sockets were counted in this report; from now on only
         // their process totals are kept.

@@ -51,17 +51,37 @@ fn parse_secs(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-/// Which hook or source fills each lifecycle field, and the fields this
-/// capture cannot fill, with why.
-pub fn lifecycle_sources(info: &CaptureInfo) -> (Vec<(&'static str, &'static str)>, Vec<String>) {
-    let attached = |p: &str| info.programs.iter().any(|h| h.program == p && h.attached);
-    let mut sources = Vec::new();
-    let mut missing = Vec::new();
+/// Why this capture does not follow TCP connections at all (no lifecycle
+/// step, outcome or health), or `None` when it does.
+pub fn lifecycle_off(info: &CaptureInfo) -> Option<String> {
     if info.mode != BackendKind::Ebpf {
-        missing.push(format!(
+        return Some(format!(
             "connection lifecycle, TCP health and response time: not derived from packets in {} mode yet",
             info.mode
         ));
+    }
+    if !attached(info, "np_tcp_state") {
+        return Some(
+            "connection lifecycle and TCP health: tp_btf/inet_sock_set_state did not attach".into(),
+        );
+    }
+    None
+}
+
+fn attached(info: &CaptureInfo, program: &str) -> bool {
+    info.programs
+        .iter()
+        .any(|h| h.program == program && h.attached)
+}
+
+/// Which hook or source fills each lifecycle field, and the fields this
+/// capture cannot fill, with why.
+pub fn lifecycle_sources(info: &CaptureInfo) -> (Vec<(&'static str, &'static str)>, Vec<String>) {
+    let attached = |p: &str| attached(info, p);
+    let mut sources = Vec::new();
+    let mut missing = Vec::new();
+    if info.mode != BackendKind::Ebpf {
+        missing.extend(lifecycle_off(info));
         return (sources, missing);
     }
     if attached("np_tcp_state") {
@@ -74,9 +94,7 @@ pub fn lifecycle_sources(info: &CaptureInfo) -> (Vec<(&'static str, &'static str
             "tcp_sock at TCP_CLOSE",
         ));
     } else {
-        missing.push(
-            "connection lifecycle and TCP health: tp_btf/inet_sock_set_state did not attach".into(),
-        );
+        missing.extend(lifecycle_off(info));
     }
     if attached("np_tcp_retrans") {
         sources.push(("retransmit_events", "tp_btf/tcp_retransmit_skb"));

@@ -2,9 +2,9 @@
 //! process in a network namespace the test creates moves a known number of
 //! bytes over loopback inside it while the view runs; the test reads the
 //! screen with `capture-pane`, filters to the generator's pid, checks its
-//! totals, sorts with a mouse click, switches views, quits with `q` and
-//! checks the shell's terminal is back to normal (not raw, not on the
-//! alternate screen, no mouse reporting). A second test ends the view with
+//! totals, sorts with a mouse click, opens its TCP health pane, switches
+//! views, quits with `q` and checks the shell's terminal is back to normal
+//! (not raw, not on the alternate screen, no mouse reporting). A second test ends the view with
 //! SIGTERM.
 //!
 //! Needs root (eBPF, `ip netns`), tmux and python3: skips without them,
@@ -283,6 +283,15 @@ fn live_view_shows_a_generator_in_a_namespace_and_restores_the_terminal() {
     pane.wait_for("the connections of the generator", |s| {
         s.contains(&format!("pid {pid}")) && s.matches("127.0.0.1:").count() >= 2
     });
+    // Its TCP health: the health columns, and in the pane (`d`) the pair
+    // as one connection it opened and one it accepted, both open.
+    pane.keys(&["d"]);
+    let s = pane.wait_for("the generator's TCP health", |s| {
+        s.contains(&format!("TCP health · pid {pid}"))
+            && s.contains("1 opened · 1 accepted · 2 open")
+    });
+    assert!(s.contains("HSHAKE") && s.contains("RTT"), "{s}");
+    pane.keys(&["d"]);
     // The other views draw.
     pane.keys(&["3"]);
     pane.keys(&["Escape"]);

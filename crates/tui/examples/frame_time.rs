@@ -84,6 +84,8 @@ fn run(connections: u64, runs: usize) {
         hooks: "tracepoint".into(),
         degraded: vec![],
         interval: Duration::from_secs(1),
+        lifecycle_off: Some("not part of this measurement".into()),
+        lifecycle_missing: vec![],
     });
     let mut term = Terminal::new(TestBackend::new(160, 40)).unwrap();
     let app = App::new();
@@ -136,6 +138,8 @@ fn run(connections: u64, runs: usize) {
                 now_ns: tick * 1_000_000_000,
                 remote_hosts: &hosts,
             }),
+            lifecycle: None,
+            lifecycle_steps_lost: 0,
         });
         let c = Instant::now();
         vm.arrange(&app);

@@ -6,6 +6,9 @@
 //! table does not jump; connections disappear when the ledger retires
 //! their closed socket). Time comes in with each tick; no clock is read,
 //! and containers come as labels the caller read (from `/proc`, cached).
+//! TCP lifecycle rows are joined to connection rows by socket cookie, and
+//! only the rollups of processes in the report are kept, so the lifecycle
+//! adds no row the report does not have.
 
 use netoproc_core::workload::Workload;
 use std::collections::HashMap;
@@ -13,12 +16,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use netoproc_core::lifecycle::LifecycleReport;
 use netoproc_core::rates::RateTracker;
 use netoproc_core::report::{Losses, Report};
+use netoproc_core::Protocol;
 
 use crate::dns::{dns_view, DnsTick};
 use crate::model::{
-    Attribution, ConnectionView, Header, InterfaceView, OwnUsage, Presence, ProcessView, ViewModel,
+    Attribution, ConnectionView, Header, InterfaceView, LifecycleView, OwnUsage, Presence,
+    ProcessView, TcpView, ViewModel,
 };
 use crate::sysnet::InterfaceCounters;
 
@@ -57,6 +63,11 @@ pub struct Tick<'a> {
     pub containers: &'a Containers,
     /// `None` when DNS capture is off.
     pub dns: Option<DnsTick<'a>>,
+    /// TCP connections' lifecycle and the per-process rollups now; `None`
+    /// when the capture does not follow them ([`RunInfo::lifecycle_off`]).
+    pub lifecycle: Option<&'a LifecycleReport>,
+    /// Lifecycle steps lost so far (the backend's ring or backlog was full).
+    pub lifecycle_steps_lost: u64,
 }
 
 /// Facts about the run that do not change per tick.
@@ -70,6 +81,11 @@ pub struct RunInfo {
     pub degraded: Vec<String>,
     /// Time between ticks.
     pub interval: Duration,
+    /// Why this capture does not follow TCP connections' lifecycle, in
+    /// one line; `None` when it does.
+    pub lifecycle_off: Option<String>,
+    /// Lifecycle fields this capture cannot fill, each with why.
+    pub lifecycle_missing: Vec<String>,
 }
 
 /// Turns ticks into [`ViewModel`]s, keeping rates, sparkline history,
@@ -134,7 +150,8 @@ impl LiveModel {
             owners.insert(p.pid, (Arc::from(p.process.as_str()), container));
         }
 
-        let connections = self.connections(tick, &owners);
+        let tcp = tcp_by_cookie(tick.lifecycle);
+        let connections = self.connections(tick, &owners, &tcp);
         let mut conns_of: HashMap<u32, u32, Fast> = HashMap::default();
         for c in connections.iter().filter(|c| c.presence == Presence::Live) {
             *conns_of.entry(c.pid).or_default() += 1;
@@ -217,14 +234,44 @@ impl LiveModel {
             interfaces_error,
             attribution,
             dns: tick.dns.as_ref().map(|d| dns_view(d, tick.uptime)),
+            lifecycle: self.lifecycle(tick),
             ..ViewModel::default()
         }
+    }
+
+    /// Whether lifecycle is followed, and the rollups of the report's
+    /// processes.
+    fn lifecycle(&self, tick: &Tick<'_>) -> LifecycleView {
+        let off = match (&self.run.lifecycle_off, tick.lifecycle) {
+            (Some(why), _) => Some(why.clone()),
+            (None, None) => Some("no lifecycle report was read".into()),
+            (None, Some(_)) => None,
+        };
+        let mut view = LifecycleView {
+            off,
+            missing: self.run.lifecycle_missing.clone(),
+            steps_lost: tick.lifecycle_steps_lost,
+            ..LifecycleView::default()
+        };
+        if let Some(l) = tick.lifecycle.filter(|_| view.off.is_none()) {
+            let shown: std::collections::HashSet<u32, Fast> =
+                tick.report.processes.iter().map(|p| p.pid).collect();
+            view.processes = l
+                .processes
+                .iter()
+                .filter(|p| shown.contains(&p.pid))
+                .map(|p| (p.pid, p.clone()))
+                .collect();
+            view.rows_dropped = l.rows_dropped;
+        }
+        view
     }
 
     fn connections(
         &mut self,
         tick: &Tick<'_>,
         owners: &HashMap<u32, Owner, Fast>,
+        tcp: &HashMap<u64, TcpView, Fast>,
     ) -> Vec<ConnectionView> {
         let r = tick.report;
         // Keys and counters in one compact pass over the (large) report
@@ -273,6 +320,11 @@ impl LiveModel {
                 rx_bytes: c.counters.rx_bytes,
                 tx_bytes: c.counters.tx_bytes,
                 presence: Presence::Live,
+                tcp: if c.protocol == Protocol::Tcp {
+                    tcp.get(&c.cookie).copied()
+                } else {
+                    None
+                },
             }
         }));
 
@@ -320,6 +372,30 @@ impl LiveModel {
             })
             .collect()
     }
+}
+
+/// Each TCP connection's health by socket cookie (the key the ledger's
+/// connection rows carry too).
+fn tcp_by_cookie(report: Option<&LifecycleReport>) -> HashMap<u64, TcpView, Fast> {
+    let Some(l) = report else {
+        return HashMap::default();
+    };
+    l.connections
+        .iter()
+        .map(|c| {
+            (
+                c.cookie,
+                TcpView {
+                    role: c.role,
+                    outcome: c.outcome,
+                    handshake_ms: c.handshake_ms,
+                    rtt_ms: c.rtt_ms,
+                    retransmits: c.retransmits,
+                    response_p50_ms: c.response_ms.p50,
+                },
+            )
+        })
+        .collect()
 }
 
 fn fade(now: Instant, since: Instant) -> Presence {
@@ -401,6 +477,8 @@ mod tests {
                 own: None,
                 containers: &Containers::new(),
                 dns: None,
+                lifecycle: None,
+                lifecycle_steps_lost: 0,
             })
         };
         at(0, &report(0, true));

@@ -51,7 +51,20 @@ impl Screen {
         use SortColumn::*;
         match self {
             Screen::Processes => &[Pid, Process, Container, Rx, Tx, Traffic, Connections],
-            Screen::Connections => &[Protocol, Local, Remote, State, Owner, Rx, Tx, Traffic],
+            Screen::Connections => &[
+                Protocol,
+                Local,
+                Remote,
+                State,
+                Owner,
+                Rx,
+                Tx,
+                Traffic,
+                Handshake,
+                Rtt,
+                Retransmits,
+                Response,
+            ],
             Screen::Interfaces => &[Interface, Rx, Tx, Traffic, Errors, Drops],
             Screen::Dns => &[],
         }
@@ -102,13 +115,33 @@ pub enum SortColumn {
     Errors,
     /// Interface drops, both directions.
     Drops,
+    /// TCP handshake time.
+    Handshake,
+    /// TCP smoothed round-trip time.
+    Rtt,
+    /// TCP segments retransmitted.
+    Retransmits,
+    /// Median response time.
+    Response,
 }
 
 impl SortColumn {
     /// Numbers sort largest first when chosen; names alphabetically.
     pub fn numeric(self) -> bool {
         use SortColumn::*;
-        matches!(self, Pid | Rx | Tx | Traffic | Connections | Errors | Drops)
+        matches!(
+            self,
+            Pid | Rx
+                | Tx
+                | Traffic
+                | Connections
+                | Errors
+                | Drops
+                | Handshake
+                | Rtt
+                | Retransmits
+                | Response
+        )
     }
 
     /// The column's header text.
@@ -130,6 +163,10 @@ impl SortColumn {
             Interface => "INTERFACE",
             Errors => "ERRORS",
             Drops => "DROPS",
+            Handshake => "HSHAKE",
+            Rtt => "RTT",
+            Retransmits => "RETR",
+            Response => "RESP",
         }
     }
 }
@@ -186,6 +223,10 @@ pub struct App {
     pub drill_pid: Option<u32>,
     /// `?`: the help overlay is shown.
     pub help: bool,
+    /// `d`: the process detail pane (TCP health and a response-time
+    /// histogram) is open, under the processes table and under a process's
+    /// connections.
+    pub detail: bool,
     /// `o`: the processes view sums its rows by container, pod, service,
     /// user or cgroup (`Process`: one row per process).
     pub group_by: GroupBy,
@@ -214,6 +255,7 @@ impl App {
             selected_key: None,
             drill_pid: None,
             help: false,
+            detail: false,
             group_by: GroupBy::Process,
         }
     }
@@ -281,6 +323,10 @@ impl App {
             KeyCode::Char('t') => {
                 self.totals = !self.totals;
                 Action::Rearrange
+            }
+            KeyCode::Char('d') => {
+                self.detail = !self.detail;
+                Action::Redraw
             }
             KeyCode::Char('o') => {
                 self.group_by = self.group_by.next();

@@ -112,6 +112,33 @@ fn display_width(s: &str) -> usize {
     s.chars().map(|c| c.width().unwrap_or(0)).sum()
 }
 
+/// A time in ms, in at most 7 cells: `0.42 ms`, `12.3 ms`, `187 ms`,
+/// `1.24 s`, `12.3 s`, `187 s`.
+pub fn millis(ms: f64) -> String {
+    let ms = ms.max(0.0);
+    // Rounded as printed, so 9.996 is `10.0 ms`, not `10.00 ms`.
+    let under = |v: f64, decimals: i32, limit: f64| {
+        let p = 10f64.powi(decimals);
+        (v * p).round() / p < limit
+    };
+    if under(ms, 2, 10.0) {
+        format!("{ms:.2} ms")
+    } else if under(ms, 1, 100.0) {
+        format!("{ms:.1} ms")
+    } else if under(ms, 0, 1000.0) {
+        format!("{ms:.0} ms")
+    } else {
+        let s = ms / 1000.0;
+        if under(s, 2, 10.0) {
+            format!("{s:.2} s")
+        } else if under(s, 1, 100.0) {
+            format!("{s:.1} s")
+        } else {
+            format!("{s:.0} s")
+        }
+    }
+}
+
 /// `h:mm:ss` for an uptime.
 pub fn clock(secs: u64) -> String {
     format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
@@ -143,6 +170,19 @@ mod tests {
         assert_eq!(count(1234567), "1,234,567");
         assert_eq!(count(100), "100");
         assert_eq!(clock(3725), "1:02:05");
+    }
+
+    #[test]
+    fn millis_fit_seven_cells() {
+        assert_eq!(millis(0.4213), "0.42 ms");
+        assert_eq!(millis(9.996), "10.0 ms");
+        assert_eq!(millis(12.34), "12.3 ms");
+        assert_eq!(millis(99.96), "100 ms");
+        assert_eq!(millis(187.4), "187 ms");
+        assert_eq!(millis(999.7), "1.00 s");
+        assert_eq!(millis(12_345.0), "12.3 s");
+        assert_eq!(millis(3_600_000.0), "3600 s");
+        assert_eq!(millis(-1.0), "0.00 ms");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! sorts.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use crate::app::{App, Screen, Sort, SortColumn};
 use crate::dns::{query_matches, DnsView};
 use crate::sysnet::InterfaceCounters;
 use netoproc_core::group::{group_key, GroupBy, Member};
+use netoproc_core::lifecycle::{Outcome, ProcessHealth, Role};
 use netoproc_core::workload::ProcessIdentity;
 #[cfg(test)]
 use netoproc_core::workload::Workload;
@@ -133,6 +135,85 @@ pub struct ConnectionView {
     pub tx_bytes: u64,
     /// Live, or fading after its closed socket was retired.
     pub presence: Presence,
+    /// Its TCP health, from its lifecycle: `None` for UDP, when the capture
+    /// does not follow TCP connections, or while the connection is not
+    /// (or no longer) in the lifecycle report.
+    pub tcp: Option<TcpView>,
+}
+
+impl ConnectionView {
+    /// What the STATE column shows: how a TCP connection ended when its
+    /// lifecycle says (`success`, `refused`, `reset`, `timeout`, `unreach`,
+    /// `aborted` for aborted by exit, `other`), else `open` or `closed`.
+    pub fn state_label(&self) -> &'static str {
+        match self.tcp.map(|t| t.outcome) {
+            None | Some(Outcome::Open) => self.state,
+            Some(Outcome::Unreachable) => "unreach",
+            Some(Outcome::AbortedByExit) => "aborted",
+            Some(o) => o.as_str(),
+        }
+    }
+}
+
+/// One TCP connection's health as the connections view shows it (from
+/// `netoproc_core::lifecycle::ConnectionRow`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TcpView {
+    /// Client or server.
+    pub role: Role,
+    /// How it ended, or `Open`.
+    pub outcome: Outcome,
+    /// SYN to established (client) or the SYN-ACK's round trip (server), ms.
+    pub handshake_ms: Option<f64>,
+    /// Smoothed RTT, ms.
+    pub rtt_ms: Option<f64>,
+    /// Segments retransmitted (the kernel's per-socket count).
+    pub retransmits: Option<u32>,
+    /// Median response time, ms.
+    pub response_p50_ms: Option<f64>,
+}
+
+/// TCP lifecycle and health of the run: whether the capture follows TCP
+/// connections (and why not), and the per-process rollups of the processes
+/// in the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifecycleView {
+    /// Why the capture does not follow TCP connections, in one line;
+    /// `None` when it does.
+    pub off: Option<String>,
+    /// Fields this capture cannot fill, each with why (e.g. response time
+    /// on the kprobe rung).
+    pub missing: Vec<String>,
+    /// Rollups by pid, of the processes in the report only (bounded as
+    /// they are).
+    pub processes: HashMap<u32, ProcessHealth>,
+    /// Connections the lifecycle book did not keep as rows (too many open
+    /// at once): counted in their process's rollup when they close, but
+    /// shown without health.
+    pub rows_dropped: u64,
+    /// Lifecycle steps lost before they were counted (ring or backlog full).
+    pub steps_lost: u64,
+}
+
+impl Default for LifecycleView {
+    /// Nothing read yet: off, saying so.
+    fn default() -> Self {
+        LifecycleView {
+            off: Some("no lifecycle report was read".into()),
+            missing: Vec::new(),
+            processes: HashMap::new(),
+            rows_dropped: 0,
+            steps_lost: 0,
+        }
+    }
+}
+
+impl LifecycleView {
+    /// Whether the capture follows TCP connections (health columns and
+    /// rollups are shown).
+    pub fn on(&self) -> bool {
+        self.off.is_none()
+    }
 }
 
 /// One row of the interfaces view.
@@ -174,6 +255,8 @@ pub struct ViewModel {
     pub attribution: Attribution,
     /// `None` when DNS capture is off.
     pub dns: Option<DnsView>,
+    /// TCP lifecycle rollups per process, or why there are none.
+    pub lifecycle: LifecycleView,
     /// The processes view's group rows while it groups (`o`), built when
     /// arranged: each the exact sum of its members.
     pub groups: Vec<ProcessView>,
@@ -261,6 +344,14 @@ impl ViewModel {
     /// Keys of the arranged rows, for [`App::on_key`] and [`App::follow`].
     pub fn row_keys(&self) -> &[u64] {
         &self.arranged.keys
+    }
+
+    /// A model whose arranged rows have these keys (and nothing else).
+    #[cfg(test)]
+    pub(crate) fn with_row_keys(keys: &[u64]) -> ViewModel {
+        let mut vm = ViewModel::default();
+        vm.arranged.keys = keys.to_vec();
+        vm
     }
 
     fn row_key(&self, view: Screen, grouped: bool, i: u32) -> u64 {
@@ -356,14 +447,37 @@ impl ViewModel {
             keyed.sort_unstable();
             return keyed.into_iter().map(|(_, _, i)| i).collect();
         }
+        let health = |c: &ConnectionView| -> Option<f64> {
+            let t = c.tcp?;
+            match k.sort.column {
+                SortColumn::Handshake => t.handshake_ms,
+                SortColumn::Rtt => t.rtt_ms,
+                SortColumn::Retransmits => t.retransmits.map(f64::from),
+                SortColumn::Response => t.response_p50_ms,
+                _ => None,
+            }
+        };
         order.sort_by(|&a, &b| {
             let (a, b) = (&self.connections[a as usize], &self.connections[b as usize]);
             let o = match k.sort.column {
                 SortColumn::Protocol => a.protocol.cmp(&b.protocol),
                 SortColumn::Local => a.local.cmp(&b.local),
                 SortColumn::Remote => a.remote.cmp(&b.remote),
-                SortColumn::State => a.state.cmp(b.state),
+                SortColumn::State => a.state_label().cmp(b.state_label()),
                 SortColumn::Owner => a.process.cmp(&b.process).then(a.pid.cmp(&b.pid)),
+                SortColumn::Handshake
+                | SortColumn::Rtt
+                | SortColumn::Retransmits
+                | SortColumn::Response => {
+                    // Rows without the figure go last either way.
+                    return match (health(a), health(b)) {
+                        (Some(x), Some(y)) => directed(x.total_cmp(&y), k.sort.descending),
+                        (Some(_), None) => Ordering::Less,
+                        (None, Some(_)) => Ordering::Greater,
+                        (None, None) => Ordering::Equal,
+                    }
+                    .then(a.key.cmp(&b.key));
+                }
                 _ => Ordering::Equal,
             };
             directed(o, k.sort.descending).then(a.key.cmp(&b.key))
@@ -458,6 +572,7 @@ fn connection_matches(c: &ConnectionView, f: &str) -> bool {
         || c.pid.to_string().contains(f)
         || c.protocol.as_str().contains(f)
         || c.state.contains(f)
+        || c.state_label().contains(f)
         || contains_lower(&c.container, f)
         || addresses_match(c, f)
 }

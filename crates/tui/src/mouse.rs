@@ -3,12 +3,14 @@
 //! switches view, and the wheel moves the selection. [`hit_test`] maps a
 //! screen cell to what is drawn there from the same layout the renderer
 //! uses, so it is tested without a terminal; [`App::on_mouse`] acts on it.
-//! Like [`App::on_key`] it is pure: no terminal, no data but row keys.
+//! Like [`App::on_key`] it is pure: no terminal; of the data it reads only
+//! the row keys and whether the connections table has health columns.
 
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 
 use crate::app::{Action, App, Screen, SortColumn};
+use crate::model::ViewModel;
 use crate::render::{areas, column_widths, scroll_offset, tab_label, table_layout};
 
 /// Rows one notch of the wheel moves the selection.
@@ -28,8 +30,9 @@ pub enum Hit {
     Nothing,
 }
 
-/// What a click at (`x`, `y`) of a `screen`-sized frame would hit.
-pub fn hit_test(app: &App, screen: Rect, x: u16, y: u16) -> Hit {
+/// What a click at (`x`, `y`) of a `screen`-sized frame showing `vm` would
+/// hit.
+pub fn hit_test(app: &App, vm: &ViewModel, screen: Rect, x: u16, y: u16) -> Hit {
     let [_, tabs, body, _] = areas(screen);
     if tabs.height > 0 && y == tabs.y {
         let mut left = tabs.x;
@@ -42,7 +45,7 @@ pub fn hit_test(app: &App, screen: Rect, x: u16, y: u16) -> Hit {
         }
         return Hit::Nothing;
     }
-    let (table, cols) = table_layout(app, body);
+    let (table, cols) = table_layout(app, vm, body);
     let inside = |r: Rect| (r.x..r.right()).contains(&x) && (r.y..r.bottom()).contains(&y);
     if !inside(table) {
         return Hit::Nothing;
@@ -64,16 +67,17 @@ pub fn hit_test(app: &App, screen: Rect, x: u16, y: u16) -> Hit {
 }
 
 impl App {
-    /// Moves the state on a mouse event in a `screen`-sized frame; `rows`
-    /// as for [`App::on_key`].
-    pub fn on_mouse(&mut self, ev: MouseEvent, screen: Rect, rows: &[u64]) -> Action {
+    /// Moves the state on a mouse event in a `screen`-sized frame showing
+    /// `vm` (arranged for this app).
+    pub fn on_mouse(&mut self, ev: MouseEvent, screen: Rect, vm: &ViewModel) -> Action {
+        let rows = vm.row_keys();
         match ev.kind {
             MouseEventKind::Down(MouseButton::Left) if self.help => {
                 self.help = false;
                 Action::Redraw
             }
             MouseEventKind::Down(MouseButton::Left) => {
-                match hit_test(self, screen, ev.column, ev.row) {
+                match hit_test(self, vm, screen, ev.column, ev.row) {
                     Hit::Tab(v) => self.switch_view(v),
                     Hit::Header(c) => self.sort_by(c),
                     Hit::Row(pos) if pos < rows.len() => self.select(rows, |_| pos),

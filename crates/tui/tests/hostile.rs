@@ -27,6 +27,8 @@ fn cells(view: Screen, width: u16, height: u16) -> String {
     let mut vm = common::scenario_named(&hostile);
     let mut app = App::new();
     app.view = view;
+    // The detail pane too: under the processes table (curl's, selected).
+    app.detail = true;
     vm.arrange(&app);
     app.follow(vm.row_keys());
     let mut t = Terminal::new(TestBackend::new(width, height)).unwrap();
@@ -48,6 +50,7 @@ fn every_view_shows_hostile_names_escaped() {
         (
             Screen::Processes,
             &[
+                "TCP health · pid 4242 cu\\x1b[2J\\x1b[Hrl",
                 "cu\\x1b[2J\\x1b[Hrl",
                 "run\\x1b]52;c;cHduZWQ=\\x07worker",
                 "4c01\\x1b]0;pwned\\x07",

@@ -86,6 +86,10 @@ fn tiny_terminal_does_not_panic() {
             let mut vm = scenario();
             let mut app = app_on(view);
             app.help = true;
+            app.detail = true;
+            app.drill_pid = (view == Screen::Connections).then_some(1717);
+            screen(&mut app, &mut vm, w, h);
+            app.help = false;
             screen(&mut app, &mut vm, w, h);
         }
     }
@@ -170,4 +174,91 @@ fn header_lost_counts_every_kind_of_loss() {
     vm.header.losses.dns_packets_dropped = 1;
     let s = screen(&mut app_on(Screen::Processes), &mut vm, 160, 40);
     assert!(s.contains(" lost 10 "), "{s}");
+}
+
+#[test]
+fn process_detail_pane_with_response_histogram() {
+    let mut vm = scenario();
+    let mut app = App::new();
+    // firefox is second by traffic; `d` opens its pane under the table.
+    press(&mut app, &mut vm, KeyCode::Down);
+    press(&mut app, &mut vm, KeyCode::Char('d'));
+    assert!(app.detail);
+    insta::assert_snapshot!("detail_processes_80x24", screen(&mut app, &mut vm, 80, 24));
+    insta::assert_snapshot!(
+        "detail_processes_160x40",
+        screen(&mut app, &mut vm, 160, 40)
+    );
+}
+
+#[test]
+fn drilled_connections_show_health_and_the_pane() {
+    let mut vm = scenario();
+    let mut app = App::new();
+    press(&mut app, &mut vm, KeyCode::Down);
+    press(&mut app, &mut vm, KeyCode::Enter);
+    press(&mut app, &mut vm, KeyCode::Char('d'));
+    assert_eq!((app.view, app.drill_pid), (Screen::Connections, Some(1717)));
+    // At 80 columns the owner (in the tab line) gives way to RTT and RESP.
+    insta::assert_snapshot!("detail_drilled_80x24", screen(&mut app, &mut vm, 80, 24));
+    insta::assert_snapshot!("detail_drilled_160x40", screen(&mut app, &mut vm, 160, 40));
+}
+
+#[test]
+fn connections_sort_by_rtt_with_unknown_last() {
+    let mut vm = scenario();
+    let mut app = app_on(Screen::Connections);
+    app.sort_by(netoproc_tui::app::SortColumn::Rtt);
+    let s = screen(&mut app, &mut vm, 160, 40);
+    let rows: Vec<&str> = s.lines().skip(5).take(11).collect();
+    assert!(rows[0].contains("alive.github.com"), "{s}");
+    assert!(rows[1].contains("10.0.0.77:60122"), "{s}");
+    // UDP and the unowned socket have no RTT: last, whatever the direction.
+    assert!(
+        rows[10].contains("udp") || rows[10].contains("unknown"),
+        "{s}"
+    );
+    press(&mut app, &mut vm, KeyCode::Char('r'));
+    let s = screen(&mut app, &mut vm, 160, 40);
+    let rows: Vec<&str> = s.lines().skip(5).take(11).collect();
+    assert!(rows[0].contains("127.0.0.1:39410"), "{s}");
+    assert!(
+        rows[10].contains("udp") || rows[10].contains("unknown"),
+        "{s}"
+    );
+}
+
+#[test]
+fn without_lifecycle_the_pane_says_why_and_no_health_columns_show() {
+    let why = "connection lifecycle, TCP health and response time: not derived from packets \
+               in afpacket mode yet";
+    let mut vm = scenario();
+    vm.lifecycle.off = Some(why.into());
+    let mut app = App::new();
+    press(&mut app, &mut vm, KeyCode::Char('d'));
+    let s = screen(&mut app, &mut vm, 160, 40);
+    assert!(s.contains(&format!("Not captured: {why}.")), "{s}");
+    assert!(!s.contains("opened"), "no rollup of zeros: {s}");
+    let mut app = app_on(Screen::Connections);
+    let s = screen(&mut app, &mut vm, 160, 40);
+    assert!(!s.contains("RTT") && !s.contains("HSHAKE"), "{s}");
+}
+
+#[test]
+fn the_pane_of_a_group_row_and_of_a_process_without_tcp() {
+    let mut vm = scenario();
+    let mut app = App::new();
+    press(&mut app, &mut vm, KeyCode::Char('d'));
+    press(&mut app, &mut vm, KeyCode::Char('o'));
+    let s = screen(&mut app, &mut vm, 120, 30);
+    assert!(s.contains("TCP health is kept per process"), "{s}");
+    // systemd-resolve only has UDP sockets.
+    let mut app = App::new();
+    app.detail = true;
+    filter(&mut app, &mut vm, "systemd");
+    let s = screen(&mut app, &mut vm, 120, 30);
+    assert!(
+        s.contains("No TCP connection of this process seen yet."),
+        "{s}"
+    );
 }

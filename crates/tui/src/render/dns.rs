@@ -29,6 +29,7 @@ fn col(title: &'static str, width: Constraint, right: bool) -> Col {
         sort: None,
         width,
         right,
+        drop: 0,
     }
 }
 

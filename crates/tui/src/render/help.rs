@@ -7,11 +7,13 @@ use ratatui::Frame;
 
 use super::{BOLD, DIM, KEY};
 
-const KEYS: [(&str, &str); 19] = [
+const KEYS: [(&str, &str); 21] = [
     ("1-4, Tab", "processes, connections, interfaces, DNS"),
     ("↑ ↓ PgUp PgDn", "select a row (also j k g G)"),
     ("Enter", "connections of the selected process"),
     ("Esc", "back from a process / clear the filter"),
+    ("d", "TCP health and response times of the process"),
+    ("", "RESP median response time; aborted = by exit"),
     ("s, ← →", "sort by the next / previous column"),
     ("r", "reverse the sort"),
     ("/", "filter as you type: name, pid, port, address"),

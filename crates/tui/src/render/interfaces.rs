@@ -22,6 +22,7 @@ pub(super) fn interface_columns(app: &App) -> Vec<Col> {
         sort,
         width,
         right,
+        drop: 0,
     };
     vec![
         c(

@@ -1,11 +1,12 @@
 //! Drawing one frame from an [`App`] and an arranged [`ViewModel`]: the
 //! header, the tab line, the current view and the footer, plus the help
-//! overlay. Only the rows that fit are turned into widgets, so a frame
+//! overlay and the process detail pane. Only the rows that fit are turned into widgets, so a frame
 //! costs the same at 100 or 10,000 connections. Nothing here sorts, filters
 //! or computes rates; that happened when the model was arranged.
 
 mod dns;
 mod header;
+mod health;
 mod help;
 mod interfaces;
 mod tables;
@@ -33,7 +34,18 @@ pub fn render(frame: &mut Frame, app: &App, vm: &ViewModel) {
     render_tabs(frame, tabs, app, vm);
     match app.view {
         Screen::Processes => tables::processes(frame, body, app, vm),
-        Screen::Connections => tables::connections(frame, body, app, vm),
+        Screen::Connections => {
+            let [table, pane] = split_connections(body, app);
+            tables::connections(frame, table, app, vm);
+            if let Some(pid) = app.drill_pid.filter(|_| pane.height > 0) {
+                let name = vm
+                    .processes
+                    .iter()
+                    .find(|p| p.pid == pid)
+                    .map_or("", |p| &p.name);
+                health::pane(frame, pane, vm, health::Subject::Process(pid, name));
+            }
+        }
         Screen::Interfaces => interfaces::interfaces(frame, body, app, vm),
         Screen::Dns => dns::dns(frame, body, app, vm),
     }
@@ -59,15 +71,33 @@ pub(crate) fn tab_label(i: usize, v: Screen) -> String {
     format!(" {} {} ", i + 1, v.title())
 }
 
+/// The connections view: the table, and under it the detail pane of the
+/// process drilled into, when `d` opened it.
+pub(crate) fn split_connections(body: Rect, app: &App) -> [Rect; 2] {
+    let pane = if app.detail && app.drill_pid.is_some() {
+        health::height(body)
+    } else {
+        0
+    };
+    Layout::vertical([Constraint::Fill(1), Constraint::Length(pane)]).areas(body)
+}
+
 /// The current view's table in `body`: where it is and its columns, as
-/// drawn. Shared with the mouse's hit-testing.
-pub(crate) fn table_layout(app: &App, body: Rect) -> (Rect, Vec<tables::Col>) {
+/// drawn (they depend on whether `vm` has TCP health). Shared with the
+/// mouse's hit-testing.
+pub(crate) fn table_layout(app: &App, vm: &ViewModel, body: Rect) -> (Rect, Vec<tables::Col>) {
     match app.view {
         Screen::Processes => {
-            let [table, _] = tables::split_processes(body);
+            let [table, _, _] = tables::split_processes(body, app);
             (table, tables::process_columns(app, body.width))
         }
-        Screen::Connections => (body, tables::connection_columns(app, body.width)),
+        Screen::Connections => {
+            let [table, _] = split_connections(body, app);
+            (
+                table,
+                tables::connection_columns(app, vm.lifecycle.on(), body.width),
+            )
+        }
         Screen::Interfaces => {
             let [table, _] = interfaces::split(body);
             (table, interfaces::interface_columns(app))
@@ -139,6 +169,9 @@ fn render_footer(frame: &mut Frame, area: Rect, app: &App) {
             hints.push(("Esc", "back"));
         } else if app.view == Screen::Processes {
             hints.push(("Enter", "connections"));
+        }
+        if app.drill_pid.is_some() || app.view == Screen::Processes {
+            hints.push(("d", if app.detail { "hide health" } else { "health" }));
         }
         hints.extend([
             ("1-4", "view"),

@@ -1,8 +1,10 @@
 //! The processes and connections tables. Columns adapt to the width: at 80
 //! columns a connection shows its local port only and a process its
 //! sparkline in what room is left; from 120 columns on, full local
-//! addresses and command lines appear. Only the visible window of rows is
-//! formatted.
+//! addresses and command lines appear. The connections table's TCP health
+//! columns (when the capture follows TCP lifecycles) have priorities: the
+//! least telling are dropped first until the address columns keep their
+//! room ([`fit`]). Only the visible window of rows is formatted.
 
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::style::{Modifier, Style};
@@ -12,8 +14,8 @@ use ratatui::Frame;
 
 use super::{column_title, column_widths, scroll_offset, DIM};
 use crate::app::{App, SortColumn};
-use crate::format::{amount, count, fit_end, fit_start, rate};
-use crate::model::{Presence, ProcessView, ViewModel};
+use crate::format::{amount, count, fit_end, fit_start, millis, rate};
+use crate::model::{ConnectionView, Presence, ProcessView, ViewModel};
 use netoproc_core::group::GroupBy;
 use netoproc_core::workload::Workload;
 
@@ -24,12 +26,17 @@ const WIDE: u16 = 120;
 const CONTAINER: u16 = 12;
 const CONTAINER_WIDE: u16 = 20;
 
-/// A column: title, what it sorts by, width, numbers right-aligned.
+/// Room each `Fill` column keeps before optional columns are dropped.
+const FILL_MIN: u16 = 18;
+
+/// A column: title, what it sorts by, width, numbers right-aligned, and
+/// when it is dropped for room (0: never; higher goes first).
 pub(crate) struct Col {
     pub title: &'static str,
     pub sort: Option<SortColumn>,
     pub width: Constraint,
     pub right: bool,
+    pub drop: u8,
 }
 
 const fn col(title: &'static str, sort: Option<SortColumn>, width: Constraint, right: bool) -> Col {
@@ -38,6 +45,42 @@ const fn col(title: &'static str, sort: Option<SortColumn>, width: Constraint, r
         sort,
         width,
         right,
+        drop: 0,
+    }
+}
+
+impl Col {
+    /// The same column, dropped with priority `rank` when room is short.
+    const fn dropped(self, rank: u8) -> Col {
+        Col { drop: rank, ..self }
+    }
+}
+
+/// Drops optional columns, highest rank first, until every `Fill` column
+/// has [`FILL_MIN`] cells in `width` (or nothing more can go).
+pub(super) fn fit(mut cols: Vec<Col>, width: u16) -> Vec<Col> {
+    loop {
+        let fills = cols.iter().filter(|c| matches!(c.width, Fill(_))).count() as u16;
+        let fixed: u16 = cols
+            .iter()
+            .map(|c| match c.width {
+                Length(n) => n,
+                _ => 0,
+            })
+            .sum::<u16>()
+            + cols.len().saturating_sub(1) as u16;
+        if width.saturating_sub(fixed) >= FILL_MIN * fills.max(1) {
+            return cols;
+        }
+        let Some((at, _)) = cols
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.drop > 0)
+            .max_by_key(|(i, c)| (c.drop, *i))
+        else {
+            return cols;
+        };
+        cols.remove(at);
     }
 }
 
@@ -75,19 +118,34 @@ pub(super) fn process_columns(app: &App, width: u16) -> Vec<Col> {
     cols
 }
 
-/// The processes view: the table, and below it one line with the selected
-/// row's whole chain (process → service or container → pod).
-pub(super) fn split_processes(body: Rect) -> [Rect; 2] {
-    ratatui::layout::Layout::vertical([Fill(1), Length(1)]).areas(body)
+/// The processes view: the table, the selected process's detail pane when
+/// `d` opened it, and one line with the selected row's whole chain
+/// (process → service or container → pod).
+pub(super) fn split_processes(body: Rect, app: &App) -> [Rect; 3] {
+    let pane = if app.detail {
+        super::health::height(body)
+    } else {
+        0
+    };
+    ratatui::layout::Layout::vertical([Fill(1), Length(pane), Length(1)]).areas(body)
 }
 
 pub(super) fn processes(frame: &mut Frame, body: Rect, app: &App, vm: &ViewModel) {
-    let [area, detail] = split_processes(body);
+    let [area, pane, detail] = split_processes(body, app);
     let rows_of = vm.process_rows();
     let chosen = vm
         .order()
         .get(app.selected)
         .and_then(|&i| rows_of.get(i as usize));
+    if pane.height > 0 {
+        use super::health::{self, Subject};
+        let who = match chosen {
+            None => Subject::Nothing,
+            Some(_) if vm.grouped() => Subject::Group,
+            Some(p) => Subject::Process(p.pid, &p.name),
+        };
+        health::pane(frame, pane, vm, who);
+    }
     let text = chosen.map_or_else(String::new, |p| chain(p, vm.grouped()));
     frame.render_widget(
         Paragraph::new(Line::styled(fit_end(&text, detail.width as usize), DIM)),
@@ -140,16 +198,20 @@ pub(super) fn processes(frame: &mut Frame, body: Rect, app: &App, vm: &ViewModel
     );
 }
 
-/// The connections table's columns at `width`.
-pub(super) fn connection_columns(app: &App, width: u16) -> Vec<Col> {
+/// The connections table's columns at `width`; `health` adds the TCP
+/// health columns (the capture follows TCP lifecycles).
+pub(super) fn connection_columns(app: &App, health: bool, width: u16) -> Vec<Col> {
     let (rx, tx) = volume_titles(app);
-    if width >= WIDE {
+    // Drilled into one process, the owner is in the tab line: its column
+    // is the first to give way to health.
+    let owner_drop = if app.drill_pid.is_some() { 9 } else { 0 };
+    let mut cols = if width >= WIDE {
         vec![
             col("PROTO", Some(S::Protocol), Length(5), false),
             col("LOCAL", Some(S::Local), Fill(1), false),
             col("REMOTE", Some(S::Remote), Fill(1), false),
-            col("STATE", Some(S::State), Length(6), false),
-            col("OWNER", Some(S::Owner), Length(23), false),
+            col("STATE", Some(S::State), Length(7), false),
+            col("OWNER", Some(S::Owner), Length(23), false).dropped(owner_drop),
             col(rx, Some(S::Rx), Length(12), true),
             col(tx, Some(S::Tx), Length(12), true),
         ]
@@ -158,48 +220,39 @@ pub(super) fn connection_columns(app: &App, width: u16) -> Vec<Col> {
             col("PROTO", Some(S::Protocol), Length(5), false),
             col("LPORT", Some(S::Local), Length(5), true),
             col("REMOTE", Some(S::Remote), Fill(1), false),
-            col("STATE", Some(S::State), Length(6), false),
-            col("OWNER", Some(S::Owner), Length(13), false),
+            col("STATE", Some(S::State), Length(7), false),
+            col("OWNER", Some(S::Owner), Length(13), false).dropped(owner_drop),
             col(rx, Some(S::Rx), Length(12), true),
             col(tx, Some(S::Tx), Length(12), true),
         ]
+    };
+    if health {
+        // Most telling kept longest: RTT, response time, handshake, then
+        // retransmissions.
+        cols.extend([
+            col("HSHAKE", Some(S::Handshake), Length(7), true).dropped(3),
+            col("RTT", Some(S::Rtt), Length(7), true).dropped(1),
+            col("RETR", Some(S::Retransmits), Length(5), true).dropped(4),
+            col("RESP", Some(S::Response), Length(7), true).dropped(2),
+        ]);
     }
+    fit(cols, width)
 }
 
 pub(super) fn connections(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
     let wide = area.width >= WIDE;
-    let cols = connection_columns(app, area.width);
+    let cols = connection_columns(app, vm.lifecycle.on(), area.width);
     let widths = column_widths(
         area.width,
         &cols.iter().map(|c| c.width).collect::<Vec<_>>(),
     );
     let rows = visible(area, app, vm.order()).map(|(pos, &i)| {
         let c = &vm.connections[i as usize];
-        let (rx, tx) = volumes(app, c.rates, c.rx_bytes, c.tx_bytes);
-        let local = match (c.local, wide) {
-            (None, _) => "?".to_string(),
-            (Some(a), true) => fit_start(&a.to_string(), widths[1] as usize),
-            (Some(a), false) => a.port().to_string(),
-        };
-        let remote = match (c.remote, &c.remote_host) {
-            (None, _) => "*".to_string(),
-            (Some(a), Some(host)) => format!("{host}:{}", a.port()),
-            (Some(a), None) => a.to_string(),
-        };
-        let owner = if c.pid == 0 {
-            "unknown".to_string()
-        } else {
-            format!("{} {}", c.pid, c.process)
-        };
-        let cells = vec![
-            c.protocol.as_str().to_string(),
-            local,
-            fit_start(&remote, widths[2] as usize),
-            c.state.to_string(),
-            fit_end(&owner, widths[4] as usize),
-            rx,
-            tx,
-        ];
+        let cells = cols
+            .iter()
+            .zip(&widths)
+            .map(|(col, &w)| connection_cell(app, c, col, wide, w as usize))
+            .collect();
         (cells, row_style(c.presence, pos == app.selected))
     });
     let empty = match (app.drill_pid, app.filter.is_empty()) {
@@ -217,6 +270,46 @@ pub(super) fn connections(frame: &mut Frame, area: Rect, app: &App, vm: &ViewMod
         vm.order().is_empty(),
         empty,
     );
+}
+
+/// One cell of a connection row, for column `col` of `width` cells.
+fn connection_cell(app: &App, c: &ConnectionView, col: &Col, wide: bool, width: usize) -> String {
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), millis);
+    let tcp = c.tcp;
+    match col.sort {
+        Some(S::Protocol) => c.protocol.as_str().to_string(),
+        Some(S::Local) => match (c.local, wide) {
+            (None, _) => "?".to_string(),
+            (Some(a), true) => fit_start(&a.to_string(), width),
+            (Some(a), false) => a.port().to_string(),
+        },
+        Some(S::Remote) => {
+            let remote = match (c.remote, &c.remote_host) {
+                (None, _) => "*".to_string(),
+                (Some(a), Some(host)) => format!("{host}:{}", a.port()),
+                (Some(a), None) => a.to_string(),
+            };
+            fit_start(&remote, width)
+        }
+        Some(S::State) => c.state_label().to_string(),
+        Some(S::Owner) => {
+            let owner = if c.pid == 0 {
+                "unknown".to_string()
+            } else {
+                format!("{} {}", c.pid, c.process)
+            };
+            fit_end(&owner, width)
+        }
+        Some(S::Rx) => volumes(app, c.rates, c.rx_bytes, c.tx_bytes).0,
+        Some(S::Tx) => volumes(app, c.rates, c.rx_bytes, c.tx_bytes).1,
+        Some(S::Handshake) => ms(tcp.and_then(|t| t.handshake_ms)),
+        Some(S::Rtt) => ms(tcp.and_then(|t| t.rtt_ms)),
+        Some(S::Retransmits) => tcp
+            .and_then(|t| t.retransmits)
+            .map_or_else(|| "-".to_string(), |n| count(u64::from(n))),
+        Some(S::Response) => ms(tcp.and_then(|t| t.response_p50_ms)),
+        _ => String::new(),
+    }
 }
 
 /// Draws a table of pre-formatted cells, or `empty` when there is no row.

@@ -2,7 +2,10 @@
 //! fed through the real core ledger and the live model over six ticks of a
 //! fixed clock, so rates, sparklines, a closing connection (shown fading)
 //! and an unowned socket all appear, the same on every run; with the
-//! containers and the DNS observatory's report the binary would hand in.
+//! containers, the DNS observatory's report and the TCP lifecycle report
+//! (from the core's real connection book, fed lifecycle steps and live
+//! samples: handshakes, RTTs, retransmissions, response times, a refused
+//! connect and a timeout) the binary would hand in.
 
 // Each test binary uses only some of these fixtures.
 #![allow(dead_code)]
@@ -13,6 +16,9 @@ use std::time::Duration;
 
 use netoproc_core::clock::{Clock, FixedClock};
 use netoproc_core::ledger::SocketLedger;
+use netoproc_core::lifecycle::{
+    ConnectionBook, ConnectionLife, LifeEvent, Outcome, ResponseHistogram, Role, Step, TcpHealth,
+};
 use netoproc_core::report::Losses;
 use netoproc_core::{
     Counters, Family, Owner, PeerRecord, ProcessInfo, Protocol, SocketCookie, SocketRecord, Tuple,
@@ -252,6 +258,149 @@ fn dns_report(now_ns: u64, label: Label) -> DnsReport {
     }
 }
 
+/// Cookie, role, handshake µs, RTT µs, retransmits and segments per
+/// second, response times.
+type Health = (u64, Role, u64, u32, u32, u32, &'static [(u64, u64)]);
+
+/// The TCP health of the scenario's owned TCP sockets: cookie, role,
+/// handshake and smoothed RTT in µs, retransmitted and sent segments per
+/// second, and response times per second (µs, how many).
+const HEALTH: &[Health] = &[
+    (11, Role::Client, 24_100, 23_800, 3, 1_700, &[(25_300, 2)]),
+    (
+        12,
+        Role::Client,
+        12_500,
+        12_900,
+        0,
+        220,
+        &[(13_100, 3), (41_000, 1)],
+    ),
+    (13, Role::Client, 187_000, 190_000, 1, 5, &[(380_000, 1)]),
+    (31, Role::Server, 45, 31, 0, 40, &[(420, 6)]),
+    (32, Role::Client, 61, 38, 0, 10, &[(510, 5), (1_210, 1)]),
+    (41, Role::Server, 31_200, 30_600, 0, 9, &[(180, 4)]),
+];
+
+/// Connects that failed, never seen as sockets with traffic: cookie,
+/// pid, comm, remote, the tick it ended at and how.
+const FAILED: &[(u64, u32, &str, &str, u64, Outcome)] = &[
+    (
+        91,
+        1717,
+        "firefox",
+        "140.82.112.99:443",
+        2,
+        Outcome::Refused,
+    ),
+    (92, 3307, "python3", "10.0.0.40:6379", 3, Outcome::Timeout),
+];
+
+const SECOND_NS: u64 = 1_000_000_000;
+const BOOT_NS: u64 = 3_600 * SECOND_NS;
+
+/// The lifecycle steps of `tick`: each owned TCP socket's connect and
+/// established (or accepted) at its first tick, a live sample every tick,
+/// its close; and the failed connects.
+fn life_events(tick: u64, label: Label) -> Vec<LifeEvent> {
+    let now = BOOT_NS + tick * SECOND_NS;
+    let mut out = Vec::new();
+    for &(cookie, role, handshake_us, srtt_us, retrans, segs, response) in HEALTH {
+        let s = SOCKS.iter().find(|s| s.cookie == cookie).unwrap();
+        let closes = s.closes_at.is_some_and(|c| tick == c);
+        if s.closes_at.is_some_and(|c| tick > c) {
+            continue;
+        }
+        let secs = tick.min(s.closes_at.unwrap_or(u64::MAX)) as u32;
+        let mut hist = ResponseHistogram::default();
+        for &(us, n) in response {
+            for _ in 0..n * u64::from(secs) {
+                hist.record_us(us);
+            }
+        }
+        let life = ConnectionLife {
+            role,
+            outcome: if closes {
+                Outcome::Success
+            } else {
+                Outcome::Open
+            },
+            connect_ns: BOOT_NS - handshake_us * 1000,
+            established_ns: Some(BOOT_NS),
+            closed_ns: closes.then_some(now),
+            handshake_ns: Some(handshake_us * 1000),
+            health: Some(TcpHealth {
+                srtt_us,
+                rttvar_us: srtt_us / 10,
+                min_rtt_us: srtt_us * 9 / 10,
+                cwnd: 10 + secs,
+                total_retrans: retrans * secs,
+                segs_out: segs * secs.max(1),
+            }),
+            retrans_events: retrans * secs,
+            error: 0,
+            closer: None,
+            response: hist,
+        };
+        let steps: &[Step] = match (tick, role, closes) {
+            (0, Role::Client, _) => &[Step::Connect, Step::Established],
+            (0, Role::Server, _) => &[Step::Accepted],
+            (_, _, true) => &[Step::Closed],
+            _ => &[Step::Sample],
+        };
+        for &step in steps {
+            out.push(LifeEvent {
+                step,
+                ktime_ns: now,
+                cookie: SocketCookie(cookie),
+                record: record(s, tick, label),
+                life: life.clone(),
+            });
+        }
+    }
+    for &(cookie, pid, comm, remote, at, outcome) in FAILED.iter().filter(|f| f.4 == tick) {
+        out.push(LifeEvent {
+            step: Step::Closed,
+            ktime_ns: now,
+            cookie: SocketCookie(cookie),
+            record: SocketRecord {
+                cookie: SocketCookie(cookie),
+                owner: Some(Owner {
+                    pid,
+                    uid: 1000,
+                    comm: label(comm),
+                    cgroup_id: 0,
+                    netns: 1,
+                    start_time_ns: 0,
+                }),
+                tuple: Some(Tuple {
+                    protocol: Protocol::Tcp,
+                    family: Family::Ipv4,
+                    local: addr("192.168.1.20:48900"),
+                    remote: Some(addr(remote)),
+                }),
+                counters: Counters::default(),
+                closed: true,
+                owner_is_closer: true,
+            },
+            life: ConnectionLife {
+                role: Role::Client,
+                outcome,
+                connect_ns: now - (at * 100_000_000),
+                established_ns: None,
+                closed_ns: Some(now),
+                handshake_ns: None,
+                health: None,
+                retrans_events: 0,
+                error: 111,
+                closer: None,
+                response: ResponseHistogram::default(),
+            },
+        });
+    }
+    out
+}
+
 /// Ticks fed to the model; the last is what is shown.
 pub const TICKS: u64 = 6;
 
@@ -363,13 +512,15 @@ pub fn scenario_named(label: Label) -> ViewModel {
         hooks: "tracepoint".into(),
         degraded: vec![],
         interval: Duration::from_secs(1),
+        lifecycle_off: None,
+        lifecycle_missing: vec![],
     });
+    let mut book = ConnectionBook::new(1_000, 1_000);
     let containers: Containers = CONTAINERS
         .iter()
         .map(|&(pid, name)| (pid, label(name).into()))
         .collect();
-    const SECOND_NS: u64 = 1_000_000_000;
-    let boot_ns = 3_600 * SECOND_NS;
+    let boot_ns = BOOT_NS;
     let dns = dns_report(boot_ns + TICKS * SECOND_NS, label);
     let hosts: HashMap<IpAddr, String> = HOSTS
         .iter()
@@ -392,6 +543,10 @@ pub fn scenario_named(label: Label) -> ViewModel {
             });
         }
         let report = ledger.report();
+        for ev in life_events(tick, label) {
+            book.observe(&ev);
+        }
+        let lifecycle = book.report();
         let ifs = interfaces(tick, label);
         vm = model.update(&Tick {
             now: clock.now(),
@@ -414,6 +569,8 @@ pub fn scenario_named(label: Label) -> ViewModel {
                 now_ns: boot_ns + tick * SECOND_NS,
                 remote_hosts: &hosts,
             }),
+            lifecycle: Some(&lifecycle),
+            lifecycle_steps_lost: 0,
         });
         ledger.retire_closed();
         clock.advance(Duration::from_secs(1));
