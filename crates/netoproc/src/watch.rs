@@ -57,11 +57,23 @@ pub fn lifecycle_sources(info: &CaptureInfo) -> (Vec<(&'static str, &'static str
     let attached = |p: &str| info.programs.iter().any(|h| h.program == p && h.attached);
     let mut sources = Vec::new();
     let mut missing = Vec::new();
-    if info.mode != BackendKind::Ebpf {
-        missing.push(format!(
-            "connection lifecycle, TCP health and response time: not derived from packets in {} mode yet",
-            info.mode
-        ));
+    if info.mode == BackendKind::Afpacket {
+        sources.extend([
+            (
+                "steps, role, outcome, handshake, closer",
+                "TCP flags and their capture times",
+            ),
+            (
+                "retransmits, segments_out",
+                "repeated sequence numbers of sent segments",
+            ),
+            ("rtt", "handshake, then data to the ACK that covers it"),
+            ("response_ms", "payload packets' timing"),
+        ]);
+        missing.extend([
+            "rttvar, min_rtt, cwnd, retransmit_events: the kernel's, not on the wire".to_string(),
+            "aborted_by_exit of an unanswered SYN: looks like timeout on the wire; unreachable (ICMP) shows as timeout".to_string(),
+        ]);
         return (sources, missing);
     }
     if attached("np_tcp_state") {
