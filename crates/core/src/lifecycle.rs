@@ -131,6 +131,8 @@ impl Step {
 }
 
 /// The kernel's view of a TCP connection's health (what `tcp_info` holds).
+/// A field a backend cannot observe is 0 (AF_PACKET: `rttvar_us`,
+/// `min_rtt_us`, `cwnd`), and reports show it as absent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct TcpHealth {
     /// Smoothed RTT, µs.

@@ -54,18 +54,13 @@ fn parse_secs(s: &str) -> Result<f64, String> {
 /// Why this capture does not follow TCP connections at all (no lifecycle
 /// step, outcome or health), or `None` when it does.
 pub fn lifecycle_off(info: &CaptureInfo) -> Option<String> {
-    if info.mode != BackendKind::Ebpf {
-        return Some(format!(
-            "connection lifecycle, TCP health and response time: not derived from packets in {} mode yet",
-            info.mode
-        ));
-    }
-    if !attached(info, "np_tcp_state") {
-        return Some(
+    match info.mode {
+        BackendKind::Afpacket => None,
+        BackendKind::Ebpf if !attached(info, "np_tcp_state") => Some(
             "connection lifecycle and TCP health: tp_btf/inet_sock_set_state did not attach".into(),
-        );
+        ),
+        BackendKind::Ebpf => None,
     }
-    None
 }
 
 fn attached(info: &CaptureInfo, program: &str) -> bool {
@@ -80,8 +75,23 @@ pub fn lifecycle_sources(info: &CaptureInfo) -> (Vec<(&'static str, &'static str
     let attached = |p: &str| attached(info, p);
     let mut sources = Vec::new();
     let mut missing = Vec::new();
-    if info.mode != BackendKind::Ebpf {
-        missing.extend(lifecycle_off(info));
+    if info.mode == BackendKind::Afpacket {
+        sources.extend([
+            (
+                "steps, role, outcome, handshake, closer",
+                "TCP flags and their capture times",
+            ),
+            (
+                "retransmits, segments_out",
+                "repeated sequence numbers of sent segments",
+            ),
+            ("rtt", "handshake, then data to the ACK that covers it"),
+            ("response_ms", "payload packets' timing"),
+        ]);
+        missing.extend([
+            "rttvar, min_rtt, cwnd, retransmit_events: the kernel's, not on the wire".to_string(),
+            "aborted_by_exit of an unanswered SYN: looks like timeout on the wire; unreachable (ICMP) shows as timeout".to_string(),
+        ]);
         return (sources, missing);
     }
     if attached("np_tcp_state") {

@@ -177,7 +177,7 @@ fn parse_l4(
         LenSource::Slice => WireError::Truncated { layer },
         _ => WireError::Malformed { layer },
     };
-    let (protocol, src_port, dst_port, header_len, (tcp_flags, tcp_seq), layer) =
+    let (protocol, src_port, dst_port, header_len, (tcp_flags, tcp_seq, tcp_ack, tcp_mss), layer) =
         match ip_payload.ip_number {
             ip_number::TCP => {
                 let tcp = TcpHeaderSlice::from_slice(l4).map_err(|e| match e {
@@ -194,7 +194,12 @@ fn parse_l4(
                     ports.0,
                     ports.1,
                     header_len,
-                    (flags, tcp.sequence_number()),
+                    (
+                        flags,
+                        tcp.sequence_number(),
+                        tcp.acknowledgment_number(),
+                        if tcp.syn() { syn_mss(&tcp) } else { 0 },
+                    ),
                     Layer::Tcp,
                 )
             }
@@ -206,7 +211,7 @@ fn parse_l4(
                     ports.0,
                     ports.1,
                     UDP_HEADER_LEN,
-                    (0, 0),
+                    (0, 0, 0, 0),
                     Layer::Udp,
                 )
             }
@@ -226,7 +231,19 @@ fn parse_l4(
         payload_offset: len_u32(l4_offset).saturating_add(header_len),
         tcp_flags,
         tcp_seq,
+        tcp_ack,
+        tcp_mss,
     })
+}
+
+/// The MSS option of a SYN (0 when absent or malformed).
+fn syn_mss(tcp: &TcpHeaderSlice<'_>) -> u16 {
+    tcp.options_iterator()
+        .find_map(|o| match o {
+            Ok(etherparse::TcpOptionElement::MaximumSegmentSize(m)) => Some(m),
+            _ => None,
+        })
+        .unwrap_or(0)
 }
 
 /// Header lengths are bounded by the slice they came from; saturate anyway.

@@ -66,6 +66,11 @@ pub struct PacketSummary {
     /// The TCP sequence number (of the first payload byte); 0 for UDP.
     /// Tells retransmitted payload from new payload.
     pub tcp_seq: u32,
+    /// The TCP acknowledgment number; 0 for UDP. Times round trips.
+    pub tcp_ack: u32,
+    /// The MSS option of a TCP SYN, when present and captured; 0
+    /// otherwise. Tells how many segments a TSO/GSO super-packet is.
+    pub tcp_mss: u16,
 }
 
 impl PacketSummary {

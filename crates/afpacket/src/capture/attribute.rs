@@ -92,6 +92,17 @@ impl Default for AttributionConfig {
     }
 }
 
+/// Where a flow's lifecycle record stands (see [`Attributor::life_record`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LifeRecord {
+    /// Its own record, owner known or given up on.
+    Ready(SocketRecord),
+    /// Not bound yet, or bound (to this record) with its owner still looked up.
+    Waiting(Option<SocketRecord>),
+    /// Forgotten, or counted in a record shared with other flows.
+    Unusable,
+}
+
 /// Records that changed, to merge into the ledger.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -306,6 +317,39 @@ impl<O: Owners> Attributor<O> {
                 cookie,
                 pid: s.and_then(|s| s.owner.as_ref()).map(|o| o.pid),
             },
+        }
+    }
+
+    /// The record a TCP lifecycle step of flow `key` belongs to: the
+    /// flow's own (not shared with other flows: aggregates and overflow
+    /// rows have no lifecycle), with its owner, counters and tuple now.
+    pub fn life_record(&self, key: &FlowKey) -> LifeRecord {
+        let Some(flow) = self.flows.get(key) else {
+            return LifeRecord::Unusable;
+        };
+        let Some(cookie) = flow.cookie else {
+            return LifeRecord::Waiting(None);
+        };
+        match self.sockets.get(&cookie) {
+            Some(s) if flow.aggregated || s.keys.len() > 1 => LifeRecord::Unusable,
+            None => LifeRecord::Unusable,
+            Some(s) if matches!(s.how, How::Waiting(_)) => {
+                LifeRecord::Waiting(Some(s.record(cookie)))
+            }
+            Some(s) => LifeRecord::Ready(s.record(cookie)),
+        }
+    }
+
+    /// Flow `key` starts over as a new connection (a reader saw a SYN open
+    /// it again): it is forgotten, so its next packets are bound anew. A
+    /// flow still waiting to be bound stays (its bytes wait with it).
+    pub fn forget_flow(&mut self, key: &FlowKey) {
+        let Some(cookie) = self.flows.get(key).and_then(|f| f.cookie) else {
+            return;
+        };
+        self.flows.remove(key);
+        if let Some(s) = self.sockets.get_mut(&cookie) {
+            s.keys.remove(key);
         }
     }
 

@@ -2,7 +2,7 @@
 //! attribution thread merged into the caller's ledger; a read that first
 //! syncs with every reader (so it includes everything captured until it
 //! began); the kernel's drop counts, parse failures and attribution
-//! statistics for `meta`.
+//! statistics for `meta`; TCP lifecycle steps derived from headers.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use netoproc_core::backend::{CapabilityNeed, CaptureBackend, CaptureError, CaptureInfo};
 use netoproc_core::ledger::SocketLedger;
+use netoproc_core::lifecycle::LifeEvent;
 use netoproc_core::report::{AttributionStats, Losses};
 use netoproc_core::DnsPacket;
 
@@ -126,6 +127,22 @@ impl CaptureBackend for AfPacketCapture {
         // Flows wait for their owners for different times: oldest first.
         packets.sort_by_key(|p| p.ktime_ns);
         packets
+    }
+
+    fn take_lifecycle(&mut self) -> Vec<LifeEvent> {
+        let mut events = std::mem::take(&mut self.life);
+        // Flows wait for their records for different times: oldest first.
+        events.sort_by_key(|e| e.ktime_ns);
+        events
+    }
+
+    fn lifecycle_dropped(&self) -> u64 {
+        let worker = self
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .life_dropped;
+        self.shared.life_lost.load(Ordering::Relaxed) + worker + self.life_dropped
     }
 
     fn attribution(&self) -> Option<AttributionStats> {

@@ -13,7 +13,11 @@
 //! kind. Packets from or to a DNS port also give their DNS payload, kept
 //! until the next flush as [`DnsPacket`]s (the only payload it ever
 //! copies; TCP retransmissions are left out so the observatory's framing
-//! stays intact). Pure: headers in, numbers out; no I/O.
+//! stays intact). A TCP flow that begins with a SYN also gets a
+//! [`TcpLife`] (lifecycle and health from its headers, see `tcp_life`)
+//! whose steps are kept until the next flush; a SYN opening a flow whose
+//! connection closed starts it anew ([`FlowAggregator::take_reborn`]).
+//! Pure: headers in, numbers out; no I/O.
 
 use std::net::SocketAddr;
 
@@ -27,6 +31,7 @@ use netoproc_procfs::NetnsId;
 use netoproc_wire::{parse_frame, LinkType, PacketSummary, WireError};
 
 use super::seq::SeqTracker;
+use super::tcp_life::{LifeStep, Segment, TcpLife};
 use crate::Direction;
 
 /// One local socket's view of one remote, in one network namespace.
@@ -99,6 +104,14 @@ pub fn classify(netns: NetnsId, p: &PacketSummary, direction: Direction) -> (Flo
     (key, delta)
 }
 
+fn keep_life(held: &mut Vec<(FlowKey, LifeStep)>, lost: &mut u64, key: FlowKey, step: LifeStep) {
+    if held.len() < MAX_LIFE_HELD {
+        held.push((key, step));
+    } else {
+        *lost += 1;
+    }
+}
+
 /// Counts one parse failure under its kind.
 pub fn count_unparsed(u: &mut UnparsedPackets, e: &WireError) {
     match e {
@@ -126,7 +139,13 @@ struct Seen {
     /// TCP only: sent and received sequence space.
     tx: SeqTracker,
     rx: SeqTracker,
+    /// TCP flows seen from their SYN: the connection's lifecycle.
+    life: Option<Box<TcpLife>>,
 }
+
+/// Lifecycle steps held between two takes, at most; more are dropped and
+/// counted in [`FlowAggregator::take_life_lost`].
+pub const MAX_LIFE_HELD: usize = 65_536;
 
 /// Per-reader aggregation between flushes.
 #[derive(Debug)]
@@ -145,6 +164,12 @@ pub struct FlowAggregator {
     dns_counts: DnsCounts,
     max_seen: usize,
     unsequenced: u64,
+    /// Lifecycle steps since the last take, with their flows.
+    life: Vec<(FlowKey, LifeStep)>,
+    /// Lifecycle steps lost since the last take (see `take_life_lost`).
+    life_lost: u64,
+    /// A flow whose connection closed was opened again by a SYN.
+    reborn: Option<FlowKey>,
 }
 
 /// What happened to DNS payloads on a reader.
@@ -174,6 +199,9 @@ impl FlowAggregator {
             dns_counts: DnsCounts::default(),
             max_seen: MAX_SEEN,
             unsequenced: 0,
+            life: Vec::new(),
+            life_lost: 0,
+            reborn: None,
         }
     }
 
@@ -217,8 +245,29 @@ impl FlowAggregator {
         let generation = self.generation;
         let mut is_new = false;
         let full = self.seen.len() >= self.max_seen;
+        let tcp = summary.protocol == Protocol::Tcp;
+        let seg = Segment {
+            outgoing: direction == Direction::Outgoing,
+            flags: summary.tcp_flags,
+            seq: summary.tcp_seq,
+            ack: summary.tcp_ack,
+            len: summary.payload_len,
+            mss: summary.tcp_mss,
+            ktime_ns,
+        };
+        let opens = tcp && seg.is_open();
         let seen = match self.seen.entry(key) {
-            Entry::Occupied(e) => Some(e.into_mut()),
+            Entry::Occupied(e) => {
+                let s = e.into_mut();
+                if opens && s.life.as_ref().is_none_or(|l| l.is_closed()) {
+                    // A new connection on the same addresses: new sequence
+                    // space, new lifecycle, looked up anew.
+                    *s = Seen::default();
+                    is_new = true;
+                    self.reborn = Some(key);
+                }
+                Some(s)
+            }
             Entry::Vacant(_) if full => None,
             Entry::Vacant(e) => {
                 is_new = true;
@@ -231,6 +280,8 @@ impl FlowAggregator {
             // Past the bound: the attribution thread learns of the flow
             // from its deltas; a retransmission counts again.
             self.unsequenced += 1;
+            // ...and a connection it opens is not followed.
+            self.life_lost += u64::from(opens);
         }
         let tcp_seen = seen.and_then(|seen| {
             seen.generation = generation;
@@ -247,6 +298,16 @@ impl FlowAggregator {
             match direction {
                 Direction::Outgoing => c.tx_bytes = fresh.into(),
                 Direction::Incoming => c.rx_bytes = fresh.into(),
+            }
+            let step = match &mut seen.life {
+                Some(life) => life.segment(&seg),
+                None => TcpLife::open(&seg).and_then(|(life, step)| {
+                    seen.life = Some(Box::new(life));
+                    step
+                }),
+            };
+            if let Some(step) = step {
+                keep_life(&mut self.life, &mut self.life_lost, key, step);
             }
         }
         self.deltas.entry(key).or_default().add(&delta);
@@ -338,13 +399,63 @@ impl FlowAggregator {
         self.packets
     }
 
-    /// Starts a new generation and forgets flows idle for the last ones;
-    /// call every few seconds to keep the set bounded.
-    pub fn expire(&mut self) {
+    /// Starts a new generation and forgets flows idle for the last ones,
+    /// except connections their lifecycle still follows
+    /// ([`TcpLife::keeps_flow`] at `now_ns`, monotonic); call every few
+    /// seconds to keep the set bounded. An open connection forgotten here
+    /// (idle too long) loses its close step: counted.
+    pub fn expire(&mut self, now_ns: u64) {
         self.generation = self.generation.wrapping_add(1);
         let now = self.generation;
-        self.seen
-            .retain(|_, s| now.wrapping_sub(s.generation) < SEEN_GENERATIONS);
+        let mut lost = 0;
+        self.seen.retain(|_, s| {
+            let keep = now.wrapping_sub(s.generation) < SEEN_GENERATIONS
+                || s.life.as_ref().is_some_and(|l| l.keeps_flow(now_ns));
+            if !keep && s.life.as_ref().is_some_and(|l| l.is_open()) {
+                lost += 1;
+            }
+            keep
+        });
+        self.life_lost += lost;
+    }
+
+    /// Lets time pass for the connections followed (an unanswered SYN
+    /// times out); `now_ns` is monotonic.
+    pub fn tick(&mut self, now_ns: u64) {
+        for (key, s) in self.seen.iter_mut() {
+            if let Some(step) = s.life.as_mut().and_then(|l| l.tick(now_ns)) {
+                keep_life(&mut self.life, &mut self.life_lost, *key, step);
+            }
+        }
+    }
+
+    /// A [`Step::Sample`](netoproc_core::lifecycle::Step::Sample) of every
+    /// open connection that changed since its last step or sample.
+    pub fn sample_open(&mut self, now_ns: u64) {
+        for (key, s) in self.seen.iter_mut() {
+            if let Some(step) = s.life.as_mut().and_then(|l| l.sample(now_ns)) {
+                keep_life(&mut self.life, &mut self.life_lost, *key, step);
+            }
+        }
+    }
+
+    /// Lifecycle steps since the last call, oldest first, with their flows.
+    pub fn take_life(&mut self) -> Vec<(FlowKey, LifeStep)> {
+        std::mem::take(&mut self.life)
+    }
+
+    /// Lifecycle steps lost since the last call (held steps past
+    /// [`MAX_LIFE_HELD`], connections opened on flows past the bound or
+    /// forgotten while open), and resets the count.
+    pub fn take_life_lost(&mut self) -> u64 {
+        std::mem::take(&mut self.life_lost)
+    }
+
+    /// The flow a SYN opened again after its connection closed, since the
+    /// last call: its earlier deltas and steps belong to the connection
+    /// before (the caller hands them on first).
+    pub fn take_reborn(&mut self) -> Option<FlowKey> {
+        self.reborn.take()
     }
 
     /// Flows remembered now (at most [`MAX_SEEN`]).
@@ -363,6 +474,7 @@ impl FlowAggregator {
 mod tests {
     use super::*;
     use etherparse::PacketBuilder;
+    use netoproc_core::lifecycle::Outcome;
 
     const NS: NetnsId = NetnsId(4026531840);
 
@@ -441,10 +553,15 @@ mod tests {
         assert_eq!(d[0].1.counters.tx_packets, 3);
         assert_eq!(d[0].1.counters.tx_bytes, 10);
         assert_eq!(d[0].1.tcp_flags & (TCP_SYN | TCP_FIN), TCP_SYN | TCP_FIN);
+        // The SYN was never answered: followed until it times out.
+        agg.tick(10_000_000_000);
+        let steps = agg.take_life();
+        assert_eq!(steps.len(), 2, "connect, then the timeout");
+        assert_eq!(steps[1].1.life.outcome, Outcome::Timeout);
         // Seen in this generation: kept over one expiry, then forgotten.
-        agg.expire();
+        agg.expire(0);
         assert_eq!(agg.flows_known(), 1);
-        agg.expire();
+        agg.expire(0);
         assert_eq!(agg.flows_known(), 0);
         assert!(agg
             .packet(
@@ -454,6 +571,53 @@ mod tests {
                 Direction::Outgoing
             )
             .is_some());
+    }
+
+    #[test]
+    fn a_syn_on_a_closed_connection_starts_the_flow_over() {
+        let mut agg = FlowAggregator::new(NS);
+        let seg = |seq: u32, flags: u8| {
+            let (a, b, pa, pb) = match flags {
+                TCP_RST => ([10, 0, 0, 2], [10, 0, 0, 1], 80, 40000),
+                _ => ([10, 0, 0, 1], [10, 0, 0, 2], 40000, 80),
+            };
+            let b = PacketBuilder::ethernet2([0; 6], [0; 6])
+                .ipv4(a, b, 64)
+                .tcp(pa, pb, seq, 1000);
+            let b = match flags {
+                TCP_SYN => b.syn(),
+                TCP_RST => b.rst().ack(1),
+                _ => b.ack(1),
+            };
+            let mut out = Vec::new();
+            b.write(&mut out, &[]).unwrap();
+            out
+        };
+        let eth = Some(LinkType::Ethernet);
+        let feed =
+            |agg: &mut FlowAggregator, f: &[u8], d| agg.packet_at(eth, f, f.len() as u32, d, 1);
+        assert!(feed(&mut agg, &seg(100, TCP_SYN), Direction::Outgoing).is_some());
+        // Its own SYN again: a retransmission, not a new connection.
+        assert!(feed(&mut agg, &seg(100, TCP_SYN), Direction::Outgoing).is_none());
+        assert!(feed(&mut agg, &seg(0, TCP_RST), Direction::Incoming).is_none());
+        assert_eq!(agg.take_reborn(), None);
+        let key = feed(&mut agg, &seg(9000, TCP_SYN), Direction::Outgoing);
+        assert!(key.is_some(), "announced again");
+        assert_eq!(agg.take_reborn(), key);
+        let steps: Vec<_> = agg
+            .take_life()
+            .into_iter()
+            .map(|(_, s)| (s.step, s.life.outcome))
+            .collect();
+        use netoproc_core::lifecycle::Step;
+        assert_eq!(
+            steps,
+            [
+                (Step::Connect, Outcome::Open),
+                (Step::Closed, Outcome::Refused),
+                (Step::Connect, Outcome::Open)
+            ]
+        );
     }
 
     #[test]

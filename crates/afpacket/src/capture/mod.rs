@@ -17,18 +17,23 @@
 //! kept: rings snap packets to their headers, except those from or to a
 //! DNS port, whose messages go with their flow to the attribution thread,
 //! wait there for the flow's record (`dns_hold`), and reach the caller's
-//! observatory through `take_dns`.
+//! observatory through `take_dns`. TCP connections are followed from
+//! their headers on the readers (`tcp_life`); their lifecycle steps wait
+//! for the flow's record likewise (`life_hold`) and reach the caller
+//! through `take_lifecycle`.
 
 mod attribute;
 mod backend;
 mod dns_hold;
 mod flow;
+mod life_hold;
 mod namespaces;
 mod owners;
 mod reader;
 mod seq;
 mod sightings;
 mod sockets;
+mod tcp_life;
 mod worker;
 
 pub use attribute::{AttributionConfig, Attributor, Batch};
@@ -162,6 +167,8 @@ pub const NEEDS_AFTER_START: &[CapabilityNeed] = &[
 const BLOCK_SIZE: u32 = 256 << 10;
 /// DNS packets held for the caller between two `take_dns` calls.
 const MAX_DNS_UNTAKEN: usize = 262_144;
+/// Lifecycle steps held for the caller between two `take_lifecycle` calls.
+const MAX_LIFE_UNTAKEN: usize = 262_144;
 /// The kernel retires blocks on its timer tick (10 ms at HZ=100).
 const COARSEST_TICK: Duration = Duration::from_millis(10);
 
@@ -188,6 +195,10 @@ pub struct AfPacketCapture {
     /// caller did not take them.
     dns: Vec<netoproc_core::DnsPacket>,
     dns_dropped: u64,
+    /// Lifecycle steps for the next `take_lifecycle`, and those dropped
+    /// because the caller did not take them.
+    life: Vec<netoproc_core::lifecycle::LifeEvent>,
+    life_dropped: u64,
     /// Reads that gave up waiting for the attribution thread.
     syncs_late: u64,
     proc_connector: bool,
@@ -346,6 +357,8 @@ impl AfPacketCapture {
             sync_epoch: 0,
             dns: Vec::new(),
             dns_dropped: 0,
+            life: Vec::new(),
+            life_dropped: 0,
             syncs_late: 0,
             proc_connector,
         })
@@ -357,6 +370,12 @@ impl AfPacketCapture {
                 let room = MAX_DNS_UNTAKEN.saturating_sub(self.dns.len());
                 self.dns_dropped += packets.len().saturating_sub(room) as u64;
                 self.dns.extend(packets.into_iter().take(room));
+                None
+            }
+            ToMain::Life(events) => {
+                let room = MAX_LIFE_UNTAKEN.saturating_sub(self.life.len());
+                self.life_dropped += events.len().saturating_sub(room) as u64;
+                self.life.extend(events.into_iter().take(room));
                 None
             }
             ToMain::Batch(b) => {

@@ -7,6 +7,8 @@
 //! publishes the kernel's drop counts. It looks at no payload but DNS
 //! messages (packets from or to a DNS port), which it hands on with their
 //! flow, stamped in CLOCK_MONOTONIC (the ring stamps CLOCK_REALTIME).
+//! TCP lifecycle steps (from headers, see `tcp_life`) go with each flush;
+//! a sync adds a sample of every open connection that changed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,6 +23,7 @@ use netoproc_procfs::NetnsId;
 use netoproc_core::DnsPacket;
 
 use super::flow::{FlowAggregator, FlowDelta, FlowKey};
+use super::tcp_life::LifeStep;
 use crate::{sys, Ring};
 
 /// Deltas are handed over at least this often.
@@ -31,6 +34,8 @@ const STATS_EVERY: Duration = Duration::from_millis(500);
 /// Flows unseen for two of these are forgotten (bounded memory under
 /// floods of one-packet flows; a forgotten flow is announced again).
 const EXPIRE_EVERY: Duration = Duration::from_secs(2);
+/// Unanswered SYNs are checked for a timeout this often.
+const LIFE_TICK_EVERY: Duration = Duration::from_millis(250);
 
 /// What the readers and the namespace watcher tell the attribution thread.
 #[derive(Debug)]
@@ -41,6 +46,12 @@ pub enum ToWorker {
     /// DNS packets (oldest first) and their flows; sent after the deltas
     /// and new flows they belong to.
     Dns(Vec<(FlowKey, DnsPacket)>),
+    /// TCP lifecycle steps (oldest first) and their flows; sent after the
+    /// deltas and new flows they belong to.
+    Life(Vec<(FlowKey, LifeStep)>),
+    /// A SYN opened this flow again after its connection closed: what came
+    /// before belongs to the old connection, what follows to a new one.
+    Reborn(FlowKey),
     /// Rings now capture in this namespace (`path` reaches it; `None` for
     /// netoproc's own).
     Watch(NetnsId, Option<std::path::PathBuf>),
@@ -88,6 +99,8 @@ pub struct Shared {
     pub dns_dropped: AtomicU64,
     /// Packets of flows a reader did not remember (past its bound).
     pub packets_unsequenced: AtomicU64,
+    /// TCP lifecycle steps the readers lost (see `FlowAggregator::take_life_lost`).
+    pub life_lost: AtomicU64,
     pub unparsed: Mutex<UnparsedPackets>,
     pub readers: Mutex<Vec<Arc<ReaderState>>>,
     /// Namespaces that could not be captured, by why.
@@ -160,6 +173,7 @@ impl Reader {
     fn run(&mut self) {
         let start = Instant::now();
         let (mut last_flush, mut last_stats, mut last_expire) = (start, start, start);
+        let mut last_tick = start;
         let mut sync: Option<(u64, Instant)> = None;
         while !self.state.stop.load(Ordering::Relaxed) {
             let timeout = match sync {
@@ -175,6 +189,15 @@ impl Reader {
             let polled = self.ring.poll(timeout, |p| {
                 let ktime = p.realtime_ns.wrapping_sub(offset);
                 if let Some(key) = agg.packet_at(p.link, p.data, p.orig_len, p.direction, ktime) {
+                    if let Some(reborn) = agg.take_reborn() {
+                        // The old connection's deltas and steps first.
+                        let deltas = agg.take();
+                        let life = agg.take_life();
+                        worker_gone |=
+                            !deltas.is_empty() && tx.send(ToWorker::Deltas(deltas)).is_err();
+                        worker_gone |= !life.is_empty() && tx.send(ToWorker::Life(life)).is_err();
+                        worker_gone |= tx.send(ToWorker::Reborn(reborn)).is_err();
+                    }
                     let msg = ToWorker::NewFlow(key, Instant::now());
                     worker_gone |= tx.send(msg).is_err();
                 }
@@ -194,6 +217,13 @@ impl Reader {
                 sync = Some((requested, now + self.settle));
             }
             let sync_due = sync.is_some_and(|(_, at)| now >= at);
+            if sync_due || now.duration_since(last_tick) >= LIFE_TICK_EVERY {
+                self.agg.tick(sys::clock_ns(libc::CLOCK_MONOTONIC));
+                last_tick = now;
+            }
+            if sync_due {
+                self.agg.sample_open(sys::clock_ns(libc::CLOCK_MONOTONIC));
+            }
             if sync_due || now.duration_since(last_flush) >= FLUSH_EVERY {
                 if !self.flush() {
                     break;
@@ -209,7 +239,7 @@ impl Reader {
                 sync = None;
             }
             if now.duration_since(last_expire) >= EXPIRE_EVERY {
-                self.agg.expire();
+                self.agg.expire(sys::clock_ns(libc::CLOCK_MONOTONIC));
                 last_expire = now;
             }
         }
@@ -250,8 +280,15 @@ impl Reader {
         self.shared
             .packets_unsequenced
             .fetch_add(self.agg.take_unsequenced(), Ordering::Relaxed);
+        self.shared
+            .life_lost
+            .fetch_add(self.agg.take_life_lost(), Ordering::Relaxed);
         let deltas = self.agg.take();
         if !deltas.is_empty() && self.tx.send(ToWorker::Deltas(deltas)).is_err() {
+            return false;
+        }
+        let life = self.agg.take_life();
+        if !life.is_empty() && self.tx.send(ToWorker::Life(life)).is_err() {
             return false;
         }
         let dns = self.agg.take_dns();

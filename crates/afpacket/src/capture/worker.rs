@@ -20,6 +20,7 @@ use netoproc_procfs::ResolverStats;
 
 use super::attribute::{Attributor, Batch};
 use super::dns_hold::DnsHold;
+use super::life_hold::LifeHold;
 use super::owners::ProcOwners;
 use super::reader::ToWorker;
 use super::sockets::Tally;
@@ -37,6 +38,8 @@ pub enum ToMain {
     Batch(Batch),
     /// DNS packets with their records' cookies (after those records).
     Dns(Vec<netoproc_core::DnsPacket>),
+    /// TCP lifecycle steps with their records (after those records).
+    Life(Vec<netoproc_core::lifecycle::LifeEvent>),
     /// Everything captured before sync request `n` is in earlier batches.
     Synced(u64),
 }
@@ -48,6 +51,9 @@ pub struct WorkerStats {
     pub resolver: ResolverStats,
     /// DNS packets dropped while waiting for their flows' records.
     pub dns_dropped: u64,
+    /// TCP lifecycle steps dropped while waiting, or without a record of
+    /// their own.
+    pub life_dropped: u64,
 }
 
 pub fn spawn(
@@ -61,6 +67,7 @@ pub fn spawn(
         .name("netoproc-owners".into())
         .spawn(move || {
             let mut hold = DnsHold::default();
+            let mut life = LifeHold::default();
             let mut last_emit = Instant::now();
             let mut last_stats = Instant::now();
             while !stop.load(Ordering::Relaxed) {
@@ -80,6 +87,17 @@ pub fn spawn(
                         ),
                         ToWorker::Deltas(d) => attributor.deltas(&d, now),
                         ToWorker::Dns(d) => hold.add(d, now),
+                        ToWorker::Life(steps) => life.add(steps, now),
+                        ToWorker::Reborn(key) => {
+                            // The old connection's steps leave with the old
+                            // record, then the flow is bound anew.
+                            let done =
+                                life.release(|k| attributor.life_record(k), now, false, Some(&key));
+                            if !done.is_empty() && tx.send(ToMain::Life(done)).is_err() {
+                                return;
+                            }
+                            attributor.forget_flow(&key);
+                        }
                         ToWorker::Watch(id, Some(path)) => {
                             attributor.owners.resolver.watch_netns(id, path)
                         }
@@ -90,10 +108,10 @@ pub fn spawn(
                         ToWorker::Unwatch(id) => attributor.owners.resolver.unwatch_netns(id),
                         ToWorker::Sync(n) => {
                             attributor.settle(now);
-                            if !emit(&tx, &mut attributor, &mut hold, now, true) {
+                            if !emit(&tx, &mut attributor, &mut hold, &mut life, now, true) {
                                 return;
                             }
-                            publish(&stats, &attributor, &hold);
+                            publish(&stats, &attributor, &hold, &life);
                             if tx.send(ToMain::Synced(n)).is_err() {
                                 return;
                             }
@@ -108,32 +126,40 @@ pub fn spawn(
                 let now = Instant::now();
                 attributor.tick(now);
                 if now.duration_since(last_emit) >= EMIT_EVERY {
-                    if !emit(&tx, &mut attributor, &mut hold, now, false) {
+                    if !emit(&tx, &mut attributor, &mut hold, &mut life, now, false) {
                         return;
                     }
                     last_emit = now;
                 }
                 if now.duration_since(last_stats) >= STATS_EVERY {
-                    publish(&stats, &attributor, &hold);
+                    publish(&stats, &attributor, &hold, &life);
                     last_stats = now;
                 }
             }
-            publish(&stats, &attributor, &hold);
+            publish(&stats, &attributor, &hold, &life);
         })
 }
 
-/// Sends the changed records, then the DNS packets that can leave (after
-/// the records they name); `false` when the caller is gone.
+/// Sends the changed records, then the lifecycle steps and DNS packets
+/// that can leave (after the records they name); `false` when the caller
+/// is gone.
 fn emit(
     tx: &SyncSender<ToMain>,
     a: &mut Attributor<ProcOwners>,
     hold: &mut DnsHold,
+    life: &mut LifeHold,
     now: Instant,
     sync: bool,
 ) -> bool {
     let batch = a.take_batch();
     if !batch.is_empty() && tx.send(ToMain::Batch(batch)).is_err() {
         return false;
+    }
+    if life.len() > 0 {
+        let steps = life.release(|k| a.life_record(k), now, sync, None);
+        if !steps.is_empty() && tx.send(ToMain::Life(steps)).is_err() {
+            return false;
+        }
     }
     if hold.len() == 0 {
         return true;
@@ -142,9 +168,15 @@ fn emit(
     dns.is_empty() || tx.send(ToMain::Dns(dns)).is_ok()
 }
 
-fn publish(stats: &Mutex<WorkerStats>, a: &Attributor<ProcOwners>, hold: &DnsHold) {
+fn publish(
+    stats: &Mutex<WorkerStats>,
+    a: &Attributor<ProcOwners>,
+    hold: &DnsHold,
+    life: &LifeHold,
+) {
     let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
     s.tally = a.tally;
     s.resolver = a.owners.stats();
     s.dns_dropped = hold.dropped;
+    s.life_dropped = life.dropped;
 }

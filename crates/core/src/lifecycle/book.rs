@@ -385,11 +385,13 @@ fn row_report(cookie: u64, r: &Row) -> ConnectionRow {
         handshake_ms: l.handshake_ns.map(|n| n as f64 / 1e6),
         duration_ms: l.duration_ns().map(|n| n as f64 / 1e6),
         rtt_ms: h.filter(|h| h.srtt_us > 0).map(|h| ms(h.srtt_us)),
-        rttvar_ms: h.filter(|h| h.srtt_us > 0).map(|h| ms(h.rttvar_us)),
+        rttvar_ms: h
+            .filter(|h| h.srtt_us > 0 && h.rttvar_us > 0)
+            .map(|h| ms(h.rttvar_us)),
         min_rtt_ms: h
             .filter(|h| h.min_rtt_us != u32::MAX && h.min_rtt_us > 0)
             .map(|h| ms(h.min_rtt_us)),
-        cwnd: h.map(|h| h.cwnd),
+        cwnd: h.map(|h| h.cwnd).filter(|&c| c > 0),
         retransmits: h.map(|h| h.total_retrans),
         retransmit_events: l.retrans_events,
         closer: l.closer,
