@@ -136,6 +136,34 @@ fn live_read_paths_here() -> Vec<&'static str> {
     paths
 }
 
+/// Every program around the rungs (owners, UDP remotes, closes, TCP
+/// lifecycle, wire bytes) loads and attaches on this kernel, as `doctor`
+/// finds it: none is required, so a verifier refusal would otherwise only
+/// show as `degraded`. The VM rows run this on Linux 6.1 and 6.12.
+#[test]
+fn every_common_program_attaches() {
+    let test = "every_common_program_attaches";
+    if !common::root_or_skip(test) {
+        return;
+    }
+    let doc = doctor_json();
+    let common = doc["hooks"]["common"]
+        .as_array()
+        .expect("doctor lists the common programs");
+    let refused: Vec<String> = common
+        .iter()
+        .filter(|h| h["attached"] != true)
+        .map(|h| h.to_string())
+        .collect();
+    assert!(refused.is_empty(), "{test}: refused here: {refused:?}");
+    for name in ["np_tcp_state", "np_tcp_retrans", "np_sock_release"] {
+        assert!(
+            common.iter().any(|h| h["program"] == name),
+            "{test}: doctor does not list {name}"
+        );
+    }
+}
+
 /// One live-read path forced: the same exact counts as any other.
 fn forced_live_read(path: &str) {
     let test = format!("live_read_{path}");
