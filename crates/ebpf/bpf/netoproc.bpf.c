@@ -472,16 +472,26 @@ static __always_inline void np_life_state(struct sock *sk, int oldstate, int new
 	    newstate != TCP_FIN_WAIT1 && newstate != TCP_CLOSE_WAIT && newstate != TCP_CLOSE)
 		return;
 
+	/* A listener's child enters SYN_RECV inside inet_csk_clone_lock,
+	 * before the kernel gives it its own cookie: until then sk_cookie is
+	 * the listener's (copied with the rest of the socket; Linux 6.1 sets
+	 * the child's afterwards). Its cookie is taken at the next step. */
+	bool cloning = newstate == TCP_SYN_RECV;
+
+	if (cloning && np_walk_mode)
+		return; /* walk mode keys records by cookie: begin at ESTABLISHED */
+
 	__u64 cookie = np_walk_mode ? bpf_get_socket_cookie(sk) : 0;
+	bool child = newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV;
 	struct np_sock_stats *st;
 
-	if (newstate == TCP_SYN_SENT || newstate == TCP_SYN_RECV)
+	if (newstate == TCP_SYN_SENT || cloning || (child && np_walk_mode))
 		st = np_sock_record(sk, cookie);
 	else
 		st = np_sock_record_lookup(sk, cookie);
 	if (!st)
 		return;
-	if (!st->cookie)
+	if (!st->cookie && !cloning)
 		st->cookie = bpf_get_socket_cookie(sk);
 
 	struct np_tcp_life *l = &st->life;
@@ -502,6 +512,11 @@ static __always_inline void np_life_state(struct sock *sk, int oldstate, int new
 		if (l->established_ns)
 			break;
 		l->established_ns = bpf_ktime_get_ns();
+		if (child && !l->role) {
+			/* Walk mode: the child's first step (see above). */
+			l->role = NP_ROLE_SERVER;
+			l->connect_ns = l->established_ns;
+		}
 		if (l->role == NP_ROLE_CLIENT && l->connect_ns) {
 			l->handshake_ns = l->established_ns - l->connect_ns;
 			np_read_tuple(&st->tuple, sk);
