@@ -12,7 +12,10 @@
 //! HTTPS with basic auth (`--web-config-file`): the right password reads
 //! metrics, a wrong one does not. DNS lookups to dnsmasq (in a namespace
 //! the test made) show in the per-identity DNS families by rcode and as
-//! timeouts exactly as the client's own log has them. Bad config files are usage errors
+//! timeouts exactly as the client's own log has them. Short TCP connections
+//! of a named generator (and one to a closed port) show in
+//! `netoproc_tcp_connections_total` by role and outcome exactly as the
+//! generators counted them. Bad config files are usage errors
 //! (exit 2) naming the line. Needs root (and `prometheus`); skips
 //! otherwise, except under `CI=true` where it fails. Run as root:
 //! `cargo build -p netoproc && cargo test -p netoproc-e2e --test serve`.
@@ -455,6 +458,113 @@ fn prometheus_sees_dns_outcomes_per_identity_and_resolver() {
         latency.is_some_and(|n| n > 0.0),
         "latency count {latency:?}"
     );
+    drop(prom);
+    agent.stop();
+}
+
+/// Connection lifecycle per identity: in a fresh namespace a named
+/// generator accepts 20 connections another copy of it makes (1 ms each)
+/// and a third dials a closed port. Prometheus must show exactly 20
+/// client and 20 server successes and 1 refused for that name, nothing
+/// else, and a handshake for each client connection; nothing lost.
+#[test]
+fn prometheus_counts_tcp_connections_per_identity() {
+    let test = "serve_prometheus_tcp";
+    if !root_or_skip(test) || !prometheus::available(test) {
+        return;
+    }
+    const N: u64 = 20;
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = named_generator(tmp.path(), "pt");
+    let name = bin.file_name().unwrap().to_string_lossy().into_owned();
+    let ns = Netns::new("ptcp");
+    let agent = ServeRun::start(&Mode::ebpf(), &[]);
+    let prom = Prometheus::start(agent.addr);
+    let (srv, closed) = ("127.0.0.1:5331", "127.0.0.1:5332");
+    let n = N.to_string();
+    let mut acceptor = Generator::spawn_bin(
+        "acceptor",
+        &ns.name,
+        &bin,
+        &strings(&["tcp-accept", "--listen", srv, "--connections", &n]),
+    );
+    acceptor.wait_ready();
+    let dialer = Generator::spawn_bin(
+        "dialer",
+        &ns.name,
+        &bin,
+        &strings(&[
+            "tcp-dial",
+            "--connect",
+            srv,
+            "--connections",
+            &n,
+            "--hold-ms",
+            "1",
+        ]),
+    );
+    let refused = Generator::spawn_bin(
+        "refused",
+        &ns.name,
+        &bin,
+        &strings(&["tcp-dial", "--connect", closed]),
+    );
+    let dialed = dialer.finish().outcomes.expect("dialer outcomes");
+    let refused = refused.finish().outcomes.expect("refused outcomes");
+    acceptor.finish();
+    assert_eq!(
+        dialed.into_iter().collect::<Vec<_>>(),
+        [("success".into(), N)]
+    );
+    assert_eq!(
+        refused.into_iter().collect::<Vec<_>>(),
+        [("refused".into(), 1)]
+    );
+
+    let q =
+        format!("sum by (role, outcome) (netoproc_tcp_connections_total{{process=\"{name}\"}})");
+    let want: Vec<(String, String, u64)> = vec![
+        ("client".into(), "refused".into(), 1),
+        ("client".into(), "success".into(), N),
+        ("server".into(), "success".into(), N),
+    ];
+    let deadline = Instant::now() + SETTLE_WITHIN;
+    loop {
+        let mut got: Vec<(String, String, u64)> = prom
+            .query(&q)
+            .iter()
+            .map(|s| {
+                let m = &s["metric"];
+                let v = s["value"][1].as_str().and_then(|v| v.parse::<f64>().ok());
+                (
+                    m["role"].as_str().unwrap_or("").to_string(),
+                    m["outcome"].as_str().unwrap_or("").to_string(),
+                    v.unwrap_or(-1.0) as u64,
+                )
+            })
+            .collect();
+        got.sort();
+        if got == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after {SETTLE_WITHIN:?}: {got:?}, the generators made {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let handshakes = prom.scalar(&format!(
+        "sum(netoproc_tcp_handshake_seconds_count{{process=\"{name}\"}})"
+    ));
+    assert!(
+        handshakes.is_some_and(|h| h >= N as f64),
+        "handshakes {handshakes:?}"
+    );
+    assert_eq!(
+        prom.scalar("sum(netoproc_lifecycle_steps_dropped_total)"),
+        Some(0.0)
+    );
+    promtool_check(&agent.metrics());
     drop(prom);
     agent.stop();
 }

@@ -27,7 +27,9 @@ use crate::history_feed::HistoryFeed;
 use crate::http::{HistoryAccess, HttpServer, Shared, WebState};
 use crate::identity::Identity;
 use crate::metrics::{MAX_CMDLINE, MAX_INTERFACES, MAX_RESOLVERS};
-use crate::published::{ProcessInfoRow, Published, RemoteSeries, ResolverSeries, SnapshotParts};
+use crate::published::{
+    LifecycleLosses, ProcessInfoRow, Published, RemoteSeries, ResolverSeries, SnapshotParts,
+};
 use crate::tally::DnsCounts;
 use crate::tracker::DeltaTracker;
 use crate::web::WebSettings;
@@ -121,6 +123,8 @@ pub fn serve(
         }
     })?;
     on_listening(server.addr());
+    // Each closed TCP connection, once, for the per-identity counters.
+    engine.count_closed();
     let mut state = AgentState {
         budget: Budget::new(opts.metrics.budget()),
         remotes: opts.metrics.remote_budget().map(Budget::new),
@@ -232,12 +236,14 @@ impl AgentState {
         e.look_up_containers(&report);
         e.identify(&mut report);
         let dns = e.dns_report(&report);
+        let closed = e.take_closed();
         let deltas = self.tracker.read(
             now,
             e.ledger(),
             &report,
             dns.as_ref().map(|(d, _)| d),
             e.containers(),
+            &closed,
         );
         if let Some(h) = self.history.as_mut() {
             let latencies: Vec<(SocketAddr, netoproc_dns::LatencyHistogram)> = e
@@ -338,6 +344,11 @@ impl AgentState {
             budget_config: self.budget.config(),
             max_series: self.metrics.max_series,
             losses,
+            lifecycle: LifecycleLosses {
+                steps_dropped: e.lifecycle_dropped(),
+                rows_dropped: e.lifecycle_rows_dropped(),
+                owners_folded: e.closed_owners_folded(),
+            },
             interfaces: bounded_interfaces(self.sys.read().unwrap_or_default()),
             resolvers,
             capture,

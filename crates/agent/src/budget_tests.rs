@@ -149,3 +149,43 @@ fn a_smaller_budget_on_reload_evicts_at_once() {
     assert_eq!(b.exported().count(), 1);
     assert_eq!(b.total().traffic[0].tx_bytes, 6);
 }
+
+/// Closed TCP connections follow the identity's traffic: `other` while it
+/// has no place, its own series once it has, the retired counters once its
+/// series ended; never counted twice, never lost.
+#[test]
+fn closed_connections_fold_into_other_and_retire_with_their_identity() {
+    use netoproc_core::lifecycle::{Outcome, Role, CLOSED_OUTCOMES, ROLES};
+    let closes = |n: u64| {
+        let mut t = Tally::default();
+        let r = ROLES.iter().position(|&r| r == Role::Client).unwrap();
+        let o = CLOSED_OUTCOMES
+            .iter()
+            .position(|&o| o == Outcome::Success)
+            .unwrap();
+        t.tcp.connections[r][o] = n;
+        t
+    };
+    let mut b = Budget::new(cfg(1));
+    let t0 = Instant::now();
+    b.apply(t0, HashMap::from([(id(1), bytes(10))]));
+    // No room: id 2's closed connections (and nothing else) go to other.
+    b.apply(
+        t0 + Duration::from_secs(1),
+        HashMap::from([(id(1), closes(3)), (id(2), closes(5))]),
+    );
+    let success = |t: &Tally| t.tcp.closed(Role::Client, Outcome::Success);
+    assert_eq!(success(b.other()), 5);
+    let own = |b: &Budget| b.exported().map(|(_, e)| success(&e.tally)).sum::<u64>();
+    assert_eq!(own(&b), 3);
+    // Closing connections keeps an identity active; idle past the TTL,
+    // its counts are retired.
+    b.apply(
+        t0 + Duration::from_secs(59),
+        HashMap::from([(id(1), closes(1))]),
+    );
+    b.apply(t0 + Duration::from_secs(119), HashMap::new());
+    assert!(!b.is_exported(&id(1)));
+    assert_eq!(success(b.retired()), 4);
+    assert_eq!(success(&b.total()), 9);
+}

@@ -142,6 +142,11 @@ impl HistoryFeed {
         }
         let other = key(&Identity::other());
         for (id, t) in by_identity {
+            // Closed connections are not kept in history: an identity
+            // that only closed some takes no place in the minute.
+            if t.traffic.iter().all(|c| c.is_zero()) && t.dns.is_zero() {
+                continue;
+            }
             let mut k = key(id);
             if !self.open.traffic.contains_key(&k) && self.open.traffic.len() >= MAX_IDENTITIES {
                 self.folded += 1;

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod published;
 pub mod status;
 pub mod tally;
+mod tcp;
 mod tls;
 pub mod tracker;
 pub mod web;

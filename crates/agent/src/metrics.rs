@@ -5,6 +5,8 @@
 //! identity: payload bytes, wire bytes and packets by `direction`
 //! (`sent`/`received`) and `protocol` (`tcp`/`udp`), DNS queries by rcode
 //! and timeouts; pid and command line only in `netoproc_process_info`.
+//! TCP connections closed per identity by role and outcome, their
+//! segments, handshake and response times (see `tcp.rs`).
 //! Remote addresses only when asked for (`remote_series`): payload bytes
 //! per (identity, remote address) in a family of their own, under a budget
 //! of their own carved out of `max_series`.
@@ -25,6 +27,7 @@ use netoproc_dns::LATENCY_BOUNDS_S;
 use crate::identity::Identity;
 use crate::published::Published;
 use crate::tally::Tally;
+pub use crate::tcp::{TCP_FIXED_SERIES, TCP_SERIES_PER_IDENTITY};
 
 /// Interfaces with series of their own; the rest are summed as `other`.
 pub const MAX_INTERFACES: usize = 64;
@@ -33,19 +36,24 @@ pub const MAX_RESOLVERS: usize = 8;
 /// Command lines in `_info` series are cut to this many characters.
 pub const MAX_CMDLINE: usize = 256;
 /// Series that do not depend on identities, at most: retired counters,
-/// coverage, interfaces, resolvers, capture health, budget, build.
+/// coverage, interfaces, resolvers, capture health, budget, build, and
+/// the TCP lifecycle's retired and loss counters with `other`'s
+/// lifecycle series.
 pub const FIXED_SERIES: usize = 12
     + 8
     + 4 * (MAX_INTERFACES + 1)
     + (MAX_RESOLVERS + 1) * (6 + LATENCY_BOUNDS_S.len() + 3)
     + 64
     + 16
-    + 16;
+    + 16
+    + TCP_FIXED_SERIES
+    + TCP_SERIES_PER_IDENTITY;
 
 /// Series one exported identity can have: 3 traffic families × 2
-/// directions × 2 protocols, 6 DNS, and its `_info` series.
+/// directions × 2 protocols, 6 DNS, the TCP lifecycle's
+/// ([`TCP_SERIES_PER_IDENTITY`]) and its `_info` series.
 pub fn series_per_identity(info_per_identity: usize) -> usize {
-    12 + 6 + info_per_identity
+    12 + 6 + TCP_SERIES_PER_IDENTITY + info_per_identity
 }
 
 const IDENTITY_LABELS: [&str; 5] = ["process", "service", "container", "pod", "user"];
@@ -80,7 +88,7 @@ pub(crate) fn escape(v: &str) -> String {
     out
 }
 
-fn identity_labels(id: &Identity) -> Labels {
+pub(crate) fn identity_labels(id: &Identity) -> Labels {
     let v = [&id.process, &id.service, &id.container, &id.pod, &id.user];
     IDENTITY_LABELS
         .iter()
@@ -228,6 +236,7 @@ impl Collector for PublishedCollector {
         }
         remote_series(&mut enc, p)?;
         dns_identity(&mut enc, p)?;
+        crate::tcp::encode(&mut enc, p)?;
         dns_resolvers(&mut enc, p)?;
         coverage(&mut enc, p)?;
         crate::health::encode(&mut enc, p)

@@ -66,6 +66,20 @@ pub struct RemoteSeries {
     pub max_pairs: usize,
 }
 
+/// What the connection lifecycle lost or folded so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LifecycleLosses {
+    /// Lifecycle steps lost before the engine saw them
+    /// (`Engine::lifecycle_dropped`): their connections are not counted.
+    pub steps_dropped: u64,
+    /// Connections the connection book kept no row of (too many open at
+    /// once); still counted at close.
+    pub rows_dropped: u64,
+    /// Owners whose closed connections were counted under no name (too
+    /// many owners between two reads).
+    pub owners_folded: u64,
+}
+
 /// Everything one read publishes; swapped in whole (see the module docs).
 #[derive(Debug)]
 pub struct Published {
@@ -85,6 +99,8 @@ pub struct Published {
     pub max_series: usize,
     /// Everything lost or unattributable so far.
     pub losses: Losses,
+    /// What the connection lifecycle lost or folded so far.
+    pub lifecycle: LifecycleLosses,
     /// At most [`crate::metrics::MAX_INTERFACES`]; the rest summed as `other`.
     pub interfaces: Vec<InterfaceCounters>,
     /// By resolver address (or `other`); `None` when DNS capture is off.

@@ -1,7 +1,10 @@
 //! What is counted per identity: traffic per protocol (payload bytes, wire
-//! bytes, packets, each per direction) and DNS queries by outcome. A
-//! [`Tally`] is a set of monotonic counters; tallies only ever add.
+//! bytes, packets, each per direction), DNS queries by outcome and closed
+//! TCP connections (by role and outcome, segments, handshake and response
+//! times). A [`Tally`] is a set of monotonic counters; tallies only ever
+//! add.
 
+use netoproc_core::lifecycle::ClosedCounts;
 use netoproc_core::{Counters, Protocol};
 use netoproc_dns::Failures;
 
@@ -82,6 +85,8 @@ pub struct Tally {
     pub traffic: [Counters; 2],
     /// DNS queries by outcome.
     pub dns: DnsCounts,
+    /// TCP connections closed.
+    pub tcp: ClosedCounts,
 }
 
 /// The slot of a protocol in [`Tally::traffic`].
@@ -99,15 +104,17 @@ impl Tally {
             a.add(b);
         }
         self.dns.add(&o.dns);
+        self.tcp.add(&o.tcp);
     }
 
     /// Nothing counted.
     pub fn is_zero(&self) -> bool {
-        self.traffic.iter().all(Counters::is_zero) && self.dns.is_zero()
+        self.traffic.iter().all(Counters::is_zero) && self.dns.is_zero() && self.tcp.is_zero()
     }
 
     /// Payload and wire bytes both ways, over both protocols: how much an
-    /// identity weighs when the budget ranks identities.
+    /// identity weighs when the budget ranks identities (closed connections
+    /// weigh nothing: they keep an identity active, not ranked).
     pub fn volume(&self) -> u64 {
         self.traffic
             .iter()

@@ -12,7 +12,13 @@
 //! only the recent ones; what they moved stays in the totals. With remote
 //! series on, each socket's delta is also put under its remote address
 //! (what a pid moved beyond its sockets, under no address), so those sums
-//! equal the identities' too.
+//! equal the identities' too. TCP connections closed since the last read
+//! come summed per owner from the engine (each connection in exactly one
+//! read's sums, so nothing is counted twice however often it is reported)
+//! and are put under their owner's identity: the identity of the report
+//! row of the same process (pid and start time), else one named from the
+//! closed step itself (a process that moved no byte, or whose pid another
+//! process has now).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -23,6 +29,7 @@ use netoproc_core::model::UNKNOWN_UID;
 use netoproc_core::report::Report;
 use netoproc_core::{Counters, SocketCookie};
 use netoproc_dns::DnsReport;
+use netoproc_engine::ClosedByOwner;
 
 use crate::identity::Identity;
 use crate::tally::{proto_index, DnsCounts, Tally};
@@ -80,7 +87,8 @@ impl DeltaTracker {
     /// Deltas since the previous call. `report` is the ledger's report of
     /// this read, its rows identified (`Engine::identify`): a row's workload
     /// names its service, container and pod; `containers` (cgroup labels by
-    /// pid) stand in for rows without one.
+    /// pid) stand in for rows without one. `closed`: the TCP connections
+    /// closed since the previous call (`Engine::take_closed`).
     pub fn read(
         &mut self,
         now: Instant,
@@ -88,6 +96,7 @@ impl DeltaTracker {
         report: &Report,
         dns: Option<&DnsReport>,
         containers: &HashMap<u32, Arc<str>>,
+        closed: &[ClosedByOwner],
     ) -> ReadDeltas {
         let mut by_pid: HashMap<u32, Tally> = HashMap::new();
         // Remote series: by pid and remote address.
@@ -128,6 +137,10 @@ impl DeltaTracker {
         }
 
         let mut identity_of: HashMap<u32, Identity> = HashMap::new();
+        // The same by process, for closed connections, and the pids whose
+        // row has no start time.
+        let mut identity_by_key: HashMap<(u32, u64), Identity> = HashMap::new();
+        let mut unstarted: HashSet<u32> = HashSet::new();
         for row in &report.processes {
             let st = self
                 .pids
@@ -148,7 +161,20 @@ impl DeltaTracker {
                 Some(pi) => Identity::of_workload(comm, &pi.workload, row.uid),
                 None => Identity::of(comm, containers.get(&row.pid).map(|l| &**l), row.uid),
             };
+            match row.start_time_ns {
+                Some(t) => {
+                    identity_by_key.insert((row.pid, t), id.clone());
+                }
+                None => {
+                    unstarted.insert(row.pid);
+                }
+            }
             identity_of.insert(row.pid, id);
+        }
+        let mut tcp: Vec<(Identity, &ClosedByOwner)> = Vec::with_capacity(closed.len());
+        for c in closed {
+            let id = closed_identity(c, &identity_by_key, &unstarted, &identity_of, containers);
+            tcp.push((id, c));
         }
 
         if let Some(dns) = dns {
@@ -212,6 +238,11 @@ impl DeltaTracker {
                 .unwrap_or_else(Identity::unnamed);
             out.by_identity.entry(id).or_default().add(&tally);
         }
+        for (id, c) in tcp {
+            if !c.counts.is_zero() {
+                out.by_identity.entry(id).or_default().tcp.add(&c.counts);
+            }
+        }
         if self.remotes {
             out.by_remote = split_by_remote(&out.by_identity, by_pid_remote, &identity_of);
         }
@@ -241,6 +272,38 @@ impl DeltaTracker {
         }
         gone
     }
+}
+
+/// Whose identity a closed connection's owner is: the report row of the
+/// same process; with no start time known on one side, the pid's row;
+/// else named from the closed step (its cgroup label only if no row
+/// names the pid: a row of another process with the same pid would lend
+/// it the wrong one).
+fn closed_identity(
+    c: &ClosedByOwner,
+    by_key: &HashMap<(u32, u64), Identity>,
+    unstarted: &HashSet<u32>,
+    identity_of: &HashMap<u32, Identity>,
+    containers: &HashMap<u32, Arc<str>>,
+) -> Identity {
+    let Some(k) = c.owner else {
+        return Identity::unnamed();
+    };
+    if let Some(id) = by_key.get(&(k.pid, k.start_time_ns)) {
+        return id.clone();
+    }
+    if k.start_time_ns == 0 || unstarted.contains(&k.pid) {
+        if let Some(id) = identity_of.get(&k.pid) {
+            return id.clone();
+        }
+    }
+    let uid = (c.uid != UNKNOWN_UID).then_some(c.uid);
+    let label = if identity_of.contains_key(&k.pid) {
+        None
+    } else {
+        containers.get(&k.pid).map(|l| &**l)
+    };
+    Identity::of(&c.comm, label, uid)
 }
 
 /// The identities' traffic by remote address: each pid's socket deltas
@@ -282,3 +345,7 @@ impl PidState {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "tracker_tests.rs"]
+mod tests;

@@ -2,7 +2,8 @@
 //! (connect, established, accepted, closed), how it ended ([`Outcome`]), the
 //! kernel's view of its health ([`TcpHealth`]) and its response times, as a
 //! backend observes them ([`LifeEvent`]), and the [`ConnectionBook`] that
-//! keeps them per connection (bounded) and rolls them up per process. Pure:
+//! keeps them per connection (bounded) and rolls them up per process; the
+//! [`ClosedCounts`] of closed connections for metrics. Pure:
 //! no I/O; times are the kernel's monotonic nanoseconds from the events.
 
 use serde::Serialize;
@@ -10,11 +11,13 @@ use serde::Serialize;
 use crate::model::{SocketCookie, SocketRecord};
 
 mod book;
+mod closed;
 mod histogram;
 
 pub use book::{
     event_row, ConnectionBook, ConnectionRow, LifecycleReport, ProcessHealth, Quantiles,
 };
+pub use closed::{ClosedCounts, TimeHistogram, CLOSED_OUTCOMES, ROLES, TIME_BOUNDS_S};
 pub use histogram::{BucketCount, ResponseHistogram, RT_BUCKETS};
 
 /// Which side of the handshake this socket is.

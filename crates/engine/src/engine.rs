@@ -23,6 +23,7 @@ use netoproc_core::workload::ProcessIdentity;
 use netoproc_dns::{DnsReport, Observatory};
 use netoproc_procfs::{HostState, IdentityReader, ProcRoot};
 
+use crate::closed::{ClosedByOwner, ClosedSums};
 use crate::config::SessionConfig;
 use crate::ktime;
 use crate::own::{OwnMeter, OwnUsage};
@@ -98,6 +99,9 @@ pub struct Engine<'b> {
     life_stream: Option<Vec<LifeEvent>>,
     /// Steps dropped because the front-end did not take them in time.
     life_stream_dropped: u64,
+    /// Closed connections summed per owner for a front-end that counts
+    /// them (`serve`); `None` when none does.
+    closed: Option<ClosedSums>,
 }
 
 /// Open connections kept as rows at most (more are counted, not kept).
@@ -129,6 +133,7 @@ impl<'b> Engine<'b> {
             book: ConnectionBook::new(MAX_OPEN_CONNECTIONS, cfg_max_closed(&cfg_max)),
             life_stream: None,
             life_stream_dropped: 0,
+            closed: None,
         }
     }
 
@@ -481,6 +486,34 @@ impl<'b> Engine<'b> {
             .unwrap_or_default()
     }
 
+    /// Sums closed TCP connections per owner from now on, for
+    /// [`Engine::take_closed`].
+    pub fn count_closed(&mut self) {
+        self.closed.get_or_insert_with(ClosedSums::default);
+    }
+
+    /// Connections closed since the last call, summed per owner (with
+    /// [`Engine::count_closed`]); each connection is in exactly one take.
+    pub fn take_closed(&mut self) -> Vec<ClosedByOwner> {
+        self.closed
+            .as_mut()
+            .map(ClosedSums::take)
+            .unwrap_or_default()
+    }
+
+    /// Owners whose closed connections were summed under no owner because
+    /// too many closed connections between two takes
+    /// ([`crate::MAX_CLOSED_OWNERS`]).
+    pub fn closed_owners_folded(&self) -> u64 {
+        self.closed.as_ref().map_or(0, |c| c.owners_folded)
+    }
+
+    /// Connections the connection book did not keep as rows (too many open
+    /// at once); still counted when they close.
+    pub fn lifecycle_rows_dropped(&self) -> u64 {
+        self.book.rows_dropped()
+    }
+
     /// Connections' lifecycle and health and the per-process rollups now.
     pub fn lifecycle(&self) -> LifecycleReport {
         self.book.report()
@@ -495,6 +528,9 @@ impl<'b> Engine<'b> {
     fn feed_lifecycle(&mut self) {
         for ev in self.backend.take_lifecycle() {
             self.book.observe(&ev);
+            if let Some(c) = &mut self.closed {
+                c.count(&ev);
+            }
             if let Some(q) = &mut self.life_stream {
                 if ev.step == Step::Sample {
                     continue;

@@ -226,3 +226,49 @@ fn closed_sockets_past_the_cap_fold_into_exact_process_rows() {
     assert_eq!(after.connections.len(), 1);
     assert_eq!(fold_closed(&mut ledger, 3), 0);
 }
+
+/// Each closed TCP connection is in exactly one take, whatever the book
+/// does with its row (here: a book of one closed row, folding the rest).
+#[test]
+fn closed_connections_are_handed_out_once_per_owner() {
+    use crate::fake::FakeFailure;
+    use netoproc_core::lifecycle::{Outcome, Role};
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = StepClock::new();
+    let sockets = vec![
+        socket(1, 42, 1, Some(2)),
+        socket(2, 42, 1, Some(3)),
+        socket(3, 7, 2, Some(3)),
+    ];
+    let refused = FakeFailure {
+        cookie: 99,
+        pid: 7,
+        comm: "gen7".into(),
+        remote: "192.0.2.9:81".parse().unwrap(),
+        after_read: 2,
+        outcome: Outcome::Refused,
+    };
+    let mut backend = FakeBackend::new(clock.clone(), sockets).with_lifecycle(vec![refused]);
+    let mut cfg = config(tmp.path(), None);
+    cfg.max_closed = Some(1);
+    let mut engine = Engine::new(&mut backend, cfg);
+    engine.count_closed();
+    let deadline = clock.now() + Duration::from_secs(5);
+    let stop = AtomicBool::new(false);
+    let mut by_pid: std::collections::BTreeMap<u32, (u64, u64)> = Default::default();
+    engine
+        .run::<EngineError>(&clock, Some(deadline), &stop, |e| {
+            for c in e.take_closed() {
+                let pid = c.owner.expect("owned").pid;
+                let n = by_pid.entry(pid).or_default();
+                n.0 += c.counts.closed(Role::Client, Outcome::Success);
+                n.1 += c.counts.closed(Role::Client, Outcome::Refused);
+            }
+            Ok(())
+        })
+        .unwrap();
+    engine.final_read().unwrap();
+    assert!(engine.take_closed().is_empty());
+    assert_eq!(by_pid, [(7, (1, 1)), (42, (2, 0))].into_iter().collect());
+    assert_eq!(engine.closed_owners_folded(), 0);
+}

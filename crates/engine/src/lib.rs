@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+mod closed;
 mod config;
 mod engine;
 #[cfg(any(test, feature = "fake"))]
@@ -18,6 +19,7 @@ pub mod fake;
 pub mod ktime;
 mod own;
 
+pub use closed::{ClosedByOwner, MAX_CLOSED_OWNERS};
 pub use config::SessionConfig;
 pub use engine::{Engine, EngineError, WindowEnd, POLL_SLICE};
 pub use own::{OwnMeter, OwnUsage};

@@ -315,6 +315,12 @@ impl ConnectionBook {
         }
     }
 
+    /// Connections not kept as rows so far (more than `max_open` open at
+    /// once); they are still counted when they close.
+    pub fn rows_dropped(&self) -> u64 {
+        self.rows_dropped
+    }
+
     /// Connections held as rows now.
     pub fn len(&self) -> usize {
         self.rows.len()
