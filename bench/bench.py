@@ -30,6 +30,9 @@ import sys
 import threading
 import time
 
+import benchlib
+from benchlib import proc_cpu_ticks, proc_sched_ns, proc_status_kib, spawn
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 FLOOR_PIN = "/sys/fs/bpf/np_floor"
@@ -51,9 +54,6 @@ GOALS = {
     "excess_ns": 40.0,
 }
 
-_children = []  # Popen objects to kill on exit
-
-
 def log(*a):
     print("bench:", *a, file=sys.stderr, flush=True)
 
@@ -62,36 +62,8 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
-def note_pid(pid):
-    f = os.environ.get("BENCH_PIDFILE")
-    if f:
-        with open(f, "a") as fh:
-            fh.write(f"{pid}\n")
-
-
-def spawn(cmd, cpus=None, **kw):
-    def pre():
-        # scripts/bench.sh runs us in the background, where SIGINT is ignored
-        # and the child would inherit that; netoproc is stopped with SIGINT
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        if cpus is not None:
-            os.sched_setaffinity(0, cpus)
-    p = subprocess.Popen(cmd, preexec_fn=pre, **kw)
-    _children.append(p)
-    note_pid(p.pid)
-    return p
-
-
 def stop(p, sig=signal.SIGTERM, timeout=10):
-    if p.poll() is None:
-        try:
-            p.send_signal(sig)
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    if p in _children:
-        _children.remove(p)
+    benchlib.stop(p, sig, timeout)
 
 
 # ---------------------------------------------------------------- kernel bits
@@ -150,24 +122,6 @@ def floor_prog_ids():
     return ids
 
 
-def proc_cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-
-
-def proc_sched_ns(pid):
-    """CPU time of all live threads in ns (/proc/PID/task/*/schedstat, field 1)."""
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            pass
-    return total
-
-
 def prog_ids_of(pid):
     """Ids of the BPF programs a process holds (prog_id: in /proc/PID/fdinfo)."""
     ids = set()
@@ -195,14 +149,6 @@ def cpu_times():
     return out
 
 
-def proc_hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return None
-
-
 # ---------------------------------------------------------------- iperf3
 
 class Iperf:
@@ -226,7 +172,7 @@ class Iperf:
                    "-l", size, "-J"], cpus=self.client_cpus,
                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out, err = p.communicate(timeout=seconds + 60)
-        _children.remove(p)
+        benchlib.children.remove(p)
         d = json.loads(out)
         if "error" in d:
             raise RuntimeError(f"iperf3: {d['error']}")
@@ -274,7 +220,7 @@ class Netoproc:
                 self.first.set()
 
     def stop(self):
-        hwm = proc_hwm_kib(self.p.pid)
+        hwm = proc_status_kib(self.p.pid, "VmHWM")
         stop(self.p, signal.SIGINT, timeout=30)
         self.out.seek(0)
         try:
@@ -744,7 +690,7 @@ def main():
                     ns = ", ".join(f"{n} {a / b:.0f}" for n, (a, b) in sorted(row["progs"].items()) if b)
                     log(f"[cost {rnd}] {size:>4} {arm:<8} {row['gbps']:6.2f} Gbit/s  ns/run: {ns}")
     finally:
-        for p in list(_children):
+        for p in list(benchlib.children):
             stop(p, signal.SIGKILL if p.poll() is None else signal.SIGTERM)
         if iperf:
             iperf.close()

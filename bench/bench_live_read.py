@@ -37,6 +37,9 @@ import sys
 import threading
 import time
 
+import benchlib
+from benchlib import machine_busy, proc_cpu_ticks, proc_sched_ns, proc_status_kib, spawn, stop
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -45,68 +48,8 @@ UPROBE_GROUP = "npbench_live"
 UPROBE_EVENTS = "/sys/kernel/tracing/uprobe_events"
 IDLE_INTERVAL_MS = 60000
 
-_children = []
-
-
 def log(*a):
     print("bench-live-read:", *a, file=sys.stderr, flush=True)
-
-
-def spawn(cmd, **kw):
-    def pre():
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-    p = subprocess.Popen(cmd, preexec_fn=pre, **kw)
-    _children.append(p)
-    pidfile = os.environ.get("BENCH_PIDFILE")
-    if pidfile:
-        with open(pidfile, "a") as f:
-            f.write(f"{p.pid}\n")
-    return p
-
-
-def stop(p, sig=signal.SIGTERM, timeout=30):
-    if p.poll() is None:
-        try:
-            p.send_signal(sig)
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    if p in _children:
-        _children.remove(p)
-
-
-def proc_cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def proc_sched_ns(pid):
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            pass
-    return total
-
-
-def proc_status_kib(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return None
-
-
-def machine_busy():
-    """(busy, total) jiffies over all CPUs."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:9]]
-    idle = v[3] + v[4]
-    return sum(v) - idle, sum(v)
 
 
 # ---------------------------------------------------------------- read counter (uprobe)
@@ -170,7 +113,7 @@ class ReadCounter:
         if p is None:
             return None
         _, err = p.communicate(timeout=60)
-        _children.remove(p)
+        benchlib.children.remove(p)
         for line in err.splitlines():
             f = line.split(",")
             if len(f) > 2 and f[2].startswith(UPROBE_GROUP):
@@ -546,7 +489,7 @@ def main():
             finally:
                 holder.close()
     finally:
-        for p in list(_children):
+        for p in list(benchlib.children):
             stop(p, signal.SIGKILL)
         counter.remove()
         for f in os.listdir(tmpdir):

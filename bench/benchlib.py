@@ -1,0 +1,90 @@
+"""What the benchmark drivers share (bench/*.py, bench/dns/bench_dns.py).
+
+Children started with `spawn` are noted in the file named by $BENCH_PIDFILE
+(the wrapper script kills what is left of them, by name, if the driver dies)
+and in `children` (the driver stops what is left on its way out); `stop` ends
+one. The /proc readers: a process's CPU (ticks and scheduler ns over its
+threads), a field of /proc/PID/status, and the machine's busy time.
+
+Standard library only.
+"""
+
+import os
+import signal
+import subprocess
+
+children = []  # Popen objects still to stop on exit
+
+
+def note_pid(pid):
+    """Appends `pid` to $BENCH_PIDFILE, if set."""
+    f = os.environ.get("BENCH_PIDFILE")
+    if f:
+        with open(f, "a") as fh:
+            fh.write(f"{pid}\n")
+
+
+def spawn(cmd, cpus=None, **kw):
+    """Popen with SIGINT at its default (the wrapper runs the driver in the
+    background, where SIGINT is ignored and a child would inherit that;
+    netoproc is stopped with SIGINT), on `cpus` if given; noted in
+    `children` and the pid file."""
+    def pre():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
+    p = subprocess.Popen(cmd, preexec_fn=pre, **kw)
+    children.append(p)
+    note_pid(p.pid)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM, timeout=30):
+    """Sends `sig` to `p` if it still runs, kills it after `timeout` s, and
+    forgets it."""
+    if p.poll() is None:
+        try:
+            p.send_signal(sig)
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if p in children:
+        children.remove(p)
+
+
+def proc_cpu_ticks(pid):
+    """utime + stime of `pid` in clock ticks (/proc/PID/stat fields 14, 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def proc_sched_ns(pid):
+    """CPU time of all live threads in ns (/proc/PID/task/*/schedstat, field 1)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass
+    return total
+
+
+def proc_status_kib(pid, key):
+    """A kB field of /proc/PID/status (VmHWM, VmRSS, ...), or None."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def machine_busy():
+    """(busy, total) jiffies over all CPUs (user to steal; guest time is
+    inside user)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    idle = v[3] + v[4]
+    return sum(v) - idle, sum(v)
