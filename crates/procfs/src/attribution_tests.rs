@@ -6,13 +6,16 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use netoproc_core::{Family, SocketCookie};
+use netoproc_core::SocketCookie;
 
 use super::*;
 use crate::sock_diag::TcpState;
 
 const HOST: NetnsId = NetnsId(4026531833);
 const OTHER: NetnsId = NetnsId(4026532177);
+const TCP: Protocol = Protocol::Tcp;
+/// The addresses of [`pid_200s_connection`].
+const CONN: (&str, &str) = ("127.0.0.1:50000", "127.0.0.1:41000");
 
 #[derive(Default)]
 struct Fake {
@@ -69,26 +72,25 @@ impl SocketSource for FakeSource {
     }
 }
 
+/// A root socket, listening or unconnected without a remote; cookie
+/// `inode` × 10.
 fn sock(protocol: Protocol, local: &str, remote: Option<&str>, inode: u64) -> InetSocket {
-    let local: SocketAddr = local.parse().unwrap();
+    let state = match (protocol, remote) {
+        (Protocol::Tcp, None) => TcpState::Listen,
+        (Protocol::Udp, None) => TcpState::Close,
+        _ => TcpState::Established,
+    };
     InetSocket {
-        protocol,
-        family: if local.is_ipv4() {
-            Family::Ipv4
-        } else {
-            Family::Ipv6
-        },
-        local,
-        remote: remote.map(|r| r.parse().unwrap()),
-        state: match (protocol, remote) {
-            (Protocol::Tcp, None) => TcpState::Listen,
-            (Protocol::Udp, None) => TcpState::Close,
-            _ => TcpState::Established,
-        },
         uid: 0,
-        inode,
         cookie: SocketCookie(inode * 10),
+        ..crate::socket_table::tests::sock(protocol, local, remote, state, inode)
     }
+}
+
+/// Pid 200's connected socket (inode 141074 in the fixture), which the
+/// fixture's last dump lacks.
+fn pid_200s_connection() -> InetSocket {
+    sock(TCP, CONN.0, Some(CONN.1), 141074)
 }
 
 fn a(s: &str) -> SocketAddr {
@@ -130,6 +132,19 @@ fn setup() -> (SocketResolver<FakeSource>, FakeSource, Instant) {
     let now = Instant::now();
     r.refresh(now).unwrap();
     (r, src, now)
+}
+
+/// How `l` → `rem` resolves: the kind of match and the owners.
+fn matched(
+    r: &mut SocketResolver<FakeSource>,
+    p: Protocol,
+    l: &str,
+    rem: &str,
+    ns: Option<NetnsId>,
+    now: Instant,
+) -> Option<(MatchKind, Vec<u32>)> {
+    r.resolve(p, a(l), a(rem), ns, now)
+        .map(|x| (x.matched, x.pids.clone()))
 }
 
 fn pids(
@@ -244,25 +259,16 @@ fn unknown_tuples_dump_on_demand_at_most_once_per_interval() {
     let before = src.0.borrow().dumps;
     // A new client connection appears after the last dump (its fd is in
     // the fixture as 200's connected socket).
-    src.0.borrow_mut().tables.get_mut(&HOST).unwrap().push(sock(
-        Protocol::Tcp,
-        "127.0.0.1:50000",
-        Some("127.0.0.1:41000"),
-        141074,
-    ));
+    src.0
+        .borrow_mut()
+        .tables
+        .get_mut(&HOST)
+        .unwrap()
+        .push(pid_200s_connection());
     let t = now + Duration::from_millis(500);
-    let res = r
-        .resolve(
-            Protocol::Tcp,
-            a("127.0.0.1:50000"),
-            a("127.0.0.1:41000"),
-            Some(HOST),
-            t,
-        )
-        .unwrap();
     assert_eq!(
-        (res.matched, res.pids.as_slice()),
-        (MatchKind::Exact, &[200][..])
+        matched(&mut r, TCP, CONN.0, CONN.1, Some(HOST), t),
+        Some((MatchKind::Exact, vec![200]))
     );
     assert_eq!(src.0.borrow().dumps, before + 1);
     // A flood of unknown UDP tuples inside one interval: one UDP dump (of
@@ -309,30 +315,17 @@ fn a_new_connection_is_asked_for_by_its_tuple_without_a_dump() {
     {
         let mut f = src.0.borrow_mut();
         f.answers_exact = true;
-        // Pid 200's connected socket (inode 141074 in the fixture), with a
-        // cookie of its own.
-        let mut conn = sock(
-            Protocol::Tcp,
-            "127.0.0.1:50000",
-            Some("127.0.0.1:41000"),
-            141074,
-        );
-        conn.cookie = SocketCookie(7);
+        // Pid 200's connection, with a cookie of its own.
+        let conn = InetSocket {
+            cookie: SocketCookie(7),
+            ..pid_200s_connection()
+        };
         f.tables.get_mut(&HOST).unwrap().push(conn);
     }
     let t = now + Duration::from_millis(500);
-    let res = r
-        .resolve(
-            Protocol::Tcp,
-            a("127.0.0.1:50000"),
-            a("127.0.0.1:41000"),
-            Some(HOST),
-            t,
-        )
-        .unwrap();
     assert_eq!(
-        (res.matched, res.pids.as_slice()),
-        (MatchKind::Exact, &[200][..])
+        matched(&mut r, TCP, CONN.0, CONN.1, Some(HOST), t),
+        Some((MatchKind::Exact, vec![200]))
     );
     assert_eq!(src.0.borrow().dumps, before);
     assert_eq!((r.stats().exact_lookups, r.stats().exact_found), (1, 1));
@@ -363,12 +356,7 @@ fn a_miss_dumps_only_its_protocol_and_keeps_the_others_sockets() {
             Some("127.0.0.1:53"),
             141074,
         ));
-        host.push(sock(
-            Protocol::Tcp,
-            "127.0.0.1:50000",
-            Some("127.0.0.1:41000"),
-            141074,
-        ));
+        host.push(pid_200s_connection());
     }
     let t = now + Duration::from_millis(500);
     let udp = r.resolve(
@@ -395,14 +383,8 @@ fn a_miss_dumps_only_its_protocol_and_keeps_the_others_sockets() {
     assert_eq!(src.0.borrow().dumps, before + 1);
     // ...and a TCP miss right after the UDP dump is not rate limited by it:
     // it dumps TCP, and finds the new connection.
-    let tcp = r.resolve(
-        Protocol::Tcp,
-        a("127.0.0.1:50000"),
-        a("127.0.0.1:41000"),
-        Some(HOST),
-        t,
-    );
-    assert_eq!(tcp.map(|r| r.matched), Some(MatchKind::Exact));
+    let tcp = matched(&mut r, TCP, CONN.0, CONN.1, Some(HOST), t);
+    assert_eq!(tcp.map(|m| m.0), Some(MatchKind::Exact));
     assert_eq!(
         src.0.borrow().dumped_protocols.last(),
         Some(&vec![Protocol::Tcp])
