@@ -23,7 +23,6 @@ mod common;
 
 use common::{named_generator, strings};
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -40,29 +39,8 @@ const MIB: u64 = 1 << 20;
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
 
 fn promtool_check(body: &str) {
-    let mut child = match Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => panic!("promtool (package prometheus) not runnable: {e}"),
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    netoproc_testkit::promtool_check_metrics(body)
+        .unwrap_or_else(|e| panic!("promtool (package prometheus) not runnable: {e}"));
 }
 
 /// The whole scenario in `mode`.
