@@ -129,7 +129,14 @@ fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
     }
     if matches!(cli.command, Some(cli::Command::Stream)) {
         let session = session::session_config(cli, session::FrontEnd::Snapshot);
-        stream::run(cli, session, capture.as_mut(), &SystemClock, &stop)
+        stream::run_to(
+            cli,
+            session,
+            capture.as_mut(),
+            &SystemClock,
+            &stop,
+            &mut std::io::stdout().lock(),
+        )
     } else if live {
         let session = session::session_config(cli, session::FrontEnd::Live);
         let view = live::LiveChoices {
@@ -139,6 +146,13 @@ fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
         live::run(view, session, capture.as_mut(), &SystemClock, &stop)
     } else {
         let session = session::session_config(cli, session::FrontEnd::Snapshot);
-        snapshot::run(cli, session, capture.as_mut(), &SystemClock, &stop)
+        snapshot::run_to(
+            cli,
+            session,
+            capture.as_mut(),
+            &SystemClock,
+            &stop,
+            &mut std::io::stdout().lock(),
+        )
     }
 }
