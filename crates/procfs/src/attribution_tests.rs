@@ -147,17 +147,6 @@ fn matched(
         .map(|x| (x.matched, x.pids.clone()))
 }
 
-fn pids(
-    r: &mut SocketResolver<FakeSource>,
-    p: Protocol,
-    l: &str,
-    rem: &str,
-    ns: Option<NetnsId>,
-    now: Instant,
-) -> Option<Vec<u32>> {
-    r.resolve(p, a(l), a(rem), ns, now).map(|x| x.pids.clone())
-}
-
 #[test]
 fn first_refresh_watches_both_namespaces_and_scans_fully() {
     let (r, src, _) = setup();
@@ -172,11 +161,11 @@ fn exact_then_listener_with_cache_hits() {
     let (mut r, _, now) = setup();
     let udp = Protocol::Udp;
     assert_eq!(
-        pids(&mut r, udp, "127.0.0.1:45000", "127.0.0.1:9", None, now),
+        matched(&mut r, udp, "127.0.0.1:45000", "127.0.0.1:9", None, now).map(|m| m.1),
         Some(vec![200])
     );
     assert_eq!(
-        pids(&mut r, udp, "127.0.0.1:45000", "127.0.0.1:9", None, now),
+        matched(&mut r, udp, "127.0.0.1:45000", "127.0.0.1:9", None, now).map(|m| m.1),
         Some(vec![200])
     );
     // IPv6 unconnected listener bound to ::1
@@ -190,18 +179,19 @@ fn exact_then_listener_with_cache_hits() {
     // The namespace decides between two listeners on one address.
     let tcp = Protocol::Tcp;
     assert_eq!(
-        pids(
+        matched(
             &mut r,
             tcp,
             "127.0.0.1:41000",
             "127.0.0.1:5",
             Some(OTHER),
             now
-        ),
+        )
+        .map(|m| m.1),
         Some(vec![300])
     );
     assert_eq!(
-        pids(&mut r, tcp, "127.0.0.1:41000", "127.0.0.1:5", None, now),
+        matched(&mut r, tcp, "127.0.0.1:41000", "127.0.0.1:5", None, now).map(|m| m.1),
         Some(vec![100, 200])
     );
     let s = r.stats();
@@ -229,7 +219,7 @@ fn a_refresh_revalidates_cached_answers() {
     let later = now + Duration::from_secs(1);
     // A late packet of the closed socket keeps its owner.
     assert_eq!(
-        pids(&mut r, udp, "127.0.0.1:45000", "127.0.0.1:9", None, later),
+        matched(&mut r, udp, "127.0.0.1:45000", "127.0.0.1:9", None, later).map(|m| m.1),
         Some(vec![200])
     );
     assert_eq!(r.stats().from_closed, 1);
@@ -241,14 +231,15 @@ fn a_refresh_revalidates_cached_answers() {
     // Unused for cache_ttl: forgotten.
     r.refresh(later + Duration::from_secs(120)).unwrap();
     assert_eq!(
-        pids(
+        matched(
             &mut r,
             udp,
             "127.0.0.1:45000",
             "127.0.0.1:9",
             None,
             later + Duration::from_secs(120)
-        ),
+        )
+        .map(|m| m.1),
         None
     );
 }
