@@ -16,7 +16,7 @@ use common::strings;
 use std::os::unix::fs::MetadataExt;
 
 use common::cgroups::{fake_id, fake_uuid, Cgroup};
-use common::generator::Generator;
+use common::generator::{tcp_client_args, tcp_server_args, Generator};
 use common::mode::Mode;
 use common::netns::VethPair;
 use common::netoproc_run::{NetoprocRun, NpReport};
@@ -137,26 +137,17 @@ fn server_and_client(
     srv: &str,
     hold_ms: u64,
 ) -> (Generator, Generator) {
-    let (send, reply, hold) = (SEND.to_string(), REPLY.to_string(), hold_ms.to_string());
     let mut server = Generator::spawn(
         &format!("{label}/server"),
         &pair.b.name,
-        &strings(&["tcp-server", "--listen", srv, "--reply", &reply]),
+        &tcp_server_args(srv, REPLY, 0),
     );
     server.wait_ready();
     let client = Generator::spawn_in_cgroup(
         &format!("{label}/client"),
         &pair.a.name,
         cg,
-        &strings(&[
-            "tcp-client",
-            "--connect",
-            srv,
-            "--send",
-            &send,
-            "--hold-ms",
-            &hold,
-        ]),
+        &tcp_client_args(srv, SEND, hold_ms),
     );
     (server, client)
 }
