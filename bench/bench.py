@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import random
 import re
 import shlex
@@ -338,24 +337,10 @@ def fmt_ci(t, d=3):
 # ---------------------------------------------------------------- report
 
 def machine_info():
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem_kib = int(f.readline().split()[1])
-    try:
-        commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout.strip()
-        dirty = run(["git", "-C", ROOT, "status", "--porcelain", "--", "crates"]).stdout.strip()
-        commit += " (crates/ modified)" if dirty else ""
-    except Exception:
-        commit = "?"
-    commit = f"tree at {commit}"
-    iperf = run(["iperf3", "--version"]).stdout.splitlines()[0]
-    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
-            "mem_gib": round(mem_kib / 2 ** 20, 1), "commit": commit, "iperf3": iperf}
+    info = benchlib.machine_info(ROOT)
+    info["commit"] = info["commit"] or "tree at ?"
+    info["iperf3"] = run(["iperf3", "--version"]).stdout.splitlines()[0]
+    return info
 
 
 def args_tag(extra):

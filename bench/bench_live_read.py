@@ -26,7 +26,6 @@ import csv
 import datetime as dt
 import json
 import os
-import platform
 import random
 import re
 import resource
@@ -404,25 +403,11 @@ def rerender(args):
 
 
 def machine_info(binary):
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem_kib = int(f.readline().split()[1])
-    try:
-        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "crates"],
-                               capture_output=True, text=True).stdout.strip()
-        commit = "tree at " + commit + (" (crates/ modified)" if dirty else "")
-    except Exception:  # noqa: BLE001
-        commit = "?"
-    ver = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
-    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
-            "mem_gib": round(mem_kib / 2 ** 20, 1), "commit": commit, "np_version": ver}
+    info = benchlib.machine_info(ROOT)
+    info["commit"] = info["commit"] or "?"
+    info["np_version"] = subprocess.run([binary, "--version"], capture_output=True,
+                                        text=True).stdout.strip()
+    return info
 
 
 def main():

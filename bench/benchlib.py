@@ -4,12 +4,14 @@ Children started with `spawn` are noted in the file named by $BENCH_PIDFILE
 (the wrapper script kills what is left of them, by name, if the driver dies)
 and in `children` (the driver stops what is left on its way out); `stop` ends
 one. The /proc readers: a process's CPU (ticks and scheduler ns over its
-threads), a field of /proc/PID/status, and the machine's busy time.
+threads), a field of /proc/PID/status, and the machine's busy time; and
+what a report says of the machine.
 
 Standard library only.
 """
 
 import os
+import platform
 import signal
 import subprocess
 
@@ -88,3 +90,28 @@ def machine_busy():
         v = [int(x) for x in f.readline().split()[1:9]]
     idle = v[3] + v[4]
     return sum(v) - idle, sum(v)
+
+
+def machine_info(root):
+    """CPU count and model, kernel, memory in GiB, and the commit of the tree
+    at `root` ("tree at abc1234", plus " (crates/ modified)" when it is;
+    None when git cannot tell)."""
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    git = ["git", "-C", root]
+    try:
+        commit = subprocess.run(git + ["rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(git + ["status", "--porcelain", "--", "crates"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        commit = "tree at " + commit + (" (crates/ modified)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
+            "mem_gib": round(mem_kib / 2 ** 20, 1), "commit": commit}
