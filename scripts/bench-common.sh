@@ -11,6 +11,8 @@
 #   bench_copy_binary DIR         run from a copy (DIR/netoproc), so a rebuild
 #                                 cannot swap it; adds its sha256 to $desc
 #   bench_traps FN                FN on exit, also on INT/TERM/HUP (130/143/129)
+#   bench_pidfile DIR             $pidfile (DIR/pids, empty) for the driver to note its
+#                                 children in, and $py (the driver's pid) unset
 #   bench_stop_driver PIDFILE NAME...
 #                                 stop the driver ($py) and whatever it started
 #                                 (pids in PIDFILE) that still runs as NAME
@@ -61,6 +63,12 @@ bench_traps() {
   trap 'exit 130' INT
   trap 'exit 143' TERM
   trap 'exit 129' HUP
+}
+
+bench_pidfile() {
+  pidfile=$1/pids
+  : >"$pidfile"
+  py=""
 }
 
 bench_stop_driver() {

@@ -36,9 +36,7 @@ fi
 
 tmp=$(mktemp -d /tmp/netoproc-bench-dns.XXXXXX)
 netns="npdnsbench$$"
-pidfile=$tmp/pids
-: >"$pidfile"
-py=""
+bench_pidfile "$tmp"
 worktree=""
 cleanup() {
   local rc=$?

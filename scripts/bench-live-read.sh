@@ -38,9 +38,7 @@ bench_split_args "$@"
 
 netns="npbl-$$"
 snapdir=$(mktemp -d /tmp/netoproc-bench-live.XXXXXX)
-pidfile=$snapdir/pids
-: >"$pidfile"
-py=""
+bench_pidfile "$snapdir"
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM HUP

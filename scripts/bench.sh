@@ -46,9 +46,7 @@ fi
 # ---- cleanup, whatever happens
 stats_prev=$(cat /proc/sys/kernel/bpf_stats_enabled)
 snapdir=$(mktemp -d /tmp/netoproc-bench.XXXXXX)
-pidfile=$snapdir/pids
-: >"$pidfile"
-py=""
+bench_pidfile "$snapdir"
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM HUP
