@@ -74,6 +74,11 @@ fn snapshot_folds_closed_connections_past_max_connections_with_exact_totals() {
     assert!(rows < 600, "{test}: {rows} connection rows of the scenario");
 }
 
+/// [`doctor_json`] when root (else skipped, or failed under `CI=true`).
+fn doctor_json_as_root(test: &str) -> Option<serde_json::Value> {
+    common::root_or_skip(test).then(doctor_json)
+}
+
 /// `netoproc doctor --format json`.
 fn doctor_json() -> serde_json::Value {
     let out = std::process::Command::new(common::netoproc_bin())
@@ -112,10 +117,9 @@ fn live_read_paths_here() -> Vec<&'static str> {
 #[test]
 fn every_common_program_attaches() {
     let test = "every_common_program_attaches";
-    if !common::root_or_skip(test) {
+    let Some(doc) = doctor_json_as_root(test) else {
         return;
-    }
-    let doc = doctor_json();
+    };
     let common = doc["hooks"]["common"]
         .as_array()
         .expect("doctor lists the common programs");
@@ -210,10 +214,9 @@ fn netoproc_under_ip_netns_exec_without_visible_cgroup2() {
 #[test]
 fn doctor_and_capture_agree() {
     let test = "doctor_and_capture_agree";
-    if !common::root_or_skip(test) {
+    let Some(doc) = doctor_json_as_root(test) else {
         return;
-    }
-    let doc = doctor_json();
+    };
     let auto = &doc["auto"];
     let mut mode = match auto["mode"].as_str() {
         Some("afpacket") => common::mode::Mode::afpacket_exact(),

@@ -350,27 +350,29 @@ fn a_miss_dumps_only_its_protocol_and_keeps_the_others_sockets() {
         host.push(pid_200s_connection());
     }
     let t = now + Duration::from_millis(500);
-    let udp = r.resolve(
+    let udp = matched(
+        &mut r,
         Protocol::Udp,
-        a("127.0.0.1:53000"),
-        a("127.0.0.1:53"),
+        "127.0.0.1:53000",
+        "127.0.0.1:53",
         Some(HOST),
         t,
     );
-    assert_eq!(udp.map(|r| r.matched), Some(MatchKind::Exact));
+    assert_eq!(udp.map(|m| m.0), Some(MatchKind::Exact));
     assert_eq!(
         src.0.borrow().dumped_protocols.last(),
         Some(&vec![Protocol::Udp])
     );
     // The TCP listener of the last full dump is still known...
-    let listener = r.resolve(
-        Protocol::Tcp,
-        a("127.0.0.1:41000"),
-        a("127.0.0.1:50001"),
+    let listener = matched(
+        &mut r,
+        TCP,
+        "127.0.0.1:41000",
+        "127.0.0.1:50001",
         Some(HOST),
         t,
     );
-    assert_eq!(listener.map(|r| r.matched), Some(MatchKind::BoundAddress));
+    assert_eq!(listener.map(|m| m.0), Some(MatchKind::BoundAddress));
     assert_eq!(src.0.borrow().dumps, before + 1);
     // ...and a TCP miss right after the UDP dump is not rate limited by it:
     // it dumps TCP, and finds the new connection.
