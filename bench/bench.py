@@ -26,7 +26,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 import benchlib
@@ -39,7 +38,6 @@ FLOOR_PROGS = ("np_floor_send", "np_floor_recv")
 STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BYTE_TPS = ("sock_send_length", "sock_recv_length")
-FIRST_READ_RE = re.compile(r"first complete read after ([0-9.]+) ?ms")
 # netoproc's per-socket byte hooks and their empty-program counterpart
 FLOOR_OF = {"np_tp_send": "np_floor_send", "np_tp_recv": "np_floor_recv"}
 
@@ -191,43 +189,13 @@ class Iperf:
 
 # ---------------------------------------------------------------- netoproc
 
-class Netoproc:
-    """Starts netoproc, waits for its `first complete read` line."""
-
-    def __init__(self, binary, outfile, extra=()):
-        self.lines = []
-        self.first = threading.Event()
-        self.out = open(outfile, "w+")
-        self.t0 = time.monotonic()
-        self.p = spawn([binary, "-v", "--format", "json", *extra], stdout=self.out,
-                       stderr=subprocess.PIPE, text=True)
-        self.reported_ms = self.wall_ms = None
-        threading.Thread(target=self._reader, daemon=True).start()
-        if not self.first.wait(30):
-            stop(self.p, signal.SIGKILL)
-            raise RuntimeError("netoproc: no 'first complete read' line within 30 s:\n"
-                               + "".join(self.lines))
-
-    def _reader(self):
-        for line in self.p.stderr:
-            now = time.monotonic()
-            self.lines.append(line)
-            m = FIRST_READ_RE.search(line)
-            if m and not self.first.is_set():
-                self.reported_ms = float(m.group(1))
-                self.wall_ms = (now - self.t0) * 1000
-                self.first.set()
+class Netoproc(benchlib.Netoproc):
+    """netoproc until its first complete read (30 s at most); `stop` also
+    returns its peak RSS."""
 
     def stop(self):
         hwm = proc_status_kib(self.p.pid, "VmHWM")
-        stop(self.p, signal.SIGINT, timeout=30)
-        self.out.seek(0)
-        try:
-            snap = json.load(self.out)
-        except ValueError:
-            snap = None
-        self.out.close()
-        return hwm, snap
+        return hwm, super().stop(timeout=30)
 
 
 def counted(snap, pid, key):

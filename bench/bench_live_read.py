@@ -42,7 +42,6 @@ from benchlib import machine_busy, proc_cpu_ticks, proc_sched_ns, proc_status_ki
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-FIRST_READ_RE = re.compile(r"first complete read after ([0-9.]+) ?ms")
 UPROBE_GROUP = "npbench_live"
 UPROBE_EVENTS = "/sys/kernel/tracing/uprobe_events"
 IDLE_INTERVAL_MS = 60000
@@ -197,37 +196,14 @@ class Holder:
 
 # ---------------------------------------------------------------- netoproc
 
-class Netoproc:
-    def __init__(self, binary, outfile, extra):
-        self.lines = []
-        self.first = threading.Event()
-        self.out = open(outfile, "w+")
-        self.p = spawn([binary, "-v", "--format", "json", *extra], stdout=self.out,
-                       stderr=subprocess.PIPE, text=True)
-        self.reported_ms = None
-        threading.Thread(target=self._reader, daemon=True).start()
-        if not self.first.wait(60):
-            stop(self.p, signal.SIGKILL)
-            raise RuntimeError("netoproc: no 'first complete read' line within 60 s:\n"
-                               + "".join(self.lines))
+class Netoproc(benchlib.Netoproc):
+    """netoproc until its first complete read (60 s at most; 120 s to stop)."""
 
-    def _reader(self):
-        for line in self.p.stderr:
-            self.lines.append(line)
-            m = FIRST_READ_RE.search(line)
-            if m and not self.first.is_set():
-                self.reported_ms = float(m.group(1))
-                self.first.set()
+    def __init__(self, binary, outfile, extra):
+        super().__init__(binary, outfile, extra, start_within=60)
 
     def stop(self):
-        stop(self.p, signal.SIGINT, timeout=120)
-        self.out.seek(0)
-        try:
-            snap = json.load(self.out)
-        except ValueError:
-            snap = None
-        self.out.close()
-        return snap
+        return super().stop(timeout=120)
 
 
 def measure(binary, path, arm, interval_ms, holder, seconds, counter, tmpdir):

@@ -3,19 +3,25 @@
 Children started with `spawn` are noted in the file named by $BENCH_PIDFILE
 (the wrapper script kills what is left of them, by name, if the driver dies)
 and in `children` (the driver stops what is left on its way out); `stop` ends
-one. The /proc readers: a process's CPU (ticks and scheduler ns over its
+one; `Netoproc` runs netoproc for a JSON snapshot. The /proc readers: a process's CPU (ticks and scheduler ns over its
 threads), a field of /proc/PID/status, and the machine's busy time; and
 what a report says of the machine.
 
 Standard library only.
 """
 
+import json
 import os
 import platform
+import re
 import signal
 import subprocess
+import threading
+import time
 
 children = []  # Popen objects still to stop on exit
+
+FIRST_READ_RE = re.compile(r"first complete read after ([0-9.]+) ?ms")
 
 
 def note_pid(pid):
@@ -115,3 +121,45 @@ def machine_info(root):
         commit = None
     return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
             "mem_gib": round(mem_kib / 2 ** 20, 1), "commit": commit}
+
+
+class Netoproc:
+    """Starts `binary -v --format json EXTRA` (its JSON to `outfile`) and
+    waits up to `start_within` s for its `first complete read` line: the
+    time it reports (`reported_ms`) and the wall time from exec (`wall_ms`).
+    `stop` ends it with SIGINT and returns its snapshot (None if it wrote
+    none)."""
+
+    def __init__(self, binary, outfile, extra=(), start_within=30):
+        self.lines = []
+        self.first = threading.Event()
+        self.out = open(outfile, "w+")
+        self.t0 = time.monotonic()
+        self.p = spawn([binary, "-v", "--format", "json", *extra], stdout=self.out,
+                       stderr=subprocess.PIPE, text=True)
+        self.reported_ms = self.wall_ms = None
+        threading.Thread(target=self._reader, daemon=True).start()
+        if not self.first.wait(start_within):
+            stop(self.p, signal.SIGKILL)
+            raise RuntimeError(f"netoproc: no 'first complete read' line within {start_within} s:\n"
+                               + "".join(self.lines))
+
+    def _reader(self):
+        for line in self.p.stderr:
+            now = time.monotonic()
+            self.lines.append(line)
+            m = FIRST_READ_RE.search(line)
+            if m and not self.first.is_set():
+                self.reported_ms = float(m.group(1))
+                self.wall_ms = (now - self.t0) * 1000
+                self.first.set()
+
+    def stop(self, timeout=30):
+        stop(self.p, signal.SIGINT, timeout=timeout)
+        self.out.seek(0)
+        try:
+            snap = json.load(self.out)
+        except ValueError:
+            snap = None
+        self.out.close()
+        return snap
