@@ -2,7 +2,7 @@
 //! socket source: caching, fallbacks, on-demand dumps and their rate limit,
 //! proc events and full-scan decisions, with a hand-driven clock.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -95,6 +95,11 @@ fn pid_200s_connection() -> InetSocket {
 
 fn a(s: &str) -> SocketAddr {
     s.parse().unwrap()
+}
+
+/// The fake's table of the host namespace.
+fn host_table(src: &FakeSource) -> RefMut<'_, Vec<InetSocket>> {
+    RefMut::map(src.0.borrow_mut(), |f| f.tables.get_mut(&HOST).unwrap())
 }
 
 /// The fixture's sockets (inodes from testdata/fdscan/README.md).
@@ -209,12 +214,7 @@ fn a_refresh_revalidates_cached_answers() {
         .resolve(udp, a("127.0.0.1:45000"), a("127.0.0.1:9"), None, now)
         .is_some());
     // The socket closes; the next dump lacks it.
-    src.0
-        .borrow_mut()
-        .tables
-        .get_mut(&HOST)
-        .unwrap()
-        .retain(|s| s.inode != 141074);
+    host_table(&src).retain(|s| s.inode != 141074);
     r.refresh(now + Duration::from_secs(1)).unwrap();
     let later = now + Duration::from_secs(1);
     // A late packet of the closed socket keeps its owner.
@@ -250,12 +250,7 @@ fn unknown_tuples_dump_on_demand_at_most_once_per_interval() {
     let before = src.0.borrow().dumps;
     // A new client connection appears after the last dump (its fd is in
     // the fixture as 200's connected socket).
-    src.0
-        .borrow_mut()
-        .tables
-        .get_mut(&HOST)
-        .unwrap()
-        .push(pid_200s_connection());
+    host_table(&src).push(pid_200s_connection());
     let t = now + Duration::from_millis(500);
     assert_eq!(
         matched(&mut r, TCP, CONN.0, CONN.1, Some(HOST), t),
@@ -392,12 +387,7 @@ fn proc_events_drive_incremental_rescans() {
     assert!(!r.is_event_driven());
     let later = now + Duration::from_secs(2);
     // 200 exits: its own socket closes with it.
-    src.0
-        .borrow_mut()
-        .tables
-        .get_mut(&HOST)
-        .unwrap()
-        .retain(|s| s.inode != 141074);
+    host_table(&src).retain(|s| s.inode != 141074);
     r.note_proc_events(
         [
             ProcEvent::Exit {
