@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import random
 import re
 import shlex
@@ -27,8 +26,10 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
+
+import benchlib
+from benchlib import proc_cpu_ticks, proc_sched_ns, proc_status_kib, spawn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -37,7 +38,6 @@ FLOOR_PROGS = ("np_floor_send", "np_floor_recv")
 STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BYTE_TPS = ("sock_send_length", "sock_recv_length")
-FIRST_READ_RE = re.compile(r"first complete read after ([0-9.]+) ?ms")
 # netoproc's per-socket byte hooks and their empty-program counterpart
 FLOOR_OF = {"np_tp_send": "np_floor_send", "np_tp_recv": "np_floor_recv"}
 
@@ -51,9 +51,6 @@ GOALS = {
     "excess_ns": 40.0,
 }
 
-_children = []  # Popen objects to kill on exit
-
-
 def log(*a):
     print("bench:", *a, file=sys.stderr, flush=True)
 
@@ -62,36 +59,8 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
-def note_pid(pid):
-    f = os.environ.get("BENCH_PIDFILE")
-    if f:
-        with open(f, "a") as fh:
-            fh.write(f"{pid}\n")
-
-
-def spawn(cmd, cpus=None, **kw):
-    def pre():
-        # scripts/bench.sh runs us in the background, where SIGINT is ignored
-        # and the child would inherit that; netoproc is stopped with SIGINT
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        if cpus is not None:
-            os.sched_setaffinity(0, cpus)
-    p = subprocess.Popen(cmd, preexec_fn=pre, **kw)
-    _children.append(p)
-    note_pid(p.pid)
-    return p
-
-
 def stop(p, sig=signal.SIGTERM, timeout=10):
-    if p.poll() is None:
-        try:
-            p.send_signal(sig)
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    if p in _children:
-        _children.remove(p)
+    benchlib.stop(p, sig, timeout)
 
 
 # ---------------------------------------------------------------- kernel bits
@@ -150,24 +119,6 @@ def floor_prog_ids():
     return ids
 
 
-def proc_cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-
-
-def proc_sched_ns(pid):
-    """CPU time of all live threads in ns (/proc/PID/task/*/schedstat, field 1)."""
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            pass
-    return total
-
-
 def prog_ids_of(pid):
     """Ids of the BPF programs a process holds (prog_id: in /proc/PID/fdinfo)."""
     ids = set()
@@ -195,14 +146,6 @@ def cpu_times():
     return out
 
 
-def proc_hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return None
-
-
 # ---------------------------------------------------------------- iperf3
 
 class Iperf:
@@ -226,7 +169,7 @@ class Iperf:
                    "-l", size, "-J"], cpus=self.client_cpus,
                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out, err = p.communicate(timeout=seconds + 60)
-        _children.remove(p)
+        benchlib.children.remove(p)
         d = json.loads(out)
         if "error" in d:
             raise RuntimeError(f"iperf3: {d['error']}")
@@ -246,43 +189,13 @@ class Iperf:
 
 # ---------------------------------------------------------------- netoproc
 
-class Netoproc:
-    """Starts netoproc, waits for its `first complete read` line."""
-
-    def __init__(self, binary, outfile, extra=()):
-        self.lines = []
-        self.first = threading.Event()
-        self.out = open(outfile, "w+")
-        self.t0 = time.monotonic()
-        self.p = spawn([binary, "-v", "--format", "json", *extra], stdout=self.out,
-                       stderr=subprocess.PIPE, text=True)
-        self.reported_ms = self.wall_ms = None
-        threading.Thread(target=self._reader, daemon=True).start()
-        if not self.first.wait(30):
-            stop(self.p, signal.SIGKILL)
-            raise RuntimeError("netoproc: no 'first complete read' line within 30 s:\n"
-                               + "".join(self.lines))
-
-    def _reader(self):
-        for line in self.p.stderr:
-            now = time.monotonic()
-            self.lines.append(line)
-            m = FIRST_READ_RE.search(line)
-            if m and not self.first.is_set():
-                self.reported_ms = float(m.group(1))
-                self.wall_ms = (now - self.t0) * 1000
-                self.first.set()
+class Netoproc(benchlib.Netoproc):
+    """netoproc until its first complete read (30 s at most); `stop` also
+    returns its peak RSS."""
 
     def stop(self):
-        hwm = proc_hwm_kib(self.p.pid)
-        stop(self.p, signal.SIGINT, timeout=30)
-        self.out.seek(0)
-        try:
-            snap = json.load(self.out)
-        except ValueError:
-            snap = None
-        self.out.close()
-        return hwm, snap
+        hwm = proc_status_kib(self.p.pid, "VmHWM")
+        return hwm, super().stop(timeout=30)
 
 
 def counted(snap, pid, key):
@@ -392,24 +305,10 @@ def fmt_ci(t, d=3):
 # ---------------------------------------------------------------- report
 
 def machine_info():
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem_kib = int(f.readline().split()[1])
-    try:
-        commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout.strip()
-        dirty = run(["git", "-C", ROOT, "status", "--porcelain", "--", "crates"]).stdout.strip()
-        commit += " (crates/ modified)" if dirty else ""
-    except Exception:
-        commit = "?"
-    commit = f"tree at {commit}"
-    iperf = run(["iperf3", "--version"]).stdout.splitlines()[0]
-    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
-            "mem_gib": round(mem_kib / 2 ** 20, 1), "commit": commit, "iperf3": iperf}
+    info = benchlib.machine_info(ROOT)
+    info["commit"] = info["commit"] or "tree at ?"
+    info["iperf3"] = run(["iperf3", "--version"]).stdout.splitlines()[0]
+    return info
 
 
 def args_tag(extra):
@@ -744,7 +643,7 @@ def main():
                     ns = ", ".join(f"{n} {a / b:.0f}" for n, (a, b) in sorted(row["progs"].items()) if b)
                     log(f"[cost {rnd}] {size:>4} {arm:<8} {row['gbps']:6.2f} Gbit/s  ns/run: {ns}")
     finally:
-        for p in list(_children):
+        for p in list(benchlib.children):
             stop(p, signal.SIGKILL if p.poll() is None else signal.SIGTERM)
         if iperf:
             iperf.close()

@@ -36,6 +36,8 @@ import sys
 import threading
 import time
 
+from benchlib import proc_cpu_ticks
+
 NS_A, NS_B = "npb-a", "npb-b"
 IP_A, IP_B = "10.250.0.1", "10.250.0.2"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -63,12 +65,6 @@ def teardown_netns():
         run("ip", "netns", "del", ns, check=False)
 
 
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return int(rest[11]) + int(rest[12])
-
-
 class Netoproc:
     """netoproc --capture-mode afpacket, ready once it has read once."""
 
@@ -91,11 +87,11 @@ class Netoproc:
             sys.exit("netoproc did not start:\n" + "\n".join(self.stderr))
 
     def window_start(self):
-        self.t0, self.c0 = time.monotonic(), cpu_ticks(self.p.pid)
+        self.t0, self.c0 = time.monotonic(), proc_cpu_ticks(self.p.pid)
 
     def window_end(self):
         """netoproc's CPU over the window, % of one core."""
-        c1, t1 = cpu_ticks(self.p.pid), time.monotonic()
+        c1, t1 = proc_cpu_ticks(self.p.pid), time.monotonic()
         return 100.0 * (c1 - self.c0) / CLK_TCK / (t1 - self.t0)
 
     def memory(self):

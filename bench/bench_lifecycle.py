@@ -33,6 +33,8 @@ import subprocess
 import sys
 import time
 
+from benchlib import proc_cpu_ticks
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOOP = os.path.join(HERE, "lifecycle", "connloop.py")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -43,9 +45,7 @@ def log(*a):
 
 
 def cpu_s(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return proc_cpu_ticks(pid) / CLK_TCK
 
 
 def loop(netns, port, secs, rate):

@@ -26,7 +26,6 @@ import csv
 import datetime as dt
 import json
 import os
-import platform
 import random
 import re
 import resource
@@ -37,76 +36,18 @@ import sys
 import threading
 import time
 
+import benchlib
+from benchlib import machine_busy, proc_cpu_ticks, proc_sched_ns, proc_status_kib, spawn, stop
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-FIRST_READ_RE = re.compile(r"first complete read after ([0-9.]+) ?ms")
 UPROBE_GROUP = "npbench_live"
 UPROBE_EVENTS = "/sys/kernel/tracing/uprobe_events"
 IDLE_INTERVAL_MS = 60000
 
-_children = []
-
-
 def log(*a):
     print("bench-live-read:", *a, file=sys.stderr, flush=True)
-
-
-def spawn(cmd, **kw):
-    def pre():
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-    p = subprocess.Popen(cmd, preexec_fn=pre, **kw)
-    _children.append(p)
-    pidfile = os.environ.get("BENCH_PIDFILE")
-    if pidfile:
-        with open(pidfile, "a") as f:
-            f.write(f"{p.pid}\n")
-    return p
-
-
-def stop(p, sig=signal.SIGTERM, timeout=30):
-    if p.poll() is None:
-        try:
-            p.send_signal(sig)
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    if p in _children:
-        _children.remove(p)
-
-
-def proc_cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def proc_sched_ns(pid):
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            pass
-    return total
-
-
-def proc_status_kib(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return None
-
-
-def machine_busy():
-    """(busy, total) jiffies over all CPUs."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:9]]
-    idle = v[3] + v[4]
-    return sum(v) - idle, sum(v)
 
 
 # ---------------------------------------------------------------- read counter (uprobe)
@@ -170,7 +111,7 @@ class ReadCounter:
         if p is None:
             return None
         _, err = p.communicate(timeout=60)
-        _children.remove(p)
+        benchlib.children.remove(p)
         for line in err.splitlines():
             f = line.split(",")
             if len(f) > 2 and f[2].startswith(UPROBE_GROUP):
@@ -255,37 +196,14 @@ class Holder:
 
 # ---------------------------------------------------------------- netoproc
 
-class Netoproc:
-    def __init__(self, binary, outfile, extra):
-        self.lines = []
-        self.first = threading.Event()
-        self.out = open(outfile, "w+")
-        self.p = spawn([binary, "-v", "--format", "json", *extra], stdout=self.out,
-                       stderr=subprocess.PIPE, text=True)
-        self.reported_ms = None
-        threading.Thread(target=self._reader, daemon=True).start()
-        if not self.first.wait(60):
-            stop(self.p, signal.SIGKILL)
-            raise RuntimeError("netoproc: no 'first complete read' line within 60 s:\n"
-                               + "".join(self.lines))
+class Netoproc(benchlib.Netoproc):
+    """netoproc until its first complete read (60 s at most; 120 s to stop)."""
 
-    def _reader(self):
-        for line in self.p.stderr:
-            self.lines.append(line)
-            m = FIRST_READ_RE.search(line)
-            if m and not self.first.is_set():
-                self.reported_ms = float(m.group(1))
-                self.first.set()
+    def __init__(self, binary, outfile, extra):
+        super().__init__(binary, outfile, extra, start_within=60)
 
     def stop(self):
-        stop(self.p, signal.SIGINT, timeout=120)
-        self.out.seek(0)
-        try:
-            snap = json.load(self.out)
-        except ValueError:
-            snap = None
-        self.out.close()
-        return snap
+        return super().stop(timeout=120)
 
 
 def measure(binary, path, arm, interval_ms, holder, seconds, counter, tmpdir):
@@ -461,25 +379,11 @@ def rerender(args):
 
 
 def machine_info(binary):
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem_kib = int(f.readline().split()[1])
-    try:
-        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "crates"],
-                               capture_output=True, text=True).stdout.strip()
-        commit = "tree at " + commit + (" (crates/ modified)" if dirty else "")
-    except Exception:  # noqa: BLE001
-        commit = "?"
-    ver = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
-    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
-            "mem_gib": round(mem_kib / 2 ** 20, 1), "commit": commit, "np_version": ver}
+    info = benchlib.machine_info(ROOT)
+    info["commit"] = info["commit"] or "?"
+    info["np_version"] = subprocess.run([binary, "--version"], capture_output=True,
+                                        text=True).stdout.strip()
+    return info
 
 
 def main():
@@ -546,7 +450,7 @@ def main():
             finally:
                 holder.close()
     finally:
-        for p in list(_children):
+        for p in list(benchlib.children):
             stop(p, signal.SIGKILL)
         counter.remove()
         for f in os.listdir(tmpdir):

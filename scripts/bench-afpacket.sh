@@ -13,11 +13,11 @@
 # and in bench/results/afpacket-<date>-<time>-<kernel>.md. Installs iperf3 when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-[ "$(id -u)" -eq 0 ] || { echo "bench-afpacket: run as root (sudo scripts/bench-afpacket.sh)" >&2; exit 1; }
+bench=bench-afpacket
+. scripts/bench-common.sh
+bench_need_root
 if ! command -v iperf3 >/dev/null; then
-  echo "bench-afpacket: installing iperf3" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >&2
+  bench_install iperf3
 fi
 
 binary="" args=() parts="replay,veth,loopback"
@@ -32,13 +32,8 @@ while [ $# -gt 0 ]; do
 done
 snapdir=$(mktemp -d /tmp/netoproc-bench-afpacket.XXXXXX)
 trap 'rm -rf "$snapdir"' EXIT
-if [ -z "$binary" ]; then
-  echo "bench-afpacket: building netoproc (release)" >&2
-  cargo build --release -q -p netoproc >&2
-  binary=target/release/netoproc
-fi
-# Run from a copy, so a rebuild during the run cannot swap it.
-cp "$binary" "$snapdir/netoproc"
+bench_build
+bench_copy_binary "$snapdir"
 
 replay=""
 case ",$parts," in

@@ -19,18 +19,16 @@
 # bench/results/dns-<date>-<HHMM>-<kernel>.md, raw numbers in .csv beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-[ "$(id -u)" -eq 0 ] || { echo "bench-dns: run as root (sudo scripts/bench-dns.sh)" >&2; exit 1; }
+bench=bench-dns
+. scripts/bench-common.sh
+bench_need_root
 
 missing=()
 command -v gcc >/dev/null || missing+=(gcc libc6-dev)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v python3 >/dev/null || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "bench-dns: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${missing[@]}" >&2
+  bench_install "${missing[@]}"
 fi
 if ! mountpoint -q /sys/fs/bpf; then
   mount -t bpf bpf /sys/fs/bpf
@@ -38,23 +36,13 @@ fi
 
 tmp=$(mktemp -d /tmp/netoproc-bench-dns.XXXXXX)
 netns="npdnsbench$$"
-pidfile=$tmp/pids
-: >"$pidfile"
-py=""
+bench_pidfile "$tmp"
 worktree=""
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM HUP
-  if [ -n "$py" ] && kill -0 "$py" 2>/dev/null; then
-    kill -TERM "$py" 2>/dev/null || true
-    wait "$py" 2>/dev/null || true
-  fi
-  # what bench_dns.py started, if it could not stop it itself (checked by
-  # name: never signal a recycled pid)
-  while read -r pid; do
-    comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
-    case "$comm" in netoproc|dnsload) kill -KILL "$pid" 2>/dev/null || true ;; esac
-  done <"$pidfile"
+  # bench_dns.py, and what it started if it could not stop it itself
+  bench_stop_driver "$pidfile" netoproc dnsload
   if ip netns list 2>/dev/null | grep -qw "$netns"; then
     ip netns pids "$netns" 2>/dev/null | while read -r pid; do
       [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dnsload ] && kill -KILL "$pid" 2>/dev/null || true
@@ -65,19 +53,9 @@ cleanup() {
   rm -rf "$tmp"
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+bench_traps cleanup
 
-binary="" args=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --binary) binary=$2; shift 2 ;;
-    --binary=*) binary=${1#--binary=}; shift ;;
-    *) args+=("$1"); shift ;;
-  esac
-done
+bench_split_args "$@"
 
 # ---- netoproc (release), run from a copy so that a rebuild cannot swap it
 if [ -z "$binary" ]; then
@@ -106,13 +84,11 @@ if [ -z "$binary" ]; then
 else
   desc="given binary $binary"
 fi
-cp "$binary" "$tmp/netoproc"
-desc="$desc, sha256 $(sha256sum "$binary" | cut -c1-12)"
+bench_copy_binary "$tmp"
 gcc -O2 -Wall -o "$tmp/dnsload" bench/dns/dnsload.c
 
 # ---- the namespace: loopback only
-ip netns add "$netns"
-ip -n "$netns" link set lo up
+bench_netns_up "$netns"
 
 BENCH_PIDFILE=$pidfile python3 bench/dns/bench_dns.py --netoproc "$tmp/netoproc" \
   --netoproc-desc "$desc" --dnsload "$tmp/dnsload" --netns "$netns" \

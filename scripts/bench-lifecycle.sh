@@ -14,32 +14,20 @@
 # stdout and in bench/results/lifecycle-<date>-<kernel>.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" -eq 0 ] || { echo "bench-lifecycle: run as root" >&2; exit 1; }
-command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3; }
-
-binary="" args=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --binary) binary=$2; shift 2 ;;
-    *) args+=("$1"); shift ;;
-  esac
-done
+bench=bench-lifecycle
+. scripts/bench-common.sh
+bench_need_root
+command -v python3 >/dev/null || bench_install python3
+bench_split_args "$@"
 netns="nplc-$$"
 tmp=$(mktemp -d /tmp/netoproc-bench-life.XXXXXX)
 cleanup() { ip netns del "$netns" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-if [ -z "$binary" ]; then
-  echo "bench-lifecycle: building netoproc (release)" >&2
-  cargo build --release -q -p netoproc >&2
-  binary=target/release/netoproc
-fi
-cp "$binary" "$tmp/netoproc"
-ip netns add "$netns"
-ip netns exec "$netns" ip link set lo up
+bench_build
+bench_copy_binary "$tmp"
 # Room for ~10k connections/s of TIME_WAIT across the rounds.
-ip netns exec "$netns" sysctl -q -w net.ipv4.ip_local_port_range="1024 65535"
-ip netns exec "$netns" sysctl -q -w net.ipv4.tcp_tw_reuse=1
-ip netns exec "$netns" sysctl -q -w net.core.somaxconn=4096
+bench_netns_up "$netns" net.ipv4.ip_local_port_range="1024 65535" \
+  net.ipv4.tcp_tw_reuse=1 net.core.somaxconn=4096
 mkdir -p bench/results
 out="bench/results/lifecycle-$(date +%Y-%m-%d)-$(uname -r).md"
 python3 bench/bench_lifecycle.py --netoproc "$tmp/netoproc" --netns "$netns" --out "$out" ${args[@]+"${args[@]}"}

@@ -15,8 +15,10 @@
 # Installs iperf3, clang, llvm, libbpf-dev, bpftool with apt-get when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-[ "$(id -u)" -eq 0 ] || { echo "bench: run as root (sudo scripts/bench.sh)" >&2; exit 1; }
+bench=bench
+. scripts/bench-common.sh
+bench_need_root
+bench_split_args "$@"
 
 # ---- tools
 missing=()
@@ -27,12 +29,9 @@ command -v llvm-strip >/dev/null || command -v llvm-strip-14 >/dev/null || missi
 command -v bpftool >/dev/null || missing+=(bpftool)
 command -v python3 >/dev/null || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "bench: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${missing[@]}" >&2
+  bench_install "${missing[@]}"
 fi
-if ! printf '%s\n' "$@" | grep -q -- '^--binary'; then
+if [ -z "$binary" ]; then
   command -v cargo >/dev/null || { echo "bench: cargo not found (needed to build netoproc; or pass --binary PATH)" >&2; exit 1; }
 fi
 
@@ -47,53 +46,23 @@ fi
 # ---- cleanup, whatever happens
 stats_prev=$(cat /proc/sys/kernel/bpf_stats_enabled)
 snapdir=$(mktemp -d /tmp/netoproc-bench.XXXXXX)
-pidfile=$snapdir/pids
-: >"$pidfile"
-py=""
+bench_pidfile "$snapdir"
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM HUP
-  if [ -n "$py" ] && kill -0 "$py" 2>/dev/null; then
-    kill -TERM "$py" 2>/dev/null || true
-    wait "$py" 2>/dev/null || true
-  fi
-  # children bench.py started, if it could not stop them itself (checked by name:
-  # never signal a recycled pid)
-  while read -r pid; do
-    comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
-    case "$comm" in iperf3|netoproc) kill -KILL "$pid" 2>/dev/null || true ;; esac
-  done <"$pidfile"
+  # bench.py, and its children if it could not stop them itself
+  bench_stop_driver "$pidfile" iperf3 netoproc
   rm -rf "$snapdir"
   rm -rf /sys/fs/bpf/np_floor
   echo "$stats_prev" >/proc/sys/kernel/bpf_stats_enabled
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+bench_traps cleanup
 
 # ---- netoproc binary: built from this tree, or --binary PATH; run from a copy so
 # that a rebuild during the run cannot swap it
-binary="" args=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --binary) binary=$2; shift 2 ;;
-    --binary=*) binary=${1#--binary=}; shift ;;
-    *) args+=("$1"); shift ;;
-  esac
-done
-if [ -z "$binary" ]; then
-  echo "bench: building netoproc (release)" >&2
-  cargo build --release -q -p netoproc >&2
-  binary=target/release/netoproc
-  desc="built from this tree at $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-  [ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ] && desc="$desc + uncommitted changes"
-else
-  desc="given binary $binary"
-fi
-cp "$binary" "$snapdir/netoproc"
-desc="$desc, sha256 $(sha256sum "$binary" | cut -c1-12)"
+bench_build
+bench_copy_binary "$snapdir"
 arch=$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
 clang -target bpf -D__TARGET_ARCH_x86 -I"/usr/include/$arch" -O2 -g \
   -c bench/floor.bpf.c -o bench/floor.bpf.o

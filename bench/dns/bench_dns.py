@@ -37,21 +37,17 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchlib import note_pid as track, stop  # noqa: E402
+
 TICK = os.sysconf("SC_CLK_TCK")
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-PIDFILE = os.environ.get("BENCH_PIDFILE")
 SERVER = "127.0.0.1:53"
 
 
 def log(*a):
     print("bench-dns:", *a, file=sys.stderr, flush=True)
-
-
-def track(pid):
-    if PIDFILE:
-        with open(PIDFILE, "a") as f:
-            f.write(f"{pid}\n")
 
 
 def proc_cpu(pid):
@@ -119,16 +115,6 @@ def wait_line(proc, want, timeout):
         if want in line:
             return True, lines
     return False, lines
-
-
-def stop(p, sig=signal.SIGTERM, timeout=30):
-    if p.poll() is None:
-        p.send_signal(sig)
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def measure(a, mode, rate, arm, tmp):

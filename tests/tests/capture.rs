@@ -13,28 +13,36 @@ mod common;
 use common::run_test;
 use common::scenarios as sc;
 
-#[test]
-fn tcp_ipv4_bulk_over_veth_with_wire_bytes() {
-    run_test("tcp_ipv4_bulk_over_veth", || vec![sc::tcp_bulk_v4()]);
+/// One `#[test]` per scenario list: `fn_name("label") => builder;`, each
+/// run by [`run_test`] under its label.
+macro_rules! scenario_tests {
+    ($($name:ident($label:literal) => $build:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                run_test($label, $build);
+            }
+        )*
+    };
 }
 
-#[test]
-fn tcp_over_loopback_in_one_namespace() {
-    run_test("tcp_over_loopback", || vec![sc::tcp_loopback()]);
-}
-
-#[test]
-fn tcp_300_short_connections_from_one_process() {
-    run_test("tcp_300_short_connections", || {
-        vec![sc::tcp_short_connections()]
-    });
-}
-
-#[test]
-fn tcp_64_connections_blocked_in_recv_at_once() {
-    run_test("tcp_64_concurrent_connections", || {
-        vec![sc::tcp_concurrent_connections()]
-    });
+scenario_tests! {
+    tcp_ipv4_bulk_over_veth_with_wire_bytes("tcp_ipv4_bulk_over_veth")
+        => || vec![sc::tcp_bulk_v4()];
+    tcp_over_loopback_in_one_namespace("tcp_over_loopback") => || vec![sc::tcp_loopback()];
+    tcp_300_short_connections_from_one_process("tcp_300_short_connections")
+        => || vec![sc::tcp_short_connections()];
+    tcp_64_connections_blocked_in_recv_at_once("tcp_64_concurrent_connections")
+        => || vec![sc::tcp_concurrent_connections()];
+    udp_connected_and_unconnected_sendto_four_ports("udp_connected_and_sendto")
+        => || vec![sc::udp()];
+    tcp_ipv6_over_veth("tcp_ipv6_over_veth") => || vec![sc::tcp_bulk_v6()];
+    tcp_sendfile("tcp_sendfile") => || vec![sc::sendfile()];
+    dns_style_queries_each_on_a_fresh_socket("dns_style_queries") => || vec![sc::dns()];
+    twenty_short_lived_processes("twenty_short_lived_processes") => || vec![sc::short_processes()];
+    traffic_from_a_second_namespace("traffic_from_a_second_namespace")
+        => || vec![sc::second_namespace()];
+    everything_at_once("everything_at_once") => sc::all;
 }
 
 #[test]
@@ -66,43 +74,9 @@ fn snapshot_folds_closed_connections_past_max_connections_with_exact_totals() {
     assert!(rows < 600, "{test}: {rows} connection rows of the scenario");
 }
 
-#[test]
-fn udp_connected_and_unconnected_sendto_four_ports() {
-    run_test("udp_connected_and_sendto", || vec![sc::udp()]);
-}
-
-#[test]
-fn tcp_ipv6_over_veth() {
-    run_test("tcp_ipv6_over_veth", || vec![sc::tcp_bulk_v6()]);
-}
-
-#[test]
-fn tcp_sendfile() {
-    run_test("tcp_sendfile", || vec![sc::sendfile()]);
-}
-
-#[test]
-fn dns_style_queries_each_on_a_fresh_socket() {
-    run_test("dns_style_queries", || vec![sc::dns()]);
-}
-
-#[test]
-fn twenty_short_lived_processes() {
-    run_test("twenty_short_lived_processes", || {
-        vec![sc::short_processes()]
-    });
-}
-
-#[test]
-fn traffic_from_a_second_namespace() {
-    run_test("traffic_from_a_second_namespace", || {
-        vec![sc::second_namespace()]
-    });
-}
-
-#[test]
-fn everything_at_once() {
-    run_test("everything_at_once", sc::all);
+/// [`doctor_json`] when root (else skipped, or failed under `CI=true`).
+fn doctor_json_as_root(test: &str) -> Option<serde_json::Value> {
+    common::root_or_skip(test).then(doctor_json)
 }
 
 /// `netoproc doctor --format json`.
@@ -143,10 +117,9 @@ fn live_read_paths_here() -> Vec<&'static str> {
 #[test]
 fn every_common_program_attaches() {
     let test = "every_common_program_attaches";
-    if !common::root_or_skip(test) {
+    let Some(doc) = doctor_json_as_root(test) else {
         return;
-    }
-    let doc = doctor_json();
+    };
     let common = doc["hooks"]["common"]
         .as_array()
         .expect("doctor lists the common programs");
@@ -241,10 +214,9 @@ fn netoproc_under_ip_netns_exec_without_visible_cgroup2() {
 #[test]
 fn doctor_and_capture_agree() {
     let test = "doctor_and_capture_agree";
-    if !common::root_or_skip(test) {
+    let Some(doc) = doctor_json_as_root(test) else {
         return;
-    }
-    let doc = doctor_json();
+    };
     let auto = &doc["auto"];
     let mut mode = match auto["mode"].as_str() {
         Some("afpacket") => common::mode::Mode::afpacket_exact(),

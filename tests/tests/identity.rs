@@ -16,7 +16,7 @@ use common::strings;
 use std::os::unix::fs::MetadataExt;
 
 use common::cgroups::{fake_id, fake_uuid, Cgroup};
-use common::generator::Generator;
+use common::generator::{tcp_client_args, tcp_server_args, Generator};
 use common::mode::Mode;
 use common::netns::VethPair;
 use common::netoproc_run::{NetoprocRun, NpReport};
@@ -127,6 +127,31 @@ fn one_at_a_time(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
     Some(ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
+/// A `tcp-server` at `srv` in `pair`'s namespace b replying [`REPLY`],
+/// ready, and a `tcp-client` in namespace a and cgroup `cg` sending [`SEND`]
+/// to it and holding the connection `hold_ms` after; both still running.
+fn server_and_client(
+    label: &str,
+    pair: &VethPair,
+    cg: &Cgroup,
+    srv: &str,
+    hold_ms: u64,
+) -> (Generator, Generator) {
+    let mut server = Generator::spawn(
+        &format!("{label}/server"),
+        &pair.b.name,
+        &tcp_server_args(srv, REPLY, 0),
+    );
+    server.wait_ready();
+    let client = Generator::spawn_in_cgroup(
+        &format!("{label}/client"),
+        &pair.a.name,
+        cg,
+        &tcp_client_args(srv, SEND, hold_ms),
+    );
+    (server, client)
+}
+
 /// Runs every workload's client and server under one netoproc grouping by
 /// `by`; returns the report and each client's own count.
 fn capture(mode: &Mode, by: &str, ws: &[Workload], hold_ms: u64) -> (NpReport, Vec<GenReport>) {
@@ -137,29 +162,9 @@ fn capture(mode: &Mode, by: &str, ws: &[Workload], hold_ms: u64) -> (NpReport, V
     let mut clients = Vec::new();
     for (i, w) in ws.iter().enumerate() {
         let srv = format!("{}:{}", w.pair.v4(2), 5301 + i);
-        let reply = REPLY.to_string();
-        let mut s = Generator::spawn(
-            &format!("{}/server", w.label),
-            &w.pair.b.name,
-            &strings(&["tcp-server", "--listen", &srv, "--reply", &reply]),
-        );
-        s.wait_ready();
+        let (s, c) = server_and_client(w.label, &w.pair, &w.cg, &srv, hold_ms);
         servers.push(s);
-        let (send, hold) = (SEND.to_string(), hold_ms.to_string());
-        clients.push(Generator::spawn_in_cgroup(
-            &format!("{}/client", w.label),
-            &w.pair.a.name,
-            &w.cg,
-            &strings(&[
-                "tcp-client",
-                "--connect",
-                &srv,
-                "--send",
-                &send,
-                "--hold-ms",
-                &hold,
-            ]),
-        ));
+        clients.push(c);
     }
     let counts: Vec<GenReport> = clients.into_iter().map(Generator::finish).collect();
     for s in servers {
@@ -313,32 +318,7 @@ fn a_namespace_made_after_start_keeps_its_owners_in_afpacket_mode() {
     // are gone by now.
     std::thread::sleep(std::time::Duration::from_millis(500));
     let srv = format!("{}:5390", pair.v4(2));
-    let mut server = Generator::spawn(
-        &format!("{test}/server"),
-        &pair.b.name,
-        &strings(&[
-            "tcp-server",
-            "--listen",
-            &srv,
-            "--reply",
-            &REPLY.to_string(),
-        ]),
-    );
-    server.wait_ready();
-    let client = Generator::spawn_in_cgroup(
-        &format!("{test}/client"),
-        &pair.a.name,
-        &cg,
-        &strings(&[
-            "tcp-client",
-            "--connect",
-            &srv,
-            "--send",
-            &SEND.to_string(),
-            "--hold-ms",
-            "1500",
-        ]),
-    );
+    let (server, client) = server_and_client(test, &pair, &cg, &srv, 1500);
     let c = client.finish();
     server.finish();
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -389,25 +369,8 @@ fn the_agent_labels_series_with_container_and_pod() {
     let pair = VethPair::new("agpod");
     let agent = ServeRun::start(&Mode::ebpf(), &[]);
     let srv = format!("{}:5391", pair.v4(2));
-    let mut server = Generator::spawn(
-        &format!("{test}/server"),
-        &pair.b.name,
-        &strings(&[
-            "tcp-server",
-            "--listen",
-            &srv,
-            "--reply",
-            &REPLY.to_string(),
-        ]),
-    );
-    server.wait_ready();
-    let c = Generator::spawn_in_cgroup(
-        &format!("{test}/client"),
-        &pair.a.name,
-        &cg,
-        &strings(&["tcp-client", "--connect", &srv, "--send", &SEND.to_string()]),
-    )
-    .finish();
+    let (server, client) = server_and_client(test, &pair, &cg, &srv, 0);
+    let c = client.finish();
     server.finish();
     let container = format!("k8s:{}", &k8s[..12]);
     let pod_label = format!("pod:{pod}");

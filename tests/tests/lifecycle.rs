@@ -24,10 +24,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::generator::Generator;
-use common::link::{mac, sysctl, DelayLink};
+use common::link::{sysctl, DelayLink};
 use common::mode::Mode;
-use common::netns::{VethPair, IFACE_A};
+use common::netns::{mac, pin_neighbour, VethPair, IFACE_A, IFACE_B};
 use common::netoproc_run::{NetoprocRun, NpReport};
+use netoproc_e2e::tally::GenReport;
 use serde_json::Value;
 
 /// The timing tests run one at a time: the user-space link forwards in
@@ -35,8 +36,13 @@ use serde_json::Value;
 /// verification) take both cores of a small machine.
 static TIMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    TIMING.lock().unwrap_or_else(|p| p.into_inner())
+/// Skips (or fails under `CI=true`) without root; else waits for the
+/// timing tests before this one.
+fn root_then_serial(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
+    if !common::root_or_skip(test) {
+        return None;
+    }
+    Some(TIMING.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
 fn args(a: &[&str]) -> Vec<String> {
@@ -119,6 +125,45 @@ fn rows_for(mode: &Mode, r: &NpReport, pid: u32, role: &str, end: &str, addr: &s
     rows
 }
 
+/// The generator's outcome counts, by outcome.
+fn outcomes_of(g: &GenReport) -> Vec<(String, u64)> {
+    g.outcomes.clone().expect("outcomes").into_iter().collect()
+}
+
+/// Starts the generator `server` (its subcommand and arguments) in
+/// `server_ns` and, once it is ready, `client` in `client_ns`.
+fn server_then_client(
+    server_ns: &str,
+    server: &[&str],
+    client_ns: &str,
+    client: &[&str],
+) -> (Generator, Generator) {
+    let mut srv = Generator::spawn(server[0], server_ns, &args(server));
+    srv.wait_ready();
+    let cli = Generator::spawn(client[0], client_ns, &args(client));
+    (srv, cli)
+}
+
+/// Gives the last steps `settle_ms` to arrive, stops netoproc and checks
+/// that no step was lost.
+fn stop_settled(np: NetoprocRun, settle_ms: u64) -> NpReport {
+    std::thread::sleep(Duration::from_millis(settle_ms));
+    let r = np.stop();
+    no_lost_steps(&r);
+    r
+}
+
+/// [`stop_settled`] after 300 ms, and stops the link, printing what its
+/// bridge forwarded.
+fn stop_with_link(test: &str, np: NetoprocRun, link: &mut DelayLink) -> NpReport {
+    std::thread::sleep(Duration::from_millis(300));
+    let r = np.stop();
+    let bridge = link.stop();
+    eprintln!("{test}: bridge {:?}", bridge.wire);
+    no_lost_steps(&r);
+    r
+}
+
 fn no_lost_steps(r: &NpReport) {
     assert_eq!(
         r.meta.lost.get("ringbuf_events"),
@@ -141,10 +186,9 @@ fn outcomes_from_packets_afpacket() {
 }
 
 fn outcomes(test: &str, mode: &Mode) {
-    if !common::root_or_skip(test) {
+    let Some(_one_at_a_time) = root_then_serial(test) else {
         return;
-    }
-    let _one_at_a_time = serial();
+    };
     let pair = VethPair::new("life");
     pair.pin_neighbours();
     // A SYN to .3 goes to b's MAC, and b, not a router, drops it; one to
@@ -153,37 +197,11 @@ fn outcomes(test: &str, mode: &Mode) {
     // however slowly this machine notices the SYN_SENT socket.
     let black = format!("10.203.{}.3", pair.subnet);
     let black_b = format!("10.203.{}.4", pair.subnet);
-    for (ns, addr, peer, iface) in [
-        (&pair.a, &black, &pair.b, common::netns::IFACE_B),
-        (&pair.b, &black_b, &pair.a, IFACE_A),
+    for (ns, addr, peer, iface, dev) in [
+        (&pair.a, &black, &pair.b, IFACE_B, IFACE_A),
+        (&pair.b, &black_b, &pair.a, IFACE_A, IFACE_B),
     ] {
-        let lladdr = mac(peer, iface);
-        let dev = if iface == IFACE_A {
-            common::netns::IFACE_B
-        } else {
-            IFACE_A
-        };
-        let out = Command::new("ip")
-            .args([
-                "-n",
-                &ns.name,
-                "neigh",
-                "replace",
-                addr,
-                "lladdr",
-                &lladdr,
-                "dev",
-                dev,
-                "nud",
-                "permanent",
-            ])
-            .output()
-            .expect("ip neigh");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        pin_neighbour(&ns.name, dev, addr, &mac(&peer.name, iface));
     }
     sysctl(&pair.a, "net.ipv4.tcp_syn_retries=1");
 
@@ -218,16 +236,11 @@ fn outcomes(test: &str, mode: &Mode) {
         &args(&["tcp-dial", "--connect", &format!("{black_b}:5604")]),
     );
     let killed_pid = killed.pid();
-    let mut acceptor = Generator::spawn(
-        "acceptor",
+    let (acceptor, short) = server_then_client(
         &pair.b.name,
-        &args(&["tcp-accept", "--listen", &at(5605), "--connections", "500"]),
-    );
-    acceptor.wait_ready();
-    let short = Generator::spawn(
-        "short",
+        &["tcp-accept", "--listen", &at(5605), "--connections", "500"],
         &pair.a.name,
-        &args(&[
+        &[
             "tcp-dial",
             "--connect",
             &at(5605),
@@ -235,7 +248,7 @@ fn outcomes(test: &str, mode: &Mode) {
             "500",
             "--hold-ms",
             "1",
-        ]),
+        ],
     );
     // Killed once its SYN is out (the socket shows as SYN-SENT).
     let t0 = std::time::Instant::now();
@@ -272,23 +285,14 @@ fn outcomes(test: &str, mode: &Mode) {
     let acceptor = acceptor.finish();
     rst_srv.finish();
     // The generators' own view first: the scenario did what it says.
-    let outcome = |g: &netoproc_e2e::tally::GenReport| {
-        g.outcomes
-            .clone()
-            .expect("outcomes")
-            .into_iter()
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(outcome(&refused), [("refused".to_string(), 1)]);
-    assert_eq!(outcome(&reset), [("reset".to_string(), 1)]);
-    assert_eq!(outcome(&timeout), [("timeout".to_string(), 1)]);
-    assert_eq!(outcome(&short), [("success".to_string(), 500)]);
+    assert_eq!(outcomes_of(&refused), [("refused".to_string(), 1)]);
+    assert_eq!(outcomes_of(&reset), [("reset".to_string(), 1)]);
+    assert_eq!(outcomes_of(&timeout), [("timeout".to_string(), 1)]);
+    assert_eq!(outcomes_of(&short), [("success".to_string(), 500)]);
     // AF_PACKET decides a timeout once the SYN's next retransmission is
     // overdue (the killed dialer's, too): give it that long.
     let settle = if packets(mode) { 3000 } else { 300 };
-    std::thread::sleep(Duration::from_millis(settle));
-    let r = np.stop();
-    no_lost_steps(&r);
+    let r = stop_settled(np, settle);
 
     let single = |pid: u32, what: &str, to: &str| {
         let rows = rows_for(mode, &r, pid, "client", "remote", to);
@@ -364,18 +368,16 @@ fn response_time_from_packets_afpacket() {
 }
 
 fn response_time(test: &str, mode: &Mode) {
-    if !common::root_or_skip(test) {
+    let Some(_one_at_a_time) = root_then_serial(test) else {
         return;
-    }
-    let _one_at_a_time = serial();
+    };
     let pair = VethPair::new("rt");
     pair.pin_neighbours();
     let at = SocketAddr::new(pair.v4(2), 5621).to_string();
     let np = NetoprocRun::start_in(mode);
-    let mut srv = Generator::spawn(
-        "rr-server",
+    let (srv, cli) = server_then_client(
         &pair.b.name,
-        &args(&[
+        &[
             "tcp-rr-server",
             "--listen",
             &at,
@@ -385,13 +387,9 @@ fn response_time(test: &str, mode: &Mode) {
             "200",
             "--think-ms",
             "30",
-        ]),
-    );
-    srv.wait_ready();
-    let cli = Generator::spawn(
-        "rr-client",
+        ],
         &pair.a.name,
-        &args(&[
+        &[
             "tcp-rr-client",
             "--connect",
             &at,
@@ -399,13 +397,11 @@ fn response_time(test: &str, mode: &Mode) {
             "40",
             "--size",
             "200",
-        ]),
+        ],
     );
     let cli = cli.finish();
     let srv = srv.finish();
-    std::thread::sleep(Duration::from_millis(300));
-    let r = np.stop();
-    no_lost_steps(&r);
+    let r = stop_settled(np, 300);
     let rows = rows_of(&r, srv.pid);
     assert_eq!(rows.len(), 1, "{rows:?}");
     if r.meta.hooks == "kprobe" {
@@ -439,10 +435,9 @@ fn rtt_and_handshake_from_packets_afpacket() {
 }
 
 fn rtt_and_handshake(test: &str, mode: &Mode) {
-    if !common::root_or_skip(test) {
+    let Some(_one_at_a_time) = root_then_serial(test) else {
         return;
-    }
-    let _one_at_a_time = serial();
+    };
     let mut link = DelayLink::new("rtt", 10.0, 0.0, 1);
     let at = SocketAddr::new(link.v4(2), 5631).to_string();
     let np = NetoprocRun::start_in(mode);
@@ -455,16 +450,11 @@ fn rtt_and_handshake(test: &str, mode: &Mode) {
         &args(&["tcp-dial", "--connect", &warm]),
     )
     .finish();
-    let mut srv = Generator::spawn(
-        "acceptor",
+    let (srv, cli) = server_then_client(
         &link.b.name,
-        &args(&["tcp-accept", "--listen", &at, "--connections", "5"]),
-    );
-    srv.wait_ready();
-    let cli = Generator::spawn(
-        "dial",
+        &["tcp-accept", "--listen", &at, "--connections", "5"],
         &link.a.name,
-        &args(&[
+        &[
             "tcp-dial",
             "--connect",
             &at,
@@ -472,15 +462,11 @@ fn rtt_and_handshake(test: &str, mode: &Mode) {
             "5",
             "--send",
             "200000",
-        ]),
-    )
-    .finish();
+        ],
+    );
+    let cli = cli.finish();
     let srv = srv.finish();
-    std::thread::sleep(Duration::from_millis(300));
-    let r = np.stop();
-    let bridge = link.stop();
-    eprintln!("{test}: bridge {:?}", bridge.wire);
-    no_lost_steps(&r);
+    let r = stop_with_link(test, np, &mut link);
     let rows = rows_of(&r, cli.pid);
     assert_eq!(rows.len(), 5, "{rows:?}");
     for c in &rows {
@@ -600,23 +586,17 @@ fn retransmissions_from_packets_afpacket() {
 }
 
 fn retransmissions(test: &str, mode: &Mode) {
-    if !common::root_or_skip(test) {
+    let Some(_one_at_a_time) = root_then_serial(test) else {
         return;
-    }
-    let _one_at_a_time = serial();
+    };
     let mut link = DelayLink::new("loss", 2.0, 0.02, 18);
     let at = SocketAddr::new(link.v4(2), 5641).to_string();
     let np = NetoprocRun::start_in(mode);
-    let mut srv = Generator::spawn(
-        "acceptor",
+    let (srv, cli) = server_then_client(
         &link.b.name,
-        &args(&["tcp-accept", "--listen", &at, "--connections", "1"]),
-    );
-    srv.wait_ready();
-    let cli = Generator::spawn(
-        "dial",
+        &["tcp-accept", "--listen", &at, "--connections", "1"],
         &link.a.name,
-        &args(&[
+        &[
             "tcp-dial",
             "--connect",
             &at,
@@ -624,7 +604,7 @@ fn retransmissions(test: &str, mode: &Mode) {
             "3000000",
             "--hold-ms",
             "2000",
-        ]),
+        ],
     );
     // Poll the kernel's own counter until the client is done; the last
     // reading is taken while the connection idles after its data.
@@ -642,19 +622,8 @@ fn retransmissions(test: &str, mode: &Mode) {
     }
     let cli = cli.finish();
     srv.finish();
-    assert_eq!(
-        cli.outcomes
-            .clone()
-            .expect("outcomes")
-            .into_iter()
-            .collect::<Vec<_>>(),
-        [("success".to_string(), 1)]
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let r = np.stop();
-    let bridge = link.stop();
-    eprintln!("{test}: bridge {:?}", bridge.wire);
-    no_lost_steps(&r);
+    assert_eq!(outcomes_of(&cli), [("success".to_string(), 1)]);
+    let r = stop_with_link(test, np, &mut link);
     let kernel = kernel.expect("ss showed the connection") as f64;
     assert!(kernel > 0.0, "no retransmissions at 2 % loss");
     let rows = rows_of(&r, cli.pid);
@@ -675,10 +644,9 @@ fn watch_streams_one_json_line_per_step_and_exits_quietly_when_the_pipe_closes()
     use std::process::Stdio;
 
     let test = "lifecycle_watch_jsonl";
-    if !common::root_or_skip(test) {
+    let Some(_one_at_a_time) = root_then_serial(test) else {
         return;
-    }
-    let _one_at_a_time = serial();
+    };
     let pair = VethPair::new("watch");
     let mut np = Command::new(common::netoproc_bin())
         .args([

@@ -24,14 +24,13 @@
 #[allow(dead_code)]
 mod common;
 
-use common::{named_generator, strings};
+use common::named_generator;
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::dnsmasq::{dnsmasq_or_skip, start_dnsmasq, web_server};
-use common::generator::Generator;
+use common::generator::{tcp_transfer_held, Generator};
 use common::mode::Mode;
 use common::netns::{Netns, VethPair};
 use common::prometheus::{self, Prometheus};
@@ -43,29 +42,8 @@ const MIB: u64 = 1 << 20;
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
 
 fn promtool_check(body: &str) {
-    let mut child = match Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => panic!("promtool (package prometheus) not runnable: {e}"),
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    netoproc_testkit::promtool_check_metrics(body)
+        .unwrap_or_else(|e| panic!("promtool (package prometheus) not runnable: {e}"));
 }
 
 /// The whole scenario in `mode`.
@@ -90,44 +68,12 @@ fn prometheus_sees_generator_bytes(test: &str, mode: &Mode) {
     let agent = ServeRun::start(mode, &["--config", config.to_str().unwrap()]);
     let prom = Prometheus::start(agent.addr);
 
-    let send = scaled(16 * MIB, MIB).to_string();
-    let reply = scaled(4 * MIB, 256 * 1024).to_string();
-    let srv = "127.0.0.1:5311";
-    let mut server = Generator::spawn_bin(
-        "server",
-        &ns.name,
-        &bin,
-        // Held open a while: under load, AF_PACKET may look a socket up
-        // after a short-lived process is gone (the capture suites test
-        // that; this one tests the agent).
-        &strings(&[
-            "tcp-server",
-            "--listen",
-            srv,
-            "--reply",
-            &reply,
-            "--hold-ms",
-            "2000",
-        ]),
-    );
-    server.wait_ready();
-    let client = Generator::spawn_bin(
-        "client",
-        &ns.name,
-        &bin,
-        &strings(&[
-            "tcp-client",
-            "--connect",
-            srv,
-            "--send",
-            &send,
-            "--hold-ms",
-            "2000",
-        ]),
-    );
-    let c = client.finish();
-    let s = server.finish();
-    let (want_sent, want_received) = (c.tx_bytes + s.tx_bytes, c.rx_bytes + s.rx_bytes);
+    let send = scaled(16 * MIB, MIB);
+    let reply = scaled(4 * MIB, 256 * 1024);
+    // Held open a while: under load, AF_PACKET may look a socket up after
+    // a short-lived process is gone (the capture suites test that; this
+    // one tests the agent).
+    let (want_sent, want_received) = tcp_transfer_held(&ns.name, &bin, 5311, send, reply, 2000);
     assert!(want_sent > 0 && want_received > 0);
 
     let q = |dir: &str| {

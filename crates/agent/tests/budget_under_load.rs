@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -182,36 +182,13 @@ fn scrape_until(
 }
 
 fn promtool_check(body: &str) {
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => {
-            assert!(
-                !std::env::var("CI").is_ok_and(|v| v == "true"),
-                "promtool not runnable ({e}) and CI=true forbids skipping: apt-get install prometheus"
-            );
-            eprintln!("skipping promtool check: {e} (apt-get install prometheus)");
-            return;
-        }
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(e) = netoproc_testkit::promtool_check_metrics(body) {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true"),
+            "promtool not runnable ({e}) and CI=true forbids skipping: apt-get install prometheus"
+        );
+        eprintln!("skipping promtool check: {e} (apt-get install prometheus)");
+    }
 }
 
 /// Sets the stop flag when dropped, so a failing scraper ends the loop.

@@ -181,6 +181,26 @@ pub struct ConnectionLife {
 }
 
 impl ConnectionLife {
+    /// A client connection from `connect_ns` with `outcome`, closed at
+    /// `closed_ns` if it closed, and nothing else known (no handshake,
+    /// health, error, closer or response times): what a fake backend or a
+    /// test starts from.
+    pub fn client(outcome: Outcome, connect_ns: u64, closed_ns: Option<u64>) -> ConnectionLife {
+        ConnectionLife {
+            role: Role::Client,
+            outcome,
+            connect_ns,
+            established_ns: None,
+            closed_ns,
+            handshake_ns: None,
+            health: None,
+            retrans_events: 0,
+            error: 0,
+            closer: None,
+            response: ResponseHistogram::default(),
+        }
+    }
+
     /// From established (or connect, if never established) to close.
     pub fn duration_ns(&self) -> Option<u64> {
         let start = self.established_ns.unwrap_or(self.connect_ns);

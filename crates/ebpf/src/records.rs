@@ -413,26 +413,28 @@ mod tests {
         }
     }
 
-    fn bytes_of<T>(v: &T) -> Vec<u8> {
-        // SAFETY: reading the bytes of a plain-old-data ABI struct.
-        unsafe {
-            std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>())
+    /// A header of `kind` at ktime 5 ns.
+    fn hdr_at_5(kind: u32) -> np_event_hdr {
+        np_event_hdr {
+            kind,
+            _pad0: 0,
+            ktime_ns: 5,
         }
-        .to_vec()
+    }
+
+    /// The closed step of [`stats_v4`]'s socket; role and outcome unset.
+    fn closed_life_event() -> np_life_event {
+        np_life_event {
+            hdr: hdr_at_5(NP_EV_LIFE),
+            what: NP_LIFE_CLOSED,
+            _pad0: 0,
+            stats: stats_v4(),
+        }
     }
 
     #[test]
     fn lifecycle_events_decode_with_outcome_health_and_response_times() {
-        let mut ev = np_life_event {
-            hdr: np_event_hdr {
-                kind: NP_EV_LIFE,
-                _pad0: 0,
-                ktime_ns: 5,
-            },
-            what: NP_LIFE_CLOSED,
-            _pad0: 0,
-            stats: stats_v4(),
-        };
+        let mut ev = closed_life_event();
         let l = &mut ev.stats.life;
         l.role = NP_ROLE_CLIENT as u8;
         l.outcome = NP_OUT_REFUSED as u8;
@@ -444,7 +446,7 @@ mod tests {
         l.rt_hist[3] = 2;
         l.rt_count = 2;
         l.rt_sum_us = 150;
-        let Ok(Event::Life(e)) = decode_event(&bytes_of(&ev)) else {
+        let Ok(Event::Life(e)) = decode_event(as_bytes(&ev)) else {
             panic!("not a lifecycle event");
         };
         assert_eq!(e.step, Step::Closed);
@@ -456,46 +458,33 @@ mod tests {
         assert_eq!(e.record.owner.map(|o| o.pid), Some(77));
         // No role: no lifecycle (a UDP socket, or one no hook saw connect).
         ev.stats.life.role = 0;
-        assert!(decode_event(&bytes_of(&ev)).is_err());
+        assert!(decode_event(as_bytes(&ev)).is_err());
         // Short and unknown steps are errors, not panics.
-        assert!(decode_event(&bytes_of(&ev)[..100]).is_err());
+        assert!(decode_event(&as_bytes(&ev)[..100]).is_err());
         ev.stats.life.role = NP_ROLE_SERVER as u8;
         ev.what = 99;
-        assert!(decode_event(&bytes_of(&ev)).is_err());
+        assert!(decode_event(as_bytes(&ev)).is_err());
     }
 
     #[test]
     fn records_sent_without_their_tail_decode_as_the_kernel_sends_them() {
         // A close record without the lifecycle part.
         let close = np_sock_event {
-            hdr: np_event_hdr {
-                kind: NP_EV_SOCK_CLOSE,
-                _pad0: 0,
-                ktime_ns: 5,
-            },
+            hdr: hdr_at_5(NP_EV_SOCK_CLOSE),
             stats: stats_v4(),
         };
-        let bytes = bytes_of(&close);
+        let bytes = as_bytes(&close);
         let Ok(Event::SocketClosed(r)) = decode_event(&bytes[..SOCK_EVENT_LEN]) else {
             panic!("a short close record did not decode");
         };
         assert_eq!((r.cookie, r.counters.tx_bytes), (SocketCookie(99), 1000));
         assert!(decode_event(&bytes[..SOCK_EVENT_LEN - 1]).is_err());
         // A lifecycle record without its response histogram.
-        let mut ev = np_life_event {
-            hdr: np_event_hdr {
-                kind: NP_EV_LIFE,
-                _pad0: 0,
-                ktime_ns: 5,
-            },
-            what: NP_LIFE_CLOSED,
-            _pad0: 0,
-            stats: stats_v4(),
-        };
+        let mut ev = closed_life_event();
         ev.stats.life.role = NP_ROLE_SERVER as u8;
         ev.stats.life.outcome = NP_OUT_CLOSED as u8;
         ev.stats.life.established_ns = 10;
-        let bytes = bytes_of(&ev);
+        let bytes = as_bytes(&ev);
         let Ok(Event::Life(e)) = decode_event(&bytes[..LIFE_EVENT_SHORT_LEN]) else {
             panic!("a short lifecycle record did not decode");
         };

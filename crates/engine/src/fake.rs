@@ -333,19 +333,11 @@ impl FakeBackend {
                     closed: true,
                     owner_is_closer: false,
                 },
-                life: ConnectionLife {
-                    role: Role::Client,
-                    outcome: f.outcome,
-                    connect_ns: now_ns.saturating_sub(500_000_000),
-                    established_ns: None,
-                    closed_ns: Some(now_ns),
-                    handshake_ns: None,
-                    health: None,
-                    retrans_events: 0,
-                    error: 0,
-                    closer: None,
-                    response: ResponseHistogram::default(),
-                },
+                life: ConnectionLife::client(
+                    f.outcome,
+                    now_ns.saturating_sub(500_000_000),
+                    Some(now_ns),
+                ),
             });
         }
     }

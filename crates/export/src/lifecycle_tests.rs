@@ -1,6 +1,4 @@
-use netoproc_core::lifecycle::{
-    ConnectionBook, ConnectionLife, LifeEvent, Outcome, ResponseHistogram, Role, Step,
-};
+use netoproc_core::lifecycle::{ConnectionBook, ConnectionLife, LifeEvent, Outcome, Step};
 use netoproc_core::model::{Counters, Owner, SocketCookie, SocketRecord};
 
 use super::*;
@@ -26,17 +24,8 @@ fn closed(cookie: u64, comm: &str, outcome: Outcome) -> LifeEvent {
             owner_is_closer: false,
         },
         life: ConnectionLife {
-            role: Role::Client,
-            outcome,
-            connect_ns: 1_000_000,
-            established_ns: None,
-            closed_ns: Some(3_000_000),
-            handshake_ns: None,
-            health: None,
-            retrans_events: 0,
             error: 111,
-            closer: None,
-            response: ResponseHistogram::default(),
+            ..ConnectionLife::client(outcome, 1_000_000, Some(3_000_000))
         },
     }
 }

@@ -127,10 +127,8 @@ fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
             &stop,
         );
     }
-    if matches!(cli.command, Some(cli::Command::Stream)) {
-        let session = session::session_config(cli, session::FrontEnd::Snapshot);
-        stream::run(cli, session, capture.as_mut(), &SystemClock, &stop)
-    } else if live {
+    let stream = matches!(cli.command, Some(cli::Command::Stream));
+    if live && !stream {
         let session = session::session_config(cli, session::FrontEnd::Live);
         let view = live::LiveChoices {
             group_by: cli.group_by,
@@ -139,6 +137,18 @@ fn run(cli: &Cli, elevated: Option<&str>) -> Result<(), Failure> {
         live::run(view, session, capture.as_mut(), &SystemClock, &stop)
     } else {
         let session = session::session_config(cli, session::FrontEnd::Snapshot);
-        snapshot::run(cli, session, capture.as_mut(), &SystemClock, &stop)
+        let run_to = if stream {
+            stream::run_to
+        } else {
+            snapshot::run_to
+        };
+        run_to(
+            cli,
+            session,
+            capture.as_mut(),
+            &SystemClock,
+            &stop,
+            &mut std::io::stdout().lock(),
+        )
     }
 }

@@ -4,7 +4,7 @@
 //! between; at the end everything is read once more, so the report includes
 //! traffic up to the last moment.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -21,17 +21,7 @@ use crate::failure::Failure;
 /// time reported with `--verbose`.
 pub static PROCESS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
-pub fn run(
-    cli: &Cli,
-    session: SessionConfig,
-    backend: &mut dyn CaptureBackend,
-    clock: &dyn Clock,
-    stop: &AtomicBool,
-) -> Result<(), Failure> {
-    run_to(cli, session, backend, clock, stop, &mut io::stdout().lock())
-}
-
-/// [`run`], printing to `out` (a test's buffer).
+/// Runs the front-end, printing to `out` (stdout, or a test's buffer).
 pub(crate) fn run_to(
     cli: &Cli,
     session: SessionConfig,

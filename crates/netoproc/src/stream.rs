@@ -79,17 +79,7 @@ impl Differ {
     }
 }
 
-pub fn run(
-    cli: &Cli,
-    session: SessionConfig,
-    backend: &mut dyn CaptureBackend,
-    clock: &dyn Clock,
-    stop: &AtomicBool,
-) -> Result<(), Failure> {
-    run_to(cli, session, backend, clock, stop, &mut io::stdout().lock())
-}
-
-/// [`run`], printing to `out` (a test's buffer).
+/// Runs the front-end, printing to `out` (stdout, or a test's buffer).
 pub(crate) fn run_to(
     cli: &Cli,
     mut session: SessionConfig,

@@ -2,17 +2,20 @@
 //! socket source: caching, fallbacks, on-demand dumps and their rate limit,
 //! proc events and full-scan decisions, with a hand-driven clock.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::rc::Rc;
 use std::time::Duration;
 
-use netoproc_core::{Family, SocketCookie};
+use netoproc_core::SocketCookie;
 
 use super::*;
 use crate::sock_diag::TcpState;
 
 const HOST: NetnsId = NetnsId(4026531833);
 const OTHER: NetnsId = NetnsId(4026532177);
+const TCP: Protocol = Protocol::Tcp;
+/// The addresses of [`pid_200s_connection`].
+const CONN: (&str, &str) = ("127.0.0.1:50000", "127.0.0.1:41000");
 
 #[derive(Default)]
 struct Fake {
@@ -69,30 +72,34 @@ impl SocketSource for FakeSource {
     }
 }
 
+/// A root socket, listening or unconnected without a remote; cookie
+/// `inode` × 10.
 fn sock(protocol: Protocol, local: &str, remote: Option<&str>, inode: u64) -> InetSocket {
-    let local: SocketAddr = local.parse().unwrap();
+    let state = match (protocol, remote) {
+        (Protocol::Tcp, None) => TcpState::Listen,
+        (Protocol::Udp, None) => TcpState::Close,
+        _ => TcpState::Established,
+    };
     InetSocket {
-        protocol,
-        family: if local.is_ipv4() {
-            Family::Ipv4
-        } else {
-            Family::Ipv6
-        },
-        local,
-        remote: remote.map(|r| r.parse().unwrap()),
-        state: match (protocol, remote) {
-            (Protocol::Tcp, None) => TcpState::Listen,
-            (Protocol::Udp, None) => TcpState::Close,
-            _ => TcpState::Established,
-        },
         uid: 0,
-        inode,
         cookie: SocketCookie(inode * 10),
+        ..crate::socket_table::tests::sock(protocol, local, remote, state, inode)
     }
+}
+
+/// Pid 200's connected socket (inode 141074 in the fixture), which the
+/// fixture's last dump lacks.
+fn pid_200s_connection() -> InetSocket {
+    sock(TCP, CONN.0, Some(CONN.1), 141074)
 }
 
 fn a(s: &str) -> SocketAddr {
     s.parse().unwrap()
+}
+
+/// The fake's table of the host namespace.
+fn host_table(src: &FakeSource) -> RefMut<'_, Vec<InetSocket>> {
+    RefMut::map(src.0.borrow_mut(), |f| f.tables.get_mut(&HOST).unwrap())
 }
 
 /// The fixture's sockets (inodes from testdata/fdscan/README.md).
@@ -132,15 +139,17 @@ fn setup() -> (SocketResolver<FakeSource>, FakeSource, Instant) {
     (r, src, now)
 }
 
-fn pids(
+/// How `l` → `rem` resolves: the kind of match and the owners.
+fn matched(
     r: &mut SocketResolver<FakeSource>,
     p: Protocol,
     l: &str,
     rem: &str,
     ns: Option<NetnsId>,
     now: Instant,
-) -> Option<Vec<u32>> {
-    r.resolve(p, a(l), a(rem), ns, now).map(|x| x.pids.clone())
+) -> Option<(MatchKind, Vec<u32>)> {
+    r.resolve(p, a(l), a(rem), ns, now)
+        .map(|x| (x.matched, x.pids.clone()))
 }
 
 #[test]
@@ -157,11 +166,11 @@ fn exact_then_listener_with_cache_hits() {
     let (mut r, _, now) = setup();
     let udp = Protocol::Udp;
     assert_eq!(
-        pids(&mut r, udp, "127.0.0.1:45000", "127.0.0.1:9", None, now),
+        matched(&mut r, udp, "127.0.0.1:45000", "127.0.0.1:9", None, now).map(|m| m.1),
         Some(vec![200])
     );
     assert_eq!(
-        pids(&mut r, udp, "127.0.0.1:45000", "127.0.0.1:9", None, now),
+        matched(&mut r, udp, "127.0.0.1:45000", "127.0.0.1:9", None, now).map(|m| m.1),
         Some(vec![200])
     );
     // IPv6 unconnected listener bound to ::1
@@ -175,18 +184,19 @@ fn exact_then_listener_with_cache_hits() {
     // The namespace decides between two listeners on one address.
     let tcp = Protocol::Tcp;
     assert_eq!(
-        pids(
+        matched(
             &mut r,
             tcp,
             "127.0.0.1:41000",
             "127.0.0.1:5",
             Some(OTHER),
             now
-        ),
+        )
+        .map(|m| m.1),
         Some(vec![300])
     );
     assert_eq!(
-        pids(&mut r, tcp, "127.0.0.1:41000", "127.0.0.1:5", None, now),
+        matched(&mut r, tcp, "127.0.0.1:41000", "127.0.0.1:5", None, now).map(|m| m.1),
         Some(vec![100, 200])
     );
     let s = r.stats();
@@ -204,17 +214,12 @@ fn a_refresh_revalidates_cached_answers() {
         .resolve(udp, a("127.0.0.1:45000"), a("127.0.0.1:9"), None, now)
         .is_some());
     // The socket closes; the next dump lacks it.
-    src.0
-        .borrow_mut()
-        .tables
-        .get_mut(&HOST)
-        .unwrap()
-        .retain(|s| s.inode != 141074);
+    host_table(&src).retain(|s| s.inode != 141074);
     r.refresh(now + Duration::from_secs(1)).unwrap();
     let later = now + Duration::from_secs(1);
     // A late packet of the closed socket keeps its owner.
     assert_eq!(
-        pids(&mut r, udp, "127.0.0.1:45000", "127.0.0.1:9", None, later),
+        matched(&mut r, udp, "127.0.0.1:45000", "127.0.0.1:9", None, later).map(|m| m.1),
         Some(vec![200])
     );
     assert_eq!(r.stats().from_closed, 1);
@@ -226,14 +231,15 @@ fn a_refresh_revalidates_cached_answers() {
     // Unused for cache_ttl: forgotten.
     r.refresh(later + Duration::from_secs(120)).unwrap();
     assert_eq!(
-        pids(
+        matched(
             &mut r,
             udp,
             "127.0.0.1:45000",
             "127.0.0.1:9",
             None,
             later + Duration::from_secs(120)
-        ),
+        )
+        .map(|m| m.1),
         None
     );
 }
@@ -244,25 +250,11 @@ fn unknown_tuples_dump_on_demand_at_most_once_per_interval() {
     let before = src.0.borrow().dumps;
     // A new client connection appears after the last dump (its fd is in
     // the fixture as 200's connected socket).
-    src.0.borrow_mut().tables.get_mut(&HOST).unwrap().push(sock(
-        Protocol::Tcp,
-        "127.0.0.1:50000",
-        Some("127.0.0.1:41000"),
-        141074,
-    ));
+    host_table(&src).push(pid_200s_connection());
     let t = now + Duration::from_millis(500);
-    let res = r
-        .resolve(
-            Protocol::Tcp,
-            a("127.0.0.1:50000"),
-            a("127.0.0.1:41000"),
-            Some(HOST),
-            t,
-        )
-        .unwrap();
     assert_eq!(
-        (res.matched, res.pids.as_slice()),
-        (MatchKind::Exact, &[200][..])
+        matched(&mut r, TCP, CONN.0, CONN.1, Some(HOST), t),
+        Some((MatchKind::Exact, vec![200]))
     );
     assert_eq!(src.0.borrow().dumps, before + 1);
     // A flood of unknown UDP tuples inside one interval: one UDP dump (of
@@ -309,30 +301,17 @@ fn a_new_connection_is_asked_for_by_its_tuple_without_a_dump() {
     {
         let mut f = src.0.borrow_mut();
         f.answers_exact = true;
-        // Pid 200's connected socket (inode 141074 in the fixture), with a
-        // cookie of its own.
-        let mut conn = sock(
-            Protocol::Tcp,
-            "127.0.0.1:50000",
-            Some("127.0.0.1:41000"),
-            141074,
-        );
-        conn.cookie = SocketCookie(7);
+        // Pid 200's connection, with a cookie of its own.
+        let conn = InetSocket {
+            cookie: SocketCookie(7),
+            ..pid_200s_connection()
+        };
         f.tables.get_mut(&HOST).unwrap().push(conn);
     }
     let t = now + Duration::from_millis(500);
-    let res = r
-        .resolve(
-            Protocol::Tcp,
-            a("127.0.0.1:50000"),
-            a("127.0.0.1:41000"),
-            Some(HOST),
-            t,
-        )
-        .unwrap();
     assert_eq!(
-        (res.matched, res.pids.as_slice()),
-        (MatchKind::Exact, &[200][..])
+        matched(&mut r, TCP, CONN.0, CONN.1, Some(HOST), t),
+        Some((MatchKind::Exact, vec![200]))
     );
     assert_eq!(src.0.borrow().dumps, before);
     assert_eq!((r.stats().exact_lookups, r.stats().exact_found), (1, 1));
@@ -363,46 +342,37 @@ fn a_miss_dumps_only_its_protocol_and_keeps_the_others_sockets() {
             Some("127.0.0.1:53"),
             141074,
         ));
-        host.push(sock(
-            Protocol::Tcp,
-            "127.0.0.1:50000",
-            Some("127.0.0.1:41000"),
-            141074,
-        ));
+        host.push(pid_200s_connection());
     }
     let t = now + Duration::from_millis(500);
-    let udp = r.resolve(
+    let udp = matched(
+        &mut r,
         Protocol::Udp,
-        a("127.0.0.1:53000"),
-        a("127.0.0.1:53"),
+        "127.0.0.1:53000",
+        "127.0.0.1:53",
         Some(HOST),
         t,
     );
-    assert_eq!(udp.map(|r| r.matched), Some(MatchKind::Exact));
+    assert_eq!(udp.map(|m| m.0), Some(MatchKind::Exact));
     assert_eq!(
         src.0.borrow().dumped_protocols.last(),
         Some(&vec![Protocol::Udp])
     );
     // The TCP listener of the last full dump is still known...
-    let listener = r.resolve(
-        Protocol::Tcp,
-        a("127.0.0.1:41000"),
-        a("127.0.0.1:50001"),
+    let listener = matched(
+        &mut r,
+        TCP,
+        "127.0.0.1:41000",
+        "127.0.0.1:50001",
         Some(HOST),
         t,
     );
-    assert_eq!(listener.map(|r| r.matched), Some(MatchKind::BoundAddress));
+    assert_eq!(listener.map(|m| m.0), Some(MatchKind::BoundAddress));
     assert_eq!(src.0.borrow().dumps, before + 1);
     // ...and a TCP miss right after the UDP dump is not rate limited by it:
     // it dumps TCP, and finds the new connection.
-    let tcp = r.resolve(
-        Protocol::Tcp,
-        a("127.0.0.1:50000"),
-        a("127.0.0.1:41000"),
-        Some(HOST),
-        t,
-    );
-    assert_eq!(tcp.map(|r| r.matched), Some(MatchKind::Exact));
+    let tcp = matched(&mut r, TCP, CONN.0, CONN.1, Some(HOST), t);
+    assert_eq!(tcp.map(|m| m.0), Some(MatchKind::Exact));
     assert_eq!(
         src.0.borrow().dumped_protocols.last(),
         Some(&vec![Protocol::Tcp])
@@ -417,12 +387,7 @@ fn proc_events_drive_incremental_rescans() {
     assert!(!r.is_event_driven());
     let later = now + Duration::from_secs(2);
     // 200 exits: its own socket closes with it.
-    src.0
-        .borrow_mut()
-        .tables
-        .get_mut(&HOST)
-        .unwrap()
-        .retain(|s| s.inode != 141074);
+    host_table(&src).retain(|s| s.inode != 141074);
     r.note_proc_events(
         [
             ProcEvent::Exit {

@@ -192,4 +192,4 @@ fn rank(s: &InetSocket) -> (bool, bool) {
 
 #[cfg(test)]
 #[path = "socket_table_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -1,7 +1,8 @@
 use super::*;
 use netoproc_core::Family;
 
-fn sock(
+/// A socket of uid 1000 on `local` (its family), cookie `inode` + 10⁶.
+pub(crate) fn sock(
     protocol: Protocol,
     local: &str,
     remote: Option<&str>,

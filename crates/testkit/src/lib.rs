@@ -9,7 +9,8 @@
 
 pub mod netns;
 
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
@@ -31,6 +32,32 @@ pub fn root_or_skip(test: &str, needs: &str) -> bool {
 /// answers (`("tmux", "-V")`).
 pub fn can_run(test: &str, tools: &[(&str, &str)]) -> bool {
     can_run_as(test, "root", tools)
+}
+
+/// Runs `promtool check metrics` on `body` (a `/metrics` page) and asserts
+/// that it has nothing to say; `Err` when promtool cannot be run (it comes
+/// with the `prometheus` package), for the caller to skip or fail.
+pub fn promtool_check_metrics(body: &str) -> std::io::Result<()> {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(body.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool's output");
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
 }
 
 fn can_run_as(test: &str, needs: &str, tools: &[(&str, &str)]) -> bool {

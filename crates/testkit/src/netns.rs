@@ -29,6 +29,41 @@ pub fn ip(args: &[&str]) {
     );
 }
 
+/// The MAC address of `iface` in namespace `ns`.
+pub fn mac(ns: &str, iface: &str) -> String {
+    let out = Command::new("ip")
+        .args(["-n", ns, "-o", "link", "show", "dev", iface])
+        .output()
+        .expect("ip link show");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut words = text.split_whitespace();
+    words
+        .by_ref()
+        .find(|w| *w == "link/ether")
+        .and_then(|_| words.next())
+        .unwrap_or_else(|| panic!("no MAC address for {iface} in {text:?}"))
+        .to_string()
+}
+
+/// Makes `addr` a permanent neighbour at `lladdr` on `iface` in namespace
+/// `ns` (`ip neigh replace … nud permanent`): no ARP or neighbour
+/// discovery for it.
+pub fn pin_neighbour(ns: &str, iface: &str, addr: &str, lladdr: &str) {
+    ip(&[
+        "-n",
+        ns,
+        "neigh",
+        "replace",
+        addr,
+        "lladdr",
+        lladdr,
+        "dev",
+        iface,
+        "nud",
+        "permanent",
+    ]);
+}
+
 /// Makes namespace names unique among the tests of one process.
 static NEXT_NETNS: AtomicU32 = AtomicU32::new(0);
 
@@ -138,40 +173,13 @@ impl VethPair {
     /// timing differs between the two by the resolution (1 s when the first
     /// IPv6 solicitation goes unanswered, as on a fresh veth).
     pub fn pin_neighbours(&self) {
-        let mac = |ns: &str, iface: &str| -> String {
-            let out = Command::new("ip")
-                .args(["-n", ns, "-o", "link", "show", "dev", iface])
-                .output()
-                .expect("ip link show");
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            let mut words = text.split_whitespace();
-            words
-                .by_ref()
-                .find(|w| *w == "link/ether")
-                .and_then(|_| words.next())
-                .unwrap_or_else(|| panic!("no MAC address for {iface} in {text:?}"))
-                .to_string()
-        };
         let (ma, mb) = (mac(&self.a.name, IFACE_A), mac(&self.b.name, IFACE_B));
         for (ns, iface, peer, lladdr) in [
             (&self.a.name, IFACE_A, 2u8, &mb),
             (&self.b.name, IFACE_B, 1u8, &ma),
         ] {
             for addr in [self.v4(peer), self.v6(peer)] {
-                let addr = addr.to_string();
-                ip(&[
-                    "-n",
-                    ns,
-                    "neigh",
-                    "replace",
-                    &addr,
-                    "lladdr",
-                    lladdr,
-                    "dev",
-                    iface,
-                    "nud",
-                    "permanent",
-                ]);
+                pin_neighbour(ns, iface, &addr.to_string(), lladdr);
             }
         }
     }

@@ -170,6 +170,38 @@ impl Drop for Generator {
     }
 }
 
+/// `tcp-server --listen SRV --reply REPLY --hold-ms HOLD_MS`.
+pub fn tcp_server_args(srv: &str, reply: u64, hold_ms: u64) -> Vec<String> {
+    let (reply, hold) = (reply.to_string(), hold_ms.to_string());
+    [
+        "tcp-server",
+        "--listen",
+        srv,
+        "--reply",
+        &reply,
+        "--hold-ms",
+        &hold,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// `tcp-client --connect SRV --send SEND --hold-ms HOLD_MS`.
+pub fn tcp_client_args(srv: &str, send: u64, hold_ms: u64) -> Vec<String> {
+    let (send, hold) = (send.to_string(), hold_ms.to_string());
+    [
+        "tcp-client",
+        "--connect",
+        srv,
+        "--send",
+        &send,
+        "--hold-ms",
+        &hold,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// One TCP transfer between two copies of `np-trafficgen` at `bin` in
 /// namespace `ns`: the client sends `send` bytes to 127.0.0.1:`port`, the
 /// server replies `reply`; both hold their sockets a second after. The
@@ -181,38 +213,23 @@ pub fn tcp_transfer(
     send: u64,
     reply: u64,
 ) -> (u64, u64) {
+    tcp_transfer_held(ns, bin, port, send, reply, 1000)
+}
+
+/// [`tcp_transfer`], both holding their sockets `hold_ms` after.
+pub fn tcp_transfer_held(
+    ns: &str,
+    bin: &std::path::Path,
+    port: u16,
+    send: u64,
+    reply: u64,
+    hold_ms: u64,
+) -> (u64, u64) {
     let srv = format!("127.0.0.1:{port}");
-    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let (send, reply) = (send.to_string(), reply.to_string());
-    let mut server = Generator::spawn_bin(
-        "server",
-        ns,
-        bin,
-        &args(&[
-            "tcp-server",
-            "--listen",
-            &srv,
-            "--reply",
-            &reply,
-            "--hold-ms",
-            "1000",
-        ]),
-    );
+    let mut server =
+        Generator::spawn_bin("server", ns, bin, &tcp_server_args(&srv, reply, hold_ms));
     server.wait_ready();
-    let client = Generator::spawn_bin(
-        "client",
-        ns,
-        bin,
-        &args(&[
-            "tcp-client",
-            "--connect",
-            &srv,
-            "--send",
-            &send,
-            "--hold-ms",
-            "1000",
-        ]),
-    );
+    let client = Generator::spawn_bin("client", ns, bin, &tcp_client_args(&srv, send, hold_ms));
     let c = client.finish();
     let s = server.finish();
     (c.tx_bytes + s.tx_bytes, c.rx_bytes + s.rx_bytes)

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::generator::Generator;
-use super::netns::Netns;
+use super::netns::{ip, mac, pin_neighbour, Netns};
 
 const A_IF: &str = "np-la";
 const B_IF: &str = "np-lb";
@@ -17,31 +17,6 @@ const MA_IF: &str = "np-ma";
 const MB_IF: &str = "np-mb";
 
 static NEXT: AtomicU8 = AtomicU8::new(1);
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "`ip {}` failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-}
-
-/// The MAC address of `iface` in `ns`.
-pub fn mac(ns: &Netns, iface: &str) -> String {
-    let out = Command::new("ip")
-        .args(["-n", &ns.name, "-o", "link", "show", "dev", iface])
-        .output()
-        .expect("ip link show");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut words = text.split_whitespace();
-    words.by_ref().find(|w| *w == "link/ether");
-    words
-        .next()
-        .unwrap_or_else(|| panic!("no MAC address for {iface} in {text:?}"))
-        .to_string()
-}
 
 /// Runs `sysctl -w KEY=VALUE` inside `ns`.
 pub fn sysctl(ns: &Netns, kv: &str) {
@@ -95,22 +70,9 @@ impl DelayLink {
         }
         // Static neighbours: no ARP round trip through the delay in the
         // first handshake.
-        let (mac_a, mac_b) = (mac(&a, A_IF), mac(&b, B_IF));
+        let (mac_a, mac_b) = (mac(&a.name, A_IF), mac(&b.name, B_IF));
         for (ns, iface, peer, lladdr) in [(&a, A_IF, 2u8, &mac_b), (&b, B_IF, 1u8, &mac_a)] {
-            let addr = format!("10.204.{subnet}.{peer}");
-            ip(&[
-                "-n",
-                &ns.name,
-                "neigh",
-                "replace",
-                &addr,
-                "lladdr",
-                lladdr,
-                "dev",
-                iface,
-                "nud",
-                "permanent",
-            ]);
+            pin_neighbour(&ns.name, iface, &format!("10.204.{subnet}.{peer}"), lladdr);
         }
         let args: Vec<String> = [
             "bridge",

@@ -5,4 +5,4 @@
 
 // Each test binary uses only some of them.
 #[allow(unused_imports)]
-pub use netoproc_testkit::netns::{Netns, VethPair, IFACE_A, IFACE_B};
+pub use netoproc_testkit::netns::{ip, mac, pin_neighbour, Netns, VethPair, IFACE_A, IFACE_B};

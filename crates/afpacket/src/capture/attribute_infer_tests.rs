@@ -8,7 +8,7 @@ use netoproc_core::ledger::SocketLedger;
 use netoproc_core::model::SocketCookie;
 use netoproc_procfs::{MatchKind, TcpState};
 
-use super::tests::{attributor, key, ms, res, rx, tx, Fake};
+use super::tests::{attributor, exact, key, ms, owner_pid, res, rx, tx, Fake};
 use crate::capture::flow::TCP_FIN;
 use netoproc_core::model::Protocol;
 
@@ -19,16 +19,8 @@ fn gone_sockets_inherit_the_recent_owner_of_their_address_pair() {
         ..Fake::default()
     };
     let live = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
-    let r = res(
-        Protocol::Tcp,
-        "10.0.0.1:40000",
-        Some("10.0.0.2:80"),
-        9,
-        100,
-        &[42],
-        MatchKind::Exact,
-    );
-    f.exact.insert((live.protocol, live.local, live.remote), r);
+    let r = exact(live, 9, 100, &[42]);
+    f.add(r);
     let (mut at, t0) = attributor(f);
     at.new_flow(live, t0);
     // The next connection closed before its first packet was looked up.
@@ -41,23 +33,13 @@ fn gone_sockets_inherit_the_recent_owner_of_their_address_pair() {
         .iter()
         .find(|s| s.tuple.unwrap().local == gone.local)
         .unwrap();
-    assert_eq!(s.owner.as_ref().map(|o| o.pid), Some(42));
+    assert_eq!(owner_pid(s), Some(42));
     assert_eq!((at.tally.flows_inferred, at.tally.bytes_inferred), (1, 10));
 
     // Once two processes talked to that remote, nothing is inferred.
     let other = key(Protocol::Tcp, "10.0.0.1:40002", "10.0.0.2:80");
-    let r = res(
-        Protocol::Tcp,
-        "10.0.0.1:40002",
-        Some("10.0.0.2:80"),
-        11,
-        101,
-        &[43],
-        MatchKind::Exact,
-    );
-    at.owners
-        .exact
-        .insert((other.protocol, other.local, other.remote), r);
+    let r = exact(other, 11, 101, &[43]);
+    at.owners.add(r);
     at.new_flow(other, t0 + ms(2));
     let third = key(Protocol::Tcp, "10.0.0.1:40003", "10.0.0.2:80");
     at.new_flow(third, t0 + ms(3));
@@ -82,7 +64,7 @@ fn a_namespace_with_one_process_names_its_gone_sockets() {
     at.new_flow(k, t0);
     at.deltas(&[(k, tx(40)), (k, rx(100))], t0);
     let b = at.take_batch();
-    assert_eq!(b.sockets[0].owner.as_ref().map(|o| o.pid), Some(555));
+    assert_eq!(owner_pid(&b.sockets[0]), Some(555));
     assert_eq!(at.tally.bytes_inferred, 140);
 }
 
@@ -93,49 +75,33 @@ fn time_wait_sockets_are_closed_and_inferred() {
         ..Fake::default()
     };
     let k = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
-    let mut r = res(
-        Protocol::Tcp,
-        "10.0.0.1:40000",
-        Some("10.0.0.2:80"),
-        13,
-        0,
-        &[],
-        MatchKind::Exact,
-    );
+    let mut r = exact(k, 13, 0, &[]);
     r.socket.state = TcpState::TimeWait;
-    f.exact.insert((k.protocol, k.local, k.remote), r);
+    f.add(r);
     let (mut at, t0) = attributor(f);
     at.new_flow(k, t0);
     let b = at.take_batch();
     assert!(b.sockets[0].closed);
     assert_eq!(b.sockets[0].cookie, SocketCookie(13));
-    assert_eq!(b.sockets[0].owner.as_ref().map(|o| o.pid), Some(9));
+    assert_eq!(owner_pid(&b.sockets[0]), Some(9));
 }
 
 #[test]
 fn an_unplaced_socket_waits_for_its_owner() {
     let mut f = Fake::default();
     let k = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
-    let mut r = res(
-        Protocol::Tcp,
-        "10.0.0.1:40000",
-        Some("10.0.0.2:80"),
-        9,
-        100,
-        &[],
-        MatchKind::Exact,
-    );
-    f.exact.insert((k.protocol, k.local, k.remote), r.clone());
+    let mut r = exact(k, 9, 100, &[]);
+    f.add(r.clone());
     let (mut at, t0) = attributor(f);
     at.new_flow(k, t0);
     at.deltas(&[(k, tx(100))], t0);
     assert!(at.take_batch().is_empty(), "waits, nothing emitted yet");
     // The fd index learns the inode: the next retry binds it.
     r.pids = vec![42];
-    at.owners.exact.insert((k.protocol, k.local, k.remote), r);
+    at.owners.add(r);
     at.tick(t0 + ms(5));
     let b = at.take_batch();
-    assert_eq!(b.sockets[0].owner.as_ref().map(|o| o.pid), Some(42));
+    assert_eq!(owner_pid(&b.sockets[0]), Some(42));
     assert_eq!(b.sockets[0].counters.tx_bytes, 100);
 }
 
@@ -156,20 +122,12 @@ fn a_rate_limited_flow_is_settled_then_named_in_the_same_record() {
     assert!(first.sockets[0].owner.is_none());
     let cookie = first.sockets[0].cookie;
     // The next dump lists it with its owner.
-    let r = res(
-        Protocol::Tcp,
-        "10.0.0.1:40000",
-        Some("10.0.0.2:80"),
-        9,
-        100,
-        &[42],
-        MatchKind::Exact,
-    );
-    at.owners.exact.insert((k.protocol, k.local, k.remote), r);
+    let r = exact(k, 9, 100, &[42]);
+    at.owners.add(r);
     at.tick(t0 + ms(10));
     let second = at.take_batch();
     assert_eq!(second.sockets[0].cookie, cookie);
-    assert_eq!(second.sockets[0].owner.as_ref().map(|o| o.pid), Some(42));
+    assert_eq!(owner_pid(&second.sockets[0]), Some(42));
     assert_eq!((at.tally.flows_resolved, at.tally.bytes_resolved), (1, 100));
     assert_eq!(at.tally.flows_unresolved, 0);
 
@@ -184,16 +142,8 @@ fn a_rate_limited_flow_is_settled_then_named_in_the_same_record() {
 fn closed_sockets_keep_their_owner_for_late_packets() {
     let mut f = Fake::default();
     let k = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
-    let r = res(
-        Protocol::Tcp,
-        "10.0.0.1:40000",
-        Some("10.0.0.2:80"),
-        9,
-        100,
-        &[42],
-        MatchKind::Exact,
-    );
-    f.exact.insert((k.protocol, k.local, k.remote), r);
+    let r = exact(k, 9, 100, &[42]);
+    f.add(r);
     f.alive.insert(SocketCookie(9));
     let (mut at, t0) = attributor(f);
     at.new_flow(k, t0);
@@ -212,7 +162,7 @@ fn closed_sockets_keep_their_owner_for_late_packets() {
     at.deltas(&[(k, fin)], t0 + Duration::from_secs(2));
     let b = at.take_batch();
     assert_eq!(b.sockets[0].cookie, SocketCookie(9));
-    assert_eq!(b.sockets[0].owner.as_ref().map(|o| o.pid), Some(42));
+    assert_eq!(owner_pid(&b.sockets[0]), Some(42));
     assert_eq!(b.sockets[0].counters.tx_packets, 2);
     // Quiet for the grace period: forgotten.
     at.tick(t0 + Duration::from_secs(20));
@@ -223,7 +173,7 @@ fn closed_sockets_keep_their_owner_for_late_packets() {
 fn synthetic_records_close_after_fin_and_silence() {
     // An accepted connection named by its listener has a record of its own.
     let mut f = Fake::default();
-    let r = res(
+    f.add(res(
         Protocol::Tcp,
         "0.0.0.0:80",
         None,
@@ -231,8 +181,7 @@ fn synthetic_records_close_after_fin_and_silence() {
         50,
         &[8],
         MatchKind::Wildcard,
-    );
-    f.by_port.insert((Protocol::Tcp, 80), r);
+    ));
     let (mut at, t0) = attributor(f);
     let k = key(Protocol::Tcp, "10.0.0.2:80", "10.0.0.1:40000");
     at.new_flow(k, t0);
@@ -272,27 +221,19 @@ fn a_socket_in_the_accept_queue_waits_to_be_accepted() {
         ..Fake::default()
     };
     let k = key(Protocol::Tcp, "10.0.0.2:80", "10.0.0.1:40000");
-    let mut r = res(
-        Protocol::Tcp,
-        "10.0.0.2:80",
-        Some("10.0.0.1:40000"),
-        21,
-        0,
-        &[],
-        MatchKind::Exact,
-    );
-    f.exact.insert((k.protocol, k.local, k.remote), r.clone());
+    let mut r = exact(k, 21, 0, &[]);
+    f.add(r.clone());
     let (mut at, t0) = attributor(f);
     at.new_flow(k, t0);
     at.deltas(&[(k, rx(64))], t0);
     assert!(at.take_batch().is_empty());
     (r.socket.inode, r.pids) = (210, vec![8]);
-    at.owners.exact.insert((k.protocol, k.local, k.remote), r);
+    at.owners.add(r);
     at.tick(t0 + ms(5));
     let b = at.take_batch();
     assert_eq!(b.sockets[0].cookie, SocketCookie(21));
     assert!(!b.sockets[0].closed);
-    assert_eq!(b.sockets[0].owner.as_ref().map(|o| o.pid), Some(8));
+    assert_eq!(owner_pid(&b.sockets[0]), Some(8));
 }
 
 #[test]
@@ -315,7 +256,7 @@ fn flows_that_waited_too_long_join_an_aggregate() {
     let b = at.take_batch();
     assert_eq!(b.sockets.len(), 1);
     let s = &b.sockets[0];
-    assert_eq!(s.owner.as_ref().map(|o| o.pid), Some(77));
+    assert_eq!(owner_pid(s), Some(77));
     assert_eq!((s.counters.tx_bytes, s.counters.rx_bytes), (4000, 10000));
     let t = s.tuple.unwrap();
     assert_eq!((t.local.port(), t.remote.unwrap().port()), (0, 53));

@@ -121,6 +121,41 @@ pub(super) fn res(
     }
 }
 
+/// The exact match of `k`'s socket: `cookie`, `inode`, held by `pids`.
+pub(super) fn exact(k: FlowKey, cookie: u64, inode: u64, pids: &[u32]) -> Resolution {
+    let (local, remote) = (k.local.to_string(), k.remote.to_string());
+    res(
+        k.protocol,
+        &local,
+        Some(&remote),
+        cookie,
+        inode,
+        pids,
+        MatchKind::Exact,
+    )
+}
+
+impl Fake {
+    /// Resolves flows to `r`: by its address pair if an exact match, else
+    /// by its local port.
+    pub(super) fn add(&mut self, r: Resolution) {
+        let s = &r.socket;
+        match (r.matched, s.remote) {
+            (MatchKind::Exact, Some(remote)) => {
+                self.exact.insert((s.protocol, s.local, remote), r);
+            }
+            _ => {
+                self.by_port.insert((s.protocol, s.local.port()), r);
+            }
+        }
+    }
+}
+
+/// The pid of the process `s` is attributed to, if any.
+pub(super) fn owner_pid(s: &SocketRecord) -> Option<u32> {
+    s.owner.as_ref().map(|o| o.pid)
+}
+
 pub(super) fn tx(bytes: u64) -> FlowDelta {
     FlowDelta {
         counters: Counters {
@@ -160,16 +195,8 @@ pub(super) fn ms(n: u64) -> Duration {
 fn exact_socket_keeps_its_cookie_owner_and_tuple() {
     let k = key(Protocol::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
     let mut f = Fake::default();
-    let r = res(
-        Protocol::Tcp,
-        "10.0.0.1:40000",
-        Some("10.0.0.2:80"),
-        9,
-        100,
-        &[42],
-        MatchKind::Exact,
-    );
-    f.exact.insert((k.protocol, k.local, k.remote), r);
+    let r = exact(k, 9, 100, &[42]);
+    f.add(r);
     let (mut at, t0) = attributor(f);
     at.new_flow(k, t0);
     at.deltas(&[(k, tx(1000)), (k, rx(200))], t0);
@@ -195,7 +222,7 @@ fn exact_socket_keeps_its_cookie_owner_and_tuple() {
 #[test]
 fn unconnected_udp_is_one_record_split_per_remote() {
     let mut f = Fake::default();
-    let r = res(
+    f.add(res(
         Protocol::Udp,
         "0.0.0.0:5353",
         None,
@@ -203,8 +230,7 @@ fn unconnected_udp_is_one_record_split_per_remote() {
         300,
         &[7],
         MatchKind::Wildcard,
-    );
-    f.by_port.insert((Protocol::Udp, 5353), r);
+    ));
     let (mut at, t0) = attributor(f);
     let k1 = key(Protocol::Udp, "10.0.0.2:5353", "10.0.0.1:1111");
     let k2 = key(Protocol::Udp, "10.0.0.2:5353", "10.0.0.3:2222");
@@ -241,7 +267,7 @@ fn unconnected_udp_is_one_record_split_per_remote() {
 #[test]
 fn listener_match_gets_a_record_of_its_own() {
     let mut f = Fake::default();
-    let r = res(
+    f.add(res(
         Protocol::Tcp,
         "0.0.0.0:5401",
         None,
@@ -249,8 +275,7 @@ fn listener_match_gets_a_record_of_its_own() {
         50,
         &[8],
         MatchKind::Wildcard,
-    );
-    f.by_port.insert((Protocol::Tcp, 5401), r);
+    ));
     let (mut at, t0) = attributor(f);
     let k1 = key(Protocol::Tcp, "10.0.0.2:5401", "10.0.0.1:40001");
     let k2 = key(Protocol::Tcp, "10.0.0.2:5401", "10.0.0.1:40002");
@@ -306,16 +331,7 @@ fn flows_past_the_bound_count_in_an_ownerless_overflow_row() {
                 &format!("10.0.0.1:{}", 40000 + i),
                 "10.0.0.2:80",
             );
-            let r = res(
-                Protocol::Tcp,
-                &format!("10.0.0.1:{}", 40000 + i),
-                Some("10.0.0.2:80"),
-                100 + u64::from(i),
-                200 + u64::from(i),
-                &[42],
-                MatchKind::Exact,
-            );
-            f.exact.insert((k.protocol, k.local, k.remote), r);
+            f.add(exact(k, 100 + u64::from(i), 200 + u64::from(i), &[42]));
             k
         })
         .collect();
@@ -358,7 +374,7 @@ fn flows_past_the_bound_count_in_an_ownerless_overflow_row() {
     let s = b.sockets.iter().find(|s| s.cookie == SocketCookie(104));
     let s = s.expect("the flow's own record");
     assert_eq!(s.counters.tx_bytes, 10);
-    assert_eq!(s.owner.as_ref().map(|o| o.pid), Some(42));
+    assert_eq!(owner_pid(s), Some(42));
     assert_eq!(at.tally.flows_folded, 3);
 }
 

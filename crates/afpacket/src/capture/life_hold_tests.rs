@@ -2,7 +2,7 @@
 //! and what has no record of its own is counted.
 
 use super::*;
-use netoproc_core::lifecycle::{ConnectionLife, Outcome, ResponseHistogram, Role, Step};
+use netoproc_core::lifecycle::{ConnectionLife, Outcome, Step};
 use netoproc_core::model::{Counters, Protocol, SocketCookie, SocketRecord};
 use netoproc_procfs::NetnsId;
 use std::time::Duration;
@@ -20,19 +20,7 @@ fn step(ktime_ns: u64) -> LifeStep {
     LifeStep {
         step: Step::Connect,
         ktime_ns,
-        life: ConnectionLife {
-            role: Role::Client,
-            outcome: Outcome::Open,
-            connect_ns: ktime_ns,
-            established_ns: None,
-            closed_ns: None,
-            handshake_ns: None,
-            health: None,
-            retrans_events: 0,
-            error: 0,
-            closer: None,
-            response: ResponseHistogram::default(),
-        },
+        life: ConnectionLife::client(Outcome::Open, ktime_ns, None),
     }
 }
 

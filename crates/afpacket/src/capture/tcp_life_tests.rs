@@ -46,11 +46,31 @@ fn kinds(steps: &[LifeStep]) -> Vec<Step> {
 
 /// Client handshake at 0 (SYN), 20 (SYN-ACK), 20 (ACK).
 fn client_open() -> Vec<Segment> {
+    client_open_after(20)
+}
+
+/// Client handshake at 0 (SYN), `rtt_ms` (SYN-ACK and ACK).
+fn client_open_after(rtt_ms: u64) -> Vec<Segment> {
     vec![
         out(0, SYN, 1000, 0, 0),
-        inc(20, SYN | ACK, 5000, 1001, 0),
-        out(20, ACK, 1001, 5001, 0),
+        inc(rtt_ms, SYN | ACK, 5000, 1001, 0),
+        out(rtt_ms, ACK, 1001, 5001, 0),
     ]
+}
+
+/// Server handshake at 0 (SYN, SYN-ACK), `ack_ms` (the final ACK).
+fn server_open_after(ack_ms: u64) -> Vec<Segment> {
+    vec![
+        inc(0, SYN, 5000, 0, 0),
+        out(0, SYN | ACK, 1000, 5001, 0),
+        inc(ack_ms, ACK, 5001, 1001, 0),
+    ]
+}
+
+/// The outcome of the last step `segs` make.
+fn last_outcome(segs: &[Segment]) -> Outcome {
+    let (_, steps) = run(segs);
+    steps.last().expect("a step").life.outcome
 }
 
 #[test]
@@ -97,14 +117,12 @@ fn a_client_closing_first_succeeds_with_handshake_duration_and_closer() {
 
 #[test]
 fn a_server_accepts_on_the_final_ack_and_the_peer_may_close_first() {
-    let segs = [
-        inc(0, SYN, 5000, 0, 0),
-        out(0, SYN | ACK, 1000, 5001, 0),
-        inc(20, ACK, 5001, 1001, 0),
+    let mut segs = server_open_after(20);
+    segs.extend([
         inc(21, ACK | FIN, 5001, 1001, 0),
         out(22, ACK | FIN, 1001, 5002, 0),
         inc(42, ACK, 5002, 1002, 0),
-    ];
+    ]);
     let (_, steps) = run(&segs);
     assert_eq!(kinds(&steps), [Step::Accepted, Step::Closed]);
     assert_eq!(steps[0].life.handshake_ns, Some(20 * MS));
@@ -119,27 +137,22 @@ fn a_server_accepts_on_the_final_ack_and_the_peer_may_close_first() {
 
 #[test]
 fn a_one_ms_connection_is_a_success() {
-    let segs = [
-        out(0, SYN, 1000, 0, 0),
-        inc(0, SYN | ACK, 5000, 1001, 0),
-        out(0, ACK, 1001, 5001, 0),
+    let mut segs = client_open_after(0);
+    segs.extend([
         out(1, ACK | FIN, 1001, 5001, 0),
         inc(1, ACK | FIN, 5001, 1002, 0),
-    ];
-    let (_, steps) = run(&segs);
-    assert_eq!(steps.last().unwrap().life.outcome, Outcome::Success);
+    ]);
+    assert_eq!(last_outcome(&segs), Outcome::Success);
 }
 
 #[test]
 fn reset_is_an_rst_received_after_the_handshake_and_one_sent_is_our_abort() {
     let mut segs = client_open();
     segs.extend([out(21, ACK, 1001, 5001, 100), inc(22, RST, 5001, 0, 0)]);
-    let (_, steps) = run(&segs);
-    assert_eq!(steps.last().unwrap().life.outcome, Outcome::Reset);
+    assert_eq!(last_outcome(&segs), Outcome::Reset);
     let mut segs = client_open();
     segs.push(out(21, RST | ACK, 1001, 5001, 0));
-    let (_, steps) = run(&segs);
-    assert_eq!(steps.last().unwrap().life.outcome, Outcome::Success);
+    assert_eq!(last_outcome(&segs), Outcome::Success);
 }
 
 #[test]
@@ -269,16 +282,14 @@ fn response_time_is_burst_end_to_first_byte_back_by_role() {
     let r = l.life().response;
     assert_eq!((r.taken, r.sum_us), (2, 30_000 + 40_000));
     // Server: from the request's last packet to the answer's first.
-    let segs = [
-        inc(0, SYN, 5000, 0, 0),
-        out(0, SYN | ACK, 1000, 5001, 0),
-        inc(1, ACK, 5001, 1001, 0),
+    let mut segs = server_open_after(1);
+    segs.extend([
         inc(10, ACK, 5001, 1001, 200),
         out(40, ACK, 1001, 5201, 300),
         out(41, ACK, 1301, 5201, 300),
         inc(50, ACK, 5201, 1601, 200),
         out(80, ACK, 1601, 5401, 300),
-    ];
+    ]);
     let (l, _) = run(&segs);
     let r = l.life().response;
     assert_eq!((r.taken, r.sum_us), (2, 60_000));

@@ -48,6 +48,31 @@ const EBPF_SOCKET_ITER_KEEPS: &[u32] = &[SYS_PTRACE, DAC_READ_SEARCH, SYS_ADMIN]
 const EBPF_WALK_KEEPS: &[u32] = &[SYS_PTRACE, DAC_READ_SEARCH];
 
 /// Waits for `child` at most `limit`, killing it after that.
+/// Runs `cmd` with stdout and stderr captured; its output once it exits
+/// within `limit` (see [`wait_within`]).
+fn output_within(cmd: &mut Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_within(child, limit)
+}
+
+/// Asserts that `secret` is nowhere in `o`'s stdout or stderr; returns
+/// stderr.
+fn assert_no_secret(o: &Output, secret: &str, what: &str) -> String {
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(
+        !out.contains(secret) && !err.contains(secret),
+        "{what}: the secret leaked: {out} {err}"
+    );
+    err.into_owned()
+}
+
 fn wait_within(mut child: Child, limit: Duration) -> Output {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
@@ -320,14 +345,10 @@ fn doctor_says_what_is_held_and_kept() {
         return;
     }
     let s = Sandbox::new("o", &["--mode", "afpacket"]);
-    let child = s
-        .as_user(&s.binary())
-        .args(["doctor", "--format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let o = wait_within(child, Duration::from_secs(60));
+    let o = output_within(
+        s.as_user(&s.binary()).args(["doctor", "--format", "json"]),
+        Duration::from_secs(60),
+    );
     let d: serde_json::Value = serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("doctor JSON: {e}: {}", String::from_utf8_lossy(&o.stderr)));
     let found = |name: &str| -> String {
@@ -453,14 +474,7 @@ fn no_flag_or_variable_discloses_a_root_only_file() {
         ("RUST_LIB_BACKTRACE", "1".into()),
     ];
     let check = |o: &Output, what: &str, expect: &str| {
-        let (out, err) = (
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr),
-        );
-        assert!(
-            !out.contains(&b.secret) && !err.contains(&b.secret),
-            "{what}: the secret leaked: {out} {err}"
-        );
+        let err = assert_no_secret(o, &b.secret, what);
         assert_eq!(o.status.code(), Some(4), "{what}: {err}");
         assert!(
             err.contains(expect),
@@ -468,41 +482,23 @@ fn no_flag_or_variable_discloses_a_root_only_file() {
         );
         assert!(err.contains("more privilege"), "{what}: unclear: {err}");
     };
+    let as_user =
+        |args: &[&str]| output_within(s.as_user(&s.binary()).args(args), Duration::from_secs(20));
     for (args, name) in &flags {
-        let child = s
-            .as_user(&s.binary())
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        check(
-            &wait_within(child, Duration::from_secs(20)),
-            &format!("{args:?}"),
-            name,
-        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        check(&as_user(&args), &format!("{args:?}"), name);
     }
     // Variables: netoproc reads none of its own, and RUST_BACKTRACE is
     // made inert, so a user whose shell sets them still runs it; nothing of
     // the secret may appear either way.
     for (var, value) in &vars {
-        let child = s
-            .as_user(&s.binary())
-            .args(["--capture-mode", "afpacket", "-d", "1"])
-            .env(var, value)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let o = wait_within(child, Duration::from_secs(20));
-        let (out, err) = (
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr),
+        let o = output_within(
+            s.as_user(&s.binary())
+                .args(["--capture-mode", "afpacket", "-d", "1"])
+                .env(var, value),
+            Duration::from_secs(20),
         );
-        assert!(
-            !out.contains(&b.secret) && !err.contains(&b.secret),
-            "{var}: the secret leaked: {out} {err}"
-        );
+        let err = assert_no_secret(&o, &b.secret, var);
         assert_eq!(o.status.code(), Some(0), "{var}: {err}");
     }
     for args in [
@@ -528,15 +524,8 @@ fn no_flag_or_variable_discloses_a_root_only_file() {
         ],
         &["--ringbuf-kib", "1048576", "-d", "1"],
     ] {
-        let child = s
-            .as_user(&s.binary())
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
         check(
-            &wait_within(child, Duration::from_secs(20)),
+            &as_user(args),
             &format!("{args:?}"),
             "too much kernel memory",
         );
@@ -575,14 +564,12 @@ fn namespaces_with_rings_are_bounded() {
     }
     let _ns = netoproc_testkit::netns::Netns::new("max-netns");
     let degraded = |max: &str| -> String {
-        let child = Command::new(BIN)
-            .args(["--capture-mode", "afpacket", "--max-netns", max])
-            .args(["-d", "1", "--format", "json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let o = wait_within(child, Duration::from_secs(20));
+        let o = output_within(
+            Command::new(BIN)
+                .args(["--capture-mode", "afpacket", "--max-netns", max])
+                .args(["-d", "1", "--format", "json"]),
+            Duration::from_secs(20),
+        );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let snap: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
         snap["meta"]["degraded"].to_string()

@@ -384,17 +384,8 @@ fn life_events(tick: u64, label: Label) -> Vec<LifeEvent> {
                 owner_is_closer: true,
             },
             life: ConnectionLife {
-                role: Role::Client,
-                outcome,
-                connect_ns: now - (at * 100_000_000),
-                established_ns: None,
-                closed_ns: Some(now),
-                handshake_ns: None,
-                health: None,
-                retrans_events: 0,
                 error: 111,
-                closer: None,
-                response: ResponseHistogram::default(),
+                ..ConnectionLife::client(outcome, now - (at * 100_000_000), Some(now))
             },
         });
     }
