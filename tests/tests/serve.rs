@@ -35,7 +35,7 @@ use common::mode::Mode;
 use common::netns::{Netns, VethPair};
 use common::prometheus::{self, Prometheus};
 use common::serve_run::ServeRun;
-use common::{root_or_skip, scaled};
+use common::{root_or_skip, scaled, strings};
 
 const MIB: u64 = 1 << 20;
 /// How long Prometheus may take to show the final counts.
