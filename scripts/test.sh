@@ -6,7 +6,8 @@
 #   4. builds the workspace (also without the `ebpf` feature) and runs every test on
 #      this host: unit tests, and end-to-end capture tests with real traffic in network
 #      namespaces (the tracepoint rung on Linux 6.3+),
-#   5. runs the end-to-end capture and DNS suites again inside VMs (qemu TCG) booted
+#   5. runs the end-to-end capture and DNS suites, and the lifecycle outcomes and
+#      watch tests, again inside VMs (qemu TCG) booted
 #      with Debian 12's kernels: the stock 6.1 once on the fentry rung and once forced
 #      to kprobes, and the 6.12 on the tracepoint rung with the map iterators; each
 #      checks the rung and the live-read path auto picks (meta.hooks, meta.live_read).
@@ -130,7 +131,16 @@ for l in sys.stdin:
   [ "$(printf '%s\n' "$e2e" | grep -c .)" = 2 ] || { echo "test.sh: could not find the end-to-end test executables" >&2; exit 1; }
   guest_cmd=""
   for exe in $e2e; do guest_cmd="$guest_cmd \"$exe\" --test-threads=1 --skip afpacket &&"; done
-  guest_cmd="$guest_cmd true"
+  # Lifecycle outcomes and the watch stream on each rung (the timing tests
+  # stay on the host: TCG's scheduling adds milliseconds to every RTT).
+  life=$(cargo test -p netoproc-e2e --test lifecycle --no-run --message-format=json 2>/dev/null \
+    | python3 -c 'import json,sys
+for l in sys.stdin:
+    m=json.loads(l)
+    if m.get("reason")=="compiler-artifact" and m.get("executable") and m["profile"].get("test") and m["target"]["name"]=="lifecycle":
+        print(m["executable"])')
+  [ -n "$life" ] || { echo "test.sh: could not find the lifecycle test executable" >&2; exit 1; }
+  guest_cmd="$guest_cmd \"$life\" --test-threads=1 --skip afpacket outcomes_refused watch_streams && true"
   for row in $vm_rows; do
     series=${row%%-*}
     hooks=${row#*-}

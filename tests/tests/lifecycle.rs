@@ -145,11 +145,22 @@ fn server_then_client(
 }
 
 /// Gives the last steps `settle_ms` to arrive, stops netoproc and checks
-/// that no step was lost.
-fn stop_settled(np: NetoprocRun, settle_ms: u64) -> NpReport {
+/// that no ring record was lost and, unless `skips_counted`, no step
+/// either (with it, the caller checks that every missing connection is
+/// among the counted ones).
+fn stop_settled(np: NetoprocRun, settle_ms: u64, skips_counted: bool) -> NpReport {
     std::thread::sleep(Duration::from_millis(settle_ms));
     let r = np.stop();
-    no_lost_steps(&r);
+    if skips_counted {
+        assert_eq!(
+            r.meta.lost.get("ringbuf_events"),
+            Some(&0),
+            "{:?}",
+            r.meta.lost
+        );
+    } else {
+        no_lost_steps(&r);
+    }
     r
 }
 
@@ -292,7 +303,7 @@ fn outcomes(test: &str, mode: &Mode) {
     // AF_PACKET decides a timeout once the SYN's next retransmission is
     // overdue (the killed dialer's, too): give it that long.
     let settle = if packets(mode) { 3000 } else { 300 };
-    let r = stop_settled(np, settle);
+    let r = stop_settled(np, settle, true);
 
     let single = |pid: u32, what: &str, to: &str| {
         let rows = rows_for(mode, &r, pid, "client", "remote", to);
@@ -321,14 +332,27 @@ fn outcomes(test: &str, mode: &Mode) {
         assert_eq!(p["failures"]["refused"], 1, "{p}");
     }
 
+    // A state change the kernel skipped (its tracing program already
+    // running on that CPU: seen under TCG) can cost a connection its row or
+    // its close; each is counted in steps_dropped, never silent.
+    let skipped = r.lifecycle.as_ref().expect("lifecycle")["steps_dropped"]
+        .as_u64()
+        .unwrap_or(0);
     let rows = rows_for(mode, &r, short.pid, "client", "remote", &at(5605));
-    assert_eq!(rows.len(), 500, "short client rows");
+    let unclosed = rows.iter().filter(|c| c["outcome"] == "open").count();
     assert!(
-        rows.iter()
-            .all(|c| c["outcome"] == "success" && c["role"] == "client"),
+        rows.len() <= 500 && 500 - rows.len() + unclosed <= skipped as usize,
+        "short client rows: {} ({unclosed} never closed), {skipped} steps counted as skipped",
+        rows.len()
+    );
+    assert!(
+        rows.iter().all(
+            |c| matches!(c["outcome"].as_str(), Some("success" | "open")) && c["role"] == "client"
+        ),
         "not all successes: {:?}",
         rows.iter().find(|c| c["outcome"] != "success")
     );
+    let rows: Vec<&Value> = rows.iter().filter(|c| c["outcome"] == "success").collect();
     let p = process_of(&r, short.pid);
     let named = rows.iter().filter(|c| !c["pid"].is_null()).count() as u64;
     assert_eq!(
@@ -346,15 +370,24 @@ fn outcomes(test: &str, mode: &Mode) {
 
     // The accepted side: the acceptor's, every one, as servers.
     let served = rows_for(mode, &r, acceptor.pid, "server", "local", &at(5605));
-    assert_eq!(served.len(), 500, "acceptor rows");
-    assert!(served
-        .iter()
-        .all(|c| c["role"] == "server" && c["outcome"] == "success"));
+    let unclosed = served.iter().filter(|c| c["outcome"] == "open").count();
+    assert!(
+        served.len() <= 500 && 500 - served.len() + unclosed <= skipped as usize,
+        "acceptor rows: {} ({unclosed} never closed), {skipped} steps counted as skipped",
+        served.len()
+    );
+    assert!(served.iter().all(
+        |c| c["role"] == "server" && matches!(c["outcome"].as_str(), Some("success" | "open"))
+    ));
     let named = served.iter().filter(|c| !c["pid"].is_null()).count();
     let p = process_of(&r, acceptor.pid);
     assert_eq!(p["connections_accepted"], named, "{p}");
     // The listener's owner names accepted connections from their SYN on.
-    assert_eq!(named, 500, "accepted rows without the acceptor's pid");
+    assert_eq!(
+        named,
+        served.len(),
+        "accepted rows without the acceptor's pid"
+    );
 }
 
 #[test]
@@ -401,7 +434,7 @@ fn response_time(test: &str, mode: &Mode) {
     );
     let cli = cli.finish();
     let srv = srv.finish();
-    let r = stop_settled(np, 300);
+    let r = stop_settled(np, 300, false);
     let rows = rows_of(&r, srv.pid);
     assert_eq!(rows.len(), 1, "{rows:?}");
     if r.meta.hooks == "kprobe" {
