@@ -216,10 +216,11 @@ impl AgentState {
                 self.tracker
                     .set_remotes(m.remote_series > 0 || self.history.is_some());
                 eprintln!(
-                    "netoproc: SIGHUP: reloaded [metrics] from {} (max_series {}, identity_ttl_s {}); other keys apply at the next start",
+                    "netoproc: SIGHUP: reloaded [metrics] from {} (max_series {}, identity_ttl_s {}, tcp_connections {}); other keys apply at the next start",
                     path.display(),
                     m.max_series,
-                    m.ttl.as_secs()
+                    m.ttl.as_secs(),
+                    m.tcp_connections
                 );
             }
             Err(e) => eprintln!(
@@ -349,6 +350,7 @@ impl AgentState {
                 rows_dropped: e.lifecycle_rows_dropped(),
                 owners_folded: e.closed_owners_folded(),
             },
+            tcp_connections: self.metrics.tcp_connections,
             interfaces: bounded_interfaces(self.sys.read().unwrap_or_default()),
             resolvers,
             capture,

@@ -22,6 +22,7 @@
 //! min_residency_s = 60
 //! info_per_identity = 2
 //! remote_series = 0        # opt-in: (identity, remote address) pairs
+//! tcp_connections = true   # per-identity TCP families: 38 series each
 //!
 //! [history]
 //! store = "/var/lib/netoproc/history.sqlite"   # or postgres://…, or "off"
@@ -38,7 +39,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::budget::BudgetConfig;
-use crate::metrics::{series_per_identity, FIXED_SERIES};
+use crate::metrics::{fixed_series, series_per_identity};
 
 /// Where `serve` listens unless told otherwise: loopback only. 9767 lies in
 /// the range Prometheus exporters use and is not a port of a common one.
@@ -51,6 +52,8 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
 pub const DEFAULT_MIN_RESIDENCY: Duration = Duration::from_secs(60);
 /// `info_per_identity` unless set.
 pub const DEFAULT_INFO_PER_IDENTITY: usize = 2;
+/// `tcp_connections` unless set: the TCP lifecycle families are written.
+pub const DEFAULT_TCP_CONNECTIONS: bool = true;
 
 /// What went wrong with the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +160,10 @@ pub struct MetricsSection {
     /// (identity, remote address) pairs with series of their own; 0 or
     /// absent: none.
     pub remote_series: Option<usize>,
+    /// The per-identity TCP lifecycle families (`netoproc_tcp_*`, with
+    /// `other`'s and the retired counters); `false` gives their series
+    /// back to identities.
+    pub tcp_connections: Option<bool>,
 }
 
 impl FileConfig {
@@ -204,6 +211,10 @@ pub struct MetricsSettings {
     /// (identity, remote address) pairs with payload series of their own;
     /// 0: no remote series (the default: a remote label is opt-in).
     pub remote_series: usize,
+    /// Whether the TCP lifecycle families are written; each identity costs
+    /// [`crate::metrics::TCP_SERIES_PER_IDENTITY`] series more when they
+    /// are.
+    pub tcp_connections: bool,
 }
 
 impl MetricsSettings {
@@ -226,13 +237,19 @@ impl MetricsSettings {
             });
         }
         let remotes = flags.remote_series.or(file.remote_series).unwrap_or(0);
-        let least = FIXED_SERIES + 5 * series_per_identity(info) + remote_cost(remotes);
+        let tcp = flags
+            .tcp_connections
+            .or(file.tcp_connections)
+            .unwrap_or(DEFAULT_TCP_CONNECTIONS);
+        let least = fixed_series(tcp) + 5 * series_per_identity(info, tcp) + remote_cost(remotes);
         if !(least..=10_000_000).contains(&max_series) {
-            let with = if remotes > 0 {
-                format!(" and the {remotes} remote series pairs")
-            } else {
-                String::new()
-            };
+            let mut with = String::new();
+            if !tcp {
+                with.push_str(" without TCP connection series");
+            }
+            if remotes > 0 {
+                with.push_str(&format!(" and the {remotes} remote series pairs"));
+            }
             return Err(ConfigError::Invalid {
                 key: "max_series",
                 message: format!(
@@ -263,6 +280,7 @@ impl MetricsSettings {
             min_residency: secs("min_residency_s", residency, DEFAULT_MIN_RESIDENCY)?,
             info_per_identity: info,
             remote_series: remotes,
+            tcp_connections: tcp,
         })
     }
 
@@ -270,8 +288,10 @@ impl MetricsSettings {
     /// less the fixed and remote series, divided by each identity's.
     pub fn budget(&self) -> BudgetConfig {
         BudgetConfig {
-            max_identities: (self.max_series - FIXED_SERIES - remote_cost(self.remote_series))
-                / series_per_identity(self.info_per_identity),
+            max_identities: (self.max_series
+                - fixed_series(self.tcp_connections)
+                - remote_cost(self.remote_series))
+                / series_per_identity(self.info_per_identity, self.tcp_connections),
             ttl: self.ttl,
             min_residency: self.min_residency,
         }
@@ -307,82 +327,5 @@ pub fn resolve_listen(flag: Option<&str>, file: Option<&str>) -> Result<SocketAd
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_keys_and_bad_types_name_their_line() {
-        let e =
-            FileConfig::parse("listen = \"0.0.0.0:1\"\n\n[metrics]\nmax_seris = 5\n").unwrap_err();
-        assert!(e.starts_with("line 4: "), "{e}");
-        assert!(e.contains("max_seris"), "{e}");
-        let e = FileConfig::parse("[capture]\nrings = \"two\"\n").unwrap_err();
-        assert!(e.starts_with("line 2: "), "{e}");
-        let e = FileConfig::parse("bogus = 1\n").unwrap_err();
-        assert!(e.starts_with("line 1: "), "{e}");
-        let c = FileConfig::parse("web_config_file = \"web.yml\"\n").unwrap();
-        assert_eq!(c.web_config_file.as_deref(), Some(Path::new("web.yml")));
-        let e = FileConfig::parse("listen = \n").unwrap_err();
-        assert!(e.starts_with("line 1: "), "{e}");
-    }
-
-    #[test]
-    fn a_full_file_parses() {
-        let text = include_str!("../../../deploy/netoproc.toml");
-        let c = FileConfig::parse(text).unwrap();
-        assert_eq!(c.listen.as_deref(), Some(DEFAULT_LISTEN));
-        assert_eq!(c.metrics.max_series, Some(DEFAULT_MAX_SERIES));
-        let s = MetricsSettings::resolve(&MetricsSection::default(), &c.metrics).unwrap();
-        assert_eq!(s.ttl, DEFAULT_TTL);
-    }
-
-    #[test]
-    fn flags_win_and_ranges_are_checked() {
-        let file = MetricsSection {
-            max_series: Some(5000),
-            identity_ttl_s: Some(30),
-            ..Default::default()
-        };
-        let flags = MetricsSection {
-            max_series: Some(20_000),
-            ..Default::default()
-        };
-        let s = MetricsSettings::resolve(&flags, &file).unwrap();
-        assert_eq!((s.max_series, s.ttl), (20_000, Duration::from_secs(30)));
-        let b = s.budget();
-        assert!(FIXED_SERIES + b.max_identities * series_per_identity(2) <= 20_000);
-        let tiny = MetricsSection {
-            max_series: Some(10),
-            ..Default::default()
-        };
-        assert!(MetricsSettings::resolve(&tiny, &file).is_err());
-        let zero_ttl = MetricsSection {
-            identity_ttl_s: Some(0),
-            ..Default::default()
-        };
-        assert!(MetricsSettings::resolve(&zero_ttl, &file).is_err());
-        // Remote pairs come out of the same budget, at most half of it.
-        let remotes = MetricsSection {
-            remote_series: Some(500),
-            ..Default::default()
-        };
-        let r = MetricsSettings::resolve(&remotes, &file).unwrap();
-        assert_eq!(r.remote_budget().map(|b| b.max_identities), Some(500));
-        let b = r.budget();
-        assert!(
-            FIXED_SERIES + b.max_identities * series_per_identity(2) + remote_cost(500) <= 5000
-        );
-        assert!(s.remote_budget().is_none(), "off unless asked for");
-        let greedy = MetricsSection {
-            remote_series: Some(1000),
-            ..Default::default()
-        };
-        let e = MetricsSettings::resolve(&greedy, &file).unwrap_err();
-        assert!(e.to_string().contains("remote_series"), "{e}");
-        assert!(resolve_listen(Some("nonsense"), None).is_err());
-        assert_eq!(
-            resolve_listen(None, None).unwrap(),
-            DEFAULT_LISTEN.parse().unwrap()
-        );
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

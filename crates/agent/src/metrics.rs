@@ -6,12 +6,13 @@
 //! (`sent`/`received`) and `protocol` (`tcp`/`udp`), DNS queries by rcode
 //! and timeouts; pid and command line only in `netoproc_process_info`.
 //! TCP connections closed per identity by role and outcome, their
-//! segments, handshake and response times (see `tcp.rs`).
+//! segments, handshake and response times (see `tcp.rs`), unless
+//! `tcp_connections = false`.
 //! Remote addresses only when asked for (`remote_series`): payload bytes
 //! per (identity, remote address) in a family of their own, under a budget
 //! of their own carved out of `max_series`.
 //! How many series that makes is bounded by [`series_per_identity`] and
-//! [`FIXED_SERIES`] (see `budget.rs` for how identities are chosen).
+//! [`fixed_series`] (see `budget.rs` for how identities are chosen).
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -27,7 +28,7 @@ use netoproc_dns::LATENCY_BOUNDS_S;
 use crate::identity::Identity;
 use crate::published::Published;
 use crate::tally::Tally;
-pub use crate::tcp::{TCP_FIXED_SERIES, TCP_SERIES_PER_IDENTITY};
+pub use crate::tcp::{LIFECYCLE_LOSS_SERIES, TCP_FIXED_SERIES, TCP_SERIES_PER_IDENTITY};
 
 /// Interfaces with series of their own; the rest are summed as `other`.
 pub const MAX_INTERFACES: usize = 64;
@@ -36,24 +37,36 @@ pub const MAX_RESOLVERS: usize = 8;
 /// Command lines in `_info` series are cut to this many characters.
 pub const MAX_CMDLINE: usize = 256;
 /// Series that do not depend on identities, at most: retired counters,
-/// coverage, interfaces, resolvers, capture health, budget, build, and
-/// the TCP lifecycle's retired and loss counters with `other`'s
-/// lifecycle series.
-pub const FIXED_SERIES: usize = 12
-    + 8
-    + 4 * (MAX_INTERFACES + 1)
-    + (MAX_RESOLVERS + 1) * (6 + LATENCY_BOUNDS_S.len() + 3)
-    + 64
-    + 16
-    + 16
-    + TCP_FIXED_SERIES
-    + TCP_SERIES_PER_IDENTITY;
+/// coverage, interfaces, resolvers, capture health, budget, build and the
+/// lifecycle's loss counters; with `tcp_connections` on, also the TCP
+/// retired counters ([`TCP_FIXED_SERIES`]) and `other`'s TCP series
+/// ([`TCP_SERIES_PER_IDENTITY`]).
+pub fn fixed_series(tcp_connections: bool) -> usize {
+    let base = 12
+        + 8
+        + 4 * (MAX_INTERFACES + 1)
+        + (MAX_RESOLVERS + 1) * (6 + LATENCY_BOUNDS_S.len() + 3)
+        + 64
+        + 16
+        + 16
+        + LIFECYCLE_LOSS_SERIES;
+    if tcp_connections {
+        base + TCP_FIXED_SERIES + TCP_SERIES_PER_IDENTITY
+    } else {
+        base
+    }
+}
 
 /// Series one exported identity can have: 3 traffic families × 2
-/// directions × 2 protocols, 6 DNS, the TCP lifecycle's
-/// ([`TCP_SERIES_PER_IDENTITY`]) and its `_info` series.
-pub fn series_per_identity(info_per_identity: usize) -> usize {
-    12 + 6 + TCP_SERIES_PER_IDENTITY + info_per_identity
+/// directions × 2 protocols, 6 DNS, its `_info` series and, with
+/// `tcp_connections` on, the TCP lifecycle's ([`TCP_SERIES_PER_IDENTITY`]).
+pub fn series_per_identity(info_per_identity: usize, tcp_connections: bool) -> usize {
+    let tcp = if tcp_connections {
+        TCP_SERIES_PER_IDENTITY
+    } else {
+        0
+    };
+    12 + 6 + tcp + info_per_identity
 }
 
 const IDENTITY_LABELS: [&str; 5] = ["process", "service", "container", "pod", "user"];
@@ -446,12 +459,5 @@ fn coverage(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Result {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::escape;
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape("nginx"), "nginx");
-        assert_eq!(escape("a\"b\\c\nd\te"), "a\\\"b\\\\c\\nd\te");
-    }
-}
+#[path = "metrics_tests.rs"]
+mod tests;

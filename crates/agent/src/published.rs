@@ -101,6 +101,9 @@ pub struct Published {
     pub losses: Losses,
     /// What the connection lifecycle lost or folded so far.
     pub lifecycle: LifecycleLosses,
+    /// Whether the TCP lifecycle families are written (`tcp_connections`);
+    /// their loss counters are written either way.
+    pub tcp_connections: bool,
     /// At most [`crate::metrics::MAX_INTERFACES`]; the rest summed as `other`.
     pub interfaces: Vec<InterfaceCounters>,
     /// By resolver address (or `other`); `None` when DNS capture is off.

@@ -6,7 +6,10 @@
 //! counted once, at its close (see `tracker.rs`), so an open connection
 //! shows in none of these; a series appears once it is non-zero (`other`'s
 //! always). How many series that makes per identity is
-//! [`TCP_SERIES_PER_IDENTITY`].
+//! [`TCP_SERIES_PER_IDENTITY`]. With `tcp_connections = false` only the
+//! loss counters are written: no per-identity family, no `other`, no
+//! retired counters (the tallies still count, so the families continue
+//! where they were if a reload turns them back on).
 
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
@@ -25,9 +28,14 @@ use crate::published::Published;
 pub const TCP_SERIES_PER_IDENTITY: usize =
     ROLES.len() * CLOSED_OUTCOMES.len() + 2 + 2 * (TIME_BOUNDS_S.len() + 3);
 
-/// Series of the families without identity: the retired counters (every
-/// role × outcome, two segment counters) and three loss counters.
-pub const TCP_FIXED_SERIES: usize = ROLES.len() * CLOSED_OUTCOMES.len() + 2 + 3;
+/// Series of the retired counters (every role × outcome, two segment
+/// counters): written only with `tcp_connections` on, like the
+/// per-identity families.
+pub const TCP_FIXED_SERIES: usize = ROLES.len() * CLOSED_OUTCOMES.len() + 2;
+
+/// Series of the lifecycle's loss counters: written whatever
+/// `tcp_connections` says.
+pub const LIFECYCLE_LOSS_SERIES: usize = 3;
 
 /// Each (role, outcome) of `c`: all of them, or the non-zero ones.
 fn by_outcome(base: &Labels, c: &ClosedCounts, all: bool) -> Vec<(Labels, u64)> {
@@ -73,7 +81,16 @@ fn histogram(
     Ok(())
 }
 
+/// The TCP families if [`Published::tcp_connections`], and the loss
+/// counters always.
 pub(crate) fn encode(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Result {
+    if p.tcp_connections {
+        connections(enc, p)?;
+    }
+    losses(enc, p)
+}
+
+fn connections(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Result {
     // Identities that closed a connection, and `other` always (so sums
     // over identities have a series to start from).
     let closing = || {
@@ -139,7 +156,10 @@ pub(crate) fn encode(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Re
         "Segments sent by identities whose series ended.",
         None,
         [(Vec::new(), r.segments_out)],
-    )?;
+    )
+}
+
+fn losses(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Result {
     let l = &p.lifecycle;
     counter(
         enc,

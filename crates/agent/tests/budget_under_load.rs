@@ -228,6 +228,7 @@ fn run_agent(
         min_residency_s: Some(5),
         info_per_identity: Some(2),
         remote_series,
+        tcp_connections: None,
     };
     let opts = ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),

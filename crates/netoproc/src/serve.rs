@@ -15,6 +15,7 @@ use netoproc_agent::agent::{serve, AgentError, HistoryOptions, ServeOptions};
 use netoproc_agent::config::{
     resolve_listen, FileConfig, MetricsSection, MetricsSettings, DEFAULT_LISTEN,
 };
+use netoproc_agent::metrics::TCP_SERIES_PER_IDENTITY;
 use netoproc_agent::web::WebSettings;
 use netoproc_core::clock::SystemClock;
 use netoproc_dns::ObservatoryConfig;
@@ -76,6 +77,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N")]
     pub remote_series: Option<usize>,
 
+    /// TCP connection lifecycle series per identity (netoproc_tcp_*:
+    /// connections closed by role and outcome, segments, handshake and
+    /// response histograms) and their retired counters; false gives their
+    /// series back to identities.
+    #[arg(long, value_name = "BOOL", help = format!(
+        "TCP connection series per identity (netoproc_tcp_*): {TCP_SERIES_PER_IDENTITY} series per identity from --max-series; false leaves room for more identities [default: true]"
+    ))]
+    pub tcp_connections: Option<bool>,
+
     /// The traffic ledger: a SQLite file, a postgres://user:password@host/db
     /// URL (many agents may share one; the password is never printed), or
     /// `off` [default: <state dir>/history.sqlite].
@@ -117,13 +127,7 @@ pub fn run(cli: &Cli, args: &ServeArgs, elevated: Option<&str>) -> Result<(), Fa
         None => FileConfig::default(),
     };
     let cli = with_file_capture_keys(&file, args.config.as_deref())?;
-    let flags = MetricsSection {
-        max_series: args.max_series,
-        identity_ttl_s: args.identity_ttl,
-        min_residency_s: args.min_residency,
-        info_per_identity: args.info_per_identity,
-        remote_series: args.remote_series,
-    };
+    let flags = metrics_flags(args);
     let metrics = MetricsSettings::resolve(&flags, &file.metrics)
         .map_err(|e| Failure::Usage(format!("serve: {e}")))?;
     let listen = resolve_listen(args.listen.as_deref(), file.listen.as_deref())
@@ -207,6 +211,18 @@ pub fn run(cli: &Cli, args: &ServeArgs, elevated: Option<&str>) -> Result<(), Fa
         Err(e @ AgentError::Listen { .. }) => Err(Failure::Runtime(anyhow::Error::new(e))),
         Err(AgentError::Engine(e)) => Err(e.into()),
         Err(e @ AgentError::History { .. }) => Err(Failure::Runtime(anyhow::Error::new(e))),
+    }
+}
+
+/// The `[metrics]` keys the flags set (`None` where not given).
+fn metrics_flags(args: &ServeArgs) -> MetricsSection {
+    MetricsSection {
+        max_series: args.max_series,
+        identity_ttl_s: args.identity_ttl,
+        min_residency_s: args.min_residency,
+        info_per_identity: args.info_per_identity,
+        remote_series: args.remote_series,
+        tcp_connections: args.tcp_connections,
     }
 }
 
@@ -332,3 +348,7 @@ fn with_file_capture_keys(
         .chain(argv[1..].iter().cloned());
     Cli::try_parse_from(merged).map_err(|e| Failure::Usage(e.to_string()))
 }
+
+#[cfg(test)]
+#[path = "serve_tests.rs"]
+mod tests;
