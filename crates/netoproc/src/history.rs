@@ -213,15 +213,14 @@ pub fn run(args: &HistoryArgs, elevated: Option<&str>) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     let written = match format {
         "json" => serde_json::to_writer_pretty(&mut out, &a)
-            .map_err(std::io::Error::other)
+            // Keeps an I/O error's kind (a closed pipe stays one).
+            .map_err(std::io::Error::from)
             .and_then(|()| writeln!(out)),
         "tsv" => write_tsv(&mut out, &a),
         _ => write_pretty(&mut out, &a),
     };
-    match written {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => r.map_err(|e| Failure::Runtime(anyhow::anyhow!("writing: {e}"))),
-    }
+    // A closed pipe (`| head`) is recognised in `main`, through the chain.
+    written.map_err(|e| Failure::Runtime(anyhow::Error::new(e).context("writing the answer")))
 }
 
 fn cell(s: &str) -> String {
