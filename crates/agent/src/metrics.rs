@@ -312,13 +312,7 @@ fn remote_series(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Result
 }
 
 fn dns_identity(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Result {
-    // `other` always, like its traffic series, so sums over identities
-    // have a series to start from.
-    let with_dns = || {
-        p.identities
-            .iter()
-            .filter(|(id, t)| !t.dns.is_zero() || id.is_other())
-    };
+    let with_dns = || p.identities_with(|t| !t.dns.is_zero());
     counter(
         enc,
         "netoproc_dns_queries",

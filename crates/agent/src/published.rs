@@ -121,3 +121,16 @@ pub struct Published {
     /// What `/api/v1/snapshot` serializes.
     pub snapshot: SnapshotParts,
 }
+
+impl Published {
+    /// The exported identities whose `nonzero` part moved, and `other`
+    /// always (so sums over identities have a series to start from).
+    pub(crate) fn identities_with<'a>(
+        &'a self,
+        nonzero: impl Fn(&Tally) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a (Identity, Tally)> + 'a {
+        self.identities
+            .iter()
+            .filter(move |(id, t)| nonzero(t) || id.is_other())
+    }
+}

@@ -91,13 +91,8 @@ pub(crate) fn encode(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Re
 }
 
 fn connections(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Result {
-    // Identities that closed a connection, and `other` always (so sums
-    // over identities have a series to start from).
-    let closing = || {
-        p.identities
-            .iter()
-            .filter(|(id, t)| !t.tcp.is_zero() || id.is_other())
-    };
+    // Identities that closed a connection, and `other` always.
+    let closing = || p.identities_with(|t| !t.tcp.is_zero());
     counter(
         enc,
         "netoproc_tcp_connections",
