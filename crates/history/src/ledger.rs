@@ -375,10 +375,7 @@ fn fold(db: &mut dyn Db, host: &str, table: Table, until: i64) -> Result<u64, Hi
         Table::Traffic | Table::RemoteDays => {}
         Table::Remotes => {
             // Summed per hour, then bounded again per identity and hour.
-            let sums: Vec<String> = TRAFFIC_COLS
-                .iter()
-                .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
-                .collect();
+            let sums = traffic_sums();
             let rows = db.rows(
                 &format!(
                     "SELECT bucket - (bucket % 3600), {key}, {sums} FROM remotes
@@ -507,15 +504,21 @@ fn rebound(db: &mut dyn Db, host: &str, res: i64, bucket: i64) -> Result<(), His
     Ok(())
 }
 
+/// `CAST(SUM(col) AS BIGINT)` of every traffic column (both databases
+/// sum integers into a wider type; the cast keeps them `BIGINT`).
+fn traffic_sums() -> Vec<String> {
+    TRAFFIC_COLS
+        .iter()
+        .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
+        .collect()
+}
+
 /// Rebuilds `host`'s `remote_days` row of one day from that day's remote
 /// rows: summed over identities, the busiest [`MAX_REMOTES_PER_DAY`], the
 /// rest in the overflow row (sums kept). The fold calls it for the days
 /// it touched; `ledger_bench` for the days it writes as folded.
 pub fn build_remote_day(db: &mut dyn Db, host: &str, day: i64) -> Result<(), HistoryError> {
-    let sums: Vec<String> = TRAFFIC_COLS
-        .iter()
-        .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
-        .collect();
+    let sums = traffic_sums();
     let rows = db.rows(
         &format!(
             "SELECT remote, {} FROM remotes WHERE host = ? AND res = 86400 AND bucket = ? GROUP BY remote",
