@@ -15,7 +15,7 @@
 //! [`fixed_series`] (see `budget.rs` for how identities are chosen).
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
@@ -365,21 +365,38 @@ fn dns_resolvers(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Result
     )?;
     for (r, s) in resolvers {
         let h = &s.latency;
-        let mut buckets: Vec<(f64, u64)> = LATENCY_BOUNDS_S
-            .iter()
-            .copied()
-            .zip(h.buckets.iter().copied())
-            .collect();
-        buckets.push((f64::MAX, h.above));
-        let labels = label(r);
-        m.encode_family(&labels)?.encode_histogram::<Labels>(
-            h.sum_ns as f64 / 1e9,
+        seconds_histogram(
+            &mut m,
+            &label(r),
+            &LATENCY_BOUNDS_S,
+            &h.buckets,
+            h.above,
+            h.sum_ns,
             h.count,
-            &buckets,
-            None,
         )?;
     }
     Ok(())
+}
+
+/// One histogram series in seconds: `buckets` counted against `bounds`
+/// (upper bounds, s), `above` beyond the last, the exact sum (ns) and count.
+pub(crate) fn seconds_histogram(
+    m: &mut MetricEncoder<'_>,
+    labels: &Labels,
+    bounds: &[f64],
+    buckets: &[u64],
+    above: u64,
+    sum_ns: u64,
+    count: u64,
+) -> std::fmt::Result {
+    let mut all: Vec<(f64, u64)> = bounds
+        .iter()
+        .copied()
+        .zip(buckets.iter().copied())
+        .collect();
+    all.push((f64::MAX, above));
+    m.encode_family(labels)?
+        .encode_histogram::<Labels>(sum_ns as f64 / 1e9, count, &all, None)
 }
 
 fn coverage(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Result {

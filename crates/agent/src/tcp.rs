@@ -19,7 +19,7 @@ use netoproc_core::lifecycle::{
     ClosedCounts, TimeHistogram, CLOSED_OUTCOMES, ROLES, TIME_BOUNDS_S,
 };
 
-use crate::metrics::{counter, identity_labels, with, Labels};
+use crate::metrics::{counter, identity_labels, seconds_histogram, with, Labels};
 use crate::published::Published;
 
 /// Series one identity's lifecycle families can have: every role ×
@@ -65,17 +65,14 @@ fn histogram(
 ) -> std::fmt::Result {
     let mut m = enc.encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?;
     for (labels, h) in series {
-        let mut buckets: Vec<(f64, u64)> = TIME_BOUNDS_S
-            .iter()
-            .copied()
-            .zip(h.buckets.iter().copied())
-            .collect();
-        buckets.push((f64::MAX, h.above));
-        m.encode_family(&labels)?.encode_histogram::<Labels>(
-            h.sum_ns as f64 / 1e9,
+        seconds_histogram(
+            &mut m,
+            &labels,
+            &TIME_BOUNDS_S,
+            &h.buckets,
+            h.above,
+            h.sum_ns,
             h.count,
-            &buckets,
-            None,
         )?;
     }
     Ok(())
