@@ -17,15 +17,22 @@ pub use caps::Capability;
 /// failed ([`std::error::Error::source`] keeps the cause).
 pub type CaptureError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// The eBPF byte-counting rung asked for (`--hooks`): `Auto` takes the
-/// first of tracepoint, fentry and kprobe that attaches. One type for the
-/// command line and the eBPF backend.
+/// How eBPF counts bytes (`--hooks`): `Auto` takes the first of counters,
+/// tracepoint, fentry and kprobe that attaches. One type for the command
+/// line and the eBPF backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum HookChoice {
-    /// The first rung that attaches, in the order below.
+    /// The first that attaches, in the order below.
     #[default]
     Auto,
+    /// No program per send or receive call: TCP from the kernel's own
+    /// socket counters, UDP from its packets (BTF kernels with the TCP
+    /// state tracepoint and socket iterators).
+    Counters,
+    /// A program on every send and receive call: the first of tracepoint,
+    /// fentry and kprobe that attaches.
+    Calls,
     /// BTF tracepoints (`tp_btf/sock_send_length`, ...): kernel 6.3+.
     Tracepoint,
     /// fentry/fexit programs on the socket calls: kernels with BTF.
@@ -102,6 +109,8 @@ impl std::fmt::Display for BackendKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HookRung {
+    /// No per-call hooks: the kernel's socket counters and packets.
+    Counters,
     /// BTF tracepoints on the socket calls (Linux 6.3+).
     Tracepoint,
     /// fexit programs on the socket calls (kernels with BTF).
@@ -113,10 +122,11 @@ pub enum HookRung {
 }
 
 impl HookRung {
-    /// `tracepoint`, `fentry`, `kprobe` or `none`, as `--hooks` and
-    /// reports spell it.
+    /// `counters`, `tracepoint`, `fentry`, `kprobe` or `none`, as
+    /// `--hooks` and reports spell it.
     pub fn name(self) -> &'static str {
         match self {
+            HookRung::Counters => "counters",
             HookRung::Tracepoint => "tracepoint",
             HookRung::Fentry => "fentry",
             HookRung::Kprobe => "kprobe",

@@ -134,6 +134,32 @@ struct np_tcp_life {
 	__u16 rt_hist[NP_RT_BUCKETS];
 };
 
+/* ---- Counter path (issue 22) --------------------------------------------- */
+/* np_tcp_base.flags */
+#define NP_B_SET 0x1     /* tx/rx hold the counters' values at the start */
+#define NP_B_FIN_OUT 0x2 /* this side queued its FIN (FIN_WAIT1 or LAST_ACK):
+			  * write_seq counts it, the application did not write it */
+/* On the counter path a TCP socket's payload comes from the kernel's own
+ * counters, read at state changes and by the socket iterator: what the
+ * application wrote is bytes_acked + (write_seq - snd_una), what it read is
+ * bytes_received - (rcv_nxt - copied_seq), each less the FIN it counts.
+ * Both are 64-bit and only grow; the record counts their growth since
+ * netoproc first saw the connection established. */
+struct np_tcp_base {
+	__u64 tx; /* written, as above, when first seen */
+	__u64 rx; /* read, as above, when first seen */
+	__u32 flags; /* NP_B_* */
+	__u32 _pad0;
+};
+
+/* Key of `np_listeners`: a listening TCP socket by namespace and port. Its
+ * children (accepted connections) take the owner stored under it. */
+struct np_listen_key {
+	__u32 netns;  /* inode number of the network namespace */
+	__u16 port;   /* local port, host order */
+	__u16 family; /* AF_INET or AF_INET6 */
+};
+
 /* The per-socket record: value of the socket-local storage map `np_socks`
  * (tracing rungs and cgroup programs) and of the hash map `np_sock_hash`
  * (kprobe rung, keyed by the kernel address of the socket). */
@@ -146,6 +172,7 @@ struct np_sock_stats {
 	__u32 state;  /* last TCP state np_tcp_state followed (TCP_* numbering; it
 		       * skips FIN_WAIT2, TIME_WAIT, LAST_ACK, CLOSING), 0 if none */
 	struct np_tcp_life life; /* TCP only; zero where no lifecycle hook ran */
+	struct np_tcp_base base; /* counter path only (np_counter_mode) */
 };
 
 /* Key of `np_peers`: traffic of an unconnected UDP socket to or from one
@@ -194,7 +221,8 @@ struct np_inflight {
 enum np_stat {
 	NP_STAT_RINGBUF_LOST = 0,      /* events dropped: ring buffer full */
 	NP_STAT_SK_STORAGE_FAIL = 1,   /* socket storage could not be created */
-	NP_STAT_SOCK_HASH_FULL = 2,    /* kprobe-rung socket map full */
+	NP_STAT_SOCK_HASH_FULL = 2,    /* a socket map full: kprobe rung's, walk mode's,
+	                                * or the counter path's listeners */
 	NP_STAT_PEER_MAP_FULL = 3,     /* per-remote UDP map full */
 	NP_STAT_INFLIGHT_MISS = 4,     /* kretprobe without its entry record */
 	NP_STAT_WIRE_NO_SOCK_TX = 5,   /* egress skbs without a full socket */
@@ -212,7 +240,10 @@ enum np_stat {
 	NP_STAT_PEER_INSERTS = 15,     /* np_peers entries made: userspace derives the
 	                                * LRU's evictions (made - deleted - alive) */
 	NP_STAT_LIFE_EVENTS = 16,      /* lifecycle events emitted */
-	NP_STAT_MAX = 17,
+	NP_STAT_UDP_UNPARSED = 17,     /* counter path: UDP packets whose headers could
+	                                * not be read (IPv6 extension headers): their
+	                                * payload is not counted, their wire bytes are */
+	NP_STAT_MAX = 18,
 };
 
 /* Ring buffer events. Every event starts with np_event_hdr. */

@@ -36,6 +36,15 @@ struct {
 	__type(value, struct np_sock_stats);
 } np_sock_walk SEC(".maps");
 
+/* Counter path: the owner of each listening TCP socket, recorded when
+ * listen() runs (in the listening process), given to its children. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct np_listen_key);
+	__type(value, struct np_owner);
+} np_listeners SEC(".maps");
+
 /* Unconnected UDP: bytes per (socket, remote). An LRU: a flood of remotes
  * (a busy server, a random-source flood) evicts the oldest entries instead
  * of filling the map for good; userspace counts what was evicted. */

@@ -4,6 +4,10 @@
  * of byte hooks (tracepoint, fentry or kprobe: the first that loads and
  * attaches) and adds the cgroup programs around it:
  *
+ *   counters   no program per call (np_counter_mode, counters.h): TCP from
+ *              the kernel's socket counters at state changes and in iter/tcp,
+ *              UDP from cgroup_skb, owners from cgroup/sock_create, connect,
+ *              listen; otherwise one of these rungs of per-call hooks:
  *   bytes      tp_btf/sock_{send,recv}_length  (Linux 6.3+)
  *              fexit/inet{,6}_{send,recv}msg, fexit/inet_sendpage (BTF kernels)
  *              kprobe+kretprobe on the same functions (anything else)
@@ -30,6 +34,7 @@
 #include "maps.h"
 #include "sock_record.h"
 #include "dns.h"
+#include "counters.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -362,7 +367,14 @@ static __always_inline void np_early_owner(struct bpf_sock_addr *ctx)
 		return;
 	if (!st->cookie)
 		st->cookie = bpf_get_socket_cookie(ctx);
-	if (!(st->flags & (NP_F_OWNER | NP_F_EARLY_OWNER))) {
+	if (np_counter_mode && !(st->flags & NP_F_OWNER)) {
+		/* No send or receive call will name it: the caller does. */
+		np_fill_owner(&st->owner);
+		st->owner.netns = np_current_netns();
+		st->flags |= NP_F_OWNER;
+		st->flags &= ~NP_F_EARLY_OWNER;
+		np_describe_process();
+	} else if (!(st->flags & (NP_F_OWNER | NP_F_EARLY_OWNER))) {
 		st->owner.tgid = bpf_get_current_pid_tgid() >> 32;
 		st->flags |= NP_F_EARLY_OWNER;
 	}
@@ -382,28 +394,63 @@ int np_connect6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+/* Counter path: the remote comes from the packets (np_udp_packet); a
+ * socket older than netoproc is named by its first sendto(). */
 SEC("cgroup/sendmsg4")
 int np_sendmsg4(struct bpf_sock_addr *ctx)
 {
+	if (np_counter_mode) {
+		np_early_owner(ctx);
+		return 1;
+	}
 	return np_remember_peer(ctx, NP_DIR_TX, false);
 }
 
 SEC("cgroup/sendmsg6")
 int np_sendmsg6(struct bpf_sock_addr *ctx)
 {
+	if (np_counter_mode) {
+		np_early_owner(ctx);
+		return 1;
+	}
 	return np_remember_peer(ctx, NP_DIR_TX, true);
 }
 
 SEC("cgroup/recvmsg4")
 int np_recvmsg4(struct bpf_sock_addr *ctx)
 {
+	if (np_counter_mode)
+		return 1;
 	return np_remember_peer(ctx, NP_DIR_RX, false);
 }
 
 SEC("cgroup/recvmsg6")
 int np_recvmsg6(struct bpf_sock_addr *ctx)
 {
+	if (np_counter_mode)
+		return 1;
 	return np_remember_peer(ctx, NP_DIR_RX, true);
+}
+
+/* Counter path: every TCP and UDP socket made from now on is owned by the
+ * process that made it, until connect() or a listener says otherwise. */
+SEC("cgroup/sock_create")
+int np_sock_create(struct bpf_sock *ctx)
+{
+	if (!np_counter_mode || !np_tracked(ctx->family, ctx->protocol))
+		return 1;
+
+	struct np_sock_stats *st = np_sock_record(ctx, 0);
+
+	if (!st)
+		return 1;
+	if (!st->cookie)
+		st->cookie = bpf_get_socket_cookie(ctx);
+	np_fill_owner(&st->owner);
+	st->owner.netns = np_current_netns();
+	st->flags |= NP_F_OWNER;
+	np_describe_process();
+	return 1;
 }
 
 SEC("cgroup/sock_release")
@@ -431,7 +478,10 @@ int np_sock_release(struct bpf_sock *ctx)
 		np_life_emit(st, NP_LIFE_ACCEPTED);
 	}
 	st->flags |= NP_F_CLOSED;
-	np_emit_close(st);
+	/* Counter path: a TCP socket's record goes when it is freed
+	 * (np_tcp_destroy), with the bytes read until this release. */
+	if (!np_counter_mode || ctx->protocol != IPPROTO_TCP)
+		np_emit_close(st);
 	/* Walk mode: the entry outlives the socket unless removed. UDP is done
 	 * now, and so is TCP already in CLOSE; other TCP states still send
 	 * (FIN, final ACKs) and reach CLOSE later (np_tcp_state removes it). */
@@ -465,11 +515,23 @@ static __always_inline void np_life_connect(struct sock *sk, struct np_sock_stat
  * (connect for clients; the accepting process's first call for servers). */
 static __always_inline void np_life_state(struct sock *sk, int oldstate, int newstate)
 {
-	/* FIN_WAIT2, TIME_WAIT, LAST_ACK, CLOSING and LISTEN change nothing
-	 * netoproc keeps: leave before the storage lookup (four of a
-	 * connection's ten state changes). */
+	if (np_counter_mode) {
+		if (newstate == TCP_LISTEN) {
+			np_listener_opened(sk);
+			return;
+		}
+		/* (A listener's child also leaves LISTEN: for SYN_RECV.) */
+		if (oldstate == TCP_LISTEN && newstate == TCP_CLOSE) {
+			np_listener_closed(sk);
+			return;
+		}
+	}
+	/* FIN_WAIT2, TIME_WAIT, CLOSING, LISTEN (and LAST_ACK but on the
+	 * counter path) change nothing netoproc keeps: leave before the
+	 * storage lookup (four of a connection's ten state changes). */
 	if (newstate != TCP_SYN_SENT && newstate != TCP_SYN_RECV && newstate != TCP_ESTABLISHED &&
-	    newstate != TCP_FIN_WAIT1 && newstate != TCP_CLOSE_WAIT && newstate != TCP_CLOSE)
+	    newstate != TCP_FIN_WAIT1 && newstate != TCP_CLOSE_WAIT && newstate != TCP_CLOSE &&
+	    !(np_counter_mode && newstate == TCP_LAST_ACK))
 		return;
 
 	/* A listener's child enters SYN_RECV inside inet_csk_clone_lock,
@@ -507,6 +569,8 @@ static __always_inline void np_life_state(struct sock *sk, int oldstate, int new
 			l->role = NP_ROLE_SERVER;
 			l->connect_ns = bpf_ktime_get_ns();
 		}
+		if (np_counter_mode)
+			np_listener_child(st, sk);
 		break;
 	case TCP_ESTABLISHED:
 		if (l->established_ns)
@@ -531,10 +595,24 @@ static __always_inline void np_life_state(struct sock *sk, int oldstate, int new
 				np_read_tuple(&st->tuple, sk);
 				st->flags |= NP_F_TUPLE;
 			}
+			/* Counter path: no call will come to say who accepted
+			 * it; the listener's owner (np_listener_child) does. */
+			if (np_counter_mode && (st->flags & NP_F_OWNER) &&
+			    !(l->flags & NP_L_ACCEPTED)) {
+				l->flags |= NP_L_ACCEPTED;
+				np_life_emit(st, NP_LIFE_ACCEPTED);
+			}
 		}
+		if (np_counter_mode)
+			np_tcp_count(st, sk); /* the base */
 		break;
 	case TCP_FIN_WAIT1:
-		if (!l->closer)
+	case TCP_LAST_ACK:
+		/* FIN_WAIT1 and LAST_ACK come before tcp_send_fin() counts the
+		 * FIN in write_seq. */
+		if (np_counter_mode)
+			st->base.flags |= NP_B_FIN_OUT;
+		if (newstate == TCP_FIN_WAIT1 && !l->closer)
 			l->closer = NP_CLOSER_LOCAL;
 		break;
 	case TCP_CLOSE_WAIT:
@@ -542,6 +620,8 @@ static __always_inline void np_life_state(struct sock *sk, int oldstate, int new
 			l->closer = NP_CLOSER_REMOTE;
 		break;
 	case TCP_CLOSE:
+		if (np_counter_mode && (st->base.flags & NP_B_SET))
+			np_tcp_count(st, sk); /* the final payload */
 		if (l->role && !l->closed_ns) {
 			int err = BPF_CORE_READ(sk, sk_err);
 
@@ -560,9 +640,12 @@ static __always_inline void np_life_state(struct sock *sk, int oldstate, int new
 				np_read_tuple(&st->tuple, sk);
 			/* The closed step carries the whole record: userspace
 			 * takes it as the socket's close record too (its final
-			 * wire counters, after the last FIN/ACK). */
-			np_life_emit(st, NP_LIFE_CLOSED);
-		} else {
+			 * wire counters, after the last FIN/ACK). On the counter
+			 * path np_tcp_destroy sends it: the application may
+			 * still read what arrived before CLOSE. */
+			if (!np_counter_mode)
+				np_life_emit(st, NP_LIFE_CLOSED);
+		} else if (!np_counter_mode) {
 			/* No lifecycle (a listener, a socket from before the
 			 * start): the final wire counters as a close record. */
 			np_emit_close(st);
@@ -581,6 +664,28 @@ int BPF_PROG(np_tcp_state, const struct sock *sk, const int oldstate, const int 
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	np_life_state((struct sock *)sk, oldstate, newstate);
+	return 0;
+}
+
+/* Counter path: the socket is freed (after CLOSE, and after its release by
+ * the application, which can read what arrived before CLOSE): its final
+ * payload, and its one record to userspace. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(np_tcp_destroy, struct sock *sk)
+{
+	if (!np_counter_mode)
+		return 0;
+
+	struct np_sock_stats *st = bpf_sk_storage_get(&np_socks, sk, 0, 0);
+
+	if (!st)
+		return 0;
+	if (st->base.flags & NP_B_SET)
+		np_tcp_count(st, sk);
+	if (st->life.role && st->life.closed_ns)
+		np_life_emit(st, NP_LIFE_CLOSED);
+	else
+		np_emit_close(st);
 	return 0;
 }
 
@@ -659,6 +764,12 @@ static __always_inline void np_count_wire(struct __sk_buff *skb, int dir)
 		__sync_fetch_and_add(&st->counters.rx_wire_bytes, skb->len);
 		__sync_fetch_and_add(&st->counters.rx_wire_packets, 1);
 	}
+	if (np_counter_mode && sk->protocol == IPPROTO_UDP) {
+		/* Connected since its tuple was read: read it again. */
+		if (st->tuple.dport == 0 && sk->dst_port)
+			np_tuple_from_bpf_sock(&st->tuple, sk);
+		np_udp_packet(skb, sk, st, dir);
+	}
 	np_maybe_dns(skb, sk, st, dir);
 }
 
@@ -704,6 +815,26 @@ int np_dump_tcp(struct bpf_iter__tcp *ctx)
 	if (!tp)
 		return 0;
 	st = bpf_sk_storage_get(&np_socks, tp, 0, 0);
+	if (np_counter_mode) {
+		int state = skc->skc_state;
+		bool moving = state == TCP_ESTABLISHED || state == TCP_FIN_WAIT1 ||
+			      state == TCP_FIN_WAIT2 || state == TCP_CLOSE_WAIT ||
+			      state == TCP_CLOSING || state == TCP_LAST_ACK;
+
+		/* A connection older than netoproc: counted from now on. */
+		if (!st && moving) {
+			st = bpf_sk_storage_get(&np_socks, tp, 0, BPF_SK_STORAGE_GET_F_CREATE);
+			if (!st) {
+				stat_add(NP_STAT_SK_STORAGE_FAIL, 1);
+				return 0;
+			}
+			st->cookie = bpf_get_socket_cookie(tp);
+			np_read_tuple(&st->tuple, (struct sock *)tp);
+			st->flags |= NP_F_TUPLE;
+		}
+		if (st && (moving || (st->base.flags & NP_B_SET)))
+			np_tcp_count(st, (struct sock *)tp);
+	}
 	if (st) {
 		/* Live health, as tcp_info would report it now. */
 		if (st->life.role && !st->life.closed_ns)

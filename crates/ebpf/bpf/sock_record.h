@@ -56,6 +56,15 @@ static __always_inline void np_process_comm(char *comm)
 		bpf_get_current_comm(comm, NP_COMM_LEN);
 }
 
+/* The inode number of the current process's network namespace (where a
+ * socket it makes lives). */
+static __always_inline __u32 np_current_netns(void)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+}
+
 /* The current process as a socket's owner (all but the namespace). */
 static __always_inline void np_fill_owner(struct np_owner *o)
 {
@@ -110,6 +119,31 @@ static __always_inline void np_describe_process(void)
 	stat_add(NP_STAT_PROC_EVENTS, 1);
 }
 
+/* Adds one send or receive of `bytes` to the per-remote record `key` of an
+ * unconnected UDP socket; a full map is counted. */
+static __always_inline void np_peer_add(struct np_peer_key *key, long bytes, int dir)
+{
+	struct np_peer_counters *c = bpf_map_lookup_elem(&np_peers, key);
+	if (!c) {
+		struct np_peer_counters zero = {};
+
+		if (!bpf_map_update_elem(&np_peers, key, &zero, BPF_NOEXIST))
+			stat_add(NP_STAT_PEER_INSERTS, 1);
+		c = bpf_map_lookup_elem(&np_peers, key);
+		if (!c) {
+			stat_add(NP_STAT_PEER_MAP_FULL, 1);
+			return;
+		}
+	}
+	if (dir == NP_DIR_TX) {
+		__sync_fetch_and_add(&c->tx_bytes, bytes);
+		__sync_fetch_and_add(&c->tx_calls, 1);
+	} else {
+		__sync_fetch_and_add(&c->rx_bytes, bytes);
+		__sync_fetch_and_add(&c->rx_calls, 1);
+	}
+}
+
 /* Count traffic of an unconnected UDP socket against the remote that the
  * cgroup sendmsg/recvmsg hook saw for this very call. */
 static __always_inline void np_count_peer(struct np_sock_stats *st, long bytes, int dir)
@@ -131,26 +165,7 @@ static __always_inline void np_count_peer(struct np_sock_stats *st, long bytes, 
 	key.port = p->port;
 	key.family = p->family;
 	bpf_map_delete_elem(&np_pending_peer, &id);
-
-	struct np_peer_counters *c = bpf_map_lookup_elem(&np_peers, &key);
-	if (!c) {
-		struct np_peer_counters zero = {};
-
-		if (!bpf_map_update_elem(&np_peers, &key, &zero, BPF_NOEXIST))
-			stat_add(NP_STAT_PEER_INSERTS, 1);
-		c = bpf_map_lookup_elem(&np_peers, &key);
-		if (!c) {
-			stat_add(NP_STAT_PEER_MAP_FULL, 1);
-			return;
-		}
-	}
-	if (dir == NP_DIR_TX) {
-		__sync_fetch_and_add(&c->tx_bytes, bytes);
-		__sync_fetch_and_add(&c->tx_calls, 1);
-	} else {
-		__sync_fetch_and_add(&c->rx_bytes, bytes);
-		__sync_fetch_and_add(&c->rx_calls, 1);
-	}
+	np_peer_add(&key, bytes, dir);
 }
 
 /* One successful send or receive of `bytes` payload bytes on `sk`, called

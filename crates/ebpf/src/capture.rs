@@ -28,7 +28,10 @@ use crate::abi::{self, np_peer_counters, np_peer_key, np_sock_stats};
 use crate::cgroup::{cgroup2_mount, mount_private_cgroup2};
 use crate::error::AttachError;
 use crate::kretprobe::{self, TracefsKretprobe};
-use crate::ladder::{error_chain, os_error, rungs, status, Attacher, HookChoice, Rung, COMMON};
+use crate::ladder::{
+    attach_point, error_chain, os_error, rungs, status, Attacher, HookChoice, Rung, COMMON,
+    COUNTERS_NEED,
+};
 use crate::live_read::{self, LiveRead, LiveReader};
 use crate::map_dump::{IterLink, MapDump};
 use crate::names;
@@ -138,10 +141,52 @@ const LIFE_BACKLOG: usize = 65_536;
 
 impl EbpfCapture {
     /// Loads the committed object, attaches the first rung that works (or
-    /// the one asked for) and picks the live-socket reader.
+    /// the one asked for) and picks the live-socket reader. `auto` tries
+    /// the counter path first (it reads live sockets with the socket
+    /// iterators, so not where another `--live-read` path is forced) and
+    /// says in `degraded` why it fell back to per-call hooks.
     pub fn start(opts: &EbpfOptions) -> Result<Self, EbpfStartError> {
-        let (ebpf, btf) = load_object(opts, false)?;
-        let chosen = live_read::choose(ebpf, &btf, opts)?;
+        let iterators_allowed = matches!(
+            opts.live_read,
+            LiveReadChoice::Auto | LiveReadChoice::SocketIter
+        );
+        match opts.hooks {
+            HookChoice::Counters if !iterators_allowed => Err(EbpfStartError::Unavailable(
+                "the counter path reads live sockets with the socket iterators;                  --live-read cannot choose another path with --hooks counters"
+                    .into(),
+            )),
+            HookChoice::Counters => Self::start_with(opts, true),
+            HookChoice::Auto if iterators_allowed => match Self::start_with(opts, true) {
+                Ok(c) => Ok(c),
+                Err(why) => {
+                    let mut c = Self::start_with(opts, false)?;
+                    c.info.degraded.insert(
+                        0,
+                        format!(
+                            "counters: the counter path is unavailable ({why}); every send \
+                             and receive call runs a program instead"
+                        ),
+                    );
+                    Ok(c)
+                }
+            },
+            _ => Self::start_with(opts, false),
+        }
+    }
+
+    /// [`EbpfCapture::start`] on the counter path (`counters`) or a rung
+    /// of per-call hooks.
+    fn start_with(opts: &EbpfOptions, counters: bool) -> Result<Self, EbpfStartError> {
+        let (ebpf, btf) = load_object(opts, false, counters)?;
+        let chosen = if counters {
+            let iterators = EbpfOptions {
+                live_read: LiveReadChoice::SocketIter,
+                ..opts.clone()
+            };
+            live_read::choose(ebpf, &btf, &iterators)?
+        } else {
+            live_read::choose(ebpf, &btf, opts)?
+        };
         let mut ebpf = chosen.ebpf;
         let live = chosen.reader;
         let mut degraded = chosen.degraded;
@@ -151,7 +196,10 @@ impl EbpfCapture {
         let mut attacher = Attacher::new(&mut ebpf, &btf, cgroup.as_ref());
         let mut failures = Vec::new();
         let mut chosen = None;
-        for &rung in rungs(opts.hooks) {
+        let ladder = rungs(opts.hooks)
+            .iter()
+            .filter(|&&r| (r == Rung::Counters) == counters);
+        for &rung in ladder {
             match attacher.try_rung(rung) {
                 Ok(statuses) => {
                     programs.extend(statuses);
@@ -190,6 +238,16 @@ impl EbpfCapture {
                     h.program,
                     error_chain(e)
                 ));
+            }
+            if counters && COUNTERS_NEED.contains(&h.program) {
+                if let Err(e) = &r {
+                    return Err(EbpfStartError::Unavailable(format!(
+                        "the counter path needs {} ({}): {}",
+                        h.program,
+                        attach_point(h),
+                        error_chain(e)
+                    )));
+                }
             }
             programs.push(status(h, &r));
         }
@@ -318,7 +376,11 @@ const _: () = assert!(abi::NP_DNS_PORTS_MAX as usize == MAX_DNS_PORTS);
 /// Loads the committed object (maps created, nothing attached) and returns
 /// it with the kernel BTF the programs are loaded against.
 /// `walk` loads it for the walk path (records in a hash keyed by cookie).
-pub(crate) fn load_object(opts: &EbpfOptions, walk: bool) -> Result<(Ebpf, Btf), EbpfStartError> {
+pub(crate) fn load_object(
+    opts: &EbpfOptions,
+    walk: bool,
+    counters: bool,
+) -> Result<(Ebpf, Btf), EbpfStartError> {
     // EbpfLoader::new() parses the kernel BTF itself (~15 MiB in memory);
     // drop that copy before parsing the one we keep, so two never coexist.
     let mut loader = EbpfLoader::new();
@@ -340,12 +402,14 @@ pub(crate) fn load_object(opts: &EbpfOptions, walk: bool) -> Result<(Ebpf, Btf),
     }
     ports[..opts.dns_ports.len()].copy_from_slice(&opts.dns_ports);
     let walk_mode = u8::from(walk);
+    let counter_mode = u8::from(counters && !walk);
     let life_steps = u8::from(opts.lifecycle_steps);
     let loaded = loader
         .btf(Some(&btf))
         .override_global(names::GLOBAL_DNS_PORTS, &ports, true)
         .override_global(names::GLOBAL_WALK_MODE, &walk_mode, true)
         .override_global(names::GLOBAL_LIFE_STEPS, &life_steps, true)
+        .override_global(names::GLOBAL_COUNTER_MODE, &counter_mode, true)
         .map_max_entries(names::EVENTS, opts.ringbuf_bytes)
         .map_max_entries(names::SOCK_WALK, WALK_MAX_SOCKETS)
         .load(OBJECT);
@@ -687,7 +751,7 @@ impl CaptureBackend for EbpfCapture {
                 .map(|(_, n)| n)
                 .sum(),
             capture_drops: 0,
-            unparsed_packets: 0,
+            unparsed_packets: get(abi::NP_STAT_UDP_UNPARSED)?,
             unattributed_tx_packets: get(abi::NP_STAT_WIRE_NO_SOCK_TX)?,
             unattributed_rx_packets: get(abi::NP_STAT_WIRE_NO_SOCK_RX)?,
             unattributed_tx_wire_bytes: get(abi::NP_STAT_WIRE_NO_SOCK_TX_BYTES)?,

@@ -1,9 +1,13 @@
-//! The hook ladder: which programs count bytes on this kernel. Three rungs,
-//! tried in order (or one forced with `--hooks`): tracepoints (6.3+),
-//! fentry/fexit (BTF kernels), kprobes (anything else). The first rung whose
-//! required programs all load and attach wins; a rung that fails half-way is
-//! unloaded again so two rungs never count the same bytes. Each attempt is
-//! recorded as a [`HookStatus`] for `meta` and `doctor`.
+//! The hook ladder: which programs count bytes on this kernel. First the
+//! counter path (no program per send or receive call: the object is loaded
+//! with `np_counter_mode` and needs the TCP state tracepoint, the cgroup
+//! programs and the socket iterators); where it cannot run, three rungs of
+//! per-call hooks, tried in order (or one forced with `--hooks`):
+//! tracepoints (6.3+), fentry/fexit (BTF kernels), kprobes (anything else).
+//! The first rung whose required programs all load and attach wins; a rung
+//! that fails half-way is unloaded again so two rungs never count the same
+//! bytes. Each attempt is recorded as a [`HookStatus`] for `meta` and
+//! `doctor`.
 
 use std::fmt;
 use std::fs::File;
@@ -24,6 +28,8 @@ pub use netoproc_core::backend::HookChoice;
 /// A rung of the ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rung {
+    /// No per-call hooks: the kernel's TCP socket counters, UDP packets.
+    Counters,
     /// BTF tracepoints (`tp_btf/sock_send_length`, ...): Linux 6.3+.
     Tracepoint,
     /// fexit programs on the socket calls: kernels with BTF.
@@ -34,11 +40,15 @@ pub enum Rung {
 
 impl Rung {
     /// Every rung, in the order `auto` tries them.
-    pub const ALL: [Rung; 3] = [Rung::Tracepoint, Rung::Fentry, Rung::Kprobe];
+    pub const ALL: [Rung; 4] = [Rung::Counters, Rung::Tracepoint, Rung::Fentry, Rung::Kprobe];
+
+    /// The rungs of per-call hooks, in the order `calls` tries them.
+    pub const CALLS: [Rung; 3] = [Rung::Tracepoint, Rung::Fentry, Rung::Kprobe];
 
     /// The name `--hooks` and `meta.hooks` use.
     pub fn name(self) -> &'static str {
         match self {
+            Rung::Counters => "counters",
             Rung::Tracepoint => "tracepoint",
             Rung::Fentry => "fentry",
             Rung::Kprobe => "kprobe",
@@ -49,6 +59,7 @@ impl Rung {
     pub fn hook_rung(self) -> netoproc_core::backend::HookRung {
         use netoproc_core::backend::HookRung;
         match self {
+            Rung::Counters => HookRung::Counters,
             Rung::Tracepoint => HookRung::Tracepoint,
             Rung::Fentry => HookRung::Fentry,
             Rung::Kprobe => HookRung::Kprobe,
@@ -58,6 +69,7 @@ impl Rung {
     /// The rung's byte hooks (the [`COMMON`] programs come on top).
     pub fn hooks(self) -> &'static [Hook] {
         match self {
+            Rung::Counters => COUNTERS_RUNG,
             Rung::Tracepoint => TRACEPOINT_RUNG,
             Rung::Fentry => FENTRY_RUNG,
             Rung::Kprobe => KPROBE_RUNG,
@@ -75,6 +87,8 @@ impl fmt::Display for Rung {
 pub fn rungs(choice: HookChoice) -> &'static [Rung] {
     match choice {
         HookChoice::Auto => &Rung::ALL,
+        HookChoice::Counters => &[Rung::Counters],
+        HookChoice::Calls => &Rung::CALLS,
         HookChoice::Tracepoint => &[Rung::Tracepoint],
         HookChoice::Fentry => &[Rung::Fentry],
         HookChoice::Kprobe => &[Rung::Kprobe],
@@ -93,7 +107,8 @@ pub enum HookKind {
     /// A `cgroup/connect*`, `sendmsg*` or `recvmsg*` program on the cgroup
     /// v2 root.
     CgroupSockAddr,
-    /// The `cgroup/sock_release` program on the cgroup v2 root.
+    /// A `cgroup/sock_release` or `cgroup/sock_create` program on the
+    /// cgroup v2 root.
     CgroupSock,
     /// A `cgroup_skb` program on the cgroup v2 root, one direction.
     CgroupSkb(SkbDirection),
@@ -140,6 +155,18 @@ const fn hook(
 }
 
 use HookKind::*;
+
+/// The counter path's own programs; it also needs [`COUNTERS_NEED`] of the
+/// common programs, and the socket iterators.
+const COUNTERS_RUNG: &[Hook] = &[
+    hook("np_sock_create", CgroupSock, "", "owner", true),
+    hook("np_tcp_destroy", TpBtf, "tcp_destroy_sock", "bytes", true),
+];
+
+/// The common programs the counter path cannot count without: TCP payload
+/// is read at state changes, UDP payload from packets, and sockets are
+/// released in `np_sock_release`.
+pub const COUNTERS_NEED: &[&str] = &[TCP_STATE, "np_skb_egress", "np_skb_ingress", "np_sock_release"];
 
 const TRACEPOINT_RUNG: &[Hook] = &[
     hook("np_tp_send", TpBtf, "sock_send_length", "bytes", true),
@@ -451,7 +478,7 @@ pub fn attach_point(h: &Hook) -> String {
         KProbe if h.program.starts_with("np_krp_") => format!("kretprobe/{}", h.target),
         KProbe => format!("kprobe/{}", h.target),
         CgroupSockAddr => format!("cgroup/{}", h.program.trim_start_matches("np_")),
-        CgroupSock => "cgroup/sock_release".into(),
+        CgroupSock => format!("cgroup/{}", h.program.trim_start_matches("np_")),
         CgroupSkb(SkbDirection::Egress) => "cgroup_skb/egress".into(),
         CgroupSkb(SkbDirection::Ingress) => "cgroup_skb/ingress".into(),
     }
@@ -598,7 +625,14 @@ mod tests {
     #[test]
     fn hook_choice_orders_rungs() {
         assert_eq!(rungs(HookChoice::Auto), &Rung::ALL);
+        assert_eq!(rungs(HookChoice::Auto)[0], Rung::Counters);
+        assert_eq!(rungs(HookChoice::Calls), &Rung::CALLS);
+        assert!(!rungs(HookChoice::Calls).contains(&Rung::Counters));
         assert_eq!(rungs(HookChoice::Kprobe), &[Rung::Kprobe]);
+        assert_eq!(attach_point(&COUNTERS_RUNG[0]), "cgroup/sock_create");
+        for need in COUNTERS_NEED {
+            assert!(COMMON.iter().any(|h| h.program == *need), "{need}");
+        }
         assert_eq!(attach_point(&KPROBE_RUNG[1]), "kretprobe/inet_sendmsg");
         assert!(TRACEPOINT_RUNG.iter().filter(|h| h.required).count() == 2);
     }

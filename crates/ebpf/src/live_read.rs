@@ -159,7 +159,7 @@ pub(crate) fn choose(
             LiveRead::Walk => {
                 // The programs must see np_walk_mode set before they load.
                 drop(ebpf);
-                let (walking, _btf) = load_object(opts, true)?;
+                let (walking, _btf) = load_object(opts, true, false)?;
                 ebpf = walking;
                 Ok(LiveReader::Walk)
             }

@@ -17,6 +17,8 @@ pub const SOCKS: &str = "np_socks";
 pub const SOCK_WALK: &str = "np_sock_walk";
 /// The kprobe rung's records, keyed by socket address.
 pub const SOCK_HASH: &str = "np_sock_hash";
+/// Counter path: the owner of each listening socket, by namespace and port.
+pub const LISTENERS: &str = "np_listeners";
 
 /// Read-only global set at load time: the ports whose packets are DNS.
 pub const GLOBAL_DNS_PORTS: &str = "np_dns_ports";
@@ -26,6 +28,9 @@ pub const GLOBAL_WALK_MODE: &str = "np_walk_mode";
 /// Read-only global set at load time: lifecycle steps before close go to
 /// userspace too (for `netoproc watch`), not only closes.
 pub const GLOBAL_LIFE_STEPS: &str = "np_life_steps";
+/// Read-only global set at load time: the counter path (no program per
+/// send or receive call; TCP from the kernel's socket counters).
+pub const GLOBAL_COUNTER_MODE: &str = "np_counter_mode";
 
 #[cfg(test)]
 mod tests {
@@ -54,7 +59,7 @@ mod tests {
             assert!(programs.contains(p), "program {p} is not in the object");
         }
         let bound = [SOCKETS_DUMP, PEERS_DUMP].map(|d| d.map.expect("bound to a map"));
-        for m in [EVENTS, STATS, PEERS, SOCKS, SOCK_WALK, SOCK_HASH]
+        for m in [EVENTS, STATS, PEERS, SOCKS, SOCK_WALK, SOCK_HASH, LISTENERS]
             .into_iter()
             .chain(bound)
         {
@@ -62,7 +67,12 @@ mod tests {
         }
         let elf = object::File::parse(crate::capture::OBJECT).expect("ELF");
         let symbols: HashSet<&str> = elf.symbols().filter_map(|s| s.name().ok()).collect();
-        for g in [GLOBAL_DNS_PORTS, GLOBAL_WALK_MODE, GLOBAL_LIFE_STEPS] {
+        for g in [
+            GLOBAL_DNS_PORTS,
+            GLOBAL_WALK_MODE,
+            GLOBAL_LIFE_STEPS,
+            GLOBAL_COUNTER_MODE,
+        ] {
             assert!(symbols.contains(g), "global {g} is not in the object");
         }
     }

@@ -45,7 +45,7 @@ pub struct HookProbe {
 /// Attaches and detaches every hook. Fails only when the object itself
 /// cannot be loaded (no BTF, no privileges).
 pub fn probe_hooks(opts: &EbpfOptions) -> Result<HookProbe, EbpfStartError> {
-    let (mut ebpf, btf) = load_object(opts, false)?;
+    let (mut ebpf, btf) = load_object(opts, false, false)?;
     let mut cgroup_notes = Vec::new();
     let cgroup = open_cgroup2(opts, &mut cgroup_notes);
     let mut attacher = Attacher::new(&mut ebpf, &btf, cgroup.as_ref());

@@ -494,7 +494,7 @@ mod tests {
         );
         assert!(e.life.response.counts.is_empty());
         assert!(decode_event(&bytes[..LIFE_EVENT_SHORT_LEN - 1]).is_err());
-        // Today 184 of 536 bytes and 288 of 544.
+        // Today 184 of 560 bytes and 288 of 568.
         assert!(SOCK_EVENT_LEN * 2 < std::mem::size_of::<np_sock_event>());
         assert!(LIFE_EVENT_SHORT_LEN * 10 < std::mem::size_of::<np_life_event>() * 6);
     }

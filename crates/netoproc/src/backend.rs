@@ -16,6 +16,18 @@ pub fn open(cli: &Cli, elevated: Option<&str>) -> Result<Box<dyn CaptureBackend>
         || cli.max_netns.is_some()
         || cli.max_flows.is_some();
     check_sizes(cli, elevated)?;
+    if cli.hooks == HookChoice::Counters
+        && !matches!(
+            cli.live_read,
+            LiveReadChoice::Auto | LiveReadChoice::SocketIter
+        )
+    {
+        return Err(Failure::Usage(
+            "--hooks counters reads live sockets with the socket iterators; \
+             --live-read can only be socket-iter with it"
+                .into(),
+        ));
+    }
     match cli.capture_mode {
         CaptureMode::Afpacket if cli.hooks != HookChoice::Auto => Err(Failure::Usage(
             "--hooks chooses eBPF hooks; it cannot be used with --capture-mode=afpacket".into(),

@@ -113,8 +113,13 @@ pub struct Cli {
     #[arg(global = true, long, value_enum, default_value_t = CaptureMode::Auto, value_name = "MODE")]
     pub capture_mode: CaptureMode,
 
-    /// eBPF byte hooks: `auto` takes the first that attaches of tracepoint
-    /// (Linux 6.3+), fentry (BTF kernels) and kprobe.
+    /// How eBPF counts bytes. `counters` runs no program per send or
+    /// receive call: TCP payload comes from the kernel's own socket
+    /// counters, UDP from its packets (no per-call counts then, and UDP
+    /// datagrams count when they reach the socket, read or not). `calls`
+    /// counts every send and receive call with the first that attaches of
+    /// tracepoint (Linux 6.3+), fentry (BTF kernels) and kprobe, which
+    /// can also be forced by name. `auto` tries counters, then calls.
     #[arg(global = true, long, value_enum, default_value_t = HookChoice::Auto, value_name = "RUNG")]
     pub hooks: HookChoice,
 

@@ -29,6 +29,8 @@ pub const NP_L_ACCEPTED: u32 = 2;
 pub const NP_RT_BUCKETS: u32 = 128;
 pub const NP_RT_SUB: u32 = 8;
 pub const NP_RT_MIN_SHIFT: u32 = 6;
+pub const NP_B_SET: u32 = 1;
+pub const NP_B_FIN_OUT: u32 = 2;
 pub type __u8 = ::std::os::raw::c_uchar;
 pub type __u16 = ::std::os::raw::c_ushort;
 pub type __u32 = ::std::os::raw::c_uint;
@@ -903,6 +905,166 @@ impl Default for np_tcp_life {
     }
 }
 #[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct np_tcp_base {
+    pub tx: __u64,
+    pub rx: __u64,
+    pub flags: __u32,
+    pub _pad0: __u32,
+}
+#[test]
+fn bindgen_test_layout_np_tcp_base() {
+    assert_eq!(
+        ::core::mem::size_of::<np_tcp_base>(),
+        24usize,
+        concat!("Size of: ", stringify!(np_tcp_base))
+    );
+    assert_eq!(
+        ::core::mem::align_of::<np_tcp_base>(),
+        8usize,
+        concat!("Alignment of ", stringify!(np_tcp_base))
+    );
+    fn test_field_tx() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_base>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).tx) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_base),
+                "::",
+                stringify!(tx)
+            )
+        );
+    }
+    test_field_tx();
+    fn test_field_rx() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_base>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).rx) as usize - ptr as usize
+            },
+            8usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_base),
+                "::",
+                stringify!(rx)
+            )
+        );
+    }
+    test_field_rx();
+    fn test_field_flags() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_base>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).flags) as usize - ptr as usize
+            },
+            16usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_base),
+                "::",
+                stringify!(flags)
+            )
+        );
+    }
+    test_field_flags();
+    fn test_field__pad0() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_tcp_base>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr)._pad0) as usize - ptr as usize
+            },
+            20usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_tcp_base),
+                "::",
+                stringify!(_pad0)
+            )
+        );
+    }
+    test_field__pad0();
+}
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct np_listen_key {
+    pub netns: __u32,
+    pub port: __u16,
+    pub family: __u16,
+}
+#[test]
+fn bindgen_test_layout_np_listen_key() {
+    assert_eq!(
+        ::core::mem::size_of::<np_listen_key>(),
+        8usize,
+        concat!("Size of: ", stringify!(np_listen_key))
+    );
+    assert_eq!(
+        ::core::mem::align_of::<np_listen_key>(),
+        4usize,
+        concat!("Alignment of ", stringify!(np_listen_key))
+    );
+    fn test_field_netns() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_listen_key>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).netns) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_listen_key),
+                "::",
+                stringify!(netns)
+            )
+        );
+    }
+    test_field_netns();
+    fn test_field_port() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_listen_key>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).port) as usize - ptr as usize
+            },
+            4usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_listen_key),
+                "::",
+                stringify!(port)
+            )
+        );
+    }
+    test_field_port();
+    fn test_field_family() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_listen_key>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).family) as usize - ptr as usize
+            },
+            6usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_listen_key),
+                "::",
+                stringify!(family)
+            )
+        );
+    }
+    test_field_family();
+}
+#[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct np_sock_stats {
     pub owner: np_owner,
@@ -912,12 +1074,13 @@ pub struct np_sock_stats {
     pub flags: __u32,
     pub state: __u32,
     pub life: np_tcp_life,
+    pub base: np_tcp_base,
 }
 #[test]
 fn bindgen_test_layout_np_sock_stats() {
     assert_eq!(
         ::core::mem::size_of::<np_sock_stats>(),
-        520usize,
+        544usize,
         concat!("Size of: ", stringify!(np_sock_stats))
     );
     assert_eq!(
@@ -1044,6 +1207,23 @@ fn bindgen_test_layout_np_sock_stats() {
         );
     }
     test_field_life();
+    fn test_field_base() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<np_sock_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).base) as usize - ptr as usize
+            },
+            520usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(np_sock_stats),
+                "::",
+                stringify!(base)
+            )
+        );
+    }
+    test_field_base();
 }
 impl Default for np_sock_stats {
     fn default() -> Self {
@@ -1498,7 +1678,8 @@ pub const NP_STAT_DNS_UNPARSED: np_stat = 13;
 pub const NP_STAT_KRETPROBE_STALE: np_stat = 14;
 pub const NP_STAT_PEER_INSERTS: np_stat = 15;
 pub const NP_STAT_LIFE_EVENTS: np_stat = 16;
-pub const NP_STAT_MAX: np_stat = 17;
+pub const NP_STAT_UDP_UNPARSED: np_stat = 17;
+pub const NP_STAT_MAX: np_stat = 18;
 pub type np_stat = ::std::os::raw::c_uint;
 pub const NP_EV_SOCK_CLOSE: np_event_kind = 1;
 pub const NP_EV_PROC: np_event_kind = 2;
@@ -1591,7 +1772,7 @@ pub struct np_sock_event {
 fn bindgen_test_layout_np_sock_event() {
     assert_eq!(
         ::core::mem::size_of::<np_sock_event>(),
-        536usize,
+        560usize,
         concat!("Size of: ", stringify!(np_sock_event))
     );
     assert_eq!(
@@ -1825,7 +2006,7 @@ pub struct np_life_event {
 fn bindgen_test_layout_np_life_event() {
     assert_eq!(
         ::core::mem::size_of::<np_life_event>(),
-        544usize,
+        568usize,
         concat!("Size of: ", stringify!(np_life_event))
     );
     assert_eq!(
