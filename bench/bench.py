@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """netoproc overhead benchmark (run through scripts/bench.sh, as root).
 
-Loopback TCP with iperf3, interleaved rounds of three arms per write size:
+Loopback TCP with iperf3, interleaved rounds of four arms per write size:
   base     nothing attached
-  netoproc the release binary running (started before, stopped after the run)
+  netoproc the release binary running (started before, stopped after the run),
+           `--hooks` as given in --netoproc-args, else auto, which must pick
+           the counter path (no program per send/receive call)
+  calls    the same binary with `--hooks calls` (a program on every call)
   floor    an EMPTY tp_btf program pair on sock_send_length/sock_recv_length
 Then a separate cost phase with kernel.bpf_stats_enabled=1 measures ns per
-program run (stats add two clock reads per run, so they stay off while
-throughput is measured). See BENCHMARKS.md for the method and the goals.
+program run for every program of the netoproc, calls and floor arms (stats
+add two clock reads per run, so they stay off while throughput is measured).
+The report is bench_report.py's. See BENCHMARKS.md for the method and the goals.
 
 Standard library only.
 """
@@ -30,6 +34,7 @@ import time
 
 import benchlib
 from benchlib import proc_cpu_ticks, proc_sched_ns, proc_status_kib, spawn
+from bench_report import ARMS, NP_ARMS, report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -38,18 +43,14 @@ FLOOR_PROGS = ("np_floor_send", "np_floor_recv")
 STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BYTE_TPS = ("sock_send_length", "sock_recv_length")
-# netoproc's per-socket byte hooks and their empty-program counterpart
-FLOOR_OF = {"np_tp_send": "np_floor_send", "np_tp_recv": "np_floor_recv"}
-
-GOALS = {
-    "ratio_128k": 0.98,
-    "ratio_1k": 0.95,
-    "ratio_1k_vs_floor": -0.02,
-    "cpu_pct": 1.0,
-    "rss_mib": 30.0,
-    "first_read_ms": 300.0,
-    "excess_ns": 40.0,
-}
+COST_ARMS = ("netoproc", "calls", "floor")
+# The rungs `--hooks calls` tries, and every rung `meta.hooks` can name for eBPF.
+CALL_RUNGS = ("tracepoint", "fentry", "kprobe")
+RUNGS = ("counters",) + CALL_RUNGS
+HOOKS_RE = re.compile(r"byte hooks: (\S+)")
+# Seconds a measurement takes beyond iperf3's -t (start-up, settling, teardown; about 0.7
+# measured), for the estimate.
+SETUP_S = 1
 
 def log(*a):
     print("bench:", *a, file=sys.stderr, flush=True)
@@ -190,12 +191,99 @@ class Iperf:
 # ---------------------------------------------------------------- netoproc
 
 class Netoproc(benchlib.Netoproc):
-    """netoproc until its first complete read (30 s at most); `stop` also
-    returns its peak RSS."""
+    """netoproc until its first complete read (30 s at most); `hooks` are the
+    byte hooks it says it chose (its -v line, printed before that read);
+    `stop` also returns its peak RSS."""
+
+    @property
+    def hooks(self):
+        for line in self.lines:
+            m = HOOKS_RE.search(line)
+            if m:
+                return m.group(1)
+        return None
 
     def stop(self):
         hwm = proc_status_kib(self.p.pid, "VmHWM")
         return hwm, super().stop(timeout=30)
+
+
+# ---------------------------------------------------------------- which hooks each arm runs
+
+class HooksError(RuntimeError):
+    """A netoproc arm did not run with the byte hooks the run is meant to measure."""
+
+
+def hooks_arg(extra):
+    """The value of --hooks in netoproc's extra arguments, or None."""
+    for i, a in enumerate(extra):
+        if a == "--hooks" and i + 1 < len(extra):
+            return extra[i + 1]
+        if a.startswith("--hooks="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def without_hooks(extra):
+    out, skip = [], False
+    for a in extra:
+        if skip:
+            skip = False
+        elif a == "--hooks":
+            skip = True
+        elif not a.startswith("--hooks="):
+            out.append(a)
+    return out
+
+
+def arm_setup(extra):
+    """(arm -> netoproc's extra arguments, arm -> the byte hooks it must report, or
+    None: any). Without --hooks the netoproc arm must be on the counter path (what
+    auto picks on a kernel that can); with --hooks it is what was asked for."""
+    given = hooks_arg(extra)
+    if given is None:
+        want = {"counters"}
+    elif given == "calls":
+        want = set(CALL_RUNGS)
+    elif given in RUNGS:
+        want = {given}
+    else:  # auto: whatever it picks
+        want = None
+    return ({"netoproc": list(extra), "calls": without_hooks(extra) + ["--hooks", "calls"]},
+            {"netoproc": want, "calls": set(CALL_RUNGS)})
+
+
+def check_hooks(arm, hooks, want):
+    if want is None or hooks in want:
+        return
+    if arm == "netoproc" and want == {"counters"}:
+        raise HooksError(
+            f"the netoproc arm ran with byte hooks {hooks}, not counters; this "
+            "benchmark is meant to measure the counter path. `netoproc -v` and `netoproc doctor` "
+            "say why it did not attach; to benchmark another path on purpose, pass it: "
+            f"--netoproc-args \"--hooks {hooks}\"")
+    raise HooksError(f"the {arm} arm ran with byte hooks {hooks}, expected "
+                     f"{' or '.join(sorted(want))}")
+
+
+def expected_links(arm, hooks):
+    """(sock_*_length raw tracepoint links, cgroup skb links) an arm attaches."""
+    if arm in NP_ARMS:
+        return (2 if hooks == "tracepoint" else 0, 2)
+    return {"base": (0, 0), "floor": (2, 0)}[arm]
+
+
+def preflight(args):
+    """Starts each netoproc arm once and checks its byte hooks, before any round."""
+    hooks = {}
+    for arm in NP_ARMS:
+        np_ = Netoproc(args.netoproc, os.path.join(args.tmpdir, "netoproc.json"), args.arm_args[arm])
+        try:
+            hooks[arm] = np_.hooks
+            check_hooks(arm, np_.hooks, args.want_hooks[arm])
+        finally:
+            np_.stop()
+    return hooks
 
 
 def counted(snap, pid, key):
@@ -206,19 +294,22 @@ def counted(snap, pid, key):
 
 # ---------------------------------------------------------------- one measurement
 
-def measure(arm, size, seconds, iperf, binary, floor_obj, tmpdir, with_stats=False, extra=()):
+def measure(arm, size, iperf, args, with_stats=False):
     row = {"arm": arm, "size": size}
     np_ = r = None
     before = None
     if arm == "floor":
-        floor_attach(floor_obj)
-    elif arm == "netoproc":
-        np_ = Netoproc(binary, os.path.join(tmpdir, "netoproc.json"), extra)
+        floor_attach(args.floor_obj)
+    elif arm in NP_ARMS:
+        np_ = Netoproc(args.netoproc, os.path.join(args.tmpdir, "netoproc.json"), args.arm_args[arm])
+        row["hooks"] = np_.hooks
         row["first_read_reported_ms"] = np_.reported_ms
         row["first_read_wall_ms"] = round(np_.wall_ms, 1)
     try:
+        if np_:
+            check_hooks(arm, np_.hooks, args.want_hooks[arm])
         row["links_tp"], row["links_skb"] = link_census()
-        expect = {"base": (0, 0), "floor": (2, 0), "netoproc": (2, 2)}[arm]
+        expect = expected_links(arm, row.get("hooks"))
         row["foreign_links"] = int((row["links_tp"], row["links_skb"]) != expect)
         if row["foreign_links"]:
             log(f"WARNING: {arm}: found {row['links_tp']} sock_*_length and "
@@ -228,9 +319,10 @@ def measure(arm, size, seconds, iperf, binary, floor_obj, tmpdir, with_stats=Fal
             before = prog_stats()
         if np_:
             c0, s0, t0 = proc_cpu_ticks(np_.p.pid), proc_sched_ns(np_.p.pid), time.monotonic()
-        ct0 = cpu_times()
-        r = iperf.client(seconds, size)
+        ct0, w0 = cpu_times(), time.monotonic()
+        r = iperf.client(args.seconds, size)
         ct1 = cpu_times()
+        row["window_s"] = round(time.monotonic() - w0, 3)
         if link_census() != expect:
             row["foreign_links"] = 1
             log(f"WARNING: {arm}: BPF links changed during the run: something else attached")
@@ -261,6 +353,9 @@ def measure(arm, size, seconds, iperf, binary, floor_obj, tmpdir, with_stats=Fal
         if np_:
             hwm, snap = np_.stop()
             row["np_rss_kib"] = hwm
+            said = ((snap or {}).get("meta") or {}).get("hooks")
+            if said and said != row["hooks"]:
+                log(f"WARNING: {arm}: -v said byte hooks {row['hooks']}, meta.hooks says {said}")
             tx = counted(snap, r["client_pid"], "tx_bytes") if r else None
             if tx:
                 # client's data + control bytes vs what iperf3 says it sent
@@ -270,39 +365,7 @@ def measure(arm, size, seconds, iperf, binary, floor_obj, tmpdir, with_stats=Fal
     return row
 
 
-# ---------------------------------------------------------------- statistics
-
-def median_ci(xs, level=0.95):
-    """Distribution-free order-statistic CI for the median: [x(k), x(n-k+1)]
-    with the largest k whose coverage 1 - 2 P(Bin(n, 1/2) <= k-1) >= level.
-    Returns (median, lo, hi, achieved coverage)."""
-    xs = sorted(x for x in xs if x is not None)
-    n = len(xs)
-    if n == 0:
-        return (None, None, None, 0.0)
-    med = statistics.median(xs)
-
-    def cover(k):
-        return 1 - 2 * sum(math.comb(n, i) for i in range(k)) / 2 ** n
-
-    k = 1
-    while k + 1 <= (n + 1) // 2 and cover(k + 1) >= level:
-        k += 1
-    return (med, xs[k - 1], xs[n - k], cover(k))
-
-
-def fmt(x, d=3):
-    return "–" if x is None else f"{x:.{d}f}"
-
-
-def fmt_ci(t, d=3):
-    med, lo, hi, _ = t
-    if med is None:
-        return "–"
-    return f"{med:.{d}f} [{lo:.{d}f}, {hi:.{d}f}]"
-
-
-# ---------------------------------------------------------------- report
+# ---------------------------------------------------------------- what the report names
 
 def machine_info():
     info = benchlib.machine_info(ROOT)
@@ -319,183 +382,6 @@ def args_tag(extra):
     return "-" + re.sub(r"[^A-Za-z0-9.]+", "-", " ".join(extra)).strip("-")
 
 
-def verdict(ok):
-    return "met" if ok else "**not met**"
-
-
-def report(rows, cost_rows, args, info, started, finished):
-    sizes = args.sizes
-    out = []
-    w = out.append
-    w(f"# netoproc benchmark — {started:%Y-%m-%d %H:%M} UTC, kernel {info['kernel']}")
-    w("")
-    w(f"Machine: {info['nproc']} CPUs ({info['cpu']}), {info['mem_gib']} GiB RAM, "
-      f"kernel {info['kernel']}; {info['iperf3']}.")
-    w(f"netoproc: {info['np_version']}, {info['commit']}."
-      + (f" Extra arguments: `{shlex.join(args.extra)}`." if getattr(args, "extra", None) else ""))
-    w(f"Run: {args.rounds} interleaved rounds × {args.seconds} s per measurement, "
-      f"iperf3 pinning `{args.pin}`, cost phase {args.cost_rounds} round(s); "
-      f"wall time {(finished - started).total_seconds() / 60:.1f} min.")
-    w("")
-    # ---- throughput
-    w("## Throughput (loopback TCP, iperf3 receiver Gbit/s)")
-    w("")
-    w("Ratios are medians of per-round ratios (each round measures the three arms "
-      "back to back in shuffled order); brackets: distribution-free order-statistic "
-      "CI for the median (coverage in the last column).")
-    w("")
-    w("| write size | baseline | netoproc | empty tp_btf (floor) | netoproc / baseline | floor / baseline | netoproc − floor | CI coverage |")
-    w("|---|---|---|---|---|---|---|---|")
-    summary = {}
-    for size in sizes:
-        by = {}
-        for r in rows:
-            if r["size"] == size:
-                by.setdefault(r["round"], {})[r["arm"]] = r["gbps"]
-        dirty = {r["round"] for r in rows if r["size"] == size and r.get("foreign_links")}
-        full = [v for k, v in by.items() if len(v) == 3 and k not in dirty]
-        s_excl = len(dirty)
-        rn = [v["netoproc"] / v["base"] for v in full]
-        rf = [v["floor"] / v["base"] for v in full]
-        d = [a - b for a, b in zip(rn, rf)]
-        if not full:
-            continue
-        med = {arm: statistics.median(v[arm] for v in full) for arm in ("base", "netoproc", "floor")}
-        s = {"rn": median_ci(rn), "rf": median_ci(rf), "d": median_ci(d), "med": med, "excl": s_excl}
-        summary[size] = s
-        w(f"| {size} | {med['base']:.2f} | {med['netoproc']:.2f} | {med['floor']:.2f} | "
-          f"{fmt_ci(s['rn'])} | {fmt_ci(s['rf'])} | {fmt_ci(s['d'])} | {s['rn'][3] * 100:.1f}% (n={len(full)}) |")
-    w("")
-    excl = {sz: summary[sz]["excl"] for sz in summary if summary[sz]["excl"]}
-    if excl:
-        w("Rounds left out because a foreign BPF link (another netoproc or tool) was attached during one "
-          "of their measurements: " + ", ".join(f"{sz}: {n}" for sz, n in excl.items()) + ".")
-        w("")
-    ob = [r["other_cpus_busy_pct"] for r in rows if r.get("other_cpus_busy_pct") is not None]
-    if ob:
-        w(f"Background load: the CPU(s) not running iperf3 were busy {statistics.median(ob):.0f}% (median), "
-          f"{max(ob):.0f}% (max) during the measurements (netoproc runs there too; anything well above "
-          "a few % means other work shared the machine).")
-        w("")
-    # ---- netoproc process
-    w("## netoproc process (throughput rounds)")
-    w("")
-    w("| write size | CPU % of one core while saturated, utime+stime (median / max) | same from schedstat ns (median / max) | peak RSS VmHWM MiB (max) | first complete read, reported ms (median / max) | exec → that line, wall ms (median / max) | bytes counted / iperf3 sent (min) |")
-    w("|---|---|---|---|---|---|---|")
-    proc = {}
-    for size in sizes:
-        nr = [r for r in rows if r["size"] == size and r["arm"] == "netoproc"]
-        cpu = [r["np_cpu_pct"] for r in nr if r.get("np_cpu_pct") is not None]
-        cpu_ns = [r["np_cpu_pct_ns"] for r in nr if r.get("np_cpu_pct_ns") is not None]
-        rss = [r["np_rss_kib"] / 1024 for r in nr if r.get("np_rss_kib")]
-        rep = [r["first_read_reported_ms"] for r in nr if r.get("first_read_reported_ms") is not None]
-        wall = [r["first_read_wall_ms"] for r in nr if r.get("first_read_wall_ms") is not None]
-        cnt = [r["np_tx_count_ratio"] for r in nr if r.get("np_tx_count_ratio")]
-        p = {"cpu_med": statistics.median(cpu) if cpu else None, "cpu_max": max(cpu, default=None),
-             "cpun_med": statistics.median(cpu_ns) if cpu_ns else None,
-             "cpun_max": max(cpu_ns, default=None),
-             "rss_max": max(rss, default=None),
-             "rep_med": statistics.median(rep) if rep else None, "rep_max": max(rep, default=None),
-             "wall_med": statistics.median(wall) if wall else None, "wall_max": max(wall, default=None),
-             "cnt_min": min(cnt, default=None)}
-        proc[size] = p
-        w(f"| {size} | {fmt(p['cpu_med'], 2)} / {fmt(p['cpu_max'], 2)} | "
-          f"{fmt(p['cpun_med'], 3)} / {fmt(p['cpun_max'], 3)} | {fmt(p['rss_max'], 1)} | "
-          f"{fmt(p['rep_med'], 1)} / {fmt(p['rep_max'], 1)} | {fmt(p['wall_med'], 0)} / {fmt(p['wall_max'], 0)} | "
-          f"{fmt(p['cnt_min'], 5)} |")
-    w("")
-    w(f"CPU over the iperf3 window: /proc/PID/stat utime+stime ({CLK_TCK} ticks/s, so "
-      f"{100 / CLK_TCK / args.seconds:.2f}% steps), and the sum of /proc/PID/task/*/schedstat "
-      "run time (ns). Peak RSS: VmHWM just before SIGINT. Wall: exec → the -v line, read from its pipe.")
-    w("")
-    # ---- per-event cost
-    w("## Per-program cost (kernel.bpf_stats_enabled=1, separate cost rounds)")
-    w("")
-    w("ns/run = Δrun_time_ns / Δrun_cnt summed over the cost rounds; `excess` = ns/run minus the "
-      "empty tp_btf program on the same tracepoint in the same phase.")
-    w("")
-    hdr = "| program |" + "".join(f" runs ({s}) | ns/run ({s}) | excess ({s}) |" for s in sizes)
-    w(hdr)
-    w("|---|" + "---|---|---|" * len(sizes))
-    cost = {}
-    for size in sizes:
-        agg = {}
-        for r in cost_rows:
-            if r["size"] == size and not r.get("foreign_links"):
-                for name, (ns, cnt) in r.get("progs", {}).items():
-                    a = agg.setdefault(name, [0, 0])
-                    a[0] += ns
-                    a[1] += cnt
-        cost[size] = {n: (ns / cnt if cnt else None, cnt) for n, (ns, cnt) in agg.items()}
-    names = sorted({n for c in cost.values() for n in c},
-                   key=lambda n: (n.startswith("np_floor"), n))
-    excess = {}
-    for name in names:
-        line = f"| {name} |"
-        for size in sizes:
-            nsr, cnt = cost[size].get(name, (None, 0))
-            ex = None
-            if name in FLOOR_OF and nsr is not None:
-                fl = cost[size].get(FLOOR_OF[name], (None, 0))[0]
-                if fl is not None:
-                    ex = nsr - fl
-                    excess[(name, size)] = ex
-            line += f" {cnt} | {fmt(nsr, 1)} | {fmt(ex, 1) if name in FLOOR_OF else ''} |"
-        w(line)
-    dirty_cost = sum(1 for r in cost_rows if r.get("foreign_links"))
-    if dirty_cost:
-        w("")
-        w(f"{dirty_cost} cost measurement(s) left out: a foreign BPF link was attached during them.")
-    zero = [n for n in names if all(cost[s].get(n, (None, 0))[1] == 0 for s in sizes)]
-    w("")
-    if zero:
-        w(f"run_cnt stayed 0 for: {', '.join(zero)} (no such events in a TCP iperf3 run).")
-        w("")
-    # ---- goals
-    g = GOALS
-    w("## Goals")
-    w("")
-    w("| goal | result | status |")
-    w("|---|---|---|")
-
-    def ci_note(t, thr):
-        return " (CI includes the threshold)" if t[1] is not None and t[1] <= thr <= t[2] else ""
-    s = summary.get("128K")
-    if s:
-        w(f"| 128K ratio ≥ {g['ratio_128k']} | {fmt_ci(s['rn'])} | "
-          f"{verdict(s['rn'][0] >= g['ratio_128k'])}{ci_note(s['rn'], g['ratio_128k'])} |")
-    s = summary.get("1K")
-    if s:
-        w(f"| 1K ratio ≥ {g['ratio_1k']} | {fmt_ci(s['rn'])} | "
-          f"{verdict(s['rn'][0] >= g['ratio_1k'])}{ci_note(s['rn'], g['ratio_1k'])} |")
-        w(f"| 1K ratio within 0.02 of the empty-program control (netoproc − floor ≥ −0.02) | "
-          f"{fmt_ci(s['d'])} | {verdict(s['d'][0] >= g['ratio_1k_vs_floor'])}"
-          f"{ci_note(s['d'], g['ratio_1k_vs_floor'])} |")
-    cpu_worst = max((p["cpu_med"] for p in proc.values() if p["cpu_med"] is not None), default=None)
-    if cpu_worst is not None:
-        w(f"| netoproc CPU < {g['cpu_pct']}% of a core while saturated | worst per-size median "
-          f"{cpu_worst:.2f}% | {verdict(cpu_worst < g['cpu_pct'])} |")
-    rss = max((p["rss_max"] for p in proc.values() if p["rss_max"] is not None), default=None)
-    if rss is not None:
-        w(f"| peak RSS < {g['rss_mib']:.0f} MiB | max {rss:.1f} MiB | {verdict(rss < g['rss_mib'])} |")
-    wall = max((p["wall_max"] for p in proc.values() if p["wall_max"] is not None), default=None)
-    if wall is not None:
-        w(f"| start → first complete read < {g['first_read_ms']:.0f} ms | max {wall:.0f} ms "
-          f"(exec to line, wall) | {verdict(wall < g['first_read_ms'])} |")
-    if excess:
-        worst = max(excess.values())
-        detail = ", ".join(f"{n} {sz} {v:+.1f}" for (n, sz), v in sorted(excess.items()))
-        w(f"| per-event cost ≤ {g['excess_ns']:.0f} ns above the empty program | {detail} ns | "
-          f"{verdict(worst <= g['excess_ns'])} |")
-    w("")
-    flagged = [r for r in rows + cost_rows if r.get("foreign_links")]
-    if flagged:
-        w(f"WARNING: {len(flagged)} measurement(s) saw BPF links that were not the benchmark's "
-          "(another netoproc or tool attached); see the CSV column foreign_links.")
-        w("")
-    return "\n".join(out)
-
-
 # ---------------------------------------------------------------- main
 
 def rerender(args):
@@ -504,7 +390,8 @@ def rerender(args):
     rows, cost_rows = [], []
     with open(args.report) as f:
         for r in csv.DictReader(f):
-            d = {k: (v if k in ("phase", "time", "size", "arm") else num(v)) for k, v in r.items()}
+            d = {k: (v if k in ("phase", "time", "size", "arm", "hooks") else num(v))
+                 for k, v in r.items()}
             (cost_rows if d["phase"] == "cost" else rows).append(d)
     progs = args.report[:-len(".csv")] + "-programs.csv"
     if os.path.exists(progs):
@@ -521,6 +408,7 @@ def rerender(args):
     args.sizes = seen
     args.rounds = max(r["round"] for r in rows)
     args.cost_rounds = max((r["round"] for r in cost_rows), default=0)
+    args.clk_tck = CLK_TCK
     # --seconds must match the run (default 10); the header is kept from the run's .md
     info = {"kernel": "?", "nproc": "?", "cpu": "?", "mem_gib": "?", "iperf3": "?",
             "np_version": "?", "commit": "?"}
@@ -538,8 +426,8 @@ def rerender(args):
 
 CSV_FIELDS = ["phase", "round", "seq", "time", "size", "arm", "gbps", "sent_bytes", "recv_bytes",
               "client_cpu", "server_cpu", "np_cpu_pct", "np_cpu_pct_ns", "np_rss_kib", "first_read_reported_ms",
-              "first_read_wall_ms", "np_tx_count_ratio", "links_tp", "links_skb", "foreign_links",
-              "other_cpus_busy_pct"]
+              "first_read_wall_ms", "np_tx_count_ratio", "hooks", "links_tp", "links_skb", "foreign_links",
+              "other_cpus_busy_pct", "window_s"]
 
 
 def main():
@@ -574,6 +462,8 @@ def main():
         args.cost_rounds = 1 if args.quick else 2
     args.sizes = args.sizes.split(",")
     args.extra = shlex.split(args.netoproc_args)
+    args.arm_args, args.want_hooks = arm_setup(args.extra)
+    args.clk_tck = CLK_TCK
     if os.geteuid() != 0:
         sys.exit("bench: run as root")
     ncpu = os.cpu_count()
@@ -598,8 +488,8 @@ def main():
         info["np_version"] = run([args.netoproc, "--version"]).stdout.strip()
     except Exception:
         info["np_version"] = "?"
-    tmpdir = os.path.join(HERE, "results", ".tmp")
-    os.makedirs(tmpdir, exist_ok=True)
+    args.tmpdir = os.path.join(HERE, "results", ".tmp")
+    os.makedirs(args.tmpdir, exist_ok=True)
     rows, cost_rows = [], []
     iperf = None
     seq = 0
@@ -610,34 +500,38 @@ def main():
         if tp or skb:
             log(f"WARNING: before start, {tp} sock_*_length and {skb} cgroup skb links are attached "
                 "by something else: the baseline is not clean")
+        hooks = preflight(args)
+        log("byte hooks: " + ", ".join(f"{a} arm {h}" for a, h in hooks.items()))
         iperf = Iperf(args.port, server_cpus, client_cpus)
-        total = args.rounds * len(args.sizes) * 3
+        total = args.rounds * len(args.sizes) * len(ARMS)
+        n_cost = args.cost_rounds * len(args.sizes) * len(COST_ARMS)
+        log(f"{total} throughput and {n_cost} cost measurements of {args.seconds} s, about "
+            f"{(total + n_cost) * (args.seconds + SETUP_S) / 60:.0f} min")
         for rnd in range(1, args.rounds + 1):
             sizes = args.sizes[:]
             rng.shuffle(sizes)
             for size in sizes:
-                arms = ["base", "netoproc", "floor"]
+                arms = list(ARMS)
                 rng.shuffle(arms)
                 for arm in arms:
                     seq += 1
                     t = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S")
-                    row = measure(arm, size, args.seconds, iperf, args.netoproc, args.floor_obj, tmpdir,
-                                  extra=args.extra)
+                    row = measure(arm, size, iperf, args)
                     row.update(phase="throughput", round=rnd, seq=seq, time=t)
                     rows.append(row)
                     log(f"[{seq}/{total}] round {rnd} {size:>4} {arm:<8} {row['gbps']:6.2f} Gbit/s"
-                        + (f"  np cpu {row['np_cpu_pct']:.2f}% rss {row['np_rss_kib'] / 1024:.1f} MiB"
-                           f" first read {row['first_read_wall_ms']:.0f} ms" if arm == "netoproc" else ""))
+                        + (f"  {row['hooks']}: np cpu {row['np_cpu_pct']:.2f}% rss "
+                           f"{row['np_rss_kib'] / 1024:.1f} MiB first read {row['first_read_wall_ms']:.0f} ms"
+                           if arm in NP_ARMS else ""))
         write_sysctl(STATS_SYSCTL, 1)
         for rnd in range(1, args.cost_rounds + 1):
             for size in args.sizes:
-                arms = ["netoproc", "floor"]
+                arms = list(COST_ARMS)
                 rng.shuffle(arms)
                 for arm in arms:
                     seq += 1
                     t = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S")
-                    row = measure(arm, size, args.seconds, iperf, args.netoproc, args.floor_obj,
-                                  tmpdir, with_stats=True, extra=args.extra)
+                    row = measure(arm, size, iperf, args, with_stats=True)
                     row.update(phase="cost", round=rnd, seq=seq, time=t)
                     cost_rows.append(row)
                     ns = ", ".join(f"{n} {a / b:.0f}" for n, (a, b) in sorted(row["progs"].items()) if b)
@@ -649,7 +543,7 @@ def main():
             iperf.close()
         floor_detach()
         write_sysctl(STATS_SYSCTL, stats_prev)
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        shutil.rmtree(args.tmpdir, ignore_errors=True)
     finished = dt.datetime.now(dt.timezone.utc)
 
     md = report(rows, cost_rows, args, info, started, finished)
@@ -679,3 +573,5 @@ if __name__ == "__main__":
         main()
     except KeyboardInterrupt as e:
         sys.exit(f"bench: interrupted ({e})")
+    except HooksError as e:
+        sys.exit(f"bench: stopped: {e}")

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# netoproc overhead benchmark: loopback iperf3 throughput with nothing / netoproc /
-# an empty tp_btf program pair attached, in interleaved rounds; netoproc's CPU,
-# peak RSS and start-up time; ns per BPF program run. See BENCHMARKS.md.
+# netoproc overhead benchmark: loopback iperf3 throughput with nothing / netoproc
+# (--hooks auto, which must pick the counter path unless --netoproc-args gives
+# --hooks) / netoproc --hooks calls / an empty tp_btf program pair attached, in
+# interleaved rounds; both netoprocs' CPU, peak RSS and start-up time; ns per run
+# of every BPF program they (and the empty pair) ran. See BENCHMARKS.md.
 #
 #   sudo scripts/bench.sh [--rounds N] [--seconds S] [--quick] [--pin same|split|none]
 #                         [--cost-rounds N] [--sizes 128K,1K] [--seed N] [--binary PATH]
 #                         [--netoproc-args "--live-read walk"]
 #
-# Defaults: 10 rounds × 10 s × 2 write sizes × 3 arms (+ a 2-round cost phase),
-# about 15 minutes. --quick = 3 rounds × 3 s. Results: Markdown on stdout and in
+# Defaults: 10 rounds × 10 s × 2 write sizes × 4 arms (+ a 2-round cost phase of the
+# netoproc, calls and floor arms), about 17 minutes. --quick = 3 rounds × 3 s, about
+# 2 minutes. Stops (exit 1) before the first round if the netoproc arm is not on the
+# counter path and --netoproc-args has no --hooks. Results: Markdown on stdout and in
 # bench/results/<date>-<kernel>[-<netoproc args>].md, raw numbers in .csv / -programs.csv
 # beside it. --netoproc-args: extra arguments for netoproc, one quoted string (with a space
 # in it, or as --netoproc-args=..., so it is not taken for an option of its own).

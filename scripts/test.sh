@@ -8,14 +8,17 @@
 #      namespaces (the tracepoint rung on Linux 6.3+),
 #   5. runs the end-to-end capture and DNS suites, and the lifecycle outcomes and
 #      watch tests, again inside VMs (qemu TCG) booted
-#      with Debian 12's kernels: the stock 6.1 once on the fentry rung and once forced
-#      to kprobes, and the 6.12 on the tracepoint rung with the map iterators; each
-#      checks the rung and the live-read path auto picks (meta.hooks, meta.live_read).
-#      This host's own kernel is the third kind (step 4: whatever it refuses).
+#      with Debian 12's kernels: the stock 6.1 on the counter path (no per-call
+#      programs), once on the fentry rung and once forced to kprobes, and the 6.12 on
+#      the tracepoint rung with the map iterators; each checks the rung and the
+#      live-read path (meta.hooks, meta.live_read). This host's own kernel is the
+#      third kind (step 4: auto must pick the counter path, and the capture and DNS
+#      suites run again on the per-call hooks, which must give the same numbers).
 # Must run as root (BPF, network namespaces, the VM). Options:
 #   --no-vm      skip step 5 (quick local runs; CI never passes it)
 #   --vm-only    only step 5 (after a previous full run built everything)
-#   --vm-row R   only this row of step 5 (6.1-fentry, 6.1-kprobe, 6.12-tracepoint)
+#   --vm-row R   only this row of step 5 (6.1-counters, 6.1-fentry, 6.1-kprobe,
+#                6.12-tracepoint)
 # Environment: NETOPROC_VM_SCALE (default 0.1) scales traffic sizes inside the slow,
 # emulated VM; CI=true makes tests that lack privileges fail instead of skip.
 set -euo pipefail
@@ -23,7 +26,7 @@ cd "$(dirname "$0")/.."
 
 run_host=1
 run_vm=1
-vm_rows="6.1-fentry 6.1-kprobe 6.12-tracepoint"
+vm_rows="6.1-counters 6.1-fentry 6.1-kprobe 6.12-tracepoint"
 want_row=""
 for a in "$@"; do
   if [ "$want_row" = next ]; then vm_rows="$a"; want_row=""; continue; fi
@@ -31,7 +34,7 @@ for a in "$@"; do
     --no-vm) run_vm=0 ;;
     --vm-only) run_host=0 ;;
     --vm-row) want_row=next; run_host=0 ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown option $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -114,7 +117,13 @@ if [ "$run_host" = 1 ]; then
   # compares latencies to 1 ms, and an unoptimized AF_PACKET attribution
   # thread adds that much scheduling noise on a 2-core machine.
   cargo build --release -p netoproc
-  NETOPROC_BIN="$PWD/target/release/netoproc" cargo test --workspace -- --test-threads=2
+  # auto must pick the counter path here; then the per-call hooks must give
+  # the same numbers in the capture and DNS suites.
+  NETOPROC_BIN="$PWD/target/release/netoproc" NETOPROC_EXPECT_HOOKS=counters \
+    cargo test --workspace -- --test-threads=2
+  step "capture and DNS suites again on the per-call hooks (--hooks calls)"
+  NETOPROC_BIN="$PWD/target/release/netoproc" NETOPROC_HOOKS=calls \
+    cargo test -p netoproc-e2e --test capture --test dns -- --test-threads=2
 fi
 
 if [ "$run_vm" = 1 ]; then
@@ -145,15 +154,18 @@ for l in sys.stdin:
     series=${row%%-*}
     hooks=${row#*-}
     case "$row" in
-      6.1-fentry|6.1-kprobe|6.12-tracepoint) ;;
+      6.1-counters|6.1-fentry|6.1-kprobe|6.12-tracepoint) ;;
       *) echo "test.sh: unknown VM row $row" >&2; exit 2 ;;
     esac
+    # Both kernels load the storage map iterator: auto must read with it,
+    # but for the counter path, which reads with the socket iterators.
+    live=map-iter
+    [ "$hooks" = counters ] && live=socket-iter
     kernel=$(NETOPROC_VM_SERIES="$series" scripts/vm/fetch-kernel.sh | tail -n 1)
     step "VM: Linux $series, $hooks rung ($(basename "$kernel"))"
     start=$(date +%s)
-    # Both kernels load the storage map iterator: auto must read with it.
     NETOPROC_VM_TIMEOUT="${NETOPROC_VM_TIMEOUT:-1800}" scripts/vm/run.sh --kernel "$kernel" -- \
-      env CI="${CI:-}" NETOPROC_HOOKS="$hooks" NETOPROC_EXPECT_LIVE_READ=map-iter \
+      env CI="${CI:-}" NETOPROC_HOOKS="$hooks" NETOPROC_EXPECT_LIVE_READ="$live" \
       NETOPROC_E2E_SCALE="${NETOPROC_VM_SCALE:-0.1}" \
       NETOPROC_E2E_LATENCY_MS=100 sh -c "$guest_cmd"
     echo "test.sh: VM row $row took $(( $(date +%s) - start )) s"

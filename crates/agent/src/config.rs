@@ -10,7 +10,7 @@
 //!
 //! [capture]
 //! mode = "auto"            # auto | ebpf | afpacket
-//! hooks = "auto"           # auto | tracepoint | fentry | kprobe
+//! hooks = "auto"           # auto | counters | calls | tracepoint | fentry | kprobe
 //! interface = "eth0"
 //! rings = 1
 //! ring_mib = 8

@@ -30,7 +30,7 @@ pub(crate) fn encode(enc: &mut DescriptorEncoder, p: &Published) -> std::fmt::Re
     {
         let mut m = enc.encode_descriptor(
             "netoproc_capture",
-            "How traffic is captured: `mode` (ebpf, afpacket) and the byte-hook rung (`hooks`: tracepoint, fentry, kprobe; none for afpacket).",
+            "How traffic is captured: `mode` (ebpf, afpacket) and the byte hooks (`hooks`: counters, or the per-call rung tracepoint, fentry, kprobe; none for afpacket).",
             None,
             MetricType::Info,
         )?;

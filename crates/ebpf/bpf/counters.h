@@ -41,8 +41,13 @@ static __always_inline void np_tcp_app_bytes(const struct sock *sk, const struct
 
 /* Brings the record's TCP payload counters up to what the kernel counts
  * now; the first call (at ESTABLISHED, or the iterator's first sight of an
- * older connection) only takes the base. */
-static __always_inline void np_tcp_count(struct np_sock_stats *st, const struct sock *sk)
+ * older connection) only takes the base. `closed`: the socket is past
+ * TCP_CLOSE, where nothing more can be written (the written count was
+ * taken at CLOSE) and tcp_disconnect() (a close with SO_LINGER 0, connect
+ * AF_UNSPEC) may have reset the sequence numbers and counters; the
+ * application can still read what arrived before CLOSE. */
+static __always_inline void np_tcp_count(struct np_sock_stats *st, const struct sock *sk,
+					 bool closed)
 {
 	__u64 tx, rx;
 
@@ -53,7 +58,7 @@ static __always_inline void np_tcp_count(struct np_sock_stats *st, const struct 
 		st->base.flags |= NP_B_SET;
 		return;
 	}
-	if ((__s64)(tx - st->base.tx) > (__s64)st->counters.tx_bytes)
+	if (!closed && (__s64)(tx - st->base.tx) > (__s64)st->counters.tx_bytes)
 		st->counters.tx_bytes = tx - st->base.tx;
 	if ((__s64)(rx - st->base.rx) > (__s64)st->counters.rx_bytes)
 		st->counters.rx_bytes = rx - st->base.rx;

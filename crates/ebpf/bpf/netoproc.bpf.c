@@ -604,7 +604,7 @@ static __always_inline void np_life_state(struct sock *sk, int oldstate, int new
 			}
 		}
 		if (np_counter_mode)
-			np_tcp_count(st, sk); /* the base */
+			np_tcp_count(st, sk, false); /* the base */
 		break;
 	case TCP_FIN_WAIT1:
 	case TCP_LAST_ACK:
@@ -621,7 +621,7 @@ static __always_inline void np_life_state(struct sock *sk, int oldstate, int new
 		break;
 	case TCP_CLOSE:
 		if (np_counter_mode && (st->base.flags & NP_B_SET))
-			np_tcp_count(st, sk); /* the final payload */
+			np_tcp_count(st, sk, false); /* all written */
 		if (l->role && !l->closed_ns) {
 			int err = BPF_CORE_READ(sk, sk_err);
 
@@ -681,7 +681,7 @@ int BPF_PROG(np_tcp_destroy, struct sock *sk)
 	if (!st)
 		return 0;
 	if (st->base.flags & NP_B_SET)
-		np_tcp_count(st, sk);
+		np_tcp_count(st, sk, true);
 	if (st->life.role && st->life.closed_ns)
 		np_life_emit(st, NP_LIFE_CLOSED);
 	else
@@ -833,7 +833,7 @@ int np_dump_tcp(struct bpf_iter__tcp *ctx)
 			st->flags |= NP_F_TUPLE;
 		}
 		if (st && (moving || (st->base.flags & NP_B_SET)))
-			np_tcp_count(st, (struct sock *)tp);
+			np_tcp_count(st, (struct sock *)tp, state == TCP_CLOSE);
 	}
 	if (st) {
 		/* Live health, as tcp_info would report it now. */

@@ -27,6 +27,8 @@ pub use generated::*;
 unsafe impl aya::Pod for np_sock_stats {}
 unsafe impl aya::Pod for np_peer_key {}
 unsafe impl aya::Pod for np_peer_counters {}
+unsafe impl aya::Pod for np_listen_key {}
+unsafe impl aya::Pod for np_owner {}
 
 const _: () = assert!(core::mem::size_of::<np_tuple>() == 40);
 const _: () = assert!(core::mem::size_of::<np_owner>() == 48);
@@ -36,5 +38,6 @@ const _: () = assert!(core::mem::size_of::<np_tcp_base>() == 24);
 const _: () = assert!(core::mem::size_of::<np_sock_stats>() == 544);
 const _: () = assert!(core::mem::size_of::<np_life_event>() == 568);
 const _: () = assert!(core::mem::size_of::<np_peer_key>() == 32);
+const _: () = assert!(core::mem::size_of::<np_listen_key>() == 8);
 const _: () = assert!(core::mem::size_of::<np_sock_event>() == 560);
 const _: () = assert!(core::mem::size_of::<np_proc_event>() == 312);

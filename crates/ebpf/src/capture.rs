@@ -253,6 +253,16 @@ impl EbpfCapture {
         }
         degraded.append(&mut attacher.notes);
         let kretprobes = std::mem::take(&mut attacher.kretprobes);
+        if counters {
+            let seeded = crate::listeners::seed(&mut ebpf, &netoproc_procfs::ProcRoot::new("/proc"));
+            if !seeded.problems.is_empty() {
+                degraded.push(format!(
+                    "owner: listeners older than netoproc could not all be named ({}); \
+                     their connections are named by the process closing them",
+                    seeded.problems.join("; ")
+                ));
+            }
+        }
 
         let peers = attach_iter(&mut ebpf, &btf, &PEERS_DUMP).map(MapDump::new);
         programs.push(PEERS_DUMP.status(peers.as_ref().err()));

@@ -1,6 +1,7 @@
 //! netoproc-ebpf: per-socket byte accounting in the kernel. The C programs in
-//! `bpf/` count every send and receive at the socket, attributed in the
-//! caller's context; this crate loads their committed CO-RE object with aya,
+//! `bpf/` read each socket's payload from the kernel's own counters (the
+//! counter path) or count every send and receive at the socket, attributed
+//! in the caller's context; this crate loads their committed CO-RE object with aya,
 //! picks the hook rung the kernel supports ([`ladder`]), and turns what the
 //! kernel hands over into core records ([`records`]). It never formats output.
 
@@ -12,6 +13,7 @@ pub mod cgroup;
 pub mod error;
 pub mod kretprobe;
 pub mod ladder;
+pub mod listeners;
 pub mod live_read;
 pub mod map_dump;
 mod misses;

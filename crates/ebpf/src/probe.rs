@@ -11,13 +11,13 @@ use serde::Serialize;
 use crate::capture::{
     attach_iter, load_object, open_cgroup2, EbpfOptions, EbpfStartError, PEERS_DUMP, SOCKETS_DUMP,
 };
-use crate::ladder::{status, Attacher, Rung, COMMON};
+use crate::ladder::{status, Attacher, Rung, COMMON, COUNTERS_NEED};
 use crate::live_read::{TCP_ITER, UDP_ITER};
 
 /// One rung's programs and whether the rung as a whole would work.
 #[derive(Debug, Clone, Serialize)]
 pub struct RungProbe {
-    /// `tracepoint`, `fentry` or `kprobe`.
+    /// `counters`, `tracepoint`, `fentry` or `kprobe`.
     pub rung: &'static str,
     /// Every required hook attached.
     pub usable: bool,
@@ -67,16 +67,26 @@ pub fn probe_hooks(opts: &EbpfOptions) -> Result<HookProbe, EbpfStartError> {
             hooks,
         });
     }
-    let common = COMMON
+    let common: Vec<HookStatus> = COMMON
         .iter()
         .map(|h| status(h, &attacher.attach(h)))
         .collect();
     let mut notes = std::mem::take(&mut attacher.notes);
     notes.dedup();
-    let readers = [SOCKETS_DUMP, TCP_ITER, UDP_ITER, PEERS_DUMP]
+    let readers: Vec<HookStatus> = [SOCKETS_DUMP, TCP_ITER, UDP_ITER, PEERS_DUMP]
         .iter()
         .map(|spec| spec.status(attach_iter(&mut ebpf, &btf, spec).err().as_ref()))
         .collect();
+    // The counter path also needs some common programs and the socket
+    // iterators.
+    let attached = |list: &[HookStatus], program: &str| {
+        list.iter().any(|s| s.program == program && s.attached)
+    };
+    let counters_ok = COUNTERS_NEED.iter().all(|p| attached(&common, p))
+        && [TCP_ITER, UDP_ITER].iter().all(|d| attached(&readers, d.program));
+    for r in rungs.iter_mut().filter(|r| r.rung == Rung::Counters.name()) {
+        r.usable &= counters_ok;
+    }
     Ok(HookProbe {
         rungs,
         common,

@@ -124,6 +124,12 @@ pub fn lifecycle_sources(info: &CaptureInfo) -> (Vec<(&'static str, &'static str
             "response time: the kprobe rung keeps send/receive records apart from the lifecycle"
                 .into(),
         );
+    } else if info.hooks == HookRung::Counters {
+        missing.push(
+            "response time: the counter path runs no program per send or receive call \
+             (--hooks calls measures it)"
+                .into(),
+        );
     } else {
         sources.push(("response_ms", "send/receive hooks' timing (socket storage)"));
     }

@@ -1,6 +1,6 @@
 //! Shared machinery of the end-to-end tests: the root check, where the
 //! binaries are, the knobs read from the environment (`NETOPROC_BIN`,
-//! `NETOPROC_HOOKS`, `NETOPROC_LIVE_READ`, `NETOPROC_EXPECT_LIVE_READ`,
+//! `NETOPROC_HOOKS`, `NETOPROC_EXPECT_HOOKS`, `NETOPROC_LIVE_READ`, `NETOPROC_EXPECT_LIVE_READ`,
 //! `NETOPROC_E2E_SCALE`, `CI`), and the entry point every
 //! test calls. The parts live in submodules by concept.
 
@@ -101,6 +101,20 @@ pub fn hooks() -> Option<String> {
     std::env::var("NETOPROC_HOOKS")
         .ok()
         .filter(|h| !h.is_empty())
+}
+
+/// `$NETOPROC_EXPECT_HOOKS`: what `--hooks auto` must pick here (checked
+/// in meta.hooks, not forced; `$NETOPROC_HOOKS` wins).
+pub fn expected_hooks() -> Option<String> {
+    std::env::var("NETOPROC_EXPECT_HOOKS")
+        .ok()
+        .filter(|h| !h.is_empty())
+}
+
+/// Whether `meta.hooks` (`got`) is what `--hooks want` asks for: `calls`
+/// is any rung of per-call hooks.
+pub fn hooks_match(want: &str, got: &str) -> bool {
+    want == got || (want == "calls" && ["tracepoint", "fentry", "kprobe"].contains(&got))
 }
 
 /// `$NETOPROC_LIVE_READ` (passed as `--live-read`, checked in

@@ -24,8 +24,12 @@ pub struct Mode {
     /// `meta.lost.no_owner_bytes` must be 0 (eBPF: every socket is named;
     /// AF_PACKET also sees traffic of other tests and of the host).
     pub no_owner_is_zero: bool,
-    /// `meta.hooks` must be `$NETOPROC_HOOKS` when set.
+    /// `meta.hooks` must match [`Mode::hooks`] (and nothing may run
+    /// degraded).
     pub check_hooks: bool,
+    /// The `--hooks` asked for (`$NETOPROC_HOOKS`) or expected of `auto`
+    /// (`$NETOPROC_EXPECT_HOOKS`), if any.
+    pub hooks: Option<String>,
     /// `meta.live_read` must be this, when set (`--live-read` forces it).
     pub live_read: Option<String>,
 }
@@ -45,6 +49,7 @@ impl Mode {
             wire: 0.01,
             no_owner_is_zero: true,
             check_hooks: true,
+            hooks: super::hooks().or_else(super::expected_hooks),
             live_read: None,
         };
         if let Some(path) = super::live_read() {
@@ -56,9 +61,17 @@ impl Mode {
     }
 
     /// This mode with `--live-read path`, checked in `meta.live_read`.
+    /// The counter path reads with the socket iterators only: another path
+    /// is read by the per-call hooks (`--hooks calls`).
     pub fn reading_with(mut self, path: &str) -> Mode {
         if let Some(i) = self.args.iter().position(|a| a == "--live-read") {
             self.args.drain(i..(i + 2).min(self.args.len()));
+        }
+        if self.hooks.as_deref() == Some("counters") && path != "socket-iter" {
+            if let Some(i) = self.args.iter().position(|a| a == "counters") {
+                self.args[i] = "calls".into();
+            }
+            self.hooks = Some("calls".into());
         }
         self.args
             .extend(["--live-read".to_string(), path.to_string()]);
@@ -78,6 +91,7 @@ impl Mode {
             wire: 0.005,
             no_owner_is_zero: false,
             check_hooks: false,
+            hooks: None,
             live_read: None,
         }
     }
