@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# netoproc lifecycle-tracking benchmark (issue 18): a connect/close loop on
+# netoproc lifecycle benchmark (issues 18, 22): a connect/close loop on
 # loopback in a network namespace of the script's own, with and without
-# netoproc, interleaved rounds; netoproc's CPU with the loop paced at 5,000
-# connections/s; lost events. See BENCHMARKS.md, "Connection lifecycle".
+# netoproc, interleaved rounds. Every arm runs the loop unpaced (throughput)
+# and then paced at 5,000 connections/s: the rate achieved, the loop's own CPU
+# per connection (issue 22: within 3 % of no monitor), netoproc's CPU; lost
+# events. See BENCHMARKS.md, "Connection lifecycle".
 #
 #   sudo scripts/bench-lifecycle.sh [--rounds N] [--seconds S] [--rate R] [--seed N] [--binary PATH]
-#                                   [--control PATH]
+#                                   [--control PATH] [--control-args "ARGS"]
 #
-# --control: a netoproc built without lifecycle tracking (e.g. from commit 6bc1bea)
-# as a third arm, to split the lifecycle programs' cost from the rest.
+# --control PATH: another netoproc as a third arm (e.g. one built without
+# lifecycle tracking, commit 6bc1bea). --control-args "ARGS": extra arguments
+# for the control arm, one quoted string; alone, the control is the same
+# binary, e.g. --control-args "--hooks calls" (the per-call path beside the
+# counter path `auto` picks).
 #
-# Defaults: 10 rounds x 5 s windows, about 5 minutes. Results: Markdown on
-# stdout and in bench/results/lifecycle-<date>-<kernel>.md.
+# Defaults: 8 rounds x 4 s windows (two windows per arm since issue 22; was
+# 10 x 5 with one): about 3 minutes with two arms, 4.5 with a control, plus
+# the build. Results: Markdown on stdout and in
+# bench/results/lifecycle-<date>-<HHMM>-<kernel>.md (UTC).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=bench-lifecycle
@@ -29,6 +36,7 @@ bench_copy_binary "$tmp"
 bench_netns_up "$netns" net.ipv4.ip_local_port_range="1024 65535" \
   net.ipv4.tcp_tw_reuse=1 net.core.somaxconn=4096
 mkdir -p bench/results
-out="bench/results/lifecycle-$(date +%Y-%m-%d)-$(uname -r).md"
-python3 bench/bench_lifecycle.py --netoproc "$tmp/netoproc" --netns "$netns" --out "$out" ${args[@]+"${args[@]}"}
+out="bench/results/lifecycle-$(date -u +%Y-%m-%d-%H%M)-$(uname -r).md"
+python3 bench/bench_lifecycle.py --netoproc "$tmp/netoproc" --netns "$netns" --out "$out" --desc "$desc" \
+  ${args[@]+"${args[@]}"}
 echo "bench-lifecycle: wrote $out" >&2

@@ -123,21 +123,22 @@ if [ "$run_host" = 1 ]; then
     cargo test --workspace -- --test-threads=2
   step "capture and DNS suites again on the per-call hooks (--hooks calls)"
   NETOPROC_BIN="$PWD/target/release/netoproc" NETOPROC_HOOKS=calls \
-    cargo test -p netoproc-e2e --test capture --test dns -- --test-threads=2
+    cargo test -p netoproc-e2e --test capture --test dns --test tcp_edges -- --test-threads=2
 fi
 
 if [ "$run_vm" = 1 ]; then
   step "end-to-end tests in VMs with Debian 12's kernels"
   cargo build -p netoproc
-  # The eBPF end-to-end suites (capture: exact bytes; dns: the observatory).
+  # The eBPF end-to-end suites (capture: exact bytes; dns: the observatory;
+  # tcp_edges: every way a connection ends).
   e2e=$(cargo test -p netoproc-e2e --no-run --message-format=json 2>/dev/null \
     | python3 -c 'import json,sys
-want={"capture","dns"}
+want={"capture","dns","tcp_edges"}
 for l in sys.stdin:
     m=json.loads(l)
     if m.get("reason")=="compiler-artifact" and m.get("executable") and m["profile"].get("test") and m["target"]["name"] in want:
         print(m["executable"])')
-  [ "$(printf '%s\n' "$e2e" | grep -c .)" = 2 ] || { echo "test.sh: could not find the end-to-end test executables" >&2; exit 1; }
+  [ "$(printf '%s\n' "$e2e" | grep -c .)" = 3 ] || { echo "test.sh: could not find the end-to-end test executables" >&2; exit 1; }
   guest_cmd=""
   for exe in $e2e; do guest_cmd="$guest_cmd \"$exe\" --test-threads=1 --skip afpacket &&"; done
   # Lifecycle outcomes and the watch stream on each rung (the timing tests

@@ -130,3 +130,34 @@ pub(crate) fn seed(ebpf: &mut Ebpf, proc: &ProcRoot) -> Seeded {
     }
     seeded
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The procfs crate's fixture process (`sleep`, pid 4242, uid 0).
+    fn fixture() -> ProcRoot {
+        ProcRoot::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../procfs/testdata/proc"
+        ))
+    }
+
+    #[test]
+    fn owner_record_is_what_the_kernel_would_have_filled() {
+        let o = owner_of(&fixture(), 4242, 4026531840).expect("the fixture process");
+        assert_eq!((o.tgid, o.uid, o.netns, o.cgroup_id), (4242, 0, 4026531840, 0));
+        let comm: Vec<u8> = o.comm.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        assert_eq!(comm, b"sleep");
+        // Decoded as the kernel's start_boottime is, the same process.
+        let start = fixture().start_time_ns(4242).unwrap();
+        assert_eq!(o.start_boottime_ns, start);
+        assert_eq!(
+            netoproc_core::identity::start_time_at_tick(o.start_boottime_ns, 100),
+            start
+        );
+        // A namespace id past 32 bits cannot be the kernel's ns.inum.
+        assert!(owner_of(&fixture(), 4242, 1 << 33).is_none());
+        assert!(owner_of(&fixture(), 1, 4026531840).is_none());
+    }
+}
