@@ -150,7 +150,7 @@ def render(rows, arms, labels, meta):
         "Loop CPU = CPU time (schedstat) of the connect/close loop's client and server processes "
         "over the window, per connection made; on loopback the kernel's softirq work for both "
         "ends runs in them (and the monitor's BPF programs with it). Ratios are monitor / no "
-        "monitor within a round; medians over rounds, 95 % CI by order statistics (the range up "
+        "monitor within a round; monitor CPU = schedstat of its threads over the paced window; medians over rounds, 95 % CI by order statistics (the range up "
         "to 8 rounds, which covers less than 95 % below 6).",
         "",
         "## Goals (issue 22)",

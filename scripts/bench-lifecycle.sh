@@ -15,9 +15,9 @@
 # binary, e.g. --control-args "--hooks calls" (the per-call path beside the
 # counter path `auto` picks).
 #
-# Defaults: 8 rounds x 4 s windows (two windows per arm since issue 22; was
-# 10 x 5 with one): about 3 minutes with two arms, 4.5 with a control, plus
-# the build. Results: Markdown on stdout and in
+# Defaults: 10 rounds x 5 s windows, two windows per arm since issue 22:
+# about 4 minutes with two arms, 6 with a control, plus the build (--rounds 8
+# --seconds 4 for about 4 with a control). Results: Markdown on stdout and in
 # bench/results/lifecycle-<date>-<HHMM>-<kernel>.md (UTC).
 set -euo pipefail
 cd "$(dirname "$0")/.."

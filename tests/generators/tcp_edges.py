@@ -11,6 +11,8 @@ between). Then, on 127.0.0.1, one connection per pattern:
   both_half_close   both write, both half-close, both read to EOF
   linger_reset      client closes with SO_LINGER 0 (a reset) after the server read all
   held_open         both write and read, and stay open until "end" on stdin
+  older_than_go     connected before "ready" (older than netoproc); what moves after
+                    "go" is reported; stays open until "end"
 
 It prints "done" and one JSON line: for every socket, its local and remote
 address, the bytes the application wrote (send calls' return values) and
@@ -148,12 +150,23 @@ def held_open(lst):
     return c, s
 
 
+def older_than_go(lst, pair_made):
+    c, s = pair_made
+    c.send(33_000)
+    s.recv_exact(33_000)
+    s.send(4400)
+    c.recv_exact(4400)
+    return c, s
+
+
 PATTERNS = [client_fin_first, server_fin_first, unread_at_close, both_half_close,
             linger_reset, held_open]
 
 
 def main():
     listeners = [(p, listener()) for p in PATTERNS]
+    early = listener()
+    early_pair = pair(early)
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":
         sys.exit("expected go")
@@ -163,7 +176,11 @@ def main():
         c.report(pattern.__name__, "client")
         s.report(pattern.__name__, "server")
         if pattern is held_open:
-            held = [c, s]
+            held += [c, s]
+    c, s = older_than_go(early, early_pair)
+    c.report("older_than_go", "client")
+    s.report("older_than_go", "server")
+    held += [c, s]
     print("done", flush=True)
     print(json.dumps(results), flush=True)
     sys.stdin.readline()  # "end"

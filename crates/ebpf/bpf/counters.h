@@ -117,6 +117,24 @@ static __always_inline void np_listener_child(struct np_sock_stats *st, const st
 	st->flags &= ~NP_F_EARLY_OWNER;
 }
 
+/* A socket older than netoproc, seen by a socket iterator without an
+ * owner: the process that held it when netoproc started, if userspace found
+ * one (np_inode_owners, by the socket's inode). */
+static __always_inline void np_name_older(struct np_sock_stats *st, const struct sock *sk)
+{
+	if (st->flags & NP_F_OWNER)
+		return;
+
+	__u64 ino = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+	struct np_owner *o = ino ? bpf_map_lookup_elem(&np_inode_owners, &ino) : NULL;
+
+	if (!o)
+		return;
+	__builtin_memcpy(&st->owner, o, sizeof(st->owner));
+	st->flags |= NP_F_OWNER;
+	st->flags &= ~NP_F_EARLY_OWNER;
+}
+
 /* One UDP packet of `sk` on the counter path: its payload (the datagram, as
  * the cgroup_skb programs see it before fragmentation and after reassembly)
  * counts as one send or receive; for an unconnected socket also against the

@@ -45,6 +45,17 @@ struct {
 	__type(value, struct np_owner);
 } np_listeners SEC(".maps");
 
+/* Counter path: owners of the sockets that existed when netoproc started, by
+ * socket inode, filled once by userspace from /proc; the socket iterators
+ * name such a socket's record from it (nothing else would before close). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct np_owner);
+} np_inode_owners SEC(".maps");
+
 /* Unconnected UDP: bytes per (socket, remote). An LRU: a flood of remotes
  * (a busy server, a random-source flood) evicts the oldest entries instead
  * of filling the map for good; userspace counts what was evicted. */

@@ -834,6 +834,8 @@ int np_dump_tcp(struct bpf_iter__tcp *ctx)
 		}
 		if (st && (moving || (st->base.flags & NP_B_SET)))
 			np_tcp_count(st, (struct sock *)tp, state == TCP_CLOSE);
+		if (st)
+			np_name_older(st, (struct sock *)tp);
 	}
 	if (st) {
 		/* Live health, as tcp_info would report it now. */
@@ -853,6 +855,8 @@ int np_dump_udp(struct bpf_iter__udp *ctx)
 	if (!udp)
 		return 0;
 	st = bpf_sk_storage_get(&np_socks, &udp->inet.sk, 0, 0);
+	if (st && np_counter_mode)
+		np_name_older(st, &udp->inet.sk);
 	if (st)
 		bpf_seq_write(ctx->meta->seq, st, sizeof(*st));
 	return 0;

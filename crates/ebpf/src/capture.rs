@@ -254,11 +254,13 @@ impl EbpfCapture {
         degraded.append(&mut attacher.notes);
         let kretprobes = std::mem::take(&mut attacher.kretprobes);
         if counters {
-            let seeded = crate::listeners::seed(&mut ebpf, &netoproc_procfs::ProcRoot::new("/proc"));
-            if !seeded.problems.is_empty() {
+            let seeded = crate::older_sockets::seed(&mut ebpf, &netoproc_procfs::ProcRoot::new("/proc"));
+            if !seeded.problems.is_empty() || seeded.over_bound > 0 {
                 degraded.push(format!(
-                    "owner: listeners older than netoproc could not all be named ({}); \
-                     their connections are named by the process closing them",
+                    "owner: {} sockets older than netoproc could not be named ({}); \
+                     they are named by the process closing them, counted as \
+                     no_owner_bytes until then",
+                    seeded.over_bound,
                     seeded.problems.join("; ")
                 ));
             }

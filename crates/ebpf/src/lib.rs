@@ -13,7 +13,7 @@ pub mod cgroup;
 pub mod error;
 pub mod kretprobe;
 pub mod ladder;
-pub mod listeners;
+pub mod older_sockets;
 pub mod live_read;
 pub mod map_dump;
 mod misses;

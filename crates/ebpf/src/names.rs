@@ -19,6 +19,8 @@ pub const SOCK_WALK: &str = "np_sock_walk";
 pub const SOCK_HASH: &str = "np_sock_hash";
 /// Counter path: the owner of each listening socket, by namespace and port.
 pub const LISTENERS: &str = "np_listeners";
+/// Counter path: owners of sockets older than netoproc, by socket inode.
+pub const INODE_OWNERS: &str = "np_inode_owners";
 
 /// Read-only global set at load time: the ports whose packets are DNS.
 pub const GLOBAL_DNS_PORTS: &str = "np_dns_ports";
@@ -59,7 +61,7 @@ mod tests {
             assert!(programs.contains(p), "program {p} is not in the object");
         }
         let bound = [SOCKETS_DUMP, PEERS_DUMP].map(|d| d.map.expect("bound to a map"));
-        for m in [EVENTS, STATS, PEERS, SOCKS, SOCK_WALK, SOCK_HASH, LISTENERS]
+        for m in [EVENTS, STATS, PEERS, SOCKS, SOCK_WALK, SOCK_HASH, LISTENERS, INODE_OWNERS]
             .into_iter()
             .chain(bound)
         {
