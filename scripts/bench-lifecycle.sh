@@ -16,7 +16,7 @@
 # counter path `auto` picks).
 #
 # Defaults: 10 rounds x 5 s windows, two windows per arm since issue 22:
-# about 4 minutes with two arms, 6 with a control, plus the build (--rounds 8
+# about 4 minutes with two arms, 6.5 with a control, plus the build (--rounds 8
 # --seconds 4 for about 4 with a control). Results: Markdown on stdout and in
 # bench/results/lifecycle-<date>-<HHMM>-<kernel>.md (UTC).
 set -euo pipefail

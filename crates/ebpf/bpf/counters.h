@@ -135,6 +135,23 @@ static __always_inline void np_name_older(struct np_sock_stats *st, const struct
 	st->flags &= ~NP_F_EARLY_OWNER;
 }
 
+/* A listener older than netoproc, seen by iter/tcp: named like the sockets
+ * (np_inode_owners), so the connections it accepts from now on are too. A
+ * listener the kernel saw listen keeps that entry. */
+static __always_inline void np_name_older_listener(const struct sock *sk)
+{
+	__u64 ino = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+	struct np_owner *o = ino ? bpf_map_lookup_elem(&np_inode_owners, &ino) : NULL;
+	struct np_listen_key k = {};
+
+	if (!o)
+		return;
+	np_listen_key_of(&k, sk);
+	if (bpf_map_update_elem(&np_listeners, &k, o, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&np_listeners, &k))
+		stat_add(NP_STAT_SOCK_HASH_FULL, 1);
+}
+
 /* One UDP packet of `sk` on the counter path: its payload (the datagram, as
  * the cgroup_skb programs see it before fragmentation and after reassembly)
  * counts as one send or receive; for an unconnected socket also against the

@@ -821,6 +821,8 @@ int np_dump_tcp(struct bpf_iter__tcp *ctx)
 			      state == TCP_FIN_WAIT2 || state == TCP_CLOSE_WAIT ||
 			      state == TCP_CLOSING || state == TCP_LAST_ACK;
 
+		if (state == TCP_LISTEN)
+			np_name_older_listener((struct sock *)tp);
 		/* A connection older than netoproc: counted from now on. */
 		if (!st && moving) {
 			st = bpf_sk_storage_get(&np_socks, tp, 0, BPF_SK_STORAGE_GET_F_CREATE);

@@ -1,30 +1,22 @@
 //! Counter path: who owns the sockets that are older than netoproc. No
 //! program runs per send or receive, so nothing in the kernel would name
 //! them before they close. Once, at start, this reads the processes'
-//! descriptor tables (`/proc/PID/fd`) and fills two maps:
-//!
-//! - `np_inode_owners`, socket inode → owner: the socket iterators name a
-//!   record without an owner from it (an open connection, a UDP socket);
-//! - `np_listeners`, (namespace, port) → owner of each listening socket,
-//!   from the kernel's socket table (sock_diag, in every namespace some
-//!   process lives in or that has a name): connections accepted there later
-//!   take it, as they take the owner of listeners the kernel saw `listen()`.
-//!
+//! descriptor tables (`/proc/PID/fd`) into `np_inode_owners`, socket inode →
+//! owner; the socket iterators name a record without an owner from it (an
+//! open connection, a UDP socket), and give a listener's owner to
+//! `np_listeners` so the connections it accepts from then on are named too.
 //! A socket several processes hold (a pre-forking server, an inherited
-//! descriptor) goes to the lowest pid, the parent as a rule. Entries the
-//! kernel made meanwhile are kept (`BPF_NOEXIST`): they are newer. Each
-//! map's bound is counted in `Seeded`.
+//! descriptor) goes to the lowest pid, the parent as a rule; the owner's
+//! namespace is that process's. Entries the kernel made meanwhile are kept
+//! (`BPF_NOEXIST`). The map's bound is counted in [`Seeded`].
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
 use aya::Ebpf;
-use netoproc_core::model::{Family, Protocol};
-use netoproc_procfs::netns::RUN_NETNS;
-use netoproc_procfs::{sock_diag, FdIndex, InetSocket, ProcRoot, TcpState};
+use netoproc_procfs::{FdIndex, ProcRoot};
 
-use crate::abi::{np_listen_key, np_owner};
+use crate::abi::np_owner;
 use crate::names;
 
 /// `BPF_NOEXIST`: insert only.
@@ -35,47 +27,30 @@ const NOEXIST: u64 = 1;
 pub struct Seeded {
     /// Sockets (listeners among them) given an owner.
     pub named: usize,
-    /// Sockets no readable process holds (another user's process netoproc
-    /// cannot read, a socket closed meanwhile, one held by no file).
+    /// Sockets whose holder could not be read (exited meanwhile).
     pub unowned: usize,
     /// Sockets past a map's bound: named at close instead.
     pub over_bound: usize,
-    /// Why a namespace or a map could not be read or written.
+    /// Why the map could not be written.
     pub problems: Vec<String>,
 }
 
-/// One socket of some namespace and its owner.
-struct Older {
-    socket: InetSocket,
-    owner: np_owner,
-}
-
-/// Every TCP and UDP socket of every namespace that a process holds, with
-/// the owner record of the lowest pid holding it.
-fn older_sockets(proc: &ProcRoot, seeded: &mut Seeded) -> Vec<Older> {
+/// Every socket inode a process holds, with the owner record of the
+/// lowest pid holding it.
+fn older_sockets(proc: &ProcRoot, seeded: &mut Seeded) -> Vec<(u64, np_owner)> {
     let (fds, _) = FdIndex::scan(proc);
-    let mut owners: BTreeMap<(u32, u64), Option<np_owner>> = BTreeMap::new();
+    let mut owners: BTreeMap<u32, Option<np_owner>> = BTreeMap::new();
     let mut found = Vec::new();
-    for ns in proc.list_netns(Path::new(RUN_NETNS)) {
-        let sockets = match sock_diag::dump_sockets_in(&ns.path) {
-            Ok(s) => s,
-            Err(e) => {
-                seeded
-                    .problems
-                    .push(format!("{}: {}", ns.id, crate::ladder::error_chain(&e)));
-                continue;
-            }
-        };
-        for socket in sockets.into_iter().filter(|s| s.inode != 0) {
-            let owner = fds.owners(socket.inode).iter().copied().min().and_then(|pid| {
-                *owners
-                    .entry((pid, ns.id.0))
-                    .or_insert_with(|| owner_of(proc, pid, ns.id.0))
-            });
-            match owner {
-                Some(owner) => found.push(Older { socket, owner }),
-                None => seeded.unowned += 1,
-            }
+    for inode in fds.inodes() {
+        let owner = fds.owners(inode).iter().copied().min().and_then(|pid| {
+            *owners.entry(pid).or_insert_with(|| {
+                let netns = proc.netns_of_pid(pid)?;
+                owner_of(proc, pid, netns.0)
+            })
+        });
+        match owner {
+            Some(owner) => found.push((inode, owner)),
+            None => seeded.unowned += 1,
         }
     }
     found
@@ -139,8 +114,7 @@ fn insert<K: aya::Pod, V: aya::Pod>(
     }
 }
 
-/// Fills `np_inode_owners` and `np_listeners` for sockets older than
-/// netoproc.
+/// Fills `np_inode_owners` for sockets older than netoproc.
 pub(crate) fn seed(ebpf: &mut Ebpf, proc: &ProcRoot) -> Seeded {
     let mut seeded = Seeded::default();
     let found = older_sockets(proc, &mut seeded);
@@ -152,32 +126,10 @@ pub(crate) fn seed(ebpf: &mut Ebpf, proc: &ProcRoot) -> Seeded {
                 return seeded;
             }
         };
-    for o in &found {
-        if insert(&mut by_inode, o.socket.inode, o.owner, &mut seeded, names::INODE_OWNERS) {
+    for (inode, owner) in found {
+        if insert(&mut by_inode, inode, owner, &mut seeded, names::INODE_OWNERS) {
             seeded.named += 1;
         }
-    }
-    let mut listeners: BpfHashMap<&mut MapData, np_listen_key, np_owner> =
-        match hash_map(ebpf, names::LISTENERS) {
-            Ok(m) => m,
-            Err(e) => {
-                seeded.problems.push(e);
-                return seeded;
-            }
-        };
-    let listening = found
-        .iter()
-        .filter(|o| o.socket.protocol == Protocol::Tcp && o.socket.state == TcpState::Listen);
-    for o in listening {
-        let key = np_listen_key {
-            netns: o.owner.netns,
-            port: o.socket.local.port(),
-            family: match o.socket.family {
-                Family::Ipv4 => libc::AF_INET as u16,
-                Family::Ipv6 => libc::AF_INET6 as u16,
-            },
-        };
-        insert(&mut listeners, key, o.owner, &mut seeded, names::LISTENERS);
     }
     seeded
 }

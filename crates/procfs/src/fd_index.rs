@@ -96,6 +96,11 @@ impl FdIndex {
         true
     }
 
+    /// Every socket inode some scanned process holds.
+    pub fn inodes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.owners.keys().copied()
+    }
+
     /// The processes holding the socket with this inode, ascending; empty
     /// when none is known.
     pub fn owners(&self, inode: u64) -> &[u32] {
