@@ -16,18 +16,14 @@ import socket
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchlib import proc_sched_ns  # noqa: E402  (bench/, one level up)
+
 
 def cpu_ns():
-    """CPU time of this process's threads in ns (/proc/self/task/*/schedstat,
-    field 1: on the CPU, system time and softirqs run on its behalf included)."""
-    total = 0
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            pass
-    return total
+    """CPU time of this process's threads in ns (benchlib.proc_sched_ns:
+    schedstat, system time and softirqs run on its behalf included)."""
+    return proc_sched_ns(os.getpid())
 
 
 def server(port):

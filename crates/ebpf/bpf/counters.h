@@ -188,13 +188,7 @@ static __always_inline void np_udp_packet(struct __sk_buff *skb, struct bpf_sock
 
 	long payload = skb->len - l4off - 8;
 
-	if (dir == NP_DIR_TX) {
-		__sync_fetch_and_add(&st->counters.tx_bytes, payload);
-		__sync_fetch_and_add(&st->counters.tx_calls, 1);
-	} else {
-		__sync_fetch_and_add(&st->counters.rx_bytes, payload);
-		__sync_fetch_and_add(&st->counters.rx_calls, 1);
-	}
+	np_add_payload(st, payload, dir);
 	if (!unconnected)
 		return;
 

@@ -168,6 +168,18 @@ static __always_inline void np_count_peer(struct np_sock_stats *st, long bytes, 
 	np_peer_add(&key, bytes, dir);
 }
 
+/* One send or receive of `bytes` payload bytes, on the socket's record. */
+static __always_inline void np_add_payload(struct np_sock_stats *st, long bytes, int dir)
+{
+	if (dir == NP_DIR_TX) {
+		__sync_fetch_and_add(&st->counters.tx_bytes, bytes);
+		__sync_fetch_and_add(&st->counters.tx_calls, 1);
+	} else {
+		__sync_fetch_and_add(&st->counters.rx_bytes, bytes);
+		__sync_fetch_and_add(&st->counters.rx_calls, 1);
+	}
+}
+
 /* One successful send or receive of `bytes` payload bytes on `sk`, called
  * in the caller's process context. `st` is the socket's record. */
 static __always_inline void np_count_io(struct np_sock_stats *st, struct sock *sk, long bytes,
@@ -186,13 +198,7 @@ static __always_inline void np_count_io(struct np_sock_stats *st, struct sock *s
 		np_read_tuple(&st->tuple, sk);
 	}
 
-	if (dir == NP_DIR_TX) {
-		__sync_fetch_and_add(&st->counters.tx_bytes, bytes);
-		__sync_fetch_and_add(&st->counters.tx_calls, 1);
-	} else {
-		__sync_fetch_and_add(&st->counters.rx_bytes, bytes);
-		__sync_fetch_and_add(&st->counters.rx_calls, 1);
-	}
+	np_add_payload(st, bytes, dir);
 
 	if (st->tuple.protocol == IPPROTO_UDP && st->tuple.dport == 0)
 		np_count_peer(st, bytes, dir);

@@ -736,10 +736,13 @@ impl CaptureBackend for EbpfCapture {
     }
 
     fn lifecycle_dropped(&self) -> u64 {
-        // A skipped run of the state hook may have been a step.
+        // A skipped run of the state hook may have been a step; on the
+        // counter path a skipped socket destroy was a closed step.
         let state_misses: u64 = crate::misses::program_misses(&self.ebpf, &self.fdinfo)
             .iter()
-            .filter(|(name, _)| name == crate::ladder::TCP_STATE)
+            .filter(|(name, _)| {
+                name == crate::ladder::TCP_STATE || name == crate::ladder::TCP_DESTROY
+            })
             .map(|(_, n)| n)
             .sum();
         self.life_dropped + state_misses

@@ -160,7 +160,7 @@ use HookKind::*;
 /// common programs, and the socket iterators.
 const COUNTERS_RUNG: &[Hook] = &[
     hook("np_sock_create", CgroupSock, "", "owner", true),
-    hook("np_tcp_destroy", TpBtf, "tcp_destroy_sock", "bytes", true),
+    hook(TCP_DESTROY, TpBtf, "tcp_destroy_sock", "bytes", true),
 ];
 
 /// The common programs the counter path cannot count without: TCP payload
@@ -271,6 +271,10 @@ const KPROBE_RUNG: &[Hook] = &[
 
 /// The TCP state-change hook: lifecycle steps and the final close.
 pub const TCP_STATE: &str = "np_tcp_state";
+
+/// The counter path's socket-destroy hook: a TCP socket's final payload
+/// and its one record.
+pub const TCP_DESTROY: &str = "np_tcp_destroy";
 
 /// Programs every rung runs beside its byte hooks. None is required: each
 /// failure degrades only what it feeds.
