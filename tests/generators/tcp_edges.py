@@ -13,6 +13,8 @@ between). Then, on 127.0.0.1, one connection per pattern:
   held_open         both write and read, and stay open until "end" on stdin
   older_than_go     connected before "ready" (older than netoproc); what moves after
                     "go" is reported; stays open until "end"
+  spliced           client writes with splice(2) from a pipe, server reads with
+                    splice(2) into a pipe (reported apart: "spliced_read")
 
 It prints "done" and one JSON line: for every socket, its local and remote
 address, the bytes the application wrote (send calls' return values) and
@@ -20,6 +22,8 @@ read (recv calls' return values). Every wait is bounded (10 s socket
 timeouts). Standard library only.
 """
 import json
+import os
+import select
 import socket
 import sys
 import threading
@@ -36,6 +40,7 @@ class Counted:
         self.sock.settimeout(TIMEOUT)
         self.sent = 0
         self.read = 0
+        self.spliced_read = 0
         self.local = "%s:%d" % sock.getsockname()
         self.remote = "%s:%d" % sock.getpeername()
 
@@ -67,7 +72,47 @@ class Counted:
     def report(self, pattern, side):
         with lock:
             results.append({"pattern": pattern, "side": side, "local": self.local,
-                            "remote": self.remote, "sent": self.sent, "read": self.read})
+                            "remote": self.remote, "sent": self.sent, "read": self.read,
+                            "spliced_read": self.spliced_read})
+
+    def splice_send(self, n):
+        r, w = os.pipe()
+        try:
+            while n > 0:
+                k = os.write(w, b"s" * min(n, 65536))
+                while k > 0:
+                    # The socket is non-blocking (its timeout): wait for room.
+                    select.select([], [self.sock], [], TIMEOUT)
+                    try:
+                        m = os.splice(r, self.sock.fileno(), k)
+                    except BlockingIOError:
+                        continue
+                    self.sent += m
+                    k -= m
+                    n -= m
+        finally:
+            os.close(r)
+            os.close(w)
+
+    def splice_recv_exact(self, n):
+        r, w = os.pipe()
+        try:
+            while n > 0:
+                if not select.select([self.sock], [], [], TIMEOUT)[0]:
+                    raise TimeoutError("nothing to splice")
+                try:
+                    m = os.splice(self.sock.fileno(), w, min(n, 65536))
+                except BlockingIOError:
+                    continue
+                if m == 0:
+                    raise EOFError("peer closed early")
+                os.read(r, m)
+                self.read += m
+                self.spliced_read += m
+                n -= m
+        finally:
+            os.close(r)
+            os.close(w)
 
 
 def listener():
@@ -150,6 +195,18 @@ def held_open(lst):
     return c, s
 
 
+def spliced(lst):
+    c, s = pair(lst)
+    t = threading.Thread(target=lambda: s.splice_recv_exact(500_000))
+    t.start()
+    c.splice_send(500_000)
+    t.join(TIMEOUT)
+    c.sock.close()
+    s.recv_to_eof()
+    s.sock.close()
+    return c, s
+
+
 def older_than_go(lst, pair_made):
     c, s = pair_made
     c.send(33_000)
@@ -160,7 +217,7 @@ def older_than_go(lst, pair_made):
 
 
 PATTERNS = [client_fin_first, server_fin_first, unread_at_close, both_half_close,
-            linger_reset, held_open]
+            linger_reset, held_open, spliced]
 
 
 def main():

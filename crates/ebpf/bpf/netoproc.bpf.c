@@ -432,12 +432,17 @@ int np_recvmsg6(struct bpf_sock_addr *ctx)
 	return np_remember_peer(ctx, NP_DIR_RX, true);
 }
 
-/* Counter path: every TCP and UDP socket made from now on is owned by the
- * process that made it, until connect() or a listener says otherwise. */
+/* Counter path: every UDP socket made from now on is owned by the process
+ * that made it (a receive-only socket is named by nothing else). TCP is
+ * left to connect() and listen(), which name every socket that moves bytes
+ * (a client, a listener and through it its children): making the record
+ * here too cost 2 us a connection (storage allocated at socket() instead
+ * of at connect, the owner read twice). */
 SEC("cgroup/sock_create")
 int np_sock_create(struct bpf_sock *ctx)
 {
-	if (!np_counter_mode || !np_tracked(ctx->family, ctx->protocol))
+	if (!np_counter_mode || ctx->protocol != IPPROTO_UDP ||
+	    !np_tracked(ctx->family, ctx->protocol))
 		return 1;
 
 	struct np_sock_stats *st = np_sock_record(ctx, 0);
