@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the committed BPF artefacts from their sources:
-#   crates/ebpf/bpf/netoproc.bpf.c (+ abi.h, maps.h, sock_record.h, vmlinux.h)
+#   crates/ebpf/bpf/netoproc.bpf.c (+ abi.h, maps.h, the other *.h, vmlinux.h)
 #     -> crates/ebpf/src/generated/netoproc.bpf.o   (clang -target bpf, CO-RE, debug info stripped, BTF kept)
 #   crates/ebpf/bpf/abi.h -> crates/ebpf/src/generated/abi.rs (bindgen, with layout tests)
 # `cargo build` never runs this: it uses the committed files, so a machine

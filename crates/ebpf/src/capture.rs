@@ -254,7 +254,8 @@ impl EbpfCapture {
         degraded.append(&mut attacher.notes);
         let kretprobes = std::mem::take(&mut attacher.kretprobes);
         if counters {
-            let seeded = crate::older_sockets::seed(&mut ebpf, &netoproc_procfs::ProcRoot::new("/proc"));
+            let seeded =
+                crate::older_sockets::seed(&mut ebpf, &netoproc_procfs::ProcRoot::new("/proc"));
             if !seeded.problems.is_empty() || seeded.over_bound > 0 {
                 degraded.push(format!(
                     "owner: {} sockets older than netoproc could not be named ({}); \

@@ -166,7 +166,12 @@ const COUNTERS_RUNG: &[Hook] = &[
 /// The common programs the counter path cannot count without: TCP payload
 /// is read at state changes, UDP payload from packets, and sockets are
 /// released in `np_sock_release`.
-pub const COUNTERS_NEED: &[&str] = &[TCP_STATE, "np_skb_egress", "np_skb_ingress", "np_sock_release"];
+pub const COUNTERS_NEED: &[&str] = &[
+    TCP_STATE,
+    "np_skb_egress",
+    "np_skb_ingress",
+    "np_sock_release",
+];
 
 const TRACEPOINT_RUNG: &[Hook] = &[
     hook("np_tp_send", TpBtf, "sock_send_length", "bytes", true),

@@ -61,9 +61,18 @@ mod tests {
             assert!(programs.contains(p), "program {p} is not in the object");
         }
         let bound = [SOCKETS_DUMP, PEERS_DUMP].map(|d| d.map.expect("bound to a map"));
-        for m in [EVENTS, STATS, PEERS, SOCKS, SOCK_WALK, SOCK_HASH, LISTENERS, INODE_OWNERS]
-            .into_iter()
-            .chain(bound)
+        for m in [
+            EVENTS,
+            STATS,
+            PEERS,
+            SOCKS,
+            SOCK_WALK,
+            SOCK_HASH,
+            LISTENERS,
+            INODE_OWNERS,
+        ]
+        .into_iter()
+        .chain(bound)
         {
             assert!(maps.contains(m), "map {m} is not in the object: {maps:?}");
         }

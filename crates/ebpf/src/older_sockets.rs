@@ -127,7 +127,13 @@ pub(crate) fn seed(ebpf: &mut Ebpf, proc: &ProcRoot) -> Seeded {
             }
         };
     for (inode, owner) in found {
-        if insert(&mut by_inode, inode, owner, &mut seeded, names::INODE_OWNERS) {
+        if insert(
+            &mut by_inode,
+            inode,
+            owner,
+            &mut seeded,
+            names::INODE_OWNERS,
+        ) {
             seeded.named += 1;
         }
     }
@@ -149,8 +155,16 @@ mod tests {
     #[test]
     fn owner_record_is_what_the_kernel_would_have_filled() {
         let o = owner_of(&fixture(), 4242, 4026531840).expect("the fixture process");
-        assert_eq!((o.tgid, o.uid, o.netns, o.cgroup_id), (4242, 0, 4026531840, 0));
-        let comm: Vec<u8> = o.comm.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        assert_eq!(
+            (o.tgid, o.uid, o.netns, o.cgroup_id),
+            (4242, 0, 4026531840, 0)
+        );
+        let comm: Vec<u8> = o
+            .comm
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
         assert_eq!(comm, b"sleep");
         // Decoded as the kernel's start_boottime is, the same process.
         let start = fixture().start_time_ns(4242).unwrap();

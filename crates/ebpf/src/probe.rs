@@ -83,7 +83,9 @@ pub fn probe_hooks(opts: &EbpfOptions) -> Result<HookProbe, EbpfStartError> {
         list.iter().any(|s| s.program == program && s.attached)
     };
     let counters_ok = COUNTERS_NEED.iter().all(|p| attached(&common, p))
-        && [TCP_ITER, UDP_ITER].iter().all(|d| attached(&readers, d.program));
+        && [TCP_ITER, UDP_ITER]
+            .iter()
+            .all(|d| attached(&readers, d.program));
     for r in rungs.iter_mut().filter(|r| r.rung == Rung::Counters.name()) {
         r.usable &= counters_ok;
     }
