@@ -61,9 +61,8 @@ fn ledger_with(pid: u32, start: u64, comm: &str, tx: u64) -> SocketLedger {
             pid,
             uid: 1000,
             comm: comm.into(),
-            cgroup_id: 0,
-            netns: 0,
             start_time_ns: start,
+            ..Owner::default()
         }),
         tuple: Some(Tuple {
             protocol: Protocol::Tcp,
@@ -76,8 +75,7 @@ fn ledger_with(pid: u32, start: u64, comm: &str, tx: u64) -> SocketLedger {
             tx_packets: 1,
             ..Counters::default()
         },
-        closed: false,
-        owner_is_closer: false,
+        ..SocketRecord::default()
     });
     l
 }

@@ -10,7 +10,7 @@ fn owner(pid: u32) -> Owner {
         comm: format!("p{pid}"),
         cgroup_id: 9,
         netns: 1,
-        start_time_ns: 0,
+        ..Owner::default()
     }
 }
 
@@ -29,8 +29,7 @@ fn sock(cookie: u64, pid: Option<u32>, tx: u64, rx: u64) -> SocketRecord {
             rx_bytes: rx,
             ..Default::default()
         },
-        closed: false,
-        owner_is_closer: false,
+        ..SocketRecord::default()
     }
 }
 

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use serde::Serialize;
 
 /// The kernel's socket cookie: unique per socket for the life of the boot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
 pub struct SocketCookie(pub u64);
 
 /// The transport a socket speaks; netoproc counts only these two.
@@ -84,7 +84,7 @@ pub const UNKNOWN_UID: u32 = u32::MAX;
 
 /// The process that used a socket, as the kernel saw it at the socket's
 /// first send or receive.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Owner {
     /// Process id (thread group id) of the owner at that call.
     pub pid: u32,
@@ -169,7 +169,7 @@ impl Counters {
 }
 
 /// One observation of a socket: from a periodic map read or a close event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SocketRecord {
     /// Which socket.
     pub cookie: SocketCookie,

@@ -58,7 +58,7 @@ impl OwnerLookup for PacketPidsOnly {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netoproc_core::{Counters, Owner, ProcessInfo, SocketRecord};
+    use netoproc_core::{Owner, ProcessInfo, SocketRecord};
 
     #[test]
     fn ledger_names_the_owner_by_cookie_or_by_pid() {
@@ -67,16 +67,10 @@ mod tests {
             cookie: SocketCookie(5),
             owner: Some(Owner {
                 pid: 42,
-                uid: 0,
                 comm: "dig".into(),
-                cgroup_id: 0,
-                netns: 0,
-                start_time_ns: 0,
+                ..Owner::default()
             }),
-            tuple: None,
-            counters: Counters::default(),
-            closed: false,
-            owner_is_closer: false,
+            ..SocketRecord::default()
         });
         l.observe_process(ProcessInfo {
             pid: 7,

@@ -190,11 +190,10 @@ fn closed_sockets_past_the_cap_fold_into_exact_process_rows() {
         cookie: SocketCookie(cookie),
         owner: Some(Owner {
             pid: 7,
-            uid: 0,
             comm: "dig".into(),
             cgroup_id: 1,
             netns: 1,
-            start_time_ns: 0,
+            ..Owner::default()
         }),
         tuple: Some(Tuple {
             protocol: Protocol::Udp,
@@ -208,7 +207,7 @@ fn closed_sockets_past_the_cap_fold_into_exact_process_rows() {
             ..Counters::default()
         },
         closed,
-        owner_is_closer: false,
+        ..SocketRecord::default()
     };
     let mut ledger = SocketLedger::new();
     ledger.observe_socket(rec(1, false));

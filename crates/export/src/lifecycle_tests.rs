@@ -1,5 +1,5 @@
 use netoproc_core::lifecycle::{ConnectionBook, ConnectionLife, LifeEvent, Outcome, Step};
-use netoproc_core::model::{Counters, Owner, SocketCookie, SocketRecord};
+use netoproc_core::model::{Owner, SocketCookie, SocketRecord};
 
 use super::*;
 
@@ -12,16 +12,11 @@ fn closed(cookie: u64, comm: &str, outcome: Outcome) -> LifeEvent {
             cookie: SocketCookie(cookie),
             owner: Some(Owner {
                 pid: 4242,
-                uid: 0,
                 comm: comm.into(),
-                cgroup_id: 0,
-                netns: 0,
-                start_time_ns: 0,
+                ..Owner::default()
             }),
-            tuple: None,
-            counters: Counters::default(),
             closed: true,
-            owner_is_closer: false,
+            ..SocketRecord::default()
         },
         life: ConnectionLife {
             error: 111,

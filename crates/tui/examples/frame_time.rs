@@ -33,7 +33,7 @@ fn socket(i: u64, tick: u64) -> SocketRecord {
             comm: format!("worker-{}", pid % 97),
             cgroup_id: 4000 + u64::from(pid % 20),
             netns: 1,
-            start_time_ns: 0,
+            ..Owner::default()
         }),
         tuple: Some(Tuple {
             protocol: if i % 5 == 4 {
@@ -58,8 +58,7 @@ fn socket(i: u64, tick: u64) -> SocketRecord {
             rx_packets: 20 * tick,
             ..Counters::default()
         },
-        closed: false,
-        owner_is_closer: false,
+        ..SocketRecord::default()
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::*;
 use netoproc_core::lifecycle::{ConnectionLife, Outcome, Step};
-use netoproc_core::model::{Counters, Protocol, SocketCookie, SocketRecord};
+use netoproc_core::model::{Protocol, SocketCookie, SocketRecord};
 use netoproc_procfs::NetnsId;
 use std::time::Duration;
 
@@ -27,11 +27,7 @@ fn step(ktime_ns: u64) -> LifeStep {
 fn record(cookie: u64) -> SocketRecord {
     SocketRecord {
         cookie: SocketCookie(cookie),
-        owner: None,
-        tuple: None,
-        counters: Counters::default(),
-        closed: false,
-        owner_is_closer: false,
+        ..SocketRecord::default()
     }
 }
 

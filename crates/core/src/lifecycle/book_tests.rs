@@ -2,7 +2,7 @@ use super::*;
 use crate::lifecycle::histogram::{bucket_of_us, bucket_range_us};
 use crate::lifecycle::TcpHealth;
 use crate::lifecycle::RT_BUCKETS;
-use crate::model::{Counters, Owner, SocketRecord};
+use crate::model::{Owner, SocketRecord};
 
 fn life(role: Role, outcome: Outcome, closed: bool) -> ConnectionLife {
     ConnectionLife {
@@ -36,16 +36,10 @@ fn event(cookie: u64, pid: u32, step: Step, life: ConnectionLife) -> LifeEvent {
             cookie: SocketCookie(cookie),
             owner: Some(Owner {
                 pid,
-                uid: 0,
                 comm: "curl".into(),
-                cgroup_id: 0,
-                netns: 0,
-                start_time_ns: 0,
+                ..Owner::default()
             }),
-            tuple: None,
-            counters: Counters::default(),
-            closed: false,
-            owner_is_closer: false,
+            ..SocketRecord::default()
         },
         life,
     }

@@ -369,9 +369,8 @@ fn life_events(tick: u64, label: Label) -> Vec<LifeEvent> {
                     pid,
                     uid: 1000,
                     comm: label(comm),
-                    cgroup_id: 0,
                     netns: 1,
-                    start_time_ns: 0,
+                    ..Owner::default()
                 }),
                 tuple: Some(Tuple {
                     protocol: Protocol::Tcp,
@@ -379,9 +378,9 @@ fn life_events(tick: u64, label: Label) -> Vec<LifeEvent> {
                     local: addr("192.168.1.20:48900"),
                     remote: Some(addr(remote)),
                 }),
-                counters: Counters::default(),
                 closed: true,
                 owner_is_closer: true,
+                ..SocketRecord::default()
             },
             life: ConnectionLife {
                 error: 111,
@@ -409,7 +408,7 @@ fn record(s: &Sock, tick: u64, label: Label) -> SocketRecord {
             comm: label(comm),
             cgroup_id: *cgroup_id,
             netns: 1,
-            start_time_ns: 0,
+            ..Owner::default()
         }
     });
     let local = addr(s.local);
@@ -446,7 +445,7 @@ fn record(s: &Sock, tick: u64, label: Label) -> SocketRecord {
             rx_calls: secs,
         },
         closed: s.closes_at.is_some_and(|c| tick >= c),
-        owner_is_closer: false,
+        ..SocketRecord::default()
     }
 }
 
