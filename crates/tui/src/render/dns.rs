@@ -10,8 +10,8 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::tables::{draw, row_style, visible, Col};
-use super::{column_widths, BOLD, DIM, WARN};
+use super::tables::{draw, row_style, visible, widths_of, Col};
+use super::{BOLD, DIM, WARN};
 use crate::app::App;
 use crate::format::{clock, count, fit_end, fit_start};
 use crate::model::{Presence, ViewModel};
@@ -62,10 +62,7 @@ pub(super) fn dns(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
     };
     let [queries_area, resolvers_area] = split(area);
     let cols = query_columns(queries_area.width);
-    let widths = column_widths(
-        queries_area.width,
-        &cols.iter().map(|c| c.width).collect::<Vec<_>>(),
-    );
+    let widths = widths_of(queries_area.width, &cols);
     let rows = visible(queries_area, app, vm.order()).map(|(pos, &i)| {
         let q = &dns.queries[i as usize];
         let r = &q.row;
@@ -125,10 +122,7 @@ fn resolvers(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
         col("FAILED", Length(7), true),
         col("NXDOMAIN", Length(8), true),
     ];
-    let widths = column_widths(
-        table.width,
-        &cols.iter().map(|c| c.width).collect::<Vec<_>>(),
-    );
+    let widths = widths_of(table.width, &cols);
     let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), millis);
     let rows = dns.resolvers.iter().map(|r| {
         let cells = vec![

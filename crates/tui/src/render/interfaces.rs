@@ -8,8 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::tables::{draw, row_style, visible, volume_titles, volumes, Col};
-use super::{column_widths, BOLD, DIM, WARN};
+use super::tables::{draw, row_style, visible, volume_titles, volumes, widths_of, Col};
+use super::{BOLD, DIM, WARN};
 use crate::app::{App, SortColumn as S};
 use crate::format::{amount, count, fit_end};
 use crate::model::{Presence, ViewModel};
@@ -48,10 +48,7 @@ pub(super) fn split(area: Rect) -> [Rect; 2] {
 pub(super) fn interfaces(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
     let [table_area, summary_area] = split(area);
     let cols = interface_columns(app);
-    let widths = column_widths(
-        table_area.width,
-        &cols.iter().map(|c| c.width).collect::<Vec<_>>(),
-    );
+    let widths = widths_of(table_area.width, &cols);
     let rows = visible(table_area, app, vm.order()).map(|(pos, &i)| {
         let v = &vm.interfaces[i as usize];
         let s = &v.since_start;

@@ -39,6 +39,11 @@ pub(crate) struct Col {
     pub drop: u8,
 }
 
+/// The widths `cols` get in `width` cells (one cell between columns).
+pub(crate) fn widths_of(width: u16, cols: &[Col]) -> Vec<u16> {
+    column_widths(width, &cols.iter().map(|c| c.width).collect::<Vec<_>>())
+}
+
 const fn col(title: &'static str, sort: Option<SortColumn>, width: Constraint, right: bool) -> Col {
     Col {
         title,
@@ -153,10 +158,7 @@ pub(super) fn processes(frame: &mut Frame, body: Rect, app: &App, vm: &ViewModel
     );
     let wide = area.width >= WIDE;
     let cols = process_columns(app, area.width);
-    let widths = column_widths(
-        area.width,
-        &cols.iter().map(|c| c.width).collect::<Vec<_>>(),
-    );
+    let widths = widths_of(area.width, &cols);
     let spark_w = widths[6] as usize;
     let cmd_w = widths.get(7).copied().unwrap_or(0) as usize;
 
@@ -242,10 +244,7 @@ pub(super) fn connection_columns(app: &App, health: bool, width: u16) -> Vec<Col
 pub(super) fn connections(frame: &mut Frame, area: Rect, app: &App, vm: &ViewModel) {
     let wide = area.width >= WIDE;
     let cols = connection_columns(app, vm.lifecycle.on(), area.width);
-    let widths = column_widths(
-        area.width,
-        &cols.iter().map(|c| c.width).collect::<Vec<_>>(),
-    );
+    let widths = widths_of(area.width, &cols);
     let rows = visible(area, app, vm.order()).map(|(pos, &i)| {
         let c = &vm.connections[i as usize];
         let cells = cols
