@@ -74,15 +74,30 @@ fn owner_of(proc: &ProcRoot, pid: u32, netns: u64) -> Option<np_owner> {
     Some(o)
 }
 
+/// Why a map of the object could not be used.
+#[derive(Debug, thiserror::Error)]
+enum MapAccess {
+    /// The object has no map of this name.
+    #[error("map {0} missing from the BPF object")]
+    Missing(&'static str),
+    /// The map is not what the code expects (type, key or value size).
+    #[error("map {name}")]
+    Mismatch {
+        /// The map's name.
+        name: &'static str,
+        /// aya's reason.
+        #[source]
+        source: aya::maps::MapError,
+    },
+}
+
 /// A map of the object as a hash of `K` → `V`.
 fn hash_map<'a, K: aya::Pod, V: aya::Pod>(
     ebpf: &'a mut Ebpf,
-    name: &str,
-) -> Result<BpfHashMap<&'a mut MapData, K, V>, String> {
-    let map = ebpf
-        .map_mut(name)
-        .ok_or_else(|| format!("map {name} missing"))?;
-    BpfHashMap::try_from(map).map_err(|e| format!("{name}: {}", crate::ladder::error_chain(&e)))
+    name: &'static str,
+) -> Result<BpfHashMap<&'a mut MapData, K, V>, MapAccess> {
+    let map = ebpf.map_mut(name).ok_or(MapAccess::Missing(name))?;
+    BpfHashMap::try_from(map).map_err(|source| MapAccess::Mismatch { name, source })
 }
 
 /// Inserts unless the kernel put a newer entry there; a full map is
@@ -122,7 +137,7 @@ pub(crate) fn seed(ebpf: &mut Ebpf, proc: &ProcRoot) -> Seeded {
         match hash_map(ebpf, names::INODE_OWNERS) {
             Ok(m) => m,
             Err(e) => {
-                seeded.problems.push(e);
+                seeded.problems.push(crate::ladder::error_chain(&e));
                 return seeded;
             }
         };
