@@ -71,6 +71,15 @@ static __always_inline void np_listen_key_of(struct np_listen_key *k, const stru
 	k->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 }
 
+/* The record's owner from now on is `o` (recorded elsewhere: a listener's,
+ * or one userspace read from /proc). */
+static __always_inline void np_take_owner(struct np_sock_stats *st, const struct np_owner *o)
+{
+	__builtin_memcpy(&st->owner, o, sizeof(st->owner));
+	st->flags |= NP_F_OWNER;
+	st->flags &= ~NP_F_EARLY_OWNER;
+}
+
 /* listen(), in the listening process: it owns the connections accepted on
  * this socket (recorded for np_listener_child). */
 static __always_inline void np_listener_opened(const struct sock *sk)
@@ -112,9 +121,7 @@ static __always_inline void np_listener_child(struct np_sock_stats *st, const st
 
 	if (!o || (st->flags & NP_F_OWNER))
 		return;
-	__builtin_memcpy(&st->owner, o, sizeof(st->owner));
-	st->flags |= NP_F_OWNER;
-	st->flags &= ~NP_F_EARLY_OWNER;
+	np_take_owner(st, o);
 }
 
 /* A socket older than netoproc, seen by a socket iterator without an
@@ -130,9 +137,7 @@ static __always_inline void np_name_older(struct np_sock_stats *st, const struct
 
 	if (!o)
 		return;
-	__builtin_memcpy(&st->owner, o, sizeof(st->owner));
-	st->flags |= NP_F_OWNER;
-	st->flags &= ~NP_F_EARLY_OWNER;
+	np_take_owner(st, o);
 }
 
 /* A listener older than netoproc, seen by iter/tcp: named like the sockets
